@@ -1,0 +1,1 @@
+"""Plumbing shared by every service of the mesh: identity, settings, gRPC, database."""

@@ -1,0 +1,83 @@
+"""Outbound gRPC channels: every call carries a bearer token and a deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from meshkit import errors
+
+
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: Any
+    compression: Any
+
+
+class _TokenAndDeadline(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    def __init__(self, token: Callable[[], str], timeout_seconds: float):
+        self._token = token
+        self._timeout = timeout_seconds
+
+    def _details(self, details: Any) -> _CallDetails:
+        metadata = [m for m in (details.metadata or []) if m[0] != "authorization"]
+        metadata.append(("authorization", f"Bearer {self._token()}"))
+        return _CallDetails(
+            details.method,
+            details.timeout if details.timeout is not None else self._timeout,
+            metadata,
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+
+def open_channel(target: str, token: Callable[[], str], timeout_seconds: float) -> grpc.Channel:
+    """A channel whose calls carry `token()` as bearer and `timeout_seconds` unless set."""
+    channel = grpc.insecure_channel(
+        target, options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)]
+    )
+    return grpc.intercept_channel(channel, _TokenAndDeadline(token, timeout_seconds))
+
+
+_CODES: dict[grpc.StatusCode, type[errors.DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+}
+
+
+def domain_error(error: grpc.RpcError) -> errors.DomainError:
+    """Turns a failed call back into the domain error the server raised."""
+    code = error.code()  # type: ignore[attr-defined]
+    kind = _CODES.get(code)
+    if kind is None:
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return errors.Unavailable("an upstream service did not answer in time")
+        return errors.DomainError("upstream error")
+    violations: list[errors.FieldViolation] = []
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            violations += [
+                errors.FieldViolation(v.field, v.description) for v in bad_request.field_violations
+            ]
+    return kind(error.details() or kind.title, violations)  # type: ignore[attr-defined]

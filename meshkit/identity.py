@@ -1,0 +1,237 @@
+"""Who is calling: principals, and the JWTs that carry them.
+
+Tokens carry subject, component, service, hierarchy level and roles. The
+gateway verifies them and forwards them; every service verifies them again.
+Services calling services mint short-lived tokens with the `service` role.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from meshkit.errors import PermissionDenied, Unauthenticated
+
+ALGORITHMS = ["ES256", "RS256"]
+ROLE_ADMIN = "admin"
+ROLE_MANAGER = "campaign_manager"
+ROLE_SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified identity behind a request."""
+
+    subject: str
+    component: str | None = None
+    service: str | None = None
+    level: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_service(self) -> bool:
+        return ROLE_SERVICE in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        return ROLE_ADMIN in self.roles
+
+    def require_component(self) -> str:
+        """The caller's component, or PermissionDenied when it has none."""
+        if not self.component:
+            raise PermissionDenied("this operation needs a token bound to a component")
+        return self.component
+
+    def require_service(self) -> None:
+        if not self.is_service:
+            raise PermissionDenied("this operation is reserved to services of the mesh")
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise PermissionDenied("this operation is reserved to administrators")
+
+
+_current: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
+
+
+def current_principal() -> Principal:
+    """The principal of the request being served (set by the auth interceptor)."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise Unauthenticated("no verified identity on this call") from None
+
+
+def bind_principal(principal: Principal) -> contextvars.Token[Principal]:
+    return _current.set(principal)
+
+
+def unbind_principal(token: contextvars.Token[Principal]) -> None:
+    _current.reset(token)
+
+
+class TokenVerifier:
+    """Checks signature, issuer, audience and expiry; returns the principal."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        public_key_file: Path | None = None,
+        jwks_url: str | None = None,
+        leeway_seconds: int = 30,
+    ):
+        if not public_key_file and not jwks_url:
+            raise ValueError("a public key file or a JWKS URL is required")
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+        self._jwks = jwt.PyJWKClient(jwks_url) if jwks_url else None
+        self._key = load_public_key(public_key_file) if public_key_file and not jwks_url else None
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key: Any = (
+                self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+            )
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthenticated(f"invalid token: {_reason(exc)}") from None
+        return principal_from_claims(claims)
+
+    def verify_header(self, authorization: str | None) -> Principal:
+        """Verifies an `Authorization: Bearer <jwt>` header value."""
+        if not authorization:
+            raise Unauthenticated("missing bearer token")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("expected an Authorization header of the form 'Bearer <token>'")
+        return self.verify(token.strip())
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "expired"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "bad signature"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "wrong audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "wrong issuer"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return "missing claim"
+    return "malformed"
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise Unauthenticated("invalid token: roles must be a list of strings")
+    def text(name: str) -> str | None:
+        value = claims.get(name)
+        if value is not None and not isinstance(value, str):
+            raise Unauthenticated(f"invalid token: {name} must be a string")
+        return value or None
+    return Principal(
+        subject=str(claims["sub"]),
+        component=text("component"),
+        service=text("service"),
+        level=text("level"),
+        roles=frozenset(roles),
+    )
+
+
+class TokenIssuer:
+    """Signs tokens with a private key (development tokens, service identities)."""
+
+    def __init__(self, private_key_file: Path, issuer: str, audience: str):
+        self._key = serialization.load_pem_private_key(private_key_file.read_bytes(), None)
+        self._issuer = issuer
+        self._audience = audience
+
+    def mint(
+        self,
+        subject: str,
+        *,
+        component: str | None = None,
+        service: str | None = None,
+        level: str | None = None,
+        roles: Iterable[str] = (),
+        ttl_seconds: int = 3600,
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": subject,
+            "iss": self._issuer,
+            "aud": self._audience,
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "roles": sorted(roles),
+        }
+        for name, value in (("component", component), ("service", service), ("level", level)):
+            if value:
+                claims[name] = value
+        return jwt.encode(claims, self._key, algorithm="ES256")  # type: ignore[arg-type]
+
+
+class ServiceIdentity:
+    """A service's own token for outbound calls, renewed before it expires."""
+
+    def __init__(self, issuer: TokenIssuer, name: str, ttl_seconds: int = 300):
+        self._issuer = issuer
+        self._name = name
+        self._ttl = ttl_seconds
+        self._token = ""
+        self._renew_at = 0.0
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if time.monotonic() >= self._renew_at:
+                self._token = self._issuer.mint(
+                    f"service:{self._name}", roles=[ROLE_SERVICE], ttl_seconds=self._ttl
+                )
+                self._renew_at = time.monotonic() + self._ttl / 2
+            return self._token
+
+
+def load_public_key(path: Path) -> Any:
+    return serialization.load_pem_public_key(path.read_bytes())
+
+
+def generate_dev_keys(private_file: Path, public_file: Path) -> None:
+    """Creates an EC P-256 key pair for local development, unless it exists."""
+    if private_file.exists() and public_file.exists():
+        return
+    private_file.parent.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    private_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private_file.chmod(0o600)
+    public_file.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )

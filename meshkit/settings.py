@@ -1,0 +1,57 @@
+"""Typed settings shared by every service, read from prefixed environment variables.
+
+Each service subclasses `ServiceSettings` with its own prefix (CONTACTS_,
+CONSENT_, CAMPAIGNS_, GATEWAY_). Defaults run the whole mesh on one machine
+with embedded stores under CRM_HOME (default ./.crm).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+
+def crm_home() -> Path:
+    """Folder for local state on embedded defaults: databases, keys, caught mail."""
+    return Path(os.environ.get("CRM_HOME", ".crm")).resolve()
+
+
+def dev_private_key() -> Path:
+    return crm_home() / "keys" / "dev-private.pem"
+
+
+def dev_public_key() -> Path:
+    return crm_home() / "keys" / "dev-public.pem"
+
+
+def sqlite_url(name: str) -> str:
+    return f"sqlite:///{crm_home() / f'{name}.db'}"
+
+
+class IdentitySettings(BaseSettings):
+    """How tokens are verified and how this service signs its own."""
+
+    jwt_issuer: str = Field("crm-mesh-dev", description="Expected `iss` of every token.")
+    jwt_audience: str = Field("crm-mesh", description="Expected `aud` of every token.")
+    jwt_public_key_file: Path | None = Field(
+        default_factory=dev_public_key,
+        description="PEM public key that verifies tokens (ignored when a JWKS URL is set).",
+    )
+    jwks_url: str | None = Field(None, description="JWKS URL that verifies tokens, instead of a key file.")
+    service_private_key_file: Path = Field(
+        default_factory=dev_private_key,
+        description="PEM private key this service signs its own short-lived tokens with.",
+    )
+
+
+class ServiceSettings(IdentitySettings):
+    """Settings of a gRPC service: where it listens and where its data lives."""
+
+    listen: str = Field(description="host:port the gRPC server binds.")
+    database_url: str = Field(description="SQLAlchemy URL of this service's own database.")
+    auto_migrate: bool = Field(True, description="Apply Alembic migrations at start-up.")
+    max_workers: int = Field(16, description="Threads serving RPCs.")
+    grace_seconds: float = Field(5.0, description="Time in-flight RPCs get to finish on shutdown.")

@@ -1,0 +1,108 @@
+"""`crm`: run a service, migrate its schema, mint a development token, run the local mesh."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from meshkit.identity import ROLE_ADMIN, ROLE_MANAGER, TokenIssuer, generate_dev_keys
+from meshkit.settings import IdentitySettings, dev_private_key, dev_public_key
+
+SERVICES = ("contacts", "consent", "campaigns", "gateway")
+
+
+def _bootstrap(name: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"services.{name}.bootstrap")
+
+
+def serve(args: argparse.Namespace) -> None:
+    _bootstrap(args.service).main()
+
+
+def migrate(args: argparse.Namespace) -> None:
+    _bootstrap(args.service).migrate_only()
+
+
+def token(args: argparse.Namespace) -> None:
+    generate_dev_keys(dev_private_key(), dev_public_key())
+    identity = IdentitySettings(_env_prefix="CRM_")  # type: ignore[call-arg]
+    issuer = TokenIssuer(identity.service_private_key_file, identity.jwt_issuer, identity.jwt_audience)
+    print(
+        issuer.mint(
+            args.sub,
+            component=args.component,
+            service=args.service,
+            level=args.level,
+            roles=args.role or [ROLE_MANAGER],
+            ttl_seconds=args.ttl,
+        )
+    )
+
+
+def keys(_: argparse.Namespace) -> None:
+    generate_dev_keys(dev_private_key(), dev_public_key())
+    print(f"private: {dev_private_key()}\npublic:  {dev_public_key()}")
+
+
+def up(args: argparse.Namespace) -> None:
+    from services.dev.up import run_mesh
+
+    run_mesh(mail_dir=args.mail_dir)
+
+
+def mailcatcher(args: argparse.Namespace) -> None:
+    from services.dev.mailcatcher import run_forever
+
+    run_forever(args.host, args.port, args.dir)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="crm", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="run one service in this process")
+    p.add_argument("service", choices=SERVICES)
+    p.set_defaults(run=serve)
+
+    p = commands.add_parser("migrate", help="apply one service's migrations, then exit")
+    p.add_argument("service", choices=[s for s in SERVICES if s != "gateway"])
+    p.set_defaults(run=migrate)
+
+    p = commands.add_parser("token", help="mint a token signed with the local development key")
+    p.add_argument("--sub", required=True, help="subject, e.g. alice@sciences")
+    p.add_argument("--component", help="component the caller acts for, e.g. sciences")
+    p.add_argument("--service", help="service inside the component, e.g. communication")
+    p.add_argument("--level", help="hierarchy level, e.g. director, manager, staff")
+    p.add_argument(
+        "--role", action="append", help=f"repeatable: {ROLE_MANAGER} (default), {ROLE_ADMIN}"
+    )
+    p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+    p.set_defaults(run=token)
+
+    p = commands.add_parser("keys", help="create the local development key pair")
+    p.set_defaults(run=keys)
+
+    p = commands.add_parser("up", help="run the whole mesh on embedded defaults")
+    p.add_argument("--mail-dir", default=None, help="where caught mail is written")
+    p.set_defaults(run=up)
+
+    p = commands.add_parser("mailcatcher", help="an SMTP server that writes each mail to a folder")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8025)
+    p.add_argument("--dir", required=True)
+    p.set_defaults(run=mailcatcher)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Helpers the test tiers share: real PostgreSQL databases, Redis, keys and tokens."""

@@ -1,0 +1,40 @@
+"""Fresh PostgreSQL databases and Redis key spaces for one test run.
+
+CRM_TEST_POSTGRES is an admin URL of the server (default: local trust auth);
+CRM_TEST_REDIS the Redis URL. Each test module gets databases of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ADMIN_URL = os.environ.get(
+    "CRM_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("CRM_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@contextmanager
+def fresh_postgres(name: str) -> Iterator[str]:
+    """Creates an empty database, yields its URL, drops it afterwards."""
+    database = f"crm_test_{name}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        yield make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def redis_prefix() -> str:
+    """A key prefix no other test run uses, so tests never flush a shared Redis."""
+    return f"crmtest-{uuid.uuid4().hex[:8]}:"
