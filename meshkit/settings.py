@@ -55,3 +55,15 @@ class ServiceSettings(IdentitySettings):
     auto_migrate: bool = Field(True, description="Apply Alembic migrations at start-up.")
     max_workers: int = Field(16, description="Threads serving RPCs.")
     grace_seconds: float = Field(5.0, description="Time in-flight RPCs get to finish on shutdown.")
+
+
+def dev_unsubscribe_secret() -> str:
+    """A random secret kept under CRM_HOME, so local runs need no configuration."""
+    path = crm_home() / "keys" / "unsubscribe-secret"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
