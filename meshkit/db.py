@@ -56,6 +56,8 @@ def migrate(engine: Engine, migrations_dir: Path, version_table: str) -> None:
     config.attributes["version_table"] = version_table
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": version_table})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": version_table}
+            )
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -100,9 +100,7 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         try:
-            key: Any = (
-                self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
-            )
+            key: Any = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
             claims = jwt.decode(
                 token,
                 key,
@@ -144,11 +142,13 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthenticated("invalid token: roles must be a list of strings")
+
     def text(name: str) -> str | None:
         value = claims.get(name)
         if value is not None and not isinstance(value, str):
             raise Unauthenticated(f"invalid token: {name} must be a string")
         return value or None
+
     return Principal(
         subject=str(claims["sub"]),
         component=text("component"),

@@ -40,7 +40,9 @@ class IdentitySettings(BaseSettings):
         default_factory=dev_public_key,
         description="PEM public key that verifies tokens (ignored when a JWKS URL is set).",
     )
-    jwks_url: str | None = Field(None, description="JWKS URL that verifies tokens, instead of a key file.")
+    jwks_url: str | None = Field(
+        None, description="JWKS URL that verifies tokens, instead of a key file."
+    )
     service_private_key_file: Path = Field(
         default_factory=dev_private_key,
         description="PEM private key this service signs its own short-lived tokens with.",

@@ -28,7 +28,9 @@ def migrate(args: argparse.Namespace) -> None:
 def token(args: argparse.Namespace) -> None:
     generate_dev_keys(dev_private_key(), dev_public_key())
     identity = IdentitySettings(_env_prefix="CRM_")  # type: ignore[call-arg]
-    issuer = TokenIssuer(identity.service_private_key_file, identity.jwt_issuer, identity.jwt_audience)
+    issuer = TokenIssuer(
+        identity.service_private_key_file, identity.jwt_issuer, identity.jwt_audience
+    )
     print(
         issuer.mint(
             args.sub,
@@ -56,6 +58,13 @@ def mailcatcher(args: argparse.Namespace) -> None:
     from services.dev.mailcatcher import run_forever
 
     run_forever(args.host, args.port, args.dir)
+
+
+def health(args: argparse.Namespace) -> None:
+    from services.dev.health import grpc_serving, http_ok
+
+    healthy = grpc_serving(args.target) if args.protocol == "grpc" else http_ok(args.target)
+    sys.exit(0 if healthy else 1)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -93,12 +102,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8025)
     p.add_argument("--dir", required=True)
     p.set_defaults(run=mailcatcher)
+
+    p = commands.add_parser("health", help="exit 0 when a service answers healthy (for probes)")
+    p.add_argument("protocol", choices=["grpc", "http"])
+    p.add_argument("target", help="host:port for grpc, a URL for http")
+    p.set_defaults(run=health)
     return root
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
     )
     args = parser().parse_args(argv)
     args.run(args)

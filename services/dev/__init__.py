@@ -1,0 +1,1 @@
+"""Local development: the whole mesh on embedded defaults, and a mail catcher."""
