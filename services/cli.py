@@ -8,7 +8,12 @@ import logging
 import sys
 
 from meshkit.identity import ROLE_ADMIN, ROLE_MANAGER, TokenIssuer, generate_dev_keys
-from meshkit.settings import IdentitySettings, dev_private_key, dev_public_key
+from meshkit.settings import (
+    IdentitySettings,
+    dev_private_key,
+    dev_public_key,
+    dev_unsubscribe_secret,
+)
 
 SERVICES = ("contacts", "consent", "campaigns", "gateway")
 
@@ -45,6 +50,7 @@ def token(args: argparse.Namespace) -> None:
 
 def keys(_: argparse.Namespace) -> None:
     generate_dev_keys(dev_private_key(), dev_public_key())
+    dev_unsubscribe_secret()
     print(f"private: {dev_private_key()}\npublic:  {dev_public_key()}")
 
 
@@ -90,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     p.set_defaults(run=token)
 
-    p = commands.add_parser("keys", help="create the local development key pair")
+    p = commands.add_parser("keys", help="create the development key pair and unsubscribe secret under CRM_HOME/keys")
     p.set_defaults(run=keys)
 
     p = commands.add_parser("up", help="run the whole mesh on embedded defaults")

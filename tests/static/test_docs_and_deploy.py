@@ -1,0 +1,66 @@
+"""The README, the CI script and docker-compose.yml say the same thing as the code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from scripts.settings_table import SERVICES, env_names, table
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDARDS = ROOT.parent / "shared" / "standards"
+README = (ROOT / "README.md").read_text()
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _shell_blocks(text: str) -> list[str]:
+    return [b.strip() for b in re.findall(r"```sh\n(.*?)```", text, re.S)]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    test_command = next(b for b in _shell_blocks(README) if "pytest" in b)
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci
+
+
+def test_readme_run_command_starts_the_mesh() -> None:
+    run_command = _shell_blocks(README)[0]
+    assert run_command.endswith("crm up")
+    assert "requirements.lock" in run_command
+
+
+def test_readme_settings_table_is_generated_from_the_code() -> None:
+    between = re.search(r"<!-- settings-table -->\n(.*?)\n<!-- /settings-table -->", README, re.S)
+    assert between, "settings table markers missing"
+    assert between.group(1) == table(), "regenerate with scripts/settings_table.py"
+
+
+def test_compose_validates_against_the_compose_specification() -> None:
+    schema = json.loads((STANDARDS / "compose-spec.schema.json").read_text())
+    jsonschema.Draft7Validator(schema).validate(COMPOSE)
+
+
+def test_each_service_starts_as_the_readme_says_with_settings_it_reads() -> None:
+    for service in SERVICES:
+        spec = COMPOSE["services"][service]
+        assert spec["command"] == ["crm", "serve", service]
+        assert f"crm serve {service}" in README
+        known = set(env_names(service)) | {"CRM_HOME"}
+        unknown = set(spec["environment"]) - known
+        assert not unknown, f"{service} is given settings it does not read: {unknown}"
+        assert "healthcheck" in spec
+
+
+def test_compose_names_only_services_that_exist() -> None:
+    names = set(COMPOSE["services"])
+    for spec in COMPOSE["services"].values():
+        assert set(spec.get("depends_on", {})) <= names
+    init = ROOT / "deploy" / "postgres-init.sql"
+    databases = set(re.findall(r"CREATE DATABASE (\w+);", init.read_text()))
+    for service in ("contacts", "consent", "campaigns"):
+        url = COMPOSE["services"][service]["environment"][f"{service.upper()}_DATABASE_URL"]
+        assert url.rsplit("/", 1)[-1] in databases
