@@ -1,0 +1,79 @@
+"""The consent_events table: append-only, the total order is `seq`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.consent.domain import Action, Channel, ConsentEvent, LegalBasis, Scope
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid).
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# The same checks the migration installs: a row that breaks one is not a consent record.
+CHECKS = {
+    "ck_consent_events_channel": "channel IN ('email', 'sms', 'phone', 'post')",
+    "ck_consent_events_action": "action IN ('grant', 'withdraw')",
+    "ck_consent_events_scope": (
+        "(scope_kind = 'grouping' AND scope_component IS NULL)"
+        " OR (scope_kind = 'component' AND scope_component IS NOT NULL)"
+    ),
+    "ck_consent_events_legal_basis": (
+        "(action = 'grant' AND legal_basis IN ('consent', 'legitimate_interest'))"
+        " OR (action = 'withdraw' AND legal_basis IS NULL)"
+    ),
+}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ConsentEventRow(Base):
+    """One consent event; the database refuses UPDATE and DELETE (see migration 0001)."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        Index("ix_consent_events_contact_channel_purpose", "contact_id", "channel", "purpose"),
+        *(CheckConstraint(sql, name=name) for name, sql in CHECKS.items()),
+    )
+
+    seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(64))
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope_component: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    legal_basis: Mapped[str | None] = mapped_column(String(32))
+    actor_subject: Mapped[str] = mapped_column(Text)
+    actor_component: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(100))
+    text_shown: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def event_of(row: ConsentEventRow) -> ConsentEvent:
+    """The domain event a stored row records."""
+    recorded_at = row.recorded_at
+    if recorded_at.tzinfo is None:  # SQLite keeps no offset; we only ever store UTC
+        recorded_at = recorded_at.replace(tzinfo=UTC)
+    return ConsentEvent(
+        seq=row.seq,
+        id=row.id,
+        contact_id=row.contact_id,
+        channel=Channel(row.channel),
+        purpose=row.purpose,
+        scope=Scope(row.scope_component) if row.scope_kind == "component" else Scope.grouping(),
+        action=Action(row.action),
+        legal_basis=LegalBasis(row.legal_basis) if row.legal_basis else None,
+        actor_subject=row.actor_subject,
+        actor_component=row.actor_component,
+        source=row.source,
+        text_shown=row.text_shown,
+        recorded_at=recorded_at,
+    )

@@ -1,0 +1,91 @@
+"""The consent rules: may a component reach a contact, and who may change or read consent.
+
+For one contact, channel and purpose, the latest relevant event decides. An
+event is relevant to a component when it applies to the whole grouping or to
+that very component. So a withdrawal for the whole grouping, once recorded,
+outranks every earlier grant of every component ("objection wins"), and a
+grant one component collected never lets another component write.
+
+Withdrawing is never harder than granting: whoever may grant a scope may also
+withdraw it, and any caller acting for a component may withdraw for the whole
+grouping.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from meshkit.identity import Principal
+from services.consent.domain import (
+    Action,
+    Channel,
+    ConsentEvent,
+    Decision,
+    LegalBasis,
+    Scope,
+    Verdict,
+)
+
+NO_EVENT = Verdict(allowed=False, decision=Decision.NO_CONSENT, deciding_event_id=None)
+
+
+def applies_to(scope: Scope, component: str) -> bool:
+    """Does a consent of this scope speak for this component?"""
+    return scope.is_grouping or scope.component == component
+
+
+def decide(events: Iterable[ConsentEvent], component: str) -> Verdict:
+    """The verdict for one contact x channel x purpose, as seen by `component`."""
+    relevant = [e for e in events if applies_to(e.scope, component)]
+    if not relevant:
+        return NO_EVENT
+    last = max(relevant, key=lambda e: e.seq)
+    if last.action is Action.WITHDRAW:
+        return Verdict(allowed=False, decision=Decision.WITHDRAWN, deciding_event_id=last.id)
+    if last.legal_basis is LegalBasis.LEGITIMATE_INTEREST:
+        decision = Decision.LEGITIMATE_INTEREST
+    else:
+        decision = Decision.CONSENT_GIVEN
+    return Verdict(allowed=True, decision=decision, deciding_event_id=last.id)
+
+
+def decide_batch(
+    events: Iterable[ConsentEvent],
+    contact_ids: list[str],
+    channel: Channel,
+    purpose: str,
+    component: str,
+) -> list[tuple[str, Verdict]]:
+    """One verdict per requested contact, in request order; other channels and purposes ignored."""
+    by_contact: dict[str, list[ConsentEvent]] = defaultdict(list)
+    for event in events:
+        if event.channel == channel and event.purpose == purpose:
+            by_contact[event.contact_id].append(event)
+    return [(c, decide(by_contact.get(c, []), component)) for c in contact_ids]
+
+
+def may_grant(principal: Principal, scope: Scope) -> bool:
+    """Components grant for themselves; admins and mesh services for any scope."""
+    if principal.is_admin or principal.is_service:
+        return True
+    return not scope.is_grouping and principal.component == scope.component
+
+
+def may_withdraw(principal: Principal, scope: Scope) -> bool:
+    """Everyone who may grant a scope, and any component for the whole grouping."""
+    if may_grant(principal, scope):
+        return True
+    return scope.is_grouping and principal.component is not None
+
+
+def may_read_history(principal: Principal) -> bool:
+    """Reading consent history needs a component, or the admin or service role."""
+    return principal.is_admin or principal.is_service or principal.component is not None
+
+
+def may_see(principal: Principal, scope: Scope) -> bool:
+    """A component sees grouping-wide events and its own; admins and services see all."""
+    if principal.is_admin or principal.is_service:
+        return True
+    return principal.component is not None and applies_to(scope, principal.component)

@@ -1,0 +1,43 @@
+"""The gRPC face of the consent service: message in, use case, message out."""
+
+from __future__ import annotations
+
+import grpc
+
+from meshkit.db import Database
+from meshkit.identity import current_principal
+from protos.crm.consent.v1 import consent_pb2 as pb
+from protos.crm.consent.v1 import consent_pb2_grpc
+from services.consent import mapping, service
+from services.consent.service import Clock, utc_now
+
+
+class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
+    """crm.consent.v1.ConsentService over one database."""
+
+    def __init__(self, db: Database, clock: Clock = utc_now):
+        self._db = db
+        self._clock = clock
+
+    def Grant(self, request: pb.ConsentChange, context: grpc.ServicerContext) -> pb.ConsentEvent:
+        change = mapping.change_request(request)
+        event = service.grant(self._db, current_principal(), change, self._clock)
+        return mapping.event_message(event)
+
+    def Withdraw(self, request: pb.ConsentChange, context: grpc.ServicerContext) -> pb.ConsentEvent:
+        change = mapping.change_request(request)
+        event = service.withdraw(self._db, current_principal(), change, self._clock)
+        return mapping.event_message(event)
+
+    def GetHistory(
+        self, request: pb.GetHistoryRequest, context: grpc.ServicerContext
+    ) -> pb.GetHistoryResponse:
+        events = service.history(self._db, current_principal(), request.contact_id)
+        return mapping.history_message(events)
+
+    def CheckBatch(
+        self, request: pb.CheckBatchRequest, context: grpc.ServicerContext
+    ) -> pb.CheckBatchResponse:
+        query = mapping.batch_request(request)
+        verdicts = service.check_batch(self._db, current_principal(), query)
+        return mapping.batch_message(verdicts)

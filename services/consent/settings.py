@@ -1,0 +1,20 @@
+"""Settings of the consent service, read from CONSENT_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from meshkit.settings import ServiceSettings, sqlite_url
+
+
+class ConsentSettings(ServiceSettings):
+    """Where the consent service listens, where its events live, which tokens it trusts."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSENT_")
+
+    listen: str = Field("127.0.0.1:50052", description="host:port the gRPC server binds.")
+    database_url: str = Field(
+        default_factory=lambda: sqlite_url("consent"),
+        description="SQLAlchemy URL of the consent events database (SQLite file by default).",
+    )

@@ -1,0 +1,113 @@
+"""The consent store in-process, on SQLite and PostgreSQL: migrations, triggers, one query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import event, inspect, text
+
+from meshkit.db import Database, make_engine
+from meshkit.identity import ROLE_SERVICE, Principal
+from services.consent import service
+from services.consent.bootstrap import VERSION_TABLE, migrate_schema
+from services.consent.domain import Channel, Decision, Scope
+from services.consent.validation import BatchRequest, ChangeRequest
+from tests.support.stores import fresh_postgres
+
+MANAGER = Principal("alice@law", component="law", roles=frozenset({"campaign_manager"}))
+CAMPAIGNS = Principal("service:campaigns", roles=frozenset({ROLE_SERVICE}))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('consent-store') / 'consent.db'}"
+        yield from _migrated(url)
+    else:
+        with fresh_postgres("consent_store") as url:
+            yield from _migrated(url)
+
+
+def _migrated(url: str) -> Iterator[Database]:
+    engine = make_engine(url)
+    migrate_schema(engine)
+    migrate_schema(engine)  # a second run (another replica starting) changes nothing
+    try:
+        yield Database(engine)
+    finally:
+        engine.dispose()
+
+
+def grant_request(contact_id: str) -> ChangeRequest:
+    """A valid e-mail newsletter grant for the law component."""
+    return ChangeRequest(
+        contact_id, Channel.EMAIL, "newsletter", Scope.of("law"), None, "web", "I agree"
+    )
+
+
+def test_the_schema_is_versioned_in_the_consent_table(db: Database) -> None:
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"consent_events", VERSION_TABLE} <= tables
+    with db.engine.connect() as connection:
+        versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+    assert [v for (v,) in versions] == ["0001"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE consent_events SET action = 'withdraw'", "DELETE FROM consent_events"],
+)
+def test_recorded_events_cannot_be_updated_or_deleted(db: Database, statement: str) -> None:
+    service.grant(db, MANAGER, grant_request("c-append-only"))
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
+        with db.engine.begin() as connection:
+            connection.execute(text(statement))
+
+
+def test_a_batch_is_answered_by_one_query(db: Database) -> None:
+    ids = [f"c-batch-{i}" for i in range(50)]
+    for contact_id in ids[:10]:
+        service.grant(db, MANAGER, grant_request(contact_id))
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        results = service.check_batch(
+            db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", ids)
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert [c for c, _ in results] == ids
+    assert [v.decision for _, v in results] == [Decision.CONSENT_GIVEN] * 10 + [
+        Decision.NO_CONSENT
+    ] * 40
+
+
+def test_recorded_at_is_the_server_clock_in_utc(db: Database) -> None:
+    paris = timezone(timedelta(hours=2))
+    at = datetime(2024, 6, 1, 12, 0, tzinfo=paris)
+    recorded = service.grant(db, MANAGER, grant_request("c-clock"), clock=lambda: at)
+    [stored] = service.history(db, MANAGER, "c-clock")
+    assert recorded.recorded_at == stored.recorded_at == at
+    assert stored.recorded_at.utcoffset() == timedelta(0)
+    assert stored.recorded_at == datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
+
+
+def test_seq_orders_history_whatever_the_clock_says(db: Database) -> None:
+    later, earlier = datetime(2030, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC)
+    first = service.grant(db, MANAGER, grant_request("c-order"), clock=lambda: later)
+    second = service.withdraw(db, MANAGER, grant_request("c-order"), clock=lambda: earlier)
+    assert [e.id for e in service.history(db, MANAGER, "c-order")] == [first.id, second.id]
+    [(_, verdict)] = service.check_batch(
+        db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", ["c-order"])
+    )
+    assert verdict.decision is Decision.WITHDRAWN and verdict.deciding_event_id == second.id
