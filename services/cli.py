@@ -23,7 +23,17 @@ def _bootstrap(name: str):  # type: ignore[no-untyped-def]
 
 
 def serve(args: argparse.Namespace) -> None:
+    _ensure_dev_keys()
     _bootstrap(args.service).main()
+
+
+def _ensure_dev_keys() -> None:
+    """On embedded defaults a first `crm serve` needs the development keys; make them once."""
+    try:
+        generate_dev_keys(dev_private_key(), dev_public_key())
+        dev_unsubscribe_secret()
+    except OSError:
+        pass  # a read-only CRM_HOME: keys are mounted, as in production
 
 
 def migrate(args: argparse.Namespace) -> None:

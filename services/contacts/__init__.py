@@ -1,0 +1,1 @@
+"""The contacts service: one shared contact base, filtered per component by field policies."""

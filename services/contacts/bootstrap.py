@@ -1,0 +1,73 @@
+"""Composition root of the contacts service: settings in, a wired gRPC server out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import grpc
+from grpc_health.v1.health import HealthServicer
+
+from meshkit.db import Database, make_engine, migrate
+from meshkit.grpc_server import build_server, run_until_signalled
+from meshkit.identity import TokenVerifier
+from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from services.contacts.servicer import ContactsServicer
+from services.contacts.settings import ContactsSettings
+
+SERVICE_NAME = contacts_pb2.DESCRIPTOR.services_by_name["ContactsService"].full_name
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_contacts"
+
+
+class App(NamedTuple):
+    server: grpc.Server
+    health: HealthServicer
+    database: Database
+
+
+def build(settings: ContactsSettings) -> App:
+    """Wires database, token verifier and servicer into a server (nothing connects yet)."""
+    database = Database(make_engine(settings.database_url))
+    verifier = TokenVerifier(
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        public_key_file=settings.jwt_public_key_file,
+        jwks_url=settings.jwks_url,
+    )
+    servicer = ContactsServicer(database)
+
+    def register(server: grpc.Server) -> None:
+        contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)
+
+    server, health = build_server(verifier, [(SERVICE_NAME, register)], settings.max_workers)
+    return App(server, health, database)
+
+
+def apply_migrations(database: Database) -> None:
+    """Brings the contacts schema to the latest revision."""
+    migrate(database.engine, MIGRATIONS, version_table=VERSION_TABLE)
+
+
+def main() -> None:
+    """`crm serve contacts`: migrate if configured, then serve until SIGTERM/SIGINT."""
+    settings = ContactsSettings()  # type: ignore[call-arg]  # fields come from the environment
+    app = build(settings)
+    if settings.auto_migrate:
+        apply_migrations(app.database)
+    run_until_signalled(
+        app.server,
+        app.health,
+        settings.listen,
+        settings.grace_seconds,
+        on_stop=app.database.engine.dispose,
+    )
+
+
+def migrate_only() -> None:
+    """`crm migrate contacts`: apply migrations and exit."""
+    database = Database(make_engine(ContactsSettings().database_url))  # type: ignore[call-arg]
+    try:
+        apply_migrations(database)
+    finally:
+        database.engine.dispose()

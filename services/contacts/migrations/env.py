@@ -1,0 +1,4 @@
+from meshkit.migration_env import run
+from services.contacts.models import Base
+
+run(Base.metadata)

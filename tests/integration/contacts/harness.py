@@ -1,0 +1,66 @@
+"""Talking to a running contacts service in tests: calls with tokens, errors, row counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from sqlalchemy import Engine, text
+
+from protos.crm.contacts.v1 import contacts_pb2_grpc
+from tests.support.tokens import TestKeys
+
+
+@dataclass
+class ContactsServer:
+    """The running service, a stub to call it with a token, and its database for counting."""
+
+    target: str
+    keys: TestKeys
+    stub: contacts_pb2_grpc.ContactsServiceStub
+    channel: grpc.Channel
+    engine: Engine
+    log_file: Path
+
+    def call(self, method: str, request: Any, token: str | None) -> Any:
+        """Calls one RPC with `token` as bearer (none when None) and a deadline."""
+        metadata = [("authorization", f"Bearer {token}")] if token is not None else []
+        return getattr(self.stub, method)(request, metadata=metadata, timeout=10)
+
+    def fails(self, method: str, request: Any, token: str | None) -> grpc.RpcError:
+        """Calls one RPC that must fail, and returns its error."""
+        with pytest.raises(grpc.RpcError) as caught:
+            self.call(method, request, token)
+        return caught.value
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+    def counts(self) -> dict[str, int]:
+        tables = ("components", "contacts", "memberships", "attributes", "sensitive_reads")
+        return {table: self.count(table) for table in tables}
+
+
+def field_violations(error: grpc.RpcError) -> dict[str, str]:
+    """The field violations a failed call carries, read from its rich status."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "the error carries no rich status"
+    found: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            found.update({v.field: v.description for v in bad_request.field_violations})
+    return found
+
+
+def error_text(error: grpc.RpcError) -> str:
+    """Everything a caller can read from a failed call: message and every detail."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    return f"{error.details()} {status}"  # type: ignore[attr-defined]
