@@ -8,6 +8,7 @@ Services calling services mint short-lived tokens with the `service` role.
 from __future__ import annotations
 
 import contextvars
+import fcntl
 import threading
 import time
 from collections.abc import Iterable
@@ -218,20 +219,23 @@ def load_public_key(path: Path) -> Any:
 
 def generate_dev_keys(private_file: Path, public_file: Path) -> None:
     """Creates an EC P-256 key pair for local development, unless it exists."""
-    if private_file.exists() and public_file.exists():
-        return
     private_file.parent.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    private_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    # Several processes may start at once on a fresh machine: one of them writes the pair.
+    with open(private_file.parent / ".keys.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if private_file.exists() and public_file.exists():
+            return
+        key = ec.generate_private_key(ec.SECP256R1())
+        private_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         )
-    )
-    private_file.chmod(0o600)
-    public_file.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        private_file.chmod(0o600)
+        public_file.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
-    )

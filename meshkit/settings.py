@@ -7,7 +7,9 @@ with embedded stores under CRM_HOME (default ./.crm).
 
 from __future__ import annotations
 
+import fcntl
 import os
+import secrets
 from pathlib import Path
 
 from pydantic import Field
@@ -62,10 +64,10 @@ class ServiceSettings(IdentitySettings):
 def dev_unsubscribe_secret() -> str:
     """A random secret kept under CRM_HOME, so local runs need no configuration."""
     path = crm_home() / "keys" / "unsubscribe-secret"
-    if not path.exists():
-        import secrets
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / ".secret.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
     return path.read_text().strip()
