@@ -67,7 +67,7 @@ def keys(_: argparse.Namespace) -> None:
 def up(args: argparse.Namespace) -> None:
     from services.dev.up import run_mesh
 
-    run_mesh(mail_dir=args.mail_dir)
+    run_mesh(mail_dir=args.mail_dir, port_base=args.port_base)
 
 
 def mailcatcher(args: argparse.Namespace) -> None:
@@ -106,11 +106,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     p.set_defaults(run=token)
 
-    p = commands.add_parser("keys", help="create the development key pair and unsubscribe secret under CRM_HOME/keys")
+    p = commands.add_parser(
+        "keys", help="create the dev key pair and unsubscribe secret in CRM_HOME/keys"
+    )
     p.set_defaults(run=keys)
 
     p = commands.add_parser("up", help="run the whole mesh on embedded defaults")
     p.add_argument("--mail-dir", default=None, help="where caught mail is written")
+    p.add_argument(
+        "--port-base",
+        type=int,
+        default=None,
+        help="listen on N (gateway), N+1..N+3 (contacts, consent, campaigns), N+4 (SMTP)",
+    )
     p.set_defaults(run=up)
 
     p = commands.add_parser("mailcatcher", help="an SMTP server that writes each mail to a folder")
