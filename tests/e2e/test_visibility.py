@@ -43,7 +43,7 @@ def test_owner_only_fields_never_reach_another_component(world: World) -> None:
     assert json.loads(seen_by_b[-1])["email"] == contact["email"]
     assert as_b("GET", "/v1/contacts?page_size=1000") == 200
     assert as_b("PUT", f"/v1/contacts/{cid}/attributes/note", {"value": "ok"}) == 200
-    assert as_b("PUT", f"/v1/contacts/{cid}/attributes/BAD KEY", {"value": "x"}) == 400
+    assert as_b("PUT", f"/v1/contacts/{cid}/attributes/BAD%20KEY", {"value": "x"}) == 400
     assert as_b("GET", f"/v1/contacts/{cid}/consents") == 200
 
     world.grant(world.b, cid)

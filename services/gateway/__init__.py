@@ -1,0 +1,1 @@
+"""The REST gateway: authentication, component scopes, REST to gRPC, OpenAPI, unsubscribe pages."""

@@ -1,0 +1,149 @@
+"""The route registry: one declaration per operation, read by the views, auth and OpenAPI.
+
+A view is declared with `Routes.route(...)`, naming its method, rule, who may
+call it and the pydantic models of its input and output. The same record
+decides authentication (auth.py), parses the input before the view runs, and
+generates the OpenAPI document (openapi.py), so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from flask import Blueprint, Response
+from pydantic import BaseModel
+
+from meshkit.identity import Principal
+from services.gateway import inputs
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+HTML = "text/html"
+
+
+class Access(Enum):
+    """Who may call an operation; each service checks again with the forwarded token."""
+
+    PUBLIC = "public"  # no token: health, OpenAPI, the links in sent mail
+    SIGNED_IN = "signed_in"  # any verified token
+    COMPONENT = "component"  # a verified token acting for a component
+    ADMIN = "admin"  # a verified token with the admin role
+
+    def require(self, principal: Principal) -> None:
+        """Raises PermissionDenied when the principal lacks what this level asks for."""
+        if self is Access.COMPONENT:
+            principal.require_component()
+        elif self is Access.ADMIN:
+            principal.require_admin()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One successful answer of an operation: its status and what its body holds."""
+
+    status: int
+    description: str
+    model: type[BaseModel] | None = None
+    media_type: str = JSON
+
+
+@dataclass(frozen=True)
+class Operation:
+    """Everything the gateway knows about one route."""
+
+    endpoint: str
+    rule: str
+    method: str
+    summary: str
+    access: Access
+    replies: tuple[Reply, ...]
+    body: type[BaseModel] | None = None
+    body_media_type: str = JSON
+    body_optional: bool = False
+    query: type[BaseModel] | None = None
+    calls_upstream: bool = True
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+View = Callable[..., Any]
+
+
+class Routes:
+    """Collects the operations of one blueprint as its views are declared."""
+
+    def __init__(self, blueprint: Blueprint, tag: str):
+        self.blueprint = blueprint
+        self.tag = tag
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        rule: str,
+        *,
+        summary: str,
+        access: Access,
+        replies: tuple[Reply, ...],
+        body: type[BaseModel] | None = None,
+        body_media_type: str = JSON,
+        body_optional: bool = False,
+        query: type[BaseModel] | None = None,
+        calls_upstream: bool = True,
+    ) -> Callable[[View], View]:
+        """Declares a view: registers its URL rule and records its operation."""
+
+        def register(view: View) -> View:
+            operation = Operation(
+                endpoint=f"{self.blueprint.name}.{view.__name__}",
+                rule=rule,
+                method=method,
+                summary=summary,
+                access=access,
+                replies=replies,
+                body=body,
+                body_media_type=body_media_type,
+                body_optional=body_optional,
+                query=query,
+                calls_upstream=calls_upstream,
+                tags=(self.tag,),
+            )
+            handler = _handler(view, operation)
+            # OPTIONS is not served: every method a route answers is in the OpenAPI document.
+            self.blueprint.add_url_rule(
+                rule, view_func=handler, methods=[method], provide_automatic_options=False
+            )
+            self.operations.append(operation)
+            return view
+
+        return register
+
+
+def _handler(view: View, operation: Operation) -> View:
+    """Parses the declared inputs, calls the view, and serialises a model it returns."""
+
+    @functools.wraps(view)
+    def handle(**path: str) -> Any:
+        arguments: dict[str, Any] = dict(path)
+        if operation.body is not None:
+            arguments["body"] = inputs.read_body(
+                operation.body, operation.body_media_type, operation.body_optional
+            )
+        if operation.query is not None:
+            arguments["query"] = inputs.read_query(operation.query)
+        result = view(**arguments)
+        if isinstance(result, tuple) and isinstance(result[0], BaseModel):
+            return json_response(result[0], result[1])
+        if isinstance(result, BaseModel):
+            return json_response(result, operation.replies[0].status)
+        return result
+
+    return handle
+
+
+def json_response(model: BaseModel, status: int) -> Response:
+    """A JSON answer holding only the fields the model has (absent fields stay absent)."""
+    return Response(model.model_dump_json(exclude_none=True, by_alias=True), status, mimetype=JSON)

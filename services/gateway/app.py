@@ -1,0 +1,37 @@
+"""The Flask application factory: blueprints, auth, error mapping, OpenAPI, gRPC clients."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from meshkit.identity import TokenVerifier
+from meshkit.unsubscribe import UnsubscribeTokens
+from services.gateway import auth, campaigns, consent, contacts, meta, openapi, problems, public
+from services.gateway.clients import EXTENSION as CLIENTS
+from services.gateway.clients import Clients, open_clients
+from services.gateway.settings import GatewaySettings
+
+AREAS = (meta, contacts, consent, campaigns, public)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Flask:
+    """A gateway app; `clients` defaults to channels to the targets in `settings`."""
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    operations = {}
+    for area in AREAS:
+        app.register_blueprint(area.blueprint)
+        operations.update({op.endpoint: op for op in area.routes.operations})
+    verifier = TokenVerifier(
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        public_key_file=settings.jwt_public_key_file,
+        jwks_url=settings.jwks_url,
+    )
+    auth.install(app, verifier, operations)
+    problems.install(app)
+    meta.install(app, openapi.document(operations.values()))
+    public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
+    app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
+    return app

@@ -1,0 +1,54 @@
+"""Authentication and component scopes, checked before any view runs.
+
+The operation's declared access (services.gateway.api.Access) decides: public
+routes pass; every other route needs a verified bearer token (401 otherwise),
+and contacts, consent and campaign routes a token acting for a component (403
+otherwise). The principal and the raw token go on flask.g; the token is
+forwarded upstream, where each service checks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request
+
+from meshkit.identity import Principal, TokenVerifier
+from services.gateway.api import Access, Operation
+
+EXTENSION = "crm.gateway.auth"
+
+
+@dataclass(frozen=True)
+class Gatekeeper:
+    """The verifier, and the access each endpoint asks for."""
+
+    verifier: TokenVerifier
+    operations: Mapping[str, Operation]
+
+
+def install(app: Flask, verifier: TokenVerifier, operations: Mapping[str, Operation]) -> None:
+    """Checks every request to a declared, non-public route before its view."""
+    app.extensions[EXTENSION] = Gatekeeper(verifier, operations)
+    app.before_request(authenticate)
+
+
+def authenticate() -> None:
+    """Verifies the bearer token and the route's access level; raises 401 or 403."""
+    keeper: Gatekeeper = current_app.extensions[EXTENSION]
+    # Unknown routes and wrong methods have no endpoint: Flask answers them with 404/405.
+    operation = keeper.operations.get(request.endpoint or "")
+    if operation is None or operation.access is Access.PUBLIC:
+        return
+    header = request.headers.get("Authorization")
+    principal = keeper.verifier.verify_header(header)
+    g.principal = principal
+    g.token = (header or "").partition(" ")[2].strip()
+    operation.access.require(principal)
+
+
+def principal() -> Principal:
+    """The verified caller of the request being served."""
+    caller: Principal = g.principal
+    return caller

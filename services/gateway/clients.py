@@ -1,0 +1,85 @@
+"""The gateway's gRPC stubs, built once per app.
+
+Calls made for a signed-in caller carry the caller's own token, so each
+service decides again who may see or do what. Only the public unsubscribe
+endpoint calls with the gateway's own service identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from flask import current_app, g
+
+from meshkit.errors import Unauthenticated
+from meshkit.grpc_client import open_channel
+from meshkit.identity import ServiceIdentity, TokenIssuer
+from protos.crm.campaigns.v1 import campaigns_pb2_grpc
+from protos.crm.consent.v1 import consent_pb2_grpc
+from protos.crm.contacts.v1 import contacts_pb2_grpc
+from services.gateway.settings import GatewaySettings
+
+EXTENSION = "crm.gateway.clients"
+
+
+def forwarded_token() -> str:
+    """The verified bearer token of the request being served."""
+    token = g.get("token")
+    if not token:
+        raise Unauthenticated("no verified token to forward")
+    return str(token)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """One stub per upstream service, plus consent as the gateway itself."""
+
+    contacts: contacts_pb2_grpc.ContactsServiceStub
+    consent: consent_pb2_grpc.ConsentServiceStub
+    campaigns: campaigns_pb2_grpc.CampaignsServiceStub
+    consent_as_gateway: consent_pb2_grpc.ConsentServiceStub
+    channels: tuple[grpc.Channel, ...] = ()
+
+    @classmethod
+    def over(
+        cls,
+        contacts: grpc.Channel,
+        consent: grpc.Channel,
+        campaigns: grpc.Channel,
+        consent_as_gateway: grpc.Channel,
+    ) -> Clients:
+        """Stubs over channels that already add tokens and deadlines."""
+        return cls(
+            contacts=contacts_pb2_grpc.ContactsServiceStub(contacts),
+            consent=consent_pb2_grpc.ConsentServiceStub(consent),
+            campaigns=campaigns_pb2_grpc.CampaignsServiceStub(campaigns),
+            consent_as_gateway=consent_pb2_grpc.ConsentServiceStub(consent_as_gateway),
+            channels=(contacts, consent, campaigns, consent_as_gateway),
+        )
+
+    def close(self) -> None:
+        """Closes every channel (at shutdown)."""
+        for channel in self.channels:
+            channel.close()
+
+
+def open_clients(settings: GatewaySettings) -> Clients:
+    """Channels to the three services; nothing connects until the first call."""
+    timeout = settings.rpc_timeout_seconds
+    issuer = TokenIssuer(
+        settings.service_private_key_file, settings.jwt_issuer, settings.jwt_audience
+    )
+    gateway = ServiceIdentity(issuer, "gateway")
+    return Clients.over(
+        contacts=open_channel(settings.contacts_target, forwarded_token, timeout),
+        consent=open_channel(settings.consent_target, forwarded_token, timeout),
+        campaigns=open_channel(settings.campaigns_target, forwarded_token, timeout),
+        consent_as_gateway=open_channel(settings.consent_target, gateway.token, timeout),
+    )
+
+
+def upstream() -> Clients:
+    """The stubs of the app serving this request."""
+    clients: Clients = current_app.extensions[EXTENSION]
+    return clients

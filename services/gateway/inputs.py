@@ -1,0 +1,62 @@
+"""Reading request bodies and query strings into pydantic models, or a 400/415 problem."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import UnsupportedMediaType
+
+from meshkit.errors import FieldViolation, InvalidArgument
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def read_body(model: type[Model], media_type: str, optional: bool = False) -> Model:
+    """The request body as `model`; an empty body is `model()` when the body is optional."""
+    if optional and not request.get_data(cache=True).strip():
+        return model()
+    if media_type == "application/json":
+        if request.mimetype != "application/json":
+            raise UnsupportedMediaType("send a JSON body with Content-Type: application/json")
+        return _validate(model, lambda: model.model_validate_json(request.get_data(cache=True)))
+    if request.mimetype not in _FORM_TYPES:
+        raise UnsupportedMediaType(f"send a form body with Content-Type: {media_type}")
+    return _validate(model, lambda: model.model_validate(request.form.to_dict()))
+
+
+def read_query(model: type[Model]) -> Model:
+    """The query string as `model` (lax types: every query value arrives as text)."""
+    return _validate(model, lambda: model.model_validate(request.args.to_dict()))
+
+
+def _validate(model: type[Model], parse: Any) -> Model:
+    try:
+        result: Model = parse()
+    except ValidationError as error:
+        raise invalid_input(error) from None
+    return result
+
+
+def invalid_input(error: ValidationError) -> InvalidArgument:
+    """An InvalidArgument naming each offending field; never the values that were sent."""
+    details = error.errors(include_input=False, include_url=False, include_context=False)
+    if any(d["type"] == "json_invalid" for d in details):
+        return InvalidArgument(
+            "the request body is not valid JSON",
+            [FieldViolation("body", d["msg"]) for d in details if d["type"] == "json_invalid"],
+        )
+    violations = [FieldViolation(field_path(d["loc"]), d["msg"]) for d in details]
+    summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+    return InvalidArgument(summary, violations)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """`("attributes", 0, "key")` -> `attributes[0].key`; the whole body is `body`."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path or "body"

@@ -1,0 +1,236 @@
+"""Request models to gRPC messages, and gRPC messages to response models.
+
+Outbound, only fields present in the message are copied: proto3 optional
+fields are read with HasField, so a field the service withheld stays absent.
+Enum values travel as lower-case words (`CONTACT_KIND_PERSON` <-> `person`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from meshkit.unsubscribe import UnsubscribeRequest
+from protos.crm.campaigns.v1 import campaigns_pb2
+from protos.crm.consent.v1 import consent_pb2
+from protos.crm.contacts.v1 import contacts_pb2
+from services.gateway import responses, schemas
+
+ONE_CLICK_SOURCE = "one-click-unsubscribe"
+
+
+def _word(enum: Any, prefix: str, value: int) -> Any:
+    """`CONTACT_KIND_PERSON` -> `person`; the unset zero value -> None (absent)."""
+    if value == 0:
+        return None
+    return enum.Name(value).removeprefix(prefix).lower()
+
+
+def _value(enum: Any, prefix: str, word: str | None) -> Any:
+    """`person` -> `CONTACT_KIND_PERSON`; None -> the zero value."""
+    return 0 if word is None else int(enum.Value(prefix + word.upper()))
+
+
+def _time(message: Any, name: str) -> str | None:
+    return message_time(getattr(message, name)) if message.HasField(name) else None
+
+
+def message_time(timestamp: Timestamp) -> str:
+    """RFC 3339 in UTC, e.g. `2025-09-01T08:00:00Z`."""
+    return timestamp.ToJsonString()
+
+
+def _optional(message: Any, *names: str) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in names if message.HasField(name)}
+
+
+# Contacts
+
+
+def component(message: contacts_pb2.Component) -> responses.Component:
+    return responses.Component(id=message.id, name=message.name)
+
+
+def new_component(body: schemas.NewComponent) -> contacts_pb2.CreateComponentRequest:
+    return contacts_pb2.CreateComponentRequest(id=body.id, name=body.name)
+
+
+def _attribute_input(key: str, value: str, visibility: str | None) -> contacts_pb2.AttributeInput:
+    return contacts_pb2.AttributeInput(
+        key=key, value=value, visibility=_value(contacts_pb2.Visibility, "VISIBILITY_", visibility)
+    )
+
+
+def new_contact(body: schemas.NewContact) -> contacts_pb2.CreateContactRequest:
+    return contacts_pb2.CreateContactRequest(
+        kind=_value(contacts_pb2.ContactKind, "CONTACT_KIND_", body.kind),
+        email=body.email or "",
+        first_name=body.first_name or "",
+        last_name=body.last_name or "",
+        organisation=body.organisation or "",
+        phone=body.phone or "",
+        time_zone=body.time_zone or "",
+        attributes=[_attribute_input(a.key, a.value, a.visibility) for a in body.attributes],
+    )
+
+
+def attribute_update(
+    contact_id: str, key: str, body: schemas.AttributeUpdate
+) -> contacts_pb2.SetAttributeRequest:
+    return contacts_pb2.SetAttributeRequest(
+        contact_id=contact_id, attribute=_attribute_input(key, body.value, body.visibility)
+    )
+
+
+def contact(message: contacts_pb2.Contact) -> responses.Contact:
+    optional = ("display_name", "organisation", "first_name", "last_name", "email", "phone")
+    return responses.Contact(
+        id=message.id,
+        kind=_word(contacts_pb2.ContactKind, "CONTACT_KIND_", message.kind),
+        **_optional(message, *optional, "time_zone"),
+        member_components=list(message.member_components),
+        attributes=[
+            responses.Attribute(
+                key=a.key,
+                value=a.value,
+                owner_component=a.owner_component,
+                # The zero value is documented as the default, owner only.
+                visibility=_word(contacts_pb2.Visibility, "VISIBILITY_", a.visibility) or "owner",
+            )
+            for a in message.attributes
+        ],
+    )
+
+
+# Consent
+
+
+def _scope(word: str, caller_component: str) -> consent_pb2.Scope:
+    if word == "grouping":
+        return consent_pb2.Scope(grouping=True)
+    return consent_pb2.Scope(component_id=caller_component)
+
+
+def consent_grant(
+    contact_id: str, body: schemas.ConsentGrant, caller_component: str
+) -> consent_pb2.ConsentChange:
+    return consent_pb2.ConsentChange(
+        contact_id=contact_id,
+        channel=_value(consent_pb2.Channel, "CHANNEL_", body.channel),
+        purpose=body.purpose,
+        scope=_scope(body.scope, caller_component),
+        legal_basis=_value(consent_pb2.LegalBasis, "LEGAL_BASIS_", body.legal_basis),
+        source=body.source,
+        text_shown=body.text_shown,
+    )
+
+
+def consent_withdrawal(
+    contact_id: str, body: schemas.ConsentWithdrawal, caller_component: str
+) -> consent_pb2.ConsentChange:
+    return consent_pb2.ConsentChange(
+        contact_id=contact_id,
+        channel=_value(consent_pb2.Channel, "CHANNEL_", body.channel),
+        purpose=body.purpose,
+        scope=_scope(body.scope, caller_component),
+        source=body.source,
+        text_shown=body.text_shown or "",
+    )
+
+
+def one_click_withdrawal(link: UnsubscribeRequest) -> consent_pb2.ConsentChange:
+    """The withdrawal an unsubscribe link stands for: email, its purpose, the whole grouping."""
+    return consent_pb2.ConsentChange(
+        contact_id=link.contact_id,
+        channel=consent_pb2.CHANNEL_EMAIL,
+        purpose=link.purpose,
+        scope=consent_pb2.Scope(grouping=True),
+        source=ONE_CLICK_SOURCE,
+        text_shown=f"Unsubscribe link in a message of campaign {link.campaign_id}",
+    )
+
+
+def consent_event(message: consent_pb2.ConsentEvent) -> responses.ConsentEvent:
+    scope = None
+    if message.HasField("scope"):
+        kind = message.scope.WhichOneof("kind")
+        if kind == "grouping":
+            scope = responses.ConsentScope(grouping=True)
+        elif kind == "component_id":
+            scope = responses.ConsentScope(component_id=message.scope.component_id)
+    return responses.ConsentEvent(
+        id=message.id,
+        contact_id=message.contact_id,
+        channel=_word(consent_pb2.Channel, "CHANNEL_", message.channel),
+        purpose=message.purpose,
+        scope=scope,
+        action=_word(consent_pb2.Action, "ACTION_", message.action),
+        legal_basis=_word(consent_pb2.LegalBasis, "LEGAL_BASIS_", message.legal_basis),
+        actor_subject=message.actor_subject,
+        actor_component=message.actor_component,
+        source=message.source,
+        text_shown=message.text_shown,
+        recorded_at=_time(message, "recorded_at"),
+    )
+
+
+# Campaigns
+
+
+def new_campaign(body: schemas.NewCampaign) -> campaigns_pb2.CreateCampaignRequest:
+    if body.audience.contact_ids is not None:
+        audience = campaigns_pb2.Audience(
+            contact_ids=campaigns_pb2.ContactIds(ids=body.audience.contact_ids)
+        )
+    else:
+        audience = campaigns_pb2.Audience(all_of_component=True)
+    return campaigns_pb2.CreateCampaignRequest(
+        name=body.name,
+        purpose=body.purpose,
+        subject_template=body.subject_template,
+        body_template=body.body_template,
+        audience=audience,
+    )
+
+
+def schedule(campaign_id: str, body: schemas.Schedule) -> campaigns_pb2.ScheduleCampaignRequest:
+    send_at = Timestamp()
+    send_at.FromDatetime(body.send_at)  # aware datetimes are converted to UTC
+    return campaigns_pb2.ScheduleCampaignRequest(id=campaign_id, send_at=send_at)
+
+
+def _audience(message: campaigns_pb2.Audience) -> responses.Audience | None:
+    kind = message.WhichOneof("kind")
+    if kind == "contact_ids":
+        return responses.Audience(contact_ids=list(message.contact_ids.ids))
+    if kind == "all_of_component":
+        return responses.Audience(all_of_component=message.all_of_component)
+    return None
+
+
+def campaign(message: campaigns_pb2.Campaign) -> responses.Campaign:
+    return responses.Campaign(
+        id=message.id,
+        name=message.name,
+        owner_component=message.owner_component,
+        purpose=message.purpose,
+        subject_template=message.subject_template,
+        body_template=message.body_template,
+        audience=_audience(message.audience) if message.HasField("audience") else None,
+        status=_word(campaigns_pb2.CampaignStatus, "CAMPAIGN_STATUS_", message.status),
+        send_at=_time(message, "send_at"),
+        created_by=message.created_by,
+        created_at=_time(message, "created_at"),
+        outcome_counts=dict(message.outcome_counts),
+    )
+
+
+def delivery(message: campaigns_pb2.Delivery) -> responses.Delivery:
+    return responses.Delivery(
+        contact_id=message.contact_id,
+        outcome=message.outcome,
+        rule=message.rule,
+        decided_at=_time(message, "decided_at"),
+        message_id=message.message_id or None,  # set only once sent
+    )

@@ -1,0 +1,149 @@
+"""The OpenAPI 3.1 document, generated from the route registry and its pydantic models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from services.gateway.api import HTML, JSON, Access, Operation, Reply
+from services.gateway.problems import PROBLEM_JSON
+from services.gateway.responses import Problem
+
+REF = "#/components/schemas/{model}"
+BEARER = "bearerAuth"
+
+_PROBLEMS = {
+    "400": "Invalid input: `errors` names each offending field.",
+    "401": "Missing, expired or invalid bearer token.",
+    "403": "The token may not do this (no component, not an admin, or refused by the service).",
+    "404": "Unknown, or not visible to the caller.",
+    "415": "The body is not of the expected media type.",
+    "503": "An upstream service did not answer; retry later.",
+}
+
+
+def openapi_path(rule: str) -> str:
+    """Flask's `/v1/contacts/<contact_id>` -> OpenAPI's `/v1/contacts/{contact_id}`."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def path_parameters(rule: str) -> list[str]:
+    """Names of the variables of a Flask rule, in order."""
+    return re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", rule)
+
+
+def document(operations: Iterable[Operation], title: str = "crm-mesh gateway") -> dict[str, Any]:
+    """The whole document: one path item per rule, one schema per model."""
+    operations = list(operations)
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        item = paths.setdefault(openapi_path(operation.rule), {})
+        item[operation.method.lower()] = _operation(operation)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": "1",
+            "description": "REST/JSON front of the contacts, consent and campaigns services. "
+            "Errors are RFC 9457 problem+json; times are RFC 3339 in UTC.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(operations),
+            "securitySchemes": {
+                BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _schemas(operations: list[Operation]) -> dict[str, Any]:
+    inputs = {op.body for op in operations if op.body is not None}
+    outputs = {r.model for op in operations for r in op.replies if r.model is not None}
+    outputs.add(Problem)
+    pairs: list[tuple[type[BaseModel], Any]] = [
+        *((m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)),
+        *((m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)),
+    ]
+    _, definitions = models_json_schema(pairs, ref_template=REF)
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    return schemas
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _operation(operation: Operation) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "operationId": operation.endpoint.replace(".", "_"),
+        "summary": operation.summary,
+        "tags": list(operation.tags),
+        "x-access": operation.access.value,
+        "security": [] if operation.access is Access.PUBLIC else [{BEARER: []}],
+    }
+    parameters = _parameters(operation)
+    if parameters:
+        result["parameters"] = parameters
+    if operation.body is not None:
+        result["requestBody"] = {
+            "required": not operation.body_optional,
+            "content": {operation.body_media_type: {"schema": _ref(operation.body)}},
+        }
+    result["responses"] = _responses(operation)
+    return result
+
+
+def _parameters(operation: Operation) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in path_parameters(operation.rule)
+    ]
+    if operation.query is not None:
+        properties = operation.query.model_json_schema()["properties"]
+        for name, field in operation.query.model_fields.items():
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": field.is_required(),
+                    "description": field.description or "",
+                    "schema": properties[name],
+                }
+            )
+    return parameters
+
+
+def _content(reply: Reply) -> dict[str, Any]:
+    if reply.media_type == HTML:
+        return {HTML: {"schema": {"type": "string"}}}
+    schema = _ref(reply.model) if reply.model is not None else {"type": "object"}
+    return {reply.media_type or JSON: {"schema": schema}}
+
+
+def _responses(operation: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for reply in operation.replies:
+        entry = responses.setdefault(str(reply.status), {"description": "", "content": {}})
+        entry["description"] = " ".join(filter(None, [entry["description"], reply.description]))
+        entry["content"].update(_content(reply))
+    problems = []
+    if operation.body is not None or operation.query is not None:
+        problems.append("400")
+    if operation.access is not Access.PUBLIC:
+        problems += ["401", "403"]
+    if path_parameters(operation.rule):
+        problems.append("404")
+    if operation.body is not None:
+        problems.append("415")
+    if operation.calls_upstream:
+        problems.append("503")
+    problem = {PROBLEM_JSON: {"schema": _ref(Problem)}}
+    for status in problems:
+        responses[status] = {"description": _PROBLEMS[status], "content": problem}
+    responses["default"] = {"description": "Any other problem.", "content": problem}
+    return responses

@@ -1,0 +1,147 @@
+"""What the gateway answers, as pydantic models: the OpenAPI schemas and the JSON come from them.
+
+A field the upstream message does not carry is None here and absent from the
+JSON (serialised with exclude_none): the gateway never adds a field the
+service left out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Path of the offending field, e.g. `attributes[0].key`.")
+    description: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = Field(None, description="Field violations, if any.")
+
+
+class Component(BaseModel):
+    id: str
+    name: str
+
+
+class ComponentList(BaseModel):
+    components: list[Component]
+
+
+class Attribute(BaseModel):
+    key: str
+    value: str
+    owner_component: str
+    visibility: Literal["grouping", "members", "owner"]
+
+
+class Contact(BaseModel):
+    """A contact as the caller may see it: fields it may not see are absent."""
+
+    id: str
+    kind: Literal["person", "company"] | None = None
+    display_name: str | None = None
+    organisation: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    time_zone: str | None = None
+    member_components: list[str]
+    attributes: list[Attribute]
+
+
+class ContactCreated(BaseModel):
+    contact: Contact
+    joined_existing: bool
+
+
+class ContactList(BaseModel):
+    contacts: list[Contact]
+    next_page_token: str = Field(description="Empty on the last page.")
+
+
+class ConsentScope(BaseModel):
+    """Either `{"grouping": true}` or `{"component_id": ...}`."""
+
+    grouping: Literal[True] | None = None
+    component_id: str | None = None
+
+
+class ConsentEvent(BaseModel):
+    id: str
+    contact_id: str
+    channel: Literal["email", "sms", "phone", "post"] | None = None
+    purpose: str
+    scope: ConsentScope | None = None
+    action: Literal["grant", "withdraw"] | None = None
+    legal_basis: Literal["consent", "legitimate_interest"] | None = None
+    actor_subject: str
+    actor_component: str
+    source: str
+    text_shown: str
+    recorded_at: Timestamp | None = None
+
+
+class ConsentHistory(BaseModel):
+    events: list[ConsentEvent]
+
+
+class Audience(BaseModel):
+    """Either `{"contact_ids": [...]}` or `{"all_of_component": true}`."""
+
+    contact_ids: list[str] | None = None
+    all_of_component: bool | None = None
+
+
+class Campaign(BaseModel):
+    id: str
+    name: str
+    owner_component: str
+    purpose: str
+    subject_template: str
+    body_template: str
+    audience: Audience | None = None
+    status: Literal["draft", "scheduled", "running", "done"] | None = None
+    send_at: Timestamp | None = None
+    created_by: str
+    created_at: Timestamp | None = None
+    outcome_counts: dict[str, int] = Field(description="Recipients per outcome code.")
+
+
+class CampaignList(BaseModel):
+    campaigns: list[Campaign]
+
+
+class Delivery(BaseModel):
+    contact_id: str
+    outcome: str = Field(description="pending, sent, capped, no_consent, withdrawn, ...")
+    rule: str = Field(description="The rule that decided, e.g. `pressure:global:1/604800s`.")
+    decided_at: Timestamp | None = None
+    message_id: str | None = None
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[Delivery]
+    next_page_token: str = Field(description="Empty on the last page.")
+
+
+class Unsubscribed(BaseModel):
+    """The answer to a one-click client once the withdrawal is recorded."""
+
+    status: Literal["unsubscribed"]
+    purpose: str

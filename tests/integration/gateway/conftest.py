@@ -1,0 +1,81 @@
+"""The gateway as a real process (`crm serve gateway`) in front of real services.
+
+contacts and consent (and campaigns, once it exists in the tree) run as their
+own processes on fresh PostgreSQL databases; every call goes over HTTP to the
+gateway, which forwards the caller's token over gRPC.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from tests.integration.gateway.harness import UNSUBSCRIBE_SECRET, A, B, Gateway
+from tests.support.mesh import Api
+from tests.support.processes import free_port, service_process, wait_grpc_healthy, wait_http_healthy
+from tests.support.stores import REDIS_URL, fresh_postgres, redis_prefix
+from tests.support.tokens import TestKeys
+
+
+def campaigns_available() -> bool:
+    """Campaigns is written in parallel: its tests run once its bootstrap exists."""
+    return importlib.util.find_spec("services.campaigns.bootstrap") is not None
+
+
+def _service_env(name: str, keys: TestKeys, port: int, database_url: str) -> dict[str, str]:
+    prefix = f"{name.upper()}_"
+    return {
+        **keys.env(prefix),
+        f"{prefix}LISTEN": f"127.0.0.1:{port}",
+        f"{prefix}DATABASE_URL": database_url,
+    }
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    folder = tmp_path_factory.mktemp("gateway")
+    keys = TestKeys(folder / "keys")
+    logs = folder / "logs"
+    names = ["contacts", "consent"] + (["campaigns"] if campaigns_available() else [])
+    ports = {name: free_port() for name in [*names, "campaigns", "gateway"]}
+    home = {"CRM_HOME": str(folder / "home")}
+    with ExitStack() as stack:
+        for name in names:
+            url = stack.enter_context(fresh_postgres(f"gw_{name}"))
+            env = {**home, **_service_env(name, keys, ports[name], url)}
+            if name == "campaigns":
+                env |= {
+                    "CAMPAIGNS_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",
+                    "CAMPAIGNS_CONSENT_TARGET": f"127.0.0.1:{ports['consent']}",
+                    "CAMPAIGNS_REDIS_URL": REDIS_URL,
+                    "CAMPAIGNS_REDIS_KEY_PREFIX": redis_prefix(),
+                    "CAMPAIGNS_SMTP_PORT": str(free_port()),  # nothing is sent by these tests
+                    "CAMPAIGNS_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
+                }
+            stack.enter_context(service_process(name, env, logs))
+        gateway_port = ports["gateway"]
+        env = {
+            **home,
+            **keys.env("GATEWAY_"),
+            "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}",
+            "GATEWAY_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",
+            "GATEWAY_CONSENT_TARGET": f"127.0.0.1:{ports['consent']}",
+            "GATEWAY_CAMPAIGNS_TARGET": f"127.0.0.1:{ports['campaigns']}",
+            "GATEWAY_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
+            "GATEWAY_RPC_TIMEOUT_SECONDS": "5",
+        }
+        stack.enter_context(service_process("gateway", env, logs))
+        for name in names:
+            wait_grpc_healthy(f"127.0.0.1:{ports[name]}", timeout=60)
+        base = f"http://127.0.0.1:{gateway_port}"
+        wait_http_healthy(f"{base}/healthz", timeout=60)
+        running = Gateway(Api(base), keys, logs, campaigns_available())
+        for component in (A, B):
+            reply = running.api.call(
+                "POST", "/v1/components", keys.admin(), {"id": component, "name": component.title()}
+            )
+            assert reply.status == 201, reply.text
+        yield running

@@ -1,0 +1,36 @@
+"""What the gateway's integration tests share: the running gateway and problem checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.support.mesh import Api
+from tests.support.tokens import TestKeys
+
+UNSUBSCRIBE_SECRET = "gateway-integration-unsubscribe-secret"
+A = "sciences"
+B = "medecine"
+
+
+@dataclass
+class Gateway:
+    """The running gateway, a REST client, the keys every process trusts, and the logs."""
+
+    api: Api
+    keys: TestKeys
+    logs: Path
+    with_campaigns: bool
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs.rglob("*.log"))
+
+
+def problem(reply: Any, status: int) -> dict[str, Any]:
+    """The reply is a problem+json with this status; returns its body."""
+    assert reply.status == status, reply.text
+    assert reply.headers["Content-Type"].startswith("application/problem+json")
+    body: dict[str, Any] = reply.json
+    assert body["status"] == status
+    return body

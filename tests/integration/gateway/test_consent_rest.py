@@ -1,0 +1,149 @@
+"""Consent through the gateway: grant, withdraw, history, and one-click unsubscribe links."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
+from tests.integration.gateway.harness import UNSUBSCRIBE_SECRET, A, B, Gateway, problem
+
+GRANT = {
+    "channel": "email",
+    "purpose": "newsletter",
+    "scope": "component",
+    "source": "web-form",
+    "text_shown": "I agree to receive the newsletter.",
+}
+
+
+@pytest.fixture
+def contact_id(gateway: Gateway) -> str:
+    body = {"kind": "person", "email": f"{uuid.uuid4().hex[:12]}@example.org"}
+    reply = gateway.api.call("POST", "/v1/contacts", gateway.keys.manager(A), body)
+    assert reply.status == 201, reply.text
+    return str(reply.json["contact"]["id"])
+
+
+def history(gateway: Gateway, contact_id: str, component: str = A) -> list[dict[str, Any]]:
+    reply = gateway.api.call(
+        "GET", f"/v1/contacts/{contact_id}/consents", gateway.keys.manager(component)
+    )
+    assert reply.status == 200, reply.text
+    events: list[dict[str, Any]] = reply.json["events"]
+    return events
+
+
+def one_click_link(contact_id: str, purpose: str = "newsletter") -> str:
+    token = UnsubscribeTokens(UNSUBSCRIBE_SECRET).sign(
+        UnsubscribeRequest(contact_id, purpose, "campaign-77")
+    )
+    return f"/unsubscribe/{token}"
+
+
+def test_consent_round_trip(gateway: Gateway, contact_id: str) -> None:
+    token = gateway.keys.manager(A, subject="alice@sciences")
+    granted = gateway.api.call("POST", f"/v1/contacts/{contact_id}/consents", token, GRANT)
+    assert granted.status == 201, granted.text
+    event = granted.json
+    assert event["contact_id"] == contact_id
+    assert event["scope"] == {"component_id": A}
+    assert (event["channel"], event["purpose"], event["action"]) == ("email", "newsletter", "grant")
+    assert event["legal_basis"] == "consent"
+    assert (event["actor_subject"], event["actor_component"]) == ("alice@sciences", A)
+    assert event["text_shown"] == GRANT["text_shown"]
+    assert event["recorded_at"].endswith("Z")
+    datetime.fromisoformat(event["recorded_at"])
+
+    withdrawal = {
+        "channel": "email",
+        "purpose": "newsletter",
+        "scope": "grouping",
+        "source": "phone",
+    }
+    withdrawn = gateway.api.call(
+        "POST", f"/v1/contacts/{contact_id}/consents/withdraw", token, withdrawal
+    )
+    assert withdrawn.status == 201, withdrawn.text
+    assert withdrawn.json["action"] == "withdraw"
+    assert withdrawn.json["scope"] == {"grouping": True}
+
+    events = history(gateway, contact_id)
+    assert [e["id"] for e in events] == [event["id"], withdrawn.json["id"]]
+    assert events[0] == event
+    # B sees the grouping-wide withdrawal but not A's own grant.
+    assert [e["id"] for e in history(gateway, contact_id, B)] == [withdrawn.json["id"]]
+
+
+def test_bad_consent_input_is_a_400_naming_fields(gateway: Gateway, contact_id: str) -> None:
+    token = gateway.keys.manager(A)
+    path = f"/v1/contacts/{contact_id}/consents"
+    body = problem(gateway.api.call("POST", path, token, {**GRANT, "purpose": "Not Valid!"}), 400)
+    assert {e["field"] for e in body["errors"]} == {"purpose"}
+    body = problem(gateway.api.call("POST", path, token, {**GRANT, "channel": "fax"}), 400)
+    assert {e["field"] for e in body["errors"]} == {"channel"}
+    assert history(gateway, contact_id) == []
+
+
+def test_get_of_an_unsubscribe_link_changes_nothing(gateway: Gateway, contact_id: str) -> None:
+    reply = gateway.api.call("GET", one_click_link(contact_id))
+    assert reply.status == 200, reply.text
+    assert reply.headers["Content-Type"].startswith("text/html")
+    assert history(gateway, contact_id) == []
+
+
+def test_one_click_post_records_a_withdrawal_visible_in_history(
+    gateway: Gateway, contact_id: str
+) -> None:
+    granted = gateway.api.call(
+        "POST", f"/v1/contacts/{contact_id}/consents", gateway.keys.manager(A), GRANT
+    )
+    assert granted.status == 201, granted.text
+    reply = gateway.api.call(
+        "POST",
+        one_click_link(contact_id),
+        raw=b"List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert reply.status == 200, reply.text
+    assert reply.json == {"status": "unsubscribed", "purpose": "newsletter"}
+    events = history(gateway, contact_id)
+    assert len(events) == 2
+    withdrawal = events[-1]
+    assert withdrawal["action"] == "withdraw"
+    assert withdrawal["channel"] == "email"
+    assert withdrawal["purpose"] == "newsletter"
+    assert withdrawal["scope"] == {"grouping": True}
+    assert withdrawal["source"] == "one-click-unsubscribe"
+    assert "campaign-77" in withdrawal["text_shown"]
+    assert withdrawal["actor_subject"] == "service:gateway"
+    # Every component sees it, not only the one that collected the consent.
+    assert history(gateway, contact_id, B)[-1]["id"] == withdrawal["id"]
+
+
+def test_the_confirmation_form_post_answers_html(gateway: Gateway, contact_id: str) -> None:
+    reply = gateway.api.call(
+        "POST",
+        one_click_link(contact_id),
+        raw=b"confirm=yes",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert reply.status == 200, reply.text
+    assert reply.headers["Content-Type"].startswith("text/html")
+    assert [e["source"] for e in history(gateway, contact_id)] == ["one-click-unsubscribe"]
+
+
+def test_an_altered_link_writes_nothing(gateway: Gateway, contact_id: str) -> None:
+    link = one_click_link(contact_id)
+    altered = link[:-2] + ("xx" if not link.endswith("xx") else "yy")
+    reply = gateway.api.call(
+        "POST",
+        altered,
+        raw=b"List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    problem(reply, 404)
+    assert history(gateway, contact_id) == []

@@ -1,0 +1,173 @@
+"""Messages to JSON: what the service left out stays out; enum words and times round-trip."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, get_args
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshkit.unsubscribe import UnsubscribeRequest
+from protos.crm.campaigns.v1 import campaigns_pb2
+from protos.crm.consent.v1 import consent_pb2
+from protos.crm.contacts.v1 import contacts_pb2
+from services.gateway import mapping, schemas
+from services.gateway.api import json_response
+
+OPTIONAL_CONTACT_FIELDS = (
+    "display_name",
+    "organisation",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "time_zone",
+)
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+
+
+def as_json(model: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(json_response(model, 200).get_data())
+    return body
+
+
+@st.composite
+def contacts(draw: st.DrawFn) -> contacts_pb2.Contact:
+    present = draw(st.dictionaries(st.sampled_from(OPTIONAL_CONTACT_FIELDS), text))
+    attributes = draw(
+        st.lists(
+            st.builds(
+                contacts_pb2.Attribute,
+                key=text,
+                value=text,
+                owner_component=text,
+                visibility=st.sampled_from(list(contacts_pb2.Visibility.values())),
+            ),
+            max_size=3,
+        )
+    )
+    return contacts_pb2.Contact(
+        id=draw(text),
+        kind=draw(st.sampled_from(list(contacts_pb2.ContactKind.values()))),
+        member_components=draw(st.lists(text, max_size=3)),
+        attributes=attributes,
+        **present,
+    )
+
+
+@given(contacts())
+def test_a_contact_carries_exactly_the_fields_the_service_sent(
+    message: contacts_pb2.Contact,
+) -> None:
+    body = as_json(mapping.contact(message))
+    present = {f for f in OPTIONAL_CONTACT_FIELDS if message.HasField(f)}  # type: ignore[arg-type]
+    expected_keys = {"id", "member_components", "attributes"} | present
+    if message.kind:
+        expected_keys.add("kind")
+    assert set(body) == expected_keys
+    for name in present:
+        assert body[name] == getattr(message, name)
+    assert body["member_components"] == list(message.member_components)
+    assert [(a["key"], a["value"], a["owner_component"]) for a in body["attributes"]] == [
+        (a.key, a.value, a.owner_component) for a in message.attributes
+    ]
+    assert {a["visibility"] for a in body["attributes"]} <= {"grouping", "members", "owner"}
+
+
+def test_enum_words_round_trip() -> None:
+    for word in get_args(schemas.Kind):
+        request = mapping.new_contact(schemas.NewContact(kind=word))
+        assert (
+            as_json(mapping.contact(contacts_pb2.Contact(id="c", kind=request.kind)))["kind"]
+            == word
+        )
+    for word in get_args(schemas.Visibility):
+        update = mapping.attribute_update(
+            "c", "k", schemas.AttributeUpdate(value="v", visibility=word)
+        )
+        back = contacts_pb2.Contact(
+            id="c", attributes=[contacts_pb2.Attribute(visibility=update.attribute.visibility)]
+        )
+        assert as_json(mapping.contact(back))["attributes"][0]["visibility"] == word
+    for word in get_args(schemas.Channel):
+        grant = schemas.ConsentGrant(
+            channel=word, purpose="p", scope="grouping", source="s", text_shown="t"
+        )
+        change = mapping.consent_grant("c", grant, "sciences")
+        event = consent_pb2.ConsentEvent(channel=change.channel, legal_basis=change.legal_basis)
+        assert as_json(mapping.consent_event(event))["channel"] == word
+
+
+def test_component_scope_means_the_callers_component() -> None:
+    grant = schemas.ConsentGrant(
+        channel="email", purpose="p", scope="component", source="s", text_shown="t"
+    )
+    change = mapping.consent_grant("c-1", grant, "sciences")
+    assert change.scope.WhichOneof("kind") == "component_id"
+    assert change.scope.component_id == "sciences"
+    event = consent_pb2.ConsentEvent(scope=change.scope, action=consent_pb2.ACTION_GRANT)
+    body = as_json(mapping.consent_event(event))
+    assert body["scope"] == {"component_id": "sciences"}
+    assert body["action"] == "grant"
+    assert "legal_basis" not in body  # unset stays absent
+
+
+def test_grouping_scope_and_withdrawal() -> None:
+    withdrawal = schemas.ConsentWithdrawal(channel="sms", purpose="p", scope="grouping", source="s")
+    change = mapping.consent_withdrawal("c-1", withdrawal, "sciences")
+    assert change.scope.WhichOneof("kind") == "grouping"
+    assert as_json(mapping.consent_event(consent_pb2.ConsentEvent(scope=change.scope)))[
+        "scope"
+    ] == {"grouping": True}
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(9000, 1, 1),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=9))]
+        ),
+    )
+)
+def test_schedule_keeps_the_instant_and_answers_in_utc(moment: datetime) -> None:
+    request = mapping.schedule("k-1", schemas.Schedule(send_at=moment))
+    assert request.send_at.ToDatetime(tzinfo=UTC) == moment.astimezone(UTC)
+    campaign = campaigns_pb2.Campaign(id="k-1", send_at=request.send_at)
+    sent = as_json(mapping.campaign(campaign))["send_at"]
+    assert sent.endswith("Z")
+    assert datetime.fromisoformat(sent) == moment
+
+
+def test_a_campaign_without_times_has_no_time_fields() -> None:
+    body = as_json(mapping.campaign(campaigns_pb2.Campaign(id="k-1")))
+    assert "send_at" not in body and "created_at" not in body and "audience" not in body
+    assert body["outcome_counts"] == {}
+
+
+def test_audiences_round_trip() -> None:
+    base = {"name": "n", "purpose": "p", "subject_template": "s", "body_template": "b"}
+    for audience in ({"contact_ids": ["c-1", "c-2"]}, {"all_of_component": True}):
+        body = schemas.NewCampaign.model_validate_json(json.dumps({**base, "audience": audience}))
+        request = mapping.new_campaign(body)
+        echoed = campaigns_pb2.Campaign(id="k", audience=request.audience)
+        assert as_json(mapping.campaign(echoed))["audience"] == audience
+
+
+def test_a_delivery_has_a_message_id_only_once_sent() -> None:
+    pending = as_json(mapping.delivery(campaigns_pb2.Delivery(contact_id="c", outcome="pending")))
+    assert "message_id" not in pending and "decided_at" not in pending
+    sent = campaigns_pb2.Delivery(contact_id="c", outcome="sent", message_id="<m@x>")
+    assert as_json(mapping.delivery(sent))["message_id"] == "<m@x>"
+
+
+def test_one_click_withdrawal_is_email_grouping_and_names_the_campaign() -> None:
+    change = mapping.one_click_withdrawal(UnsubscribeRequest("c-42", "newsletter", "k-7"))
+    assert change.contact_id == "c-42"
+    assert change.channel == consent_pb2.CHANNEL_EMAIL
+    assert change.purpose == "newsletter"
+    assert change.scope.WhichOneof("kind") == "grouping"
+    assert change.source == "one-click-unsubscribe"
+    assert "k-7" in change.text_shown

@@ -1,0 +1,175 @@
+"""/openapi.json matches the routes Flask serves, and its schemas accept what the views accept."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ValidationError
+
+from services.gateway import openapi, schemas
+from services.gateway.app import AREAS
+from tests.support.tokens import TestKeys
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}  # HEAD is answered by Flask for every GET
+
+
+@pytest.fixture
+def document(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def served(app: Flask) -> set[tuple[str, str]]:
+    """(path, method) of every rule of the app, in OpenAPI's path syntax."""
+    pairs = set()
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        pairs |= {(path, m) for m in (rule.methods or set()) - IGNORED_METHODS}
+    return pairs
+
+
+def documented(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(p, m.upper()) for p, item in document["paths"].items() for m in item}
+
+
+def test_document_and_url_map_match_both_ways(app: Flask, document: dict[str, Any]) -> None:
+    assert served(app) - documented(document) == set(), "served but not documented"
+    assert documented(document) - served(app) == set(), "documented but not served"
+
+
+def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
+    expected = {
+        ("/healthz", "GET"),
+        ("/openapi.json", "GET"),
+        ("/v1/components", "POST"),
+        ("/v1/components", "GET"),
+        ("/v1/contacts", "POST"),
+        ("/v1/contacts", "GET"),
+        ("/v1/contacts/{contact_id}", "GET"),
+        ("/v1/contacts/{contact_id}/attributes/{key}", "PUT"),
+        ("/v1/contacts/{contact_id}/consents", "POST"),
+        ("/v1/contacts/{contact_id}/consents", "GET"),
+        ("/v1/contacts/{contact_id}/consents/withdraw", "POST"),
+        ("/v1/campaigns", "POST"),
+        ("/v1/campaigns", "GET"),
+        ("/v1/campaigns/{campaign_id}", "GET"),
+        ("/v1/campaigns/{campaign_id}/schedule", "POST"),
+        ("/v1/campaigns/{campaign_id}/send", "POST"),
+        ("/v1/campaigns/{campaign_id}/deliveries", "GET"),
+        ("/unsubscribe/{token}", "GET"),
+        ("/unsubscribe/{token}", "POST"),
+    }
+    assert documented(document) == expected
+
+
+def test_document_structure(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    assert document["info"]["title"] and document["info"]["version"]
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    for path, item in document["paths"].items():
+        for name in re.findall(r"{([^}]+)}", path):
+            for operation in item.values():
+                declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+                assert name in declared, (path, name)
+        for method, operation in item.items():
+            assert method in {"get", "post", "put", "delete", "patch"}
+            assert operation["responses"], (path, method)
+            assert operation["security"] == [] or path.startswith("/v1/"), (path, method)
+            if path.startswith("/v1/"):
+                assert operation["security"] == [{"bearerAuth": []}], (path, method)
+
+
+def test_every_reference_resolves(document: dict[str, Any]) -> None:
+    text = json.dumps(document)
+    for ref in set(re.findall(r'"\$ref": "([^"]+)"', text)):
+        node: Any = document
+        assert ref.startswith("#/")
+        for part in ref[2:].split("/"):
+            assert part in node, ref
+            node = node[part]
+
+
+def request_models(document: dict[str, Any]) -> dict[str, str]:
+    """Schema name of every request body, by the media type it is sent as."""
+    found = {}
+    for item in document["paths"].values():
+        for operation in item.values():
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                found[content["schema"]["$ref"].rsplit("/", 1)[1]] = media
+    return found
+
+
+def validator(document: dict[str, Any], name: str) -> Draft202012Validator:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+    return Draft202012Validator(schema)
+
+
+def test_examples_validate_against_the_published_schemas(document: dict[str, Any]) -> None:
+    names = request_models(document)
+    assert len(names) >= 9
+    for name in names:
+        examples = document["components"]["schemas"][name].get("examples")
+        assert examples, f"{name} has no example"
+        for example in examples:
+            errors = list(validator(document, name).iter_errors(example))
+            assert errors == [], (name, example, [e.message for e in errors])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        schemas.NewComponent,
+        schemas.NewContact,
+        schemas.AttributeUpdate,
+        schemas.ConsentGrant,
+        schemas.ConsentWithdrawal,
+        schemas.NewCampaign,
+        schemas.Schedule,
+        schemas.SendNow,
+    ],
+)
+def test_schema_and_model_agree_on_examples_and_on_unknown_fields(
+    document: dict[str, Any], model: type[BaseModel]
+) -> None:
+    check = validator(document, model.__name__)
+    for example in document["components"]["schemas"][model.__name__]["examples"]:
+        model.model_validate_json(json.dumps(example))  # the view accepts it
+        polluted = {**example, "unexpected": 1}
+        assert not check.is_valid(polluted)
+        with pytest.raises(ValidationError):
+            model.model_validate_json(json.dumps(polluted))
+
+
+def test_schema_and_model_agree_on_a_missing_required_field(document: dict[str, Any]) -> None:
+    example = document["components"]["schemas"]["ConsentGrant"]["examples"][0]
+    incomplete = {k: v for k, v in example.items() if k != "text_shown"}
+    assert not validator(document, "ConsentGrant").is_valid(incomplete)
+    with pytest.raises(ValidationError):
+        schemas.ConsentGrant.model_validate_json(json.dumps(incomplete))
+
+
+def test_problem_schema_describes_the_problems_served(
+    client: FlaskClient, keys: TestKeys, document: dict[str, Any]
+) -> None:
+    check = validator(document, "Problem")
+    manager = {"Authorization": f"Bearer {keys.manager('sciences')}"}
+    for response in (
+        client.get("/v1/nowhere"),
+        client.get("/v1/contacts"),
+        client.post("/v1/contacts", json={"kind": 1, "x": 2}, headers=manager),
+    ):
+        assert check.is_valid(response.get_json(force=True)), response.get_data(as_text=True)
+
+
+def test_the_document_is_served_as_built(app: Flask, client: FlaskClient) -> None:
+    operations = [op for area in AREAS for op in area.routes.operations]
+    assert client.get("/openapi.json").get_json() == openapi.document(operations)
