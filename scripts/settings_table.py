@@ -1,12 +1,14 @@
-"""Print the README's table of settings, made from the services' settings classes."""
+"""Print (or --write into README.md) the table of settings, made from the settings classes."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
@@ -65,5 +67,17 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def write_readme(readme: Path) -> None:
+    """Replaces the table between the README's settings-table markers."""
+    text = readme.read_text()
+    start, end = "<!-- settings-table -->\n\n", "\n\n<!-- /settings-table -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + start + table() + end + tail)
+
+
 if __name__ == "__main__":
-    print(table())
+    if "--write" in sys.argv:
+        write_readme(Path(__file__).resolve().parent.parent / "README.md")
+    else:
+        print(table())

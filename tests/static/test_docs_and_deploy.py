@@ -34,7 +34,9 @@ def test_readme_run_command_starts_the_mesh() -> None:
 
 
 def test_readme_settings_table_is_generated_from_the_code() -> None:
-    between = re.search(r"<!-- settings-table -->\n(.*?)\n<!-- /settings-table -->", README, re.S)
+    between = re.search(
+        r"<!-- settings-table -->\n\n(.*?)\n\n<!-- /settings-table -->", README, re.S
+    )
     assert between, "settings table markers missing"
     assert between.group(1) == table(), "regenerate with scripts/settings_table.py"
 
