@@ -1,0 +1,1 @@
+"""Campaigns: mailings dispatched only to recipients the sender may reach, within pressure."""

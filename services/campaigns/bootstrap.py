@@ -1,0 +1,210 @@
+"""Composition root of campaigns: builds everything from settings; nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1.health import HealthServicer
+from sqlalchemy import Engine
+
+from meshkit.db import Database, make_engine, migrate
+from meshkit.grpc_client import open_channel
+from meshkit.grpc_server import build_server, run_until_signalled
+from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier
+from meshkit.unsubscribe import UnsubscribeTokens
+from services.campaigns.clients import (
+    ConsentGate,
+    Directory,
+    GrpcConsentGate,
+    GrpcDirectory,
+)
+from services.campaigns.dispatch import Dispatcher, DispatchLimits
+from services.campaigns.ledger import Ledger
+from services.campaigns.mail import Letterhead, MailFactory, SmtpRelay, SmtpSettings
+from services.campaigns.policy import global_rule
+from services.campaigns.pressure import PressureCounters
+from services.campaigns.scheduler import CampaignScheduler, PostgresLeader, SoleLeader
+from services.campaigns.service import CampaignsService
+from services.campaigns.servicer import SERVICE_NAME, CampaignsServicer, register
+from services.campaigns.settings import CampaignsSettings
+from services.campaigns.workers import DispatchWorkers, worker_name
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_campaigns"
+
+
+def migrate_schema(engine: Engine) -> None:
+    """Applies the campaigns migrations to head."""
+    migrate(engine, MIGRATIONS, version_table=VERSION_TABLE)
+
+
+def connect_redis(url: str) -> Any:
+    """redis-py for redis:// URLs; memory:// is an in-process fakeredis (Lua through lupa)."""
+    if url == "memory://":
+        import fakeredis
+
+        return fakeredis.FakeRedis(decode_responses=True)
+    import redis
+
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+@dataclass
+class Campaigns:
+    """The wired service: gRPC server, dispatch workers, scheduler, and how to stop them."""
+
+    settings: CampaignsSettings
+    db: Database
+    service: CampaignsService
+    dispatcher: Dispatcher
+    workers: DispatchWorkers
+    scheduler: CampaignScheduler | None
+    server: grpc.Server
+    health: HealthServicer
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        """Starts the dispatch workers and, when enabled, the scheduler."""
+        self.workers.start()
+        if self.scheduler:
+            self.scheduler.start()
+
+    def stop_background(self) -> None:
+        """Stops the scheduler, then lets each worker finish the mail in hand."""
+        if self.scheduler:
+            self.scheduler.stop()
+        self.workers.stop()
+
+    def close(self) -> None:
+        """Stops background work, then closes channels and connections."""
+        self.stop_background()
+        for close in self.closers:
+            close()
+
+
+def build(
+    settings: CampaignsSettings,
+    *,
+    redis: Any = None,
+    directory: Directory | None = None,
+    consent: ConsentGate | None = None,
+) -> Campaigns:
+    """Wires campaigns from settings; tests may pass their own Redis or peers."""
+    engine = make_engine(settings.database_url)
+    db = Database(engine)
+    closers: list[Callable[[], None]] = [engine.dispose]
+    identity = ServiceIdentity(
+        TokenIssuer(settings.service_private_key_file, settings.jwt_issuer, settings.jwt_audience),
+        "campaigns",
+    )
+    if directory is None:
+        contacts_channel = open_channel(
+            settings.contacts_target, identity.token, settings.rpc_timeout_seconds
+        )
+        closers.append(contacts_channel.close)
+        directory = GrpcDirectory(contacts_channel)
+    if consent is None:
+        consent_channel = open_channel(
+            settings.consent_target, identity.token, settings.rpc_timeout_seconds
+        )
+        closers.append(consent_channel.close)
+        consent = GrpcConsentGate(consent_channel)
+    redis = redis if redis is not None else connect_redis(settings.redis_url)
+
+    ledger = Ledger(db)
+    pressure = PressureCounters(
+        redis,
+        settings.redis_key_prefix,
+        global_rule(settings.pressure_max_per_window, settings.pressure_window_seconds),
+        ledger.recent_sends,
+    )
+    dispatcher = Dispatcher(
+        ledger,
+        directory,
+        consent,
+        pressure,
+        SmtpRelay(_smtp_settings(settings)),
+        MailFactory(
+            Letterhead(settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto),
+            UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value()),
+        ),
+        DispatchLimits(
+            settings.batch_size, settings.claim_lease_seconds, settings.retry_delay_seconds
+        ),
+    )
+    workers = DispatchWorkers(dispatcher, settings.dispatch_threads, settings.poll_seconds)
+
+    scheduler: CampaignScheduler | None = None
+
+    def on_scheduled(campaign_id: str, send_at: datetime) -> None:
+        if scheduler is not None:
+            scheduler.notify(campaign_id, send_at)
+
+    service = CampaignsService(db, directory, on_scheduled=on_scheduled)
+    if settings.scheduler_enabled:
+        scheduler = CampaignScheduler(
+            service,
+            PostgresLeader(engine) if db.is_postgres else SoleLeader(),
+            runner=worker_name(-1),
+            sync_seconds=settings.scheduler_sync_seconds,
+            misfire_grace_seconds=settings.misfire_grace_seconds,
+        )
+
+    verifier = TokenVerifier(
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        public_key_file=settings.jwt_public_key_file,
+        jwks_url=settings.jwks_url,
+    )
+    server, health = build_server(
+        verifier, [(SERVICE_NAME, register(CampaignsServicer(service)))], settings.max_workers
+    )
+    return Campaigns(settings, db, service, dispatcher, workers, scheduler, server, health, closers)
+
+
+def _smtp_settings(settings: CampaignsSettings) -> SmtpSettings:
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout_seconds=settings.smtp_timeout_seconds,
+    )
+
+
+def main() -> None:
+    """`crm serve campaigns`: migrate if asked, serve, dispatch and schedule until signalled."""
+    settings = CampaignsSettings()  # type: ignore[call-arg]
+    # APScheduler logs every run of the sync job; keep its warnings and errors only.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    campaigns = build(settings)
+    if settings.auto_migrate:
+        migrate_schema(campaigns.db.engine)
+    campaigns.start_background()
+    try:
+        run_until_signalled(
+            campaigns.server,
+            campaigns.health,
+            settings.listen,
+            settings.grace_seconds,
+            on_stop=campaigns.stop_background,
+        )
+    finally:
+        campaigns.close()
+
+
+def migrate_only() -> None:
+    """`crm migrate campaigns`: apply migrations, then exit."""
+    settings = CampaignsSettings()  # type: ignore[call-arg]
+    engine = make_engine(settings.database_url)
+    try:
+        migrate_schema(engine)
+    finally:
+        engine.dispose()

@@ -1,0 +1,143 @@
+"""Outbound calls to contacts and consent, one per batch, returned as plain values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+
+from meshkit.grpc_client import domain_error
+from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
+from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from services.campaigns.policy import ConsentDecision, Reachability
+
+_LIST_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What contacts lets the sending component know about one recipient."""
+
+    contact_id: str
+    reachability: Reachability
+    email: str = ""
+    merge_fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsentAnswer:
+    contact_id: str
+    allowed: bool
+    decision: ConsentDecision
+
+
+class Directory(Protocol):
+    """The contacts service as campaigns sees it."""
+
+    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list[Recipient]:
+        """Reachability and merge fields of each contact, for the component."""
+        ...
+
+    def member_ids(self, component: str) -> Iterator[str]:
+        """Ids of every contact the component is a member of."""
+        ...
+
+
+class ConsentGate(Protocol):
+    """The consent service as campaigns sees it."""
+
+    def check(
+        self, component: str, purpose: str, contact_ids: Sequence[str]
+    ) -> list[ConsentAnswer]:
+        """The email consent decision of each contact for the purpose and component."""
+        ...
+
+
+_REACHABILITY = {
+    contacts_pb2.REACHABILITY_OK: Reachability.OK,
+    contacts_pb2.REACHABILITY_NOT_FOUND: Reachability.NOT_FOUND,
+    contacts_pb2.REACHABILITY_NOT_MEMBER: Reachability.NOT_MEMBER,
+    contacts_pb2.REACHABILITY_NO_EMAIL: Reachability.NO_EMAIL,
+}
+
+_DECISIONS = {
+    consent_pb2.DECISION_CONSENT_GIVEN: ConsentDecision.CONSENT_GIVEN,
+    consent_pb2.DECISION_LEGITIMATE_INTEREST: ConsentDecision.LEGITIMATE_INTEREST,
+    consent_pb2.DECISION_NO_CONSENT: ConsentDecision.NO_CONSENT,
+    consent_pb2.DECISION_WITHDRAWN: ConsentDecision.WITHDRAWN,
+}
+
+
+class GrpcDirectory:
+    """ContactsService over a channel that carries the service identity and a deadline."""
+
+    def __init__(self, channel: grpc.Channel):
+        self._stub = contacts_pb2_grpc.ContactsServiceStub(channel)
+
+    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list[Recipient]:
+        request = contacts_pb2.ResolveRecipientsRequest(
+            component_id=component, purpose=purpose, contact_ids=list(contact_ids)
+        )
+        try:
+            reply = self._stub.ResolveRecipients(request)
+        except grpc.RpcError as error:
+            raise domain_error(error) from None
+        answered = {r.contact_id: r for r in reply.recipients}
+        # Deny by default: an id contacts did not answer for is treated as unknown.
+        return [_recipient(answered.get(c), c) for c in contact_ids]
+
+    def member_ids(self, component: str) -> Iterator[str]:
+        token = ""
+        while True:
+            request = contacts_pb2.ListContactsRequest(
+                member_of=component, page_size=_LIST_PAGE, page_token=token
+            )
+            try:
+                reply = self._stub.ListContacts(request)
+            except grpc.RpcError as error:
+                raise domain_error(error) from None
+            yield from (contact.id for contact in reply.contacts)
+            token = reply.next_page_token
+            if not token:
+                return
+
+
+def _recipient(found: contacts_pb2.Recipient | None, contact_id: str) -> Recipient:
+    if found is None:
+        return Recipient(contact_id, Reachability.NOT_FOUND)
+    reachability = _REACHABILITY.get(found.reachability, Reachability.NOT_FOUND)
+    if reachability is not Reachability.OK:
+        return Recipient(contact_id, reachability)
+    return Recipient(contact_id, reachability, found.email, dict(found.merge_fields))
+
+
+class GrpcConsentGate:
+    """ConsentService.CheckBatch for the email channel."""
+
+    def __init__(self, channel: grpc.Channel):
+        self._stub = consent_pb2_grpc.ConsentServiceStub(channel)
+
+    def check(
+        self, component: str, purpose: str, contact_ids: Sequence[str]
+    ) -> list[ConsentAnswer]:
+        request = consent_pb2.CheckBatchRequest(
+            component_id=component,
+            channel=consent_pb2.CHANNEL_EMAIL,
+            purpose=purpose,
+            contact_ids=list(contact_ids),
+        )
+        try:
+            reply = self._stub.CheckBatch(request)
+        except grpc.RpcError as error:
+            raise domain_error(error) from None
+        answered = {r.contact_id: r for r in reply.results}
+        return [_answer(answered.get(c), c) for c in contact_ids]
+
+
+def _answer(found: consent_pb2.CheckResult | None, contact_id: str) -> ConsentAnswer:
+    if found is None:  # no answer is no consent
+        return ConsentAnswer(contact_id, False, ConsentDecision.NO_CONSENT)
+    decision = _DECISIONS.get(found.decision, ConsentDecision.NO_CONSENT)
+    return ConsentAnswer(contact_id, found.allowed, decision)

@@ -1,0 +1,245 @@
+"""Dispatch of one claimed batch: may each recipient be reached, then send, one row at a time.
+
+Order for a batch: one ResolveRecipients call (membership), one CheckBatch
+call (consent), the address syntax, one pipelined pressure check-and-reserve.
+Then, for each recipient still allowed: record that its send starts, check
+its pressure slot is still held, send, and close its row right away. A worker
+killed at any point leaves every row either closed, or pending and claimable
+once its lease ends; a row whose send had started is never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from meshkit.errors import DomainError
+from meshkit.unsubscribe import UnsubscribeRequest
+from services.campaigns.clients import ConsentGate, Directory, Recipient
+from services.campaigns.ledger import Batch, CampaignInfo, ClaimedRow, Ledger
+from services.campaigns.mail import (
+    MailFactory,
+    PermanentFailure,
+    SmtpRelay,
+    SmtpSession,
+    TemporaryFailure,
+)
+from services.campaigns.policy import (
+    RULE_ADDRESS,
+    RULE_MEMBERSHIP,
+    Outcome,
+    Template,
+    consent_outcome,
+    consent_rule,
+    is_valid_address,
+    membership_outcome,
+    parse_template,
+    render,
+    smtp_rule,
+)
+from services.campaigns.pressure import PressureCounters, PressureUnavailable
+
+log = logging.getLogger(__name__)
+
+Decision = tuple[int, Outcome, str]
+
+
+@dataclass(frozen=True)
+class DispatchLimits:
+    batch_size: int
+    lease_seconds: int
+    retry_delay_seconds: int
+
+
+@dataclass(frozen=True)
+class _Sendable:
+    row: ClaimedRow
+    recipient: Recipient
+    basis: str  # the consent rule that allowed the mail
+
+
+class Dispatcher:
+    """Claims and dispatches batches; shared by the worker threads of a process."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        directory: Directory,
+        consent: ConsentGate,
+        pressure: PressureCounters,
+        relay: SmtpRelay,
+        mails: MailFactory,
+        limits: DispatchLimits,
+    ):
+        self._ledger = ledger
+        self._directory = directory
+        self._consent = consent
+        self._pressure = pressure
+        self._relay = relay
+        self._mails = mails
+        self._limits = limits
+
+    def run_once(self, worker: str, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Dispatches one batch; returns how many rows it claimed (0: nothing to do).
+
+        When `stopping()` turns true, the rows not yet sent are given back at once.
+        """
+        batch = self._ledger.claim(worker, self._limits.batch_size, self._limits.lease_seconds)
+        if batch is not None:
+            self._dispatch(worker, batch, stopping)
+        for campaign_id in self._ledger.finish_campaigns():
+            log.info("campaign %s done", campaign_id)
+        return len(batch.rows) if batch else 0
+
+    def _dispatch(self, worker: str, batch: Batch, stopping: Callable[[], bool]) -> None:
+        campaign = batch.campaign
+        in_doubt = [row for row in batch.rows if row.in_doubt]
+        if in_doubt:
+            log.warning("campaign %s: %d sends never confirmed", campaign.id, len(in_doubt))
+            self._ledger.close_in_doubt(worker, in_doubt)
+        rows = [row for row in batch.rows if not row.in_doubt]
+        if not rows:
+            return
+        try:
+            sendable = self._checked(worker, campaign, rows)
+        except (DomainError, PressureUnavailable) as error:
+            log.warning("campaign %s: checks unavailable (%s), retrying later", campaign.id, error)
+            self._ledger.release(worker, [r.id for r in rows], self._limits.retry_delay_seconds)
+            return
+        if sendable:
+            self._send_all(worker, campaign, sendable, stopping)
+
+    def _checked(
+        self, worker: str, campaign: CampaignInfo, rows: list[ClaimedRow]
+    ) -> list[_Sendable]:
+        by_contact = {row.contact_id: row for row in rows}
+        owner, purpose = campaign.owner_component, campaign.purpose
+        decisions: list[Decision] = []
+        reachable: list[Recipient] = []
+        for recipient in self._directory.resolve(owner, purpose, list(by_contact)):
+            outcome = membership_outcome(recipient.reachability)
+            if outcome:
+                decisions.append((by_contact[recipient.contact_id].id, outcome, RULE_MEMBERSHIP))
+            else:
+                reachable.append(recipient)
+        allowed: list[_Sendable] = []
+        if reachable:
+            answers = self._consent.check(owner, purpose, [r.contact_id for r in reachable])
+            for recipient, answer in zip(reachable, answers, strict=True):
+                row = by_contact[recipient.contact_id]
+                outcome = consent_outcome(answer.allowed, answer.decision)
+                if outcome:
+                    decisions.append((row.id, outcome, consent_rule(answer.decision)))
+                elif not is_valid_address(recipient.email):
+                    decisions.append((row.id, Outcome.INVALID_ADDRESS, RULE_ADDRESS))
+                else:
+                    allowed.append(_Sendable(row, recipient, consent_rule(answer.decision)))
+        self._ledger.decide(worker, decisions)
+        if not allowed:
+            return []
+        answers_by_contact = self._pressure.reserve(
+            campaign.id, [s.recipient.contact_id for s in allowed]
+        )
+        capped = [s for s in allowed if not answers_by_contact[s.recipient.contact_id].may_send]
+        self._ledger.decide(
+            worker, [(s.row.id, Outcome.CAPPED, self._pressure.rule.code) for s in capped]
+        )
+        return [s for s in allowed if answers_by_contact[s.recipient.contact_id].may_send]
+
+    def _send_all(
+        self,
+        worker: str,
+        campaign: CampaignInfo,
+        sendable: list[_Sendable],
+        stopping: Callable[[], bool],
+    ) -> None:
+        subject = parse_template(campaign.subject_template)
+        body = parse_template(campaign.body_template)
+        done = 0
+        try:
+            with self._relay.session() as smtp:
+                for item in sendable:
+                    if stopping():
+                        break
+                    self._send_one(worker, campaign, smtp, item, subject, body)
+                    done += 1
+            if done < len(sendable):
+                self._give_back(worker, campaign, sendable[done:], retry_after_seconds=0)
+        except TemporaryFailure as failure:
+            log.warning(
+                "campaign %s: SMTP relay unavailable (code %s), %d recipients wait",
+                campaign.id,
+                failure.code,
+                len(sendable) - done,
+            )
+            self._give_back(worker, campaign, sendable[done:])
+        except PressureUnavailable as error:
+            log.warning("campaign %s: pressure unavailable (%s)", campaign.id, error)
+            self._give_back(worker, campaign, sendable[done:])
+
+    def _send_one(
+        self,
+        worker: str,
+        campaign: CampaignInfo,
+        smtp: SmtpSession,
+        item: _Sendable,
+        subject: Template,
+        body: Template,
+    ) -> None:
+        contact_id = item.recipient.contact_id
+        message_id = self._mails.new_message_id()
+        fields = item.recipient.merge_fields
+        message = self._mails.build(
+            to=item.recipient.email,
+            subject=render(subject, fields, single_line=True),
+            body=render(body, fields),
+            message_id=message_id,
+            unsubscribe=UnsubscribeRequest(contact_id, campaign.purpose, campaign.id),
+        )
+        if not self._ledger.mark_sending(
+            worker, item.row.id, message_id, self._limits.lease_seconds
+        ):
+            log.warning("campaign %s: lost the claim on contact %s", campaign.id, contact_id)
+            return
+        # The in-flight mark is durable now, so a rebuild from the ledger counts this mail:
+        # check the slot is still held (Redis may have lost it since the batch check).
+        if not self._pressure.reserve(campaign.id, [contact_id])[contact_id].may_send:
+            self._ledger.decide(worker, [(item.row.id, Outcome.CAPPED, self._pressure.rule.code)])
+            return
+        try:
+            smtp.send(message)
+        except PermanentFailure as failure:
+            log.info("campaign %s: contact %s refused (%d)", campaign.id, contact_id, failure.code)
+            self._ledger.decide(
+                worker, [(item.row.id, Outcome.SMTP_FAILED, smtp_rule(failure.code))]
+            )
+            self._free_slots(campaign, [contact_id])
+            return
+        except TemporaryFailure as failure:
+            if failure.connection_lost:
+                raise  # the caller gives this row and the rest back
+            log.info("campaign %s: contact %s deferred (%s)", campaign.id, contact_id, failure.code)
+            self._ledger.release(worker, [item.row.id], self._limits.retry_delay_seconds)
+            self._free_slots(campaign, [contact_id])
+            return
+        self._ledger.close_sent(worker, item.row.id, item.basis)
+
+    def _give_back(
+        self,
+        worker: str,
+        campaign: CampaignInfo,
+        items: list[_Sendable],
+        retry_after_seconds: int | None = None,
+    ) -> None:
+        if retry_after_seconds is None:
+            retry_after_seconds = self._limits.retry_delay_seconds
+        # Rows first: a crash in between leaves a slot held, never a mail uncounted.
+        self._ledger.release(worker, [i.row.id for i in items], retry_after_seconds)
+        self._free_slots(campaign, [i.recipient.contact_id for i in items])
+
+    def _free_slots(self, campaign: CampaignInfo, contact_ids: list[str]) -> None:
+        try:
+            self._pressure.release(campaign.id, contact_ids)
+        except PressureUnavailable:
+            log.warning("campaign %s: could not free %d slots", campaign.id, len(contact_ids))

@@ -1,0 +1,287 @@
+"""The delivery ledger: claim, close and count (campaign, contact) rows.
+
+Every transition is a conditional UPDATE on the row's current state, so a
+worker that lost its lease can never overwrite what another worker decided,
+and a row that left `pending` is never claimed again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from meshkit.db import Database
+from services.campaigns.models import Campaign, Delivery
+from services.campaigns.policy import RULE_UNCONFIRMED, Outcome
+
+Clock = Callable[[], datetime]
+_INSERT_CHUNK = 1000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """What dispatch needs to know about the campaign of a batch."""
+
+    id: str
+    owner_component: str
+    purpose: str
+    subject_template: str
+    body_template: str
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    id: int
+    contact_id: str
+    send_started_at: datetime | None
+    message_id: str | None
+
+    @property
+    def in_doubt(self) -> bool:
+        """A send started by a worker that never recorded its end."""
+        return self.send_started_at is not None
+
+
+@dataclass(frozen=True)
+class Batch:
+    campaign: CampaignInfo
+    rows: tuple[ClaimedRow, ...]
+
+
+@dataclass(frozen=True)
+class RecentSend:
+    """A mail counted by the pressure rule: sent, or in flight, at `at`."""
+
+    campaign_id: str
+    contact_id: str
+    at: datetime
+
+
+def insert_pending(session: Session, campaign_id: str, contact_ids: Iterable[str]) -> None:
+    """Adds pending rows; rows already there stay as they are (starting twice adds nothing)."""
+    rows = [
+        {"campaign_id": campaign_id, "contact_id": c, "outcome": "pending"} for c in contact_ids
+    ]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        statement = insert(Delivery).on_conflict_do_nothing(
+            index_elements=["campaign_id", "contact_id"]
+        )
+        session.execute(statement, rows[start : start + _INSERT_CHUNK])
+
+
+def outcome_counts(session: Session, campaign_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Recipients per outcome for each campaign, counted from the ledger."""
+    counts: dict[str, dict[str, int]] = {c: {} for c in campaign_ids}
+    if not campaign_ids:
+        return counts
+    query = (
+        select(Delivery.campaign_id, Delivery.outcome, func.count())
+        .where(Delivery.campaign_id.in_(campaign_ids))
+        .group_by(Delivery.campaign_id, Delivery.outcome)
+    )
+    for campaign_id, outcome, count in session.execute(query):
+        counts[campaign_id][outcome] = int(count)
+    return counts
+
+
+class Ledger:
+    """Claims and closes ledger rows on behalf of dispatch workers."""
+
+    def __init__(self, db: Database, clock: Clock = utc_now):
+        self._db = db
+        self._clock = clock
+        # SQLite has no SKIP LOCKED: one claimer at a time in this (single) process.
+        self._claim_lock = threading.Lock() if not db.is_postgres else None
+
+    def claim(self, worker: str, size: int, lease_seconds: int) -> Batch | None:
+        """Up to `size` pending rows of one running campaign whose lease is free, now ours."""
+        with self._db.transaction() as session:
+            running = session.execute(
+                select(
+                    Campaign.id,
+                    Campaign.owner_component,
+                    Campaign.purpose,
+                    Campaign.subject_template,
+                    Campaign.body_template,
+                )
+                .where(Campaign.status == "running")
+                .order_by(Campaign.started_at, Campaign.id)
+            ).all()
+        for campaign in running:
+            rows = self._claim_rows(campaign.id, worker, size, lease_seconds)
+            if rows:
+                return Batch(CampaignInfo(*campaign), rows)
+        return None
+
+    def _claim_rows(
+        self, campaign_id: str, worker: str, size: int, lease_seconds: int
+    ) -> tuple[ClaimedRow, ...]:
+        now = self._clock()
+        free = (
+            select(Delivery.id)
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.outcome == Outcome.PENDING,
+                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+            )
+            .order_by(Delivery.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(Delivery)
+            .where(Delivery.id.in_(free.scalar_subquery()))
+            .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
+            .returning(
+                Delivery.id, Delivery.contact_id, Delivery.send_started_at, Delivery.message_id
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if self._claim_lock:
+            self._claim_lock.acquire()
+        try:
+            with self._db.transaction() as session:
+                found = session.execute(claim).all()
+        finally:
+            if self._claim_lock:
+                self._claim_lock.release()
+        return tuple(sorted((ClaimedRow(*row) for row in found), key=lambda r: r.id))
+
+    def decide(self, worker: str, decisions: Sequence[tuple[int, Outcome, str]]) -> None:
+        """Closes rows that will not be mailed (membership, consent, address, pressure, 5xx)."""
+        if not decisions:
+            return
+        now = self._clock()
+        with self._db.transaction() as session:
+            for row_id, outcome, rule in decisions:
+                session.execute(
+                    self._mine(row_id, worker).values(
+                        outcome=outcome,
+                        rule=rule,
+                        decided_at=now,
+                        send_started_at=None,
+                        message_id=None,
+                    )
+                )
+
+    def mark_sending(self, worker: str, row_id: int, message_id: str, lease_seconds: int) -> bool:
+        """Records that the SMTP conversation for this row is about to start (committed)."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            result = session.execute(
+                self._mine(row_id, worker)
+                .where(Delivery.send_started_at.is_(None))
+                .values(
+                    send_started_at=now,
+                    message_id=message_id,
+                    claimed_until=now + timedelta(seconds=lease_seconds),
+                )
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def close_sent(self, worker: str, row_id: int, rule: str) -> bool:
+        """The relay accepted the mail: the row is sent, for good."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            result = session.execute(
+                self._mine(row_id, worker).values(
+                    outcome=Outcome.SENT, rule=rule, decided_at=now, sent_at=now
+                )
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def close_in_doubt(self, worker: str, rows: Sequence[ClaimedRow]) -> None:
+        """Rows whose send started but never ended: counted as sent, never sent twice."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            for row in rows:
+                session.execute(
+                    self._mine(row.id, worker).values(
+                        outcome=Outcome.SENT,
+                        rule=RULE_UNCONFIRMED,
+                        decided_at=now,
+                        sent_at=row.send_started_at,
+                    )
+                )
+
+    def release(self, worker: str, row_ids: Sequence[int], retry_after_seconds: int) -> None:
+        """Gives rows back as pending, claimable again after the delay, with no send started."""
+        if not row_ids:
+            return
+        retry_at = self._clock() + timedelta(seconds=retry_after_seconds)
+        with self._db.transaction() as session:
+            for row_id in row_ids:
+                session.execute(
+                    self._mine(row_id, worker).values(
+                        claimed_until=retry_at, send_started_at=None, message_id=None
+                    )
+                )
+
+    def finish_campaigns(self) -> list[str]:
+        """Running campaigns with no pending row left become done; returns their ids."""
+        now = self._clock()
+        pending = exists().where(
+            Delivery.campaign_id == Campaign.id, Delivery.outcome == Outcome.PENDING
+        )
+        with self._db.transaction() as session:
+            # Read first: most polls find nothing, and then take no write lock.
+            finished = session.scalars(
+                select(Campaign.id).where(Campaign.status == "running", ~pending)
+            ).all()
+            if not finished:
+                return []
+            done = session.scalars(
+                update(Campaign)
+                .where(Campaign.id.in_(finished), Campaign.status == "running", ~pending)
+                .values(status="done", finished_at=now)
+                .returning(Campaign.id)
+                .execution_options(synchronize_session=False)
+            ).all()
+        return list(done)
+
+    def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[RecentSend]:
+        """Mails sent, or whose send started, to these contacts since `since` (any campaign)."""
+        at = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
+        query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
+            Delivery.contact_id.in_(contact_ids),
+            or_(
+                Delivery.outcome == Outcome.SENT,
+                and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
+            ),
+            at >= since,
+        )
+        with self._db.transaction() as session:
+            found = session.execute(query).all()
+        return [RecentSend(c, k, _as_utc(t)) for c, k, t in found]
+
+    @staticmethod
+    def _mine(row_id: int, worker: str):  # type: ignore[no-untyped-def]
+        # Only a pending row this worker still holds may change.
+        return (
+            update(Delivery)
+            .where(
+                Delivery.id == row_id,
+                Delivery.outcome == Outcome.PENDING,
+                Delivery.claimed_by == worker,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    # coalesce() loses the column type on SQLite, which then hands back raw text.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,160 @@
+"""Building a campaign mail and handing it to the SMTP relay.
+
+A mail carries the rendered subject and body, the recipient's address and
+nothing else of the contact: the unsubscribe token names only opaque ids.
+Errors raised here name SMTP reply codes, never an address.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import formatdate, make_msgid, parseaddr
+
+from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
+from services.campaigns.policy import is_permanent_smtp_failure
+
+
+# Header lines may reach RFC 5322's 998 characters: folded at 78, the long unsubscribe
+# link would be turned into RFC 2047 encoded words, which mail clients do not follow.
+MAIL_POLICY = default_policy.clone(max_line_length=998)
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """What every mail of this deployment shares: sender and unsubscribe addresses."""
+
+    mail_from: str
+    public_base_url: str
+    unsubscribe_mailto: str
+
+    @property
+    def domain(self) -> str:
+        return parseaddr(self.mail_from)[1].rpartition("@")[2] or "localhost"
+
+
+class MailFactory:
+    """Turns a rendered mail for one delivery into an RFC 5322 message."""
+
+    def __init__(self, letterhead: Letterhead, tokens: UnsubscribeTokens):
+        self._letterhead = letterhead
+        self._tokens = tokens
+
+    def new_message_id(self) -> str:
+        return make_msgid(domain=self._letterhead.domain)
+
+    def build(
+        self,
+        *,
+        to: str,
+        subject: str,
+        body: str,
+        message_id: str,
+        unsubscribe: UnsubscribeRequest,
+    ) -> EmailMessage:
+        """The mail with Message-ID, Date and RFC 8058 one-click unsubscribe headers."""
+        token = self._tokens.sign(unsubscribe)
+        url = f"{self._letterhead.public_base_url.rstrip('/')}/unsubscribe/{token}"
+        mailto = f"mailto:{self._letterhead.unsubscribe_mailto}?subject=unsubscribe-{token}"
+        message = EmailMessage(policy=MAIL_POLICY)
+        message["From"] = self._letterhead.mail_from
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = message_id
+        message["List-Unsubscribe"] = f"<{url}>, <{mailto}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(body)
+        return message
+
+
+class TemporaryFailure(Exception):
+    """The relay could not take the mail now (4xx, network): try again later."""
+
+    def __init__(self, code: int | None, connection_lost: bool):
+        super().__init__(f"temporary SMTP failure (code {code})")
+        self.code = code
+        self.connection_lost = connection_lost
+
+
+class PermanentFailure(Exception):
+    """The relay refused the mail for good (5xx)."""
+
+    def __init__(self, code: int):
+        super().__init__(f"permanent SMTP failure (code {code})")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    starttls: bool
+    username: str | None
+    password: str | None
+    timeout_seconds: float
+
+
+class SmtpRelay:
+    """Opens one SMTP connection per batch and sends mails through it."""
+
+    def __init__(self, settings: SmtpSettings):
+        self._settings = settings
+
+    @contextmanager
+    def session(self) -> Iterator[SmtpSession]:
+        """A connected session, closed on exit; TemporaryFailure when the relay is away."""
+        connection = _connect(self._settings)
+        try:
+            yield SmtpSession(connection)
+        finally:
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.close()
+
+
+class SmtpSession:
+    def __init__(self, connection: smtplib.SMTP):
+        self._connection = connection
+
+    def send(self, message: EmailMessage) -> None:
+        """Hands one mail over; raises PermanentFailure (5xx) or TemporaryFailure."""
+        try:
+            refused = self._connection.send_message(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            codes = [code for code, _ in error.recipients.values()]
+            raise _failure(codes[0] if codes else 550, connection_lost=False) from None
+        except smtplib.SMTPResponseException as error:  # sender refused, data error, ...
+            raise _failure(error.smtp_code, connection_lost=False) from None
+        except (smtplib.SMTPException, OSError):
+            raise TemporaryFailure(None, connection_lost=True) from None
+        if refused:  # one recipient per mail: a partial refusal is a refusal
+            code = next(iter(refused.values()))[0]
+            raise _failure(code, connection_lost=False)
+
+
+def _failure(code: int, connection_lost: bool) -> Exception:
+    if is_permanent_smtp_failure(code):
+        return PermanentFailure(code)
+    # 421: the relay is closing the connection (RFC 5321 3.8).
+    return TemporaryFailure(code, connection_lost or code == 421)
+
+
+def _connect(settings: SmtpSettings) -> smtplib.SMTP:
+    try:
+        connection = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
+        if settings.starttls:
+            connection.starttls(context=ssl.create_default_context())
+        if settings.username:
+            connection.login(settings.username, settings.password or "")
+        return connection
+    except smtplib.SMTPResponseException as error:
+        raise TemporaryFailure(error.smtp_code, connection_lost=True) from None
+    except (smtplib.SMTPException, OSError):
+        raise TemporaryFailure(None, connection_lost=True) from None

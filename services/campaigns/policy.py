@@ -1,0 +1,241 @@
+"""The rules of campaigns, in plain Python: readable by a data-protection officer.
+
+- Outcomes: why each recipient of a campaign was (or was not) reached, and the
+  rule that decided it.
+- Merge fields: which contact fields a mail may quote. A field the sending
+  component may not see is simply absent from what contacts gives us, and
+  renders as nothing; it is never fetched any other way.
+- Pressure: how many mails one contact may receive, from all components
+  together, over a rolling window.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+# --- Outcomes ------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    """The fate of one (campaign, contact) in the ledger."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    NOT_MEMBER = "not_member"
+    NOT_FOUND = "not_found"
+    NO_EMAIL = "no_email"
+    NO_CONSENT = "no_consent"
+    WITHDRAWN = "withdrawn"
+    CAPPED = "capped"
+    INVALID_ADDRESS = "invalid_address"
+    SMTP_FAILED = "smtp_failed"
+
+
+class Reachability(StrEnum):
+    """What contacts says about the sending component and a contact."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    NOT_MEMBER = "not_member"
+    NO_EMAIL = "no_email"
+
+
+class ConsentDecision(StrEnum):
+    """What consent says about email for the campaign's purpose and component."""
+
+    CONSENT_GIVEN = "consent_given"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+    NO_CONSENT = "no_consent"
+    WITHDRAWN = "withdrawn"
+
+
+RULE_MEMBERSHIP = "membership"
+RULE_ADDRESS = "address:syntax"
+# A send that started but whose end no worker saw: counted as sent, never repeated.
+RULE_UNCONFIRMED = "smtp:unconfirmed"
+
+
+def membership_outcome(reachability: Reachability) -> Outcome | None:
+    """The outcome when contacts says the component may not reach the contact; None if it may."""
+    return {
+        Reachability.OK: None,
+        Reachability.NOT_FOUND: Outcome.NOT_FOUND,
+        Reachability.NOT_MEMBER: Outcome.NOT_MEMBER,
+        Reachability.NO_EMAIL: Outcome.NO_EMAIL,
+    }[reachability]
+
+
+def consent_outcome(allowed: bool, decision: ConsentDecision) -> Outcome | None:
+    """The outcome when consent forbids the mail; None when it allows it.
+
+    Deny by default: a basis is accepted only when consent both allows it and
+    names a basis (consent given, or legitimate interest).
+    """
+    if allowed and decision in (ConsentDecision.CONSENT_GIVEN, ConsentDecision.LEGITIMATE_INTEREST):
+        return None
+    if decision is ConsentDecision.WITHDRAWN:
+        return Outcome.WITHDRAWN
+    return Outcome.NO_CONSENT
+
+
+def consent_rule(decision: ConsentDecision) -> str:
+    """The rule code naming a consent decision, e.g. "consent:no_consent"."""
+    return f"consent:{decision.value}"
+
+
+def smtp_rule(code: int) -> str:
+    """The rule code naming an SMTP reply, e.g. "smtp:550"."""
+    return f"smtp:{code}"
+
+
+def is_permanent_smtp_failure(code: int) -> bool:
+    """5xx replies are final (RFC 5321); anything else may succeed later."""
+    return 500 <= code <= 599
+
+
+# --- Addresses -----------------------------------------------------------------------------
+
+_LOCAL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"{_LOCAL_ATOM}(?:\.{_LOCAL_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+
+
+def is_valid_address(address: str) -> bool:
+    """Plain ASCII addr-spec (RFC 5321 limits): one mail leaves per valid address only."""
+    if len(address) > 254 or not _ADDRESS.fullmatch(address):
+        return False
+    local, _, _domain = address.rpartition("@")
+    return len(local) <= 64
+
+
+# --- Merge fields --------------------------------------------------------------------------
+
+CONTACT_FIELDS = frozenset(
+    {"first_name", "last_name", "display_name", "organisation", "email", "phone"}
+)
+ATTRIBUTE_PREFIX = "attr."
+# The attribute keys contacts accepts: anything else can never have a value.
+_ATTRIBUTE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def is_known_field(name: str) -> bool:
+    """A merge field a template may name: a contact field or attr.<key>."""
+    if name in CONTACT_FIELDS:
+        return True
+    key = name.removeprefix(ATTRIBUTE_PREFIX)
+    return name.startswith(ATTRIBUTE_PREFIX) and bool(_ATTRIBUTE_KEY.fullmatch(key))
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template: literal texts interleaved with merge field names.
+
+    `literals` has one more item than `fields`: literal, field, literal, ...
+    """
+
+    literals: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+class TemplateError(ValueError):
+    """A template that names an unknown field or has a broken {{ }}."""
+
+
+def parse_template(text: str) -> Template:
+    """Splits a template into literals and fields; raises TemplateError when it is malformed."""
+    literals: list[str] = []
+    fields: list[str] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(text):
+        literals.append(text[position : match.start()])
+        name = match.group(1)
+        if not is_known_field(name):
+            # The name comes from the template, written by the manager: no contact data.
+            raise TemplateError(f"unknown merge field {name[:64]!r}")
+        fields.append(name)
+        position = match.end()
+    literals.append(text[position:])
+    if any("{{" in literal for literal in literals):
+        raise TemplateError("'{{' that does not open a merge field like {{ first_name }}")
+    return Template(tuple(literals), tuple(fields))
+
+
+def render(template: Template, merge_fields: Mapping[str, str], single_line: bool = False) -> str:
+    """Fills each field from `merge_fields` only; a field absent from it renders as nothing.
+
+    `single_line` (headers) turns line breaks inside values into spaces, so a
+    value can never add a header.
+    """
+    parts = [template.literals[0]]
+    for name, literal in zip(template.fields, template.literals[1:], strict=True):
+        value = merge_fields.get(name, "")
+        if single_line:
+            value = " ".join(value.splitlines())
+        parts += [value, literal]
+    return "".join(parts)
+
+
+# --- Pressure ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PressureRule:
+    """At most `max_per_window` mails per contact over any rolling `window_seconds`."""
+
+    name: str
+    max_per_window: int
+    window_seconds: float
+
+    @property
+    def code(self) -> str:
+        """The rule code recorded in the ledger, e.g. "pressure:global:3/604800s"."""
+        return f"pressure:{self.name}:{self.max_per_window}/{self.window_seconds:g}s"
+
+    @property
+    def window_ms(self) -> int:
+        return round(self.window_seconds * 1000)
+
+
+def global_rule(max_per_window: int, window_seconds: float) -> PressureRule:
+    """The grouping's shared budget: mails from all components together."""
+    return PressureRule("global", max_per_window, window_seconds)
+
+
+class Verdict(StrEnum):
+    """The pressure answer for one delivery."""
+
+    ALLOWED = "allowed"
+    ALREADY_RESERVED = "reserved"  # this delivery holds a slot already (a retry)
+    CAPPED = "capped"
+
+
+@dataclass(frozen=True)
+class PressureAnswer:
+    verdict: Verdict
+    now_ms: int
+    retry_at_ms: int = 0  # when capped: when the oldest mail leaves the window
+
+    @property
+    def may_send(self) -> bool:
+        return self.verdict is not Verdict.CAPPED
+
+
+def reserve(
+    slots: dict[str, int], member: str, now_ms: int, rule: PressureRule
+) -> tuple[PressureAnswer, dict[str, int]]:
+    """The reference model of the rolling window: one contact's slots {delivery: sent at}.
+
+    A slot counts while now - sent_at < window. Returns the answer and the new
+    slots; the Redis script must agree with this function for every input.
+    """
+    alive = {m: at for m, at in slots.items() if at > now_ms - rule.window_ms}
+    if member in alive:
+        return PressureAnswer(Verdict.ALREADY_RESERVED, now_ms), alive
+    if len(alive) < rule.max_per_window:
+        return PressureAnswer(Verdict.ALLOWED, now_ms), {**alive, member: now_ms}
+    oldest = min(alive.values())
+    return PressureAnswer(Verdict.CAPPED, now_ms, oldest + rule.window_ms), alive

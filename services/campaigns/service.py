@@ -1,0 +1,311 @@
+"""Use cases of campaigns: create, read, schedule, start, and read the ledger.
+
+A campaign is visible only to its owner component (and to administrators);
+to anyone else it does not exist. Starting a campaign writes its audience to
+the ledger as pending rows, in the same transaction that marks it running.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from meshkit.db import Database
+from meshkit.errors import FailedPrecondition, NotFound, invalid
+from meshkit.identity import Principal
+from services.campaigns.clients import Directory
+from services.campaigns.ledger import Clock, insert_pending, outcome_counts, utc_now
+from services.campaigns.models import Campaign, Delivery, SchedulerRun
+from services.campaigns.validation import (
+    Audience,
+    AudienceKind,
+    Draft,
+    check_campaign_id,
+    validated,
+)
+
+STARTABLE = ("draft", "scheduled")
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    id: str
+    name: str
+    owner_component: str
+    purpose: str
+    subject_template: str
+    body_template: str
+    audience: Audience
+    status: str
+    send_at: datetime | None
+    created_by: str
+    created_at: datetime
+    outcome_counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    contact_id: str
+    outcome: str
+    rule: str | None
+    decided_at: datetime | None
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class DeliveriesPage:
+    deliveries: list[DeliveryView]
+    next_page_token: str
+
+
+def _no_op(_campaign_id: str, _send_at: datetime) -> None:
+    return None
+
+
+class CampaignsService:
+    """The use cases behind the CampaignsService RPCs and the scheduler."""
+
+    def __init__(
+        self,
+        db: Database,
+        directory: Directory,
+        clock: Clock = utc_now,
+        on_scheduled: Callable[[str, datetime], None] = _no_op,
+    ):
+        self._db = db
+        self._directory = directory
+        self._clock = clock
+        self._on_scheduled = on_scheduled
+
+    def create(self, principal: Principal, draft: Draft) -> CampaignView:
+        """A new draft campaign owned by the caller's component."""
+        component = principal.require_component()
+        draft = validated(draft)
+        assert draft.audience is not None  # validated() guarantees it
+        campaign = Campaign(
+            id=str(uuid.uuid4()),
+            name=draft.name,
+            owner_component=component,
+            purpose=draft.purpose,
+            subject_template=draft.subject_template,
+            body_template=draft.body_template,
+            audience_kind=draft.audience.kind.value,
+            audience_ids=list(draft.audience.contact_ids),
+            status="draft",
+            send_at=None,
+            created_by=principal.subject,
+            created_at=self._clock(),
+        )
+        with self._db.transaction() as session:
+            session.add(campaign)
+        return _view(campaign, {})
+
+    def get(self, principal: Principal, campaign_id: str) -> CampaignView:
+        """One campaign the caller may see, with its outcome counts."""
+        with self._db.transaction() as session:
+            campaign = _visible(session, principal, campaign_id, field="id")
+            return _view(campaign, outcome_counts(session, [campaign.id])[campaign.id])
+
+    def list_campaigns(self, principal: Principal) -> list[CampaignView]:
+        """The caller's component's campaigns (every campaign for administrators)."""
+        query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id)
+        if not principal.is_admin:
+            query = query.where(Campaign.owner_component == principal.require_component())
+        with self._db.transaction() as session:
+            campaigns = list(session.scalars(query))
+            counts = outcome_counts(session, [c.id for c in campaigns])
+        return [_view(c, counts[c.id]) for c in campaigns]
+
+    def schedule(
+        self, principal: Principal, campaign_id: str, send_at: datetime | None
+    ) -> CampaignView:
+        """Plans the start of a draft or scheduled campaign at a future `send_at`."""
+        if send_at is None:
+            raise invalid("send_at", "is required")
+        if send_at <= self._clock():
+            raise invalid("send_at", "must be in the future")
+        with self._db.transaction() as session:
+            campaign = _owned(session, principal, campaign_id, field="id")
+            _require_startable(campaign)
+            # Conditional, like every start: a SendNow that won meanwhile is not undone.
+            moved = session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign.id, Campaign.status.in_(STARTABLE))
+                .values(status="scheduled", send_at=send_at)
+                .execution_options(synchronize_session=False)
+            )
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                raise FailedPrecondition("the campaign was started meanwhile")
+        self._on_scheduled(campaign_id, send_at)
+        return self.get(principal, campaign_id)
+
+    def send_now(self, principal: Principal, campaign_id: str) -> CampaignView:
+        """Starts a draft or scheduled campaign now: its audience becomes pending ledger rows."""
+        with self._db.transaction() as session:
+            campaign = _owned(session, principal, campaign_id, field="id")
+            _require_startable(campaign)
+        contact_ids = self._audience_of(campaign)
+        with self._db.transaction() as session:
+            if not self._mark_running(session, campaign.id, STARTABLE, None):
+                raise FailedPrecondition("the campaign was started meanwhile")
+            insert_pending(session, campaign.id, contact_ids)
+        return self.get(principal, campaign_id)
+
+    def start_scheduled(self, campaign_id: str, send_at: datetime, runner: str) -> bool:
+        """The scheduler's start: runs once per (campaign, send_at); False when nothing to do."""
+        with self._db.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status != "scheduled" or campaign.send_at != send_at:
+                return False
+        contact_ids = self._audience_of(campaign)
+        with self._db.transaction() as session:
+            if not self._mark_running(session, campaign_id, ("scheduled",), send_at):
+                return False
+            session.add(
+                SchedulerRun(
+                    run_key=f"start:{campaign_id}:{send_at.isoformat()}",
+                    campaign_id=campaign_id,
+                    ran_by=runner,
+                    ran_at=self._clock(),
+                )
+            )
+            insert_pending(session, campaign_id, contact_ids)
+        return True
+
+    def scheduled_starts(self) -> list[tuple[str, datetime]]:
+        """(campaign id, send_at) of every scheduled campaign, for the scheduler."""
+        with self._db.transaction() as session:
+            rows = session.execute(
+                select(Campaign.id, Campaign.send_at).where(Campaign.status == "scheduled")
+            ).all()
+        return [(campaign_id, send_at) for campaign_id, send_at in rows if send_at is not None]
+
+    def list_deliveries(
+        self, principal: Principal, campaign_id: str, page_size: int, page_token: str
+    ) -> DeliveriesPage:
+        """One page of a campaign's ledger, in ledger order."""
+        if page_size < 0:
+            raise invalid("page_size", "must not be negative")
+        size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        with self._db.transaction() as session:
+            campaign = _visible(session, principal, campaign_id, field="campaign_id")
+            after = _read_token(page_token, campaign.id)
+            rows = list(
+                session.scalars(
+                    select(Delivery)
+                    .where(Delivery.campaign_id == campaign.id, Delivery.id > after)
+                    .order_by(Delivery.id)
+                    .limit(size + 1)
+                )
+            )
+        more = len(rows) > size
+        rows = rows[:size]
+        token = _make_token(campaign.id, rows[-1].id) if more else ""
+        return DeliveriesPage(
+            [
+                DeliveryView(r.contact_id, r.outcome, r.rule, r.decided_at, r.message_id)
+                for r in rows
+            ],
+            token,
+        )
+
+    def _audience_of(self, campaign: Campaign) -> Sequence[str]:
+        if campaign.audience_kind == AudienceKind.ALL_OF_COMPONENT:
+            # Under the service identity: every contact the owner component is a member of.
+            return list(dict.fromkeys(self._directory.member_ids(campaign.owner_component)))
+        return list(campaign.audience_ids)
+
+    def _mark_running(
+        self,
+        session: Session,
+        campaign_id: str,
+        from_statuses: Sequence[str],
+        send_at: datetime | None,
+    ) -> bool:
+        # Conditional: of two concurrent starts, exactly one moves the campaign.
+        statement = update(Campaign).where(
+            Campaign.id == campaign_id, Campaign.status.in_(from_statuses)
+        )
+        if send_at is not None:
+            statement = statement.where(Campaign.send_at == send_at)
+        result = session.execute(
+            statement.values(status="running", started_at=self._clock()).execution_options(
+                synchronize_session=False
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _visible(session: Session, principal: Principal, campaign_id: str, field: str) -> Campaign:
+    """A campaign the caller may read; another component's campaign is NOT_FOUND."""
+    if not principal.is_admin:
+        principal.require_component()
+    check_campaign_id(field, campaign_id)
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or not (
+        principal.is_admin or campaign.owner_component == principal.component
+    ):
+        raise NotFound("campaign not found")
+    return campaign
+
+
+def _owned(session: Session, principal: Principal, campaign_id: str, field: str) -> Campaign:
+    """A campaign the caller's component owns and may change."""
+    component = principal.require_component()
+    check_campaign_id(field, campaign_id)
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.owner_component != component:
+        raise NotFound("campaign not found")
+    return campaign
+
+
+def _require_startable(campaign: Campaign) -> None:
+    if campaign.status not in STARTABLE:
+        raise FailedPrecondition(
+            f"the campaign is {campaign.status}; only a draft or scheduled one"
+        )
+
+
+def _view(campaign: Campaign, counts: dict[str, int]) -> CampaignView:
+    return CampaignView(
+        id=campaign.id,
+        name=campaign.name,
+        owner_component=campaign.owner_component,
+        purpose=campaign.purpose,
+        subject_template=campaign.subject_template,
+        body_template=campaign.body_template,
+        audience=Audience(AudienceKind(campaign.audience_kind), tuple(campaign.audience_ids)),
+        status=campaign.status,
+        send_at=campaign.send_at,
+        created_by=campaign.created_by,
+        created_at=campaign.created_at,
+        outcome_counts=dict(counts),
+    )
+
+
+def _make_token(campaign_id: str, last_id: int) -> str:
+    raw = json.dumps({"c": campaign_id, "after": last_id}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _read_token(token: str, campaign_id: str) -> int:
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after = data["after"]
+        if data["c"] == campaign_id and isinstance(after, int) and after >= 0:
+            return after
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
+        pass
+    raise invalid("page_token", "is not a token from a previous page of this campaign")

@@ -1,0 +1,90 @@
+"""Settings of the campaigns service, read from CAMPAIGNS_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from meshkit.settings import ServiceSettings, dev_unsubscribe_secret, sqlite_url
+
+
+def _default_database_url() -> str:
+    return sqlite_url("campaigns")
+
+
+class CampaignsSettings(ServiceSettings):
+    """Where campaigns listens, stores its ledger, finds its peers, Redis and the SMTP relay."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMPAIGNS_")
+
+    listen: str = Field("127.0.0.1:50053", description="host:port the gRPC server binds.")
+    database_url: str = Field(
+        default_factory=_default_database_url,
+        description="SQLAlchemy URL of the campaigns database (SQLite file under CRM_HOME).",
+    )
+    contacts_target: str = Field(
+        "127.0.0.1:50051", description="host:port of crm.contacts.v1.ContactsService."
+    )
+    consent_target: str = Field(
+        "127.0.0.1:50052", description="host:port of crm.consent.v1.ConsentService."
+    )
+    rpc_timeout_seconds: float = Field(
+        10.0, gt=0, description="Deadline of every outbound gRPC call, in seconds."
+    )
+    redis_url: str = Field(
+        "memory://",
+        description="Redis holding pressure counters; memory:// is an in-process fakeredis.",
+    )
+    redis_key_prefix: str = Field(
+        "crm:", description="Prefix of every Redis key this service uses."
+    )
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host; the only way mail leaves.")
+    smtp_port: int = Field(8025, description="SMTP relay port.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str | None = Field(None, description="SMTP login, when the relay needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password, with the login.")
+    smtp_timeout_seconds: float = Field(
+        30.0, gt=0, description="Socket timeout of the SMTP connection, in seconds."
+    )
+    mail_from: str = Field(
+        "Communication <no-reply@crm.localhost>", description="From header of every mail."
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="Public URL of the gateway; unsubscribe links point under it.",
+    )
+    unsubscribe_mailto: str = Field(
+        "unsubscribe@crm.localhost", description="Address of the mailto: List-Unsubscribe."
+    )
+    unsubscribe_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(dev_unsubscribe_secret()),
+        description="Secret shared with the gateway that signs unsubscribe tokens.",
+    )
+    pressure_max_per_window: int = Field(
+        3, ge=1, description="Most mails one contact may receive from all components per window."
+    )
+    pressure_window_seconds: int = Field(
+        604800, ge=1, description="Length of the rolling pressure window, in seconds (7 days)."
+    )
+    batch_size: int = Field(
+        200, ge=1, le=1000, description="Recipients claimed and checked together (one RPC each)."
+    )
+    dispatch_threads: int = Field(2, ge=0, description="Dispatch worker threads in this process.")
+    poll_seconds: float = Field(
+        0.2, gt=0, description="Idle wait of a dispatch worker that found nothing to claim."
+    )
+    claim_lease_seconds: int = Field(
+        300, ge=1, description="How long a claimed batch stays with its worker before reclaim."
+    )
+    retry_delay_seconds: int = Field(
+        30, ge=0, description="Wait before a recipient whose send failed temporarily is retried."
+    )
+    scheduler_enabled: bool = Field(True, description="Run the scheduler of scheduled campaigns.")
+    scheduler_sync_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often the scheduler re-reads scheduled campaigns and the leader lock.",
+    )
+    misfire_grace_seconds: int = Field(
+        300, ge=1, description="How late a scheduled start may still run (then: next sync)."
+    )

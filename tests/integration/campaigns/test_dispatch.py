@@ -1,0 +1,417 @@
+"""Dispatch end to end inside campaigns: PostgreSQL, Redis, a real SMTP server, gRPC peers."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from meshkit.db import make_engine
+from meshkit.identity import Principal
+from meshkit.unsubscribe import UnsubscribeTokens
+from protos.crm.consent.v1 import consent_pb2
+from services.campaigns.bootstrap import Campaigns, build, connect_redis, migrate_schema
+from services.campaigns.models import Campaign, Delivery
+from services.campaigns.settings import CampaignsSettings
+from services.campaigns.validation import Audience, AudienceKind, Draft
+from tests.integration.campaigns.conftest import delete_keys
+from tests.integration.campaigns.peers import Peers, Person, Sink, serve_peers, smtp_sink
+from tests.support.processes import free_port
+from tests.support.stores import REDIS_URL, redis_prefix
+from tests.support.tokens import TestKeys
+
+SECRET = "test-unsubscribe-secret"
+SCIENCES = Principal(
+    "manager@sciences", component="sciences", roles=frozenset({"campaign_manager"})
+)
+
+
+@dataclass
+class World:
+    campaigns: Campaigns
+    peers: Peers
+    sink: Sink
+    prefix: str
+    redis: Any
+    db_url: str
+    keys: TestKeys
+    smtp_port: int
+    counter: int = 0
+
+    def another_worker(self, smtp_port: int | None = None, **more: Any) -> Campaigns:
+        """A second campaigns instance on the same database, Redis and peers."""
+        port = self.smtp_port if smtp_port is None else smtp_port
+        settings = settings_for(self.db_url, self.keys, self.peers, port, self.prefix, **more)
+        return build(settings, redis=self.redis)
+
+    def person(self, *components: str, email: str | None = None, **fields: str) -> str:
+        self.counter += 1
+        contact_id = f"p{self.counter}-{self.prefix}"
+        address = (
+            f"p{self.counter}.{self.prefix.strip(':')}@example.org" if email is None else email
+        )
+        self.peers.contacts.people[contact_id] = Person(set(components), address, dict(fields))
+        return contact_id
+
+    def address(self, contact_id: str) -> str:
+        return self.peers.contacts.people[contact_id].email
+
+    def send(self, contact_ids: list[str] | None, **changes: str) -> str:
+        audience = (
+            Audience(AudienceKind.CONTACT_IDS, tuple(contact_ids))
+            if contact_ids is not None
+            else Audience(AudienceKind.ALL_OF_COMPONENT)
+        )
+        draft = Draft(
+            name=changes.get("name", "News"),
+            purpose=changes.get("purpose", "newsletter"),
+            subject_template=changes.get("subject", "Bonjour {{ first_name }}"),
+            body_template=changes.get("body", "Cher {{ display_name }}, {{ attr.secret }}."),
+            audience=audience,
+        )
+        service = self.campaigns.service
+        campaign = service.create(SCIENCES, draft)
+        service.send_now(SCIENCES, campaign.id)
+        return campaign.id
+
+    def drain(self, worker: str = "w1") -> None:
+        for _ in range(100):
+            if not self.campaigns.dispatcher.run_once(worker):
+                return
+        raise AssertionError("dispatch never ran out of work")
+
+    def ledger(self, campaign_id: str) -> dict[str, Delivery]:
+        with self.campaigns.db.transaction() as session:
+            rows = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign_id))
+            return {row.contact_id: row for row in rows}
+
+    def outcomes(self, campaign_id: str) -> dict[str, tuple[str, str | None]]:
+        return {c: (r.outcome, r.rule) for c, r in self.ledger(campaign_id).items()}
+
+    def status(self, campaign_id: str) -> str:
+        return self.campaigns.service.get(SCIENCES, campaign_id).status
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> TestKeys:
+    return TestKeys(tmp_path_factory.mktemp("keys"))
+
+
+def settings_for(
+    db_url: str, keys: TestKeys, peers: Peers, smtp_port: int, prefix: str, **more: Any
+) -> CampaignsSettings:
+    values: dict[str, Any] = {
+        "jwt_issuer": "crm-test",
+        "jwt_audience": "crm-mesh",
+        "jwt_public_key_file": keys.public_file,
+        "service_private_key_file": keys.private_file,
+        "database_url": db_url,
+        "contacts_target": peers.target,
+        "consent_target": peers.target,
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": prefix,
+        "smtp_port": smtp_port,
+        "unsubscribe_secret": SECRET,
+        "public_base_url": "https://crm.example.org",
+        "pressure_max_per_window": 1,
+        "batch_size": 50,
+        "dispatch_threads": 0,
+        "scheduler_enabled": False,
+        "retry_delay_seconds": 0,
+        **more,
+    }
+    return CampaignsSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def peers() -> Iterator[Peers]:
+    with serve_peers() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[Sink, int]]:
+    with smtp_sink() as running:
+        yield running
+
+
+@pytest.fixture(scope="module", params=["postgres+redis", "sqlite+memory"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_client: Any
+) -> tuple[str, Any]:
+    """The production stores, and the embedded ones a single machine runs on."""
+    if request.param == "postgres+redis":
+        return request.getfixturevalue("pg_url"), redis_client
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'campaigns.db'}"
+    engine = make_engine(url)
+    migrate_schema(engine)
+    engine.dispose()
+    return url, connect_redis("memory://")
+
+
+@pytest.fixture
+def world(
+    backend: tuple[str, Any], keys: TestKeys, peers: Peers, smtp: tuple[Sink, int]
+) -> Iterator[World]:
+    db_url, redis = backend
+    sink, port = smtp
+    prefix = redis_prefix()
+    campaigns = build(settings_for(db_url, keys, peers, port, prefix), redis=redis)
+    yield World(campaigns, peers, sink, prefix, redis, db_url, keys, port)
+    campaigns.close()
+    delete_keys(redis, prefix)
+    peers.contacts.unavailable = False
+
+
+def test_each_recipient_gets_one_outcome_and_only_allowed_ones_get_mail(world: World) -> None:
+    ok = world.person("sciences", first_name="Ada", display_name="Ada L.")
+    shared = world.person("sciences", "lettres", first_name="Sacha")
+    other = world.person("lettres")
+    no_email = world.person("sciences", email="")
+    refused_consent = world.person("sciences")
+    withdrawn = world.person("sciences")
+    bad_address = world.person("sciences", email="not-an-address")
+    world.peers.consent.decisions[refused_consent] = consent_pb2.DECISION_NO_CONSENT
+    world.peers.consent.decisions[withdrawn] = consent_pb2.DECISION_WITHDRAWN
+    resolve_calls = len(world.peers.contacts.resolve_calls)
+    check_calls = len(world.peers.consent.calls)
+    connections = world.sink.connections
+
+    ids = [ok, shared, other, no_email, refused_consent, withdrawn, bad_address, "ghost"]
+    campaign_id = world.send(ids)
+    world.drain()
+
+    assert world.outcomes(campaign_id) == {
+        ok: ("sent", "consent:consent_given"),
+        shared: ("sent", "consent:consent_given"),
+        other: ("not_member", "membership"),
+        no_email: ("no_email", "membership"),
+        refused_consent: ("no_consent", "consent:no_consent"),
+        withdrawn: ("withdrawn", "consent:withdrawn"),
+        bad_address: ("invalid_address", "address:syntax"),
+        "ghost": ("not_found", "membership"),
+    }
+    assert len(world.sink.to(world.address(ok))) == 1
+    assert len(world.sink.to(world.address(shared))) == 1
+    for contact_id in (other, refused_consent, withdrawn):
+        assert world.sink.to(world.address(contact_id)) == []
+    # One call per batch to each peer, for the component and purpose of the campaign.
+    assert len(world.peers.contacts.resolve_calls) == resolve_calls + 1
+    assert len(world.peers.consent.calls) == check_calls + 1
+    assert world.sink.connections == connections + 1  # one SMTP connection for the batch
+    check = world.peers.consent.calls[-1]
+    assert (check.component_id, check.purpose, check.channel) == (
+        "sciences",
+        "newsletter",
+        consent_pb2.CHANNEL_EMAIL,
+    )
+    assert sorted(check.contact_ids) == sorted(
+        [ok, shared, refused_consent, withdrawn, bad_address]
+    )
+    assert world.status(campaign_id) == "done"
+    counts = world.campaigns.service.get(SCIENCES, campaign_id).outcome_counts
+    assert counts == {
+        "sent": 2,
+        "not_member": 1,
+        "no_email": 1,
+        "no_consent": 1,
+        "withdrawn": 1,
+        "invalid_address": 1,
+        "not_found": 1,
+    }
+
+
+def test_the_mail_has_its_headers_and_only_fields_contacts_gave(world: World) -> None:
+    ada = world.person("sciences", first_name="Ada", display_name="Ada L.")
+    campaign_id = world.send([ada])
+    world.drain()
+
+    (mail,) = world.sink.to(world.address(ada))
+    row = world.ledger(campaign_id)[ada]
+    assert mail["Message-ID"] == row.message_id
+    assert mail["Message-ID"].endswith("@crm.localhost>")
+    assert mail["From"] == "Communication <no-reply@crm.localhost>"
+    assert mail["To"] == world.address(ada)
+    assert mail["Date"]
+    assert mail["Subject"] == "Bonjour Ada"
+    assert mail.get_content().strip() == "Cher Ada L., ."  # attr.secret was not given: empty
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url, mailto = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])
+    assert url.startswith("https://crm.example.org/unsubscribe/")
+    token = url.rsplit("/", 1)[1]
+    request = UnsubscribeTokens(SECRET).verify(token)
+    assert (request.contact_id, request.purpose, request.campaign_id) == (
+        ada,
+        "newsletter",
+        campaign_id,
+    )
+    assert mailto == f"mailto:unsubscribe@crm.localhost?subject=unsubscribe-{token}"
+    headers = "\n".join(f"{k}: {v}" for k, v in mail.items() if k not in ("Subject", "To"))
+    assert "Ada" not in headers
+
+
+def test_the_global_cap_holds_across_campaigns(world: World) -> None:
+    shared = world.person("sciences")
+    first = world.send([shared])
+    world.drain()
+    second = world.send([shared], name="Relance")
+    world.drain()
+    assert world.outcomes(first)[shared] == ("sent", "consent:consent_given")
+    assert world.outcomes(second)[shared] == ("capped", "pressure:global:1/604800s")
+    assert len(world.sink.to(world.address(shared))) == 1
+
+
+def test_after_redis_loses_its_keys_the_ledger_still_caps(world: World) -> None:
+    mailed = world.person("sciences")
+    fresh = world.person("sciences")
+    world.send([mailed])
+    world.drain()
+    assert delete_keys(world.redis, world.prefix) > 0  # Redis restarted empty
+
+    second = world.send([mailed, fresh], name="Relance")
+    world.drain()
+    assert world.outcomes(second) == {
+        mailed: ("capped", "pressure:global:1/604800s"),
+        fresh: ("sent", "consent:consent_given"),
+    }
+    assert len(world.sink.to(world.address(mailed))) == 1
+
+
+def test_a_permanent_refusal_is_final_and_frees_the_slot(world: World) -> None:
+    refused = world.person("sciences")
+    world.sink.refuse[world.address(refused)] = "550 5.1.1 no such user"
+    campaign_id = world.send([refused])
+    world.drain()
+    assert world.outcomes(campaign_id)[refused] == ("smtp_failed", "smtp:550")
+    assert world.status(campaign_id) == "done"
+    slots = world.campaigns.dispatcher._pressure.slots_key(refused)  # noqa: SLF001
+    assert world.redis.zcard(slots) == 0
+
+
+def test_a_temporary_refusal_leaves_the_row_pending_for_later(world: World) -> None:
+    later = world.person("sciences")
+    world.sink.refuse[world.address(later)] = "451 4.7.1 try again later"
+    campaign_id = world.send([later])
+    world.campaigns.dispatcher.run_once("w1")
+    row = world.ledger(campaign_id)[later]
+    assert (row.outcome, row.send_started_at, row.message_id) == ("pending", None, None)
+    assert world.status(campaign_id) == "running"
+    slots = world.campaigns.dispatcher._pressure.slots_key(later)  # noqa: SLF001
+    assert world.redis.zcard(slots) == 0
+
+    del world.sink.refuse[world.address(later)]
+    world.drain()
+    assert world.outcomes(campaign_id)[later] == ("sent", "consent:consent_given")
+    assert len(world.sink.to(world.address(later))) == 1
+
+
+def test_peers_or_relay_away_means_nothing_sent_and_nothing_lost(world: World) -> None:
+    waiting = world.person("sciences")
+    campaign_id = world.send([waiting])
+    world.peers.contacts.unavailable = True
+    world.campaigns.dispatcher.run_once("w1")
+    assert world.outcomes(campaign_id)[waiting] == ("pending", None)
+    world.peers.contacts.unavailable = False
+
+    dead_relay = world.another_worker(smtp_port=free_port())
+    try:
+        dead_relay.dispatcher.run_once("w2")
+    finally:
+        dead_relay.close()
+    assert world.outcomes(campaign_id)[waiting] == ("pending", None)
+    slots = world.campaigns.dispatcher._pressure.slots_key(waiting)  # noqa: SLF001
+    assert world.redis.zcard(slots) == 0  # the slot went back with the row
+
+    world.drain()
+    assert world.outcomes(campaign_id)[waiting] == ("sent", "consent:consent_given")
+
+
+def test_a_worker_killed_mid_batch_leaves_no_recipient_twice_or_lost(world: World) -> None:
+    people = [world.person("sciences") for _ in range(5)]
+    # A worker with a 1 s lease that "dies" right after its second mail left.
+    doomed = world.another_worker(claim_lease_seconds=1)
+    ledger = doomed.dispatcher._ledger  # noqa: SLF001
+    real_close = ledger.close_sent
+    closed: list[int] = []
+
+    def close_then_die(worker: str, row_id: int, rule: str) -> bool:
+        if len(closed) == 1:
+            raise RuntimeError("worker killed")
+        closed.append(row_id)
+        return real_close(worker, row_id, rule)
+
+    ledger.close_sent = close_then_die  # type: ignore[method-assign]
+    campaign_id = world.send(people)
+    try:
+        with pytest.raises(RuntimeError, match="worker killed"):
+            doomed.dispatcher.run_once("doomed")
+    finally:
+        doomed.close()
+    outcomes = world.outcomes(campaign_id)
+    assert [outcomes[p][0] for p in people] == ["sent", "pending", "pending", "pending", "pending"]
+
+    time.sleep(1.2)  # let the dead worker's lease lapse
+    world.drain("survivor")
+    outcomes = world.outcomes(campaign_id)
+    assert outcomes[people[1]] == ("sent", "smtp:unconfirmed")  # left, but never confirmed
+    assert all(outcomes[p] == ("sent", "consent:consent_given") for p in people[2:])
+    for person in people:
+        assert len(world.sink.to(world.address(person))) == 1  # never twice, never lost
+
+
+def test_a_whole_component_audience_is_read_page_by_page(world: World) -> None:
+    members = [world.person("sciences") for _ in range(3)]
+    others = [world.person("lettres") for _ in range(2)]
+    keep = {c: p for c, p in world.peers.contacts.people.items() if c in members + others}
+    world.peers.contacts.people.clear()
+    world.peers.contacts.people.update(keep)
+    calls = len(world.peers.contacts.list_calls)
+    campaign_id = world.send(None)
+    assert set(world.ledger(campaign_id)) == set(members)
+    list_calls = world.peers.contacts.list_calls[calls:]
+    assert {c.member_of for c in list_calls} == {"sciences"}
+    assert len(list_calls) == 2  # the peer serves at most 2 per page
+    assert world.peers.contacts.authorizations[-1].startswith("Bearer ")
+    world.drain()
+    assert {o for o, _ in world.outcomes(campaign_id).values()} == {"sent"}
+
+
+def test_a_campaign_started_twice_has_one_row_per_contact(world: World) -> None:
+    person = world.person("sciences")
+    campaign_id = world.send([person, person])
+    with world.campaigns.db.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status="draft"))
+    world.campaigns.service.send_now(SCIENCES, campaign_id)
+    assert list(world.ledger(campaign_id)) == [person]
+    world.drain()
+    assert len(world.sink.to(world.address(person))) == 1
+
+
+def test_redis_losing_data_between_the_check_and_the_send_still_caps(world: World) -> None:
+    # Worker A checks its batch, then, before it sends, Redis restarts empty and worker B
+    # rebuilds the counters and mails the same contact for another campaign.
+    contact = world.person("sciences")
+    slow = world.another_worker()
+    dispatcher = slow.dispatcher
+    send_all = dispatcher._send_all  # noqa: SLF001
+
+    def meanwhile(*args: Any) -> None:
+        delete_keys(world.redis, world.prefix)
+        other = world.send([contact], name="Other")
+        world.drain("B")
+        assert world.outcomes(other)[contact][0] == "sent"
+        send_all(*args)
+
+    dispatcher._send_all = meanwhile  # type: ignore[method-assign]  # noqa: SLF001
+    first = world.send([contact])
+    try:
+        dispatcher.run_once("A")
+    finally:
+        slow.close()
+    assert world.outcomes(first)[contact] == ("capped", "pressure:global:1/604800s")
+    assert len(world.sink.to(world.address(contact))) == 1

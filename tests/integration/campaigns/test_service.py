@@ -1,0 +1,183 @@
+"""Use cases on PostgreSQL: bad input changes nothing, other components see nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from meshkit.db import Database, make_engine
+from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from meshkit.identity import Principal
+from services.campaigns.models import Campaign, Delivery
+from services.campaigns.service import CampaignsService
+from services.campaigns.validation import Audience, AudienceKind, Draft
+
+SCIENCES = Principal("ana@sciences", component="sciences", roles=frozenset({"campaign_manager"}))
+LETTRES = Principal("leo@lettres", component="lettres", roles=frozenset({"campaign_manager"}))
+ADMIN = Principal("admin@grouping", roles=frozenset({"admin"}))
+NOBODY = Principal("someone", roles=frozenset({"campaign_manager"}))
+
+
+class NoDirectory:
+    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list:  # type: ignore[type-arg]
+        raise AssertionError("not used")
+
+    def member_ids(self, component: str) -> Iterator[str]:
+        yield from ["m1", "m2"]
+
+
+@pytest.fixture(scope="module")
+def db(pg_url: str) -> Iterator[Database]:
+    engine = make_engine(pg_url)
+    yield Database(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def service(db: Database) -> CampaignsService:
+    return CampaignsService(db, NoDirectory())
+
+
+def draft(ids: Sequence[str] = ("c1", "c2", "c3", "c4", "c5"), **changes: object) -> Draft:
+    values: dict[str, object] = {
+        "name": "News",
+        "purpose": "newsletter",
+        "subject_template": "Hi {{ first_name }}",
+        "body_template": "Body",
+        "audience": Audience(AudienceKind.CONTACT_IDS, tuple(ids)),
+        **changes,
+    }
+    return Draft(**values)  # type: ignore[arg-type]
+
+
+def counts(db: Database) -> tuple[int, int]:
+    with db.transaction() as session:
+        campaigns = session.scalar(select(func.count()).select_from(Campaign))
+        deliveries = session.scalar(select(func.count()).select_from(Delivery))
+    return int(campaigns or 0), int(deliveries or 0)
+
+
+def fields(error: pytest.ExceptionInfo[InvalidArgument]) -> set[str]:
+    return {v.field for v in error.value.violations}
+
+
+def test_create_owns_the_campaign_by_the_callers_component(service: CampaignsService) -> None:
+    view = service.create(SCIENCES, draft(("a", "b", "a")))
+    assert (view.owner_component, view.created_by, view.status) == (
+        "sciences",
+        "ana@sciences",
+        "draft",
+    )
+    assert view.audience.contact_ids == ("a", "b")
+    assert view.outcome_counts == {}
+
+
+def test_bad_input_to_create_is_named_and_writes_nothing(
+    service: CampaignsService, db: Database
+) -> None:
+    before = counts(db)
+    with pytest.raises(InvalidArgument) as error:
+        service.create(SCIENCES, draft(name="", subject_template="{{ salary }}", audience=None))
+    assert fields(error) == {"name", "subject_template", "audience"}
+    assert "salary" in error.value.detail  # the template's own word, not contact data
+    with pytest.raises(PermissionDenied):
+        service.create(NOBODY, draft())
+    assert counts(db) == before
+
+
+def test_another_components_campaign_does_not_exist_for_them(service: CampaignsService) -> None:
+    mine = service.create(SCIENCES, draft())
+    for call in (
+        lambda: service.get(LETTRES, mine.id),
+        lambda: service.send_now(LETTRES, mine.id),
+        lambda: service.schedule(LETTRES, mine.id, datetime.now(UTC) + timedelta(hours=1)),
+        lambda: service.list_deliveries(LETTRES, mine.id, 0, ""),
+        lambda: service.get(SCIENCES, "no-such-campaign"),
+    ):
+        with pytest.raises(NotFound) as error:
+            call()
+        assert error.value.detail == "campaign not found"
+    assert mine.id not in {c.id for c in service.list_campaigns(LETTRES)}
+    assert mine.id in {c.id for c in service.list_campaigns(SCIENCES)}
+    assert mine.id in {c.id for c in service.list_campaigns(ADMIN)}
+    assert service.get(ADMIN, mine.id).id == mine.id
+    with pytest.raises(PermissionDenied):
+        service.list_campaigns(NOBODY)
+
+
+def test_send_now_starts_once(service: CampaignsService, db: Database) -> None:
+    campaign = service.create(SCIENCES, draft())
+    started = service.send_now(SCIENCES, campaign.id)
+    assert started.status == "running"
+    assert started.outcome_counts == {"pending": 5}
+    before = counts(db)
+    with pytest.raises(FailedPrecondition):
+        service.send_now(SCIENCES, campaign.id)
+    with pytest.raises(FailedPrecondition):
+        service.schedule(SCIENCES, campaign.id, datetime.now(UTC) + timedelta(hours=1))
+    assert counts(db) == before
+
+
+def test_a_whole_component_audience_is_materialised_from_contacts(
+    service: CampaignsService,
+) -> None:
+    campaign = service.create(SCIENCES, draft(audience=Audience(AudienceKind.ALL_OF_COMPONENT)))
+    started = service.send_now(SCIENCES, campaign.id)
+    assert started.outcome_counts == {"pending": 2}
+
+
+def test_schedule_needs_a_future_time(service: CampaignsService, db: Database) -> None:
+    campaign = service.create(SCIENCES, draft())
+    before = counts(db)
+    for send_at, reason in (
+        (None, "is required"),
+        (datetime.now(UTC) - timedelta(seconds=1), "must be in the future"),
+    ):
+        with pytest.raises(InvalidArgument) as error:
+            service.schedule(SCIENCES, campaign.id, send_at)
+        assert [(v.field, v.description) for v in error.value.violations] == [("send_at", reason)]
+    with pytest.raises(InvalidArgument) as error:
+        service.send_now(SCIENCES, "")
+    assert fields(error) == {"id"}
+    assert counts(db) == before
+    assert service.get(SCIENCES, campaign.id).status == "draft"
+
+    when = datetime.now(UTC) + timedelta(days=1)
+    scheduled = service.schedule(SCIENCES, campaign.id, when)
+    assert (scheduled.status, scheduled.send_at) == ("scheduled", when)
+    later = when + timedelta(hours=1)
+    assert service.schedule(SCIENCES, campaign.id, later).send_at == later
+
+
+def test_deliveries_come_page_by_page(service: CampaignsService) -> None:
+    campaign = service.create(SCIENCES, draft())
+    other = service.create(SCIENCES, draft())
+    service.send_now(SCIENCES, campaign.id)
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        page = service.list_deliveries(SCIENCES, campaign.id, 2, token)
+        seen += [d.contact_id for d in page.deliveries]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert (seen, pages) == (["c1", "c2", "c3", "c4", "c5"], 3)
+    assert all(d.outcome == "pending" for d in page.deliveries)
+
+    first = service.list_deliveries(SCIENCES, campaign.id, 2, "")
+    for size, token, field in (
+        (-1, "", "page_size"),
+        (2, "garbage", "page_token"),
+        (2, first.next_page_token + "x", "page_token"),
+    ):
+        with pytest.raises(InvalidArgument) as error:
+            service.list_deliveries(SCIENCES, campaign.id, size, token)
+        assert fields(error) == {field}
+    with pytest.raises(InvalidArgument):  # a token of one campaign is no good for another
+        service.list_deliveries(SCIENCES, other.id, 2, first.next_page_token)
+    assert len(service.list_deliveries(SCIENCES, campaign.id, 5000, "").deliveries) == 5

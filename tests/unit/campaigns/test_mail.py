@@ -1,0 +1,71 @@
+"""The mail builder: identity and one-click unsubscribe headers, no other contact data."""
+
+from __future__ import annotations
+
+import re
+
+from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
+from services.campaigns.mail import Letterhead, MailFactory
+
+TOKENS = UnsubscribeTokens("unit-secret")
+FACTORY = MailFactory(
+    Letterhead("Com <no-reply@univ.example>", "https://crm.univ.example/", "unsub@univ.example"),
+    TOKENS,
+)
+
+
+def build() -> tuple[str, object]:
+    message_id = FACTORY.new_message_id()
+    mail = FACTORY.build(
+        to="ada@example.org",
+        subject="Bonjour Ada",
+        body="Texte",
+        message_id=message_id,
+        unsubscribe=UnsubscribeRequest("contact-1", "newsletter", "campaign-1"),
+    )
+    return message_id, mail
+
+
+def test_message_id_uses_the_senders_domain() -> None:
+    message_id, mail = build()
+    assert re.fullmatch(r"<[^<>@]+@univ\.example>", message_id)
+    assert mail["Message-ID"] == message_id  # type: ignore[index]
+    assert FACTORY.new_message_id() != message_id
+
+
+def test_one_click_unsubscribe_headers() -> None:
+    _, mail = build()
+    url, mailto = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])  # type: ignore[index]
+    token = url.removeprefix("https://crm.univ.example/unsubscribe/")
+    assert url != token  # the URL sits under the gateway, without a double slash
+    assert TOKENS.verify(token) == UnsubscribeRequest("contact-1", "newsletter", "campaign-1")
+    assert mailto == f"mailto:unsub@univ.example?subject=unsubscribe-{token}"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # type: ignore[index]
+
+
+def test_unsubscribe_links_go_on_the_wire_verbatim() -> None:
+    _, mail = build()
+    raw = mail.as_bytes()  # type: ignore[attr-defined]
+    url, mailto = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])  # type: ignore[index]
+    assert f"List-Unsubscribe: <{url}>, <{mailto}>".encode() in raw
+    assert b"=?utf-8?" not in raw
+
+
+def test_headers_carry_nothing_else_of_the_contact() -> None:
+    _, mail = build()
+    assert sorted(mail.keys()) == sorted(  # type: ignore[attr-defined]
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "Content-Type",
+            "Content-Transfer-Encoding",
+            "MIME-Version",
+        ]
+    )
+    assert mail["From"] == "Com <no-reply@univ.example>"  # type: ignore[index]
+    assert mail["Date"]  # type: ignore[index]

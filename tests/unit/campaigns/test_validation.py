@@ -1,0 +1,89 @@
+"""What a new campaign must look like: every bad field named, ids deduplicated."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshkit.errors import InvalidArgument
+from services.campaigns.validation import Audience, AudienceKind, Draft, validated
+
+GOOD = Draft(
+    name="Spring newsletter",
+    purpose="newsletter",
+    subject_template="Hello {{ first_name }}",
+    body_template="Dear {{ display_name }},\nnews.",
+    audience=Audience(AudienceKind.CONTACT_IDS, ("c1", "c2")),
+)
+
+
+def fields_of(error: InvalidArgument) -> set[str]:
+    return {v.field for v in error.violations}
+
+
+def test_a_good_draft_passes() -> None:
+    assert validated(GOOD) == GOOD
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"purpose": "News Letter"}, "purpose"),
+        ({"purpose": ""}, "purpose"),
+        ({"purpose": "x" * 65}, "purpose"),
+        ({"subject_template": ""}, "subject_template"),
+        ({"subject_template": "x" * 301}, "subject_template"),
+        ({"subject_template": "Hi {{ secret_field }}"}, "subject_template"),
+        ({"body_template": "{{ first_name"}, "body_template"),
+        ({"body_template": "x" * 100_001}, "body_template"),
+        ({"audience": None}, "audience"),
+        ({"audience": Audience(AudienceKind.CONTACT_IDS, ())}, "audience.contact_ids.ids"),
+        (
+            {"audience": Audience(AudienceKind.CONTACT_IDS, ("a", ""))},
+            "audience.contact_ids.ids[1]",
+        ),
+        (
+            {"audience": Audience(AudienceKind.CONTACT_IDS, ("x" * 65,))},
+            "audience.contact_ids.ids[0]",
+        ),
+    ],
+)
+def test_each_bad_field_is_named(changes: dict[str, object], field: str) -> None:
+    draft = Draft(**{**GOOD.__dict__, **changes})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument) as raised:
+        validated(draft)
+    assert field in fields_of(raised.value)
+
+
+def test_all_bad_fields_are_reported_together() -> None:
+    draft = Draft("", "BAD", "", "{{ nope }}", None)
+    with pytest.raises(InvalidArgument) as raised:
+        validated(draft)
+    assert fields_of(raised.value) == {
+        "name",
+        "purpose",
+        "subject_template",
+        "body_template",
+        "audience",
+    }
+
+
+def test_a_hundred_thousand_and_one_ids_are_too_many() -> None:
+    ids = tuple(f"c{i}" for i in range(100_001))
+    draft = Draft(**{**GOOD.__dict__, "audience": Audience(AudienceKind.CONTACT_IDS, ids)})
+    with pytest.raises(InvalidArgument) as raised:
+        validated(draft)
+    assert fields_of(raised.value) == {"audience.contact_ids.ids"}
+
+
+@given(st.lists(st.text(alphabet="abc123", min_size=1, max_size=4), min_size=1, max_size=50))
+def test_ids_are_deduplicated_in_order(ids: list[str]) -> None:
+    draft = Draft(**{**GOOD.__dict__, "audience": Audience(AudienceKind.CONTACT_IDS, tuple(ids))})
+    result = validated(draft).audience
+    assert result is not None
+    assert list(result.contact_ids) == list(dict.fromkeys(ids))
+    assert len(set(result.contact_ids)) == len(result.contact_ids)
