@@ -19,7 +19,6 @@ from email.utils import formatdate, make_msgid, parseaddr
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from services.campaigns.policy import is_permanent_smtp_failure
 
-
 # Header lines may reach RFC 5322's 998 characters: folded at 78, the long unsubscribe
 # link would be turned into RFC 2047 encoded words, which mail clients do not follow.
 MAIL_POLICY = default_policy.clone(max_line_length=998)
