@@ -28,7 +28,7 @@ from tests.support.processes import (
     wait_grpc_healthy,
     wait_http_healthy,
 )
-from tests.support.stores import REDIS_URL, fresh_postgres, redis_prefix
+from tests.support.stores import REDIS_URL, forget_redis_prefix, fresh_postgres, redis_prefix
 from tests.support.tokens import TestKeys
 
 UNSUBSCRIBE_SECRET = "e2e-unsubscribe-secret"
@@ -201,6 +201,7 @@ class Mesh:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+        forget_redis_prefix(self.redis_prefix)
 
     def all_logs(self) -> str:
         """Everything every process wrote, for no-leak checks."""

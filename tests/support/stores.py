@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -38,3 +39,14 @@ def fresh_postgres(name: str) -> Iterator[str]:
 def redis_prefix() -> str:
     """A key prefix no other test run uses, so tests never flush a shared Redis."""
     return f"crmtest-{uuid.uuid4().hex[:8]}:"
+
+
+def forget_redis_prefix(prefix: str) -> None:
+    """Deletes every key a test run wrote under its prefix."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    finally:
+        client.close()
