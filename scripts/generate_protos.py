@@ -28,6 +28,7 @@ def generate(out: Path) -> None:
     well_known = str(resources.files("grpc_tools") / "_proto")
     args = [
         "protoc",
+        *_plugins(),
         f"-I{ROOT}",
         f"-I{well_known}",
         f"--python_out={out}",
@@ -42,6 +43,16 @@ def generate(out: Path) -> None:
         for level in [package, *package.parents]:
             if level != Path("."):
                 (out / level / "__init__.py").touch()
+
+
+def _plugins() -> list[str]:
+    """mypy-protobuf's plugins, found beside this interpreter even when no venv is active."""
+    scripts = Path(sys.executable).parent
+    return [
+        f"--plugin={name}={scripts / name}"
+        for name in ("protoc-gen-mypy", "protoc-gen-mypy_grpc")
+        if (scripts / name).exists()
+    ]
 
 
 def main() -> None:
