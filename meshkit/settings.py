@@ -15,6 +15,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier
+
 
 def crm_home() -> Path:
     """Folder for local state on embedded defaults: databases, keys, caught mail."""
@@ -49,6 +51,20 @@ class IdentitySettings(BaseSettings):
         default_factory=dev_private_key,
         description="PEM private key this service signs its own short-lived tokens with.",
     )
+
+    def verifier(self) -> TokenVerifier:
+        """The token verifier these settings describe."""
+        return TokenVerifier(
+            self.jwt_issuer,
+            self.jwt_audience,
+            public_key_file=self.jwt_public_key_file,
+            jwks_url=self.jwks_url,
+        )
+
+    def service_identity(self, name: str) -> ServiceIdentity:
+        """This service's own identity for outbound calls, signed with its private key."""
+        issuer = TokenIssuer(self.service_private_key_file, self.jwt_issuer, self.jwt_audience)
+        return ServiceIdentity(issuer, name)
 
 
 class ServiceSettings(IdentitySettings):

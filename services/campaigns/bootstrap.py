@@ -13,10 +13,9 @@ import grpc
 from grpc_health.v1.health import HealthServicer
 from sqlalchemy import Engine
 
-from meshkit.db import Database, make_engine, migrate
+from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
-from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.campaigns.clients import (
     ConsentGate,
@@ -99,10 +98,7 @@ def build(
     engine = make_engine(settings.database_url)
     db = Database(engine)
     closers: list[Callable[[], None]] = [engine.dispose]
-    identity = ServiceIdentity(
-        TokenIssuer(settings.service_private_key_file, settings.jwt_issuer, settings.jwt_audience),
-        "campaigns",
-    )
+    identity = settings.service_identity("campaigns")
     if directory is None:
         contacts_channel = open_channel(
             settings.contacts_target, identity.token, settings.rpc_timeout_seconds
@@ -156,12 +152,7 @@ def build(
             misfire_grace_seconds=settings.misfire_grace_seconds,
         )
 
-    verifier = TokenVerifier(
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        public_key_file=settings.jwt_public_key_file,
-        jwks_url=settings.jwks_url,
-    )
+    verifier = settings.verifier()
     server, health = build_server(
         verifier, [(SERVICE_NAME, register(CampaignsServicer(service)))], settings.max_workers
     )
@@ -202,9 +193,4 @@ def main() -> None:
 
 def migrate_only() -> None:
     """`crm migrate campaigns`: apply migrations, then exit."""
-    settings = CampaignsSettings()  # type: ignore[call-arg]
-    engine = make_engine(settings.database_url)
-    try:
-        migrate_schema(engine)
-    finally:
-        engine.dispose()
+    migrate_url(CampaignsSettings().database_url, MIGRATIONS, VERSION_TABLE)

@@ -9,9 +9,8 @@ import grpc
 from grpc_health.v1.health import HealthServicer
 from sqlalchemy import Engine
 
-from meshkit.db import Database, make_engine, migrate
+from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_server import build_server, run_until_signalled
-from meshkit.identity import TokenVerifier
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.consent.servicer import ConsentServicer
 from services.consent.settings import ConsentSettings
@@ -38,12 +37,7 @@ def migrate_schema(engine: Engine) -> None:
 def build(settings: ConsentSettings, database: Database | None = None) -> ConsentApp:
     """Wires the server from settings; binds and connects nothing yet."""
     database = database or Database(make_engine(settings.database_url))
-    verifier = TokenVerifier(
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        public_key_file=settings.jwt_public_key_file,
-        jwks_url=settings.jwks_url,
-    )
+    verifier = settings.verifier()
     servicer = ConsentServicer(database)
 
     def register(server: grpc.Server) -> None:
@@ -67,9 +61,4 @@ def main() -> None:
 
 def migrate_only() -> None:
     """`crm migrate consent`: apply the migrations, then exit."""
-    settings = ConsentSettings()  # type: ignore[call-arg]
-    engine = make_engine(settings.database_url)
-    try:
-        migrate_schema(engine)
-    finally:
-        engine.dispose()
+    migrate_url(ConsentSettings().database_url, MIGRATIONS, VERSION_TABLE)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from meshkit.db import UtcDateTime
 from services.consent.domain import Action, Channel, ConsentEvent, LegalBasis, Scope
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid).
@@ -54,14 +55,12 @@ class ConsentEventRow(Base):
     actor_component: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(100))
     text_shown: Mapped[str | None] = mapped_column(Text)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 def event_of(row: ConsentEventRow) -> ConsentEvent:
     """The domain event a stored row records."""
     recorded_at = row.recorded_at
-    if recorded_at.tzinfo is None:  # SQLite keeps no offset; we only ever store UTC
-        recorded_at = recorded_at.replace(tzinfo=UTC)
     return ConsentEvent(
         seq=row.seq,
         id=row.id,

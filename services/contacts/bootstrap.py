@@ -8,9 +8,8 @@ from typing import NamedTuple
 import grpc
 from grpc_health.v1.health import HealthServicer
 
-from meshkit.db import Database, make_engine, migrate
+from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_server import build_server, run_until_signalled
-from meshkit.identity import TokenVerifier
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from services.contacts.servicer import ContactsServicer
 from services.contacts.settings import ContactsSettings
@@ -29,12 +28,7 @@ class App(NamedTuple):
 def build(settings: ContactsSettings) -> App:
     """Wires database, token verifier and servicer into a server (nothing connects yet)."""
     database = Database(make_engine(settings.database_url))
-    verifier = TokenVerifier(
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        public_key_file=settings.jwt_public_key_file,
-        jwks_url=settings.jwks_url,
-    )
+    verifier = settings.verifier()
     servicer = ContactsServicer(database)
 
     def register(server: grpc.Server) -> None:
@@ -66,8 +60,4 @@ def main() -> None:
 
 def migrate_only() -> None:
     """`crm migrate contacts`: apply migrations and exit."""
-    database = Database(make_engine(ContactsSettings().database_url))  # type: ignore[call-arg]
-    try:
-        apply_migrations(database)
-    finally:
-        database.engine.dispose()
+    migrate_url(ContactsSettings().database_url, MIGRATIONS, VERSION_TABLE)

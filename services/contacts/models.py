@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from meshkit.db import UtcDateTime
 from services.contacts.policy import DEFAULT_TIME_ZONE
 
 
@@ -34,7 +34,7 @@ class ComponentRow(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ContactRow(Base):
@@ -55,7 +55,7 @@ class ContactRow(Base):
     time_zone: Mapped[str] = mapped_column(
         String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class MembershipRow(Base):
@@ -64,7 +64,7 @@ class MembershipRow(Base):
 
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class AttributeRow(Base):
@@ -80,7 +80,7 @@ class AttributeRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class SensitiveReadRow(Base):
@@ -95,4 +95,4 @@ class SensitiveReadRow(Base):
     component: Mapped[str] = mapped_column(String(40))
     contact_id: Mapped[str] = mapped_column(String(36), index=True)
     field: Mapped[str] = mapped_column(String(80))
-    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

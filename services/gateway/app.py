@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from meshkit.identity import TokenVerifier
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import auth, campaigns, consent, contacts, meta, openapi, problems, public
 from services.gateway.clients import EXTENSION as CLIENTS
@@ -23,12 +22,7 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fla
     for area in AREAS:
         app.register_blueprint(area.blueprint)
         operations.update({op.endpoint: op for op in area.routes.operations})
-    verifier = TokenVerifier(
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        public_key_file=settings.jwt_public_key_file,
-        jwks_url=settings.jwks_url,
-    )
+    verifier = settings.verifier()
     auth.install(app, verifier, operations)
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))

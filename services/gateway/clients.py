@@ -14,7 +14,6 @@ from flask import current_app, g
 
 from meshkit.errors import Unauthenticated
 from meshkit.grpc_client import open_channel
-from meshkit.identity import ServiceIdentity, TokenIssuer
 from protos.crm.campaigns.v1 import campaigns_pb2_grpc
 from protos.crm.consent.v1 import consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2_grpc
@@ -67,10 +66,7 @@ class Clients:
 def open_clients(settings: GatewaySettings) -> Clients:
     """Channels to the three services; nothing connects until the first call."""
     timeout = settings.rpc_timeout_seconds
-    issuer = TokenIssuer(
-        settings.service_private_key_file, settings.jwt_issuer, settings.jwt_audience
-    )
-    gateway = ServiceIdentity(issuer, "gateway")
+    gateway = settings.service_identity("gateway")
     return Clients.over(
         contacts=open_channel(settings.contacts_target, forwarded_token, timeout),
         consent=open_channel(settings.consent_target, forwarded_token, timeout),
