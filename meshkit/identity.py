@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import fcntl
+import hashlib
 import threading
 import time
 from collections.abc import Iterable
@@ -166,6 +167,7 @@ class TokenIssuer:
         self._key = serialization.load_pem_private_key(private_key_file.read_bytes(), None)
         self._issuer = issuer
         self._audience = audience
+        self.key_id = key_id(self._key.public_key())
 
     def mint(
         self,
@@ -189,7 +191,12 @@ class TokenIssuer:
         for name, value in (("component", component), ("service", service), ("level", level)):
             if value:
                 claims[name] = value
-        return jwt.encode(claims, self._key, algorithm="ES256")  # type: ignore[arg-type]
+        return jwt.encode(
+            claims,
+            self._key,  # type: ignore[arg-type]
+            algorithm="ES256",
+            headers={"kid": self.key_id},
+        )
 
 
 class ServiceIdentity:
@@ -211,6 +218,14 @@ class ServiceIdentity:
                 )
                 self._renew_at = time.monotonic() + self._ttl / 2
             return self._token
+
+
+def key_id(public_key: Any) -> str:
+    """A stable `kid` for a public key, so a JWKS can hold several keys during a rotation."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()[:16]
 
 
 def load_public_key(path: Path) -> Any:
