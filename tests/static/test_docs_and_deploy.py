@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -66,3 +69,19 @@ def test_compose_names_only_services_that_exist() -> None:
     for service in ("contacts", "consent", "campaigns"):
         url = COMPOSE["services"][service]["environment"][f"{service.upper()}_DATABASE_URL"]
         assert url.rsplit("/", 1)[-1] in databases
+
+
+def test_the_package_the_image_installs_ships_migrations_and_protos(tmp_path: Path) -> None:
+    """The Dockerfile installs a wheel, not the tree: it must carry every migration."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for tree in (ROOT / "services").glob("*/migrations"):
+        for path in tree.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                assert str(path.relative_to(ROOT)) in names
+    assert {str(p.relative_to(ROOT)) for p in (ROOT / "protos").rglob("*_pb2*.py")} <= names
