@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
 from pydantic import BaseModel, ValidationError
 
 from services.gateway import openapi, schemas
@@ -173,3 +174,8 @@ def test_problem_schema_describes_the_problems_served(
 def test_the_document_is_served_as_built(app: Flask, client: FlaskClient) -> None:
     operations = [op for area in AREAS for op in area.routes.operations]
     assert client.get("/openapi.json").get_json() == openapi.document(operations)
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    """Checked against the OpenAPI 3.1 meta-schema, as client generators would read it."""
+    validate(document)
