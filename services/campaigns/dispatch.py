@@ -3,7 +3,9 @@
 Order for a batch: one ResolveRecipients call (membership), one CheckBatch
 call (consent), the address syntax, one pipelined pressure check-and-reserve.
 Then, for each recipient still allowed: record that its send starts, check
-its pressure slot is still held, send, and close its row right away. A worker
+its pressure slot is still held, send; its row is closed in the very commit
+that records the next send's start (right after the send, for the last one),
+so each mail costs one database commit. A worker
 killed at any point leaves every row either closed, or pending and claimable
 once its lease ends; a row whose send had started is never sent again.
 """
@@ -57,6 +59,23 @@ class _Sendable:
     row: ClaimedRow
     recipient: Recipient
     basis: str  # the consent rule that allowed the mail
+
+
+@dataclass
+class _Unclosed:
+    """The row of a mail the relay accepted, closed with the next row's send mark."""
+
+    row_id: int | None = None
+    rule: str = ""
+
+    def hold(self, row_id: int, rule: str) -> None:
+        self.row_id, self.rule = row_id, rule
+
+    def take(self) -> tuple[int, str] | None:
+        if self.row_id is None:
+            return None
+        taken, self.row_id = (self.row_id, self.rule), None
+        return taken
 
 
 class Dispatcher:
@@ -157,13 +176,17 @@ class Dispatcher:
         subject = parse_template(campaign.subject_template)
         body = parse_template(campaign.body_template)
         done = 0
+        unclosed = _Unclosed()
         try:
-            with self._relay.session() as smtp:
-                for item in sendable:
-                    if stopping():
-                        break
-                    self._send_one(worker, campaign, smtp, item, subject, body)
-                    done += 1
+            try:
+                with self._relay.session() as smtp:
+                    for item in sendable:
+                        if stopping():
+                            break
+                        self._send_one(worker, campaign, smtp, item, subject, body, unclosed)
+                        done += 1
+            finally:
+                self._close(worker, unclosed)  # the last accepted mail, whatever happens next
             if done < len(sendable):
                 self._give_back(worker, campaign, sendable[done:], retry_after_seconds=0)
         except TemporaryFailure as failure:
@@ -186,6 +209,7 @@ class Dispatcher:
         item: _Sendable,
         subject: Template,
         body: Template,
+        unclosed: _Unclosed,
     ) -> None:
         contact_id = item.recipient.contact_id
         message_id = self._mails.new_message_id()
@@ -198,7 +222,7 @@ class Dispatcher:
             unsubscribe=UnsubscribeRequest(contact_id, campaign.purpose, campaign.id),
         )
         if not self._ledger.mark_sending(
-            worker, item.row.id, message_id, self._limits.lease_seconds
+            worker, item.row.id, message_id, self._limits.lease_seconds, close=unclosed.take()
         ):
             log.warning("campaign %s: lost the claim on contact %s", campaign.id, contact_id)
             return
@@ -223,7 +247,12 @@ class Dispatcher:
             self._ledger.release(worker, [item.row.id], self._limits.retry_delay_seconds)
             self._free_slots(campaign, [contact_id])
             return
-        self._ledger.close_sent(worker, item.row.id, item.basis)
+        unclosed.hold(item.row.id, item.basis)
+
+    def _close(self, worker: str, unclosed: _Unclosed) -> None:
+        taken = unclosed.take()
+        if taken:
+            self._ledger.close_sent(worker, *taken)
 
     def _give_back(
         self,

@@ -176,10 +176,23 @@ class Ledger:
                     )
                 )
 
-    def mark_sending(self, worker: str, row_id: int, message_id: str, lease_seconds: int) -> bool:
-        """Records that the SMTP conversation for this row is about to start (committed)."""
+    def mark_sending(
+        self,
+        worker: str,
+        row_id: int,
+        message_id: str,
+        lease_seconds: int,
+        close: tuple[int, str] | None = None,
+    ) -> bool:
+        """Records that the SMTP conversation for this row is about to start (committed).
+
+        `close` (row id, rule) is the row of the mail the relay accepted just before:
+        it is closed as sent in the same commit, so each mail costs one commit, not two.
+        """
         now = self._clock()
         with self._db.transaction() as session:
+            if close:
+                session.execute(self._sent(worker, *close, now))
             result = session.execute(
                 self._mine(row_id, worker)
                 .where(Delivery.send_started_at.is_(None))
@@ -193,14 +206,14 @@ class Ledger:
 
     def close_sent(self, worker: str, row_id: int, rule: str) -> bool:
         """The relay accepted the mail: the row is sent, for good."""
-        now = self._clock()
         with self._db.transaction() as session:
-            result = session.execute(
-                self._mine(row_id, worker).values(
-                    outcome=Outcome.SENT, rule=rule, decided_at=now, sent_at=now
-                )
-            )
+            result = session.execute(self._sent(worker, row_id, rule, self._clock()))
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _sent(self, worker: str, row_id: int, rule: str, now: datetime):  # type: ignore[no-untyped-def]
+        return self._mine(row_id, worker).values(
+            outcome=Outcome.SENT, rule=rule, decided_at=now, sent_at=now
+        )
 
     def close_in_doubt(self, worker: str, rows: Sequence[ClaimedRow]) -> None:
         """Rows whose send started but never ended: counted as sent, never sent twice."""

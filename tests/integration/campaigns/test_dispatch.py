@@ -336,16 +336,18 @@ def test_a_worker_killed_mid_batch_leaves_no_recipient_twice_or_lost(world: Worl
     # A worker with a 1 s lease that "dies" right after its second mail left.
     doomed = world.another_worker(claim_lease_seconds=1)
     ledger = doomed.dispatcher._ledger  # noqa: SLF001
-    real_close = ledger.close_sent
-    closed: list[int] = []
+    real_mark = ledger.mark_sending
+    closed: list[tuple[int, str]] = []
 
-    def close_then_die(worker: str, row_id: int, rule: str) -> bool:
-        if len(closed) == 1:
+    def mark_or_die(*args: Any, close: tuple[int, str] | None = None) -> bool:
+        # A mail's row is closed with the next row's send mark: die at the second close.
+        if close and len(closed) == 1:
             raise RuntimeError("worker killed")
-        closed.append(row_id)
-        return real_close(worker, row_id, rule)
+        if close:
+            closed.append(close)
+        return real_mark(*args, close=close)
 
-    ledger.close_sent = close_then_die  # type: ignore[method-assign]
+    ledger.mark_sending = mark_or_die  # type: ignore[method-assign]
     campaign_id = world.send(people)
     try:
         with pytest.raises(RuntimeError, match="worker killed"):
