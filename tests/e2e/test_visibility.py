@@ -63,7 +63,9 @@ def test_owner_only_fields_never_reach_another_component(world: World) -> None:
     for leaked in (secret, private_phone):
         assert leaked not in rendered
         assert all(leaked not in text for text in seen_by_b)
-    assert secret not in world.mesh.all_logs()
+    logs = world.mesh.all_logs()
+    assert secret not in logs
+    assert contact["email"] not in logs  # processes log ids, never addresses
 
 
 def test_another_components_campaign_is_invisible(world: World) -> None:
