@@ -1,4 +1,4 @@
-"""Fixtures of the campaigns integration tests: a migrated PostgreSQL database, Redis keys."""
+"""Campaigns integration fixtures: PostgreSQL, Redis keys, real contacts and consent processes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import pytest
 import redis
 
 from meshkit.db import make_engine
+from meshkit.identity import ServiceIdentity
 from services.campaigns.bootstrap import migrate_schema
+from services.campaigns.clients import GrpcDirectory
+from tests.integration.campaigns.peers import CallLog, Peers, logged_channel, serve_peers
 from tests.support.stores import REDIS_URL, fresh_postgres, redis_prefix
+from tests.support.tokens import TestKeys
+
+# Components every test may use; a test that needs a component to itself registers its own.
+COMPONENTS = ("sciences", "lettres")
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +28,31 @@ def pg_url() -> Iterator[str]:
         migrate_schema(engine)
         engine.dispose()
         yield url
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> TestKeys:
+    """The one key pair every process of the session trusts and signs with."""
+    return TestKeys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def peers(keys: TestKeys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
+    """Real contacts and consent processes, with the shared components registered."""
+    with serve_peers(keys, tmp_path_factory.mktemp("peers")) as running:
+        for component in COMPONENTS:
+            running.add_component(component)
+        yield running
+
+
+@pytest.fixture
+def directory(peers: Peers, keys: TestKeys) -> Iterator[tuple[GrpcDirectory, CallLog]]:
+    """The real contacts service as campaigns reaches it, and a log of the calls made to it."""
+    calls = CallLog()
+    identity = ServiceIdentity(keys.issuer, "campaigns")
+    channel = logged_channel(peers.contacts_target, identity.token, 10.0, calls)
+    yield GrpcDirectory(channel), calls
+    channel.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
-"""Stand-ins for the contacts and consent services, served over real gRPC, and an SMTP sink.
+"""The real contacts and consent services for campaigns tests, a log of calls, an SMTP sink.
 
-They answer only the calls campaigns makes (ResolveRecipients, ListContacts,
-CheckBatch) from tables the test fills, and record every request, so tests can
-check that checks are batched (one call per batch) and made under the
-service identity.
+Contacts and consent run as separate processes (`crm serve contacts`, `crm serve
+consent`), each on a fresh PostgreSQL database, and are filled through their own
+APIs with real tokens. A CallLog sits on the channels a campaigns instance calls
+them through, so tests can check that checks are batched (one call per batch)
+and made under the service identity. Only the SMTP relay's far side is played by
+the test (aiosmtpd): it is outside the product.
 """
 
 from __future__ import annotations
@@ -11,123 +13,235 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
-from collections.abc import Iterator
-from concurrent import futures
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import grpc
 from aiosmtpd.controller import Controller
 
+from meshkit.grpc_client import open_channel
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
-from tests.support.processes import free_port
+from tests.support.processes import free_port, service_process, wait_grpc_healthy
+from tests.support.stores import fresh_postgres
+from tests.support.tokens import TestKeys
 
-
-@dataclass
-class Person:
-    components: set[str]
-    email: str = ""
-    merge_fields: dict[str, str] = field(default_factory=dict)
-
-
-class Contacts(contacts_pb2_grpc.ContactsServiceServicer):
-    def __init__(self) -> None:
-        self.people: dict[str, Person] = {}
-        self.resolve_calls: list[contacts_pb2.ResolveRecipientsRequest] = []
-        self.list_calls: list[contacts_pb2.ListContactsRequest] = []
-        self.authorizations: list[str] = []
-        self.unavailable = False
-        self.page_limit = 2  # like a server that caps page sizes
-
-    def ResolveRecipients(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._note(context)
-        if self.unavailable:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "down for the test")
-        self.resolve_calls.append(request)
-        reply = contacts_pb2.ResolveRecipientsResponse()
-        for contact_id in request.contact_ids:
-            person = self.people.get(contact_id)
-            if person is None:
-                reply.recipients.add(
-                    contact_id=contact_id, reachability=contacts_pb2.REACHABILITY_NOT_FOUND
-                )
-            elif request.component_id not in person.components:
-                reply.recipients.add(
-                    contact_id=contact_id, reachability=contacts_pb2.REACHABILITY_NOT_MEMBER
-                )
-            elif not person.email:
-                reply.recipients.add(
-                    contact_id=contact_id, reachability=contacts_pb2.REACHABILITY_NO_EMAIL
-                )
-            else:
-                reply.recipients.add(
-                    contact_id=contact_id,
-                    reachability=contacts_pb2.REACHABILITY_OK,
-                    email=person.email,
-                    time_zone="Europe/Paris",
-                    merge_fields=person.merge_fields,
-                )
-        return reply
-
-    def ListContacts(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._note(context)
-        self.list_calls.append(request)
-        members = sorted(c for c, p in self.people.items() if request.member_of in p.components)
-        start = int(request.page_token or 0)
-        size = min(request.page_size or 100, self.page_limit)
-        page = members[start : start + size]
-        token = str(start + size) if start + size < len(members) else ""
-        return contacts_pb2.ListContactsResponse(
-            contacts=[contacts_pb2.Contact(id=c) for c in page], next_page_token=token
-        )
-
-    def _note(self, context: grpc.ServicerContext) -> None:
-        self.authorizations.append(dict(context.invocation_metadata()).get("authorization", ""))
-
-
-class Consent(consent_pb2_grpc.ConsentServiceServicer):
-    def __init__(self) -> None:
-        # Contact id -> decision; anything absent has consent.
-        self.decisions: dict[str, int] = {}
-        self.calls: list[consent_pb2.CheckBatchRequest] = []
-
-    def CheckBatch(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self.calls.append(request)
-        reply = consent_pb2.CheckBatchResponse()
-        for contact_id in request.contact_ids:
-            decision = self.decisions.get(contact_id, consent_pb2.DECISION_CONSENT_GIVEN)
-            allowed = decision in (
-                consent_pb2.DECISION_CONSENT_GIVEN,
-                consent_pb2.DECISION_LEGITIMATE_INTEREST,
-            )
-            reply.results.add(contact_id=contact_id, allowed=allowed, decision=decision)
-        return reply
+TIMEOUT = 10
+PURPOSE = "newsletter"
 
 
 @dataclass
 class Peers:
-    target: str
-    contacts: Contacts
-    consent: Consent
+    """Running contacts and consent processes, and stubs that fill them as real callers do."""
+
+    contacts_target: str
+    consent_target: str
+    keys: TestKeys
+    contacts: contacts_pb2_grpc.ContactsServiceStub
+    consent: consent_pb2_grpc.ConsentServiceStub
+    logs: Path
+
+    def add_component(self, component_id: str) -> None:
+        """Registers a component, as an administrator."""
+        request = contacts_pb2.CreateComponentRequest(id=component_id, name=component_id.title())
+        self.contacts.CreateComponent(
+            request, metadata=self._as(self.keys.admin()), timeout=TIMEOUT
+        )
+
+    def new_contact(
+        self,
+        component: str,
+        *,
+        email: str,
+        first_name: str = "",
+        last_name: str = "",
+        phone: str = "",
+        attributes: Sequence[contacts_pb2.AttributeInput] = (),
+    ) -> str:
+        """Creates a person as a manager of `component`; returns the id contacts gave it."""
+        reply = self._create(component, email, first_name, last_name, phone, attributes)
+        assert not reply.joined_existing, "tests use a fresh email for each new contact"
+        return str(reply.contact.id)
+
+    def join(
+        self,
+        component: str,
+        email: str,
+        attributes: Sequence[contacts_pb2.AttributeInput] = (),
+    ) -> str:
+        """Makes `component` a member of the contact with this email, as its manager does."""
+        reply = self._create(component, email, "", "", "", attributes)
+        assert reply.joined_existing
+        return str(reply.contact.id)
+
+    def new_contacts(self, component: str, emails: Sequence[str]) -> list[str]:
+        """Creates many persons at once (concurrent calls), in the order of `emails`."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(lambda e: self.new_contact(component, email=e), emails))
+
+    def grant(self, contact_id: str, component: str) -> None:
+        """Records an email newsletter consent for `component`, as its manager."""
+        self.consent.Grant(
+            _change(contact_id, component),
+            metadata=self._as(self.keys.manager(component)),
+            timeout=TIMEOUT,
+        )
+
+    def grant_all(self, contact_ids: Sequence[str], component: str) -> None:
+        """Grants each contact's consent for `component` (concurrent calls)."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda contact_id: self.grant(contact_id, component), contact_ids))
+
+    def withdraw(self, contact_id: str, component: str) -> None:
+        """Records the withdrawal of that consent, as the component's manager."""
+        self.consent.Withdraw(
+            _change(contact_id, component),
+            metadata=self._as(self.keys.manager(component)),
+            timeout=TIMEOUT,
+        )
+
+    def _create(
+        self,
+        component: str,
+        email: str,
+        first_name: str,
+        last_name: str,
+        phone: str,
+        attributes: Sequence[contacts_pb2.AttributeInput],
+    ) -> contacts_pb2.CreateContactResponse:
+        request = contacts_pb2.CreateContactRequest(
+            kind=contacts_pb2.CONTACT_KIND_PERSON,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            attributes=list(attributes),
+        )
+        token = self.keys.manager(component)
+        return self.contacts.CreateContact(request, metadata=self._as(token), timeout=TIMEOUT)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _as(token: str) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {token}")]
+
+
+def owner_only(key: str, value: str) -> contacts_pb2.AttributeInput:
+    """An attribute only the component that writes it may ever see."""
+    return contacts_pb2.AttributeInput(
+        key=key, value=value, visibility=contacts_pb2.VISIBILITY_OWNER
+    )
+
+
+def _change(contact_id: str, component: str) -> consent_pb2.ConsentChange:
+    return consent_pb2.ConsentChange(
+        contact_id=contact_id,
+        channel=consent_pb2.CHANNEL_EMAIL,
+        purpose=PURPOSE,
+        scope=consent_pb2.Scope(component_id=component),
+        source="web-form",
+        text_shown="I agree to receive the newsletter.",
+    )
 
 
 @contextmanager
-def serve_peers() -> Iterator[Peers]:
-    """Both stand-ins on one gRPC server on a free port."""
-    contacts, consent = Contacts(), Consent()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    contacts_pb2_grpc.add_ContactsServiceServicer_to_server(contacts, server)
-    consent_pb2_grpc.add_ConsentServiceServicer_to_server(consent, server)
-    port = free_port()
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
-    try:
-        yield Peers(f"127.0.0.1:{port}", contacts, consent)
-    finally:
-        server.stop(0)
+def serve_peers(keys: TestKeys, folder: Path) -> Iterator[Peers]:
+    """`crm serve contacts` and `crm serve consent`, each on a fresh PostgreSQL database."""
+    logs = folder / "logs"
+    targets = {name: f"127.0.0.1:{free_port()}" for name in ("contacts", "consent")}
+    with ExitStack() as stack:
+        for name, target in targets.items():
+            prefix = f"{name.upper()}_"
+            env = {
+                **keys.env(prefix),
+                f"{prefix}LISTEN": target,
+                f"{prefix}DATABASE_URL": stack.enter_context(fresh_postgres(name)),
+                "CRM_HOME": str(folder / "home"),
+            }
+            stack.enter_context(service_process(name, env, logs))
+        for name, target in targets.items():
+            try:
+                wait_grpc_healthy(target)
+            except TimeoutError:
+                raise AssertionError((logs / f"{name}.log").read_text()) from None
+        contacts_channel = stack.enter_context(grpc.insecure_channel(targets["contacts"]))
+        consent_channel = stack.enter_context(grpc.insecure_channel(targets["consent"]))
+        yield Peers(
+            targets["contacts"],
+            targets["consent"],
+            keys,
+            contacts_pb2_grpc.ContactsServiceStub(contacts_channel),
+            consent_pb2_grpc.ConsentServiceStub(consent_channel),
+            logs,
+        )
+
+
+@dataclass
+class Call:
+    """One call that left a channel: its method, its request, the bearer it carried."""
+
+    method: str
+    request: Any
+    authorization: str = ""
+
+
+class CallLog(grpc.UnaryUnaryClientInterceptor):
+    """Notes every unary call on a channel, with the authorization metadata it carries.
+
+    It sits outside open_channel's own interceptor, which adds the bearer token
+    below it; so the token is noted where that interceptor takes it (observing()),
+    on the call being made in the same thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current = threading.local()
+        self.calls: list[Call] = []
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        call = Call(details.method.rsplit("/", 1)[-1], request)
+        with self._lock:
+            self.calls.append(call)
+        self._current.call = call
+        try:
+            return continuation(details, request)
+        finally:
+            self._current.call = None
+
+    def observing(self, token: Callable[[], str]) -> Callable[[], str]:
+        """`token`, noting each value it gives as the current call's authorization."""
+
+        def noted() -> str:
+            value = token()
+            call = getattr(self._current, "call", None)
+            if call is not None:
+                call.authorization = f"Bearer {value}"
+            return value
+
+        return noted
+
+    def mark(self) -> int:
+        """A position in the log; since() lists the calls made after it."""
+        with self._lock:
+            return len(self.calls)
+
+    def since(self, mark: int, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls[mark:] if c.method == method]
+
+    def named(self, method: str) -> list[Call]:
+        return self.since(0, method)
+
+
+def logged_channel(
+    target: str, token: Callable[[], str], timeout_seconds: float, log: CallLog
+) -> grpc.Channel:
+    """The channel campaigns opens itself (open_channel), with every call noted in `log`."""
+    return grpc.intercept_channel(open_channel(target, log.observing(token), timeout_seconds), log)
 
 
 class Sink:

@@ -1,12 +1,14 @@
-"""Dispatch end to end inside campaigns: PostgreSQL, Redis, a real SMTP server, gRPC peers."""
+"""Dispatch end to end inside campaigns: PostgreSQL, Redis, a real SMTP server, and the real
+contacts and consent services as separate processes."""
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import select, update
@@ -16,11 +18,19 @@ from meshkit.identity import Principal
 from meshkit.unsubscribe import UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2
 from services.campaigns.bootstrap import Campaigns, build, connect_redis, migrate_schema
+from services.campaigns.clients import GrpcConsentGate, GrpcDirectory
 from services.campaigns.models import Campaign, Delivery
 from services.campaigns.settings import CampaignsSettings
 from services.campaigns.validation import Audience, AudienceKind, Draft
 from tests.integration.campaigns.conftest import delete_keys
-from tests.integration.campaigns.peers import Peers, Person, Sink, serve_peers, smtp_sink
+from tests.integration.campaigns.peers import (
+    CallLog,
+    Peers,
+    Sink,
+    logged_channel,
+    owner_only,
+    smtp_sink,
+)
 from tests.support.processes import free_port
 from tests.support.stores import REDIS_URL, redis_prefix
 from tests.support.tokens import TestKeys
@@ -29,6 +39,16 @@ SECRET = "test-unsubscribe-secret"
 SCIENCES = Principal(
     "manager@sciences", component="sciences", roles=frozenset({"campaign_manager"})
 )
+# Campaigns lists a component's contacts 1000 a page (the most contacts serves in one page).
+LIST_PAGE = 1000
+
+Consent = Literal["given", "none", "withdrawn"]
+
+
+def manager(component: str) -> Principal:
+    return Principal(
+        f"manager@{component}", component=component, roles=frozenset({"campaign_manager"})
+    )
 
 
 @dataclass
@@ -41,6 +61,9 @@ class World:
     db_url: str
     keys: TestKeys
     smtp_port: int
+    contacts_calls: CallLog
+    consent_calls: CallLog
+    addresses: dict[str, str] = field(default_factory=dict)
     counter: int = 0
 
     def another_worker(self, smtp_port: int | None = None, **more: Any) -> Campaigns:
@@ -49,19 +72,43 @@ class World:
         settings = settings_for(self.db_url, self.keys, self.peers, port, self.prefix, **more)
         return build(settings, redis=self.redis)
 
-    def person(self, *components: str, email: str | None = None, **fields: str) -> str:
+    def person(
+        self,
+        *components: str,
+        email: str | None = None,
+        consent: Consent = "given",
+        first_name: str = "",
+        last_name: str = "",
+        phone: str = "",
+    ) -> str:
+        """A contact created in contacts by the first component, joined by the others.
+
+        Its email newsletter consent for the first component is granted, never
+        recorded, or granted then withdrawn, in consent.
+        """
         self.counter += 1
-        contact_id = f"p{self.counter}-{self.prefix}"
         address = (
             f"p{self.counter}.{self.prefix.strip(':')}@example.org" if email is None else email
         )
-        self.peers.contacts.people[contact_id] = Person(set(components), address, dict(fields))
+        first, *others = components
+        contact_id = self.peers.new_contact(
+            first, email=address, first_name=first_name, last_name=last_name, phone=phone
+        )
+        for other in others:
+            assert self.peers.join(other, address) == contact_id
+        if consent != "none":
+            self.peers.grant(contact_id, first)
+        if consent == "withdrawn":
+            self.peers.withdraw(contact_id, first)
+        self.addresses[contact_id] = address
         return contact_id
 
     def address(self, contact_id: str) -> str:
-        return self.peers.contacts.people[contact_id].email
+        return self.addresses[contact_id]
 
-    def send(self, contact_ids: list[str] | None, **changes: str) -> str:
+    def send(
+        self, contact_ids: list[str] | None, principal: Principal = SCIENCES, **changes: str
+    ) -> str:
         audience = (
             Audience(AudienceKind.CONTACT_IDS, tuple(contact_ids))
             if contact_ids is not None
@@ -75,8 +122,8 @@ class World:
             audience=audience,
         )
         service = self.campaigns.service
-        campaign = service.create(SCIENCES, draft)
-        service.send_now(SCIENCES, campaign.id)
+        campaign = service.create(principal, draft)
+        service.send_now(principal, campaign.id)
         return campaign.id
 
     def drain(self, worker: str = "w1") -> None:
@@ -96,10 +143,12 @@ class World:
     def status(self, campaign_id: str) -> str:
         return self.campaigns.service.get(SCIENCES, campaign_id).status
 
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> TestKeys:
-    return TestKeys(tmp_path_factory.mktemp("keys"))
+    def as_campaigns(self, authorization: str) -> bool:
+        """True when a call's authorization is a valid bearer token of the campaigns service."""
+        scheme, _, token = authorization.partition(" ")
+        principal = self.keys.verifier.verify(token)
+        identity = (principal.subject, principal.is_service)
+        return scheme == "Bearer" and identity == ("service:campaigns", True)
 
 
 def settings_for(
@@ -111,8 +160,8 @@ def settings_for(
         "jwt_public_key_file": keys.public_file,
         "service_private_key_file": keys.private_file,
         "database_url": db_url,
-        "contacts_target": peers.target,
-        "consent_target": peers.target,
+        "contacts_target": peers.contacts_target,
+        "consent_target": peers.consent_target,
         "redis_url": REDIS_URL,
         "redis_key_prefix": prefix,
         "smtp_port": smtp_port,
@@ -126,12 +175,6 @@ def settings_for(
         **more,
     }
     return CampaignsSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def peers() -> Iterator[Peers]:
-    with serve_peers() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -161,28 +204,76 @@ def world(
     db_url, redis = backend
     sink, port = smtp
     prefix = redis_prefix()
-    campaigns = build(settings_for(db_url, keys, peers, port, prefix), redis=redis)
-    yield World(campaigns, peers, sink, prefix, redis, db_url, keys, port)
+    settings = settings_for(db_url, keys, peers, port, prefix)
+    # The channels campaigns would open itself, with a log of every call on them.
+    identity = settings.service_identity("campaigns")
+    contacts_calls, consent_calls = CallLog(), CallLog()
+    timeout = settings.rpc_timeout_seconds
+    to_contacts = logged_channel(peers.contacts_target, identity.token, timeout, contacts_calls)
+    to_consent = logged_channel(peers.consent_target, identity.token, timeout, consent_calls)
+    campaigns = build(
+        settings,
+        redis=redis,
+        directory=GrpcDirectory(to_contacts),
+        consent=GrpcConsentGate(to_consent),
+    )
+    yield World(
+        campaigns, peers, sink, prefix, redis, db_url, keys, port, contacts_calls, consent_calls
+    )
     campaigns.close()
+    to_contacts.close()
+    to_consent.close()
     delete_keys(redis, prefix)
-    peers.contacts.unavailable = False
+
+
+@dataclass(frozen=True)
+class Team:
+    """A component registered for one use, and its members."""
+
+    component: str
+    members: list[str]
+
+
+def new_team(peers: Peers, name: str, size: int, consenting: bool) -> Team:
+    component = f"{name}-{uuid.uuid4().hex[:8]}"
+    peers.add_component(component)
+    tag = uuid.uuid4().hex[:8]
+    members = peers.new_contacts(component, [f"m{i}.{tag}@example.org" for i in range(size)])
+    if consenting:
+        peers.grant_all(members, component)
+    # Contacts of another component, which the team's audience must leave out.
+    peers.new_contacts("lettres", [f"o{i}.{tag}@example.org" for i in range(2)])
+    return Team(component, members)
+
+
+@pytest.fixture(scope="module")
+def crowd(peers: Peers) -> Team:
+    """A component with one member more than fit in one page of contacts."""
+    return new_team(peers, "crowd", LIST_PAGE + 1, consenting=False)
+
+
+@pytest.fixture
+def team(peers: Peers) -> Team:
+    """A small component of its own whose members all consent."""
+    return new_team(peers, "team", 3, consenting=True)
 
 
 def test_each_recipient_gets_one_outcome_and_only_allowed_ones_get_mail(world: World) -> None:
-    ok = world.person("sciences", first_name="Ada", display_name="Ada L.")
+    ok = world.person("sciences", first_name="Ada", last_name="Lovelace")
     shared = world.person("sciences", "lettres", first_name="Sacha")
     other = world.person("lettres")
-    no_email = world.person("sciences", email="")
-    refused_consent = world.person("sciences")
-    withdrawn = world.person("sciences")
-    bad_address = world.person("sciences", email="not-an-address")
-    world.peers.consent.decisions[refused_consent] = consent_pb2.DECISION_NO_CONSENT
-    world.peers.consent.decisions[withdrawn] = consent_pb2.DECISION_WITHDRAWN
-    resolve_calls = len(world.peers.contacts.resolve_calls)
-    check_calls = len(world.peers.consent.calls)
+    no_email = world.person("sciences", email="", phone="+33 1 02 03 04 05")
+    refused_consent = world.person("sciences", consent="none")
+    withdrawn = world.person("sciences", consent="withdrawn")
+    # Contacts checks the lower-cased form, where KELVIN SIGN becomes "k", but hands out the
+    # spelling it was given: not a plain ASCII address, so campaigns must not mail it.
+    bad_address = world.person("sciences", email=f"\u212a{world.prefix.strip(':')}@example.org")
+    ghost = str(uuid.uuid4())
+    resolve_calls = world.contacts_calls.mark()
+    check_calls = world.consent_calls.mark()
     connections = world.sink.connections
 
-    ids = [ok, shared, other, no_email, refused_consent, withdrawn, bad_address, "ghost"]
+    ids = [ok, shared, other, no_email, refused_consent, withdrawn, bad_address, ghost]
     campaign_id = world.send(ids)
     world.drain()
 
@@ -194,17 +285,21 @@ def test_each_recipient_gets_one_outcome_and_only_allowed_ones_get_mail(world: W
         refused_consent: ("no_consent", "consent:no_consent"),
         withdrawn: ("withdrawn", "consent:withdrawn"),
         bad_address: ("invalid_address", "address:syntax"),
-        "ghost": ("not_found", "membership"),
+        ghost: ("not_found", "membership"),
     }
     assert len(world.sink.to(world.address(ok))) == 1
     assert len(world.sink.to(world.address(shared))) == 1
     for contact_id in (other, refused_consent, withdrawn):
         assert world.sink.to(world.address(contact_id)) == []
     # One call per batch to each peer, for the component and purpose of the campaign.
-    assert len(world.peers.contacts.resolve_calls) == resolve_calls + 1
-    assert len(world.peers.consent.calls) == check_calls + 1
+    (resolve,) = world.contacts_calls.since(resolve_calls, "ResolveRecipients")
+    (checked,) = world.consent_calls.since(check_calls, "CheckBatch")
     assert world.sink.connections == connections + 1  # one SMTP connection for the batch
-    check = world.peers.consent.calls[-1]
+    assert (resolve.request.component_id, resolve.request.purpose) == ("sciences", "newsletter")
+    assert sorted(resolve.request.contact_ids) == sorted(ids)
+    assert world.as_campaigns(resolve.authorization)
+    assert world.as_campaigns(checked.authorization)
+    check = checked.request
     assert (check.component_id, check.purpose, check.channel) == (
         "sciences",
         "newsletter",
@@ -227,7 +322,9 @@ def test_each_recipient_gets_one_outcome_and_only_allowed_ones_get_mail(world: W
 
 
 def test_the_mail_has_its_headers_and_only_fields_contacts_gave(world: World) -> None:
-    ada = world.person("sciences", first_name="Ada", display_name="Ada L.")
+    ada = world.person("sciences", first_name="Ada", last_name="Lovelace")
+    # Another component of Ada's keeps a secret of its own: never for the sciences' mail.
+    world.peers.join("lettres", world.address(ada), [owner_only("secret", "dossier 42")])
     campaign_id = world.send([ada])
     world.drain()
 
@@ -239,7 +336,7 @@ def test_the_mail_has_its_headers_and_only_fields_contacts_gave(world: World) ->
     assert mail["To"] == world.address(ada)
     assert mail["Date"]
     assert mail["Subject"] == "Bonjour Ada"
-    assert mail.get_content().strip() == "Cher Ada L., ."  # attr.secret was not given: empty
+    assert mail.get_content().strip() == "Cher Ada L., ."  # attr.secret is not theirs: empty
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url, mailto = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])
     assert url.startswith("https://crm.example.org/unsubscribe/")
@@ -313,10 +410,12 @@ def test_a_temporary_refusal_leaves_the_row_pending_for_later(world: World) -> N
 def test_peers_or_relay_away_means_nothing_sent_and_nothing_lost(world: World) -> None:
     waiting = world.person("sciences")
     campaign_id = world.send([waiting])
-    world.peers.contacts.unavailable = True
-    world.campaigns.dispatcher.run_once("w1")
+    contacts_away = world.another_worker(contacts_target=f"127.0.0.1:{free_port()}")
+    try:  # nothing listens where this worker looks for contacts
+        contacts_away.dispatcher.run_once("w1")
+    finally:
+        contacts_away.close()
     assert world.outcomes(campaign_id)[waiting] == ("pending", None)
-    world.peers.contacts.unavailable = False
 
     dead_relay = world.another_worker(smtp_port=free_port())
     try:
@@ -366,19 +465,23 @@ def test_a_worker_killed_mid_batch_leaves_no_recipient_twice_or_lost(world: Worl
         assert len(world.sink.to(world.address(person))) == 1  # never twice, never lost
 
 
-def test_a_whole_component_audience_is_read_page_by_page(world: World) -> None:
-    members = [world.person("sciences") for _ in range(3)]
-    others = [world.person("lettres") for _ in range(2)]
-    keep = {c: p for c, p in world.peers.contacts.people.items() if c in members + others}
-    world.peers.contacts.people.clear()
-    world.peers.contacts.people.update(keep)
-    calls = len(world.peers.contacts.list_calls)
-    campaign_id = world.send(None)
-    assert set(world.ledger(campaign_id)) == set(members)
-    list_calls = world.peers.contacts.list_calls[calls:]
-    assert {c.member_of for c in list_calls} == {"sciences"}
-    assert len(list_calls) == 2  # the peer serves at most 2 per page
-    assert world.peers.contacts.authorizations[-1].startswith("Bearer ")
+def test_a_whole_component_audience_is_read_page_by_page(world: World, crowd: Team) -> None:
+    calls = world.contacts_calls.mark()
+    campaign_id = world.send(None, principal=manager(crowd.component))
+    assert set(world.ledger(campaign_id)) == set(crowd.members)
+    list_calls = world.contacts_calls.since(calls, "ListContacts")
+    assert {c.request.member_of for c in list_calls} == {crowd.component}
+    assert len(list_calls) == 2  # 1001 members: a full page, then the last one
+    assert all(world.as_campaigns(c.authorization) for c in list_calls)
+
+
+def test_a_whole_component_audience_is_mailed(world: World, team: Team) -> None:
+    calls = world.contacts_calls.mark()
+    campaign_id = world.send(None, principal=manager(team.component))
+    assert set(world.ledger(campaign_id)) == set(team.members)
+    (listed,) = world.contacts_calls.since(calls, "ListContacts")
+    assert listed.request.member_of == team.component
+    assert world.as_campaigns(listed.authorization)
     world.drain()
     assert {o for o, _ in world.outcomes(campaign_id).values()} == {"sent"}
 

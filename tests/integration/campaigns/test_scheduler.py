@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,20 +11,14 @@ from sqlalchemy import func, select, update
 
 from meshkit.db import Database, make_engine
 from meshkit.identity import Principal
+from services.campaigns.clients import GrpcDirectory
 from services.campaigns.models import Campaign, Delivery, SchedulerRun
 from services.campaigns.scheduler import CampaignScheduler, PostgresLeader, SoleLeader
 from services.campaigns.service import CampaignsService
 from services.campaigns.validation import Audience, AudienceKind, Draft
+from tests.integration.campaigns.peers import CallLog
 
 SCIENCES = Principal("ana@sciences", component="sciences", roles=frozenset({"campaign_manager"}))
-
-
-class NoDirectory:
-    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list:  # type: ignore[type-arg]
-        raise AssertionError("not used")
-
-    def member_ids(self, component: str) -> Iterator[str]:
-        raise AssertionError("not used")
 
 
 class NeverLeader:
@@ -43,8 +37,11 @@ def db(pg_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def service(db: Database) -> CampaignsService:
-    return CampaignsService(db, NoDirectory())
+def service(db: Database, directory: tuple[GrpcDirectory, CallLog]) -> Iterator[CampaignsService]:
+    contacts, calls = directory
+    yield CampaignsService(db, contacts)
+    # These campaigns name their contacts: starting them never asks contacts anything.
+    assert calls.calls == []
 
 
 def scheduled(service: CampaignsService, db: Database, send_at: datetime) -> str:

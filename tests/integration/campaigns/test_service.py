@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -11,22 +12,16 @@ from sqlalchemy import func, select
 from meshkit.db import Database, make_engine
 from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from meshkit.identity import Principal
+from services.campaigns.clients import GrpcDirectory
 from services.campaigns.models import Campaign, Delivery
 from services.campaigns.service import CampaignsService
 from services.campaigns.validation import Audience, AudienceKind, Draft
+from tests.integration.campaigns.peers import CallLog, Peers
 
 SCIENCES = Principal("ana@sciences", component="sciences", roles=frozenset({"campaign_manager"}))
 LETTRES = Principal("leo@lettres", component="lettres", roles=frozenset({"campaign_manager"}))
 ADMIN = Principal("admin@grouping", roles=frozenset({"admin"}))
 NOBODY = Principal("someone", roles=frozenset({"campaign_manager"}))
-
-
-class NoDirectory:
-    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list:  # type: ignore[type-arg]
-        raise AssertionError("not used")
-
-    def member_ids(self, component: str) -> Iterator[str]:
-        yield from ["m1", "m2"]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +32,11 @@ def db(pg_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def service(db: Database) -> CampaignsService:
-    return CampaignsService(db, NoDirectory())
+def service(db: Database, directory: tuple[GrpcDirectory, CallLog]) -> Iterator[CampaignsService]:
+    contacts, calls = directory
+    yield CampaignsService(db, contacts)
+    # Creating and starting campaigns never resolves recipients: only dispatch does.
+    assert calls.named("ResolveRecipients") == []
 
 
 def draft(ids: Sequence[str] = ("c1", "c2", "c3", "c4", "c5"), **changes: object) -> Draft:
@@ -122,11 +120,19 @@ def test_send_now_starts_once(service: CampaignsService, db: Database) -> None:
 
 
 def test_a_whole_component_audience_is_materialised_from_contacts(
-    service: CampaignsService,
+    service: CampaignsService, peers: Peers
 ) -> None:
-    campaign = service.create(SCIENCES, draft(audience=Audience(AudienceKind.ALL_OF_COMPONENT)))
-    started = service.send_now(SCIENCES, campaign.id)
+    component = f"team-{uuid.uuid4().hex[:8]}"
+    peers.add_component(component)
+    tag = uuid.uuid4().hex[:8]
+    members = peers.new_contacts(component, [f"m{i}.{tag}@example.org" for i in range(2)])
+    peers.new_contact("lettres", email=f"other.{tag}@example.org")  # not in the audience
+    manager = Principal(f"ana@{component}", component=component, roles=SCIENCES.roles)
+    campaign = service.create(manager, draft(audience=Audience(AudienceKind.ALL_OF_COMPONENT)))
+    started = service.send_now(manager, campaign.id)
     assert started.outcome_counts == {"pending": 2}
+    deliveries = service.list_deliveries(manager, campaign.id, 0, "").deliveries
+    assert sorted(d.contact_id for d in deliveries) == sorted(members)
 
 
 def test_schedule_needs_a_future_time(service: CampaignsService, db: Database) -> None:
