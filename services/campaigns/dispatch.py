@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from meshkit.addresses import is_valid_address
 from meshkit.errors import DomainError
 from meshkit.unsubscribe import UnsubscribeRequest
 from services.campaigns.clients import ConsentGate, Directory, Recipient
@@ -34,7 +35,6 @@ from services.campaigns.policy import (
     Template,
     consent_outcome,
     consent_rule,
-    is_valid_address,
     membership_outcome,
     parse_template,
     render,

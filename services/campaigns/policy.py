@@ -96,21 +96,6 @@ def is_permanent_smtp_failure(code: int) -> bool:
     return 500 <= code <= 599
 
 
-# --- Addresses -----------------------------------------------------------------------------
-
-_LOCAL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"{_LOCAL_ATOM}(?:\.{_LOCAL_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
-
-
-def is_valid_address(address: str) -> bool:
-    """Plain ASCII addr-spec (RFC 5321 limits): one mail leaves per valid address only."""
-    if len(address) > 254 or not _ADDRESS.fullmatch(address):
-        return False
-    local, _, _domain = address.rpartition("@")
-    return len(local) <= 64
-
-
 # --- Merge fields --------------------------------------------------------------------------
 
 CONTACT_FIELDS = frozenset(

@@ -13,22 +13,19 @@ from dataclasses import dataclass
 from functools import cache
 from zoneinfo import available_timezones
 
+from meshkit.addresses import is_valid_address
 from meshkit.errors import Violations, invalid
 from services.contacts.policy import DEFAULT_TIME_ZONE, Kind, Visibility
 
 COMPONENT_ID = re.compile(r"[a-z0-9-]{2,40}")
 ATTRIBUTE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 PURPOSE = re.compile(r"[a-z0-9_-]{1,64}")
-_LOCAL_PART = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-EMAIL = re.compile(rf"{_LOCAL_PART}@(?:{_LABEL}\.)+[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?")
 PHONE = re.compile(r"\+?[0-9 ().-]{3,32}")
 # NUL and other control characters break storage and logs; values may still hold line breaks.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 MAX_NAME = 200
-MAX_EMAIL = 254
 MAX_ATTRIBUTE_VALUE = 2000
 MAX_ATTRIBUTES = 100
 MAX_RECIPIENTS = 1000
@@ -79,12 +76,6 @@ def normalise_email(raw: str) -> str:
     return raw.strip().lower()
 
 
-def is_valid_email(normalised: str) -> bool:
-    """A plain address (no quoted local part, no IP literal), at most 254 characters."""
-    local = normalised.partition("@")[0]
-    return len(normalised) <= MAX_EMAIL and len(local) <= 64 and bool(EMAIL.fullmatch(normalised))
-
-
 @cache
 def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -115,7 +106,7 @@ def validate_contact(raw: ContactInput) -> ValidContact:
     time_zone = raw.time_zone.strip() or DEFAULT_TIME_ZONE
     if raw.kind is None:
         problems.add("kind", "must be CONTACT_KIND_PERSON or CONTACT_KIND_COMPANY")
-    if email_normalised is not None and not is_valid_email(email_normalised):
+    if email is not None and not is_valid_address(email):
         problems.add("email", "must be a valid email address")
     if phone is not None and not (PHONE.fullmatch(phone) and sum(c.isdigit() for c in phone) >= 3):
         problems.add("phone", "must be a phone number: digits, spaces, + ( ) . - (3 to 32)")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pytest
@@ -18,7 +18,7 @@ from meshkit.identity import Principal
 from meshkit.unsubscribe import UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2
 from services.campaigns.bootstrap import Campaigns, build, connect_redis, migrate_schema
-from services.campaigns.clients import GrpcConsentGate, GrpcDirectory
+from services.campaigns.clients import GrpcConsentGate, GrpcDirectory, Recipient
 from services.campaigns.models import Campaign, Delivery
 from services.campaigns.settings import CampaignsSettings
 from services.campaigns.validation import Audience, AudienceKind, Draft
@@ -64,6 +64,7 @@ class World:
     contacts_calls: CallLog
     consent_calls: CallLog
     addresses: dict[str, str] = field(default_factory=dict)
+    legacy: dict[str, str] = field(default_factory=dict)
     counter: int = 0
 
     def another_worker(self, smtp_port: int | None = None, **more: Any) -> Campaigns:
@@ -197,6 +198,27 @@ def backend(
     return url, connect_redis("memory://")
 
 
+@dataclass
+class LegacyAddresses:
+    """The real contacts directory, except for addresses an old import left behind.
+
+    Contacts refuses such an address today, so only this road can still bring
+    one to campaigns, which must then refuse to mail it.
+    """
+
+    real: GrpcDirectory
+    legacy: dict[str, str]
+
+    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list[Recipient]:
+        return [
+            replace(r, email=self.legacy.get(r.contact_id, r.email))
+            for r in self.real.resolve(component, purpose, contact_ids)
+        ]
+
+    def member_ids(self, component: str) -> Iterator[str]:
+        return self.real.member_ids(component)
+
+
 @pytest.fixture
 def world(
     backend: tuple[str, Any], keys: TestKeys, peers: Peers, smtp: tuple[Sink, int]
@@ -211,14 +233,25 @@ def world(
     timeout = settings.rpc_timeout_seconds
     to_contacts = logged_channel(peers.contacts_target, identity.token, timeout, contacts_calls)
     to_consent = logged_channel(peers.consent_target, identity.token, timeout, consent_calls)
+    legacy: dict[str, str] = {}
     campaigns = build(
         settings,
         redis=redis,
-        directory=GrpcDirectory(to_contacts),
+        directory=LegacyAddresses(GrpcDirectory(to_contacts), legacy),
         consent=GrpcConsentGate(to_consent),
     )
     yield World(
-        campaigns, peers, sink, prefix, redis, db_url, keys, port, contacts_calls, consent_calls
+        campaigns,
+        peers,
+        sink,
+        prefix,
+        redis,
+        db_url,
+        keys,
+        port,
+        contacts_calls,
+        consent_calls,
+        legacy=legacy,
     )
     campaigns.close()
     to_contacts.close()
@@ -265,9 +298,8 @@ def test_each_recipient_gets_one_outcome_and_only_allowed_ones_get_mail(world: W
     no_email = world.person("sciences", email="", phone="+33 1 02 03 04 05")
     refused_consent = world.person("sciences", consent="none")
     withdrawn = world.person("sciences", consent="withdrawn")
-    # Contacts checks the lower-cased form, where KELVIN SIGN becomes "k", but hands out the
-    # spelling it was given: not a plain ASCII address, so campaigns must not mail it.
-    bad_address = world.person("sciences", email=f"\u212a{world.prefix.strip(':')}@example.org")
+    bad_address = world.person("sciences")
+    world.legacy[bad_address] = "ada lovelace@example.org\r\nBcc: everyone@example.org"
     ghost = str(uuid.uuid4())
     resolve_calls = world.contacts_calls.mark()
     check_calls = world.consent_calls.mark()

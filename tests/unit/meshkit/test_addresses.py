@@ -1,4 +1,4 @@
-"""Address syntax: only a plain addr-spec becomes a To header."""
+"""Address syntax: contacts stores, and campaigns mails, only a plain ASCII addr-spec."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.campaigns.policy import is_valid_address
+from meshkit.addresses import is_valid_address
 
 
 @pytest.mark.parametrize(
     "address",
-    ["ada@example.org", "first.last+tag@sub.example.co.uk", "o'brien@example.fr", "x@a-b.io"],
+    [
+        "ada@example.org",
+        "first.last+tag@sub.example.co.uk",
+        "o'brien@example.fr",
+        "x@a-b.io",
+        "Marie.Dupont@Univ-Lyon.FR",
+        "x_y-z@univ-lyon.fr",
+    ],
 )
 def test_valid_addresses(address: str) -> None:
     assert is_valid_address(address)
@@ -35,6 +42,11 @@ def test_valid_addresses(address: str) -> None:
         "ada,bob@example.org",
         "a" * 65 + "@example.org",
         "a@" + "b" * 250 + ".org",
+        "marie@example",
+        "marie@example.123",
+        "marie@example.fr\x00",
+        "\u212ate@example.fr",
+        "marie@\u00e9cole.fr",
     ],
 )
 def test_invalid_addresses(address: str) -> None:
