@@ -6,6 +6,7 @@ replicas) against real PostgreSQL and Redis; aiosmtpd catches the mail.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -37,9 +38,10 @@ UNSUBSCRIBE_SECRET = "e2e-unsubscribe-secret"
 class Inbox:
     """aiosmtpd handler keeping every message it accepts, with its envelope."""
 
-    def __init__(self, keep: bool = True) -> None:
+    def __init__(self, keep: bool = True, delay_seconds: float = 0.0) -> None:
         self._lock = threading.Lock()
         self._keep = keep
+        self._delay = delay_seconds
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.received = 0
         self.connections = 0
@@ -53,6 +55,8 @@ class Inbox:
         return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self._delay:
+            await asyncio.sleep(self._delay)  # a slow relay, so a test can act mid-campaign
         with self._lock:
             self.received += 1
             if not self._keep:
@@ -126,13 +130,20 @@ class Mesh:
     """Starts everything on enter, stops everything on exit."""
 
     def __init__(
-        self, workdir: Path, pressure_max: int = 1, keep_mail: bool = True, batch_size: int = 50
+        self,
+        workdir: Path,
+        pressure_max: int = 1,
+        keep_mail: bool = True,
+        batch_size: int = 50,
+        lease_seconds: int = 300,
+        smtp_delay_seconds: float = 0.0,
     ):
         self.workdir = workdir
         self.pressure_max = pressure_max
         self.batch_size = batch_size
         self.keys = TestKeys(workdir)
-        self.inbox = Inbox(keep=keep_mail)
+        self.lease_seconds = lease_seconds
+        self.inbox = Inbox(keep=keep_mail, delay_seconds=smtp_delay_seconds)
         self.logs = workdir / "logs"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._stack = ExitStack()
@@ -178,6 +189,7 @@ class Mesh:
                 "CAMPAIGNS_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
                 "CAMPAIGNS_POLL_SECONDS": "0.1",
                 "CAMPAIGNS_BATCH_SIZE": str(self.batch_size),
+                "CAMPAIGNS_CLAIM_LEASE_SECONDS": str(self.lease_seconds),
             }
             self.processes[replica] = stack.enter_context(
                 service_process("campaigns", env, self.logs / replica)
