@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from meshkit.db import make_engine
+from meshkit.db import Database, make_engine
 from meshkit.identity import ServiceIdentity
 from services.campaigns.bootstrap import migrate_schema
 from services.campaigns.clients import GrpcDirectory
@@ -28,6 +28,14 @@ def pg_url() -> Iterator[str]:
         migrate_schema(engine)
         engine.dispose()
         yield url
+
+
+@pytest.fixture(scope="module")
+def db(pg_url: str) -> Iterator[Database]:
+    """The campaigns database of the module, as the service layer uses it."""
+    engine = make_engine(pg_url)
+    yield Database(engine)
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -29,13 +29,6 @@ class NeverLeader:
         return None
 
 
-@pytest.fixture(scope="module")
-def db(pg_url: str) -> Iterator[Database]:
-    engine = make_engine(pg_url)
-    yield Database(engine)
-    engine.dispose()
-
-
 @pytest.fixture
 def service(db: Database, directory: tuple[GrpcDirectory, CallLog]) -> Iterator[CampaignsService]:
     contacts, calls = directory

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from meshkit.db import Database, make_engine
+from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from meshkit.identity import Principal
 from services.campaigns.clients import GrpcDirectory
@@ -22,13 +22,6 @@ SCIENCES = Principal("ana@sciences", component="sciences", roles=frozenset({"cam
 LETTRES = Principal("leo@lettres", component="lettres", roles=frozenset({"campaign_manager"}))
 ADMIN = Principal("admin@grouping", roles=frozenset({"admin"}))
 NOBODY = Principal("someone", roles=frozenset({"campaign_manager"}))
-
-
-@pytest.fixture(scope="module")
-def db(pg_url: str) -> Iterator[Database]:
-    engine = make_engine(pg_url)
-    yield Database(engine)
-    engine.dispose()
 
 
 @pytest.fixture
