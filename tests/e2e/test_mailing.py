@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 
@@ -129,3 +131,22 @@ def test_audience_of_all_my_contacts_excludes_other_components(world: World) -> 
     world.send_and_wait(token, campaign["id"])
     assert world.outcomes(token, campaign["id"]) == {c["id"]: "sent" for c in mine}
     assert world.mesh.inbox.to(theirs["email"]) == []
+
+
+def test_a_scheduled_mailing_leaves_at_its_time_not_before(world: World) -> None:
+    contact = world.new_contact(world.a)
+    world.grant(world.a, contact["id"], purpose="agenda")
+    campaign = world.campaign(world.a, [contact["id"]], purpose="agenda")
+    send_at = datetime.now(UTC) + timedelta(seconds=3)
+    stamp = send_at.isoformat().replace("+00:00", "Z")
+    reply = world.api.call(
+        "POST", f"/v1/campaigns/{campaign['id']}/schedule", world.a, {"send_at": stamp}
+    )
+    assert reply.status == 200, reply.text
+    assert reply.json["status"] == "scheduled"
+    assert world.mesh.inbox.to(contact["email"]) == []
+
+    world.mesh.wait_done(world.a, campaign["id"])
+    (mail,) = world.mesh.inbox.to(contact["email"])
+    assert parsedate_to_datetime(mail["Date"]) >= send_at.replace(microsecond=0)
+    assert world.outcomes(world.a, campaign["id"]) == {contact["id"]: "sent"}
