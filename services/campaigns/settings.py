@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from meshkit.settings import ServiceSettings, dev_unsubscribe_secret, sqlite_url
@@ -51,7 +53,8 @@ class CampaignsSettings(ServiceSettings):
     )
     public_base_url: str = Field(
         "http://127.0.0.1:8080",
-        description="Public URL of the gateway; unsubscribe links point under it.",
+        description="Public URL of the gateway; unsubscribe links point under it (https, "
+        "except on this machine).",
     )
     unsubscribe_mailto: str = Field(
         "unsubscribe@crm.localhost", description="Address of the mailto: List-Unsubscribe."
@@ -88,3 +91,13 @@ class CampaignsSettings(ServiceSettings):
     misfire_grace_seconds: int = Field(
         300, ge=1, description="How late a scheduled start may still run (then: next sync)."
     )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _https_unless_local(cls, url: str) -> str:
+        # Mailbox providers honour one-click unsubscribe (RFC 8058) only over https.
+        parts = urlsplit(url)
+        local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("must be an https URL (http only for localhost)")
+        return url.rstrip("/")
