@@ -15,7 +15,7 @@ import yaml
 from scripts.settings_table import SERVICES, env_names, table
 
 ROOT = Path(__file__).resolve().parents[2]
-STANDARDS = ROOT.parent / "shared" / "standards"
+STANDARDS = ROOT / "standards"
 README = (ROOT / "README.md").read_text()
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
