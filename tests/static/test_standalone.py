@@ -85,4 +85,3 @@ def test_a_clone_with_nothing_beside_it_passes_the_static_tier(tmp_path: Path) -
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert not (tmp_path / "alone" / "shared").exists()
