@@ -5,8 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import os
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -15,50 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.embedded import EmbeddedMesh
 from tests.support.mesh import Api
-from tests.support.processes import wait_http_healthy
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_run(length: int) -> int:
-    """A base port with `length` free ports after it."""
-    for _ in range(100):
-        base = random.randrange(20000, 60000)
-        try:
-            for port in range(base, base + length):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
-
-
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Path]]:
-    home = tmp_path_factory.mktemp("crm-home")
-    base = _free_run(5)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CONTACTS_", "CONSENT_", "CAMPAIGNS_", "GATEWAY_"))
-    }
-    env["CRM_HOME"] = str(home)
-    log = open(home / "up.log", "wb")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--port-base", str(base)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_http_healthy(f"http://127.0.0.1:{base}/healthz", timeout=90)
-        yield Api(f"http://127.0.0.1:{base}"), home
-    finally:
-        up.terminate()
-        up.wait(timeout=30)
-        log.close()
+    with EmbeddedMesh(tmp_path_factory.mktemp("newcomer")) as mesh:
+        yield Api(f"http://127.0.0.1:{mesh.ports.gateway}"), mesh.home
 
 
 def _token(home: Path, *args: str) -> str:
