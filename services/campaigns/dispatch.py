@@ -8,6 +8,10 @@ that records the next send's start (right after the send, for the last one),
 so each mail costs one database commit. A worker
 killed at any point leaves every row either closed, or pending and claimable
 once its lease ends; a row whose send had started is never sent again.
+
+A mail whose relay reply was lost after the end of DATA is closed `unconfirmed`
+at once, keeping its pressure slot; the rest of the batch waits for a new
+connection. Only a refusal (4xx, or a failure before the end of DATA) is retried.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from services.campaigns.ledger import Batch, CampaignInfo, ClaimedRow, Ledger
 from services.campaigns.mail import (
     MailFactory,
     PermanentFailure,
+    ReplyLost,
     SmtpRelay,
     SmtpSession,
     TemporaryFailure,
@@ -31,6 +36,7 @@ from services.campaigns.mail import (
 from services.campaigns.policy import (
     RULE_ADDRESS,
     RULE_MEMBERSHIP,
+    RULE_REPLY_LOST,
     Outcome,
     Template,
     consent_outcome,
@@ -197,6 +203,14 @@ class Dispatcher:
                 len(sendable) - done,
             )
             self._give_back(worker, campaign, sendable[done:])
+        except ReplyLost:
+            # The row in doubt is closed, its slot kept; the connection is gone.
+            log.warning(
+                "campaign %s: SMTP reply lost after a mail, %d recipients wait",
+                campaign.id,
+                len(sendable) - done - 1,
+            )
+            self._give_back(worker, campaign, sendable[done + 1 :])
         except PressureUnavailable as error:
             log.warning("campaign %s: pressure unavailable (%s)", campaign.id, error)
             self._give_back(worker, campaign, sendable[done:])
@@ -247,6 +261,13 @@ class Dispatcher:
             self._ledger.release(worker, [item.row.id], self._limits.retry_delay_seconds)
             self._free_slots(campaign, [contact_id])
             return
+        except ReplyLost:
+            # The relay has the whole mail and may deliver it: in doubt, never sent again,
+            # and its pressure slot stays taken. (Should this commit fail, the row stays
+            # pending with its send mark: the next claimer closes it in doubt.)
+            log.warning("campaign %s: contact %s unconfirmed, reply lost", campaign.id, contact_id)
+            self._ledger.close_unconfirmed(worker, item.row.id, RULE_REPLY_LOST)
+            raise
         unclosed.hold(item.row.id, item.basis)
 
     def _close(self, worker: str, unclosed: _Unclosed) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from meshkit.db import Database
 from services.campaigns.models import Campaign, Delivery
-from services.campaigns.policy import RULE_UNCONFIRMED, Outcome
+from services.campaigns.policy import COUNTED_BY_PRESSURE, RULE_WORKER_LOST, Outcome
 
 Clock = Callable[[], datetime]
 _INSERT_CHUNK = 1000
@@ -215,19 +215,27 @@ class Ledger:
             outcome=Outcome.SENT, rule=rule, decided_at=now, sent_at=now
         )
 
+    def close_unconfirmed(self, worker: str, row_id: int, rule: str) -> bool:
+        """The relay had the whole mail but its reply was lost: in doubt, never sent again.
+
+        The row keeps its message id and send mark (the time the pressure rebuild
+        counts); no `sent_at`, since nobody saw the mail accepted.
+        """
+        with self._db.transaction() as session:
+            result = session.execute(self._unconfirmed(worker, row_id, rule, self._clock()))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     def close_in_doubt(self, worker: str, rows: Sequence[ClaimedRow]) -> None:
-        """Rows whose send started but never ended: counted as sent, never sent twice."""
+        """Rows whose send started but never ended (worker lost): unconfirmed, never resent."""
         now = self._clock()
         with self._db.transaction() as session:
             for row in rows:
-                session.execute(
-                    self._mine(row.id, worker).values(
-                        outcome=Outcome.SENT,
-                        rule=RULE_UNCONFIRMED,
-                        decided_at=now,
-                        sent_at=row.send_started_at,
-                    )
-                )
+                session.execute(self._unconfirmed(worker, row.id, RULE_WORKER_LOST, now))
+
+    def _unconfirmed(self, worker: str, row_id: int, rule: str, now: datetime):  # type: ignore[no-untyped-def]
+        return self._mine(row_id, worker).values(
+            outcome=Outcome.UNCONFIRMED, rule=rule, decided_at=now
+        )
 
     def release(self, worker: str, row_ids: Sequence[int], retry_after_seconds: int) -> None:
         """Gives rows back as pending, claimable again after the delay, with no send started."""
@@ -265,12 +273,15 @@ class Ledger:
         return list(done)
 
     def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[RecentSend]:
-        """Mails sent, or whose send started, to these contacts since `since` (any campaign)."""
+        """Mails sent, unconfirmed, or whose send started, to these contacts since `since`.
+
+        Any campaign: what the pressure rule counts when Redis lost its counters.
+        """
         at = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
         query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
             Delivery.contact_id.in_(contact_ids),
             or_(
-                Delivery.outcome == Outcome.SENT,
+                Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
                 and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
             ),
             at >= since,

@@ -23,7 +23,9 @@ class Outcome(StrEnum):
     """The fate of one (campaign, contact) in the ledger."""
 
     PENDING = "pending"
-    SENT = "sent"
+    SENT = "sent"  # the relay answered that it took the mail
+    # The mail may have left, but no reply from the relay says so: never sent again.
+    UNCONFIRMED = "unconfirmed"
     NOT_MEMBER = "not_member"
     NOT_FOUND = "not_found"
     NO_EMAIL = "no_email"
@@ -54,8 +56,14 @@ class ConsentDecision(StrEnum):
 
 RULE_MEMBERSHIP = "membership"
 RULE_ADDRESS = "address:syntax"
-# A send that started but whose end no worker saw: counted as sent, never repeated.
-RULE_UNCONFIRMED = "smtp:unconfirmed"
+# Why a mail is unconfirmed. The relay had the whole mail (end of DATA sent), then its
+# reply never came: timeout or connection lost (RFC 1047 "Duplicate messages and SMTP").
+RULE_REPLY_LOST = "smtp:reply_lost"
+# The worker died during the send: nobody knows how far the SMTP conversation went.
+RULE_WORKER_LOST = "smtp:worker_lost"
+
+# A mail that may have reached the contact uses a pressure slot, whether confirmed or not.
+COUNTED_BY_PRESSURE = frozenset({Outcome.SENT, Outcome.UNCONFIRMED})
 
 
 def membership_outcome(reachability: Reachability) -> Outcome | None:

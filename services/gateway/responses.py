@@ -129,7 +129,7 @@ class CampaignList(BaseModel):
 
 class Delivery(BaseModel):
     contact_id: str
-    outcome: str = Field(description="pending, sent, capped, no_consent, withdrawn, ...")
+    outcome: str = Field(description="pending, sent, unconfirmed, capped, no_consent, ...")
     rule: str = Field(description="The rule that decided, e.g. `pressure:global:1/604800s`.")
     decided_at: Timestamp | None = None
     message_id: str | None = None

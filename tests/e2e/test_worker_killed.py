@@ -61,11 +61,15 @@ def test_a_killed_replica_leaves_every_recipient_sent_once_or_picked_up(fragile:
     received = Counter(rcpt for rcpts, _ in inbox.messages for rcpt in rcpts)
     address = {c["id"]: c["email"] for c in contacts}
     assert all(count == 1 for count in received.values())  # never twice
+    unconfirmed = [d for d in deliveries if d["outcome"] == "unconfirmed"]
+    for delivery in unconfirmed:
+        # The killed worker's mail in flight: it may or may not have left, never resent.
+        assert delivery["rule"] == "smtp:worker_lost"
     for delivery in deliveries:
+        if delivery["outcome"] == "unconfirmed":
+            continue
         assert delivery["outcome"] == "sent"  # never lost: nobody left pending or dropped
-        if delivery["rule"] == "smtp:unconfirmed":
-            continue  # the killed worker's mail in flight: it may or may not have left
         assert received[address[delivery["contact_id"]]] == 1
-    unconfirmed = [d for d in deliveries if d["rule"] == "smtp:unconfirmed"]
     assert len(unconfirmed) <= 2  # at most one mail in flight per dispatch thread
+    assert done["outcome_counts"].get("unconfirmed", 0) == len(unconfirmed)
     assert len(received) >= RECIPIENTS - len(unconfirmed)  # the victim's other rows were resumed

@@ -10,9 +10,11 @@ the test (aiosmtpd): it is outside the product.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -245,12 +247,24 @@ def logged_channel(
 
 
 class Sink:
-    """aiosmtpd handler: keeps accepted mail; refuses recipients listed in `refuse`."""
+    """aiosmtpd handler: keeps accepted mail; refuses recipients listed in `refuse`.
+
+    Faults a test sets for one recipient's next transaction only:
+    `refuse_once` answers its next RCPT with the given reply; `after_data`
+    decides what happens once the whole mail (end of DATA) is in: "stall"
+    keeps the copy and answers 250 only after `stall_seconds`, "drop" keeps
+    the copy and closes the connection without a reply, and an SMTP reply
+    (e.g. "451 ...") refuses the mail with it, keeping no copy.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 no such user"
+        self.refuse_once: dict[str, str] = {}
+        self.after_data: dict[str, str] = {}
+        self.stall_seconds = 3.0
+        self.rcpts: Counter[str] = Counter()  # RCPT commands received per address
         self.connections = 0
 
     async def handle_EHLO(
@@ -264,15 +278,29 @@ class Sink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        with self.lock:
+            self.rcpts[address] += 1
+            once = self.refuse_once.pop(address, None)
+        if once:
+            return once
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            faults = [self.after_data.pop(r, "") for r in envelope.rcpt_tos]
+        fault = next((f for f in faults if f), "")
+        if fault[:1] in ("4", "5"):
+            return fault  # refused: the relay keeps nothing
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        if fault == "stall":
+            await asyncio.sleep(self.stall_seconds)
+        elif fault == "drop":
+            server.transport.abort()  # the mail is in, the reply never leaves
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:

@@ -128,10 +128,7 @@ class World:
         return campaign.id
 
     def drain(self, worker: str = "w1") -> None:
-        for _ in range(100):
-            if not self.campaigns.dispatcher.run_once(worker):
-                return
-        raise AssertionError("dispatch never ran out of work")
+        drain(self.campaigns, worker)
 
     def ledger(self, campaign_id: str) -> dict[str, Delivery]:
         with self.campaigns.db.transaction() as session:
@@ -182,6 +179,21 @@ def settings_for(
 def smtp() -> Iterator[tuple[Sink, int]]:
     with smtp_sink() as running:
         yield running
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[Sink, int]]:
+    """An SMTP relay of one test alone, for the faults that test sets on it."""
+    with smtp_sink() as running:
+        yield running
+
+
+def drain(campaigns: Campaigns, worker: str = "w1") -> None:
+    """Dispatches until nothing is left to claim (retries included: their delay is 0)."""
+    for _ in range(100):
+        if not campaigns.dispatcher.run_once(worker):
+            return
+    raise AssertionError("dispatch never ran out of work")
 
 
 @pytest.fixture(scope="module", params=["postgres+redis", "sqlite+memory"])
@@ -417,6 +429,8 @@ def test_a_permanent_refusal_is_final_and_frees_the_slot(world: World) -> None:
     campaign_id = world.send([refused])
     world.drain()
     assert world.outcomes(campaign_id)[refused] == ("smtp_failed", "smtp:550")
+    assert world.sink.rcpts[world.address(refused)] == 1  # one attempt, never retried
+    assert world.sink.to(world.address(refused)) == []
     assert world.status(campaign_id) == "done"
     slots = world.campaigns.dispatcher._pressure.slots_key(refused)  # noqa: SLF001
     assert world.redis.zcard(slots) == 0
@@ -491,7 +505,7 @@ def test_a_worker_killed_mid_batch_leaves_no_recipient_twice_or_lost(world: Worl
     time.sleep(1.2)  # let the dead worker's lease lapse
     world.drain("survivor")
     outcomes = world.outcomes(campaign_id)
-    assert outcomes[people[1]] == ("sent", "smtp:unconfirmed")  # left, but never confirmed
+    assert outcomes[people[1]] == ("unconfirmed", "smtp:worker_lost")  # left, never confirmed
     assert all(outcomes[p] == ("sent", "consent:consent_given") for p in people[2:])
     for person in people:
         assert len(world.sink.to(world.address(person))) == 1  # never twice, never lost
@@ -552,3 +566,76 @@ def test_redis_losing_data_between_the_check_and_the_send_still_caps(world: Worl
         slow.close()
     assert world.outcomes(first)[contact] == ("capped", "pressure:global:1/604800s")
     assert len(world.sink.to(world.address(contact))) == 1
+
+
+IMPATIENT = 1.0  # the SMTP timeout of the workers below, in seconds; the stall lasts 3 s
+
+
+@pytest.mark.parametrize("fault", ["stall", "drop"])
+def test_a_reply_lost_after_the_end_of_data_is_in_doubt_and_never_retried(
+    world: World, relay: tuple[Sink, int], fault: str
+) -> None:
+    # RFC 1047: the relay has the whole mail, then its reply is lost (it stalls past our
+    # timeout, or drops the connection). A retry would be a second copy in the inbox.
+    sink, port = relay
+    doubtful, next_one = world.person("sciences"), world.person("sciences")
+    sink.after_data[world.address(doubtful)] = fault  # that one transaction only
+    worker = world.another_worker(smtp_port=port, smtp_timeout_seconds=IMPATIENT)
+    campaign_id = world.send([doubtful, next_one])
+    try:
+        drain(worker)
+    finally:
+        worker.close()
+
+    (mail,) = sink.to(world.address(doubtful))  # exactly one copy, never a retry
+    assert len(sink.to(world.address(next_one))) == 1  # the rest of the batch still left
+    assert world.outcomes(campaign_id) == {
+        doubtful: ("unconfirmed", "smtp:reply_lost"),
+        next_one: ("sent", "consent:consent_given"),
+    }
+    assert world.ledger(campaign_id)[doubtful].message_id == mail["Message-ID"]
+    assert world.status(campaign_id) == "done"  # nothing left pending
+    counts = world.campaigns.service.get(SCIENCES, campaign_id).outcome_counts
+    assert counts == {"unconfirmed": 1, "sent": 1}
+    slots = world.campaigns.dispatcher._pressure.slots_key(doubtful)  # noqa: SLF001
+    assert world.redis.zcard(slots) == 1  # the mail may have left: its slot stays counted
+
+    # Redis loses its keys: the rebuild from the ledger counts the unconfirmed mail too.
+    delete_keys(world.redis, world.prefix)
+    again = world.send([doubtful], name="Relance")
+    world.drain()
+    assert world.outcomes(again)[doubtful] == ("capped", "pressure:global:1/604800s")
+    assert len(sink.to(world.address(doubtful))) + len(world.sink.to(world.address(doubtful))) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "reply"),
+    [("refuse_once", "451 4.2.0 mailbox busy"), ("after_data", "451 4.3.0 try again later")],
+    ids=["at RCPT", "at the end of DATA"],
+)
+def test_a_temporary_refusal_is_retried_and_delivered_once(
+    world: World, relay: tuple[Sink, int], fault: str, reply: str
+) -> None:
+    # A 4xx reply is the relay saying it did not take the mail: no doubt, a retry is safe.
+    sink, port = relay
+    later = world.person("sciences")
+    getattr(sink, fault)[world.address(later)] = reply  # the first attempt only
+    worker = world.another_worker(smtp_port=port, smtp_timeout_seconds=IMPATIENT)
+    campaign_id = world.send([later])
+    try:
+        drain(worker)
+    finally:
+        worker.close()
+    assert sink.rcpts[world.address(later)] == 2  # refused once, then accepted
+    assert len(sink.to(world.address(later))) == 1
+    assert world.outcomes(campaign_id)[later] == ("sent", "consent:consent_given")
+
+
+def test_lines_starting_with_a_dot_arrive_as_written(world: World) -> None:
+    # Dispatch writes the DATA payload itself: a lone "." line must not end the mail early.
+    reader = world.person("sciences")
+    body = "Avant\n.\n..deux points\n.fin"
+    world.send([reader], body=body)
+    world.drain()
+    (mail,) = world.sink.to(world.address(reader))
+    assert mail.get_content().replace("\r\n", "\n") == body + "\n"

@@ -129,8 +129,33 @@ def test_a_row_whose_send_started_comes_back_in_doubt(db: Database) -> None:
     ledger.close_in_doubt("w2", list(again.rows))
     with db.transaction() as session:
         row = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign_id)).one()
-    assert (row.outcome, row.rule, row.message_id) == ("sent", "smtp:unconfirmed", "<m@x>")
+    assert (row.outcome, row.rule, row.message_id) == ("unconfirmed", "smtp:worker_lost", "<m@x>")
+    assert row.sent_at is None  # nobody saw it leave
     assert ledger.claim("w3", 10, lease_seconds=60) is None
+    with db.transaction() as session:
+        assert outcome_counts(session, [campaign_id])[campaign_id] == {"unconfirmed": 1}
+
+
+def test_a_send_whose_reply_was_lost_is_closed_unconfirmed_for_good(db: Database) -> None:
+    clock = Clock()
+    campaign_id = add_campaign(db, ["a"])
+    ledger = Ledger(db, clock)
+    batch = ledger.claim("w1", 10, lease_seconds=60)
+    assert batch is not None
+    (row,) = batch.rows
+    assert ledger.mark_sending("w1", row.id, "<m@x>", lease_seconds=60)
+    assert ledger.close_unconfirmed("w1", row.id, "smtp:reply_lost")
+    ledger.release("w1", [row.id], retry_after_seconds=0)  # a closed row is not given back
+    clock.now += timedelta(seconds=61)
+    assert ledger.claim("w2", 10, lease_seconds=60) is None
+    assert ledger.finish_campaigns() == [campaign_id]
+    with db.transaction() as session:
+        closed = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign_id)).one()
+    assert (closed.outcome, closed.rule, closed.message_id) == (
+        "unconfirmed",
+        "smtp:reply_lost",
+        "<m@x>",
+    )
 
 
 def test_released_rows_wait_for_the_retry_delay(db: Database) -> None:
@@ -162,16 +187,27 @@ def test_only_running_campaigns_are_claimed_and_empty_ones_finish(db: Database) 
 
 def test_recent_sends_count_sent_and_in_flight_rows_only(db: Database) -> None:
     clock = Clock()
-    add_campaign(db, ["a", "b", "c", "d"])
+    contacts = ["a", "b", "c", "d", "e", "f", "g"]
+    add_campaign(db, contacts)
     ledger = Ledger(db, clock)
     batch = ledger.claim("w1", 10, lease_seconds=300)
     assert batch is not None
-    a, b, c, _ = batch.rows
+    a, b, c, _, e, f, g = batch.rows
     ledger.mark_sending("w1", a.id, "<a@x>", 300)
     ledger.close_sent("w1", a.id, "consent:consent_given")
     ledger.mark_sending("w1", b.id, "<b@x>", 300)  # in flight
     ledger.decide("w1", [(c.id, Outcome.CAPPED, "pressure:global:1/1s")])
-    sends = ledger.recent_sends(["a", "b", "c", "d"], clock.now - timedelta(hours=1))
-    assert sorted(s.contact_id for s in sends) == ["a", "b"]
-    assert all(s.at == clock.now for s in sends)
-    assert ledger.recent_sends(["a", "b"], clock.now + timedelta(seconds=1)) == []
+    ledger.mark_sending("w1", e.id, "<e@x>", 300)  # the relay's reply was lost
+    ledger.close_unconfirmed("w1", e.id, "smtp:reply_lost")
+    ledger.mark_sending("w1", f.id, "<f@x>", 300)  # the 5xx frees the slot
+    ledger.decide("w1", [(f.id, Outcome.SMTP_FAILED, "smtp:550")])
+    ledger.mark_sending("w1", g.id, "<g@x>", 300)  # its worker dies mid-send
+    clock.now += timedelta(seconds=301)
+    again = ledger.claim("w2", 10, lease_seconds=300)
+    assert again is not None
+    ledger.close_in_doubt("w2", [r for r in again.rows if r.contact_id == "g"])
+    sends = ledger.recent_sends(contacts, clock.now - timedelta(hours=1))
+    # Counted by the pressure rebuild: sent, in flight, and unconfirmed (it may have left).
+    assert sorted(s.contact_id for s in sends) == ["a", "b", "e", "g"]
+    assert all(s.at == clock.now - timedelta(seconds=301) for s in sends)
+    assert ledger.recent_sends(["a", "b", "e", "g"], clock.now) == []

@@ -24,6 +24,7 @@ def test_outcome_codes_are_those_the_contract_documents() -> None:
     codes = {
         "pending",
         "sent",
+        "unconfirmed",
         "not_member",
         "not_found",
         "no_email",
