@@ -78,8 +78,10 @@ class Database:
         return self.engine.dialect.name == "postgresql"
 
 
-def migrate(engine: Engine, migrations_dir: Path, version_table: str) -> None:
-    """Upgrades the schema to head; on PostgreSQL, one replica at a time."""
+def migrate(
+    engine: Engine, migrations_dir: Path, version_table: str, revision: str = "head"
+) -> None:
+    """Upgrades the schema to `revision` (head); on PostgreSQL, one replica at a time."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.attributes["version_table"] = version_table
@@ -89,7 +91,7 @@ def migrate(engine: Engine, migrations_dir: Path, version_table: str) -> None:
                 text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": version_table}
             )
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def migrate_url(url: str, migrations_dir: Path, version_table: str) -> None:
