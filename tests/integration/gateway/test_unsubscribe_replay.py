@@ -105,3 +105,11 @@ def test_grant_unsubscribe_grant_unsubscribe_is_four_events(
         assert one_click(gateway, path).status == 200
         assert one_click(gateway, path).status == 200  # the replay adds nothing
     assert actions(gateway, contact_id) == ["grant", "withdraw", "grant", "withdraw"]
+
+
+def test_a_signed_link_for_no_contact_records_nothing(gateway: Gateway) -> None:
+    """Unlikely (campaigns signs links for contacts it resolved), but it must write nothing."""
+    unknown = str(uuid.uuid4())
+    reply = one_click(gateway, link(unknown))
+    assert reply.status != 200, reply.text
+    assert actions(gateway, unknown) == []
