@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -10,8 +11,10 @@ from grpc_health.v1.health import HealthServicer
 from sqlalchemy import Engine
 
 from meshkit.db import Database, make_engine, migrate, migrate_url
+from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
+from services.consent.clients import ContactDirectory, GrpcContacts
 from services.consent.servicer import ConsentServicer
 from services.consent.settings import ConsentSettings
 
@@ -22,11 +25,17 @@ VERSION_TABLE = "alembic_version_consent"
 
 @dataclass
 class ConsentApp:
-    """Everything `build` wired: the server, its health servicer and the database."""
+    """Everything `build` wired: the server, its health servicer, the database, what to close."""
 
     server: grpc.Server
     health: HealthServicer
     database: Database
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Closes the channel to contacts and the database (after in-flight RPCs drained)."""
+        for close in self.closers:
+            close()
 
 
 def migrate_schema(engine: Engine) -> None:
@@ -34,17 +43,32 @@ def migrate_schema(engine: Engine) -> None:
     migrate(engine, MIGRATIONS, version_table=VERSION_TABLE)
 
 
-def build(settings: ConsentSettings, database: Database | None = None) -> ConsentApp:
+def build(
+    settings: ConsentSettings,
+    database: Database | None = None,
+    contacts: ContactDirectory | None = None,
+) -> ConsentApp:
     """Wires the server from settings; binds and connects nothing yet."""
     database = database or Database(make_engine(settings.database_url))
+    closers: list[Callable[[], None]] = []
+    if contacts is None:
+        # Consent asks contacts as itself (a `service` token), under a deadline.
+        channel = open_channel(
+            settings.contacts_target,
+            settings.service_identity("consent").token,
+            settings.rpc_timeout_seconds,
+        )
+        closers.append(channel.close)
+        contacts = GrpcContacts(channel)
+    closers.append(database.engine.dispose)
     verifier = settings.verifier()
-    servicer = ConsentServicer(database)
+    servicer = ConsentServicer(database, contacts)
 
     def register(server: grpc.Server) -> None:
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, server)
 
     server, health = build_server(verifier, [(SERVICE_NAME, register)], settings.max_workers)
-    return ConsentApp(server, health, database)
+    return ConsentApp(server, health, database, closers)
 
 
 def main() -> None:
@@ -56,7 +80,7 @@ def main() -> None:
     try:
         run_until_signalled(app.server, app.health, settings.listen, settings.grace_seconds)
     finally:
-        app.database.engine.dispose()  # after in-flight RPCs have drained
+        app.close()  # after in-flight RPCs have drained
 
 
 def migrate_only() -> None:

@@ -39,6 +39,7 @@ class ConsentEventRow(Base):
     __tablename__ = "consent_events"
     __table_args__ = (
         Index("ix_consent_events_contact_channel_purpose", "contact_id", "channel", "purpose"),
+        Index("uq_consent_events_withdrawal_key", "withdrawal_key", unique=True),
         *(CheckConstraint(sql, name=name) for name, sql in CHECKS.items()),
     )
 
@@ -56,6 +57,9 @@ class ConsentEventRow(Base):
     source: Mapped[str] = mapped_column(String(100))
     text_shown: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Withdrawals only (see policy.withdrawal_key): unique, so that two concurrent
+    # repeats of one withdrawal write one event. NULL for grants, never shown.
+    withdrawal_key: Mapped[str | None] = mapped_column(String(64))
 
 
 def event_of(row: ConsentEventRow) -> ConsentEvent:

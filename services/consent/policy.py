@@ -9,16 +9,23 @@ grant one component collected never lets another component write.
 Withdrawing is never harder than granting: whoever may grant a scope may also
 withdraw it, and any caller acting for a component may withdraw for the whole
 grouping.
+
+Withdrawing what is already withdrawn records nothing: when every verdict the
+withdrawal's scope speaks for is already WITHDRAWN, the event that decides it
+stands for the repeat (a one-click link followed twice, a form sent again).
+A grant in between makes the next withdrawal a new act again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 
 from meshkit.identity import Principal
 from services.consent.domain import (
     Action,
+    Change,
     Channel,
     ConsentEvent,
     Decision,
@@ -63,6 +70,57 @@ def decide_batch(
         if event.channel == channel and event.purpose == purpose:
             by_contact[event.contact_id].append(event)
     return [(c, decide(by_contact.get(c, []), component)) for c in contact_ids]
+
+
+def standing_withdrawal(events: Iterable[ConsentEvent], scope: Scope) -> ConsentEvent | None:
+    """The recorded withdrawal that already decides `scope`, if any.
+
+    `events` are those of one contact x channel x purpose. Not None exactly when
+    a new withdrawal of `scope` would change no component's verdict: for one
+    component, its verdict is already WITHDRAWN; for the whole grouping, so is
+    the verdict of every component (each one named in an event, and any other,
+    which only grouping events decide).
+    """
+    events = list(events)
+    if not scope.is_grouping:
+        assert scope.component is not None
+        return _withdrawn_by(events, decide(events, scope.component))
+    named = {e.scope.component for e in events if e.scope.component is not None}
+    if any(decide(events, c).decision is not Decision.WITHDRAWN for c in named):
+        return None
+    # Any other component: only grouping events speak for it.
+    return _withdrawn_by(events, decide([e for e in events if e.scope.is_grouping], ""))
+
+
+def withdrawal_key(change: Change, events: Iterable[ConsentEvent]) -> str:
+    """The same for two withdrawals of one scope made from the same state of its stream.
+
+    The state is the latest event that bears on the scope's verdicts (for the
+    grouping, any event of the stream). Stored unique, it lets exactly one of two
+    concurrent identical withdrawals be written.
+    """
+    bearing = [e for e in events if scope_bears_on(e.scope, change.scope)]
+    latest = max(bearing, key=lambda e: e.seq).id if bearing else ""
+    parts = (
+        change.contact_id,
+        change.channel.value,
+        change.purpose,
+        change.scope.kind,
+        change.scope.component or "",
+        latest,
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def scope_bears_on(event_scope: Scope, scope: Scope) -> bool:
+    """Can an event of `event_scope` change a verdict that `scope` speaks for?"""
+    return scope.is_grouping or applies_to(event_scope, scope.component or "")
+
+
+def _withdrawn_by(events: list[ConsentEvent], verdict: Verdict) -> ConsentEvent | None:
+    if verdict.decision is not Decision.WITHDRAWN:
+        return None
+    return next(e for e in events if e.id == verdict.deciding_event_id)
 
 
 def may_grant(principal: Principal, scope: Scope) -> bool:

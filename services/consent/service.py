@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from meshkit.db import Database
-from meshkit.errors import PermissionDenied
+from meshkit.errors import NotFound, PermissionDenied
 from meshkit.identity import Principal
-from services.consent import policy
+from services.consent import policy, repository
+from services.consent.clients import ContactDirectory
 from services.consent.domain import Action, Change, ConsentEvent, Verdict
-from services.consent.models import ConsentEventRow, event_of
 from services.consent.validation import (
     BatchRequest,
     ChangeRequest,
@@ -31,23 +28,48 @@ def utc_now() -> datetime:
 
 
 def grant(
-    db: Database, principal: Principal, request: ChangeRequest, clock: Clock = utc_now
+    db: Database,
+    contacts: ContactDirectory,
+    principal: Principal,
+    request: ChangeRequest,
+    clock: Clock = utc_now,
 ) -> ConsentEvent:
-    """Records a grant for the scope the caller may speak for."""
+    """Records a grant for the scope the caller may speak for, of a contact that exists."""
     change = valid_change(request, Action.GRANT)
     if not policy.may_grant(principal, change.scope):
         raise PermissionDenied(_refusal("grant", change))
-    return _append(db, principal, change, Action.GRANT, clock)
+    _require_contact(contacts, change.contact_id)
+    with db.transaction() as session:
+        event = repository.append(session, principal, change, Action.GRANT, clock())
+    assert event is not None  # a grant carries no withdrawal key: it cannot collide
+    return event
 
 
 def withdraw(
-    db: Database, principal: Principal, request: ChangeRequest, clock: Clock = utc_now
+    db: Database,
+    contacts: ContactDirectory,
+    principal: Principal,
+    request: ChangeRequest,
+    clock: Clock = utc_now,
 ) -> ConsentEvent:
-    """Records a withdrawal; never harder to get than a grant."""
+    """Records a withdrawal; never harder to get than a grant.
+
+    Withdrawing what is already withdrawn for this scope appends nothing and
+    returns the withdrawal that stands (policy.standing_withdrawal); two
+    concurrent repeats append one event (the unique withdrawal key).
+    """
     change = valid_change(request, Action.WITHDRAW)
     if not policy.may_withdraw(principal, change.scope):
         raise PermissionDenied(_refusal("withdraw", change))
-    return _append(db, principal, change, Action.WITHDRAW, clock)
+    _require_contact(contacts, change.contact_id)
+    with db.transaction() as session:
+        events = repository.stream(session, change.contact_id, change.channel, change.purpose)
+        standing = policy.standing_withdrawal(events, change.scope)
+        if standing is not None:
+            return standing
+        key = policy.withdrawal_key(change, events)
+        recorded = repository.append(session, principal, change, Action.WITHDRAW, clock(), key)
+        return recorded or repository.by_withdrawal_key(session, key)
 
 
 def history(db: Database, principal: Principal, contact_id: str) -> list[ConsentEvent]:
@@ -56,60 +78,33 @@ def history(db: Database, principal: Principal, contact_id: str) -> list[Consent
     if not policy.may_read_history(principal):
         raise PermissionDenied("reading consent history needs a token bound to a component")
     with db.transaction() as session:
-        rows = session.scalars(
-            select(ConsentEventRow)
-            .where(ConsentEventRow.contact_id == contact_id)
-            .order_by(ConsentEventRow.seq)
-        ).all()
-        events = [event_of(row) for row in rows]
+        events = repository.history(session, contact_id)
     return [e for e in events if policy.may_see(principal, e.scope)]
 
 
 def check_batch(
     db: Database, principal: Principal, request: BatchRequest
 ) -> list[tuple[str, Verdict]]:
-    """One verdict per requested contact, in request order, from a single query."""
+    """One verdict per requested contact, in request order, from a single query.
+
+    No existence check here: campaigns resolves its recipients with contacts
+    first, and an unknown id simply has no consent.
+    """
     principal.require_service()
     query = valid_batch(request)
     if not query.contact_ids:
         return []
     with db.transaction() as session:
-        rows = session.scalars(
-            select(ConsentEventRow).where(
-                ConsentEventRow.contact_id.in_(set(query.contact_ids)),
-                ConsentEventRow.channel == query.channel.value,
-                ConsentEventRow.purpose == query.purpose,
-            )
-        ).all()
-        events = [event_of(row) for row in rows]
+        events = repository.batch(session, query.contact_ids, query.channel, query.purpose)
     return policy.decide_batch(
         events, query.contact_ids, query.channel, query.purpose, query.component
     )
 
 
-def _append(
-    db: Database, principal: Principal, change: Change, action: Action, clock: Clock
-) -> ConsentEvent:
-    # The actor is always the verified caller, never something the request claims.
-    row = ConsentEventRow(
-        id=str(uuid.uuid4()),
-        contact_id=change.contact_id,
-        channel=change.channel.value,
-        purpose=change.purpose,
-        scope_kind=change.scope.kind,
-        scope_component=change.scope.component,
-        action=action.value,
-        legal_basis=change.legal_basis.value if change.legal_basis else None,
-        actor_subject=principal.subject,
-        actor_component=principal.component,
-        source=change.source,
-        text_shown=change.text_shown,
-        recorded_at=clock().astimezone(UTC),
-    )
-    with db.transaction() as session:
-        session.add(row)
-        session.flush()  # assigns seq
-        return event_of(row)
+def _require_contact(contacts: ContactDirectory, contact_id: str) -> None:
+    """NotFound unless contacts knows this id; Unavailable when it cannot say."""
+    if contact_id not in contacts.existing([contact_id]):
+        raise NotFound("contact not found")
 
 
 def _refusal(verb: str, change: Change) -> str:

@@ -9,24 +9,26 @@ from meshkit.identity import current_principal
 from protos.crm.consent.v1 import consent_pb2 as pb
 from protos.crm.consent.v1 import consent_pb2_grpc
 from services.consent import mapping, service
+from services.consent.clients import ContactDirectory
 from services.consent.service import Clock, utc_now
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
-    """crm.consent.v1.ConsentService over one database."""
+    """crm.consent.v1.ConsentService over one database, asking contacts before any write."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now):
+    def __init__(self, db: Database, contacts: ContactDirectory, clock: Clock = utc_now):
         self._db = db
+        self._contacts = contacts
         self._clock = clock
 
     def Grant(self, request: pb.ConsentChange, context: grpc.ServicerContext) -> pb.ConsentEvent:
         change = mapping.change_request(request)
-        event = service.grant(self._db, current_principal(), change, self._clock)
+        event = service.grant(self._db, self._contacts, current_principal(), change, self._clock)
         return mapping.event_message(event)
 
     def Withdraw(self, request: pb.ConsentChange, context: grpc.ServicerContext) -> pb.ConsentEvent:
         change = mapping.change_request(request)
-        event = service.withdraw(self._db, current_principal(), change, self._clock)
+        event = service.withdraw(self._db, self._contacts, current_principal(), change, self._clock)
         return mapping.event_message(event)
 
     def GetHistory(

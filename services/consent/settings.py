@@ -18,3 +18,10 @@ class ConsentSettings(ServiceSettings):
         default_factory=lambda: sqlite_url("consent"),
         description="SQLAlchemy URL of the consent events database (SQLite file by default).",
     )
+    contacts_target: str = Field(
+        "127.0.0.1:50051",
+        description="host:port of crm.contacts.v1.ContactsService, asked whether a contact exists.",
+    )
+    rpc_timeout_seconds: float = Field(
+        5.0, gt=0, description="Deadline of every outbound gRPC call (to contacts), in seconds."
+    )

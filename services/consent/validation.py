@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from meshkit.errors import Violations
@@ -42,7 +43,7 @@ class BatchRequest:
 def valid_change(request: ChangeRequest, action: Action) -> Change:
     """The validated change, or InvalidArgument naming every bad field."""
     violations = Violations()
-    _check_id(violations, "contact_id", request.contact_id)
+    _check_contact_id(violations, request.contact_id)
     _check_channel(violations, request.channel)
     _check_purpose(violations, request.purpose)
     if request.scope is None:
@@ -104,6 +105,22 @@ def _check_id(violations: Violations, field: str, value: str) -> None:
         violations.add(field, "required")
     elif len(value) > MAX_ID:
         violations.add(field, f"at most {MAX_ID} characters")
+
+
+def _check_contact_id(violations: Violations, value: str) -> None:
+    """Consent is written only for ids of the form the contacts service hands out."""
+    if not value.strip():
+        violations.add("contact_id", "required")
+    elif not is_contact_id(value):
+        violations.add("contact_id", "must be a contact id (a lower-case UUID)")
+
+
+def is_contact_id(value: str) -> bool:
+    """True for the canonical form of contact ids: a lower-case, hyphenated UUID."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def _check_channel(violations: Violations, channel: Channel | None) -> None:

@@ -110,6 +110,13 @@ def contact_exists(session: Session, contact_id: str) -> bool:
     return session.get(ContactRow, contact_id) is not None
 
 
+def existing_ids(session: Session, ids: Collection[str]) -> set[str]:
+    """Which of these ids name a contact, in one query."""
+    if not ids:
+        return set()
+    return set(session.scalars(select(ContactRow.id).where(ContactRow.id.in_(set(ids)))))
+
+
 def is_member(session: Session, contact_id: str, component_id: str) -> bool:
     return session.get(MembershipRow, (contact_id, component_id)) is not None
 

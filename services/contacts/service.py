@@ -13,6 +13,7 @@ from meshkit.identity import Principal
 from services.contacts import page_tokens, repository
 from services.contacts.policy import ContactView, Resolution, owner_only_fields, resolve, view_of
 from services.contacts.validation import (
+    MAX_RECIPIENTS,
     AttributeInput,
     ContactInput,
     is_contact_id,
@@ -141,6 +142,21 @@ def resolve_recipients(
         shown = [r.view for r in resolutions if r.view is not None]
         repository.record_sensitive_reads(session, _sensitive_reads(principal, component_id, shown))
     return resolutions
+
+
+def existing_contacts(db: Database, principal: Principal, ids: Sequence[str]) -> list[str]:
+    """The requested ids that name a contact, in request order, each once.
+
+    Services of the mesh only (consent checks a contact exists before it writes),
+    so that no component can probe which ids exist. One query per batch.
+    """
+    principal.require_service()
+    if len(ids) > MAX_RECIPIENTS:
+        raise invalid("ids", f"at most {MAX_RECIPIENTS} ids per call")
+    wanted = list(dict.fromkeys(i for i in ids if is_contact_id(i)))
+    with db.transaction() as session:
+        found = repository.existing_ids(session, wanted)
+    return [i for i in wanted if i in found]
 
 
 def _reader(principal: Principal) -> str | None:

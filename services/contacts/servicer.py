@@ -82,3 +82,9 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         return pb.ResolveRecipientsResponse(
             recipients=[mapping.recipient_message(r) for r in resolutions]
         )
+
+    def ExistingContacts(
+        self, request: pb.ExistingContactsRequest, context: grpc.ServicerContext
+    ) -> pb.ExistingContactsResponse:
+        found = service.existing_contacts(self._db, current_principal(), list(request.ids))
+        return pb.ExistingContactsResponse(existing_ids=found)

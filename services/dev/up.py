@@ -41,6 +41,7 @@ class Ports:
         return {
             "CONTACTS_LISTEN": f"{local}:{self.contacts}",
             "CONSENT_LISTEN": f"{local}:{self.consent}",
+            "CONSENT_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "CAMPAIGNS_LISTEN": f"{local}:{self.campaigns}",
             "CAMPAIGNS_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "CAMPAIGNS_CONSENT_TARGET": f"{local}:{self.consent}",

@@ -171,6 +171,8 @@ class Mesh:
                 f"{prefix}LISTEN": f"127.0.0.1:{ports[name]}",
                 f"{prefix}DATABASE_URL": urls[name],
             }
+            if name == "consent":
+                env["CONSENT_CONTACTS_TARGET"] = f"127.0.0.1:{ports['contacts']}"
             self.processes[name] = stack.enter_context(service_process(name, env, self.logs))
         for replica in ("campaigns", "campaigns2"):
             env = {

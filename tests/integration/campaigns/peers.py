@@ -163,6 +163,7 @@ def serve_peers(keys: TestKeys, folder: Path) -> Iterator[Peers]:
                 f"{prefix}LISTEN": target,
                 f"{prefix}DATABASE_URL": stack.enter_context(fresh_postgres(name)),
                 "CRM_HOME": str(folder / "home"),
+                "CONSENT_CONTACTS_TARGET": targets["contacts"],
             }
             stack.enter_context(service_process(name, env, logs))
         for name, target in targets.items():

@@ -1,8 +1,14 @@
-"""Helpers the consent integration tests share: the running process and short RPC calls."""
+"""Helpers the consent integration tests share: the running processes and short RPC calls.
+
+Consent records nothing for an id that names no contact, so its tests run a
+real contacts process beside it and create the contacts they give consent for.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +17,65 @@ from sqlalchemy import Engine, text
 
 from protos.crm.consent.v1 import consent_pb2 as pb
 from protos.crm.consent.v1 import consent_pb2_grpc
+from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from tests.support.processes import free_port, service_process, wait_grpc_healthy
+from tests.support.stores import fresh_postgres
 from tests.support.tokens import TestKeys
 
 TIMEOUT = 10
 GROUPING = pb.Scope(grouping=True)
+# The component whose manager creates the contacts of these tests.
+OWNER = "law"
+
+
+@contextmanager
+def serve(name: str, keys: TestKeys, folder: Path, **settings: str) -> Iterator[tuple[str, str]]:
+    """`crm serve <name>` on a fresh PostgreSQL database: yields (target, database URL).
+
+    `settings` are more of the service's own settings, without its prefix.
+    """
+    prefix = f"{name.upper()}_"
+    logs = folder / "logs"
+    with fresh_postgres(name) as url:
+        target = f"127.0.0.1:{free_port()}"
+        env = {
+            **keys.env(prefix),
+            f"{prefix}LISTEN": target,
+            f"{prefix}DATABASE_URL": url,
+            **{f"{prefix}{key.upper()}": value for key, value in settings.items()},
+            "CRM_HOME": str(folder / "home"),
+        }
+        with service_process(name, env, logs):
+            try:
+                wait_grpc_healthy(target)
+            except TimeoutError:
+                raise AssertionError((logs / f"{name}.log").read_text()) from None
+            yield target, url
+
+
+@dataclass
+class RunningContacts:
+    """The contacts process consent asks, and a stub that creates contacts as a manager does."""
+
+    target: str
+    stub: contacts_pb2_grpc.ContactsServiceStub
+    keys: TestKeys
+
+    def add_component(self, component_id: str) -> None:
+        request = contacts_pb2.CreateComponentRequest(id=component_id, name=component_id.title())
+        self.stub.CreateComponent(
+            request, metadata=RunningConsent.auth(self.keys.admin()), timeout=TIMEOUT
+        )
+
+    def new_contact(self) -> str:
+        """A new person of OWNER; returns the id contacts gave it."""
+        request = contacts_pb2.CreateContactRequest(
+            kind=contacts_pb2.CONTACT_KIND_PERSON, email=f"{uuid.uuid4().hex[:12]}@example.org"
+        )
+        reply = self.stub.CreateContact(
+            request, metadata=RunningConsent.auth(self.keys.manager(OWNER)), timeout=TIMEOUT
+        )
+        return str(reply.contact.id)
 
 
 @dataclass
@@ -27,6 +88,7 @@ class RunningConsent:
     keys: TestKeys
     database: Engine
     log: Path
+    contacts: RunningContacts | None  # None: its contacts service is down
 
     @staticmethod
     def auth(token: str) -> list[tuple[str, str]]:
@@ -38,9 +100,10 @@ class RunningConsent:
         with self.database.connect() as connection:
             return int(connection.execute(text("SELECT count(*) FROM consent_events")).scalar_one())
 
-
-def new_contact() -> str:
-    return f"contact-{uuid.uuid4().hex[:12]}"
+    def new_contact(self) -> str:
+        """A contact that exists in the contacts service consent asks."""
+        assert self.contacts is not None, "this consent process has no contacts service"
+        return self.contacts.new_contact()
 
 
 def component(name: str) -> pb.Scope:

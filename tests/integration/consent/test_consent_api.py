@@ -14,13 +14,12 @@ from tests.integration.consent.harness import (
     component,
     grant,
     history,
-    new_contact,
     withdraw,
 )
 
 
 def test_a_grant_allows_its_component(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     event = grant(consent, consent.keys.manager("law"), change(contact, component("law")))
     assert event.action == pb.ACTION_GRANT
     assert event.legal_basis == pb.LEGAL_BASIS_CONSENT
@@ -31,7 +30,7 @@ def test_a_grant_allows_its_component(consent: RunningConsent) -> None:
 
 
 def test_legitimate_interest_is_reported_as_such(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     message = change(contact, GROUPING, legal_basis=pb.LEGAL_BASIS_LEGITIMATE_INTEREST)
     event = grant(consent, consent.keys.admin(), message)
     [result] = check(consent, "medicine", contact)
@@ -40,7 +39,7 @@ def test_legitimate_interest_is_reported_as_such(consent: RunningConsent) -> Non
 
 
 def test_a_grouping_withdrawal_denies_every_component(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     grant(consent, consent.keys.manager("law"), change(contact, component("law")))
     grant(consent, consent.keys.manager("sciences"), change(contact, component("sciences")))
     grant(consent, consent.keys.admin(), change(contact, GROUPING))
@@ -58,7 +57,7 @@ def test_a_grouping_withdrawal_denies_every_component(consent: RunningConsent) -
 
 
 def test_any_component_may_withdraw_for_the_whole_grouping(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     grant(consent, consent.keys.admin(), change(contact, GROUPING))
     withdrawal = withdraw(
         consent, consent.keys.manager("medicine"), change(contact, GROUPING, text_shown="")
@@ -69,7 +68,7 @@ def test_any_component_may_withdraw_for_the_whole_grouping(consent: RunningConse
 
 
 def test_a_component_grant_does_not_allow_another_component(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     grant(consent, consent.keys.manager("law"), change(contact, component("law")))
     [result] = check(consent, "sciences", contact)
     assert not result.allowed
@@ -78,7 +77,7 @@ def test_a_component_grant_does_not_allow_another_component(consent: RunningCons
 
 
 def test_check_batch_answers_in_request_order(consent: RunningConsent) -> None:
-    granted, unknown = new_contact(), new_contact()
+    granted, unknown = consent.new_contact(), consent.new_contact()
     event = grant(consent, consent.keys.manager("law"), change(granted, component("law")))
     results = check(consent, "law", unknown, granted, unknown)
     assert [r.contact_id for r in results] == [unknown, granted, unknown]
@@ -90,7 +89,7 @@ def test_check_batch_answers_in_request_order(consent: RunningConsent) -> None:
 
 
 def test_every_change_is_a_new_event_with_its_proof(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     token = consent.keys.manager("law", subject="alice@law")
     first = grant(consent, token, change(contact, component("law"), text_shown="v1 wording"))
     before = history(consent, consent.keys.admin(), contact)
@@ -110,13 +109,13 @@ def test_every_change_is_a_new_event_with_its_proof(consent: RunningConsent) -> 
 
 
 def test_a_service_records_itself_as_the_actor(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     event = withdraw(consent, consent.keys.service("gateway"), change(contact, GROUPING))
     assert event.actor_subject == "service:gateway" and event.actor_component == ""
 
 
 def test_component_callers_see_grouping_events_and_their_own(consent: RunningConsent) -> None:
-    contact = new_contact()
+    contact = consent.new_contact()
     law = grant(consent, consent.keys.manager("law"), change(contact, component("law")))
     sci = grant(consent, consent.keys.manager("sciences"), change(contact, component("sciences")))
     group = grant(consent, consent.keys.admin(), change(contact, GROUPING))
@@ -134,7 +133,7 @@ def test_component_callers_see_grouping_events_and_their_own(consent: RunningCon
 def test_history_needs_a_component_or_a_role(consent: RunningConsent) -> None:
     token = consent.keys.issuer.mint("nobody", roles=["campaign_manager"])
     with pytest.raises(grpc.RpcError) as caught:
-        history(consent, token, new_contact())
+        history(consent, token, consent.new_contact())
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -152,7 +151,7 @@ def test_grants_outside_ones_own_scope_are_refused_and_write_nothing(
     )
     rows = consent.rows()
     with pytest.raises(grpc.RpcError) as caught:
-        grant(consent, token, change(new_contact(), scope))
+        grant(consent, token, change(consent.new_contact(), scope))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert consent.rows() == rows
 
@@ -160,6 +159,10 @@ def test_grants_outside_ones_own_scope_are_refused_and_write_nothing(
 def test_withdrawing_another_components_scope_is_refused(consent: RunningConsent) -> None:
     rows = consent.rows()
     with pytest.raises(grpc.RpcError) as caught:
-        withdraw(consent, consent.keys.manager("law"), change(new_contact(), component("sciences")))
+        withdraw(
+            consent,
+            consent.keys.manager("law"),
+            change(consent.new_contact(), component("sciences")),
+        )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert consent.rows() == rows

@@ -21,7 +21,6 @@ from tests.integration.consent.harness import (
     change,
     component,
     grant,
-    new_contact,
 )
 from tests.support.tokens import TestKeys
 
@@ -66,7 +65,7 @@ def test_a_bad_grant_names_its_fields_and_writes_nothing(
     consent: RunningConsent, fields: dict[str, object], named: set[str]
 ) -> None:
     rows = consent.rows()
-    message = change(new_contact(), component("law"), **fields)
+    message = change(consent.new_contact(), component("law"), **fields)
     error = refused(consent, "Grant", message, consent.keys.manager("law"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violations_of(error) == named
@@ -150,7 +149,7 @@ def test_bad_tokens_are_unauthenticated_and_write_nothing(
     rows = consent.rows()
     with pytest.raises(grpc.RpcError) as caught:
         consent.stub.Grant(
-            change(new_contact(), component("law")), metadata=metadata, timeout=TIMEOUT
+            change(consent.new_contact(), component("law")), metadata=metadata, timeout=TIMEOUT
         )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert consent.rows() == rows
@@ -182,7 +181,9 @@ def test_reflection_lists_the_consent_service(consent: RunningConsent) -> None:
 def test_the_database_refuses_to_change_a_recorded_event(
     consent: RunningConsent, statement: str
 ) -> None:
-    event = grant(consent, consent.keys.manager("law"), change(new_contact(), component("law")))
+    event = grant(
+        consent, consent.keys.manager("law"), change(consent.new_contact(), component("law"))
+    )
     with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
         with consent.database.begin() as connection:
             connection.execute(text(statement), {"id": event.id})

@@ -1,4 +1,8 @@
-"""The consent store in-process, on SQLite and PostgreSQL: migrations, triggers, one query."""
+"""The consent store in-process, on SQLite and PostgreSQL: migrations, triggers, one query.
+
+Writes ask the real contacts process of the session whether the contact exists,
+so each test creates the contacts it records consent for.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,11 @@ from meshkit.db import Database, make_engine
 from meshkit.identity import ROLE_SERVICE, Principal
 from services.consent import service
 from services.consent.bootstrap import VERSION_TABLE, migrate_schema
+from services.consent.clients import GrpcContacts
 from services.consent.domain import Channel, Decision, Scope
 from services.consent.validation import BatchRequest, ChangeRequest
+from tests.integration.campaigns.peers import CallLog
+from tests.integration.consent.harness import RunningContacts
 from tests.support.stores import fresh_postgres
 
 MANAGER = Principal("alice@law", component="law", roles=frozenset({"campaign_manager"}))
@@ -55,24 +62,28 @@ def test_the_schema_is_versioned_in_the_consent_table(db: Database) -> None:
     assert {"consent_events", VERSION_TABLE} <= tables
     with db.engine.connect() as connection:
         versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert [v for (v,) in versions] == ["0001"]
+    assert [v for (v,) in versions] == ["0002"]
 
 
 @pytest.mark.parametrize(
     "statement",
     ["UPDATE consent_events SET action = 'withdraw'", "DELETE FROM consent_events"],
 )
-def test_recorded_events_cannot_be_updated_or_deleted(db: Database, statement: str) -> None:
-    service.grant(db, MANAGER, grant_request("c-append-only"))
+def test_recorded_events_cannot_be_updated_or_deleted(
+    db: Database, statement: str, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
+) -> None:
+    service.grant(db, directory[0], MANAGER, grant_request(contacts.new_contact()))
     with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
         with db.engine.begin() as connection:
             connection.execute(text(statement))
 
 
-def test_a_batch_is_answered_by_one_query(db: Database) -> None:
-    ids = [f"c-batch-{i}" for i in range(50)]
+def test_a_batch_is_answered_by_one_query(
+    db: Database, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
+) -> None:
+    ids = [contacts.new_contact() for _ in range(10)] + [f"c-batch-{i}" for i in range(40)]
     for contact_id in ids[:10]:
-        service.grant(db, MANAGER, grant_request(contact_id))
+        service.grant(db, directory[0], MANAGER, grant_request(contact_id))
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
@@ -92,22 +103,28 @@ def test_a_batch_is_answered_by_one_query(db: Database) -> None:
     ] * 40
 
 
-def test_recorded_at_is_the_server_clock_in_utc(db: Database) -> None:
+def test_recorded_at_is_the_server_clock_in_utc(
+    db: Database, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
+) -> None:
     paris = timezone(timedelta(hours=2))
     at = datetime(2024, 6, 1, 12, 0, tzinfo=paris)
-    recorded = service.grant(db, MANAGER, grant_request("c-clock"), clock=lambda: at)
-    [stored] = service.history(db, MANAGER, "c-clock")
+    contact = contacts.new_contact()
+    recorded = service.grant(db, directory[0], MANAGER, grant_request(contact), clock=lambda: at)
+    [stored] = service.history(db, MANAGER, contact)
     assert recorded.recorded_at == stored.recorded_at == at
     assert stored.recorded_at.utcoffset() == timedelta(0)
     assert stored.recorded_at == datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
 
 
-def test_seq_orders_history_whatever_the_clock_says(db: Database) -> None:
+def test_seq_orders_history_whatever_the_clock_says(
+    db: Database, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
+) -> None:
     later, earlier = datetime(2030, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC)
-    first = service.grant(db, MANAGER, grant_request("c-order"), clock=lambda: later)
-    second = service.withdraw(db, MANAGER, grant_request("c-order"), clock=lambda: earlier)
-    assert [e.id for e in service.history(db, MANAGER, "c-order")] == [first.id, second.id]
+    contact, asks = contacts.new_contact(), directory[0]
+    first = service.grant(db, asks, MANAGER, grant_request(contact), clock=lambda: later)
+    second = service.withdraw(db, asks, MANAGER, grant_request(contact), clock=lambda: earlier)
+    assert [e.id for e in service.history(db, MANAGER, contact)] == [first.id, second.id]
     [(_, verdict)] = service.check_batch(
-        db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", ["c-order"])
+        db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", [contact])
     )
     assert verdict.decision is Decision.WITHDRAWN and verdict.deciding_event_id == second.id

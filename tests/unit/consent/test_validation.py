@@ -20,7 +20,7 @@ from services.consent.validation import (
 )
 
 GOOD = ChangeRequest(
-    contact_id="c-1",
+    contact_id="0b6c7f7e-5d1a-4f0e-9a53-2f6f3c1d8e42",
     channel=Channel.EMAIL,
     purpose="newsletter",
     scope=Scope.of("law"),
@@ -65,6 +65,10 @@ def test_a_withdrawal_needs_no_text_and_carries_no_legal_basis() -> None:
         ({"contact_id": ""}, "contact_id"),
         ({"contact_id": "   "}, "contact_id"),
         ({"contact_id": "x" * 65}, "contact_id"),
+        ({"contact_id": "not-a-uuid"}, "contact_id"),
+        ({"contact_id": "0B6C7F7E-5D1A-4F0E-9A53-2F6F3C1D8E42"}, "contact_id"),
+        ({"contact_id": "0b6c7f7e5d1a4f0e9a532f6f3c1d8e42"}, "contact_id"),
+        ({"contact_id": "{0b6c7f7e-5d1a-4f0e-9a53-2f6f3c1d8e42}"}, "contact_id"),
         ({"channel": None}, "channel"),
         ({"purpose": ""}, "purpose"),
         ({"purpose": "News"}, "purpose"),

@@ -559,3 +559,47 @@ class ResolveRecipientsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveRecipientsResponse: _TypeAlias = ResolveRecipientsResponse  # noqa: Y015
+
+@_typing.final
+class ExistingContactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """at most 1000; malformed ids simply do not exist"""
+
+    def __init__(
+        self,
+        *,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExistingContactsRequest: _TypeAlias = ExistingContactsRequest  # noqa: Y015
+
+@_typing.final
+class ExistingContactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXISTING_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def existing_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The requested ids that name a contact, in request order, each once."""
+
+    def __init__(
+        self,
+        *,
+        existing_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["existing_ids", b"existing_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExistingContactsResponse: _TypeAlias = ExistingContactsResponse  # noqa: Y015

@@ -69,6 +69,11 @@ class ContactsServiceStub:
                 request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ResolveRecipientsRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ResolveRecipientsResponse.FromString,
                 _registered_method=True)
+        self.ExistingContacts = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ExistingContacts',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExistingContactsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExistingContactsResponse.FromString,
+                _registered_method=True)
 
 
 class ContactsServiceServicer:
@@ -121,6 +126,14 @@ class ContactsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExistingContacts(self, request, context):
+        """Service identity only: which of these ids name a contact, one call per
+        batch (consent checks a contact exists before it records anything).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContactsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +171,11 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     servicer.ResolveRecipients,
                     request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ResolveRecipientsRequest.FromString,
                     response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ResolveRecipientsResponse.SerializeToString,
+            ),
+            'ExistingContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExistingContacts,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExistingContactsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExistingContactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -349,6 +367,33 @@ class ContactsService:
             '/crm.contacts.v1.ContactsService/ResolveRecipients',
             protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ResolveRecipientsRequest.SerializeToString,
             protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ResolveRecipientsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExistingContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ExistingContacts',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExistingContactsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExistingContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

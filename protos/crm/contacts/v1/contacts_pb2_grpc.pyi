@@ -47,6 +47,10 @@ class ContactsServiceStub:
     """Writes one attribute owned by the caller's component."""
     ResolveRecipients: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ResolveRecipientsRequest, _contacts_pb2.ResolveRecipientsResponse]
     """Service identity only: one call per batch of recipients of a campaign."""
+    ExistingContacts: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ExistingContactsRequest, _contacts_pb2.ExistingContactsResponse]
+    """Service identity only: which of these ids name a contact, one call per
+    batch (consent checks a contact exists before it records anything).
+    """
 
 @_typing.type_check_only
 class ContactsServiceAsyncStub(ContactsServiceStub):
@@ -64,6 +68,10 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     """Writes one attribute owned by the caller's component."""
     ResolveRecipients: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ResolveRecipientsRequest, _contacts_pb2.ResolveRecipientsResponse]  # type: ignore[assignment]
     """Service identity only: one call per batch of recipients of a campaign."""
+    ExistingContacts: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ExistingContactsRequest, _contacts_pb2.ExistingContactsResponse]  # type: ignore[assignment]
+    """Service identity only: which of these ids name a contact, one call per
+    batch (consent checks a contact exists before it records anything).
+    """
 
 class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -120,5 +128,15 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_contacts_pb2.ResolveRecipientsResponse, _abc.Awaitable[_contacts_pb2.ResolveRecipientsResponse]]:
         """Service identity only: one call per batch of recipients of a campaign."""
+
+    @_abc_1.abstractmethod
+    def ExistingContacts(
+        self,
+        request: _contacts_pb2.ExistingContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.ExistingContactsResponse, _abc.Awaitable[_contacts_pb2.ExistingContactsResponse]]:
+        """Service identity only: which of these ids name a contact, one call per
+        batch (consent checks a contact exists before it records anything).
+        """
 
 def add_ContactsServiceServicer_to_server(servicer: ContactsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
