@@ -3,7 +3,8 @@
 GET only shows a confirmation form, since mail scanners prefetch links. POST
 (RFC 8058 one-click, or that form) records a withdrawal for the whole grouping
 through the consent service, as the gateway itself, and answers 200 only once
-it is recorded: if consent cannot record it, 503 tells the client to retry.
+it is recorded: if consent cannot record it, 503 tells the client to retry;
+a link whose contact no longer exists is a 404, which clients do not retry.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import grpc
 from flask import Blueprint, Flask, Response, current_app
 
-from meshkit.errors import Unavailable
+from meshkit.errors import NotFound, Unavailable
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import mapping, pages, responses, schemas
 from services.gateway.api import FORM, HTML, Access, Reply, Routes, json_response
@@ -69,6 +70,8 @@ def unsubscribe(token: str, body: schemas.UnsubscribeForm) -> Response:
     try:
         upstream().consent_as_gateway.Withdraw(mapping.one_click_withdrawal(link))
     except grpc.RpcError as error:
+        if error.code() is grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+            raise NotFound("this link names no contact") from None  # retrying will not help
         log.warning("unsubscribe not recorded: consent answered %s", error.code())  # type: ignore[attr-defined]
         raise Unavailable("the unsubscription could not be recorded yet; please retry") from None
     if body.from_page:

@@ -111,5 +111,6 @@ def test_a_signed_link_for_no_contact_records_nothing(gateway: Gateway) -> None:
     """Unlikely (campaigns signs links for contacts it resolved), but it must write nothing."""
     unknown = str(uuid.uuid4())
     reply = one_click(gateway, link(unknown))
-    assert reply.status != 200, reply.text
+    assert reply.status == 404, reply.text  # final: a mail client must not retry it
+    assert reply.headers["Content-Type"].startswith("application/problem+json")
     assert actions(gateway, unknown) == []
