@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from services.consent.clients import GrpcContacts
 from sqlalchemy import create_engine
 
 from meshkit.identity import ServiceIdentity
 from protos.crm.consent.v1 import consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2_grpc
+from services.consent.clients import GrpcContacts
 from tests.integration.campaigns.peers import CallLog, logged_channel
 from tests.integration.consent.harness import OWNER, RunningConsent, RunningContacts, serve
 from tests.support.processes import free_port

@@ -11,7 +11,6 @@ import uuid
 
 import grpc
 import pytest
-from services.consent.clients import GrpcContacts
 
 from meshkit.db import Database
 from meshkit.errors import NotFound, Unavailable
@@ -20,6 +19,7 @@ from meshkit.identity import Principal
 from protos.crm.consent.v1 import consent_pb2 as pb
 from protos.crm.contacts.v1 import contacts_pb2
 from services.consent import service
+from services.consent.clients import GrpcContacts
 from services.consent.domain import Channel, Scope
 from services.consent.validation import ChangeRequest
 from tests.integration.campaigns.peers import CallLog
