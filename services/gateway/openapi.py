@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from meshkit.roles import Role
 from services.gateway.api import HTML, JSON, Access, Operation, Reply
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.responses import Problem
@@ -19,7 +20,8 @@ BEARER = "bearerAuth"
 _PROBLEMS = {
     "400": "Invalid input: `errors` names each offending field.",
     "401": "Missing, expired or invalid bearer token.",
-    "403": "The token may not do this (no component, not an admin, or refused by the service).",
+    "403": "The token may not do this: no component, or without the role the operation needs "
+    "(`x-required-role`), or refused by the service.",
     "404": "Unknown, or not visible to the caller.",
     "415": "The body is not of the expected media type.",
     "503": "An upstream service did not answer; retry later.",
@@ -82,10 +84,13 @@ def _operation(operation: Operation) -> dict[str, Any]:
     result: dict[str, Any] = {
         "operationId": operation.endpoint.replace(".", "_"),
         "summary": operation.summary,
+        "description": _who(operation),
         "tags": list(operation.tags),
         "x-access": operation.access.value,
         "security": [] if operation.access is Access.PUBLIC else [{BEARER: []}],
     }
+    if isinstance(operation.role, Role):
+        result["x-required-role"] = operation.role.value
     parameters = _parameters(operation)
     if parameters:
         result["parameters"] = parameters
@@ -96,6 +101,22 @@ def _operation(operation: Operation) -> dict[str, Any]:
         }
     result["responses"] = _responses(operation)
     return result
+
+
+_ACCESS = {
+    Access.PUBLIC: "No token needed.",
+    Access.SIGNED_IN: "Needs a bearer token",
+    Access.COMPONENT: "Needs a bearer token acting for a component",
+}
+
+
+def _who(operation: Operation) -> str:
+    """Who may call the operation, in words: its access level and the role it needs."""
+    if operation.access is Access.PUBLIC:
+        return _ACCESS[Access.PUBLIC]
+    if isinstance(operation.role, Role):
+        return f"{_ACCESS[operation.access]} with the `{operation.role.value}` role."
+    return f"{_ACCESS[operation.access]}; no particular role."
 
 
 def _parameters(operation: Operation) -> list[dict[str, Any]]:
