@@ -11,8 +11,11 @@ from pydantic.json_schema import models_json_schema
 
 from meshkit.roles import Role
 from services.gateway.api import HTML, JSON, Access, Operation, Reply
+from services.campaigns import validation as campaign_rules
+from services.consent import validation as consent_rules
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.responses import Problem
+from services.gateway.schemas import AttributeKey
 
 REF = "#/components/schemas/{model}"
 BEARER = "bearerAuth"
@@ -26,6 +29,31 @@ _PROBLEMS = {
     "415": "The body is not of the expected media type.",
     "503": "An upstream service did not answer; retry later.",
 }
+
+
+# What the services accept in each path variable (an id they never handed out is a 404 later).
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "campaign_id": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": campaign_rules.MAX_CAMPAIGN_ID,
+        "pattern": "^[^\\x00]*$",
+    },
+    "contact_id": {"type": "string", "minLength": 1, "maxLength": consent_rules.MAX_ID},
+}
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    if name == "key":
+        return {"type": "string", **_field_schema(AttributeKey)}
+    return PATH_SCHEMAS.get(name, {"type": "string"})
+
+
+def _field_schema(annotation: Any) -> dict[str, Any]:
+    from pydantic import TypeAdapter
+
+    schema: dict[str, Any] = TypeAdapter(annotation).json_schema()
+    return schema
 
 
 def openapi_path(rule: str) -> str:
@@ -121,7 +149,7 @@ def _who(operation: Operation) -> str:
 
 def _parameters(operation: Operation) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
         for name in path_parameters(operation.rule)
     ]
     if operation.query is not None:
@@ -155,6 +183,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
     problems = []
     if operation.body is not None or operation.query is not None:
         problems.append("400")
+    elif path_parameters(operation.rule) and operation.calls_upstream:
+        problems.append("400")  # a path variable the service refuses
     if operation.access is not Access.PUBLIC:
         problems += ["401", "403"]
     if path_parameters(operation.rule):
