@@ -3,8 +3,9 @@
 A campaign is visible only to its owner component (and to administrators);
 to anyone else it does not exist. Any token of the owner component reads it;
 changing it (create, schedule, send) needs the campaign_manager role, checked
-here again whatever the gateway did, and before the input is looked at. Starting a campaign writes its audience to
-the ledger as pending rows, in the same transaction that marks it running.
+here again whatever the gateway did, and before the input is looked at.
+Starting a campaign writes its audience to the ledger as pending rows, in the
+same transaction that marks it running.
 """
 
 from __future__ import annotations

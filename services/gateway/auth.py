@@ -4,8 +4,9 @@ The operation's declared access (services.gateway.api.Access) and role decide:
 public routes pass; every other route needs a verified bearer token (401
 otherwise); contacts, consent and campaign routes a token acting for a
 component, and a route that needs a role (campaign writes: campaign_manager,
-components: admin) a token carrying it (403 otherwise, naming the role). The principal and the raw token go on flask.g; the token is
-forwarded upstream, where each service checks again.
+components: admin) a token carrying it (403 otherwise, naming the role). The
+principal and the raw token go on flask.g; the token is forwarded upstream,
+where each service checks again.
 """
 
 from __future__ import annotations

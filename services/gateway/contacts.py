@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import mapping, responses, schemas
-from meshkit.roles import Role
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.clients import upstream
 

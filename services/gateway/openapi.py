@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from meshkit.roles import Role
-from services.gateway.api import HTML, JSON, Access, Operation, Reply
 from services.campaigns import validation as campaign_rules
 from services.consent import validation as consent_rules
+from services.gateway.api import HTML, JSON, Access, Operation, Reply
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.responses import Problem
 from services.gateway.schemas import AttributeKey

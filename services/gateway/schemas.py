@@ -225,9 +225,7 @@ class NewContact(BaseModel):
     )
     first_name: ShortName | None = None
     last_name: ShortName | None = None
-    organisation: ShortName | None = Field(
-        None, description="Required for a company."
-    )
+    organisation: ShortName | None = Field(None, description="Required for a company.")
     phone: str | None = Field(
         None,
         pattern=anchored(contact_rules.PHONE),

@@ -103,9 +103,7 @@ def test_campaign_writes_need_campaign_manager_and_write_nothing(
     ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2001-01-01T00:00:00Z"],
     ids=["before year 1 in UTC", "after year 9999 in UTC", "past"],
 )
-def test_a_send_time_out_of_range_or_past_is_400_on_send_at(
-    gateway: Gateway, send_at: str
-) -> None:
+def test_a_send_time_out_of_range_or_past_is_400_on_send_at(gateway: Gateway, send_at: str) -> None:
     manager = gateway.keys.manager(A)
     draft = gateway.api.call("POST", "/v1/campaigns", manager, CAMPAIGN).json
     reply = gateway.api.call(

@@ -129,15 +129,18 @@ def test_a_route_without_a_role_does_not_register(app: Flask) -> None:
     from flask import Blueprint
 
     routes = Routes(Blueprint("scratch", __name__), "scratch")
-    declare: Any = routes.route
     reply = (Reply(200, "ok", schemas.SendNow),)
+
+    def declare(**kwargs: Any) -> Any:
+        return routes.route("GET", "/scratch", summary="s", replies=reply, **kwargs)
+
     with pytest.raises(TypeError):
-        declare("GET", "/scratch", summary="s", access=Access.COMPONENT, replies=reply)
+        declare(access=Access.COMPONENT)
     with pytest.raises(TypeError):
-        declare("GET", "/scratch", summary="s", access=Access.COMPONENT, role=None, replies=reply)
+        declare(access=Access.COMPONENT, role=None)
     with pytest.raises(TypeError):
-        declare("GET", "/scratch", summary="s", access=Access.COMPONENT, role="admin", replies=reply)
+        declare(access=Access.COMPONENT, role="admin")
     with pytest.raises(ValueError):
-        declare("GET", "/scratch", summary="s", access=Access.PUBLIC, role=Role.ADMIN, replies=reply)
+        declare(access=Access.PUBLIC, role=Role.ADMIN)
     assert routes.operations == []
     assert api.Operation  # the registry type the app reads
