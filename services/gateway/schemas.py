@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from services.campaigns import validation as campaign_rules
@@ -144,6 +145,9 @@ CampaignName = Annotated[
 ]
 AudienceContactId = Annotated[
     str, Field(min_length=1, max_length=campaign_rules.MAX_CONTACT_ID, pattern=_without(_NUL))
+]
+AudienceIds = Annotated[
+    list[AudienceContactId], Field(min_length=1, max_length=campaign_rules.MAX_AUDIENCE)
 ]
 _TEMPLATE = (
     "1 to {limit} characters, not blank; merge fields as `{{{{ first_name }}}}` "
@@ -296,10 +300,9 @@ class AudienceInput(BaseModel):
         },
     )
 
-    contact_ids: list[AudienceContactId] | None = Field(
-        None, min_length=1, max_length=campaign_rules.MAX_AUDIENCE
-    )
-    all_of_component: Literal[True] | None = None
+    # Absent, not null: the document offers no null (an explicit one is refused as "not one of").
+    contact_ids: AudienceIds | SkipJsonSchema[None] = None
+    all_of_component: Literal[True] | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AudienceInput:
