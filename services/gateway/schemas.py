@@ -17,8 +17,16 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from services.campaigns import validation as campaign_rules
@@ -288,6 +296,11 @@ class ConsentWithdrawal(BaseModel):
     text_shown: OptionalConsentText | None = None
 
 
+def _absent_by_default(schema: dict[str, Any]) -> None:
+    """No `default: null` in the document: the field is absent, never null."""
+    schema.pop("default", None)
+
+
 class AudienceInput(BaseModel):
     """Exactly one of: a list of contact ids, or every contact of the owner component."""
 
@@ -301,8 +314,12 @@ class AudienceInput(BaseModel):
     )
 
     # Absent, not null: the document offers no null (an explicit one is refused as "not one of").
-    contact_ids: AudienceIds | SkipJsonSchema[None] = None
-    all_of_component: Literal[True] | SkipJsonSchema[None] = None
+    contact_ids: Annotated[
+        AudienceIds | None, WithJsonSchema(TypeAdapter(AudienceIds).json_schema())
+    ] = Field(None, json_schema_extra=_absent_by_default)
+    all_of_component: Annotated[
+        Literal[True] | None, WithJsonSchema({"type": "boolean", "const": True})
+    ] = Field(None, json_schema_extra=_absent_by_default)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AudienceInput:
