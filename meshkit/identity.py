@@ -22,11 +22,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from meshkit.errors import PermissionDenied, Unauthenticated
+from meshkit.roles import Role, missing_role_message
 
 ALGORITHMS = ["ES256", "RS256"]
-ROLE_ADMIN = "admin"
-ROLE_MANAGER = "campaign_manager"
-ROLE_SERVICE = "service"
+# Aliases kept for existing callers: they are the enum's members.
+ROLE_ADMIN = Role.ADMIN
+ROLE_MANAGER = Role.CAMPAIGN_MANAGER
+ROLE_SERVICE = Role.SERVICE
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,22 @@ class Principal:
     level: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
 
+    def has_role(self, role: Role) -> bool:
+        """True when the token carries `role`."""
+        return role.value in self.roles
+
+    def require_role(self, role: Role) -> None:
+        """PermissionDenied naming the missing role (and nothing about the caller)."""
+        if not self.has_role(role):
+            raise PermissionDenied(missing_role_message(role))
+
     @property
     def is_service(self) -> bool:
-        return ROLE_SERVICE in self.roles
+        return self.has_role(Role.SERVICE)
 
     @property
     def is_admin(self) -> bool:
-        return ROLE_ADMIN in self.roles
+        return self.has_role(Role.ADMIN)
 
     def require_component(self) -> str:
         """The caller's component, or PermissionDenied when it has none."""
@@ -58,8 +69,7 @@ class Principal:
             raise PermissionDenied("this operation is reserved to services of the mesh")
 
     def require_admin(self) -> None:
-        if not self.is_admin:
-            raise PermissionDenied("this operation is reserved to administrators")
+        self.require_role(Role.ADMIN)
 
 
 _current: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")

@@ -1,8 +1,11 @@
 """Use cases of campaigns: create, read, schedule, start, and read the ledger.
 
 A campaign is visible only to its owner component (and to administrators);
-to anyone else it does not exist. Starting a campaign writes its audience to
-the ledger as pending rows, in the same transaction that marks it running.
+to anyone else it does not exist. Any token of the owner component reads it;
+changing it (create, schedule, send) needs the campaign_manager role, checked
+here again whatever the gateway did, and before the input is looked at.
+Starting a campaign writes its audience to the ledger as pending rows, in the
+same transaction that marks it running.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, NotFound, invalid
 from meshkit.identity import Principal
+from meshkit.roles import Role
 from services.campaigns.clients import Directory
 from services.campaigns.ledger import Clock, insert_pending, outcome_counts, utc_now
 from services.campaigns.models import Campaign, Delivery, SchedulerRun
@@ -89,7 +93,7 @@ class CampaignsService:
 
     def create(self, principal: Principal, draft: Draft) -> CampaignView:
         """A new draft campaign owned by the caller's component."""
-        component = principal.require_component()
+        component = _manager_of(principal)
         draft = validated(draft)
         assert draft.audience is not None  # validated() guarantees it
         campaign = Campaign(
@@ -130,6 +134,7 @@ class CampaignsService:
         self, principal: Principal, campaign_id: str, send_at: datetime | None
     ) -> CampaignView:
         """Plans the start of a draft or scheduled campaign at a future `send_at`."""
+        _manager_of(principal)
         if send_at is None:
             raise invalid("send_at", "is required")
         if send_at <= self._clock():
@@ -151,6 +156,7 @@ class CampaignsService:
 
     def send_now(self, principal: Principal, campaign_id: str) -> CampaignView:
         """Starts a draft or scheduled campaign now: its audience becomes pending ledger rows."""
+        _manager_of(principal)
         with self._db.transaction() as session:
             campaign = _owned(session, principal, campaign_id, field="id")
             _require_startable(campaign)
@@ -259,9 +265,16 @@ def _visible(session: Session, principal: Principal, campaign_id: str, field: st
     return campaign
 
 
-def _owned(session: Session, principal: Principal, campaign_id: str, field: str) -> Campaign:
-    """A campaign the caller's component owns and may change."""
+def _manager_of(principal: Principal) -> str:
+    """The component a campaign manager acts for; PermissionDenied for anyone else."""
     component = principal.require_component()
+    principal.require_role(Role.CAMPAIGN_MANAGER)
+    return component
+
+
+def _owned(session: Session, principal: Principal, campaign_id: str, field: str) -> Campaign:
+    """A campaign the caller's component owns and the caller may change."""
+    component = _manager_of(principal)
     check_campaign_id(field, campaign_id)
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.owner_component != component:

@@ -7,15 +7,34 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from meshkit.errors import Violations
+from services.campaigns import policy
 from services.campaigns.policy import TemplateError, parse_template
 
 PURPOSE = re.compile(r"[a-z0-9_-]{1,64}")
+# PostgreSQL text cannot hold NUL: refused here, as bad input, rather than failing the write.
+NUL = "\x00"
 MAX_NAME = 200
 MAX_SUBJECT = 300
 MAX_BODY = 100_000
 MAX_AUDIENCE = 100_000
 MAX_CONTACT_ID = 64
 MAX_CAMPAIGN_ID = 64
+
+
+def _template_pattern() -> str:
+    """A regular expression (JSON Schema / ECMA-262 subset) that only well-formed templates match.
+
+    Text without `{{`, a single `{`, or `{{ field }}` naming a known merge field;
+    it is stricter than parse_template (e.g. `{{{ first_name }}` is refused), never looser.
+    """
+    names = "|".join(sorted(policy.CONTACT_FIELDS))
+    attribute = re.escape(policy.ATTRIBUTE_PREFIX) + policy._ATTRIBUTE_KEY.pattern
+    placeholder = r"\{\{[ \t]*(?:" + names + "|" + attribute + r")[ \t]*\}\}"
+    return r"^(?:[^{\x00]|\{[^{\x00]|\{$|" + placeholder + ")*$"
+
+
+# What the gateway's schema publishes for subject and body templates (see _check_template).
+TEMPLATE_PATTERN = _template_pattern()
 
 
 class AudienceKind(StrEnum):
@@ -47,6 +66,8 @@ def validated(draft: Draft) -> Draft:
     violations = Violations()
     if not draft.name.strip() or len(draft.name) > MAX_NAME:
         violations.add("name", f"must be 1 to {MAX_NAME} characters, not blank")
+    elif NUL in draft.name:
+        violations.add("name", "must not contain NUL characters")
     if not PURPOSE.fullmatch(draft.purpose):
         violations.add("purpose", "must match [a-z0-9_-]{1,64}")
     _check_template(violations, "subject_template", draft.subject_template, MAX_SUBJECT)
@@ -59,14 +80,17 @@ def validated(draft: Draft) -> Draft:
 def check_campaign_id(field: str, campaign_id: str) -> None:
     """An id a caller sent: present and of sane length (unknown ids are NOT_FOUND later)."""
     violations = Violations()
-    if not campaign_id or len(campaign_id) > MAX_CAMPAIGN_ID:
-        violations.add(field, f"must be 1 to {MAX_CAMPAIGN_ID} characters")
+    if not campaign_id or len(campaign_id) > MAX_CAMPAIGN_ID or NUL in campaign_id:
+        violations.add(field, f"must be 1 to {MAX_CAMPAIGN_ID} characters, without NUL")
     violations.raise_if_any()
 
 
 def _check_template(violations: Violations, field: str, text: str, limit: int) -> None:
     if not text.strip() or len(text) > limit:
         violations.add(field, f"must be 1 to {limit} characters, not blank")
+        return
+    if NUL in text:
+        violations.add(field, "must not contain NUL characters")
         return
     try:
         parse_template(text)
@@ -85,10 +109,10 @@ def _checked_audience(violations: Violations, audience: Audience | None) -> Audi
         violations.add("audience.contact_ids.ids", f"must hold 1 to {MAX_AUDIENCE} ids")
         return None
     for index, contact_id in enumerate(ids):
-        if not contact_id or len(contact_id) > MAX_CONTACT_ID:
+        if not contact_id or len(contact_id) > MAX_CONTACT_ID or NUL in contact_id:
             violations.add(
                 f"audience.contact_ids.ids[{index}]",
-                f"must be 1 to {MAX_CONTACT_ID} characters",
+                f"must be 1 to {MAX_CONTACT_ID} characters, without NUL",
             )
             if len(violations.items) >= 20:  # enough to fix the input; keep the error small
                 break

@@ -1,7 +1,9 @@
 """The route registry: one declaration per operation, read by the views, auth and OpenAPI.
 
 A view is declared with `Routes.route(...)`, naming its method, rule, who may
-call it and the pydantic models of its input and output. The same record
+call it (an access level, and the role it needs: a meshkit Role, or ANY_ROLE
+said explicitly; a declaration without one does not register) and the
+pydantic models of its input and output. The same record
 decides authentication (auth.py), parses the input before the view runs, and
 generates the OpenAPI document (openapi.py), so the three cannot drift apart.
 """
@@ -18,6 +20,7 @@ from flask import Blueprint, Response
 from pydantic import BaseModel
 
 from meshkit.identity import Principal
+from meshkit.roles import Role
 from services.gateway import inputs
 
 JSON = "application/json"
@@ -31,14 +34,27 @@ class Access(Enum):
     PUBLIC = "public"  # no token: health, OpenAPI, the links in sent mail
     SIGNED_IN = "signed_in"  # any verified token
     COMPONENT = "component"  # a verified token acting for a component
-    ADMIN = "admin"  # a verified token with the admin role
 
     def require(self, principal: Principal) -> None:
         """Raises PermissionDenied when the principal lacks what this level asks for."""
         if self is Access.COMPONENT:
             principal.require_component()
-        elif self is Access.ADMIN:
-            principal.require_admin()
+
+
+class AnyRole(Enum):
+    """The explicit word for "no particular role": the access level alone decides."""
+
+    ANY = "any"
+
+
+ANY_ROLE = AnyRole.ANY
+RoleNeeded = Role | AnyRole
+
+
+def require_role(role: RoleNeeded, principal: Principal) -> None:
+    """PermissionDenied naming the role when the principal lacks it."""
+    if isinstance(role, Role):
+        principal.require_role(role)
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,7 @@ class Operation:
     method: str
     summary: str
     access: Access
+    role: RoleNeeded
     replies: tuple[Reply, ...]
     body: type[BaseModel] | None = None
     body_media_type: str = JSON
@@ -87,6 +104,7 @@ class Routes:
         *,
         summary: str,
         access: Access,
+        role: RoleNeeded | None = None,
         replies: tuple[Reply, ...],
         body: type[BaseModel] | None = None,
         body_media_type: str = JSON,
@@ -94,7 +112,18 @@ class Routes:
         query: type[BaseModel] | None = None,
         calls_upstream: bool = True,
     ) -> Callable[[View], View]:
-        """Declares a view: registers its URL rule and records its operation."""
+        """Declares a view: registers its URL rule and records its operation.
+
+        `role` is required on every route that takes a token: a Role, or ANY_ROLE
+        to say that none is needed. A public route takes no token, so no role.
+        """
+        if access is Access.PUBLIC:
+            if role not in (None, ANY_ROLE):
+                raise ValueError(f"{method} {rule}: a public route cannot need a role")
+            role = ANY_ROLE
+        if not isinstance(role, Role | AnyRole):
+            raise TypeError(f"{method} {rule}: declare role=<a meshkit Role> or role=ANY_ROLE")
+        needed: RoleNeeded = role
 
         def register(view: View) -> View:
             operation = Operation(
@@ -103,6 +132,7 @@ class Routes:
                 method=method,
                 summary=summary,
                 access=access,
+                role=needed,
                 replies=replies,
                 body=body,
                 body_media_type=body_media_type,

@@ -1,10 +1,12 @@
 """Authentication and component scopes, checked before any view runs.
 
-The operation's declared access (services.gateway.api.Access) decides: public
-routes pass; every other route needs a verified bearer token (401 otherwise),
-and contacts, consent and campaign routes a token acting for a component (403
-otherwise). The principal and the raw token go on flask.g; the token is
-forwarded upstream, where each service checks again.
+The operation's declared access (services.gateway.api.Access) and role decide:
+public routes pass; every other route needs a verified bearer token (401
+otherwise); contacts, consent and campaign routes a token acting for a
+component, and a route that needs a role (campaign writes: campaign_manager,
+components: admin) a token carrying it (403 otherwise, naming the role). The
+principal and the raw token go on flask.g; the token is forwarded upstream,
+where each service checks again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 
 from meshkit.identity import Principal, TokenVerifier
-from services.gateway.api import Access, Operation
+from services.gateway.api import Access, Operation, require_role
 
 EXTENSION = "crm.gateway.auth"
 
@@ -46,6 +48,7 @@ def authenticate() -> None:
     g.principal = principal
     g.token = (header or "").partition(" ")[2].strip()
     operation.access.require(principal)
+    require_role(operation.role, principal)
 
 
 def principal() -> Principal:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from meshkit.roles import Role
 from protos.crm.campaigns.v1 import campaigns_pb2
 from services.gateway import mapping, responses, schemas
-from services.gateway.api import Access, Reply, Routes
+from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.clients import upstream
 
 blueprint = Blueprint("campaigns", __name__)
@@ -18,6 +19,7 @@ routes = Routes(blueprint, "campaigns")
     "/v1/campaigns",
     summary="Create a draft campaign of the caller's component.",
     access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
     body=schemas.NewCampaign,
     replies=(Reply(201, "The draft.", responses.Campaign),),
 )
@@ -31,6 +33,7 @@ def create_campaign(body: schemas.NewCampaign) -> responses.Campaign:
     "/v1/campaigns",
     summary="List the campaigns of the caller's component.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     replies=(Reply(200, "The campaigns.", responses.CampaignList),),
 )
 def list_campaigns() -> responses.CampaignList:
@@ -44,6 +47,7 @@ def list_campaigns() -> responses.CampaignList:
     "/v1/campaigns/<campaign_id>",
     summary="Read one campaign and its outcome counts.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     replies=(Reply(200, "The campaign.", responses.Campaign),),
 )
 def get_campaign(campaign_id: str) -> responses.Campaign:
@@ -57,6 +61,7 @@ def get_campaign(campaign_id: str) -> responses.Campaign:
     "/v1/campaigns/<campaign_id>/schedule",
     summary="Schedule a campaign to be sent at a given time.",
     access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
     body=schemas.Schedule,
     replies=(Reply(200, "The scheduled campaign.", responses.Campaign),),
 )
@@ -72,6 +77,7 @@ def schedule(campaign_id: str, body: schemas.Schedule) -> responses.Campaign:
     "/v1/campaigns/<campaign_id>/send",
     summary="Start sending a campaign now; the dispatch goes on in the background.",
     access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
     body=schemas.SendNow,
     body_optional=True,
     replies=(Reply(202, "The campaign, accepted for sending.", responses.Campaign),),
@@ -87,6 +93,7 @@ def send_now(campaign_id: str, body: schemas.SendNow) -> responses.Campaign:
     "/v1/campaigns/<campaign_id>/deliveries",
     summary="Who was reached, and the rule that decided for everyone who was not.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     query=schemas.Page,
     replies=(Reply(200, "One page of deliveries.", responses.DeliveryList),),
 )

@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from protos.crm.consent.v1 import consent_pb2
 from services.gateway import mapping, responses, schemas
-from services.gateway.api import Access, Reply, Routes
+from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.auth import principal
 from services.gateway.clients import upstream
 
@@ -19,6 +19,7 @@ routes = Routes(blueprint, "consent")
     "/v1/contacts/<contact_id>/consents",
     summary="Record a consent, with the text shown and where it was collected.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     body=schemas.ConsentGrant,
     replies=(Reply(201, "The recorded event.", responses.ConsentEvent),),
 )
@@ -33,6 +34,7 @@ def grant(contact_id: str, body: schemas.ConsentGrant) -> responses.ConsentEvent
     "/v1/contacts/<contact_id>/consents/withdraw",
     summary="Record a withdrawal of consent.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     body=schemas.ConsentWithdrawal,
     replies=(Reply(201, "The recorded event.", responses.ConsentEvent),),
 )
@@ -47,6 +49,7 @@ def withdraw(contact_id: str, body: schemas.ConsentWithdrawal) -> responses.Cons
     "/v1/contacts/<contact_id>/consents",
     summary="The consent history of a contact, oldest first.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     replies=(Reply(200, "Every recorded event.", responses.ConsentHistory),),
 )
 def history(contact_id: str) -> responses.ConsentHistory:

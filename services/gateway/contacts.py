@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import mapping, responses, schemas
-from services.gateway.api import Access, Reply, Routes
+from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.clients import upstream
 
 blueprint = Blueprint("contacts", __name__)
@@ -17,7 +18,8 @@ routes = Routes(blueprint, "contacts")
     "POST",
     "/v1/components",
     summary="Register a component of the grouping (admin only).",
-    access=Access.ADMIN,
+    access=Access.SIGNED_IN,
+    role=Role.ADMIN,
     body=schemas.NewComponent,
     replies=(Reply(201, "The new component.", responses.Component),),
 )
@@ -31,6 +33,7 @@ def create_component(body: schemas.NewComponent) -> responses.Component:
     "/v1/components",
     summary="List the components of the grouping.",
     access=Access.SIGNED_IN,
+    role=ANY_ROLE,
     replies=(Reply(200, "Every component.", responses.ComponentList),),
 )
 def list_components() -> responses.ComponentList:
@@ -44,6 +47,7 @@ def list_components() -> responses.ComponentList:
     "/v1/contacts",
     summary="Create a contact, or join the existing one with the same email.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     body=schemas.NewContact,
     replies=(
         Reply(201, "A new contact owned by the caller's component.", responses.ContactCreated),
@@ -66,6 +70,7 @@ def create_contact(body: schemas.NewContact) -> tuple[responses.ContactCreated, 
     "/v1/contacts",
     summary="List the contacts the caller's component is a member of.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     query=schemas.Page,
     replies=(Reply(200, "One page of contacts.", responses.ContactList),),
 )
@@ -85,6 +90,7 @@ def list_contacts(query: schemas.Page) -> responses.ContactList:
     "/v1/contacts/<contact_id>",
     summary="Read a contact: only the fields the caller may see are present.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     replies=(Reply(200, "The contact.", responses.Contact),),
 )
 def get_contact(contact_id: str) -> responses.Contact:
@@ -99,6 +105,7 @@ def get_contact(contact_id: str) -> responses.Contact:
     "/v1/contacts/<contact_id>/attributes/<key>",
     summary="Write one attribute owned by the caller's component.",
     access=Access.COMPONENT,
+    role=ANY_ROLE,
     body=schemas.AttributeUpdate,
     replies=(Reply(200, "The contact after the change.", responses.Contact),),
 )

@@ -9,9 +9,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from meshkit.roles import Role
+from services.campaigns import validation as campaign_rules
+from services.consent import validation as consent_rules
 from services.gateway.api import HTML, JSON, Access, Operation, Reply
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.responses import Problem
+from services.gateway.schemas import AttributeKey
 
 REF = "#/components/schemas/{model}"
 BEARER = "bearerAuth"
@@ -19,11 +23,37 @@ BEARER = "bearerAuth"
 _PROBLEMS = {
     "400": "Invalid input: `errors` names each offending field.",
     "401": "Missing, expired or invalid bearer token.",
-    "403": "The token may not do this (no component, not an admin, or refused by the service).",
+    "403": "The token may not do this: no component, or without the role the operation needs "
+    "(`x-required-role`), or refused by the service.",
     "404": "Unknown, or not visible to the caller.",
     "415": "The body is not of the expected media type.",
     "503": "An upstream service did not answer; retry later.",
 }
+
+
+# What the services accept in each path variable (an id they never handed out is a 404 later).
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "campaign_id": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": campaign_rules.MAX_CAMPAIGN_ID,
+        "pattern": "^[^\\x00]*$",
+    },
+    "contact_id": {"type": "string", "minLength": 1, "maxLength": consent_rules.MAX_ID},
+}
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    if name == "key":
+        return {"type": "string", **_field_schema(AttributeKey)}
+    return PATH_SCHEMAS.get(name, {"type": "string"})
+
+
+def _field_schema(annotation: Any) -> dict[str, Any]:
+    from pydantic import TypeAdapter
+
+    schema: dict[str, Any] = TypeAdapter(annotation).json_schema()
+    return schema
 
 
 def openapi_path(rule: str) -> str:
@@ -82,10 +112,13 @@ def _operation(operation: Operation) -> dict[str, Any]:
     result: dict[str, Any] = {
         "operationId": operation.endpoint.replace(".", "_"),
         "summary": operation.summary,
+        "description": _who(operation),
         "tags": list(operation.tags),
         "x-access": operation.access.value,
         "security": [] if operation.access is Access.PUBLIC else [{BEARER: []}],
     }
+    if isinstance(operation.role, Role):
+        result["x-required-role"] = operation.role.value
     parameters = _parameters(operation)
     if parameters:
         result["parameters"] = parameters
@@ -98,9 +131,25 @@ def _operation(operation: Operation) -> dict[str, Any]:
     return result
 
 
+_ACCESS = {
+    Access.PUBLIC: "No token needed.",
+    Access.SIGNED_IN: "Needs a bearer token",
+    Access.COMPONENT: "Needs a bearer token acting for a component",
+}
+
+
+def _who(operation: Operation) -> str:
+    """Who may call the operation, in words: its access level and the role it needs."""
+    if operation.access is Access.PUBLIC:
+        return _ACCESS[Access.PUBLIC]
+    if isinstance(operation.role, Role):
+        return f"{_ACCESS[operation.access]} with the `{operation.role.value}` role."
+    return f"{_ACCESS[operation.access]}; no particular role."
+
+
 def _parameters(operation: Operation) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
         for name in path_parameters(operation.rule)
     ]
     if operation.query is not None:
@@ -134,6 +183,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
     problems = []
     if operation.body is not None or operation.query is not None:
         problems.append("400")
+    elif path_parameters(operation.rule) and operation.calls_upstream:
+        problems.append("400")  # a path variable the service refuses
     if operation.access is not Access.PUBLIC:
         problems += ["401", "403"]
     if path_parameters(operation.rule):

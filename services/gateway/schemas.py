@@ -1,19 +1,189 @@
 """Request bodies and query strings the gateway accepts (pydantic v2, strict, closed).
 
-Only the shape is checked here (types, required fields, enum words): unknown or
-mistyped fields are a 400. What the values mean is for each service to decide.
+The shape is checked here (types, required fields, enum words), and so are the
+rules of the services that a schema can state (lengths, patterns of ids and
+purposes, well-formed templates, a send time in range and in the future): the
+OpenAPI document then says what the services accept, and bad input is a 400
+before any upstream call. The rules are imported from each service's
+validation module, never re-typed. What a schema cannot state (an email
+address's syntax, a known time zone, who may see what) stays with the service.
 Each model carries an example, which the OpenAPI document shows and the tests
 validate against the published schema.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from services.campaigns import validation as campaign_rules
+from services.consent import validation as consent_rules
+from services.contacts import validation as contact_rules
+
 INT32_MAX = 2**31 - 1
+
+
+def anchored(rule: re.Pattern[str]) -> str:
+    """A service's fullmatch rule as a JSON Schema pattern (which searches, unanchored)."""
+    return f"^(?:{rule.pattern})$"
+
+
+def _escaped(chars: str) -> str:
+    r"""Characters as a regex class body of \uXXXX escapes (Python, ECMA-262 and Rust agree)."""
+    return "".join(f"\\u{ord(c):04x}" for c in chars)
+
+
+# What str.strip() removes: a "blank" value is made of these only.
+_SPACE = _escaped("".join(chr(c) for c in range(0x3100) if chr(c).isspace()))
+_CONTROL = "\\x00-\\x1f\\x7f"  # contacts' names: no control character at all
+_CONTROL_BUT_LINES = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f"  # attribute values
+_NUL = "\\x00"  # PostgreSQL text cannot hold it
+
+
+def _not_blank(banned: str) -> str:
+    """Some character that is not blank, and none of `banned` anywhere."""
+    return f"^[^{banned}]*[^{banned}{_SPACE}][^{banned}]*$"
+
+
+def _without(banned: str) -> str:
+    return f"^[^{banned}]*$"
+
+
+def _blank_refused(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be blank")
+    return value
+
+
+# Some character that is not blank, for a schema that already has a `pattern` of its own.
+_SOME_TEXT = {"allOf": [{"pattern": f"[^{_SPACE}]"}]}
+
+ComponentId = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=40,
+        pattern=anchored(contact_rules.COMPONENT_ID),
+        description="Slug of the component: 2 to 40 of a-z, 0-9 and `-`, e.g. `sciences`.",
+    ),
+]
+ComponentName = Annotated[
+    str,
+    Field(
+        max_length=contact_rules.MAX_NAME,
+        pattern=_not_blank(_CONTROL),
+        description=f"Display name: 1 to {contact_rules.MAX_NAME} characters, not blank, "
+        "no control character.",
+    ),
+]
+ShortName = Annotated[
+    str,
+    Field(
+        max_length=contact_rules.MAX_NAME,
+        pattern=_without(_CONTROL),
+        description=f"At most {contact_rules.MAX_NAME} characters, no control character.",
+    ),
+]
+Purpose = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=anchored(campaign_rules.PURPOSE),
+        description="1 to 64 of a-z, 0-9, `_` and `-`, e.g. `newsletter`.",
+    ),
+]
+AttributeKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=anchored(contact_rules.ATTRIBUTE_KEY),
+        description="A lower-case letter, then up to 63 of a-z, 0-9 and `_`.",
+    ),
+]
+AttributeValue = Annotated[
+    str,
+    Field(
+        max_length=contact_rules.MAX_ATTRIBUTE_VALUE,
+        pattern=_without(_CONTROL_BUT_LINES),
+        description=f"At most {contact_rules.MAX_ATTRIBUTE_VALUE} characters; line breaks "
+        "allowed, no other control character.",
+    ),
+]
+ConsentSource = Annotated[
+    str,
+    Field(
+        max_length=consent_rules.MAX_SOURCE,
+        pattern=_not_blank(_NUL),
+        description="Where it was collected, e.g. `web-form` (not blank).",
+    ),
+]
+ConsentText = Annotated[
+    str,
+    Field(
+        max_length=consent_rules.MAX_TEXT,
+        pattern=_not_blank(_NUL),
+        description="The text the person was shown (not blank).",
+    ),
+]
+OptionalConsentText = Annotated[
+    str, Field(max_length=consent_rules.MAX_TEXT, pattern=_without(_NUL))
+]
+CampaignName = Annotated[
+    str,
+    Field(
+        max_length=campaign_rules.MAX_NAME,
+        pattern=_not_blank(_NUL),
+        description=f"1 to {campaign_rules.MAX_NAME} characters, not blank.",
+    ),
+]
+AudienceContactId = Annotated[
+    str, Field(min_length=1, max_length=campaign_rules.MAX_CONTACT_ID, pattern=_without(_NUL))
+]
+AudienceIds = Annotated[
+    list[AudienceContactId], Field(min_length=1, max_length=campaign_rules.MAX_AUDIENCE)
+]
+_TEMPLATE = (
+    "1 to {limit} characters, not blank; merge fields as `{{{{ first_name }}}}` "
+    "(contact fields or `attr.<key>`); `{{{{` opens nothing else."
+)
+SubjectTemplate = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=campaign_rules.MAX_SUBJECT,
+        pattern=campaign_rules.TEMPLATE_PATTERN,
+        description=_TEMPLATE.format(limit=campaign_rules.MAX_SUBJECT),
+        json_schema_extra=_SOME_TEXT,
+    ),
+    AfterValidator(_blank_refused),
+]
+BodyTemplate = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=campaign_rules.MAX_BODY,
+        pattern=campaign_rules.TEMPLATE_PATTERN,
+        description=_TEMPLATE.format(limit=campaign_rules.MAX_BODY),
+        json_schema_extra=_SOME_TEXT,
+    ),
+    AfterValidator(_blank_refused),
+]
+
 
 Kind = Literal["person", "company"]
 Visibility = Literal["grouping", "members", "owner"]
@@ -31,8 +201,8 @@ class NewComponent(BaseModel):
 
     model_config = _closed({"id": "sciences", "name": "Faculté des sciences"})
 
-    id: str = Field(description="Slug of the component, e.g. `sciences`.")
-    name: str = Field(description="Display name.")
+    id: ComponentId
+    name: ComponentName
 
 
 class NewAttribute(BaseModel):
@@ -40,8 +210,8 @@ class NewAttribute(BaseModel):
 
     model_config = _closed({"key": "taxe_apprentissage", "value": "12000", "visibility": "owner"})
 
-    key: str
-    value: str
+    key: AttributeKey
+    value: AttributeValue
     visibility: Visibility | None = Field(
         None, description="Who may read it besides its owner; absent: owner only (deny by default)."
     )
@@ -62,13 +232,23 @@ class NewContact(BaseModel):
     )
 
     kind: Kind
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    organisation: str | None = None
-    phone: str | None = None
-    time_zone: str | None = Field(None, description="IANA name; the service defaults it.")
-    attributes: list[NewAttribute] = Field(default_factory=list)
+    email: str | None = Field(
+        None, max_length=320, description="A deliverable address; a person needs email or phone."
+    )
+    first_name: ShortName | None = None
+    last_name: ShortName | None = None
+    organisation: ShortName | None = Field(None, description="Required for a company.")
+    phone: str | None = Field(
+        None,
+        pattern=anchored(contact_rules.PHONE),
+        description="Digits, spaces, + ( ) . - (3 to 32, at least 3 digits).",
+    )
+    time_zone: str | None = Field(
+        None, max_length=64, description="IANA name, e.g. `Europe/Paris`; the service defaults it."
+    )
+    attributes: list[NewAttribute] = Field(
+        default_factory=list, max_length=contact_rules.MAX_ATTRIBUTES
+    )
 
 
 class AttributeUpdate(BaseModel):
@@ -76,7 +256,7 @@ class AttributeUpdate(BaseModel):
 
     model_config = _closed({"value": "15000", "visibility": "owner"})
 
-    value: str
+    value: AttributeValue
     visibility: Visibility | None = Field(None, description="Absent: the owner-only default.")
 
 
@@ -95,11 +275,11 @@ class ConsentGrant(BaseModel):
     )
 
     channel: Channel
-    purpose: str
+    purpose: Purpose
     scope: ScopeWord = Field(description="`component` means the caller's own component.")
     legal_basis: LegalBasis | None = Field(None, description="Absent: consent.")
-    source: str
-    text_shown: str
+    source: ConsentSource
+    text_shown: ConsentText
 
 
 class ConsentWithdrawal(BaseModel):
@@ -110,10 +290,15 @@ class ConsentWithdrawal(BaseModel):
     )
 
     channel: Channel
-    purpose: str
+    purpose: Purpose
     scope: ScopeWord = Field(description="`component` means the caller's own component.")
-    source: str
-    text_shown: str | None = None
+    source: ConsentSource
+    text_shown: OptionalConsentText | None = None
+
+
+def _absent_by_default(schema: dict[str, Any]) -> None:
+    """No `default: null` in the document: the field is absent, never null."""
+    schema.pop("default", None)
 
 
 class AudienceInput(BaseModel):
@@ -128,8 +313,13 @@ class AudienceInput(BaseModel):
         },
     )
 
-    contact_ids: list[str] | None = None
-    all_of_component: Literal[True] | None = None
+    # Absent, not null: the document offers no null (an explicit one is refused as "not one of").
+    contact_ids: Annotated[
+        AudienceIds | None, WithJsonSchema(TypeAdapter(AudienceIds).json_schema())
+    ] = Field(None, json_schema_extra=_absent_by_default)
+    all_of_component: Annotated[
+        Literal[True] | None, WithJsonSchema({"type": "boolean", "const": True})
+    ] = Field(None, json_schema_extra=_absent_by_default)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AudienceInput:
@@ -153,19 +343,36 @@ class NewCampaign(BaseModel):
         }
     )
 
-    name: str
-    purpose: str
-    subject_template: str = Field(description="Merge fields as `{{ first_name }}`.")
-    body_template: str
+    name: CampaignName
+    purpose: Purpose
+    subject_template: SubjectTemplate
+    body_template: BodyTemplate
     audience: AudienceInput
+
+
+def _future_and_in_range(value: datetime) -> datetime:
+    """`value` in UTC; out of the range a timestamp holds, or not in the future: a 400."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range", "must be between year 1 and year 9999 in UTC"
+        ) from None
+    if utc <= datetime.now(UTC):
+        raise PydanticCustomError("datetime_future", "must be in the future")
+    return utc
 
 
 class Schedule(BaseModel):
     """When a campaign is to be sent."""
 
-    model_config = _closed({"send_at": "2025-09-01T08:00:00Z"})
+    model_config = _closed({"send_at": "2099-09-01T08:00:00Z"})
 
-    send_at: AwareDatetime = Field(description="RFC 3339 with an offset, e.g. `...Z`.")
+    send_at: Annotated[AwareDatetime, AfterValidator(_future_and_in_range)] = Field(
+        description="RFC 3339 with an offset, e.g. `...Z`; must be in the future, and between "
+        "0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z once converted to UTC.",
+        json_schema_extra={"format": "date-time"},
+    )
 
 
 class SendNow(BaseModel):

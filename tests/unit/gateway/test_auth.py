@@ -136,3 +136,35 @@ def test_auth_comes_before_body_validation(client: FlaskClient, recorder: CallRe
 def test_public_routes_need_no_token(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/openapi.json").status_code == 200
+
+
+CAMPAIGN_WRITES = [
+    ("POST", "/v1/campaigns", CAMPAIGN),
+    ("POST", "/v1/campaigns/k-1/schedule", {"send_at": "2099-01-01T00:00:00Z"}),
+    ("POST", "/v1/campaigns/k-1/send", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), CAMPAIGN_WRITES)
+@pytest.mark.parametrize("roles", [[], ["staff"], ["admin", "viewer", "contact_editor"]])
+def test_campaign_writes_need_the_campaign_manager_role(
+    client: FlaskClient,
+    keys: TestKeys,
+    recorder: CallRecorder,
+    roles: list[str],
+    method: str,
+    path: str,
+    body: object,
+) -> None:
+    token = keys.issuer.mint("bob@sciences", component="sciences", roles=roles)
+    problem = assert_problem(send(client, method, path, body, bearer(token)), 403)
+    assert "campaign_manager" in problem["detail"]
+    assert recorder.methods == []
+
+
+def test_campaign_reads_need_no_particular_role(
+    client: FlaskClient, keys: TestKeys, recorder: CallRecorder
+) -> None:
+    token = keys.issuer.mint("bob@sciences", component="sciences", roles=["staff"])
+    assert_problem(client.get("/v1/campaigns", headers=bearer(token)), 503)  # reached upstream
+    assert recorder.methods == ["/crm.campaigns.v1.CampaignsService/ListCampaigns"]

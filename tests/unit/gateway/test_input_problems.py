@@ -195,3 +195,22 @@ def test_upstream_unreachable_is_a_503_problem_after_one_call(
     response = client.get("/v1/contacts/c-1", headers=bearer(keys.manager("sciences")))
     assert_problem(response, 503)
     assert recorder.methods == ["/crm.contacts.v1.ContactsService/GetContact"]
+
+
+@pytest.mark.parametrize(
+    ("send_at", "why"),
+    [
+        ("0001-01-01T00:00:00+14:00", "year"),
+        ("9999-12-31T23:59:59-14:00", "year"),
+        ("2001-01-01T00:00:00Z", "future"),
+    ],
+)
+def test_a_send_time_out_of_range_or_past_is_400_before_upstream(
+    client: FlaskClient, keys: TestKeys, recorder: CallRecorder, send_at: str, why: str
+) -> None:
+    body = json.dumps({"send_at": send_at})
+    response = post_json(client, "/v1/campaigns/k-1/schedule", keys.manager("sciences"), body)
+    problem = assert_problem(response, 400)
+    assert fields(problem) == {"send_at"}
+    assert why in problem["detail"]
+    assert recorder.methods == []
