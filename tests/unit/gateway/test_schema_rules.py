@@ -64,7 +64,8 @@ def contacts_service(body: dict[str, Any]) -> None:
 
 def consent_service(body: dict[str, Any]) -> None:
     request = ChangeRequest(
-        "c-1", Channel(body["channel"]), body["purpose"], Scope.grouping(), None,
+        "5f0c2a4e-8b1d-4c3e-9a7f-0d6e1b2c3a4d", Channel(body["channel"]), body["purpose"],
+        Scope.grouping(), None,
         body["source"], body["text_shown"],
     )  # fmt: skip
     valid_change(request, Action.GRANT)
