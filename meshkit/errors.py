@@ -65,6 +65,14 @@ class FailedPrecondition(DomainError):
     title = "Conflict with the current state"
 
 
+class Stale(DomainError):
+    """The caller wrote from a version it read earlier and someone changed it since."""
+
+    grpc_code = "ABORTED"
+    http_status = 412
+    title = "Precondition failed"
+
+
 class Unavailable(DomainError):
     grpc_code = "UNAVAILABLE"
     http_status = 503

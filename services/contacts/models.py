@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.db import UtcDateTime
-from services.contacts.policy import DEFAULT_TIME_ZONE
+
+AUTO_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 def utcnow() -> datetime:
@@ -29,6 +33,9 @@ class Base(DeclarativeBase):
     pass
 
 
+# --- Organisation tree ---------------------------------------------------------------
+
+
 class ComponentRow(Base):
     __tablename__ = "components"
 
@@ -37,25 +44,118 @@ class ComponentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class OrgServiceRow(Base):
+    """A service inside a component (alumni office, corporate relations...)."""
+
+    __tablename__ = "org_services"
+
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class LevelRow(Base):
+    """One hierarchy level; a higher rank is a higher level."""
+
+    __tablename__ = "org_levels"
+
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+
+
+class PersonRow(Base):
+    """A person of the grouping: where they sit in the tree and their roles."""
+
+    __tablename__ = "people"
+
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    component_id: Mapped[str | None] = mapped_column(ForeignKey("components.id"))
+    service_id: Mapped[str | None] = mapped_column(String(40))
+    level: Mapped[str | None] = mapped_column(String(40))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- Catalogue and policies ----------------------------------------------------------
+
+
+class AttributeDefinitionRow(Base):
+    """An attribute a component declared; its field id is `<component_id>.<key>`."""
+
+    __tablename__ = "attribute_definitions"
+
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    choices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    label_fr: Mapped[str] = mapped_column(String(200), default="")
+    label_en: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FieldPolicyRow(Base):
+    """The policy in force for one field: lists of grants, as JSON."""
+
+    __tablename__ = "field_policies"
+
+    field: Mapped[str] = mapped_column(String(120), primary_key=True)
+    read: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    write: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FieldPolicyChangeRow(Base):
+    """History of field policies: appended on every change, never updated."""
+
+    __tablename__ = "field_policy_changes"
+
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    field: Mapped[str] = mapped_column(String(120), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- Contacts ------------------------------------------------------------------------
+
+
 class ContactRow(Base):
     __tablename__ = "contacts"
-    __table_args__ = (
-        CheckConstraint("kind IN ('person', 'company')", name="ck_contacts_kind"),
-        UniqueConstraint("email_normalised", name="uq_contacts_email_normalised"),
-    )
+    __table_args__ = (CheckConstraint("kind IN ('person', 'company')", name="ck_contacts_kind"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    email: Mapped[str | None] = mapped_column(String(254))
-    email_normalised: Mapped[str | None] = mapped_column(String(254))
-    first_name: Mapped[str | None] = mapped_column(String(200))
-    last_name: Mapped[str | None] = mapped_column(String(200))
-    organisation: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32))
-    time_zone: Mapped[str] = mapped_column(
-        String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
-    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class ValueRow(Base):
+    """One value of one field of a contact, held by the component that wrote it."""
+
+    __tablename__ = "contact_values"
+    __table_args__ = (
+        Index("ix_contact_values_field_value", "field", "value"),
+        Index("ix_contact_values_field_number", "field", "number_value"),
+    )
+
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(120), primary_key=True)
+    owner_component: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    number_value: Mapped[Decimal | None] = mapped_column(Numeric)  # numbers, for ranges
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AddressRow(Base):
+    """A normalised email address and the one contact it belongs to (the join key)."""
+
+    __tablename__ = "contact_addresses"
+
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
 
 
 class MembershipRow(Base):
@@ -67,32 +167,71 @@ class MembershipRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class AttributeRow(Base):
-    __tablename__ = "attributes"
-    __table_args__ = (
-        CheckConstraint(
-            "visibility IN ('grouping', 'members', 'owner')", name="ck_attributes_visibility"
-        ),
-    )
+class RedirectRow(Base):
+    """A merged-away id and the contact that survived it."""
 
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
-    owner_component: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    visibility: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    __tablename__ = "contact_redirects"
+
+    merged_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(String(36), index=True)
+    merged_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TombstoneRow(Base):
+    """An id that was erased or deleted: nothing else about it remains."""
+
+    __tablename__ = "contact_tombstones"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    removed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- Audit ---------------------------------------------------------------------------
+
+
+class ChangeRow(Base):
+    """Who changed a contact, how, which fields (never the values), when."""
+
+    __tablename__ = "contact_changes"
+
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(200))
+    component: Mapped[str | None] = mapped_column(String(40))
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # merge conflicts, for the DPO
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class SensitiveReadRow(Base):
-    """One owner-only field shown to one caller: the audit trail of sensitive reads."""
+    """One protected value shown to one caller: the audit trail of sensitive reads."""
 
     __tablename__ = "sensitive_reads"
+    __table_args__ = (Index("ix_sensitive_reads_owner", "owner_component", "id"),)
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
     subject: Mapped[str] = mapped_column(Text)
     component: Mapped[str] = mapped_column(String(40))
     contact_id: Mapped[str] = mapped_column(String(36), index=True)
-    field: Mapped[str] = mapped_column(String(80))
+    field: Mapped[str] = mapped_column(String(120))
+    owner_component: Mapped[str] = mapped_column(String(40))
+    route: Mapped[str] = mapped_column(String(80))
     read_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- Imports -------------------------------------------------------------------------
+
+
+class ImportBatchRow(Base):
+    """One applied batch of an import, with its per-row report (for replays and resumes)."""
+
+    __tablename__ = "import_batches"
+
+    component_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    import_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_line: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(200))
+    report: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    applied_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

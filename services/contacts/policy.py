@@ -1,34 +1,32 @@
-"""Who may see which field of a contact, and whether a component may reach it.
+"""Who may read and who may write each field of a contact: the heart of the product.
 
-Three visibility classes:
-- GROUPING: every component of the grouping;
-- MEMBERS: the components the contact is a member of;
-- OWNER: only the component that wrote the field.
+Every value of a contact belongs to the component that wrote it (its owner):
+two components that know the same person each keep their own first name,
+phone, notes. A component's attributes (`sciences.taxe_apprentissage`) are
+owned by that component alone.
 
-Deny by default: a field no rule names, and an attribute written without a
-visibility, are visible to their owner alone. Core fields have no owner
-component, so a core field missing from the table below is shown to nobody.
-A caller with no component (a plain administrator) sees grouping-level fields.
+A field policy lists, for one field, the grants that allow reading it and
+those that allow writing it. A grant names an audience (the owner component,
+the contact's member components, named beneficiary components, or the whole
+grouping) and may narrow it to a service, a minimum hierarchy level or one
+person; its conditions all hold at once, and any one grant suffices.
 
-Every read of a contact (get, list, create, set attribute, campaign merge
-fields) goes through `view_of`: nothing else turns a record into a response.
+Deny by default: a field no policy names is readable by its owner component
+alone, and writable by nobody else. Nothing else in the service decides: every
+read path builds its answer with `view_of`, every write path asks `refused_writes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from meshkit.fields import CORE, DISPLAY_NAME, EMAIL_FIELDS, split_attribute
+
 DEFAULT_TIME_ZONE = "Europe/Paris"
-
-
-class Visibility(StrEnum):
-    GROUPING = "grouping"
-    MEMBERS = "members"
-    OWNER = "owner"
-    UNSPECIFIED = "unspecified"  # what a writer sends when it says nothing: treated as OWNER
+DEFAULT_LANGUAGE = "fr"
 
 
 class Kind(StrEnum):
@@ -38,37 +36,72 @@ class Kind(StrEnum):
 
 class Reachability(StrEnum):
     OK = "ok"
-    NOT_FOUND = "not_found"
-    NOT_MEMBER = "not_member"
+    NOT_MEMBER = "not_member"  # also said of an id that names no contact: nothing to learn
     NO_EMAIL = "no_email"
 
 
-CORE_FIELDS: Mapping[str, Visibility] = MappingProxyType(
-    {
-        "kind": Visibility.GROUPING,
-        "display_name": Visibility.GROUPING,
-        "organisation": Visibility.GROUPING,
-        "member_components": Visibility.GROUPING,
-        "first_name": Visibility.MEMBERS,
-        "last_name": Visibility.MEMBERS,
-        "email": Visibility.MEMBERS,
-        "phone": Visibility.MEMBERS,
-        "time_zone": Visibility.MEMBERS,
-    }
-)
+class Audience(StrEnum):
+    """Whom a grant is about, before its narrowing conditions."""
 
-# The fields a campaign may merge into a message, besides the attributes ("attr.<key>").
-MERGE_CORE_FIELDS = ("first_name", "last_name", "display_name", "organisation", "email", "phone")
+    OWNER = "owner"  # the component that holds the value
+    MEMBERS = "members"  # the components the contact is a member of
+    COMPONENTS = "components"  # the beneficiary components the grant names
+    GROUPING = "grouping"  # every component of the grouping
 
 
 @dataclass(frozen=True)
-class Attribute:
-    """A value one component wrote about a contact, with the visibility it chose."""
+class Grant:
+    """One way to be allowed: an audience, narrowed by every condition that is set."""
 
-    key: str
-    value: str
+    audience: Audience
+    components: frozenset[str] = frozenset()  # with COMPONENTS
+    service: str | None = None  # the viewer's service inside its component
+    min_level: str | None = None  # the viewer's hierarchy level, at least this one
+    subject: str | None = None  # one named person
+
+
+OWNER_ONLY = (Grant(Audience.OWNER),)
+
+
+@dataclass(frozen=True)
+class FieldPolicy:
+    """Who may read and who may write one field; an empty list allows nobody."""
+
+    field: str
+    read: tuple[Grant, ...] = OWNER_ONLY
+    write: tuple[Grant, ...] = OWNER_ONLY
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: a person acting for a component (or a service acting for one)."""
+
+    subject: str
+    component: str | None
+    service: str | None = None
+    level: str | None = None
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The field policies in force and the hierarchy levels, lowest first."""
+
+    policies: Mapping[str, FieldPolicy] = field(default_factory=lambda: MappingProxyType({}))
+    levels: tuple[str, ...] = ()
+
+    def policy(self, name: str) -> FieldPolicy:
+        """The policy of a field; one no policy names is its owner's alone."""
+        return self.policies.get(name) or FieldPolicy(name)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One value of one field, held by its owner component."""
+
+    field: str
     owner: str
-    visibility: Visibility
+    value: str
 
 
 @dataclass(frozen=True)
@@ -77,24 +110,137 @@ class Contact:
 
     id: str
     kind: Kind
-    first_name: str | None = None
-    last_name: str | None = None
-    organisation: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    time_zone: str = DEFAULT_TIME_ZONE
     members: frozenset[str] = frozenset()
-    attributes: tuple[Attribute, ...] = ()
+    values: tuple[Value, ...] = ()
 
 
 @dataclass(frozen=True)
 class ContactView:
-    """What one viewer may see of a contact: the only thing responses are built from."""
+    """What one viewer may see of a contact: the only thing responses are built from.
+
+    `fields` holds one value per field the viewer may read: its own component's
+    when it has one, else the first readable one in owner order.
+    """
 
     id: str
-    fields: Mapping[str, str]
+    kind: Kind
+    fields: Mapping[str, Value]
     member_components: tuple[str, ...]
-    attributes: tuple[Attribute, ...]
+
+
+def admits(grant: Grant, viewer: Viewer, owner: str, members: frozenset[str], rules: Rules) -> bool:
+    """True when every condition of the grant holds for this viewer and value."""
+    component = viewer.component
+    if component is None and grant.audience is not Audience.GROUPING:
+        return False  # a grouping-level person is in the grouping, in no component
+    if grant.audience is Audience.OWNER and component != owner:
+        return False
+    if grant.audience is Audience.MEMBERS and component not in members:
+        return False
+    if grant.audience is Audience.COMPONENTS and component not in grant.components:
+        return False
+    if grant.service is not None and viewer.service != grant.service:
+        return False
+    if grant.subject is not None and viewer.subject != grant.subject:
+        return False
+    return grant.min_level is None or _at_least(viewer.level, grant.min_level, rules.levels)
+
+
+def _at_least(level: str | None, minimum: str, levels: Sequence[str]) -> bool:
+    # An unknown level, on either side, is below every level: deny by default.
+    if level not in levels or minimum not in levels:
+        return False
+    return levels.index(level) >= levels.index(minimum)
+
+
+def may_read(rules: Rules, viewer: Viewer, name: str, owner: str, members: frozenset[str]) -> bool:
+    """True when the viewer may read the value of field `name` held by `owner`."""
+    return any(admits(g, viewer, owner, members, rules) for g in rules.policy(name).read)
+
+
+def may_write(rules: Rules, viewer: Viewer, name: str, owner: str, members: frozenset[str]) -> bool:
+    """True when the viewer may write the value of field `name` held by `owner`."""
+    if name == DISPLAY_NAME:
+        return False  # derived, never written
+    attribute = split_attribute(name)
+    if attribute is not None and attribute[0] != owner:
+        return False  # a component's attribute is held by that component only
+    return any(admits(g, viewer, owner, members, rules) for g in rules.policy(name).write)
+
+
+def owner_of_write(viewer: Viewer, name: str) -> str | None:
+    """The component whose value a write by `viewer` to field `name` would change."""
+    attribute = split_attribute(name)
+    return attribute[0] if attribute is not None else viewer.component
+
+
+def refused_writes(
+    rules: Rules, viewer: Viewer, names: Iterable[str], members: frozenset[str]
+) -> list[str]:
+    """The fields among `names` the viewer may not write: one of them refuses the whole write."""
+    refused = []
+    for name in names:
+        owner = owner_of_write(viewer, name)
+        if owner is None or not may_write(rules, viewer, name, owner, members):
+            refused.append(name)
+    return refused
+
+
+def display_name(
+    kind: Kind, first_name: str | None, last_name: str | None, organisation: str | None
+) -> str | None:
+    """A company's organisation; a person's first name and last initial ("Marie D.")."""
+    if kind is Kind.COMPANY:
+        return organisation or None
+    initial = f"{last_name[0]}." if last_name else ""
+    name = " ".join(part for part in (first_name or "", initial) if part)
+    return name or None
+
+
+def view_of(contact: Contact, viewer: Viewer, rules: Rules) -> ContactView:
+    """The view of `contact` for `viewer`: every value the rules allow, and nothing else."""
+    chosen: dict[str, Value] = {}
+    for value in sorted(contact.values, key=lambda v: (v.owner != viewer.component, v.owner)):
+        if value.field in chosen:
+            continue
+        if may_read(rules, viewer, value.field, value.owner, contact.members):
+            chosen[value.field] = value
+    derived = _display_name(contact, viewer, rules)
+    if derived is not None:
+        chosen[DISPLAY_NAME] = derived
+    return ContactView(
+        contact.id, contact.kind, MappingProxyType(chosen), tuple(sorted(contact.members))
+    )
+
+
+def _display_name(contact: Contact, viewer: Viewer, rules: Rules) -> Value | None:
+    """The display name built from one owner's names (the viewer's own first), if readable."""
+    for owner in sorted(
+        {v.owner for v in contact.values}, key=lambda o: (o != viewer.component, o)
+    ):
+        if not may_read(rules, viewer, DISPLAY_NAME, owner, contact.members):
+            continue
+        mine = {v.field: v.value for v in contact.values if v.owner == owner}
+        name = display_name(
+            contact.kind, mine.get("first_name"), mine.get("last_name"), mine.get("organisation")
+        )
+        if name:
+            return Value(DISPLAY_NAME, owner, name)
+    return None
+
+
+def sensitive(rules: Rules, name: str) -> bool:
+    """True unless the whole grouping may read the field: each read of it is audited."""
+    return not any(
+        g.audience is Audience.GROUPING
+        and g.service is None
+        and g.min_level is None
+        and g.subject is None
+        for g in rules.policy(name).read
+    )
+
+
+# --- Campaigns -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -106,113 +252,40 @@ class Resolution:
     email: str = ""
     time_zone: str = ""
     merge_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    view: ContactView | None = None
+    shown: tuple[str, ...] = ()  # sensitive fields whose values were handed over
 
 
-def stored_visibility(requested: Visibility) -> Visibility:
-    """The visibility to record for what a writer asked: unspecified means owner only."""
-    return Visibility.OWNER if requested is Visibility.UNSPECIFIED else requested
+def resolve(
+    contact_id: str,
+    contact: Contact | None,
+    component: str,
+    wanted: Sequence[str],
+    rules: Rules,
+) -> Resolution:
+    """May `component` address this contact by email, and with which of the `wanted` fields.
 
-
-def field_visibility(name: str) -> Visibility:
-    """The visibility of a core field; a field no rule names is owner-only."""
-    return CORE_FIELDS.get(name, Visibility.OWNER)
-
-
-def may_see(
-    visibility: Visibility, *, viewer: str | None, owner: str | None, members: frozenset[str]
-) -> bool:
-    """True when `viewer` (a component, or None) may see a field of this visibility."""
-    if visibility is Visibility.GROUPING:
-        return True
-    if viewer is None:
-        return False
-    if visibility is Visibility.MEMBERS:
-        return viewer in members
-    return viewer == owner  # OWNER, UNSPECIFIED, and anything a later version adds
-
-
-def display_name(contact: Contact) -> str | None:
-    """A company's organisation; a person's first name and last initial ("Marie D.")."""
-    if contact.kind is Kind.COMPANY:
-        return contact.organisation or None
-    initial = f"{contact.last_name[0]}." if contact.last_name else ""
-    name = " ".join(part for part in (contact.first_name or "", initial) if part)
-    return name or None
-
-
-def view_of(contact: Contact, viewer: str | None) -> ContactView:
-    """The view of `contact` for `viewer`: every field the rules allow, and nothing else."""
-    values = {
-        "kind": contact.kind.value,
-        "display_name": display_name(contact),
-        "organisation": contact.organisation,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "email": contact.email,
-        "phone": contact.phone,
-        "time_zone": contact.time_zone,
-    }
-    fields = {
-        name: value
-        for name, value in values.items()
-        if value and _core_visible(name, viewer, contact.members)
-    }
-    members = (
-        tuple(sorted(contact.members))
-        if _core_visible("member_components", viewer, contact.members)
-        else ()
-    )
-    attributes = tuple(
-        sorted(
-            (
-                a
-                for a in contact.attributes
-                if may_see(a.visibility, viewer=viewer, owner=a.owner, members=contact.members)
-            ),
-            key=lambda a: (a.owner, a.key),
-        )
-    )
-    return ContactView(contact.id, MappingProxyType(fields), members, attributes)
-
-
-def _core_visible(name: str, viewer: str | None, members: frozenset[str]) -> bool:
-    return may_see(field_visibility(name), viewer=viewer, owner=None, members=members)
-
-
-def merge_fields(view: ContactView, viewer: str | None) -> dict[str, str]:
-    """The values a message may merge, taken from the viewer's view only."""
-    merged = {name: view.fields[name] for name in MERGE_CORE_FIELDS if name in view.fields}
-    # Two components may use the same key: the viewer's own value wins, so it is written last.
-    for attribute in sorted(view.attributes, key=lambda a: a.owner == viewer):
-        merged[f"attr.{attribute.key}"] = attribute.value
-    return merged
-
-
-def owner_only_fields(view: ContactView) -> tuple[str, ...]:
-    """Owner-only fields in a view: each one shown to a caller is an audited sensitive read."""
-    return tuple(
-        f"attr.{a.key}"
-        for a in view.attributes
-        if stored_visibility(a.visibility) is Visibility.OWNER
-    )
-
-
-def resolve(contact_id: str, contact: Contact | None, component: str) -> Resolution:
-    """May `component` address this contact by email, and with which merge fields."""
-    if contact is None:
-        return Resolution(contact_id, Reachability.NOT_FOUND)
-    if component not in contact.members:
+    A contact that does not exist and one the component is not a member of get the
+    same answer, so a campaign cannot probe ids.
+    """
+    if contact is None or component not in contact.members:
         return Resolution(contact_id, Reachability.NOT_MEMBER)
-    view = view_of(contact, component)
-    email = view.fields.get("email")
+    viewer = Viewer(subject=f"component:{component}", component=component)
+    view = view_of(contact, viewer, rules)
+    email = next((view.fields[f].value for f in EMAIL_FIELDS if f in view.fields), "")
     if not email:
         return Resolution(contact_id, Reachability.NO_EMAIL)
+    merged = {name: view.fields[name].value for name in wanted if name in view.fields}
+    time_zone = view.fields.get("time_zone")
     return Resolution(
         contact_id,
         Reachability.OK,
         email=email,
-        time_zone=view.fields.get("time_zone", DEFAULT_TIME_ZONE),
-        merge_fields=MappingProxyType(merge_fields(view, component)),
-        view=view,
+        time_zone=time_zone.value if time_zone else DEFAULT_TIME_ZONE,
+        merge_fields=MappingProxyType(merged),
+        shown=tuple(name for name in merged if sensitive(rules, name)),
     )
+
+
+def is_known_field(name: str, declared: frozenset[str]) -> bool:
+    """True for a core field, the display name, or an attribute some component declared."""
+    return name in CORE or name == DISPLAY_NAME or name in declared

@@ -1,4 +1,4 @@
-"""The SQL of the contacts service: reads records into policy objects, writes rows.
+"""The SQL of the contacts service: reads rows into policy objects, writes rows.
 
 Each function works inside the caller's session, so a use case stays one
 transaction. Reads of several contacts are batched: a fixed number of queries
@@ -9,34 +9,49 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from meshkit.fields import FieldType
 from services.contacts import policy
 from services.contacts.models import (
-    AttributeRow,
+    AddressRow,
+    AttributeDefinitionRow,
+    ChangeRow,
     ComponentRow,
     ContactRow,
+    FieldPolicyRow,
+    LevelRow,
     MembershipRow,
+    RedirectRow,
     SensitiveReadRow,
+    TombstoneRow,
+    ValueRow,
     utcnow,
 )
-from services.contacts.validation import AttributeInput, ValidContact
+from services.contacts.policy import Audience, FieldPolicy, Grant
+from services.contacts.validation import AttributeSpec, Catalogue, Clean
 
 
 @dataclass(frozen=True)
 class SensitiveRead:
-    """One owner-only field shown to one caller."""
+    """One protected value shown to one caller, through one route."""
 
     subject: str
     component: str
     contact_id: str
     field: str
+    owner_component: str
+    route: str
+
+
+# --- Organisation ----------------------------------------------------------------------
 
 
 def component_exists(session: Session, component_id: str) -> bool:
@@ -47,7 +62,7 @@ def component_exists(session: Session, component_id: str) -> bool:
 def add_component(session: Session, component_id: str, name: str) -> bool:
     """Registers a component; False when the id is already taken."""
     statement = (
-        _insert_on_conflict(session, ComponentRow.__table__)
+        insert_on_conflict(session, ComponentRow.__table__)
         .values(id=component_id, name=name, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(ComponentRow.id)
@@ -61,106 +76,251 @@ def components(session: Session) -> list[tuple[str, str]]:
     return [(row.id, row.name) for row in rows]
 
 
-def insert_or_find(session: Session, contact: ValidContact) -> tuple[str, bool]:
-    """Inserts the contact, or finds the one with its email: (id, True when it existed).
+# --- Rules and catalogue ---------------------------------------------------------------
 
-    The unique index on the normalised email decides between concurrent creators:
-    the loser's insert does nothing and it joins the record the winner committed.
-    """
-    if contact.email_normalised is not None:
-        existing = find_by_email(session, contact.email_normalised)
-        if existing is not None:
-            return existing, True
-    new_id = str(uuid.uuid4())
-    statement = (
-        _insert_on_conflict(session, ContactRow.__table__)
-        .values(
-            id=new_id,
-            kind=contact.kind.value,
-            email=contact.email,
-            email_normalised=contact.email_normalised,
-            first_name=contact.first_name,
-            last_name=contact.last_name,
-            organisation=contact.organisation,
-            phone=contact.phone,
-            time_zone=contact.time_zone,
-            created_at=utcnow(),
+
+def load_rules(session: Session) -> policy.Rules:
+    """The field policies in force and the levels, read fresh (two small queries)."""
+    policies = {
+        row.field: FieldPolicy(row.field, grants_of(row.read), grants_of(row.write))
+        for row in session.scalars(select(FieldPolicyRow))
+    }
+    levels = tuple(session.scalars(select(LevelRow.id).order_by(LevelRow.rank)))
+    return policy.Rules(policies, levels)
+
+
+def grants_of(stored: list[dict[str, Any]]) -> tuple[Grant, ...]:
+    """Grants as stored in JSON; one this version cannot read grants nothing."""
+    grants = []
+    for item in stored:
+        try:
+            audience = Audience(item["audience"])
+        except (KeyError, ValueError, TypeError):
+            continue
+        grants.append(
+            Grant(
+                audience,
+                frozenset(item.get("components") or ()),
+                item.get("service") or None,
+                item.get("min_level") or None,
+                item.get("subject") or None,
+            )
         )
-        .on_conflict_do_nothing(index_elements=["email_normalised"])
-        .returning(ContactRow.id)
-    )
-    # No row back means another transaction committed this email first.
-    if session.execute(statement).first() is not None:
-        return new_id, False
-    assert contact.email_normalised is not None  # only the email can conflict
-    winner = find_by_email(session, contact.email_normalised)
-    if winner is None:  # the winner's record vanished between two statements: nothing to join
-        raise RuntimeError("a contact with this email was created and removed concurrently")
-    return winner, True
+    return tuple(grants)
 
 
-def find_by_email(session: Session, email_normalised: str) -> str | None:
-    """The id of the contact with this normalised email, if any."""
+def stored_grants(grants: Iterable[Grant]) -> list[dict[str, Any]]:
+    """Grants as JSON, only the conditions that are set."""
+    stored = []
+    for grant in grants:
+        item: dict[str, Any] = {"audience": grant.audience.value}
+        if grant.components:
+            item["components"] = sorted(grant.components)
+        for name in ("service", "min_level", "subject"):
+            if getattr(grant, name):
+                item[name] = getattr(grant, name)
+        stored.append(item)
+    return stored
+
+
+def load_catalogue(session: Session) -> Catalogue:
+    """Every declared attribute (one query)."""
+    specs = [
+        AttributeSpec(
+            row.component_id,
+            row.key,
+            FieldType(row.type),
+            tuple(row.choices or ()),
+            row.label_fr,
+            row.label_en,
+        )
+        for row in session.scalars(select(AttributeDefinitionRow))
+    ]
+    return Catalogue({spec.field: spec for spec in specs})
+
+
+# --- Contacts --------------------------------------------------------------------------
+
+
+def contact_for_addresses(session: Session, addresses: Collection[str]) -> str | None:
+    """The contact one of these normalised addresses belongs to, if any."""
+    if not addresses:
+        return None
     return session.scalar(
-        select(ContactRow.id).where(ContactRow.email_normalised == email_normalised)
+        select(AddressRow.contact_id)
+        .where(AddressRow.address.in_(sorted(addresses)))
+        .order_by(AddressRow.address)
+        .limit(1)
     )
 
 
-def contact_exists(session: Session, contact_id: str) -> bool:
-    return session.get(ContactRow, contact_id) is not None
+def insert_contact(session: Session, kind: policy.Kind) -> str:
+    """A new contact row; its id."""
+    contact_id = str(uuid.uuid4())
+    now = utcnow()
+    session.execute(
+        insert(ContactRow).values(id=contact_id, kind=kind.value, created_at=now, updated_at=now)
+    )
+    return contact_id
 
 
-def existing_ids(session: Session, ids: Collection[str]) -> set[str]:
-    """Which of these ids name a contact, in one query."""
-    if not ids:
-        return set()
-    return set(session.scalars(select(ContactRow.id).where(ContactRow.id.in_(set(ids)))))
+def claim_addresses(session: Session, contact_id: str, addresses: Collection[str]) -> str | None:
+    """Binds the addresses to the contact; the other contact one already belongs to, if any.
+
+    The primary key on the address decides between concurrent creators: the
+    loser's insert does nothing and learns the winner's contact.
+    """
+    for address in sorted(addresses):
+        statement = (
+            insert_on_conflict(session, AddressRow.__table__)
+            .values(address=address, contact_id=contact_id)
+            .on_conflict_do_nothing(index_elements=["address"])
+        )
+        session.execute(statement)
+        holder = session.scalar(select(AddressRow.contact_id).where(AddressRow.address == address))
+        if holder != contact_id:
+            return holder
+    return None
+
+
+def release_addresses(session: Session, contact_id: str, addresses: Collection[str]) -> None:
+    """Unbinds addresses no value of the contact holds any more."""
+    if addresses:
+        session.execute(
+            delete(AddressRow).where(
+                AddressRow.contact_id == contact_id, AddressRow.address.in_(list(addresses))
+            )
+        )
+
+
+def delete_contact_row(session: Session, contact_id: str) -> None:
+    """Removes a contact row that nothing refers to any more."""
+    session.execute(delete(ContactRow).where(ContactRow.id == contact_id))
+
+
+def lock_contact(session: Session, contact_id: str) -> policy.Kind | None:
+    """Locks the contact's row for this transaction (PostgreSQL); its kind, None if absent."""
+    kind = session.scalar(
+        select(ContactRow.kind).where(ContactRow.id == contact_id).with_for_update()
+    )
+    return policy.Kind(kind) if kind else None
+
+
+def touch(session: Session, contact_id: str) -> None:
+    """Records that the contact changed now (for `updated_since`)."""
+    session.execute(
+        update(ContactRow).where(ContactRow.id == contact_id).values(updated_at=utcnow())
+    )
+
+
+def put_values(
+    session: Session, contact_id: str, owner: str, values: Mapping[str, Clean], subject: str
+) -> None:
+    """Writes the owner's values, replacing those it held for the same fields."""
+    if not values:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "contact_id": contact_id,
+            "field": name,
+            "owner_component": owner,
+            "value": clean.value,
+            "number_value": clean.number,
+            "updated_by": subject,
+            "updated_at": now,
+        }
+        for name, clean in values.items()
+    ]
+    statement = insert_on_conflict(session, ValueRow.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=["contact_id", "field", "owner_component"],
+        set_={
+            name: statement.excluded[name]
+            for name in ("value", "number_value", "updated_by", "updated_at")
+        },
+    )
+    session.execute(statement, rows)
+
+
+def delete_values(
+    session: Session, contact_id: str, owner: str, fields: Collection[str] | None = None
+) -> None:
+    """Removes the owner's values of these fields (every field when None)."""
+    statement = delete(ValueRow).where(
+        ValueRow.contact_id == contact_id, ValueRow.owner_component == owner
+    )
+    if fields is not None:
+        statement = statement.where(ValueRow.field.in_(list(fields)))
+    session.execute(statement)
 
 
 def is_member(session: Session, contact_id: str, component_id: str) -> bool:
     return session.get(MembershipRow, (contact_id, component_id)) is not None
 
 
-def add_membership(session: Session, contact_id: str, component_id: str) -> None:
-    """Makes the component a member of the contact; nothing happens when it already is."""
-    statement = _insert_on_conflict(session, MembershipRow.__table__).on_conflict_do_nothing(
+def add_membership(session: Session, contact_id: str, component_id: str) -> bool:
+    """Makes the component a member of the contact; False when it already was."""
+    statement = insert_on_conflict(session, MembershipRow.__table__).on_conflict_do_nothing(
         index_elements=["contact_id", "component_id"]
     )
+    result = session.execute(
+        statement.values(
+            contact_id=contact_id, component_id=component_id, created_at=utcnow()
+        ).returning(MembershipRow.contact_id)
+    )
+    return result.first() is not None
+
+
+def remove_membership(session: Session, contact_id: str, component_id: str) -> None:
     session.execute(
-        statement.values(contact_id=contact_id, component_id=component_id, created_at=utcnow())
+        delete(MembershipRow).where(
+            MembershipRow.contact_id == contact_id, MembershipRow.component_id == component_id
+        )
     )
 
 
-def put_attribute(session: Session, contact_id: str, owner: str, attribute: AttributeInput) -> None:
-    """Writes the owner's attribute, replacing its previous value and visibility."""
-    assert attribute.visibility is not None  # validated before
-    values = {
-        "value": attribute.value,
-        "visibility": policy.stored_visibility(attribute.visibility).value,
-        "updated_at": utcnow(),
-    }
-    statement = (
-        _insert_on_conflict(session, AttributeRow.__table__)
-        .values(contact_id=contact_id, owner_component=owner, key=attribute.key, **values)
-        .on_conflict_do_update(index_elements=["contact_id", "owner_component", "key"], set_=values)
+def remove_contact(session: Session, contact_id: str) -> None:
+    """Removes the contact with all its rows, leaving only a tombstone of its id."""
+    for table in (ValueRow, AddressRow, MembershipRow):
+        session.execute(delete(table).where(table.contact_id == contact_id))
+    session.execute(delete(ContactRow).where(ContactRow.id == contact_id))
+    session.execute(
+        insert_on_conflict(session, TombstoneRow.__table__)
+        .values(id=contact_id, removed_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["id"])
     )
-    session.execute(statement)
 
 
-def member_ids(session: Session, component_id: str, after: str | None, limit: int) -> list[str]:
-    """Ids of the component's contacts, in id order, after `after` (keyset paging)."""
-    query = select(MembershipRow.contact_id).where(MembershipRow.component_id == component_id)
-    if after is not None:
-        query = query.where(MembershipRow.contact_id > after)
-    return list(session.scalars(query.order_by(MembershipRow.contact_id).limit(limit)))
+def survivors(session: Session, ids: Collection[str]) -> dict[str, str]:
+    """For each merged-away id among `ids`, the contact that survived it."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(RedirectRow.merged_id, RedirectRow.survivor_id).where(
+            RedirectRow.merged_id.in_(list(set(ids)))
+        )
+    )
+    return {row.merged_id: row.survivor_id for row in rows}
+
+
+def existing_ids(session: Session, ids: Collection[str]) -> set[str]:
+    """The ids among `ids` that name a contact (one query)."""
+    if not ids:
+        return set()
+    return set(session.scalars(select(ContactRow.id).where(ContactRow.id.in_(list(set(ids))))))
 
 
 def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Contact]:
-    """The contacts with these ids, with members and attributes, in three queries."""
+    """The contacts with these ids, with members and values, in three queries."""
     if not ids:
         return {}
     wanted = list(set(ids))
-    rows = session.scalars(select(ContactRow).where(ContactRow.id.in_(wanted)))
+    kinds = dict(
+        session.execute(select(ContactRow.id, ContactRow.kind).where(ContactRow.id.in_(wanted)))
+        .tuples()
+        .all()
+    )
     members: dict[str, set[str]] = defaultdict(set)
     for contact_id, component_id in session.execute(
         select(MembershipRow.contact_id, MembershipRow.component_id).where(
@@ -168,30 +328,73 @@ def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Co
         )
     ):
         members[contact_id].add(component_id)
-    attributes: dict[str, list[policy.Attribute]] = defaultdict(list)
-    for row in session.scalars(select(AttributeRow).where(AttributeRow.contact_id.in_(wanted))):
-        attributes[row.contact_id].append(
-            policy.Attribute(row.key, row.value, row.owner_component, _visibility(row.visibility))
+    values: dict[str, list[policy.Value]] = defaultdict(list)
+    for contact_id, name, owner, value in session.execute(
+        select(ValueRow.contact_id, ValueRow.field, ValueRow.owner_component, ValueRow.value).where(
+            ValueRow.contact_id.in_(wanted)
         )
+    ):
+        values[contact_id].append(policy.Value(name, owner, value))
     return {
-        row.id: policy.Contact(
-            id=row.id,
-            kind=policy.Kind(row.kind),
-            first_name=row.first_name,
-            last_name=row.last_name,
-            organisation=row.organisation,
-            email=row.email,
-            phone=row.phone,
-            time_zone=row.time_zone,
-            members=frozenset(members[row.id]),
-            attributes=tuple(attributes[row.id]),
+        contact_id: policy.Contact(
+            contact_id,
+            policy.Kind(kind),
+            frozenset(members[contact_id]),
+            tuple(sorted(values[contact_id], key=lambda v: (v.field, v.owner))),
         )
-        for row in rows
+        for contact_id, kind in kinds.items()
     }
 
 
+def member_ids(
+    session: Session,
+    component_id: str,
+    after: str | None,
+    limit: int,
+    kind: policy.Kind | None = None,
+    updated_since: datetime | None = None,
+) -> list[str]:
+    """Ids of the component's contacts, in id order, after `after` (keyset paging)."""
+    query = select(MembershipRow.contact_id).where(MembershipRow.component_id == component_id)
+    if kind is not None or updated_since is not None:
+        query = query.join(ContactRow, ContactRow.id == MembershipRow.contact_id)
+    if kind is not None:
+        query = query.where(ContactRow.kind == kind.value)
+    if updated_since is not None:
+        query = query.where(ContactRow.updated_at >= updated_since)
+    if after is not None:
+        query = query.where(MembershipRow.contact_id > after)
+    return list(session.scalars(query.order_by(MembershipRow.contact_id).limit(limit)))
+
+
+# --- Audit -----------------------------------------------------------------------------
+
+
+def record_change(
+    session: Session,
+    contact_id: str,
+    action: str,
+    subject: str,
+    component: str | None,
+    fields: Iterable[str] = (),
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Appends one entry to the contact's change history (field names, never values)."""
+    session.execute(
+        insert(ChangeRow).values(
+            contact_id=contact_id,
+            action=action,
+            subject=subject,
+            component=component,
+            fields=sorted(fields),
+            detail=detail,
+            at=utcnow(),
+        )
+    )
+
+
 def record_sensitive_reads(session: Session, reads: Iterable[SensitiveRead]) -> None:
-    """Appends one audit row per owner-only field shown, in a single statement."""
+    """Appends one audit row per protected value shown, in a single statement."""
     now = utcnow()
     rows = [
         {
@@ -199,6 +402,8 @@ def record_sensitive_reads(session: Session, reads: Iterable[SensitiveRead]) -> 
             "component": r.component,
             "contact_id": r.contact_id,
             "field": r.field,
+            "owner_component": r.owner_component,
+            "route": r.route,
             "read_at": now,
         }
         for r in reads
@@ -207,15 +412,7 @@ def record_sensitive_reads(session: Session, reads: Iterable[SensitiveRead]) -> 
         session.execute(insert(SensitiveReadRow), rows)
 
 
-def _visibility(stored: str) -> policy.Visibility:
-    # A value this version does not know is read as owner-only: deny by default.
-    try:
-        return policy.Visibility(stored)
-    except ValueError:
-        return policy.Visibility.OWNER
-
-
-def _insert_on_conflict(session: Session, table: Any) -> Any:
+def insert_on_conflict(session: Session, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT on both backends the service runs on."""
     dialect = session.get_bind().dialect.name
     target: Table = table

@@ -1,28 +1,57 @@
-"""Use cases of the contacts service: one transaction each, every read through policy.view_of."""
+"""Use cases of the contacts service: one transaction each, every read through policy.view_of.
+
+Each use case loads the field policies in force (two small queries), so a
+policy change takes effect on the next request in every replica.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
-from meshkit.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, invalid
+from meshkit.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    NotFound,
+    PermissionDenied,
+    Stale,
+    invalid,
+)
+from meshkit.fields import EMAIL_FIELDS
 from meshkit.identity import Principal
+from meshkit.roles import Role
 from services.contacts import page_tokens, repository
-from services.contacts.policy import ContactView, Resolution, owner_only_fields, resolve, view_of
+from services.contacts.policy import (
+    Contact,
+    ContactView,
+    Kind,
+    Resolution,
+    Rules,
+    Value,
+    Viewer,
+    refused_writes,
+    resolve,
+    sensitive,
+    view_of,
+)
 from services.contacts.validation import (
     MAX_RECIPIENTS,
-    AttributeInput,
-    ContactInput,
+    Clean,
+    addresses_of,
     is_contact_id,
+    normalise_email,
     page_size,
     require_component_id,
-    validate_attribute,
     validate_component,
-    validate_contact,
+    validate_new_contact,
     validate_recipients_request,
+    validate_update,
 )
 
 
@@ -33,9 +62,21 @@ class Component:
 
 
 @dataclass(frozen=True)
+class Shown:
+    """A contact as one caller sees it, with the etag of that view."""
+
+    view: ContactView
+    etag: str
+    merged_from: str = ""
+
+
+@dataclass(frozen=True)
 class ContactPage:
-    contacts: list[ContactView]
+    contacts: list[Shown]
     next_page_token: str
+
+
+# --- Organisation ------------------------------------------------------------------------
 
 
 def create_component(db: Database, principal: Principal, component_id: str, name: str) -> Component:
@@ -54,70 +95,186 @@ def list_components(db: Database, principal: Principal) -> list[Component]:
         return [Component(*row) for row in repository.components(session)]
 
 
-def create_contact(
-    db: Database, principal: Principal, raw: ContactInput
-) -> tuple[ContactView, bool]:
-    """Creates a contact for the caller's component, or joins the one with the same email.
+def viewer_of(session: Session, principal: Principal) -> Viewer:
+    """The caller as the policies see it."""
+    return Viewer(
+        principal.subject,
+        principal.component,
+        principal.service,
+        principal.level,
+        frozenset(principal.roles),
+    )
 
-    Returns the caller's view and whether an existing record was joined. Joining
-    never changes core fields: only membership and the caller's own attributes.
+
+# --- Contacts ----------------------------------------------------------------------------
+
+
+def create_contact(
+    db: Database, principal: Principal, kind: Kind | None, fields: Mapping[str, str]
+) -> tuple[Shown, bool]:
+    """Creates a contact for the caller's component, or joins the one with a known address.
+
+    Returns the caller's view and whether an existing record was joined. The
+    caller's values are its component's own: joining changes nobody else's values.
     """
     component = principal.require_component()
-    contact = validate_contact(raw)
+    principal.require_role(Role.CONTACT_EDITOR)
     with db.transaction() as session:
-        _require_registered_own(session, component)
-        contact_id, joined = repository.insert_or_find(session, contact)
-        repository.add_membership(session, contact_id, component)
-        for attribute in contact.attributes:
-            repository.put_attribute(session, contact_id, component, attribute)
-        view = _views(session, principal, component, [contact_id])[0]
-    return view, joined
+        _require_registered(session, component)
+        catalogue = repository.load_catalogue(session)
+        new = validate_new_contact(catalogue, kind, fields)
+        rules = repository.load_rules(session)
+        viewer = viewer_of(session, principal)
+        _refuse_unwritable(rules, viewer, new.values, frozenset({component}))
+        existing = repository.contact_for_addresses(session, new.addresses())
+        if existing is None:
+            contact_id = repository.insert_contact(session, new.kind)
+            existing = repository.claim_addresses(session, contact_id, new.addresses())
+            if existing is not None:  # another creator committed one of these addresses first
+                repository.delete_contact_row(session, contact_id)
+        contact_id = existing or contact_id
+        if not repository.add_membership(session, contact_id, component):
+            raise AlreadyExists(f"this contact is already known to your component as {contact_id}")
+        joined = existing is not None
+        repository.claim_addresses(session, contact_id, new.addresses())
+        repository.put_values(session, contact_id, component, new.values, principal.subject)
+        repository.touch(session, contact_id)
+        action = "joined" if joined else "created"
+        repository.record_change(
+            session, contact_id, action, principal.subject, component, new.values
+        )
+        shown = _show(session, principal, viewer, rules, [contact_id], "CreateContact")[0]
+    return shown, joined
 
 
-def get_contact(db: Database, principal: Principal, contact_id: str) -> ContactView:
-    """The caller's view of one contact (grouping-level only for a non-member)."""
-    viewer = _reader(principal)
+def get_contact(db: Database, principal: Principal, contact_id: str) -> Shown:
+    """The caller's view of one contact; a merged-away id shows its survivor."""
     if not contact_id:
         raise invalid("id", "is required")
     with db.transaction() as session:
-        views = _views(session, principal, viewer, [contact_id])
-    if not views:
+        target = repository.survivors(session, [contact_id]).get(contact_id, contact_id)
+        rules = repository.load_rules(session)
+        viewer = viewer_of(session, principal)
+        shown = _show(session, principal, viewer, rules, [target], "GetContact")
+    if not shown:
         raise NotFound("contact not found")
-    return views[0]
+    if target != contact_id:
+        return Shown(shown[0].view, shown[0].etag, merged_from=contact_id)
+    return shown[0]
 
 
-def list_contacts(
-    db: Database, principal: Principal, member_of: str, requested_size: int, page_token: str
+def update_contact(
+    db: Database,
+    principal: Principal,
+    contact_id: str,
+    etag: str,
+    raw_set: Mapping[str, str],
+    clear: Sequence[str],
+) -> Shown:
+    """Changes the caller's component's values, if `etag` is still the caller's view."""
+    component = principal.require_component()
+    principal.require_role(Role.CONTACT_EDITOR)
+    with db.transaction() as session:
+        catalogue = repository.load_catalogue(session)
+        values, clear = validate_update(catalogue, etag, raw_set, clear)
+        kind = repository.lock_contact(session, contact_id) if is_contact_id(contact_id) else None
+        if kind is None:
+            raise NotFound("contact not found")
+        rules = repository.load_rules(session)
+        viewer = viewer_of(session, principal)
+        contact = repository.load_contacts(session, [contact_id])[contact_id]
+        if component not in contact.members:
+            raise PermissionDenied("the caller's component is not a member of this contact")
+        if etag_of(view_of(contact, viewer, rules)) != etag:
+            raise Stale("the contact changed since it was read; read it again")
+        _refuse_unwritable(rules, viewer, [*values, *clear], contact.members)
+        _rebind_addresses(session, contact_id, component, contact.values, values, clear)
+        repository.put_values(session, contact_id, component, values, principal.subject)
+        repository.delete_values(session, contact_id, component, clear)
+        repository.touch(session, contact_id)
+        repository.record_change(
+            session, contact_id, "updated", principal.subject, component, [*values, *clear]
+        )
+        return _show(session, principal, viewer, rules, [contact_id], "UpdateContact")[0]
+
+
+def leave_contact(db: Database, principal: Principal, contact_id: str) -> bool:
+    """The caller's component stops being a member; True when that removed the contact."""
+    component = principal.require_component()
+    principal.require_role(Role.CONTACT_EDITOR)
+    with db.transaction() as session:
+        if not is_contact_id(contact_id) or repository.lock_contact(session, contact_id) is None:
+            raise NotFound("contact not found")
+        contact = repository.load_contacts(session, [contact_id])[contact_id]
+        if component not in contact.members:
+            raise PermissionDenied("the caller's component is not a member of this contact")
+        mine = [v.field for v in contact.values if v.owner == component]
+        _rebind_addresses(session, contact_id, component, contact.values, {}, mine)
+        repository.delete_values(session, contact_id, component)
+        repository.remove_membership(session, contact_id, component)
+        repository.record_change(session, contact_id, "left", principal.subject, component, mine)
+        if contact.members == {component}:
+            repository.remove_contact(session, contact_id)
+            return True
+        repository.touch(session, contact_id)
+    return False
+
+
+def delete_contact(db: Database, principal: Principal, contact_id: str) -> None:
+    """Removes a contact and every value of it (administrators only)."""
+    principal.require_admin()
+    with db.transaction() as session:
+        if not is_contact_id(contact_id) or repository.lock_contact(session, contact_id) is None:
+            raise NotFound("contact not found")
+        repository.remove_contact(session, contact_id)
+        repository.record_change(session, contact_id, "deleted", principal.subject, None)
+
+
+def search_contacts(
+    db: Database,
+    principal: Principal,
+    member_of: str,
+    kind: Kind | None,
+    requested_size: int,
+    page_token: str,
 ) -> ContactPage:
     """One page of the contacts a component is a member of, seen by the caller."""
-    scope, viewer = _listing_scope(principal, member_of)
+    scope = _listing_scope(principal, member_of)
     size = page_size(requested_size)
     after = page_tokens.decode(page_token, scope)
     with db.transaction() as session:
         if not repository.component_exists(session, scope):
             raise NotFound("member_of: no such component")
-        ids = repository.member_ids(session, scope, after, size + 1)
-        views = _views(session, principal, viewer, ids[:size])
+        ids = repository.member_ids(session, scope, after, size + 1, kind)
+        rules = repository.load_rules(session)
+        viewer = viewer_of(session, principal)
+        shown = _show(session, principal, viewer, rules, ids[:size], "SearchContacts")
     next_token = page_tokens.encode(scope, ids[size - 1]) if len(ids) > size else ""
-    return ContactPage(views, next_token)
+    return ContactPage(shown, next_token)
 
 
-def set_attribute(
-    db: Database, principal: Principal, contact_id: str, attribute: AttributeInput | None
-) -> ContactView:
-    """Writes one attribute owned by the caller's component; returns the caller's view."""
-    component = principal.require_component()
-    if not contact_id:
-        raise invalid("contact_id", "is required")
-    attribute = validate_attribute("attribute", attribute)
+# --- For the other services --------------------------------------------------------------
+
+
+def audience_ids(
+    db: Database,
+    principal: Principal,
+    component_id: str,
+    kind: Kind | None,
+    requested_size: int,
+    page_token: str,
+) -> tuple[list[str], str]:
+    """Ids of a component's contacts, a page at a time; no value read, nothing audited."""
+    principal.require_service()
+    scope = require_component_id("component_id", component_id)
+    size = page_size(requested_size, default=1000, most=10_000)
+    after = page_tokens.decode(page_token, scope)
     with db.transaction() as session:
-        if not is_contact_id(contact_id) or not repository.contact_exists(session, contact_id):
-            raise NotFound("contact not found")
-        if not repository.is_member(session, contact_id, component):
-            raise PermissionDenied("the caller's component is not a member of this contact")
-        repository.put_attribute(session, contact_id, component, attribute)
-        view = _views(session, principal, component, [contact_id])[0]
-    return view
+        if not repository.component_exists(session, scope):
+            raise NotFound("component_id: no such component")
+        ids = repository.member_ids(session, scope, after, size + 1, kind)
+    next_token = page_tokens.encode(scope, ids[size - 1]) if len(ids) > size else ""
+    return ids[:size], next_token
 
 
 def resolve_recipients(
@@ -126,21 +283,38 @@ def resolve_recipients(
     component_id: str,
     purpose: str,
     contact_ids: Sequence[str],
+    fields: Sequence[str],
 ) -> list[Resolution]:
     """Per id, in request order: may the component email this contact, and with what.
 
-    `purpose` is validated and kept for the rules to come (contacts shared with the
-    whole grouping for a purpose); today only membership decides.
+    Only the `fields` a message merges are handed over, and each protected one is
+    an audited read on behalf of the component.
     """
     principal.require_service()
-    validate_recipients_request(component_id, purpose, contact_ids)
+    validate_recipients_request(component_id, purpose, contact_ids, fields)
     with db.transaction() as session:
         if not repository.component_exists(session, component_id):
             raise NotFound("component_id: no such component")
+        rules = repository.load_rules(session)
         contacts = repository.load_contacts(session, [i for i in contact_ids if is_contact_id(i)])
-        resolutions = [resolve(i, contacts.get(i), component_id) for i in contact_ids]
-        shown = [r.view for r in resolutions if r.view is not None]
-        repository.record_sensitive_reads(session, _sensitive_reads(principal, component_id, shown))
+        resolutions = [
+            resolve(i, contacts.get(i), component_id, fields, rules) for i in contact_ids
+        ]
+        repository.record_sensitive_reads(
+            session,
+            [
+                repository.SensitiveRead(
+                    principal.subject,
+                    component_id,
+                    r.contact_id,
+                    name,
+                    _owner_shown(contacts[r.contact_id], name, component_id),
+                    "ResolveRecipients",
+                )
+                for r in resolutions
+                for name in r.shown
+            ],
+        )
     return resolutions
 
 
@@ -159,54 +333,107 @@ def existing_contacts(db: Database, principal: Principal, ids: Sequence[str]) ->
     return [i for i in wanted if i in found]
 
 
-def _reader(principal: Principal) -> str | None:
-    """The component a reader sees contacts as; None for an administrator without one."""
-    if principal.component:
-        return principal.component
-    if principal.is_admin:
-        return None
-    raise PermissionDenied("reading contacts needs a token bound to a component")
+# --- Shared steps ------------------------------------------------------------------------
 
 
-def _listing_scope(principal: Principal, member_of: str) -> tuple[str, str | None]:
-    """(component whose contacts are listed, component whose view is returned)."""
-    if principal.is_service:
-        if not member_of:
-            raise invalid("member_of", "is required for a service caller")
-        scope = require_component_id("member_of", member_of)
-        return scope, scope
-    if principal.is_admin:
-        requested = member_of or principal.component or ""
-        if not requested:
-            raise invalid("member_of", "is required for a caller without a component")
-        return require_component_id("member_of", requested), principal.component
-    own = principal.require_component()
-    if member_of and member_of != own:
-        raise PermissionDenied("a caller may only list the contacts of its own component")
-    return own, own
+def etag_of(view: ContactView) -> str:
+    """A tag of exactly what this caller sees: it changes only when that changes."""
+    content = json.dumps(
+        [
+            view.kind.value,
+            sorted((name, v.owner, v.value) for name, v in view.fields.items()),
+            view.member_components,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(content.encode()).hexdigest()[:24]
 
 
-def _require_registered_own(session: Session, component: str) -> None:
-    if not repository.component_exists(session, component):
-        raise FailedPrecondition("the caller's component is not registered")
-
-
-def _views(
-    session: Session, principal: Principal, viewer: str | None, ids: Sequence[str]
-) -> list[ContactView]:
-    """The viewer's views of these contacts (unknown ids skipped), sensitive reads audited."""
+def _show(
+    session: Session,
+    principal: Principal,
+    viewer: Viewer,
+    rules: Rules,
+    ids: Sequence[str],
+    route: str,
+) -> list[Shown]:
+    """The viewer's views of these contacts (unknown ids skipped), protected reads audited."""
     contacts = repository.load_contacts(session, [i for i in ids if is_contact_id(i)])
-    views = [view_of(contacts[i], viewer) for i in ids if i in contacts]
-    if viewer is not None:
-        repository.record_sensitive_reads(session, _sensitive_reads(principal, viewer, views))
-    return views
+    views = [view_of(contacts[i], viewer, rules) for i in ids if i in contacts]
+    repository.record_sensitive_reads(session, _sensitive_reads(principal, rules, views, route))
+    return [Shown(view, etag_of(view)) for view in views]
 
 
 def _sensitive_reads(
-    principal: Principal, viewer: str, views: Iterable[ContactView]
+    principal: Principal, rules: Rules, views: Iterable[ContactView], route: str
 ) -> list[repository.SensitiveRead]:
     return [
-        repository.SensitiveRead(principal.subject, viewer, view.id, field)
+        repository.SensitiveRead(
+            principal.subject, principal.component or "", view.id, name, value.owner, route
+        )
         for view in views
-        for field in owner_only_fields(view)
+        for name, value in view.fields.items()
+        if sensitive(rules, name)
     ]
+
+
+def _owner_shown(contact: Contact, name: str, component: str) -> str:
+    """The owner of the value `resolve` handed over for `name` (the component's view)."""
+    owners = sorted({v.owner for v in contact.values if v.field == name})
+    return component if component in owners else (owners[0] if owners else component)
+
+
+def _refuse_unwritable(
+    rules: Rules, viewer: Viewer, names: Iterable[str], members: frozenset[str]
+) -> None:
+    """PermissionDenied naming every field the caller may not write: the write is refused whole."""
+    refused = refused_writes(rules, viewer, names, members)
+    if refused:
+        raise PermissionDenied(
+            "the field policies do not let the caller write these fields",
+            [FieldViolation(name, "not writable by the caller") for name in refused],
+        )
+
+
+def _rebind_addresses(
+    session: Session,
+    contact_id: str,
+    component: str,
+    current: Iterable[Value],
+    values: Mapping[str, Clean],
+    clear: Iterable[str],
+) -> None:
+    """Keeps the address index equal to the addresses the contact's values hold."""
+    current = list(current)
+    removed = set(clear) | set(values)
+    kept = {
+        normalise_email(v.value)
+        for v in current
+        if v.field in EMAIL_FIELDS and not (v.owner == component and v.field in removed)
+    }
+    new = set(addresses_of(values))
+    before = {normalise_email(v.value) for v in current if v.field in EMAIL_FIELDS}
+    holder = repository.claim_addresses(session, contact_id, new - before)
+    if holder is not None:
+        raise AlreadyExists(
+            "an address belongs to another contact; merge the two contacts instead",
+            [FieldViolation("set", "an address of another contact")],
+        )
+    repository.release_addresses(session, contact_id, before - kept - new)
+
+
+def _listing_scope(principal: Principal, member_of: str) -> str:
+    """The component whose contacts are listed."""
+    if principal.is_admin and not principal.component:
+        if not member_of:
+            raise invalid("member_of", "is required for a caller without a component")
+        return require_component_id("member_of", member_of)
+    own = principal.require_component()
+    if member_of and member_of != own:
+        raise PermissionDenied("a caller may only list the contacts of its own component")
+    return own
+
+
+def _require_registered(session: Session, component: str) -> None:
+    if not repository.component_exists(session, component):
+        raise FailedPrecondition("the caller's component is not registered")

@@ -17,6 +17,8 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def __init__(self, db: Database):
         self._db = db
 
+    # --- Organisation tree -------------------------------------------------------------
+
     def CreateComponent(
         self, request: pb.CreateComponentRequest, context: grpc.ServicerContext
     ) -> pb.Component:
@@ -33,41 +35,79 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             components=[mapping.component_message(c) for c in components]
         )
 
+    # --- Contacts ----------------------------------------------------------------------
+
     def CreateContact(
         self, request: pb.CreateContactRequest, context: grpc.ServicerContext
     ) -> pb.CreateContactResponse:
-        view, joined = service.create_contact(
-            self._db, current_principal(), mapping.contact_input(request)
+        shown, joined = service.create_contact(
+            self._db, current_principal(), mapping.kind_of(request.kind), dict(request.fields)
         )
         return pb.CreateContactResponse(
-            contact=mapping.contact_message(view), joined_existing=joined
+            contact=mapping.contact_message(shown), joined_existing=joined
         )
 
     def GetContact(
         self, request: pb.GetContactRequest, context: grpc.ServicerContext
     ) -> pb.Contact:
-        view = service.get_contact(self._db, current_principal(), request.id)
-        return mapping.contact_message(view)
+        shown = service.get_contact(self._db, current_principal(), request.id)
+        return mapping.contact_message(shown)
 
-    def ListContacts(
-        self, request: pb.ListContactsRequest, context: grpc.ServicerContext
-    ) -> pb.ListContactsResponse:
-        page = service.list_contacts(
-            self._db, current_principal(), request.member_of, request.page_size, request.page_token
+    def UpdateContact(
+        self, request: pb.UpdateContactRequest, context: grpc.ServicerContext
+    ) -> pb.Contact:
+        shown = service.update_contact(
+            self._db,
+            current_principal(),
+            request.id,
+            request.etag,
+            dict(request.set),
+            list(request.clear),
         )
-        return pb.ListContactsResponse(
-            contacts=[mapping.contact_message(v) for v in page.contacts],
+        return mapping.contact_message(shown)
+
+    def LeaveContact(
+        self, request: pb.LeaveContactRequest, context: grpc.ServicerContext
+    ) -> pb.LeaveContactResponse:
+        deleted = service.leave_contact(self._db, current_principal(), request.id)
+        return pb.LeaveContactResponse(contact_deleted=deleted)
+
+    def DeleteContact(
+        self, request: pb.DeleteContactRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteContactResponse:
+        service.delete_contact(self._db, current_principal(), request.id)
+        return pb.DeleteContactResponse()
+
+    def SearchContacts(
+        self, request: pb.SearchContactsRequest, context: grpc.ServicerContext
+    ) -> pb.SearchContactsResponse:
+        page = service.search_contacts(
+            self._db,
+            current_principal(),
+            request.member_of,
+            mapping.kind_of(request.kind),
+            request.page_size,
+            request.page_token,
+        )
+        return pb.SearchContactsResponse(
+            contacts=[mapping.contact_message(s) for s in page.contacts],
             next_page_token=page.next_page_token,
         )
 
-    def SetAttribute(
-        self, request: pb.SetAttributeRequest, context: grpc.ServicerContext
-    ) -> pb.Contact:
-        attribute = (
-            mapping.attribute_input(request.attribute) if request.HasField("attribute") else None
+    # --- For the other services --------------------------------------------------------
+
+    def AudienceIds(
+        self, request: pb.AudienceIdsRequest, context: grpc.ServicerContext
+    ) -> pb.AudienceIdsResponse:
+        ids, next_token = service.audience_ids(
+            self._db,
+            current_principal(),
+            request.component_id,
+            mapping.kind_of(request.kind),
+            request.page_size,
+            request.page_token,
         )
-        view = service.set_attribute(self._db, current_principal(), request.contact_id, attribute)
-        return mapping.contact_message(view)
+        return pb.AudienceIdsResponse(ids=ids, next_page_token=next_token)
 
     def ResolveRecipients(
         self, request: pb.ResolveRecipientsRequest, context: grpc.ServicerContext
@@ -78,6 +118,7 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             request.component_id,
             request.purpose,
             list(request.contact_ids),
+            list(request.fields),
         )
         return pb.ResolveRecipientsResponse(
             recipients=[mapping.recipient_message(r) for r in resolutions]

@@ -1,79 +1,120 @@
 """Checks and normalisation of what callers send, before anything is written.
 
 Plain Python. Every problem becomes a field violation that names the field,
-never its value, and all problems of a request are reported at once.
+never its value, and all problems of a request are reported at once. Values
+are checked by the type the field catalogue gives them.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from zoneinfo import available_timezones
 
+import phonenumbers
+
 from meshkit.addresses import is_valid_address
 from meshkit.errors import Violations, invalid
-from services.contacts.policy import DEFAULT_TIME_ZONE, Kind, Visibility
+from meshkit.fields import (
+    ATTRIBUTE_KEY,
+    ATTRIBUTE_TYPES,
+    COMPONENT_ID,
+    CORE,
+    DISPLAY_NAME,
+    FieldType,
+    split_attribute,
+)
+from services.contacts.policy import Kind
 
-COMPONENT_ID = re.compile(r"[a-z0-9-]{2,40}")
-ATTRIBUTE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+__all__ = ["ATTRIBUTE_KEY", "COMPONENT_ID"]
+
 PURPOSE = re.compile(r"[a-z0-9_-]{1,64}")
-PHONE = re.compile(r"\+?[0-9 ().-]{3,32}")
-# NUL and other control characters break storage and logs; values may still hold line breaks.
+LANGUAGE = re.compile(r"[a-z]{2}")
+# NUL and other control characters break storage and logs; long texts may still hold line breaks.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 MAX_NAME = 200
-MAX_ATTRIBUTE_VALUE = 2000
-MAX_ATTRIBUTES = 100
+MAX_TEXT = 2000
+MAX_FIELDS = 100
+MAX_CHOICES = 100
 MAX_RECIPIENTS = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+DEFAULT_REGION = "FR"  # phone numbers written without a country code are French
+LONG_TEXT_FIELDS = frozenset({"postal_address"})
 
 
 @dataclass(frozen=True)
-class AttributeInput:
-    """An attribute as a caller sent it; visibility None means a value this version ignores."""
+class AttributeSpec:
+    """A declared attribute of a component: its type and, for an enum, its choices."""
 
+    component_id: str
     key: str
+    type: FieldType
+    choices: tuple[str, ...] = ()
+    label_fr: str = ""
+    label_en: str = ""
+
+    @property
+    def field(self) -> str:
+        return f"{self.component_id}.{self.key}"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The core fields and every declared attribute, by field id."""
+
+    attributes: Mapping[str, AttributeSpec] = field(default_factory=dict)
+
+    def type_of(self, name: str) -> FieldType | None:
+        """The type of a writable field; None for a field nobody declared."""
+        if name in CORE:
+            return CORE[name].type
+        spec = self.attributes.get(name)
+        return spec.type if spec else None
+
+    def knows(self, name: str) -> bool:
+        """True for a field that exists: core, display name, or a declared attribute."""
+        return name in CORE or name == DISPLAY_NAME or name in self.attributes
+
+
+@dataclass(frozen=True)
+class Clean:
+    """A value as it is stored: normalised text, and its number for range queries."""
+
     value: str
-    visibility: Visibility | None
+    number: Decimal | None = None
 
 
 @dataclass(frozen=True)
-class ContactInput:
-    """A new contact as a caller sent it; kind None means unspecified or unknown."""
-
-    kind: Kind | None
-    email: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    organisation: str = ""
-    phone: str = ""
-    time_zone: str = ""
-    attributes: tuple[AttributeInput, ...] = ()
-
-
-@dataclass(frozen=True)
-class ValidContact:
-    """A new contact that passed every check, normalised and ready to store."""
+class NewContact:
+    """A new contact that passed every check: its kind and the writer's clean values."""
 
     kind: Kind
-    email: str | None
-    email_normalised: str | None
-    first_name: str | None
-    last_name: str | None
-    organisation: str | None
-    phone: str | None
-    time_zone: str
-    attributes: tuple[AttributeInput, ...]
+    values: Mapping[str, Clean]
+
+    def addresses(self) -> list[str]:
+        """The normalised addresses that make this contact the same as a known one."""
+        return addresses_of(self.values)
 
 
 def normalise_email(raw: str) -> str:
     """The form under which two spellings of one address are the same contact."""
     return raw.strip().lower()
+
+
+def addresses_of(values: Mapping[str, Clean]) -> list[str]:
+    """The normalised email addresses among these values."""
+    return sorted(
+        {normalise_email(v.value) for name, v in values.items() if CORE.get(name) and
+         CORE[name].type is FieldType.EMAIL}
+    )  # fmt: skip
 
 
 @cache
@@ -94,59 +135,176 @@ def is_contact_id(value: str) -> bool:
         return False
 
 
-def validate_contact(raw: ContactInput) -> ValidContact:
-    """The normalised contact, or InvalidArgument listing every problem."""
+def clean_value(catalogue: Catalogue, name: str, raw: str) -> Clean | str:
+    """The stored form of `raw` for field `name`, or the reason it is refused."""
+    kind = catalogue.type_of(name)
+    if kind is None:
+        return "is not a field of the catalogue"
+    text = raw.strip()
+    if not text:
+        return "must not be empty (clear the field instead)"
+    if kind in (FieldType.TEXT,):
+        longest = MAX_TEXT if (split_attribute(name) or name in LONG_TEXT_FIELDS) else MAX_NAME
+        pattern = _CONTROL_BUT_LINES if longest == MAX_TEXT else _CONTROL
+        if len(text) > longest:
+            return f"at most {longest} characters"
+        return "must not contain control characters" if pattern.search(text) else Clean(text)
+    return _TYPED[kind](catalogue, name, text)
+
+
+def _number(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    try:
+        number = Decimal(text.replace(",", ".") if text.count(",") == 1 else text)
+    except InvalidOperation:
+        return "must be a number"
+    if not number.is_finite() or abs(number) >= Decimal(10) ** 15:
+        return "must be a finite number below 10^15"
+    return Clean(format(number.normalize(), "f"), number)
+
+
+def _date(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    try:
+        return Clean(date.fromisoformat(text).isoformat()) if len(text) == 10 else "must be a date"
+    except ValueError:
+        return "must be a date written YYYY-MM-DD"
+
+
+def _boolean(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "oui"):
+        return Clean("true")
+    if lowered in ("false", "0", "no", "non"):
+        return Clean("false")
+    return "must be true or false"
+
+
+def _choice(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    spec = catalogue.attributes[name]
+    return Clean(text) if text in spec.choices else "must be one of the declared choices"
+
+
+def _email(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    return Clean(text) if is_valid_address(text) else "must be a valid email address"
+
+
+def _phone(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    try:
+        number = phonenumbers.parse(text, DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return "must be a phone number"
+    if not phonenumbers.is_valid_number(number):
+        return "must be a valid phone number"
+    return Clean(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _time_zone(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    return Clean(text) if is_time_zone(text) else "must be an IANA time zone, e.g. Europe/Paris"
+
+
+def _language(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    code = text.lower()
+    return Clean(code) if LANGUAGE.fullmatch(code) else "must be a two-letter ISO 639-1 code"
+
+
+def _contact(catalogue: Catalogue, name: str, text: str) -> Clean | str:
+    return Clean(text) if is_contact_id(text) else "must be a contact id"
+
+
+_TYPED = {
+    FieldType.NUMBER: _number,
+    FieldType.DATE: _date,
+    FieldType.BOOLEAN: _boolean,
+    FieldType.ENUM: _choice,
+    FieldType.EMAIL: _email,
+    FieldType.PHONE: _phone,
+    FieldType.TIME_ZONE: _time_zone,
+    FieldType.LANGUAGE: _language,
+    FieldType.CONTACT: _contact,
+}
+
+
+def clean_values(
+    problems: Violations, catalogue: Catalogue, raw: Mapping[str, str], prefix: str
+) -> dict[str, Clean]:
+    """The clean values of `raw`; each refused one is a violation named `prefix.field`."""
+    if len(raw) > MAX_FIELDS:
+        problems.add(prefix, f"at most {MAX_FIELDS} fields")
+        return {}
+    clean: dict[str, Clean] = {}
+    for name, value in raw.items():
+        result = clean_value(catalogue, name, value)
+        if isinstance(result, str):
+            problems.add(f"{prefix}.{_shown_name(name)}", result)
+        else:
+            clean[name] = result
+    return clean
+
+
+def _shown_name(name: str) -> str:
+    """A field name safe to echo in an error: a caller's arbitrary key is not repeated."""
+    return name if len(name) <= 120 and not _CONTROL.search(name) else "<field>"
+
+
+def validate_new_contact(
+    catalogue: Catalogue, kind: Kind | None, raw: Mapping[str, str]
+) -> NewContact:
+    """The new contact, or InvalidArgument listing every problem."""
     problems = Violations()
-    email = raw.email.strip() or None
-    email_normalised = normalise_email(raw.email) or None
-    first_name = _text(problems, "first_name", raw.first_name)
-    last_name = _text(problems, "last_name", raw.last_name)
-    organisation = _text(problems, "organisation", raw.organisation)
-    phone = raw.phone.strip() or None
-    time_zone = raw.time_zone.strip() or DEFAULT_TIME_ZONE
-    if raw.kind is None:
+    values = clean_values(problems, catalogue, raw, "fields")
+    if kind is None:
         problems.add("kind", "must be CONTACT_KIND_PERSON or CONTACT_KIND_COMPANY")
-    if email is not None and not is_valid_address(email):
-        problems.add("email", "must be a valid email address")
-    if phone is not None and not (PHONE.fullmatch(phone) and sum(c.isdigit() for c in phone) >= 3):
-        problems.add("phone", "must be a phone number: digits, spaces, + ( ) . - (3 to 32)")
-    if raw.kind is Kind.PERSON and email is None and phone is None:
-        problems.add("email", "a person needs an email or a phone")
-    if raw.kind is Kind.COMPANY and organisation is None:
-        problems.add("organisation", "a company needs an organisation name")
-    if not is_time_zone(time_zone):
-        problems.add("time_zone", "must be an IANA time zone name, e.g. Europe/Paris")
-    if len(raw.attributes) > MAX_ATTRIBUTES:
-        problems.add("attributes", f"at most {MAX_ATTRIBUTES} attributes")
-    seen: set[str] = set()
-    for index, attribute in enumerate(raw.attributes):
-        _check_attribute(problems, f"attributes[{index}]", attribute)
-        if attribute.key in seen:
-            problems.add(f"attributes[{index}].key", "appears twice in this request")
-        seen.add(attribute.key)
+    reachable = {"email", "private_email", "phone", "private_phone"} & set(raw)
+    if kind is Kind.PERSON and not reachable:
+        problems.add("fields", "a person needs an email address or a phone number")
+    if kind is Kind.COMPANY and "organisation" not in raw:
+        problems.add("fields.organisation", "a company needs an organisation name")
     problems.raise_if_any()
-    assert raw.kind is not None  # reported above otherwise
-    return ValidContact(
-        raw.kind,
-        email,
-        email_normalised,
-        first_name,
-        last_name,
-        organisation,
-        phone,
-        time_zone,
-        raw.attributes,
-    )
+    assert kind is not None  # reported above otherwise
+    return NewContact(kind, values)
 
 
-def validate_attribute(field: str, attribute: AttributeInput | None) -> AttributeInput:
-    """The attribute, or InvalidArgument naming each bad part of it."""
-    if attribute is None:
-        raise invalid(field, "is required")
+def validate_update(
+    catalogue: Catalogue, etag: str, raw_set: Mapping[str, str], clear: Sequence[str]
+) -> tuple[dict[str, Clean], list[str]]:
+    """(values to set, fields to clear), or InvalidArgument."""
     problems = Violations()
-    _check_attribute(problems, field, attribute)
+    if not etag:
+        problems.add("etag", "is required: the etag of the contact as last read")
+    values = clean_values(problems, catalogue, raw_set, "set")
+    for index, name in enumerate(clear):
+        if catalogue.type_of(name) is None:
+            problems.add(f"clear[{index}]", "is not a field of the catalogue")
+        elif name in raw_set:
+            problems.add(f"clear[{index}]", "is also set in this request")
+    if not raw_set and not clear:
+        problems.add("set", "nothing to change")
     problems.raise_if_any()
-    return attribute
+    return values, list(dict.fromkeys(clear))
+
+
+def validate_attribute_definition(spec: AttributeSpec) -> AttributeSpec:
+    """The declaration, trimmed, or InvalidArgument."""
+    problems = Violations()
+    if not COMPONENT_ID.fullmatch(spec.component_id):
+        problems.add("attribute.component_id", "must be a component id")
+    if not ATTRIBUTE_KEY.fullmatch(spec.key):
+        problems.add("attribute.key", "must match [a-z][a-z0-9_]{0,63}")
+    if spec.type not in ATTRIBUTE_TYPES:
+        problems.add("attribute.type", "must be text, number, date, boolean or enum")
+    choices = tuple(c.strip() for c in spec.choices)
+    if spec.type is FieldType.ENUM and not choices:
+        problems.add("attribute.choices", "an enum needs at least one choice")
+    if spec.type is not FieldType.ENUM and choices:
+        problems.add("attribute.choices", "only an enum has choices")
+    if len(choices) > MAX_CHOICES or len(set(choices)) != len(choices):
+        problems.add("attribute.choices", f"at most {MAX_CHOICES} distinct choices")
+    if any(not c or len(c) > MAX_NAME or _CONTROL.search(c) for c in choices):
+        problems.add("attribute.choices", f"each choice: 1 to {MAX_NAME} printable characters")
+    labels = {}
+    for name in ("label_fr", "label_en"):
+        labels[name] = _text(problems, f"attribute.{name}", getattr(spec, name)) or spec.key
+    problems.raise_if_any()
+    return AttributeSpec(spec.component_id, spec.key, spec.type, choices, **labels)
 
 
 def validate_component(component_id: str, name: str) -> tuple[str, str]:
@@ -161,15 +319,22 @@ def validate_component(component_id: str, name: str) -> tuple[str, str]:
     return component_id, clean_name or ""
 
 
-def require_component_id(field: str, value: str) -> str:
-    """`value` when it is a well-formed component id, else InvalidArgument on `field`."""
+def require_component_id(name: str, value: str) -> str:
+    """`value` when it is a well-formed component id, else InvalidArgument on `name`."""
     if not COMPONENT_ID.fullmatch(value):
-        raise invalid(field, "must be a component id: 2 to 40 characters among a-z, 0-9 and -")
+        raise invalid(name, "must be a component id: 2 to 40 characters among a-z, 0-9 and -")
+    return value
+
+
+def require_contact_id(name: str, value: str) -> str:
+    """`value` when it is a contact id, else InvalidArgument on `name`."""
+    if not is_contact_id(value):
+        raise invalid(name, "must be a contact id (a lower-case UUID)")
     return value
 
 
 def validate_recipients_request(
-    component_id: str, purpose: str, contact_ids: Sequence[str]
+    component_id: str, purpose: str, contact_ids: Sequence[str], fields: Sequence[str]
 ) -> None:
     """Raises InvalidArgument unless a recipients batch is well formed."""
     problems = Violations()
@@ -179,32 +344,23 @@ def validate_recipients_request(
         problems.add("purpose", "must be 1 to 64 characters among a-z, 0-9, _ and -")
     if len(contact_ids) > MAX_RECIPIENTS:
         problems.add("contact_ids", f"at most {MAX_RECIPIENTS} ids per call")
+    if len(fields) > MAX_FIELDS:
+        problems.add("fields", f"at most {MAX_FIELDS} fields")
     problems.raise_if_any()
 
 
-def page_size(requested: int) -> int:
-    """The page size to serve: 100 when unset, at most 1000; negative is an error."""
+def page_size(requested: int, default: int = DEFAULT_PAGE_SIZE, most: int = MAX_PAGE_SIZE) -> int:
+    """The page size to serve: `default` when unset, at most `most`; negative is an error."""
     if requested < 0:
         raise invalid("page_size", "must not be negative")
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return min(requested or default, most)
 
 
-def _check_attribute(problems: Violations, field: str, attribute: AttributeInput) -> None:
-    if not ATTRIBUTE_KEY.fullmatch(attribute.key):
-        problems.add(f"{field}.key", "must match [a-z][a-z0-9_]{0,63}")
-    if len(attribute.value) > MAX_ATTRIBUTE_VALUE:
-        problems.add(f"{field}.value", f"at most {MAX_ATTRIBUTE_VALUE} characters")
-    elif _CONTROL_BUT_LINES.search(attribute.value):
-        problems.add(f"{field}.value", "must not contain control characters")
-    if attribute.visibility is None:
-        problems.add(f"{field}.visibility", "must be one of the Visibility values")
-
-
-def _text(problems: Violations, field: str, value: str) -> str | None:
+def _text(problems: Violations, name: str, value: str) -> str | None:
     """A trimmed short text (None when empty), with a violation when too long or unprintable."""
     clean = value.strip()
     if len(clean) > MAX_NAME:
-        problems.add(field, f"at most {MAX_NAME} characters")
+        problems.add(name, f"at most {MAX_NAME} characters")
     elif _CONTROL.search(clean):
-        problems.add(field, "must not contain control characters")
+        problems.add(name, "must not contain control characters")
     return clean or None

@@ -44,6 +44,56 @@ class ContactsServiceStub:
                 request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListComponentsRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListComponentsResponse.FromString,
                 _registered_method=True)
+        self.CreateService = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/CreateService',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.CreateServiceRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.OrgService.FromString,
+                _registered_method=True)
+        self.SetLevels = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/SetLevels',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetLevelsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Levels.FromString,
+                _registered_method=True)
+        self.PutPerson = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/PutPerson',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.PutPersonRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Person.FromString,
+                _registered_method=True)
+        self.RemovePerson = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/RemovePerson',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RemovePersonRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RemovePersonResponse.FromString,
+                _registered_method=True)
+        self.GetOrganisation = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/GetOrganisation',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetOrganisationRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Organisation.FromString,
+                _registered_method=True)
+        self.GetCatalogue = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/GetCatalogue',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetCatalogueRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Catalogue.FromString,
+                _registered_method=True)
+        self.DefineAttribute = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/DefineAttribute',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DefineAttributeRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AttributeDefinition.FromString,
+                _registered_method=True)
+        self.SetFieldPolicy = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/SetFieldPolicy',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetFieldPolicyRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.FieldPolicy.FromString,
+                _registered_method=True)
+        self.ListFieldPolicies = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ListFieldPolicies',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPoliciesRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPoliciesResponse.FromString,
+                _registered_method=True)
+        self.ListFieldPolicyChanges = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ListFieldPolicyChanges',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesResponse.FromString,
+                _registered_method=True)
         self.CreateContact = channel.unary_unary(
                 '/crm.contacts.v1.ContactsService/CreateContact',
                 request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.CreateContactRequest.SerializeToString,
@@ -54,15 +104,65 @@ class ContactsServiceStub:
                 request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetContactRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.FromString,
                 _registered_method=True)
-        self.ListContacts = channel.unary_unary(
-                '/crm.contacts.v1.ContactsService/ListContacts',
-                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListContactsRequest.SerializeToString,
-                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListContactsResponse.FromString,
-                _registered_method=True)
-        self.SetAttribute = channel.unary_unary(
-                '/crm.contacts.v1.ContactsService/SetAttribute',
-                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetAttributeRequest.SerializeToString,
+        self.UpdateContact = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/UpdateContact',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.UpdateContactRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.FromString,
+                _registered_method=True)
+        self.LeaveContact = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/LeaveContact',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.LeaveContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.LeaveContactResponse.FromString,
+                _registered_method=True)
+        self.DeleteContact = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/DeleteContact',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteContactResponse.FromString,
+                _registered_method=True)
+        self.SearchContacts = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/SearchContacts',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SearchContactsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SearchContactsResponse.FromString,
+                _registered_method=True)
+        self.ImportContacts = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ImportContacts',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportContactsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportContactsResponse.FromString,
+                _registered_method=True)
+        self.GetImport = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/GetImport',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetImportRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportStatus.FromString,
+                _registered_method=True)
+        self.MergeContacts = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/MergeContacts',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.MergeContactsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.MergeContactsResponse.FromString,
+                _registered_method=True)
+        self.ListSensitiveReads = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ListSensitiveReads',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListSensitiveReadsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListSensitiveReadsResponse.FromString,
+                _registered_method=True)
+        self.ExportContact = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ExportContact',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExportContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ContactExport.FromString,
+                _registered_method=True)
+        self.RectifyContact = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/RectifyContact',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RectifyContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.FromString,
+                _registered_method=True)
+        self.EraseContact = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/EraseContact',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactResponse.FromString,
+                _registered_method=True)
+        self.AudienceIds = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/AudienceIds',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AudienceIdsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AudienceIdsResponse.FromString,
                 _registered_method=True)
         self.ResolveRecipients = channel.unary_unary(
                 '/crm.contacts.v1.ContactsService/ResolveRecipients',
@@ -80,7 +180,7 @@ class ContactsServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CreateComponent(self, request, context):
-        """Admin only: registers a component of the grouping.
+        """--- Organisation tree (writes: admin; reads: any signed-in caller) -------------
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -92,43 +192,191 @@ class ContactsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateService(self, request, context):
+        """A service inside a component, e.g. sciences/relations-entreprises.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLevels(self, request, context):
+        """The hierarchy levels, lowest first (e.g. agent, manager, director).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutPerson(self, request, context):
+        """A person (a token subject) with their place in the tree and their roles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePerson(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrganisation(self, request, context):
+        """The whole tree in one answer (people listed for admins only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCatalogue(self, request, context):
+        """--- Field catalogue and field policies -------------------------------------------
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DefineAttribute(self, request, context):
+        """Admin: declares (or retypes, while no value is held) a component's attribute.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFieldPolicy(self, request, context):
+        """Admin: replaces the policy of one field; kept in the policy history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFieldPolicies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFieldPolicyChanges(self, request, context):
+        """Admin: who changed which policy, when, from what to what.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateContact(self, request, context):
-        """Creates a contact owned by the caller's component, or, when the
-        normalised email is already known, adds the caller's component as a member.
+        """--- Contacts -----------------------------------------------------------------------
+        Creates a contact known to the caller's component, or, when one of its
+        normalised addresses is already known, joins that record: the caller's
+        component becomes a member and keeps its own values; it sees nothing of
+        the others' values that policy does not share with it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetContact(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A merged-away id answers with the survivor (merged_from says so).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListContacts(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def UpdateContact(self, request, context):
+        """Changes the caller's own values; `etag` must be the one last read (412 otherwise).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def SetAttribute(self, request, context):
-        """Writes one attribute owned by the caller's component.
+    def LeaveContact(self, request, context):
+        """The caller's component stops being a member; its values of the contact are dropped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteContact(self, request, context):
+        """Admin: removes a contact and all its values.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchContacts(self, request, context):
+        """Contacts matching filters, in id order, one page at a time (keyset).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportContacts(self, request, context):
+        """--- Imports ------------------------------------------------------------------------
+        One batch of rows of an import, applied as a whole or not at all;
+        sending the same (import_id, first_line) again returns the stored report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetImport(self, request, context):
+        """How far an import got: the last line applied, for resuming it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeContacts(self, request, context):
+        """--- Data protection ----------------------------------------------------------------
+        Admin or data-protection officer: merges two records of one person.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSensitiveReads(self, request, context):
+        """The owner component's data-protection officer: reads of its protected fields.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportContact(self, request, context):
+        """The grouping's data-protection officer: everything held about one contact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RectifyContact(self, request, context):
+        """The grouping's data-protection officer: corrects any component's value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseContact(self, request, context):
+        """The grouping's data-protection officer or a service (the privacy workflow):
+        removes the record and its values; only the id remains, as a tombstone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AudienceIds(self, request, context):
+        """--- For the other services of the mesh (service identity only) ----------------------
+        The ids of an audience, without any value and without audit rows.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResolveRecipients(self, request, context):
-        """Service identity only: one call per batch of recipients of a campaign.
+        """One call per batch of recipients of a campaign.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExistingContacts(self, request, context):
-        """Service identity only: which of these ids name a contact, one call per
-        batch (consent checks a contact exists before it records anything).
+        """Which of these ids name a contact, one call per batch (consent checks a
+        contact exists before it records anything).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +395,56 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListComponentsRequest.FromString,
                     response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListComponentsResponse.SerializeToString,
             ),
+            'CreateService': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateService,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.CreateServiceRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.OrgService.SerializeToString,
+            ),
+            'SetLevels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLevels,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetLevelsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Levels.SerializeToString,
+            ),
+            'PutPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutPerson,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.PutPersonRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Person.SerializeToString,
+            ),
+            'RemovePerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePerson,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RemovePersonRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RemovePersonResponse.SerializeToString,
+            ),
+            'GetOrganisation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrganisation,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetOrganisationRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Organisation.SerializeToString,
+            ),
+            'GetCatalogue': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCatalogue,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetCatalogueRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Catalogue.SerializeToString,
+            ),
+            'DefineAttribute': grpc.unary_unary_rpc_method_handler(
+                    servicer.DefineAttribute,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DefineAttributeRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AttributeDefinition.SerializeToString,
+            ),
+            'SetFieldPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFieldPolicy,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetFieldPolicyRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.FieldPolicy.SerializeToString,
+            ),
+            'ListFieldPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFieldPolicies,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPoliciesRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPoliciesResponse.SerializeToString,
+            ),
+            'ListFieldPolicyChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFieldPolicyChanges,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesResponse.SerializeToString,
+            ),
             'CreateContact': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateContact,
                     request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.CreateContactRequest.FromString,
@@ -157,15 +455,65 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetContactRequest.FromString,
                     response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.SerializeToString,
             ),
-            'ListContacts': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListContacts,
-                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListContactsRequest.FromString,
-                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListContactsResponse.SerializeToString,
-            ),
-            'SetAttribute': grpc.unary_unary_rpc_method_handler(
-                    servicer.SetAttribute,
-                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetAttributeRequest.FromString,
+            'UpdateContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateContact,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.UpdateContactRequest.FromString,
                     response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.SerializeToString,
+            ),
+            'LeaveContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveContact,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.LeaveContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.LeaveContactResponse.SerializeToString,
+            ),
+            'DeleteContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteContact,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteContactResponse.SerializeToString,
+            ),
+            'SearchContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchContacts,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SearchContactsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SearchContactsResponse.SerializeToString,
+            ),
+            'ImportContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportContacts,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportContactsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportContactsResponse.SerializeToString,
+            ),
+            'GetImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetImport,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetImportRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportStatus.SerializeToString,
+            ),
+            'MergeContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeContacts,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.MergeContactsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.MergeContactsResponse.SerializeToString,
+            ),
+            'ListSensitiveReads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSensitiveReads,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListSensitiveReadsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListSensitiveReadsResponse.SerializeToString,
+            ),
+            'ExportContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportContact,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExportContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ContactExport.SerializeToString,
+            ),
+            'RectifyContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.RectifyContact,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RectifyContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.SerializeToString,
+            ),
+            'EraseContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseContact,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactResponse.SerializeToString,
+            ),
+            'AudienceIds': grpc.unary_unary_rpc_method_handler(
+                    servicer.AudienceIds,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AudienceIdsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AudienceIdsResponse.SerializeToString,
             ),
             'ResolveRecipients': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveRecipients,
@@ -243,6 +591,276 @@ class ContactsService:
             _registered_method=True)
 
     @staticmethod
+    def CreateService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/CreateService',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.CreateServiceRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.OrgService.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLevels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/SetLevels',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetLevelsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Levels.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/PutPerson',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.PutPersonRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/RemovePerson',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RemovePersonRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RemovePersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrganisation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/GetOrganisation',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetOrganisationRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Organisation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCatalogue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/GetCatalogue',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetCatalogueRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Catalogue.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DefineAttribute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/DefineAttribute',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DefineAttributeRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AttributeDefinition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFieldPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/SetFieldPolicy',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetFieldPolicyRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.FieldPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFieldPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ListFieldPolicies',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPoliciesRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFieldPolicyChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ListFieldPolicyChanges',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateContact(request,
             target,
             options=(),
@@ -297,7 +915,7 @@ class ContactsService:
             _registered_method=True)
 
     @staticmethod
-    def ListContacts(request,
+    def UpdateContact(request,
             target,
             options=(),
             channel_credentials=None,
@@ -310,9 +928,9 @@ class ContactsService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crm.contacts.v1.ContactsService/ListContacts',
-            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListContactsRequest.SerializeToString,
-            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListContactsResponse.FromString,
+            '/crm.contacts.v1.ContactsService/UpdateContact',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.UpdateContactRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.FromString,
             options,
             channel_credentials,
             insecure,
@@ -324,7 +942,7 @@ class ContactsService:
             _registered_method=True)
 
     @staticmethod
-    def SetAttribute(request,
+    def LeaveContact(request,
             target,
             options=(),
             channel_credentials=None,
@@ -337,9 +955,279 @@ class ContactsService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crm.contacts.v1.ContactsService/SetAttribute',
-            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SetAttributeRequest.SerializeToString,
+            '/crm.contacts.v1.ContactsService/LeaveContact',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.LeaveContactRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.LeaveContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/DeleteContact',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteContactRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/SearchContacts',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SearchContactsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.SearchContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ImportContacts',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportContactsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/GetImport',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetImportRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ImportStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/MergeContacts',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.MergeContactsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.MergeContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSensitiveReads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ListSensitiveReads',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListSensitiveReadsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListSensitiveReadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ExportContact',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ExportContactRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ContactExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RectifyContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/RectifyContact',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.RectifyContactRequest.SerializeToString,
             protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Contact.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/EraseContact',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AudienceIds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/AudienceIds',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AudienceIdsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AudienceIdsResponse.FromString,
             options,
             channel_credentials,
             insecure,
