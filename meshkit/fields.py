@@ -73,7 +73,7 @@ EMAIL_FIELDS = ("email", "private_email")
 
 COMPONENT_ID = re.compile(r"[a-z0-9-]{2,40}")
 ATTRIBUTE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
-ATTRIBUTE_FIELD = re.compile(r"(?P<component>[a-z0-9-]{2,40})\.(?P<key>[a-z][a-z0-9_]{0,63})")
+ATTRIBUTE_FIELD = re.compile(r"([a-z0-9-]{2,40})\.([a-z][a-z0-9_]{0,63})")
 
 
 def attribute_field(component: str, key: str) -> str:
@@ -84,7 +84,7 @@ def attribute_field(component: str, key: str) -> str:
 def split_attribute(field: str) -> tuple[str, str] | None:
     """(component, key) of an attribute field id; None for anything else."""
     match = ATTRIBUTE_FIELD.fullmatch(field)
-    return (match["component"], match["key"]) if match else None
+    return (match[1], match[2]) if match else None
 
 
 def is_core(field: str) -> bool:

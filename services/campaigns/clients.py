@@ -13,7 +13,7 @@ from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from services.campaigns.policy import ConsentDecision, Reachability
 
-_LIST_PAGE = 1000
+_LIST_PAGE = 5000
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ class ConsentAnswer:
 class Directory(Protocol):
     """The contacts service as campaigns sees it."""
 
-    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list[Recipient]:
+    def resolve(
+        self, component: str, purpose: str, contact_ids: Sequence[str], fields: Sequence[str] = ()
+    ) -> list[Recipient]:
         """Reachability and merge fields of each contact, for the component."""
         ...
 
@@ -57,7 +59,6 @@ class ConsentGate(Protocol):
 
 _REACHABILITY = {
     contacts_pb2.REACHABILITY_OK: Reachability.OK,
-    contacts_pb2.REACHABILITY_NOT_FOUND: Reachability.NOT_FOUND,
     contacts_pb2.REACHABILITY_NOT_MEMBER: Reachability.NOT_MEMBER,
     contacts_pb2.REACHABILITY_NO_EMAIL: Reachability.NO_EMAIL,
 }
@@ -76,9 +77,14 @@ class GrpcDirectory:
     def __init__(self, channel: grpc.Channel):
         self._stub = contacts_pb2_grpc.ContactsServiceStub(channel)
 
-    def resolve(self, component: str, purpose: str, contact_ids: Sequence[str]) -> list[Recipient]:
+    def resolve(
+        self, component: str, purpose: str, contact_ids: Sequence[str], fields: Sequence[str] = ()
+    ) -> list[Recipient]:
         request = contacts_pb2.ResolveRecipientsRequest(
-            component_id=component, purpose=purpose, contact_ids=list(contact_ids)
+            component_id=component,
+            purpose=purpose,
+            contact_ids=list(contact_ids),
+            fields=list(fields),
         )
         try:
             reply = self._stub.ResolveRecipients(request)
@@ -91,14 +97,14 @@ class GrpcDirectory:
     def member_ids(self, component: str) -> Iterator[str]:
         token = ""
         while True:
-            request = contacts_pb2.ListContactsRequest(
-                member_of=component, page_size=_LIST_PAGE, page_token=token
+            request = contacts_pb2.AudienceIdsRequest(
+                component_id=component, page_size=_LIST_PAGE, page_token=token
             )
             try:
-                reply = self._stub.ListContacts(request)
+                reply = self._stub.AudienceIds(request)
             except grpc.RpcError as error:
                 raise domain_error(error) from None
-            yield from (contact.id for contact in reply.contacts)
+            yield from reply.ids
             token = reply.next_page_token
             if not token:
                 return
@@ -106,8 +112,8 @@ class GrpcDirectory:
 
 def _recipient(found: contacts_pb2.Recipient | None, contact_id: str) -> Recipient:
     if found is None:
-        return Recipient(contact_id, Reachability.NOT_FOUND)
-    reachability = _REACHABILITY.get(found.reachability, Reachability.NOT_FOUND)
+        return Recipient(contact_id, Reachability.NOT_MEMBER)
+    reachability = _REACHABILITY.get(found.reachability, Reachability.NOT_MEMBER)
     if reachability is not Reachability.OK:
         return Recipient(contact_id, reachability)
     return Recipient(contact_id, reachability, found.email, dict(found.merge_fields))

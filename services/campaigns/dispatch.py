@@ -42,6 +42,7 @@ from services.campaigns.policy import (
     consent_outcome,
     consent_rule,
     membership_outcome,
+    merge_fields_of,
     parse_template,
     render,
     smtp_rule,
@@ -142,7 +143,8 @@ class Dispatcher:
         owner, purpose = campaign.owner_component, campaign.purpose
         decisions: list[Decision] = []
         reachable: list[Recipient] = []
-        for recipient in self._directory.resolve(owner, purpose, list(by_contact)):
+        fields = merge_fields_of(campaign.subject_template, campaign.body_template)
+        for recipient in self._directory.resolve(owner, purpose, list(by_contact), fields):
             outcome = membership_outcome(recipient.reachability)
             if outcome:
                 decisions.append((by_contact[recipient.contact_id].id, outcome, RULE_MEMBERSHIP))

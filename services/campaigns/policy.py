@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from meshkit.fields import CORE_FIELDS, DISPLAY_NAME, split_attribute
+
 # --- Outcomes ------------------------------------------------------------------------------
 
 
@@ -106,21 +108,14 @@ def is_permanent_smtp_failure(code: int) -> bool:
 
 # --- Merge fields --------------------------------------------------------------------------
 
-CONTACT_FIELDS = frozenset(
-    {"first_name", "last_name", "display_name", "organisation", "email", "phone"}
-)
-ATTRIBUTE_PREFIX = "attr."
-# The attribute keys contacts accepts: anything else can never have a value.
-_ATTRIBUTE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Core fields of the catalogue a message may quote, and the derived display name.
+CONTACT_FIELDS = frozenset({f.name for f in CORE_FIELDS if f.mergeable} | {DISPLAY_NAME})
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 
 def is_known_field(name: str) -> bool:
-    """A merge field a template may name: a contact field or attr.<key>."""
-    if name in CONTACT_FIELDS:
-        return True
-    key = name.removeprefix(ATTRIBUTE_PREFIX)
-    return name.startswith(ATTRIBUTE_PREFIX) and bool(_ATTRIBUTE_KEY.fullmatch(key))
+    """A merge field a template may name: a core field or a component's `<component>.<key>`."""
+    return name in CONTACT_FIELDS or split_attribute(name) is not None
 
 
 @dataclass(frozen=True)
@@ -155,6 +150,11 @@ def parse_template(text: str) -> Template:
     if any("{{" in literal for literal in literals):
         raise TemplateError("'{{' that does not open a merge field like {{ first_name }}")
     return Template(tuple(literals), tuple(fields))
+
+
+def merge_fields_of(*texts: str) -> list[str]:
+    """The merge fields some templates name, each once, in order of first use."""
+    return list(dict.fromkeys(f for text in texts for f in parse_template(text).fields))
 
 
 def render(template: Template, merge_fields: Mapping[str, str], single_line: bool = False) -> str:

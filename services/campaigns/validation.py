@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from meshkit.errors import Violations
+from meshkit.fields import ATTRIBUTE_FIELD
 from services.campaigns import policy
 from services.campaigns.policy import TemplateError, parse_template
 
@@ -28,7 +29,7 @@ def _template_pattern() -> str:
     it is stricter than parse_template (e.g. `{{{ first_name }}` is refused), never looser.
     """
     names = "|".join(sorted(policy.CONTACT_FIELDS))
-    attribute = re.escape(policy.ATTRIBUTE_PREFIX) + policy._ATTRIBUTE_KEY.pattern
+    attribute = ATTRIBUTE_FIELD.pattern  # <component>.<key>
     placeholder = r"\{\{[ \t]*(?:" + names + "|" + attribute + r")[ \t]*\}\}"
     return r"^(?:[^{\x00]|\{[^{\x00]|\{$|" + placeholder + ")*$"
 

@@ -83,6 +83,7 @@ class Operation:
     body_optional: bool = False
     query: type[BaseModel] | None = None
     calls_upstream: bool = True
+    if_match: bool = False  # needs If-Match (the ETag last read), passed to the view as `etag`
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -111,6 +112,7 @@ class Routes:
         body_optional: bool = False,
         query: type[BaseModel] | None = None,
         calls_upstream: bool = True,
+        if_match: bool = False,
     ) -> Callable[[View], View]:
         """Declares a view: registers its URL rule and records its operation.
 
@@ -139,6 +141,7 @@ class Routes:
                 body_optional=body_optional,
                 query=query,
                 calls_upstream=calls_upstream,
+                if_match=if_match,
                 tags=(self.tag,),
             )
             handler = _handler(view, operation)
@@ -164,6 +167,8 @@ def _handler(view: View, operation: Operation) -> View:
             )
         if operation.query is not None:
             arguments["query"] = inputs.read_query(operation.query)
+        if operation.if_match:
+            arguments["etag"] = inputs.read_if_match()
         result = view(**arguments)
         if isinstance(result, tuple) and isinstance(result[0], BaseModel):
             return json_response(result[0], result[1])
@@ -174,6 +179,11 @@ def _handler(view: View, operation: Operation) -> View:
     return handle
 
 
-def json_response(model: BaseModel, status: int) -> Response:
+def json_response(model: BaseModel, status: int, etag: str | None = None) -> Response:
     """A JSON answer holding only the fields the model has (absent fields stay absent)."""
-    return Response(model.model_dump_json(exclude_none=True, by_alias=True), status, mimetype=JSON)
+    response = Response(
+        model.model_dump_json(exclude_none=True, by_alias=True), status, mimetype=JSON
+    )
+    if etag:
+        response.set_etag(etag)
+    return response

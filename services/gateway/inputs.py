@@ -8,7 +8,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
-from meshkit.errors import FieldViolation, InvalidArgument
+from meshkit.errors import DomainError, FieldViolation, InvalidArgument
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -26,6 +26,22 @@ def read_body(model: type[Model], media_type: str, optional: bool = False) -> Mo
     if request.mimetype not in _FORM_TYPES:
         raise UnsupportedMediaType(f"send a form body with Content-Type: {media_type}")
     return _validate(model, lambda: model.model_validate(request.form.to_dict()))
+
+
+class PreconditionRequired(DomainError):
+    """A write that must say which version it changes (RFC 6585, 428)."""
+
+    grpc_code = "FAILED_PRECONDITION"
+    http_status = 428
+    title = "Precondition required"
+
+
+def read_if_match() -> str:
+    """The one entity tag of If-Match; 428 when the header is absent."""
+    tags = request.if_match
+    if not tags.as_set() or tags.star_tag:
+        raise PreconditionRequired("send If-Match with the ETag of the contact as last read")
+    return next(iter(tags.as_set()))
 
 
 def read_query(model: type[Model]) -> Model:

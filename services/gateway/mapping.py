@@ -56,54 +56,45 @@ def new_component(body: schemas.NewComponent) -> contacts_pb2.CreateComponentReq
     return contacts_pb2.CreateComponentRequest(id=body.id, name=body.name)
 
 
-def _attribute_input(key: str, value: str, visibility: str | None) -> contacts_pb2.AttributeInput:
-    return contacts_pb2.AttributeInput(
-        key=key, value=value, visibility=_value(contacts_pb2.Visibility, "VISIBILITY_", visibility)
-    )
-
-
 def new_contact(body: schemas.NewContact) -> contacts_pb2.CreateContactRequest:
     return contacts_pb2.CreateContactRequest(
-        kind=_value(contacts_pb2.ContactKind, "CONTACT_KIND_", body.kind),
-        email=body.email or "",
-        first_name=body.first_name or "",
-        last_name=body.last_name or "",
-        organisation=body.organisation or "",
-        phone=body.phone or "",
-        time_zone=body.time_zone or "",
-        attributes=[_attribute_input(a.key, a.value, a.visibility) for a in body.attributes],
+        kind=_value(contacts_pb2.ContactKind, "CONTACT_KIND_", body.kind), fields=body.fields
     )
 
 
-def attribute_update(
-    contact_id: str, key: str, body: schemas.AttributeUpdate
-) -> contacts_pb2.SetAttributeRequest:
-    return contacts_pb2.SetAttributeRequest(
-        contact_id=contact_id, attribute=_attribute_input(key, body.value, body.visibility)
+def contact_patch(
+    contact_id: str, etag: str, body: schemas.ContactPatch
+) -> contacts_pb2.UpdateContactRequest:
+    """A merge patch: a value sets the field, null clears it."""
+    return contacts_pb2.UpdateContactRequest(
+        id=contact_id,
+        etag=etag,
+        set={name: value for name, value in body.fields.items() if value is not None},
+        clear=[name for name, value in body.fields.items() if value is None],
+    )
+
+
+def contact_search(query: schemas.ContactSearch) -> contacts_pb2.SearchContactsRequest:
+    return contacts_pb2.SearchContactsRequest(
+        member_of=query.member_of or "",
+        kind=_value(contacts_pb2.ContactKind, "CONTACT_KIND_", query.kind),
+        page_size=query.page_size,
+        page_token=query.page_token,
     )
 
 
 def contact(message: contacts_pb2.Contact) -> responses.Contact:
-    optional = ("display_name", "organisation", "first_name", "last_name", "email", "phone")
     return responses.Contact(
         id=message.id,
         kind=_word(contacts_pb2.ContactKind, "CONTACT_KIND_", message.kind),
-        **_optional(message, *optional, "time_zone"),
+        fields={
+            name: responses.FieldValue(value=v.value, owner_component=v.owner_component)
+            for name, v in sorted(message.fields.items())
+        },
         member_components=list(message.member_components),
-        attributes=[
-            responses.Attribute(
-                key=a.key,
-                value=a.value,
-                owner_component=a.owner_component,
-                # The zero value is documented as the default, owner only.
-                visibility=_word(contacts_pb2.Visibility, "VISIBILITY_", a.visibility) or "owner",
-            )
-            for a in message.attributes
-        ],
+        etag=message.etag,
+        merged_from=message.merged_from or None,
     )
-
-
-# Consent
 
 
 def _scope(word: str, caller_component: str) -> consent_pb2.Scope:

@@ -11,11 +11,9 @@ from pydantic.json_schema import models_json_schema
 
 from meshkit.roles import Role
 from services.campaigns import validation as campaign_rules
-from services.consent import validation as consent_rules
 from services.gateway.api import HTML, JSON, Access, Operation, Reply
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.responses import Problem
-from services.gateway.schemas import AttributeKey
 
 REF = "#/components/schemas/{model}"
 BEARER = "bearerAuth"
@@ -26,7 +24,9 @@ _PROBLEMS = {
     "403": "The token may not do this: no component, or without the role the operation needs "
     "(`x-required-role`), or refused by the service.",
     "404": "Unknown, or not visible to the caller.",
+    "412": "The resource changed since its ETag was read: read it again, then retry.",
     "415": "The body is not of the expected media type.",
+    "428": "If-Match is missing: send the ETag of the resource as last read.",
     "503": "An upstream service did not answer; retry later.",
 }
 
@@ -39,13 +39,15 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
         "maxLength": campaign_rules.MAX_CAMPAIGN_ID,
         "pattern": "^[^\\x00]*$",
     },
-    "contact_id": {"type": "string", "minLength": 1, "maxLength": consent_rules.MAX_ID},
+    "contact_id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    },
 }
 
 
 def _path_schema(name: str) -> dict[str, Any]:
-    if name == "key":
-        return {"type": "string", **_field_schema(AttributeKey)}
     return PATH_SCHEMAS.get(name, {"type": "string"})
 
 
@@ -152,6 +154,16 @@ def _parameters(operation: Operation) -> list[dict[str, Any]]:
         {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
         for name in path_parameters(operation.rule)
     ]
+    if operation.if_match:
+        parameters.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": True,
+                "description": "The ETag of the resource as last read (optimistic concurrency).",
+                "schema": {"type": "string"},
+            }
+        )
     if operation.query is not None:
         properties = operation.query.model_json_schema()["properties"]
         for name, field in operation.query.model_fields.items():
@@ -179,7 +191,10 @@ def _responses(operation: Operation) -> dict[str, Any]:
     for reply in operation.replies:
         entry = responses.setdefault(str(reply.status), {"description": "", "content": {}})
         entry["description"] = " ".join(filter(None, [entry["description"], reply.description]))
-        entry["content"].update(_content(reply))
+        if reply.status != 204:  # No Content has no body to describe
+            entry["content"].update(_content(reply))
+        else:
+            entry.pop("content", None)
     problems = []
     if operation.body is not None or operation.query is not None:
         problems.append("400")
@@ -189,6 +204,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
         problems += ["401", "403"]
     if path_parameters(operation.rule):
         problems.append("404")
+    if operation.if_match:
+        problems += ["412", "428"]
     if operation.body is not None:
         problems.append("415")
     if operation.calls_upstream:

@@ -42,32 +42,34 @@ class ComponentList(BaseModel):
     components: list[Component]
 
 
-class Attribute(BaseModel):
-    key: str
+class FieldValue(BaseModel):
     value: str
-    owner_component: str
-    visibility: Literal["grouping", "members", "owner"]
+    owner_component: str = Field(description="The component that holds this value.")
 
 
 class Contact(BaseModel):
-    """A contact as the caller may see it: fields it may not see are absent."""
+    """A contact as the caller may see it: values its policies do not let it read are absent."""
 
     id: str
-    kind: Literal["person", "company"] | None = None
-    display_name: str | None = None
-    organisation: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    time_zone: str | None = None
+    kind: Literal["person", "company"]
+    fields: dict[str, FieldValue] = Field(
+        description="One value per readable field: the caller's component's own when it has "
+        "one, else one another component shares with it. `display_name` is derived."
+    )
     member_components: list[str]
-    attributes: list[Attribute]
+    etag: str = Field(description="Send it back in If-Match to change the contact.")
+    merged_from: str | None = Field(
+        None, description="The id asked for, when that contact was merged into this one."
+    )
 
 
 class ContactCreated(BaseModel):
     contact: Contact
     joined_existing: bool
+
+
+class Left(BaseModel):
+    contact_deleted: bool = Field(description="The caller's component was its last member.")
 
 
 class ContactList(BaseModel):

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from meshkit.fields import ATTRIBUTE_FIELD, CORE_FIELDS
 from services.campaigns import validation as campaign_rules
 from services.consent import validation as consent_rules
 from services.contacts import validation as contact_rules
@@ -89,14 +90,6 @@ ComponentName = Annotated[
         "no control character.",
     ),
 ]
-ShortName = Annotated[
-    str,
-    Field(
-        max_length=contact_rules.MAX_NAME,
-        pattern=_without(_CONTROL),
-        description=f"At most {contact_rules.MAX_NAME} characters, no control character.",
-    ),
-]
 Purpose = Annotated[
     str,
     Field(
@@ -104,24 +97,6 @@ Purpose = Annotated[
         max_length=64,
         pattern=anchored(campaign_rules.PURPOSE),
         description="1 to 64 of a-z, 0-9, `_` and `-`, e.g. `newsletter`.",
-    ),
-]
-AttributeKey = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=anchored(contact_rules.ATTRIBUTE_KEY),
-        description="A lower-case letter, then up to 63 of a-z, 0-9 and `_`.",
-    ),
-]
-AttributeValue = Annotated[
-    str,
-    Field(
-        max_length=contact_rules.MAX_ATTRIBUTE_VALUE,
-        pattern=_without(_CONTROL_BUT_LINES),
-        description=f"At most {contact_rules.MAX_ATTRIBUTE_VALUE} characters; line breaks "
-        "allowed, no other control character.",
     ),
 ]
 ConsentSource = Annotated[
@@ -186,7 +161,6 @@ BodyTemplate = Annotated[
 
 
 Kind = Literal["person", "company"]
-Visibility = Literal["grouping", "members", "owner"]
 Channel = Literal["email", "sms", "phone", "post"]
 ScopeWord = Literal["component", "grouping"]
 LegalBasis = Literal["consent", "legitimate_interest"]
@@ -205,59 +179,72 @@ class NewComponent(BaseModel):
     name: ComponentName
 
 
-class NewAttribute(BaseModel):
-    """An attribute written by the caller's component."""
+# A field id of the catalogue: a core field, or a component's attribute `<component>.<key>`.
+FIELD_ID_PATTERN = (
+    "^(?:" + "|".join([*(f.name for f in CORE_FIELDS), ATTRIBUTE_FIELD.pattern]) + ")$"
+)
 
-    model_config = _closed({"key": "taxe_apprentissage", "value": "12000", "visibility": "owner"})
-
-    key: AttributeKey
-    value: AttributeValue
-    visibility: Visibility | None = Field(
-        None, description="Who may read it besides its owner; absent: owner only (deny by default)."
-    )
+FieldId = Annotated[
+    str,
+    Field(
+        pattern=FIELD_ID_PATTERN,
+        description="A core field (`first_name`, `email`, ...) or `<component>.<key>`.",
+    ),
+]
+FieldText = Annotated[
+    str,
+    Field(
+        max_length=contact_rules.MAX_TEXT,
+        pattern=_not_blank(_CONTROL_BUT_LINES),
+        description="The value as text, checked by the field's type (numbers, dates, E.164 "
+        "phones...). Line breaks only where a field is long text.",
+    ),
+]
 
 
 class NewContact(BaseModel):
-    """A person or company; a known email joins the caller's component to the existing record."""
+    """A person or company, with the caller's component's values; a known address joins."""
 
     model_config = _closed(
         {
             "kind": "person",
-            "email": "ada@example.org",
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "time_zone": "Europe/Paris",
-            "attributes": [{"key": "promo", "value": "2012", "visibility": "members"}],
+            "fields": {
+                "email": "ada@example.org",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "sciences.promo": "2012",
+            },
         }
     )
 
     kind: Kind
-    email: str | None = Field(
-        None, max_length=320, description="A deliverable address; a person needs email or phone."
-    )
-    first_name: ShortName | None = None
-    last_name: ShortName | None = None
-    organisation: ShortName | None = Field(None, description="Required for a company.")
-    phone: str | None = Field(
-        None,
-        pattern=anchored(contact_rules.PHONE),
-        description="Digits, spaces, + ( ) . - (3 to 32, at least 3 digits).",
-    )
-    time_zone: str | None = Field(
-        None, max_length=64, description="IANA name, e.g. `Europe/Paris`; the service defaults it."
-    )
-    attributes: list[NewAttribute] = Field(
-        default_factory=list, max_length=contact_rules.MAX_ATTRIBUTES
+    fields: dict[FieldId, FieldText] = Field(
+        max_length=contact_rules.MAX_FIELDS,
+        description="A person needs an email address or a phone; a company an `organisation`.",
     )
 
 
-class AttributeUpdate(BaseModel):
-    """The new value of one attribute owned by the caller's component."""
+class ContactPatch(BaseModel):
+    """New values of the caller's component (JSON merge patch: `null` removes a value)."""
 
-    model_config = _closed({"value": "15000", "visibility": "owner"})
+    model_config = _closed({"fields": {"job_title": "Directrice", "phone": None}})
 
-    value: AttributeValue
-    visibility: Visibility | None = Field(None, description="Absent: the owner-only default.")
+    fields: dict[FieldId, FieldText | None] = Field(
+        min_length=1, max_length=contact_rules.MAX_FIELDS
+    )
+
+
+class ContactSearch(BaseModel):
+    """Which contacts to list; every query value arrives as text, hence lax types."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind | None = Field(None, description="Only persons, or only companies.")
+    member_of: ComponentId | None = Field(
+        None, description="For a caller without a component (admin): whose contacts."
+    )
+    page_size: int = Field(0, ge=0, le=INT32_MAX, description="0: the service's default.")
+    page_token: str = Field("", description="`next_page_token` of the previous page.")
 
 
 class ConsentGrant(BaseModel):
