@@ -169,21 +169,17 @@ def run_mesh(
     home = crm_home()
     mail = Path(mail_dir).resolve() if mail_dir else home / "mail"
     ports = Ports.from_base(port_base) if port_base is not None else Ports()
-    taken = {
-        name: why
+    taken = [
+        f"{port} ({name}: {why})"
         for name, port in ports.named().items()
         if (why := address_in_use(f"127.0.0.1:{port}"))
-    }
+    ]
     if taken:
-        for name, why in taken.items():
-            port = ports.named()[name]
-            log.error(
-                "port %d (%s) is already in use: %s. Is another `crm up` still running? "
-                "Stop it, or choose other ports with --port-base N.",
-                port,
-                name,
-                why,
-            )
+        log.error(
+            "cannot start, port already in use: %s. Is another `crm up` still running? "
+            "Stop it, or choose other ports with --port-base N.",
+            ", ".join(taken),
+        )
         raise SystemExit(1)
     generate_dev_keys(dev_private_key(), dev_public_key())
     dev_unsubscribe_secret()
