@@ -74,7 +74,11 @@ def run_forever(host: str, port: int, folder: str) -> None:
     stop: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _: stop.append(signum))  # no lock in a handler
-    controller = start(host, port, Path(folder))
+    try:
+        controller = start(host, port, Path(folder))
+    except OSError as error:
+        log.error("cannot listen on %s:%d: %s", host, port, error.strerror or error)
+        raise SystemExit(1) from None
     log.info("ready on %s:%d, writing each mail into %s", host, port, folder)
     while not stop:
         time.sleep(0.2)

@@ -132,7 +132,8 @@ class Mesh:
         stages = [["gateway"], ["campaigns"], ["consent", "contacts"], ["mailcatcher"]]
         hurried = False
         for stage in stages:
-            group = [self.children[name] for name in stage if name in self.children]
+            stage = [name for name in stage if name in self.children]
+            group = [self.children[name] for name in stage]
             for process in group:
                 _signal(process, signal.SIGTERM)
             deadline = time.monotonic() + (HURRY_SECONDS if hurried else STOP_SECONDS)
@@ -144,11 +145,10 @@ class Mesh:
                         _signal(process, signal.SIGTERM)
                     deadline = min(deadline, time.monotonic() + HURRY_SECONDS)
                 time.sleep(0.05)
-            for name in stage:
-                process = self.children.get(name)  # type: ignore[assignment]
-                if process is not None and process.poll() is None:
+            for name, late in zip(stage, group, strict=True):
+                if late.poll() is None:
                     log.warning("%s did not stop in time; killing it", name)
-                    process.kill()
+                    late.kill()
         for process in self.children.values():
             process.wait()
 
