@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
+import socket
+import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from typing import Any
@@ -100,7 +101,12 @@ def build_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=[AuthAndErrorsInterceptor(verifier)],
-        options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)],
+        options=[
+            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+            # gRPC sets SO_REUSEPORT by default: a second server would then share the port
+            # with a forgotten one, and health checks would pass against the old process.
+            ("grpc.so_reuseport", 0),
+        ],
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -116,6 +122,55 @@ def build_server(
     return server, health_servicer
 
 
+def address_in_use(listen: str) -> str | None:
+    """Why `listen` (host:port) cannot be bound now, or None when it is free (or port 0)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or None  # type: ignore[assignment]
+    if not port.isdigit() or int(port) == 0:
+        return None
+    try:
+        addresses = socket.getaddrinfo(
+            host, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as error:
+        return str(error.strerror)
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            # Like the gRPC server: a port in TIME_WAIT is free, one with a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                return str(error.strerror or error)
+    return None
+
+
+class StopSignals:
+    """Counts SIGTERM and SIGINT from now on; the first asks to stop, a later one to hurry.
+
+    The handler only counts: a handler that takes a lock (Event.set) can deadlock with the
+    code it interrupts, and a signal delivered to another thread wakes no blocking wait, so
+    callers poll `count` with short sleeps.
+    """
+
+    def __init__(self, signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT)):
+        self.count = 0
+        for sig in signals:
+            signal.signal(sig, self._seen)
+
+    def _seen(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def wait(self, more_than: int, timeout: float | None = None) -> bool:
+        """Waits until more than `more_than` signals were seen; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.count <= more_than:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
 def run_until_signalled(
     server: grpc.Server,
     health_servicer: health.HealthServicer,
@@ -123,17 +178,34 @@ def run_until_signalled(
     grace_seconds: float,
     on_stop: Callable[[], None] = lambda: None,
 ) -> None:
-    """Binds, starts, and on SIGTERM/SIGINT drains in-flight RPCs before returning."""
-    port = server.add_insecure_port(listen)
-    if port == 0:
-        raise SystemExit(f"cannot listen on {listen}")
+    """Binds, starts, and on SIGTERM/SIGINT drains in-flight RPCs before returning.
+
+    A port already in use ends the process with one line (exit 1). During the drain, a
+    second signal cuts the grace short: in-flight RPCs are cancelled and this returns.
+    """
+    why = address_in_use(listen)
+    if why is None:
+        try:
+            if server.add_insecure_port(listen) == 0:
+                why = "the address cannot be bound"
+        except RuntimeError:
+            why = "the address cannot be bound"
+    if why is not None:
+        log.error("cannot listen on %s: %s (is another server still running there?)", listen, why)
+        raise SystemExit(1)
+    signals = StopSignals()
     server.start()
-    log.info("listening on %s", listen)
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
-    stopping.wait()
-    log.info("shutting down")
+    log.info("ready on %s", listen)
+    signals.wait(more_than=0)
+    log.info("shutting down; a second signal cancels what is still running")
     health_servicer.enter_graceful_shutdown()
     on_stop()
-    server.stop(grace_seconds).wait()
+    hurried = signals.count > 1
+    stopped = server.stop(0 if hurried else grace_seconds)
+    while not stopped.wait(0.1):
+        if signals.count > 1:
+            if not hurried:
+                log.info("second signal: cancelling the calls still running")
+                server.stop(0)
+            stopped.wait(2.0)  # cancelling is quick; never wait on it for long
+            return

@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier
 
@@ -75,6 +75,17 @@ class ServiceSettings(IdentitySettings):
     auto_migrate: bool = Field(True, description="Apply Alembic migrations at start-up.")
     max_workers: int = Field(16, description="Threads serving RPCs.")
     grace_seconds: float = Field(5.0, description="Time in-flight RPCs get to finish on shutdown.")
+
+
+class LogSettings(BaseSettings):
+    """What every process of the mesh logs (CRM_LOG_*, the same for all services)."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_LOG_")
+
+    level: str = Field("INFO", description="Level of the mesh's own log lines.")
+    third_party: bool = Field(
+        False, description="Also show the INFO lines of libraries (alembic, aiosmtpd, waitress...)."
+    )
 
 
 def dev_unsubscribe_secret() -> str:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 
 from meshkit.identity import ROLE_ADMIN, ROLE_MANAGER, TokenIssuer, generate_dev_keys
+from meshkit.logs import configure_logging
 from meshkit.settings import (
     IdentitySettings,
     dev_private_key,
@@ -16,6 +21,8 @@ from meshkit.settings import (
 )
 
 SERVICES = ("contacts", "consent", "campaigns", "gateway")
+EXIT_SECONDS = 10.0  # how long a stopped service may take to finish exiting
+log = logging.getLogger(__name__)
 
 
 def _bootstrap(name: str):  # type: ignore[no-untyped-def]
@@ -25,6 +32,34 @@ def _bootstrap(name: str):  # type: ignore[no-untyped-def]
 def serve(args: argparse.Namespace) -> None:
     _ensure_dev_keys()
     _bootstrap(args.service).main()
+    _exit_within(EXIT_SECONDS)
+
+
+def _exit_within(seconds: float) -> None:
+    """Bounds the interpreter's exit: a request thread still busy would otherwise hold it."""
+
+    def leave() -> None:
+        time.sleep(seconds)
+        log.warning("threads still busy %.0fs after the stop; exiting anyway", seconds)
+        logging.shutdown()
+        os._exit(0)
+
+    threading.Thread(target=leave, name="exit-watchdog", daemon=True).start()
+
+
+def _exit_on_first_signal() -> None:
+    """SIGTERM or SIGINT ends the process quietly (SystemExit, no traceback); later ones are
+    ignored, so clean-up already under way is not interrupted. `crm serve` of a gRPC service
+    replaces this with its own drain once it serves."""
+    seen: list[int] = []
+
+    def handle(signum: int, _: object) -> None:
+        seen.append(signum)
+        if len(seen) == 1:
+            raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
 
 
 def _ensure_dev_keys() -> None:
@@ -38,11 +73,20 @@ def _ensure_dev_keys() -> None:
 
 def migrate(args: argparse.Namespace) -> None:
     _bootstrap(args.service).migrate_only()
+    log.info("the %s schema is at the latest revision", args.service)
 
 
 def token(args: argparse.Namespace) -> None:
-    generate_dev_keys(dev_private_key(), dev_public_key())
     identity = IdentitySettings(_env_prefix="CRM_")  # type: ignore[call-arg]
+    key = identity.service_private_key_file
+    if not key.is_file():
+        # Making a key here would sign tokens the running mesh rejects ("bad signature").
+        print(
+            f"crm token: no signing key at {key}. Set CRM_HOME to the folder `crm up` uses "
+            "(./.crm of the folder where it runs), or run crm token from that folder.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     issuer = TokenIssuer(
         identity.service_private_key_file, identity.jwt_issuer, identity.jwt_audience
     )
@@ -67,7 +111,7 @@ def keys(_: argparse.Namespace) -> None:
 def up(args: argparse.Namespace) -> None:
     from services.dev.up import run_mesh
 
-    run_mesh(mail_dir=args.mail_dir, port_base=args.port_base)
+    run_mesh(mail_dir=args.mail_dir, port_base=args.port_base, verbose=args.verbose)
 
 
 def mailcatcher(args: argparse.Namespace) -> None:
@@ -119,6 +163,11 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="listen on N (gateway), N+1..N+3 (contacts, consent, campaigns), N+4 (SMTP)",
     )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the libraries' INFO lines (sets CRM_LOG_THIRD_PARTY=true)",
+    )
     p.set_defaults(run=up)
 
     p = commands.add_parser("mailcatcher", help="an SMTP server that writes each mail to a folder")
@@ -134,13 +183,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _process_name(args: argparse.Namespace) -> str:
+    """The name on each log line: the service served, or the command."""
+    if args.command == "serve":
+        return str(args.service)
+    return str(args.command)
+
+
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    _exit_on_first_signal()
     args = parser().parse_args(argv)
+    if args.command == "up" and args.verbose:
+        os.environ["CRM_LOG_THIRD_PARTY"] = "true"
+    configure_logging(_process_name(args))
     args.run(args)
 
 

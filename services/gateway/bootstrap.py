@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import sys
+import logging
 
 from flask import Flask
 
@@ -12,6 +11,8 @@ from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients
 from services.gateway.settings import GatewaySettings
 
+log = logging.getLogger(__name__)
+
 
 def build(settings: GatewaySettings) -> Flask:
     """The app with its gRPC channels; nothing connects until the first request."""
@@ -19,15 +20,23 @@ def build(settings: GatewaySettings) -> Flask:
 
 
 def main() -> None:
-    """Reads GATEWAY_* settings and serves the app with waitress until SIGTERM or Ctrl-C."""
-    from waitress import serve
+    """Reads GATEWAY_* settings and serves the app with waitress until SIGTERM or Ctrl-C.
+
+    `crm` turns the first SIGTERM or SIGINT into SystemExit, on which waitress closes its
+    sockets and returns; a later signal is ignored while it does.
+    """
+    from waitress import create_server
 
     settings = GatewaySettings()  # type: ignore[call-arg]  # read from the environment
     app = build(settings)
-    # waitress closes its sockets on SystemExit; the default SIGTERM would just kill it.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        serve(app, listen=settings.listen, threads=settings.threads)
+        server = create_server(app, listen=settings.listen, threads=settings.threads)
+    except OSError as error:
+        log.error("cannot listen on %s: %s", settings.listen, error.strerror or error)
+        raise SystemExit(1) from None
+    log.info("ready on %s", settings.listen)
+    try:
+        server.run()
     finally:
         clients: Clients = app.extensions[CLIENTS]
         clients.close()
