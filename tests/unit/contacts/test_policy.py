@@ -1,216 +1,265 @@
-"""Properties of the field policy: who sees what, for every viewer, owner, member set."""
+"""The field policy, for all inputs: it agrees with a naive reference and never leaks.
+
+The reference below is written independently of services.contacts.policy: a
+grant is turned into the list of its conditions, each a plain predicate, and a
+viewer is allowed when every condition of some grant holds.
+"""
 
 from __future__ import annotations
 
-from hypothesis import given
+from types import MappingProxyType
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.contacts.policy import (
-    CORE_FIELDS,
-    MERGE_CORE_FIELDS,
-    Attribute,
+    Audience,
     Contact,
+    FieldPolicy,
+    Grant,
     Kind,
     Reachability,
-    Visibility,
-    display_name,
-    field_visibility,
-    may_see,
-    merge_fields,
-    owner_only_fields,
+    Rules,
+    Value,
+    Viewer,
+    may_read,
+    may_write,
+    refused_writes,
     resolve,
-    stored_visibility,
     view_of,
 )
 
-COMPONENTS = ("sciences", "droit", "medecine", "ingenierie")
+COMPONENTS = ("sciences", "lettres", "droit", "medecine")
+SERVICES = ("alumni", "relations", "communication")
+LEVELS = ("agent", "manager", "director")
+SUBJECTS = ("alice", "bob", "carol")
+FIELDS = ("first_name", "phone", "email", "sciences.taxe", "lettres.don", "job_title")
+
 components = st.sampled_from(COMPONENTS)
-viewers = st.none() | components
-member_sets = st.frozensets(components)
-visibilities = st.sampled_from(list(Visibility))
-texts = st.none() | st.text(min_size=1, max_size=12)
-attributes = st.builds(
-    Attribute,
-    key=st.sampled_from(["taxe", "don", "tier", "phone_private"]),
-    value=st.text(max_size=12),
-    owner=components,
-    visibility=visibilities,
+maybe = st.none() | st.just(None)
+
+
+@st.composite
+def grants(draw: st.DrawFn) -> Grant:
+    audience = draw(st.sampled_from(list(Audience)))
+    return Grant(
+        audience,
+        frozenset(draw(st.sets(components, max_size=2)))
+        if audience is Audience.COMPONENTS
+        else frozenset(),
+        draw(st.none() | st.sampled_from(SERVICES)),
+        draw(st.none() | st.sampled_from((*LEVELS, "unknown-level"))),
+        draw(st.none() | st.sampled_from(SUBJECTS)),
+    )
+
+
+@st.composite
+def rule_sets(draw: st.DrawFn) -> Rules:
+    named = draw(st.sets(st.sampled_from(FIELDS)))
+    policies = {
+        name: FieldPolicy(
+            name,
+            tuple(draw(st.lists(grants(), max_size=3))),
+            tuple(draw(st.lists(grants(), max_size=3))),
+        )
+        for name in named
+    }
+    return Rules(MappingProxyType(policies), LEVELS)
+
+
+viewers = st.builds(
+    Viewer,
+    subject=st.sampled_from(SUBJECTS),
+    component=st.none() | components,
+    service=st.none() | st.sampled_from(SERVICES),
+    level=st.none() | st.sampled_from((*LEVELS, "stranger")),
 )
 
 
 @st.composite
 def contacts(draw: st.DrawFn) -> Contact:
-    # The primary key (contact, owner, key) allows one value per owner and key.
-    attrs = draw(st.lists(attributes, max_size=8, unique_by=lambda a: (a.owner, a.key)))
-    return Contact(
-        id=draw(st.uuids()).hex,
-        kind=draw(st.sampled_from(list(Kind))),
-        first_name=draw(texts),
-        last_name=draw(texts),
-        organisation=draw(texts),
-        email=draw(texts),
-        phone=draw(texts),
-        time_zone=draw(st.sampled_from(["Europe/Paris", "America/Montreal"])),
-        members=draw(member_sets),
-        attributes=tuple(attrs),
-    )
+    members = frozenset(draw(st.sets(components, min_size=1)))
+    values = []
+    for name in draw(st.sets(st.sampled_from(FIELDS))):
+        owners = {name.split(".")[0]} if "." in name else draw(st.sets(components, max_size=3))
+        values += [Value(name, owner, f"{name}-of-{owner}") for owner in owners]
+    return Contact("c-1", draw(st.sampled_from(list(Kind))), members, tuple(values))
 
 
-@given(viewers, components, member_sets)
-def test_owner_only_is_visible_iff_the_viewer_is_the_owner(viewer, owner, members):
-    assert may_see(Visibility.OWNER, viewer=viewer, owner=owner, members=members) == (
-        viewer == owner
-    )
+# --- The naive reference ----------------------------------------------------------------
 
 
-@given(viewers, st.none() | components, member_sets)
-def test_members_level_is_visible_iff_the_viewer_is_a_member(viewer, owner, members):
-    expected = viewer is not None and viewer in members
-    assert may_see(Visibility.MEMBERS, viewer=viewer, owner=owner, members=members) == expected
+def reference_allows(
+    grants_: tuple[Grant, ...], viewer: Viewer, owner: str, members: frozenset[str]
+) -> bool:
+    def conditions(g: Grant) -> list[bool]:
+        rank = {name: i for i, name in enumerate(LEVELS)}
+        audience_holds = {
+            Audience.GROUPING: True,
+            Audience.OWNER: viewer.component is not None and viewer.component == owner,
+            Audience.MEMBERS: viewer.component is not None and viewer.component in members,
+            Audience.COMPONENTS: viewer.component is not None and viewer.component in g.components,
+        }[g.audience]
+        return [
+            audience_holds,
+            g.service is None or viewer.service == g.service,
+            g.subject is None or viewer.subject == g.subject,
+            g.min_level is None
+            or (
+                viewer.level in rank
+                and g.min_level in rank
+                and rank[viewer.level] >= rank[g.min_level]
+            ),
+        ]
+
+    return any(all(conditions(g)) for g in grants_)
 
 
-@given(viewers, st.none() | components, member_sets)
-def test_grouping_level_is_always_visible(viewer, owner, members):
-    assert may_see(Visibility.GROUPING, viewer=viewer, owner=owner, members=members)
+def reference_read(rules: Rules, viewer: Viewer, name: str, owner: str, members: frozenset[str]):
+    policy = rules.policies.get(name)
+    grants_ = policy.read if policy else (Grant(Audience.OWNER),)
+    return reference_allows(grants_, viewer, owner, members)
 
 
-@given(viewers, st.none() | components, member_sets)
-def test_unspecified_behaves_as_owner(viewer, owner, members):
-    def rule(v: Visibility) -> bool:
-        return may_see(v, viewer=viewer, owner=owner, members=members)
-
-    assert rule(Visibility.UNSPECIFIED) == rule(Visibility.OWNER)
-    assert stored_visibility(Visibility.UNSPECIFIED) is Visibility.OWNER
-
-
-@given(st.text())
-def test_a_field_no_rule_names_is_owner_only(name):
-    if name not in CORE_FIELDS:
-        assert field_visibility(name) is Visibility.OWNER
+def reference_write(rules: Rules, viewer: Viewer, name: str, owner: str, members: frozenset[str]):
+    if "." in name and name.split(".")[0] != owner:
+        return False
+    policy = rules.policies.get(name)
+    grants_ = policy.write if policy else (Grant(Audience.OWNER),)
+    return reference_allows(grants_, viewer, owner, members)
 
 
-@given(viewers, member_sets)
-def test_a_core_field_without_rule_is_shown_to_nobody(viewer, members):
-    # Core fields have no owner component: owner-only there means nobody.
-    assert not may_see(Visibility.OWNER, viewer=viewer, owner=None, members=members)
+# --- Properties ---------------------------------------------------------------------------
 
 
-@given(contacts(), viewers)
-def test_the_view_holds_exactly_the_fields_the_rules_allow(contact, viewer):
-    view = view_of(contact, viewer)
-    for name in view.fields:
-        assert may_see(field_visibility(name), viewer=viewer, owner=None, members=contact.members)
-    for name, visibility in CORE_FIELDS.items():
-        if name in view.fields or name == "member_components":
+@settings(max_examples=400)
+@given(rule_sets(), viewers, st.sampled_from(FIELDS), components, st.sets(components))
+def test_read_decision_agrees_with_the_reference(rules, viewer, name, owner, members) -> None:
+    members = frozenset(members)
+    expected = reference_read(rules, viewer, name, owner, members)
+    assert may_read(rules, viewer, name, owner, members) == expected
+
+
+@settings(max_examples=400)
+@given(rule_sets(), viewers, st.sampled_from(FIELDS), components, st.sets(components))
+def test_write_decision_agrees_with_the_reference(rules, viewer, name, owner, members) -> None:
+    members = frozenset(members)
+    expected = reference_write(rules, viewer, name, owner, members)
+    assert may_write(rules, viewer, name, owner, members) == expected
+
+
+@settings(max_examples=300)
+@given(rule_sets(), viewers, contacts())
+def test_a_view_holds_only_readable_values_and_every_readable_field(rules, viewer, contact):
+    view = view_of(contact, viewer, rules)
+    for name, value in view.fields.items():
+        if name == "display_name":
             continue
-        allowed = may_see(visibility, viewer=viewer, owner=None, members=contact.members)
-        value = display_name(contact) if name == "display_name" else getattr(contact, name)
-        if name == "kind":
-            value = contact.kind.value
-        assert not (allowed and value), f"{name} allowed but missing"
-
-
-@given(contacts(), viewers)
-def test_the_view_holds_exactly_the_attributes_the_rules_allow(contact, viewer):
-    view = view_of(contact, viewer)
-    allowed = {
-        a
-        for a in contact.attributes
-        if may_see(a.visibility, viewer=viewer, owner=a.owner, members=contact.members)
+        assert value in contact.values
+        assert reference_read(rules, viewer, name, value.owner, contact.members)
+    readable = {
+        v.field
+        for v in contact.values
+        if reference_read(rules, viewer, v.field, v.owner, contact.members)
     }
-    assert set(view.attributes) == allowed
+    assert readable == set(view.fields) - {"display_name"}
 
 
-@given(contacts(), viewers)
-def test_an_owner_only_attribute_reaches_its_owner_alone(contact, viewer):
-    view = view_of(contact, viewer)
-    for attribute in view.attributes:
-        if stored_visibility(attribute.visibility) is Visibility.OWNER:
-            assert attribute.owner == viewer
+@settings(max_examples=300)
+@given(rule_sets(), viewers, contacts())
+def test_the_viewers_own_value_is_shown_when_it_has_one(rules, viewer, contact):
+    view = view_of(contact, viewer, rules)
+    for name, value in view.fields.items():
+        own = Value(name, viewer.component or "", f"{name}-of-{viewer.component}")
+        if own in contact.values and reference_read(
+            rules, viewer, name, own.owner, contact.members
+        ):
+            assert value == own
 
 
-@given(contacts(), components)
-def test_a_non_member_sees_grouping_level_core_fields_only(contact, viewer):
-    if viewer in contact.members:
-        return
-    view = view_of(contact, viewer)
-    assert set(view.fields) <= {n for n, v in CORE_FIELDS.items() if v is Visibility.GROUPING}
+@settings(max_examples=300)
+@given(rule_sets(), viewers, st.lists(st.sampled_from(FIELDS), max_size=4), st.sets(components))
+def test_a_write_is_refused_exactly_for_the_unwritable_fields(rules, viewer, names, members):
+    members = frozenset(members)
+    refused = refused_writes(rules, viewer, names, members)
+    for name in names:
+        owner = name.split(".")[0] if "." in name else viewer.component
+        allowed = owner is not None and reference_write(rules, viewer, name, owner, members)
+        assert (name in refused) == (not allowed)
 
 
-@given(contacts())
-def test_a_caller_without_component_sees_grouping_level_only(contact):
-    view = view_of(contact, None)
-    assert set(view.fields) <= {n for n, v in CORE_FIELDS.items() if v is Visibility.GROUPING}
-    assert all(a.visibility is Visibility.GROUPING for a in view.attributes)
+@settings(max_examples=300)
+@given(viewers, contacts())
+def test_deny_by_default_only_the_owner_component_reads_a_field_no_policy_names(viewer, contact):
+    view = view_of(contact, viewer, Rules())
+    # The display name too: built from one owner's names, it is that owner's.
+    assert all(v.owner == viewer.component for v in view.fields.values())
 
 
-@given(contacts(), viewers)
-def test_member_components_follow_their_rule(contact, viewer):
-    assert view_of(contact, viewer).member_components == tuple(sorted(contact.members))
-
-
-@given(contacts(), viewers)
-def test_merge_fields_are_a_subset_of_the_view(contact, viewer):
-    view = view_of(contact, viewer)
-    for name, value in merge_fields(view, viewer).items():
-        if name.startswith("attr."):
-            key = name.removeprefix("attr.")
-            assert any(a.key == key and a.value == value for a in view.attributes)
-        else:
-            assert name in MERGE_CORE_FIELDS and view.fields[name] == value
-
-
-@given(contacts(), components)
-def test_the_viewers_own_attribute_wins_a_merge_key_collision(contact, viewer):
-    view = view_of(contact, viewer)
-    merged = merge_fields(view, viewer)
-    for attribute in view.attributes:
-        if attribute.owner == viewer:
-            assert merged[f"attr.{attribute.key}"] == attribute.value
-
-
-@given(contacts(), viewers)
-def test_every_owner_only_field_shown_is_audited(contact, viewer):
-    view = view_of(contact, viewer)
-    expected = sorted(
-        f"attr.{a.key}"
-        for a in view.attributes
-        if a.visibility in (Visibility.OWNER, Visibility.UNSPECIFIED)
+@settings(max_examples=300)
+@given(rule_sets(), contacts(), components, st.lists(st.sampled_from(FIELDS), max_size=4))
+def test_joining_reveals_nothing_that_a_grant_does_not_name(rules, contact, joiner, wanted):
+    """A component that joins sees only what it brought plus what policy shares without MEMBERS."""
+    without_members = Rules(
+        MappingProxyType(
+            {
+                name: FieldPolicy(
+                    name, tuple(g for g in p.read if g.audience is not Audience.MEMBERS), p.write
+                )
+                for name, p in rules.policies.items()
+            }
+        ),
+        rules.levels,
     )
-    assert sorted(owner_only_fields(view)) == expected
+    viewer = Viewer("joiner", joiner)
+    before = view_of(contact, viewer, without_members)
+    joined = Contact(contact.id, contact.kind, contact.members | {joiner}, contact.values)
+    after = view_of(joined, viewer, without_members)
+    assert {n: v for n, v in after.fields.items() if n != "display_name"} == {
+        n: v for n, v in before.fields.items() if n != "display_name"
+    }
 
 
-@given(contacts(), components)
-def test_resolve_gives_data_only_to_members_with_an_email(contact, component):
-    resolution = resolve(contact.id, contact, component)
+@settings(max_examples=200)
+@given(rule_sets(), contacts(), components, st.lists(st.sampled_from(FIELDS), max_size=4))
+def test_resolve_merges_only_readable_values_and_hides_whether_an_id_exists(
+    rules, contact, component, wanted
+):
+    resolution = resolve(contact.id, contact, component, wanted, rules)
+    unknown = resolve(contact.id, None, component, wanted, rules)
+    assert unknown.reachability is Reachability.NOT_MEMBER
     if component not in contact.members:
-        assert resolution.reachability is Reachability.NOT_MEMBER
-    elif not contact.email:
-        assert resolution.reachability is Reachability.NO_EMAIL
-    else:
-        assert resolution.reachability is Reachability.OK
-        assert resolution.email == contact.email
-        assert resolution.view is not None
-        assert dict(resolution.merge_fields) == merge_fields(resolution.view, component)
+        assert resolution == unknown
         return
-    assert (resolution.email, resolution.time_zone, dict(resolution.merge_fields)) == ("", "", {})
-    assert resolution.view is None
+    viewer = Viewer(f"component:{component}", component)
+    for name, value in resolution.merge_fields.items():
+        assert name in wanted
+        assert any(
+            v.field == name
+            and v.value == value
+            and reference_read(rules, viewer, name, v.owner, contact.members)
+            for v in contact.values
+        )
 
 
-@given(st.uuids().map(str), components)
-def test_resolve_reports_unknown_contacts(contact_id, component):
-    resolution = resolve(contact_id, None, component)
-    assert resolution.reachability is Reachability.NOT_FOUND
-    assert not resolution.merge_fields and not resolution.email
+def test_a_level_restricted_grant_admits_that_level_and_above_only() -> None:
+    rules = Rules(
+        MappingProxyType(
+            {
+                "sciences.taxe": FieldPolicy(
+                    "sciences.taxe",
+                    (Grant(Audience.OWNER, service="relations", min_level="manager"),),
+                )
+            }
+        ),
+        LEVELS,
+    )
+    members = frozenset({"sciences"})
 
+    def reads(service: str, level: str) -> bool:
+        viewer = Viewer("x", "sciences", service, level)
+        return may_read(rules, viewer, "sciences.taxe", "sciences", members)
 
-def test_display_name_of_a_person_is_first_name_and_initial():
-    person = Contact("1", Kind.PERSON, first_name="Marie", last_name="Dupont")
-    assert display_name(person) == "Marie D."
-    assert display_name(Contact("2", Kind.PERSON, first_name="Marie")) == "Marie"
-    assert display_name(Contact("3", Kind.PERSON, email="x@y.fr")) is None
-
-
-def test_display_name_of_a_company_is_its_organisation():
-    company = Contact("1", Kind.COMPANY, organisation="Airbus", first_name="Jean")
-    assert display_name(company) == "Airbus"
+    assert reads("relations", "director") and reads("relations", "manager")
+    assert not reads("relations", "agent")
+    assert not reads("alumni", "director")
