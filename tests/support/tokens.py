@@ -35,7 +35,7 @@ class TestKeys:
         return self.issuer.mint(
             subject or f"manager@{component}",
             component=component,
-            roles=["campaign_manager"],
+            roles=["campaign_manager", "contact_editor"],
             **claims,  # type: ignore[arg-type]
         )
 

@@ -30,9 +30,8 @@ CAMPAIGN = {
 }
 COMPONENT_ROUTES = [
     ("POST", "/v1/contacts", CONTACT),
-    ("GET", "/v1/contacts", None),
-    ("GET", "/v1/contacts/c-1", None),
-    ("PUT", "/v1/contacts/c-1/attributes/promo", {"value": "2012"}),
+    ("PATCH", "/v1/contacts/c-1", {"fields": {"job_title": "x"}}),
+    ("DELETE", "/v1/contacts/c-1/membership", None),
     ("POST", "/v1/contacts/c-1/consents", GRANT),
     ("POST", "/v1/contacts/c-1/consents/withdraw", WITHDRAW),
     ("GET", "/v1/contacts/c-1/consents", None),
@@ -43,8 +42,14 @@ COMPONENT_ROUTES = [
     ("POST", "/v1/campaigns/k-1/send", {}),
     ("GET", "/v1/campaigns/k-1/deliveries", None),
 ]
+# Any signed-in caller: a grouping-level reader (admin, DPO) sees grouping-shared values.
+SIGNED_IN_ROUTES = [
+    ("GET", "/v1/contacts", None),
+    ("GET", "/v1/contacts/c-1", None),
+]
 ALL_PROTECTED = [
     *COMPONENT_ROUTES,
+    *SIGNED_IN_ROUTES,
     ("POST", "/v1/components", {"id": "x", "name": "X"}),
     ("GET", "/v1/components", None),
 ]

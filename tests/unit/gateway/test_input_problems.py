@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 from tests.support.tokens import TestKeys
 from tests.unit.gateway.harness import CallRecorder, assert_problem, bearer, fields
 
-GOOD_CONTACT = {"kind": "person", "email": "ada@example.org"}
+GOOD_CONTACT = {"kind": "person", "fields": {"email": "ada@example.org"}}
 
 
 def post_json(client: FlaskClient, path: str, token: str, raw: str) -> TestResponse:
@@ -59,21 +59,11 @@ def test_unknown_field_is_named(
 def test_mistyped_and_missing_fields_are_all_named(
     client: FlaskClient, keys: TestKeys, recorder: CallRecorder
 ) -> None:
-    body = {
-        "kind": "robot",
-        "email": 42,
-        "attributes": [{"key": "promo", "value": "2012", "visibility": "everyone"}, {"key": 1}],
-    }
+    body = {"kind": "robot", "fields": {"email": 42, "Bad Field": "x", "phone": "a\x01"}}
     problem = assert_problem(
         post_json(client, "/v1/contacts", keys.manager("sciences"), json.dumps(body)), 400
     )
-    assert fields(problem) == {
-        "kind",
-        "email",
-        "attributes[0].visibility",
-        "attributes[1].key",
-        "attributes[1].value",
-    }
+    assert fields(problem) == {"kind", "fields.email", "fields.Bad Field.[key]", "fields.phone"}
     assert recorder.methods == []
 
 
@@ -95,10 +85,10 @@ def test_strict_types_refuse_coercion(client: FlaskClient, keys: TestKeys) -> No
 
 def test_error_messages_never_echo_the_values_sent(client: FlaskClient, keys: TestKeys) -> None:
     secret = "private-phone-0612345678"
-    body = {"kind": secret, "phone": 612345678, "nickname": secret}
+    body = {"kind": secret, "fields": {"phone": 612345678}, "nickname": secret}
     response = post_json(client, "/v1/contacts", keys.manager("sciences"), json.dumps(body))
     problem = assert_problem(response, 400)
-    assert fields(problem) == {"kind", "phone", "nickname"}
+    assert fields(problem) == {"kind", "fields.phone", "nickname"}
     assert "612345678" not in response.get_data(as_text=True)
 
 
@@ -156,7 +146,7 @@ def test_bad_query_strings_are_400(client: FlaskClient, keys: TestKeys, query: s
 def test_too_large_a_body_is_413(
     client: FlaskClient, keys: TestKeys, recorder: CallRecorder
 ) -> None:
-    body = json.dumps({**GOOD_CONTACT, "first_name": "x" * (2 * 1024 * 1024)})
+    body = json.dumps({**GOOD_CONTACT, "fields": {"first_name": "x" * (2 * 1024 * 1024)}})
     assert_problem(post_json(client, "/v1/contacts", keys.manager("sciences"), body), 413)
     assert recorder.methods == []
 

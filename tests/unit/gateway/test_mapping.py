@@ -16,15 +16,6 @@ from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import mapping, schemas
 from services.gateway.api import json_response
 
-OPTIONAL_CONTACT_FIELDS = (
-    "display_name",
-    "organisation",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "time_zone",
-)
 text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 
 
@@ -35,62 +26,54 @@ def as_json(model: Any) -> dict[str, Any]:
 
 @st.composite
 def contacts(draw: st.DrawFn) -> contacts_pb2.Contact:
-    present = draw(st.dictionaries(st.sampled_from(OPTIONAL_CONTACT_FIELDS), text))
-    attributes = draw(
-        st.lists(
-            st.builds(
-                contacts_pb2.Attribute,
-                key=text,
-                value=text,
-                owner_component=text,
-                visibility=st.sampled_from(list(contacts_pb2.Visibility.values())),
-            ),
-            max_size=3,
+    values = draw(
+        st.dictionaries(
+            text,
+            st.builds(contacts_pb2.FieldValue, value=text, owner_component=text),
+            max_size=4,
         )
     )
     return contacts_pb2.Contact(
         id=draw(text),
-        kind=draw(st.sampled_from(list(contacts_pb2.ContactKind.values()))),
+        kind=draw(
+            st.sampled_from([contacts_pb2.CONTACT_KIND_PERSON, contacts_pb2.CONTACT_KIND_COMPANY])
+        ),
+        fields=values,
         member_components=draw(st.lists(text, max_size=3)),
-        attributes=attributes,
-        **present,
+        etag=draw(text),
+        merged_from=draw(text),
     )
 
 
 @given(contacts())
-def test_a_contact_carries_exactly_the_fields_the_service_sent(
+def test_a_contact_carries_exactly_the_values_the_service_sent(
     message: contacts_pb2.Contact,
 ) -> None:
     body = as_json(mapping.contact(message))
-    present = {f for f in OPTIONAL_CONTACT_FIELDS if message.HasField(f)}  # type: ignore[arg-type]
-    expected_keys = {"id", "member_components", "attributes"} | present
-    if message.kind:
-        expected_keys.add("kind")
-    assert set(body) == expected_keys
-    for name in present:
-        assert body[name] == getattr(message, name)
+    expected_keys = {"id", "kind", "fields", "member_components", "etag"}
+    assert set(body) == expected_keys | ({"merged_from"} if message.merged_from else set())
+    assert body["fields"] == {
+        name: {"value": v.value, "owner_component": v.owner_component}
+        for name, v in message.fields.items()
+    }
     assert body["member_components"] == list(message.member_components)
-    assert [(a["key"], a["value"], a["owner_component"]) for a in body["attributes"]] == [
-        (a.key, a.value, a.owner_component) for a in message.attributes
-    ]
-    assert {a["visibility"] for a in body["attributes"]} <= {"grouping", "members", "owner"}
+
+
+def test_a_merge_patch_sets_values_and_clears_nulls() -> None:
+    patch = schemas.ContactPatch(fields={"job_title": "Directrice", "phone": None})
+    request = mapping.contact_patch("c", "e", patch)
+    assert dict(request.set) == {"job_title": "Directrice"}
+    assert list(request.clear) == ["phone"]
+    assert request.etag == "e"
 
 
 def test_enum_words_round_trip() -> None:
     for word in get_args(schemas.Kind):
-        request = mapping.new_contact(schemas.NewContact(kind=word))
+        request = mapping.new_contact(schemas.NewContact(kind=word, fields={}))
         assert (
             as_json(mapping.contact(contacts_pb2.Contact(id="c", kind=request.kind)))["kind"]
             == word
         )
-    for word in get_args(schemas.Visibility):
-        update = mapping.attribute_update(
-            "c", "k", schemas.AttributeUpdate(value="v", visibility=word)
-        )
-        back = contacts_pb2.Contact(
-            id="c", attributes=[contacts_pb2.Attribute(visibility=update.attribute.visibility)]
-        )
-        assert as_json(mapping.contact(back))["attributes"][0]["visibility"] == word
     for word in get_args(schemas.Channel):
         grant = schemas.ConsentGrant(
             channel=word, purpose="p", scope="grouping", source="s", text_shown="t"

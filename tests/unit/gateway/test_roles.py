@@ -35,8 +35,12 @@ EXPECTED = {
     "campaigns.list_deliveries": ANY_ROLE,
     "contacts.create_component": Role.ADMIN,
     "contacts.list_components": ANY_ROLE,
-    "contacts.create_contact": ANY_ROLE,
-    "contacts.set_attribute": ANY_ROLE,
+    "contacts.create_contact": Role.CONTACT_EDITOR,
+    "contacts.patch_contact": Role.CONTACT_EDITOR,
+    "contacts.leave_contact": Role.CONTACT_EDITOR,
+    "contacts.delete_contact": Role.ADMIN,
+    "contacts.get_contact": ANY_ROLE,
+    "contacts.list_contacts": ANY_ROLE,
     "consent.grant": ANY_ROLE,
     "consent.withdraw": ANY_ROLE,
 }
@@ -53,7 +57,8 @@ def call(client: FlaskClient, operation: Operation, token: str) -> Any:
     for name, value in PATH_VALUES.items():
         path = path.replace(f"<{name}>", value)
     body = example(operation.body) if operation.body is not None else None
-    return client.open(path, method=operation.method, json=body, headers=bearer(token))
+    headers = bearer(token) | ({"If-Match": '"etag"'} if operation.if_match else {})
+    return client.open(path, method=operation.method, json=body, headers=headers)
 
 
 def all_but(keys: TestKeys, role: Role) -> str:
