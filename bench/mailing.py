@@ -29,7 +29,8 @@ COMPONENT = "sciences"
 
 def _populate(mesh: Mesh, token: str, count: int) -> list[str]:
     def create(i: int) -> str:
-        body = {"kind": "person", "email": f"r{i}@bench.example.org", "first_name": f"R{i}"}
+        values = {"email": f"r{i}@bench.example.org", "first_name": f"R{i}"}
+        body = {"kind": "person", "fields": values}
         reply = mesh.api.call("POST", "/v1/contacts", token, body)
         assert reply.status == 201, reply.text
         contact_id: str = reply.json["contact"]["id"]

@@ -49,13 +49,26 @@ def test_malformed_unknown_and_mistyped_input_is_refused(world: World, tmp_path)
     )
     assert any(e["field"] == "colour" for e in problem["errors"])  # type: ignore[union-attr]
     problem = _problem(
-        api.call("POST", "/v1/contacts", world.a, {"kind": "person", "email": 42}), 400
+        api.call("POST", "/v1/contacts", world.a, {"kind": "person", "fields": {"email": 42}}),
+        400,
     )
-    assert any(e["field"] == "email" for e in problem["errors"])  # type: ignore[union-attr]
+    assert any(e["field"] == "fields.email" for e in problem["errors"])  # type: ignore[union-attr]
     problem = _problem(
-        api.call("POST", "/v1/contacts", world.a, {"kind": "person", "email": "nope"}), 400
+        api.call("POST", "/v1/contacts", world.a, {"kind": "person", "fields": {"email": "nope"}}),
+        400,
     )
-    assert any(e["field"] == "email" for e in problem["errors"])  # type: ignore[union-attr]
+    assert any(e["field"] == "fields.email" for e in problem["errors"])  # type: ignore[union-attr]
+    problem = _problem(
+        api.call(
+            "PATCH",
+            f"/v1/contacts/{contact['id']}",
+            world.a,
+            {"fields": {"phone": "not a phone"}},
+            headers={"If-Match": f'"{contact["etag"]}"'},
+        ),
+        400,
+    )
+    assert any(e["field"] == "set.phone" for e in problem["errors"])  # type: ignore[union-attr]
     grant = {
         "channel": "email",
         "purpose": "Bad Purpose!",
@@ -96,7 +109,7 @@ def test_bad_tokens_are_refused_and_write_nothing(world: World, tmp_path) -> Non
         {**claims, "exp": now + 600, "aud": "other"}, private, algorithm="ES256"
     )
     forged = TestKeys(tmp_path).manager(COMPONENT_A)
-    body = {"kind": "person", "email": "intruder@example.org"}
+    body = {"kind": "person", "fields": {"email": "intruder@example.org"}}
     for token in (None, "garbage", expired, wrong_audience, forged):
         _problem(world.api.call("POST", "/v1/contacts", token, body), 401)
         _problem(world.api.call("GET", f"/v1/contacts/{contact['id']}", token), 401)
@@ -119,9 +132,13 @@ def test_another_components_ids_are_refused_and_write_nothing(world: World) -> N
         404,
     )
     reply = world.api.call(
-        "PUT", f"/v1/contacts/{theirs['id']}/attributes/note", world.a, {"value": "x"}
+        "PATCH",
+        f"/v1/contacts/{theirs['id']}",
+        world.a,
+        {"fields": {"job_title": "x"}},
+        headers={"If-Match": f'"{theirs["etag"]}"'},
     )
-    assert reply.status in (403, 404)
+    assert reply.status == 403, reply.text  # not a member of B's contact
     grant = {
         "channel": "email",
         "purpose": "newsletter",

@@ -41,7 +41,7 @@ def test_a_mailing_on_embedded_defaults_lands_in_the_mail_folder(
     admin = _token(home, "--sub", "admin", "--role", "admin")
     manager = _token(home, "--sub", "alice", "--component", "sciences")
     assert api.call("POST", "/v1/components", admin, {"id": "sciences", "name": "S"}).status == 201
-    person = {"kind": "person", "email": "marie@example.org", "first_name": "Marie"}
+    person = {"kind": "person", "fields": {"email": "marie@example.org", "first_name": "Marie"}}
     contact = api.call("POST", "/v1/contacts", manager, person).json["contact"]
     consent = {
         "channel": "email",

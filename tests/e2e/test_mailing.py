@@ -19,8 +19,10 @@ def test_a_mailing_reaches_exactly_the_members_with_consent(world: World) -> Non
     a_silent = world.new_contact(world.a, first_name="Arthur")
     b_only = world.new_contact(world.b, first_name="Bruno")
     shared = world.new_contact(world.a, first_name="Sacha")
-    joined = world.new_contact(world.b, email=shared["email"], first_name="Ignored")
+    joined = world.new_contact(world.b, email=shared["email"], first_name="Sasha")
     assert joined["id"] == shared["id"]
+    # Each component keeps its own value of the same field, and sees its own.
+    assert joined["fields"]["first_name"] == {"value": "Sasha", "owner_component": COMPONENT_B}
     for contact in (a_only, shared):
         world.grant(world.a, contact["id"])
     world.grant(world.b, b_only["id"])

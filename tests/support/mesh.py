@@ -106,8 +106,9 @@ class Api:
         json_body: Any = None,
         raw: bytes | None = None,
         content_type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
-        headers = dict(self.default_headers)
+        headers = {**self.default_headers, **(headers or {})}
         data = raw
         if json_body is not None:
             data = json.dumps(json_body).encode()
