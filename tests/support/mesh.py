@@ -162,6 +162,8 @@ class Mesh:
             n: free_port() for n in ("contacts", "consent", "campaigns", "campaigns2", "gateway")
         }
         self.gateway_url = f"http://127.0.0.1:{ports['gateway']}"
+        # host:port of each gRPC service, for tests that call a service directly.
+        self.targets = {n: f"127.0.0.1:{port}" for n, port in ports.items() if n != "gateway"}
         self.redis_prefix = redis_prefix()
         base = {"CRM_HOME": str(self.workdir / "home")}
         for name in ("contacts", "consent"):
