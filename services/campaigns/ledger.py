@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
-from services.campaigns.models import Campaign, Delivery
+from services.campaigns.models import Campaign, ContactAlias, Delivery
 from services.campaigns.policy import COUNTED_BY_PRESSURE, RULE_WORKER_LOST, Outcome
 
 Clock = Callable[[], datetime]
@@ -278,8 +278,16 @@ class Ledger:
         Any campaign: what the pressure rule counts when Redis lost its counters.
         """
         at = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
+        with self._db.transaction() as session:
+            # A merged id's sends count for its survivor (services/campaigns/merges.py).
+            aliases = session.execute(
+                select(ContactAlias.merged_id, ContactAlias.survivor_id).where(
+                    ContactAlias.survivor_id.in_(list(contact_ids))
+                )
+            ).all()
+        person = {**{m: s for m, s in aliases}, **{c: c for c in contact_ids}}
         query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
-            Delivery.contact_id.in_(contact_ids),
+            Delivery.contact_id.in_(list(person)),
             or_(
                 Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
                 and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
@@ -288,7 +296,7 @@ class Ledger:
         )
         with self._db.transaction() as session:
             found = session.execute(query).all()
-        return [RecentSend(c, k, _as_utc(t)) for c, k, t in found]
+        return [RecentSend(c, person[k], _as_utc(t)) for c, k, t in found]
 
     @staticmethod
     def _mine(row_id: int, worker: str):  # type: ignore[no-untyped-def]
