@@ -7,8 +7,7 @@ import uuid
 import grpc
 import pytest
 
-from protos.crm.consent.v1 import consent_pb2
-from protos.crm.consent.v1 import consent_pb2_grpc
+from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from tests.integration.gateway.harness import A, B, Gateway, problem
 
 TIMEOUT = 10
