@@ -26,6 +26,7 @@ from services.campaigns.clients import (
 from services.campaigns.dispatch import Dispatcher, DispatchLimits
 from services.campaigns.ledger import Ledger
 from services.campaigns.mail import Letterhead, MailFactory, SmtpRelay, SmtpSettings
+from services.campaigns.merges import ContactMerges
 from services.campaigns.policy import global_rule
 from services.campaigns.pressure import PressureCounters
 from services.campaigns.scheduler import CampaignScheduler, PostgresLeader, SoleLeader
@@ -154,7 +155,9 @@ def build(
 
     verifier = settings.verifier()
     server, health = build_server(
-        verifier, [(SERVICE_NAME, register(CampaignsServicer(service)))], settings.max_workers
+        verifier,
+        [(SERVICE_NAME, register(CampaignsServicer(service, ContactMerges(db, pressure))))],
+        settings.max_workers,
     )
     return Campaigns(settings, db, service, dispatcher, workers, scheduler, server, health, closers)
 

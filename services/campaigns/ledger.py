@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
-from services.campaigns.models import Campaign, Delivery
+from services.campaigns.models import Campaign, ContactAlias, Delivery
 from services.campaigns.policy import COUNTED_BY_PRESSURE, RULE_WORKER_LOST, Outcome
 
 Clock = Callable[[], datetime]
@@ -68,10 +68,13 @@ class RecentSend:
 
 
 def insert_pending(session: Session, campaign_id: str, contact_ids: Iterable[str]) -> None:
-    """Adds pending rows; rows already there stay as they are (starting twice adds nothing)."""
-    rows = [
-        {"campaign_id": campaign_id, "contact_id": c, "outcome": "pending"} for c in contact_ids
-    ]
+    """Adds pending rows; rows already there stay as they are (starting twice adds nothing).
+
+    An id merged into another contact is listed as its survivor, once: one row, one
+    mail and one pressure budget per person (services/campaigns/merges.py).
+    """
+    people = list(dict.fromkeys(survivors_of(session, list(contact_ids))))
+    rows = [{"campaign_id": campaign_id, "contact_id": c, "outcome": "pending"} for c in people]
     postgres = session.get_bind().dialect.name == "postgresql"
     insert = postgresql.insert if postgres else sqlite.insert
     for start in range(0, len(rows), _INSERT_CHUNK):
@@ -79,6 +82,20 @@ def insert_pending(session: Session, campaign_id: str, contact_ids: Iterable[str
             index_elements=["campaign_id", "contact_id"]
         )
         session.execute(statement, rows[start : start + _INSERT_CHUNK])
+
+
+def survivors_of(session: Session, contact_ids: list[str]) -> list[str]:
+    """Each id, or the contact it was merged into, in order."""
+    survivor: dict[str, str] = {}
+    for start in range(0, len(contact_ids), _INSERT_CHUNK):
+        chunk = contact_ids[start : start + _INSERT_CHUNK]
+        rows = session.execute(
+            select(ContactAlias.merged_id, ContactAlias.survivor_id).where(
+                ContactAlias.merged_id.in_(chunk)
+            )
+        )
+        survivor.update({merged: kept for merged, kept in rows})
+    return [survivor.get(c, c) for c in contact_ids]
 
 
 def outcome_counts(session: Session, campaign_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -278,8 +295,16 @@ class Ledger:
         Any campaign: what the pressure rule counts when Redis lost its counters.
         """
         at = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
+        with self._db.transaction() as session:
+            # A merged id's sends count for its survivor (services/campaigns/merges.py).
+            aliases = session.execute(
+                select(ContactAlias.merged_id, ContactAlias.survivor_id).where(
+                    ContactAlias.survivor_id.in_(list(contact_ids))
+                )
+            ).all()
+        person = {**{m: s for m, s in aliases}, **{c: c for c in contact_ids}}
         query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
-            Delivery.contact_id.in_(contact_ids),
+            Delivery.contact_id.in_(list(person)),
             or_(
                 Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
                 and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
@@ -288,7 +313,7 @@ class Ledger:
         )
         with self._db.transaction() as session:
             found = session.execute(query).all()
-        return [RecentSend(c, k, _as_utc(t)) for c, k, t in found]
+        return [RecentSend(c, person[k], _as_utc(t)) for c, k, t in found]
 
     @staticmethod
     def _mine(row_id: int, worker: str):  # type: ignore[no-untyped-def]

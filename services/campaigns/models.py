@@ -80,3 +80,13 @@ class SchedulerRun(Base):
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
     ran_by: Mapped[str] = mapped_column(String(200))
     ran_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContactAlias(Base):
+    """A contact id merged into another in contacts: its sends count for the survivor."""
+
+    __tablename__ = "campaign_contact_aliases"
+
+    merged_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(String(64), index=True)
+    merged_at: Mapped[datetime] = mapped_column(UtcDateTime)

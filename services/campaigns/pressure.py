@@ -153,6 +153,10 @@ class PressureCounters:
             raise PressureUnavailable(f"redis: {type(error).__name__}") from None
         log.info("rebuilt pressure counters of %d contacts from the ledger", len(contact_ids))
 
+    def forget(self, contact_ids: Sequence[str]) -> None:
+        """Drops these contacts' rebuilt markers: their next check rebuilds from the ledger."""
+        self._redis.delete(*[self.marker_key(c) for c in contact_ids])
+
     def _run(self, campaign_id: str, contact_ids: Sequence[str]) -> list[Any]:
         # A pipeline first asks SCRIPT EXISTS (one more round trip); a lone call does not.
         client = self._redis.pipeline(transaction=False) if len(contact_ids) > 1 else None

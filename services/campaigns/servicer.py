@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import grpc
 
+from meshkit.errors import Unavailable
 from meshkit.identity import current_principal
 from protos.crm.campaigns.v1 import campaigns_pb2 as pb
 from protos.crm.campaigns.v1 import campaigns_pb2_grpc
 from services.campaigns import mapping
+from services.campaigns.merges import ContactMerges
 from services.campaigns.service import CampaignsService
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CampaignsService"].full_name
 
 
 class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
-    def __init__(self, service: CampaignsService):
+    def __init__(self, service: CampaignsService, merges: ContactMerges | None = None):
         self._service = service
+        self._merges = merges
 
     def CreateCampaign(
         self, request: pb.CreateCampaignRequest, context: grpc.ServicerContext
@@ -52,6 +55,14 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
             current_principal(), request.campaign_id, request.page_size, request.page_token
         )
         return mapping.deliveries_to_proto(page)
+
+    def MergeContacts(
+        self, request: pb.MergeContactsRequest, context: grpc.ServicerContext
+    ) -> pb.MergeContactsResponse:
+        if self._merges is None:
+            raise Unavailable("merges are not wired in this process")
+        self._merges.merge(current_principal(), request.survivor_id, request.merged_id)
+        return pb.MergeContactsResponse()
 
 
 def register(servicer: CampaignsServicer):  # type: ignore[no-untyped-def]

@@ -80,3 +80,19 @@ def event_of(row: ConsentEventRow) -> ConsentEvent:
         text_shown=row.text_shown,
         recorded_at=recorded_at,
     )
+
+
+class ContactAliasRow(Base):
+    """A contact id merged into another one in contacts (see migration 0003).
+
+    Events stay as recorded, under the id they were recorded for; the alias makes
+    decisions read both ids' events. `merge_seq` is the last event seq at the
+    merge: events up to it are the two records' histories, combined strictest first.
+    """
+
+    __tablename__ = "consent_contact_aliases"
+
+    merged_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(String(64), index=True)
+    merge_seq: Mapped[int] = mapped_column(BigInteger)
+    merged_at: Mapped[datetime] = mapped_column(UtcDateTime)

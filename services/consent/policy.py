@@ -147,3 +147,32 @@ def may_see(principal: Principal, scope: Scope) -> bool:
     if principal.is_admin or principal.is_service:
         return True
     return principal.component is not None and applies_to(scope, principal.component)
+
+
+def decide_person(events: Iterable[ConsentEvent], merge_seq: int | None, component: str) -> Verdict:
+    """The verdict for one person whose records were merged (events of every id of it).
+
+    Events recorded after the merge (seq > merge_seq) decide as for one record:
+    the latest relevant one wins. Before any, the two records' histories are
+    combined strictest first: a withdrawal standing on either record wins;
+    otherwise a grant standing on either allows (the latest such grant decides);
+    otherwise there is no consent.
+    """
+    events = list(events)
+    if merge_seq is None:
+        return decide(events, component)
+    after = [e for e in events if e.seq > merge_seq and applies_to(e.scope, component)]
+    if after:
+        return decide(after, component)
+    by_record: dict[str, list[ConsentEvent]] = defaultdict(list)
+    for event in events:
+        by_record[event.contact_id].append(event)
+    verdicts = [decide(stream, component) for stream in by_record.values()]
+    withdrawn = [v for v in verdicts if v.decision is Decision.WITHDRAWN]
+    allowed = [v for v in verdicts if v.allowed]
+    if withdrawn:
+        return withdrawn[0]
+    if allowed:
+        seq_of = {e.id: e.seq for e in events}
+        return max(allowed, key=lambda v: seq_of.get(v.deciding_event_id or "", 0))
+    return NO_EVENT

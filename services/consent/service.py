@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from meshkit.db import Database
 from meshkit.errors import NotFound, PermissionDenied
 from meshkit.identity import Principal
-from services.consent import policy, repository
+from services.consent import merges, policy, repository
 from services.consent.clients import ContactDirectory
 from services.consent.domain import Action, Change, ConsentEvent, Verdict
 from services.consent.validation import (
@@ -95,10 +95,10 @@ def check_batch(
     if not query.contact_ids:
         return []
     with db.transaction() as session:
-        events = repository.batch(session, query.contact_ids, query.channel, query.purpose)
-    return policy.decide_batch(
-        events, query.contact_ids, query.channel, query.purpose, query.component
-    )
+        # Every id of a merged person is read together (merges.decide_batch).
+        return merges.decide_batch(
+            session, query.contact_ids, query.channel, query.purpose, query.component
+        )
 
 
 def _require_contact(contacts: ContactDirectory, contact_id: str) -> None:

@@ -8,7 +8,7 @@ from meshkit.db import Database
 from meshkit.identity import current_principal
 from protos.crm.consent.v1 import consent_pb2 as pb
 from protos.crm.consent.v1 import consent_pb2_grpc
-from services.consent import mapping, service
+from services.consent import mapping, merges, service
 from services.consent.clients import ContactDirectory
 from services.consent.service import Clock, utc_now
 
@@ -43,3 +43,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         query = mapping.batch_request(request)
         verdicts = service.check_batch(self._db, current_principal(), query)
         return mapping.batch_message(verdicts)
+
+    def MergeContacts(
+        self, request: pb.MergeContactsRequest, context: grpc.ServicerContext
+    ) -> pb.MergeContactsResponse:
+        merges.merge_contacts(self._db, current_principal(), request.survivor_id, request.merged_id)
+        return pb.MergeContactsResponse()

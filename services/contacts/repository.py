@@ -419,3 +419,197 @@ def insert_on_conflict(session: Session, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(target)
     return sqlite.insert(target)
+
+
+# --- Data protection: merge, sensitive reads, export, erasure ---------------------------
+
+
+@dataclass(frozen=True)
+class HeldValue:
+    """One stored value with who wrote it and when (the DPO's export)."""
+
+    field: str
+    owner: str
+    value: str
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of a contact's change history."""
+
+    contact_id: str
+    action: str
+    subject: str
+    component: str | None
+    fields: list[str]
+    detail: dict[str, Any] | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AuditedRead:
+    """One stored audit row of a protected value shown."""
+
+    id: int
+    subject: str
+    component: str
+    contact_id: str
+    field: str
+    route: str
+    read_at: datetime
+
+
+def merged_into(session: Session, survivor_id: str) -> list[str]:
+    """The ids merged (directly or along a chain) into this contact, oldest first."""
+    rows = session.scalars(
+        select(RedirectRow.merged_id)
+        .where(RedirectRow.survivor_id == survivor_id)
+        .order_by(RedirectRow.merged_at, RedirectRow.merged_id)
+    )
+    return list(rows)
+
+
+def held_values(session: Session, contact_id: str) -> list[HeldValue]:
+    """Every value of the contact, every owner, with its writer and time."""
+    rows = session.execute(
+        select(
+            ValueRow.field,
+            ValueRow.owner_component,
+            ValueRow.value,
+            ValueRow.updated_at,
+            ValueRow.updated_by,
+        )
+        .where(ValueRow.contact_id == contact_id)
+        .order_by(ValueRow.field, ValueRow.owner_component)
+    )
+    return [HeldValue(*row) for row in rows]
+
+
+def move_values(
+    session: Session, from_id: str, to_id: str, keys: Collection[tuple[str, str]]
+) -> None:
+    """Moves these (field, owner) values of `from_id` onto `to_id`, replacing its own.
+
+    Writer and time stay those of the moved value: a merge writes no value.
+    """
+    for name, owner in sorted(keys):
+        session.execute(
+            delete(ValueRow).where(
+                ValueRow.contact_id == to_id,
+                ValueRow.field == name,
+                ValueRow.owner_component == owner,
+            )
+        )
+        session.execute(
+            update(ValueRow)
+            .where(
+                ValueRow.contact_id == from_id,
+                ValueRow.field == name,
+                ValueRow.owner_component == owner,
+            )
+            .values(contact_id=to_id)
+        )
+
+
+def move_memberships(session: Session, from_id: str, to_id: str) -> None:
+    """The survivor becomes a member of every component of `from_id`; `from_id` of none."""
+    components_of = list(
+        session.scalars(
+            select(MembershipRow.component_id).where(MembershipRow.contact_id == from_id)
+        )
+    )
+    for component_id in components_of:
+        add_membership(session, to_id, component_id)
+    session.execute(delete(MembershipRow).where(MembershipRow.contact_id == from_id))
+
+
+def rebind_all_addresses(
+    session: Session, contact_ids: Collection[str], owner_id: str, addresses: Collection[str]
+) -> None:
+    """The address index of these contacts becomes exactly `addresses`, all on `owner_id`."""
+    session.execute(delete(AddressRow).where(AddressRow.contact_id.in_(list(contact_ids))))
+    holder = claim_addresses(session, owner_id, addresses)
+    if holder is not None:  # every address of both records was just released
+        raise RuntimeError("an address of a merged contact is held by a third contact")
+
+
+def add_redirect(session: Session, merged_id: str, survivor_id: str) -> None:
+    """`merged_id` now reads as `survivor_id`, and so does every id merged into it before."""
+    session.execute(
+        update(RedirectRow)
+        .where(RedirectRow.survivor_id == merged_id)
+        .values(survivor_id=survivor_id)
+    )
+    session.execute(
+        insert_on_conflict(session, RedirectRow.__table__)
+        .values(merged_id=merged_id, survivor_id=survivor_id, merged_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["merged_id"])
+    )
+
+
+def changes_of(session: Session, contact_ids: Collection[str]) -> list[Change]:
+    """The change history of these ids, oldest first."""
+    rows = session.scalars(
+        select(ChangeRow).where(ChangeRow.contact_id.in_(list(contact_ids))).order_by(ChangeRow.id)
+    )
+    return [
+        Change(r.contact_id, r.action, r.subject, r.component, list(r.fields or []), r.detail, r.at)
+        for r in rows
+    ]
+
+
+def sensitive_reads_of(
+    session: Session,
+    owner_component: str,
+    contact_ids: Collection[str] | None,
+    after: int | None,
+    limit: int,
+) -> list[AuditedRead]:
+    """Audit rows of reads of the owner's values, by id (keyset paging after `after`)."""
+    query = select(
+        SensitiveReadRow.id,
+        SensitiveReadRow.subject,
+        SensitiveReadRow.component,
+        SensitiveReadRow.contact_id,
+        SensitiveReadRow.field,
+        SensitiveReadRow.route,
+        SensitiveReadRow.read_at,
+    ).where(SensitiveReadRow.owner_component == owner_component)
+    if contact_ids is not None:
+        query = query.where(SensitiveReadRow.contact_id.in_(list(contact_ids)))
+    if after is not None:
+        query = query.where(SensitiveReadRow.id > after)
+    rows = session.execute(query.order_by(SensitiveReadRow.id).limit(limit))
+    return [AuditedRead(*row) for row in rows]
+
+
+def erase_contact(session: Session, contact_id: str) -> list[str]:
+    """Removes the contact, its values, addresses, memberships and the redirects to it.
+
+    Only tombstones of its id (and of the ids merged into it) remain; the
+    change history keeps ids, actions and field names, never a merge's
+    discarded values. Returns the merged ids that were forgotten.
+    """
+    merged = merged_into(session, contact_id)
+    everyone = [contact_id, *merged]
+    session.execute(delete(RedirectRow).where(RedirectRow.survivor_id == contact_id))
+    session.execute(update(ChangeRow).where(ChangeRow.contact_id.in_(everyone)).values(detail=None))
+    remove_contact(session, contact_id)
+    for merged_id in merged:
+        session.execute(
+            insert_on_conflict(session, TombstoneRow.__table__)
+            .values(id=merged_id, removed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+    return merged
+
+
+def is_tombstoned(session: Session, contact_id: str) -> bool:
+    return session.get(TombstoneRow, contact_id) is not None
+
+
+def delete_values_of_contact(session: Session, contact_id: str) -> None:
+    """Removes every value of the contact, whoever holds it."""
+    session.execute(delete(ValueRow).where(ValueRow.contact_id == contact_id))

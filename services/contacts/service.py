@@ -296,9 +296,12 @@ def resolve_recipients(
         if not repository.component_exists(session, component_id):
             raise NotFound("component_id: no such component")
         rules = repository.load_rules(session)
-        contacts = repository.load_contacts(session, [i for i in contact_ids if is_contact_id(i)])
+        wanted = [i for i in contact_ids if is_contact_id(i)]
+        merged = repository.survivors(session, wanted)  # a merged-away id reads as its survivor
+        contacts = repository.load_contacts(session, [merged.get(i, i) for i in wanted])
         resolutions = [
-            resolve(i, contacts.get(i), component_id, fields, rules) for i in contact_ids
+            resolve(i, contacts.get(merged.get(i, i)), component_id, fields, rules)
+            for i in contact_ids
         ]
         repository.record_sensitive_reads(
             session,
@@ -306,9 +309,11 @@ def resolve_recipients(
                 repository.SensitiveRead(
                     principal.subject,
                     component_id,
-                    r.contact_id,
+                    merged.get(r.contact_id, r.contact_id),
                     name,
-                    _owner_shown(contacts[r.contact_id], name, component_id),
+                    _owner_shown(
+                        contacts[merged.get(r.contact_id, r.contact_id)], name, component_id
+                    ),
                     "ResolveRecipients",
                 )
                 for r in resolutions
@@ -329,8 +334,9 @@ def existing_contacts(db: Database, principal: Principal, ids: Sequence[str]) ->
         raise invalid("ids", f"at most {MAX_RECIPIENTS} ids per call")
     wanted = list(dict.fromkeys(i for i in ids if is_contact_id(i)))
     with db.transaction() as session:
-        found = repository.existing_ids(session, wanted)
-    return [i for i in wanted if i in found]
+        merged = repository.survivors(session, wanted)  # a merged-away id names its survivor
+        found = repository.existing_ids(session, [merged.get(i, i) for i in wanted])
+    return [i for i in wanted if merged.get(i, i) in found]
 
 
 # --- Shared steps ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from meshkit.db import Database
 from meshkit.identity import current_principal
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from protos.crm.contacts.v1 import contacts_pb2_grpc
-from services.contacts import mapping, service
+from services.contacts import mapping, privacy, privacy_mapping, service
 
 
 class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
@@ -129,3 +129,50 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     ) -> pb.ExistingContactsResponse:
         found = service.existing_contacts(self._db, current_principal(), list(request.ids))
         return pb.ExistingContactsResponse(existing_ids=found)
+
+    # --- Data protection ---------------------------------------------------------------
+
+    def MergeContacts(
+        self, request: pb.MergeContactsRequest, context: grpc.ServicerContext
+    ) -> pb.MergeContactsResponse:
+        outcome = privacy.merge_contacts(
+            self._db,
+            current_principal(),
+            request.survivor_id,
+            request.merged_id,
+            [privacy.Choice(c.field, c.owner_component, c.keep_merged) for c in request.choices],
+        )
+        return privacy_mapping.merge_message(outcome)
+
+    def ListSensitiveReads(
+        self, request: pb.ListSensitiveReadsRequest, context: grpc.ServicerContext
+    ) -> pb.ListSensitiveReadsResponse:
+        page = privacy.list_sensitive_reads(
+            self._db, current_principal(), request.contact_id, request.page_size, request.page_token
+        )
+        return privacy_mapping.reads_message(page)
+
+    def ExportContact(
+        self, request: pb.ExportContactRequest, context: grpc.ServicerContext
+    ) -> pb.ContactExport:
+        export = privacy.export_contact(self._db, current_principal(), request.id)
+        return privacy_mapping.export_message(export)
+
+    def RectifyContact(
+        self, request: pb.RectifyContactRequest, context: grpc.ServicerContext
+    ) -> pb.Contact:
+        shown = privacy.rectify_contact(
+            self._db,
+            current_principal(),
+            request.id,
+            request.owner_component,
+            dict(request.set),
+            list(request.clear),
+        )
+        return mapping.contact_message(shown)
+
+    def EraseContact(
+        self, request: pb.EraseContactRequest, context: grpc.ServicerContext
+    ) -> pb.EraseContactResponse:
+        tombstone = privacy.erase_contact(self._db, current_principal(), request.id)
+        return pb.EraseContactResponse(tombstone_id=tombstone)

@@ -5,12 +5,22 @@ from __future__ import annotations
 from flask import Flask
 
 from meshkit.unsubscribe import UnsubscribeTokens
-from services.gateway import auth, campaigns, consent, contacts, meta, openapi, problems, public
+from services.gateway import (
+    auth,
+    campaigns,
+    consent,
+    contacts,
+    meta,
+    openapi,
+    privacy,
+    problems,
+    public,
+)
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
 
-AREAS = (meta, contacts, consent, campaigns, public)
+AREAS = (meta, contacts, consent, campaigns, public, privacy)
 MAX_BODY_BYTES = 1024 * 1024
 
 

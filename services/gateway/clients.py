@@ -2,7 +2,8 @@
 
 Calls made for a signed-in caller carry the caller's own token, so each
 service decides again who may see or do what. Only the public unsubscribe
-endpoint calls with the gateway's own service identity.
+endpoint and a merge (telling consent and campaigns, once contacts merged
+for the caller) call with the gateway's own service identity.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def forwarded_token() -> str:
 
 @dataclass(frozen=True)
 class Clients:
-    """One stub per upstream service, plus consent as the gateway itself."""
+    """One stub per upstream service, plus consent and campaigns as the gateway itself."""
 
     contacts: contacts_pb2_grpc.ContactsServiceStub
     consent: consent_pb2_grpc.ConsentServiceStub
     campaigns: campaigns_pb2_grpc.CampaignsServiceStub
     consent_as_gateway: consent_pb2_grpc.ConsentServiceStub
+    campaigns_as_gateway: campaigns_pb2_grpc.CampaignsServiceStub
     channels: tuple[grpc.Channel, ...] = ()
 
     @classmethod
@@ -47,6 +49,7 @@ class Clients:
         consent: grpc.Channel,
         campaigns: grpc.Channel,
         consent_as_gateway: grpc.Channel,
+        campaigns_as_gateway: grpc.Channel,
     ) -> Clients:
         """Stubs over channels that already add tokens and deadlines."""
         return cls(
@@ -54,7 +57,8 @@ class Clients:
             consent=consent_pb2_grpc.ConsentServiceStub(consent),
             campaigns=campaigns_pb2_grpc.CampaignsServiceStub(campaigns),
             consent_as_gateway=consent_pb2_grpc.ConsentServiceStub(consent_as_gateway),
-            channels=(contacts, consent, campaigns, consent_as_gateway),
+            campaigns_as_gateway=campaigns_pb2_grpc.CampaignsServiceStub(campaigns_as_gateway),
+            channels=(contacts, consent, campaigns, consent_as_gateway, campaigns_as_gateway),
         )
 
     def close(self) -> None:
@@ -72,6 +76,7 @@ def open_clients(settings: GatewaySettings) -> Clients:
         consent=open_channel(settings.consent_target, forwarded_token, timeout),
         campaigns=open_channel(settings.campaigns_target, forwarded_token, timeout),
         consent_as_gateway=open_channel(settings.consent_target, gateway.token, timeout),
+        campaigns_as_gateway=open_channel(settings.campaigns_target, gateway.token, timeout),
     )
 
 

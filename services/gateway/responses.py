@@ -7,7 +7,7 @@ service left out.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -147,3 +147,71 @@ class Unsubscribed(BaseModel):
 
     status: Literal["unsubscribed"]
     purpose: str
+
+
+# Data protection ---------------------------------------------------------------------------
+
+
+class MergeConflict(BaseModel):
+    """A field both records hold with different values, for one owner (never the values)."""
+
+    field: str
+    owner_component: str
+
+
+class MergeConflictProblem(Problem):
+    """409: nothing was merged; send the request again with one choice per conflict."""
+
+    conflicts: list[MergeConflict]
+
+
+class Merged(BaseModel):
+    survivor: Contact
+
+
+class SensitiveRead(BaseModel):
+    subject: str = Field(description="Who read.")
+    component: str = Field(description="The component the reader acted for.")
+    contact_id: str
+    field: str
+    route: str = Field(description="The operation that showed the value.")
+    read_at: Timestamp
+
+
+class SensitiveReadList(BaseModel):
+    reads: list[SensitiveRead]
+    next_page_token: str = Field(description="Empty on the last page.")
+
+
+class ExportedValue(BaseModel):
+    field: str
+    owner_component: str
+    value: str
+    updated_at: Timestamp
+    updated_by: str
+
+
+class ContactChange(BaseModel):
+    action: str = Field(description="created, joined, updated, left, merged, rectified, ...")
+    subject: str
+    component: str | None = None
+    fields: list[str]
+    at: Timestamp
+    detail: dict[str, Any] | None = Field(
+        None, description="What a merge did not keep, or the ids it joined."
+    )
+
+
+class ContactExport(BaseModel):
+    """Everything held about one contact, every component's values included."""
+
+    id: str
+    kind: Literal["person", "company"]
+    member_components: list[str]
+    values: list[ExportedValue]
+    changes: list[ContactChange]
+    merged_ids: list[str] = Field(description="Ids merged into this contact.")
+
+
+class Erased(BaseModel):
+    tombstone_id: str = Field(description="The id that remains, as a tombstone.")

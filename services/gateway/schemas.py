@@ -401,3 +401,59 @@ class UnsubscribeForm(BaseModel):
     def from_page(self) -> bool:
         """True when a person confirmed on our page (answer HTML), not a mail client."""
         return self.confirm is not None
+
+
+# Data protection ---------------------------------------------------------------------------
+
+# The ids contacts hands out: uuid4 strings, lower case (contact_rules.is_contact_id).
+CONTACT_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ContactIdText = Annotated[
+    str, Field(pattern=CONTACT_ID_PATTERN, description="A contact id (a UUID, lower case).")
+]
+
+
+class MergeChoice(BaseModel):
+    """For one conflict: keep the merged-away record's value (true) or the survivor's."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    field: FieldId
+    owner_component: ComponentId
+    keep_merged: bool
+
+
+class MergeRequest(BaseModel):
+    """The record merged into the one named in the path, and a choice per conflict."""
+
+    model_config = _closed(
+        {
+            "merged_id": "0b6f2c1e-5d7a-4c3e-9f1a-2b3c4d5e6f70",
+            "choices": [
+                {"field": "first_name", "owner_component": "sciences", "keep_merged": True}
+            ],
+        }
+    )
+
+    merged_id: ContactIdText
+    choices: list[MergeChoice] = Field(
+        default_factory=list,
+        max_length=2 * contact_rules.MAX_FIELDS,
+        description="One per conflict a first attempt listed (409); none when there is none.",
+    )
+
+
+class SensitiveReadsQuery(Page):
+    """Which reads to list; every query value arrives as text, hence lax types."""
+
+    contact_id: ContactIdText | None = Field(None, description="Only the reads of this contact.")
+
+
+class Rectification(BaseModel):
+    """Values held by one component, corrected by the grouping's DPO (`null` removes one)."""
+
+    model_config = _closed({"owner_component": "sciences", "fields": {"last_name": "Dupont"}})
+
+    owner_component: ComponentId
+    fields: dict[FieldId, FieldText | None] = Field(
+        min_length=1, max_length=contact_rules.MAX_FIELDS
+    )

@@ -73,7 +73,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             wait_grpc_healthy(f"127.0.0.1:{ports[name]}", timeout=60)
         base = f"http://127.0.0.1:{gateway_port}"
         wait_http_healthy(f"{base}/healthz", timeout=60)
-        running = Gateway(Api(base), keys, logs, campaigns_available())
+        targets = {name: f"127.0.0.1:{ports[name]}" for name in names}
+        running = Gateway(Api(base), keys, logs, campaigns_available(), targets)
         for component in (A, B):
             reply = running.api.call(
                 "POST", "/v1/components", keys.admin(), {"id": component, "name": component.title()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ class Gateway:
     keys: TestKeys
     logs: Path
     with_campaigns: bool
+    targets: dict[str, str] = field(default_factory=dict)  # gRPC address of each service
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.logs.rglob("*.log"))

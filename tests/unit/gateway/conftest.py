@@ -63,6 +63,7 @@ def app(settings: GatewaySettings, keys: TestKeys, recorder: CallRecorder) -> It
         consent=channel(forwarded_token),
         campaigns=channel(forwarded_token),
         consent_as_gateway=channel(gateway.token),
+        campaigns_as_gateway=channel(gateway.token),
     )
     yield create_app(settings, clients)
     clients.close()

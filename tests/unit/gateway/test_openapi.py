@@ -69,6 +69,11 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/campaigns/{campaign_id}/deliveries", "GET"),
         ("/unsubscribe/{token}", "GET"),
         ("/unsubscribe/{token}", "POST"),
+        ("/v1/contacts/{contact_id}/merge", "POST"),
+        ("/v1/audit/sensitive-reads", "GET"),
+        ("/v1/contacts/{contact_id}/export", "GET"),
+        ("/v1/contacts/{contact_id}/rectify", "POST"),
+        ("/v1/contacts/{contact_id}/personal-data", "DELETE"),
     }
     assert documented(document) == expected
 

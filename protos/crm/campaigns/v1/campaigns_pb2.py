@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'protos/crm/campaigns/v1/campaigns.proto\x12\x10\x63rm.campaigns.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x19\n\nContactIds\x12\x0b\n\x03ids\x18\x01 \x03(\t\"c\n\x08\x41udience\x12\x33\n\x0b\x63ontact_ids\x18\x01 \x01(\x0b\x32\x1c.crm.campaigns.v1.ContactIdsH\x00\x12\x1a\n\x10\x61ll_of_component\x18\x02 \x01(\x08H\x00\x42\x06\n\x04kind\"\x95\x01\n\x15\x43reateCampaignRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x18\n\x10subject_template\x18\x03 \x01(\t\x12\x15\n\rbody_template\x18\x04 \x01(\t\x12,\n\x08\x61udience\x18\x05 \x01(\x0b\x32\x1a.crm.campaigns.v1.Audience\"\xcd\x03\n\x08\x43\x61mpaign\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x17\n\x0fowner_component\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x18\n\x10subject_template\x18\x05 \x01(\t\x12\x15\n\rbody_template\x18\x06 \x01(\t\x12,\n\x08\x61udience\x18\x07 \x01(\x0b\x32\x1a.crm.campaigns.v1.Audience\x12\x30\n\x06status\x18\x08 \x01(\x0e\x32 .crm.campaigns.v1.CampaignStatus\x12+\n\x07send_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x45\n\x0eoutcome_counts\x18\x0c \x03(\x0b\x32-.crm.campaigns.v1.Campaign.OutcomeCountsEntry\x1a\x34\n\x12OutcomeCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\" \n\x12GetCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14ListCampaignsRequest\"F\n\x15ListCampaignsResponse\x12-\n\tcampaigns\x18\x01 \x03(\x0b\x32\x1a.crm.campaigns.v1.Campaign\"R\n\x17ScheduleCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x07send_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1c\n\x0eSendNowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x81\x01\n\x08\x44\x65livery\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12.\n\ndecided_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmessage_id\x18\x05 \x01(\t\"S\n\x15ListDeliveriesRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x16ListDeliveriesResponse\x12.\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1a.crm.campaigns.v1.Delivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa2\x01\n\x0e\x43\x61mpaignStatus\x12\x1f\n\x1b\x43\x41MPAIGN_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41MPAIGN_STATUS_DRAFT\x10\x01\x12\x1d\n\x19\x43\x41MPAIGN_STATUS_SCHEDULED\x10\x02\x12\x1b\n\x17\x43\x41MPAIGN_STATUS_RUNNING\x10\x03\x12\x18\n\x14\x43\x41MPAIGN_STATUS_DONE\x10\x04\x32\xa5\x04\n\x10\x43\x61mpaignsService\x12U\n\x0e\x43reateCampaign\x12\'.crm.campaigns.v1.CreateCampaignRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12O\n\x0bGetCampaign\x12$.crm.campaigns.v1.GetCampaignRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12`\n\rListCampaigns\x12&.crm.campaigns.v1.ListCampaignsRequest\x1a\'.crm.campaigns.v1.ListCampaignsResponse\x12Y\n\x10ScheduleCampaign\x12).crm.campaigns.v1.ScheduleCampaignRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12G\n\x07SendNow\x12 .crm.campaigns.v1.SendNowRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12\x63\n\x0eListDeliveries\x12\'.crm.campaigns.v1.ListDeliveriesRequest\x1a(.crm.campaigns.v1.ListDeliveriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'protos/crm/campaigns/v1/campaigns.proto\x12\x10\x63rm.campaigns.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x14MergeContactsRequest\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x11\n\tmerged_id\x18\x02 \x01(\t\"\x17\n\x15MergeContactsResponse\"\x19\n\nContactIds\x12\x0b\n\x03ids\x18\x01 \x03(\t\"c\n\x08\x41udience\x12\x33\n\x0b\x63ontact_ids\x18\x01 \x01(\x0b\x32\x1c.crm.campaigns.v1.ContactIdsH\x00\x12\x1a\n\x10\x61ll_of_component\x18\x02 \x01(\x08H\x00\x42\x06\n\x04kind\"\x95\x01\n\x15\x43reateCampaignRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x18\n\x10subject_template\x18\x03 \x01(\t\x12\x15\n\rbody_template\x18\x04 \x01(\t\x12,\n\x08\x61udience\x18\x05 \x01(\x0b\x32\x1a.crm.campaigns.v1.Audience\"\xcd\x03\n\x08\x43\x61mpaign\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x17\n\x0fowner_component\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x18\n\x10subject_template\x18\x05 \x01(\t\x12\x15\n\rbody_template\x18\x06 \x01(\t\x12,\n\x08\x61udience\x18\x07 \x01(\x0b\x32\x1a.crm.campaigns.v1.Audience\x12\x30\n\x06status\x18\x08 \x01(\x0e\x32 .crm.campaigns.v1.CampaignStatus\x12+\n\x07send_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x45\n\x0eoutcome_counts\x18\x0c \x03(\x0b\x32-.crm.campaigns.v1.Campaign.OutcomeCountsEntry\x1a\x34\n\x12OutcomeCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\" \n\x12GetCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14ListCampaignsRequest\"F\n\x15ListCampaignsResponse\x12-\n\tcampaigns\x18\x01 \x03(\x0b\x32\x1a.crm.campaigns.v1.Campaign\"R\n\x17ScheduleCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x07send_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1c\n\x0eSendNowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x81\x01\n\x08\x44\x65livery\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12.\n\ndecided_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmessage_id\x18\x05 \x01(\t\"S\n\x15ListDeliveriesRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x16ListDeliveriesResponse\x12.\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1a.crm.campaigns.v1.Delivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa2\x01\n\x0e\x43\x61mpaignStatus\x12\x1f\n\x1b\x43\x41MPAIGN_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41MPAIGN_STATUS_DRAFT\x10\x01\x12\x1d\n\x19\x43\x41MPAIGN_STATUS_SCHEDULED\x10\x02\x12\x1b\n\x17\x43\x41MPAIGN_STATUS_RUNNING\x10\x03\x12\x18\n\x14\x43\x41MPAIGN_STATUS_DONE\x10\x04\x32\x87\x05\n\x10\x43\x61mpaignsService\x12U\n\x0e\x43reateCampaign\x12\'.crm.campaigns.v1.CreateCampaignRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12O\n\x0bGetCampaign\x12$.crm.campaigns.v1.GetCampaignRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12`\n\rListCampaigns\x12&.crm.campaigns.v1.ListCampaignsRequest\x1a\'.crm.campaigns.v1.ListCampaignsResponse\x12Y\n\x10ScheduleCampaign\x12).crm.campaigns.v1.ScheduleCampaignRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12G\n\x07SendNow\x12 .crm.campaigns.v1.SendNowRequest\x1a\x1a.crm.campaigns.v1.Campaign\x12\x63\n\x0eListDeliveries\x12\'.crm.campaigns.v1.ListDeliveriesRequest\x1a(.crm.campaigns.v1.ListDeliveriesResponse\x12`\n\rMergeContacts\x12&.crm.campaigns.v1.MergeContactsRequest\x1a\'.crm.campaigns.v1.MergeContactsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,34 +34,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CAMPAIGN_OUTCOMECOUNTSENTRY']._loaded_options = None
   _globals['_CAMPAIGN_OUTCOMECOUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_CAMPAIGNSTATUS']._serialized_start=1399
-  _globals['_CAMPAIGNSTATUS']._serialized_end=1561
-  _globals['_CONTACTIDS']._serialized_start=94
-  _globals['_CONTACTIDS']._serialized_end=119
-  _globals['_AUDIENCE']._serialized_start=121
-  _globals['_AUDIENCE']._serialized_end=220
-  _globals['_CREATECAMPAIGNREQUEST']._serialized_start=223
-  _globals['_CREATECAMPAIGNREQUEST']._serialized_end=372
-  _globals['_CAMPAIGN']._serialized_start=375
-  _globals['_CAMPAIGN']._serialized_end=836
-  _globals['_CAMPAIGN_OUTCOMECOUNTSENTRY']._serialized_start=784
-  _globals['_CAMPAIGN_OUTCOMECOUNTSENTRY']._serialized_end=836
-  _globals['_GETCAMPAIGNREQUEST']._serialized_start=838
-  _globals['_GETCAMPAIGNREQUEST']._serialized_end=870
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=872
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=894
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=896
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=966
-  _globals['_SCHEDULECAMPAIGNREQUEST']._serialized_start=968
-  _globals['_SCHEDULECAMPAIGNREQUEST']._serialized_end=1050
-  _globals['_SENDNOWREQUEST']._serialized_start=1052
-  _globals['_SENDNOWREQUEST']._serialized_end=1080
-  _globals['_DELIVERY']._serialized_start=1083
-  _globals['_DELIVERY']._serialized_end=1212
-  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1214
-  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1297
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1299
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1396
-  _globals['_CAMPAIGNSSERVICE']._serialized_start=1564
-  _globals['_CAMPAIGNSSERVICE']._serialized_end=2113
+  _globals['_CAMPAIGNSTATUS']._serialized_start=1488
+  _globals['_CAMPAIGNSTATUS']._serialized_end=1650
+  _globals['_MERGECONTACTSREQUEST']._serialized_start=94
+  _globals['_MERGECONTACTSREQUEST']._serialized_end=156
+  _globals['_MERGECONTACTSRESPONSE']._serialized_start=158
+  _globals['_MERGECONTACTSRESPONSE']._serialized_end=181
+  _globals['_CONTACTIDS']._serialized_start=183
+  _globals['_CONTACTIDS']._serialized_end=208
+  _globals['_AUDIENCE']._serialized_start=210
+  _globals['_AUDIENCE']._serialized_end=309
+  _globals['_CREATECAMPAIGNREQUEST']._serialized_start=312
+  _globals['_CREATECAMPAIGNREQUEST']._serialized_end=461
+  _globals['_CAMPAIGN']._serialized_start=464
+  _globals['_CAMPAIGN']._serialized_end=925
+  _globals['_CAMPAIGN_OUTCOMECOUNTSENTRY']._serialized_start=873
+  _globals['_CAMPAIGN_OUTCOMECOUNTSENTRY']._serialized_end=925
+  _globals['_GETCAMPAIGNREQUEST']._serialized_start=927
+  _globals['_GETCAMPAIGNREQUEST']._serialized_end=959
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=961
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=983
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=985
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=1055
+  _globals['_SCHEDULECAMPAIGNREQUEST']._serialized_start=1057
+  _globals['_SCHEDULECAMPAIGNREQUEST']._serialized_end=1139
+  _globals['_SENDNOWREQUEST']._serialized_start=1141
+  _globals['_SENDNOWREQUEST']._serialized_end=1169
+  _globals['_DELIVERY']._serialized_start=1172
+  _globals['_DELIVERY']._serialized_end=1301
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1303
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1386
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1388
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1485
+  _globals['_CAMPAIGNSSERVICE']._serialized_start=1653
+  _globals['_CAMPAIGNSSERVICE']._serialized_end=2300
 # @@protoc_insertion_point(module_scope)

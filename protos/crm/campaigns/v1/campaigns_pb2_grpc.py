@@ -64,6 +64,11 @@ class CampaignsServiceStub:
                 request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ListDeliveriesRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ListDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.MergeContacts = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/MergeContacts',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignsServiceServicer:
@@ -105,6 +110,15 @@ class CampaignsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeContacts(self, request, context):
+        """Service identity only: two records of one person were merged in contacts.
+        The survivor's pressure counts the merged id's sends, and a campaign that
+        lists both ids mails the person at most once. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +151,11 @@ def add_CampaignsServiceServicer_to_server(servicer, server):
                     servicer.ListDeliveries,
                     request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ListDeliveriesRequest.FromString,
                     response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'MergeContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeContacts,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +320,33 @@ class CampaignsService:
             '/crm.campaigns.v1.CampaignsService/ListDeliveries',
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ListDeliveriesRequest.SerializeToString,
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/MergeContacts',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

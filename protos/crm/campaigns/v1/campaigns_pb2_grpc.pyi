@@ -39,6 +39,11 @@ class CampaignsServiceStub:
     ScheduleCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ScheduleCampaignRequest, _campaigns_pb2.Campaign]
     SendNow: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.SendNowRequest, _campaigns_pb2.Campaign]
     ListDeliveries: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ListDeliveriesRequest, _campaigns_pb2.ListDeliveriesResponse]
+    MergeContacts: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.MergeContactsRequest, _campaigns_pb2.MergeContactsResponse]
+    """Service identity only: two records of one person were merged in contacts.
+    The survivor's pressure counts the merged id's sends, and a campaign that
+    lists both ids mails the person at most once. Idempotent.
+    """
 
 @_typing.type_check_only
 class CampaignsServiceAsyncStub(CampaignsServiceStub):
@@ -49,6 +54,11 @@ class CampaignsServiceAsyncStub(CampaignsServiceStub):
     ScheduleCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ScheduleCampaignRequest, _campaigns_pb2.Campaign]  # type: ignore[assignment]
     SendNow: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.SendNowRequest, _campaigns_pb2.Campaign]  # type: ignore[assignment]
     ListDeliveries: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ListDeliveriesRequest, _campaigns_pb2.ListDeliveriesResponse]  # type: ignore[assignment]
+    MergeContacts: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.MergeContactsRequest, _campaigns_pb2.MergeContactsResponse]  # type: ignore[assignment]
+    """Service identity only: two records of one person were merged in contacts.
+    The survivor's pressure counts the merged id's sends, and a campaign that
+    lists both ids mails the person at most once. Idempotent.
+    """
 
 class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -92,5 +102,16 @@ class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _campaigns_pb2.ListDeliveriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_campaigns_pb2.ListDeliveriesResponse, _abc.Awaitable[_campaigns_pb2.ListDeliveriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def MergeContacts(
+        self,
+        request: _campaigns_pb2.MergeContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.MergeContactsResponse, _abc.Awaitable[_campaigns_pb2.MergeContactsResponse]]:
+        """Service identity only: two records of one person were merged in contacts.
+        The survivor's pressure counts the merged id's sends, and a campaign that
+        lists both ids mails the person at most once. Idempotent.
+        """
 
 def add_CampaignsServiceServicer_to_server(servicer: CampaignsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

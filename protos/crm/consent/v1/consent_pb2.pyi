@@ -99,6 +99,43 @@ DECISION_WITHDRAWN: Decision.ValueType  # 4
 Global___Decision: _TypeAlias = Decision  # noqa: Y015
 
 @_typing.final
+class MergeContactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVOR_ID_FIELD_NUMBER: _builtins.int
+    MERGED_ID_FIELD_NUMBER: _builtins.int
+    survivor_id: _builtins.str
+    merged_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        survivor_id: _builtins.str = ...,
+        merged_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged_id", b"merged_id", "survivor_id", b"survivor_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeContactsRequest: _TypeAlias = MergeContactsRequest  # noqa: Y015
+
+@_typing.final
+class MergeContactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeContactsResponse: _TypeAlias = MergeContactsResponse  # noqa: Y015
+
+@_typing.final
 class Scope(_message.Message):
     """Where a consent applies: one component, or the whole grouping."""
 

@@ -54,6 +54,11 @@ class ConsentServiceStub:
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.CheckBatchRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.CheckBatchResponse.FromString,
                 _registered_method=True)
+        self.MergeContacts = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/MergeContacts',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -84,6 +89,15 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeContacts(self, request, context):
+        """Service identity only: two records of one person were merged in contacts.
+        From then on, the survivor's verdict (and the merged id's) is the strictest
+        of the two records' histories; events stay as recorded. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +120,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.CheckBatch,
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.CheckBatchRequest.FromString,
                     response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.CheckBatchResponse.SerializeToString,
+            ),
+            'MergeContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeContacts,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -216,6 +235,33 @@ class ConsentService:
             '/crm.consent.v1.ConsentService/CheckBatch',
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.CheckBatchRequest.SerializeToString,
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.CheckBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/MergeContacts',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,11 @@ class ConsentServiceStub:
     GetHistory: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetHistoryRequest, _consent_pb2.GetHistoryResponse]
     CheckBatch: _grpc.UnaryUnaryMultiCallable[_consent_pb2.CheckBatchRequest, _consent_pb2.CheckBatchResponse]
     """Service identity only: one call per batch of recipients."""
+    MergeContacts: _grpc.UnaryUnaryMultiCallable[_consent_pb2.MergeContactsRequest, _consent_pb2.MergeContactsResponse]
+    """Service identity only: two records of one person were merged in contacts.
+    From then on, the survivor's verdict (and the merged id's) is the strictest
+    of the two records' histories; events stay as recorded. Idempotent.
+    """
 
 @_typing.type_check_only
 class ConsentServiceAsyncStub(ConsentServiceStub):
@@ -47,6 +52,11 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     GetHistory: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetHistoryRequest, _consent_pb2.GetHistoryResponse]  # type: ignore[assignment]
     CheckBatch: _aio.UnaryUnaryMultiCallable[_consent_pb2.CheckBatchRequest, _consent_pb2.CheckBatchResponse]  # type: ignore[assignment]
     """Service identity only: one call per batch of recipients."""
+    MergeContacts: _aio.UnaryUnaryMultiCallable[_consent_pb2.MergeContactsRequest, _consent_pb2.MergeContactsResponse]  # type: ignore[assignment]
+    """Service identity only: two records of one person were merged in contacts.
+    From then on, the survivor's verdict (and the merged id's) is the strictest
+    of the two records' histories; events stay as recorded. Idempotent.
+    """
 
 class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -77,5 +87,16 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_consent_pb2.CheckBatchResponse, _abc.Awaitable[_consent_pb2.CheckBatchResponse]]:
         """Service identity only: one call per batch of recipients."""
+
+    @_abc_1.abstractmethod
+    def MergeContacts(
+        self,
+        request: _consent_pb2.MergeContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.MergeContactsResponse, _abc.Awaitable[_consent_pb2.MergeContactsResponse]]:
+        """Service identity only: two records of one person were merged in contacts.
+        From then on, the survivor's verdict (and the merged id's) is the strictest
+        of the two records' histories; events stay as recorded. Idempotent.
+        """
 
 def add_ConsentServiceServicer_to_server(servicer: ConsentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

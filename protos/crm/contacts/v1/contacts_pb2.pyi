@@ -1735,12 +1735,15 @@ class ContactChange(_message.Message):
     COMPONENT_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    DETAIL_JSON_FIELD_NUMBER: _builtins.int
     action: _builtins.str
     """created, joined, updated, left, merged, rectified"""
     subject: _builtins.str
     component: _builtins.str
     at: _builtins.str
     """RFC 3339"""
+    detail_json: _builtins.str
+    """For the grouping's DPO only: what a merge did not keep (JSON), or the ids it joined."""
     @_builtins.property
     def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -1751,10 +1754,11 @@ class ContactChange(_message.Message):
         component: _builtins.str = ...,
         fields: _abc.Iterable[_builtins.str] | None = ...,
         at: _builtins.str = ...,
+        detail_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "at", b"at", "component", b"component", "fields", b"fields", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "at", b"at", "component", b"component", "detail_json", b"detail_json", "fields", b"fields", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,127 @@
+"""Merged contacts: contacts tells consent that two records are one person.
+
+A merge appends one alias row (consent_events stays untouched, append-only).
+From then on, every verdict asked for the survivor or the merged id reads the
+events of both ids, combined strictest first (policy.decide_person).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from meshkit.db import Database
+from meshkit.errors import Violations
+from meshkit.identity import Principal
+from services.consent import policy, repository
+from services.consent.domain import Channel, ConsentEvent, Verdict
+from services.consent.models import ConsentEventRow, ContactAliasRow
+
+MAX_ID = 64
+
+
+def merge_contacts(db: Database, principal: Principal, survivor_id: str, merged_id: str) -> None:
+    """Records that `merged_id` is now `survivor_id` (services only; idempotent)."""
+    principal.require_service()
+    problems = Violations()
+    for name, value in (("survivor_id", survivor_id), ("merged_id", merged_id)):
+        if not value or len(value) > MAX_ID:
+            problems.add(name, "is required (at most 64 characters)")
+    if survivor_id and survivor_id == merged_id:
+        problems.add("merged_id", "is the survivor itself")
+    problems.raise_if_any()
+    with db.transaction() as session:
+        merge_seq = session.scalar(select(func.coalesce(func.max(ConsentEventRow.seq), 0)))
+        # Ids merged into the merged one before now follow it to the survivor.
+        session.execute(
+            update(ContactAliasRow)
+            .where(ContactAliasRow.survivor_id == merged_id)
+            .values(survivor_id=survivor_id, merge_seq=merge_seq)
+        )
+        session.execute(
+            _insert(session)
+            .values(
+                merged_id=merged_id,
+                survivor_id=survivor_id,
+                merge_seq=merge_seq,
+                merged_at=datetime.now(UTC),
+            )
+            .on_conflict_do_nothing(index_elements=["merged_id"])
+        )
+
+
+def people(session: Session, contact_ids: Collection[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """(the survivor of each id, itself when not merged; merge seq of each merged person).
+
+    Two queries whatever the number of ids.
+    """
+    ids = list(set(contact_ids))
+    survivor = {i: i for i in ids}
+    for row in session.execute(
+        select(ContactAliasRow.merged_id, ContactAliasRow.survivor_id).where(
+            ContactAliasRow.merged_id.in_(ids)
+        )
+    ):
+        survivor[row.merged_id] = row.survivor_id
+    return survivor, _merge_seqs(session, set(survivor.values()))
+
+
+def members(session: Session, survivors: Collection[str]) -> dict[str, set[str]]:
+    """Every id of each survivor: itself and the ids merged into it."""
+    group: dict[str, set[str]] = {s: {s} for s in survivors}
+    for row in session.execute(
+        select(ContactAliasRow.merged_id, ContactAliasRow.survivor_id).where(
+            ContactAliasRow.survivor_id.in_(list(survivors))
+        )
+    ):
+        group[row.survivor_id].add(row.merged_id)
+    return group
+
+
+def _merge_seqs(session: Session, survivors: Collection[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(ContactAliasRow.survivor_id, func.max(ContactAliasRow.merge_seq))
+        .where(ContactAliasRow.survivor_id.in_(list(survivors)))
+        .group_by(ContactAliasRow.survivor_id)
+    )
+    return {survivor: int(seq) for survivor, seq in rows}
+
+
+def decide_batch(
+    session: Session,
+    contact_ids: Sequence[str],
+    channel: Channel,
+    purpose: str,
+    component: str,
+) -> list[tuple[str, Verdict]]:
+    """One verdict per requested id, each read across every id of its person."""
+    survivor, merge_seq = people(session, contact_ids)
+    group = members(session, set(survivor.values()))
+    every_id = {i for ids in group.values() for i in ids}
+    events = repository.batch(session, every_id, channel, purpose)
+    by_person: dict[str, list[ConsentEvent]] = defaultdict(list)
+    owner = {i: s for s, ids in group.items() for i in ids}
+    for event in events:
+        by_person[owner[event.contact_id]].append(event)
+    return [
+        (
+            i,
+            policy.decide_person(
+                by_person.get(survivor[i], []), merge_seq.get(survivor[i]), component
+            ),
+        )
+        for i in contact_ids
+    ]
+
+
+def _insert(session: Session) -> Any:
+    """An INSERT that supports ON CONFLICT on both backends the service runs on."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(ContactAliasRow)
+    return sqlite.insert(ContactAliasRow)
