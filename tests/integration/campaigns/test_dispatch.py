@@ -38,7 +38,7 @@ SECRET = "test-unsubscribe-secret"
 SCIENCES = Principal(
     "manager@sciences", component="sciences", roles=frozenset({"campaign_manager"})
 )
-# Campaigns lists a component's contacts 1000 a page (the most contacts serves in one page).
+# The world's campaigns reads a component's audience 1000 ids a page (AudienceIds).
 LIST_PAGE = 1000
 
 Consent = Literal["given", "none", "withdrawn"]
@@ -250,7 +250,7 @@ def world(
     campaigns = build(
         settings,
         redis=redis,
-        directory=LegacyAddresses(GrpcDirectory(to_contacts), legacy),
+        directory=LegacyAddresses(GrpcDirectory(to_contacts, LIST_PAGE), legacy),
         consent=GrpcConsentGate(to_consent),
     )
     yield World(
@@ -516,8 +516,8 @@ def test_a_whole_component_audience_is_read_page_by_page(world: World, crowd: Te
     calls = world.contacts_calls.mark()
     campaign_id = world.send(None, principal=manager(crowd.component))
     assert set(world.ledger(campaign_id)) == set(crowd.members)
-    list_calls = world.contacts_calls.since(calls, "ListContacts")
-    assert {c.request.member_of for c in list_calls} == {crowd.component}
+    list_calls = world.contacts_calls.since(calls, "AudienceIds")
+    assert {c.request.component_id for c in list_calls} == {crowd.component}
     assert len(list_calls) == 2  # 1001 members: a full page, then the last one
     assert all(world.as_campaigns(c.authorization) for c in list_calls)
 
@@ -526,8 +526,8 @@ def test_a_whole_component_audience_is_mailed(world: World, team: Team) -> None:
     calls = world.contacts_calls.mark()
     campaign_id = world.send(None, principal=manager(team.component))
     assert set(world.ledger(campaign_id)) == set(team.members)
-    (listed,) = world.contacts_calls.since(calls, "ListContacts")
-    assert listed.request.member_of == team.component
+    (listed,) = world.contacts_calls.since(calls, "AudienceIds")
+    assert listed.request.component_id == team.component
     assert world.as_campaigns(listed.authorization)
     world.drain()
     assert {o for o, _ in world.outcomes(campaign_id).values()} == {"sent"}
