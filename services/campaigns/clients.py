@@ -13,7 +13,8 @@ from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from services.campaigns.policy import ConsentDecision, Reachability
 
-_LIST_PAGE = 5000
+# Ids per AudienceIds call (contacts serves at most 10,000).
+AUDIENCE_PAGE = 5000
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ _DECISIONS = {
 class GrpcDirectory:
     """ContactsService over a channel that carries the service identity and a deadline."""
 
-    def __init__(self, channel: grpc.Channel):
+    def __init__(self, channel: grpc.Channel, audience_page: int = AUDIENCE_PAGE):
         self._stub = contacts_pb2_grpc.ContactsServiceStub(channel)
+        self._audience_page = audience_page
 
     def resolve(
         self, component: str, purpose: str, contact_ids: Sequence[str], fields: Sequence[str] = ()
@@ -98,7 +100,7 @@ class GrpcDirectory:
         token = ""
         while True:
             request = contacts_pb2.AudienceIdsRequest(
-                component_id=component, page_size=_LIST_PAGE, page_token=token
+                component_id=component, page_size=self._audience_page, page_token=token
             )
             try:
                 reply = self._stub.AudienceIds(request)

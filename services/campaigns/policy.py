@@ -28,8 +28,8 @@ class Outcome(StrEnum):
     SENT = "sent"  # the relay answered that it took the mail
     # The mail may have left, but no reply from the relay says so: never sent again.
     UNCONFIRMED = "unconfirmed"
+    # Also an id that names no contact: a manager cannot tell the two apart, so cannot probe ids.
     NOT_MEMBER = "not_member"
-    NOT_FOUND = "not_found"
     NO_EMAIL = "no_email"
     NO_CONSENT = "no_consent"
     WITHDRAWN = "withdrawn"
@@ -42,8 +42,7 @@ class Reachability(StrEnum):
     """What contacts says about the sending component and a contact."""
 
     OK = "ok"
-    NOT_FOUND = "not_found"
-    NOT_MEMBER = "not_member"
+    NOT_MEMBER = "not_member"  # or no such contact: contacts answers both alike
     NO_EMAIL = "no_email"
 
 
@@ -72,7 +71,6 @@ def membership_outcome(reachability: Reachability) -> Outcome | None:
     """The outcome when contacts says the component may not reach the contact; None if it may."""
     return {
         Reachability.OK: None,
-        Reachability.NOT_FOUND: Outcome.NOT_FOUND,
         Reachability.NOT_MEMBER: Outcome.NOT_MEMBER,
         Reachability.NO_EMAIL: Outcome.NO_EMAIL,
     }[reachability]

@@ -79,7 +79,7 @@ def validated(draft: Draft) -> Draft:
 
 
 def check_campaign_id(field: str, campaign_id: str) -> None:
-    """An id a caller sent: present and of sane length (unknown ids are NOT_FOUND later)."""
+    """An id a caller sent: present and of sane length (unknown ids are not_member later)."""
     violations = Violations()
     if not campaign_id or len(campaign_id) > MAX_CAMPAIGN_ID or NUL in campaign_id:
         violations.add(field, f"must be 1 to {MAX_CAMPAIGN_ID} characters, without NUL")

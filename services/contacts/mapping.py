@@ -6,9 +6,12 @@ absent from the message.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from services.contacts.policy import Kind, Reachability, Resolution
 from services.contacts.service import Component, Shown
+from services.contacts.validation import RawFilter
 
 _KINDS = {pb.CONTACT_KIND_PERSON: Kind.PERSON, pb.CONTACT_KIND_COMPANY: Kind.COMPANY}
 _KINDS_OUT = {kind: number for number, kind in _KINDS.items()}
@@ -53,3 +56,20 @@ def recipient_message(resolution: Resolution) -> pb.Recipient:
         time_zone=resolution.time_zone,
         merge_fields=dict(resolution.merge_fields),
     )
+
+
+# --- Search ----------------------------------------------------------------------------------
+
+
+def raw_filters(filters: Iterable[pb.FieldFilter]) -> list[RawFilter]:
+    """FieldFilter messages as sent; validation decides what they mean."""
+    raw = []
+    for item in filters:
+        which = item.WhichOneof("condition")
+        if which == "equals":
+            raw.append(RawFilter(item.field, equals=item.equals))
+        elif which == "range":
+            raw.append(RawFilter(item.field, ranged=True, min=item.range.min, max=item.range.max))
+        else:
+            raw.append(RawFilter(item.field))
+    return raw

@@ -1,4 +1,9 @@
-"""Opaque page tokens of ListContacts: the last id served, bound to the listed component."""
+"""Opaque page tokens of the contacts listings: the last id served, bound to the query.
+
+A token names the listed component and a digest of the rest of the query
+(kind, updated_since, filters): a token resumes only the listing it came from,
+so a caller cannot carry a position from one query into another.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,16 @@ from meshkit.errors import invalid
 from services.contacts.validation import is_contact_id
 
 
-def encode(component_id: str, last_id: str) -> str:
-    """A token that resumes the listing of `component_id` after `last_id`."""
-    payload = json.dumps({"c": component_id, "a": last_id}, separators=(",", ":"))
+def encode(component_id: str, last_id: str, query: str = "") -> str:
+    """A token resuming the listing of `component_id`, for query digest `query`, after `last_id`."""
+    content = {"c": component_id, "a": last_id}
+    if query:
+        content["q"] = query
+    payload = json.dumps(content, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode(token: str, component_id: str) -> str | None:
+def decode(token: str, component_id: str, query: str = "") -> str | None:
     """The id to resume after (None for the first page), or InvalidArgument on `page_token`."""
     if not token:
         return None
@@ -28,6 +36,7 @@ def decode(token: str, component_id: str) -> str | None:
     if (
         not isinstance(payload, dict)
         or payload.get("c") != component_id
+        or payload.get("q", "") != query
         or not isinstance(payload.get("a"), str)
         or not is_contact_id(payload["a"])
     ):

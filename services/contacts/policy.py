@@ -289,3 +289,73 @@ def resolve(
 def is_known_field(name: str, declared: frozenset[str]) -> bool:
     """True for a core field, the display name, or an attribute some component declared."""
     return name in CORE or name == DISPLAY_NAME or name in declared
+
+
+# --- Search ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """Whose values of one field a viewer may read, as conditions a query can test.
+
+    The union of: every owner (`everyone`), the viewer's own component (`own`),
+    and any owner on a contact the viewer's component is a member of (`as_member`).
+    Service, level and subject conditions depend only on the viewer, so they are
+    already decided here; what is left depends on the owner and the members only.
+    """
+
+    component: str | None
+    everyone: bool = False
+    own: bool = False
+    as_member: bool = False
+
+    @property
+    def nothing(self) -> bool:
+        """True when the viewer may read no value of the field at all."""
+        return not (self.everyone or self.own or self.as_member)
+
+    def admits(self, owner: str, members: frozenset[str]) -> bool:
+        """The same answer `may_read` gives for a value of this field (for checks and tests)."""
+        return (
+            self.everyone
+            or (self.own and owner == self.component)
+            or (self.as_member and self.component in members)
+        )
+
+
+def read_scope(rules: Rules, viewer: Viewer, name: str) -> ReadScope:
+    """Which values of field `name` the viewer may read, whatever the contact.
+
+    `read_scope(...).admits(owner, members) == may_read(rules, viewer, name, owner, members)`
+    for every owner and member set; the search translates it into SQL. An
+    attribute is held by its component only, so a scope naming only another
+    owner is no scope at all.
+    """
+    component = viewer.component
+    everyone = own = as_member = False
+    for grant in rules.policy(name).read:
+        if not _admits_viewer(grant, viewer, rules):
+            continue
+        if grant.audience is Audience.GROUPING:
+            everyone = True
+        elif component is None:
+            continue  # a grouping-level person is in no component
+        elif grant.audience is Audience.OWNER:
+            own = True
+        elif grant.audience is Audience.MEMBERS:
+            as_member = True
+        elif component in grant.components:  # Audience.COMPONENTS
+            everyone = True
+    attribute = split_attribute(name)
+    if attribute is not None and attribute[0] != component:
+        own = False  # only the attribute's component holds values of it
+    return ReadScope(component, everyone, own, as_member)
+
+
+def _admits_viewer(grant: Grant, viewer: Viewer, rules: Rules) -> bool:
+    """The conditions of a grant that depend on the viewer alone (service, level, subject)."""
+    if grant.service is not None and viewer.service != grant.service:
+        return False
+    if grant.subject is not None and viewer.subject != grant.subject:
+        return False
+    return grant.min_level is None or _at_least(viewer.level, grant.min_level, rules.levels)

@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from meshkit.fields import FieldType
 from services.contacts import policy
@@ -36,6 +48,7 @@ from services.contacts.models import (
     utcnow,
 )
 from services.contacts.policy import Audience, FieldPolicy, Grant
+from services.contacts.search import Condition, Query
 from services.contacts.validation import AttributeSpec, Catalogue, Clean
 
 
@@ -613,3 +626,88 @@ def is_tombstoned(session: Session, contact_id: str) -> bool:
 def delete_values_of_contact(session: Session, contact_id: str) -> None:
     """Removes every value of the contact, whoever holds it."""
     session.execute(delete(ValueRow).where(ValueRow.contact_id == contact_id))
+
+
+# --- Search ----------------------------------------------------------------------------
+
+
+def search_ids(
+    session: Session,
+    component_id: str,
+    query: Query,
+    scopes: Mapping[str, policy.ReadScope],
+    after: str | None,
+    limit: int,
+) -> list[str]:
+    """Ids of the component's contacts matching `query`, in id order, after `after`.
+
+    Each condition holds when one value of its field matches among those
+    `scopes[field]` lets the caller read (policy.read_scope, translated here);
+    a field whose scope is nothing matches no contact.
+    """
+    statement = select(MembershipRow.contact_id).where(MembershipRow.component_id == component_id)
+    if query.kind is not None or query.updated_since is not None:
+        statement = statement.join(ContactRow, ContactRow.id == MembershipRow.contact_id)
+    if query.kind is not None:
+        statement = statement.where(ContactRow.kind == query.kind.value)
+    if query.updated_since is not None:
+        statement = statement.where(ContactRow.updated_at >= query.updated_since)
+    text_order = _text_order(session)
+    for condition in query.conditions:
+        value = aliased(ValueRow)
+        readable = _readable(value, scopes[condition.field])
+        statement = statement.where(
+            exists()
+            .where(
+                value.contact_id == MembershipRow.contact_id,
+                value.field == condition.field,
+                _matching(value, condition, text_order),
+                readable,
+            )
+            .correlate(MembershipRow)
+        )
+    if after is not None:
+        statement = statement.where(MembershipRow.contact_id > after)
+    return list(session.scalars(statement.order_by(MembershipRow.contact_id).limit(limit)))
+
+
+def _readable(value: Any, scope: policy.ReadScope) -> ColumnElement[bool]:
+    """The read scope of a field as a condition on one value row."""
+    if scope.everyone:
+        return true()
+    allowed: list[ColumnElement[bool]] = []
+    if scope.own and scope.component is not None:
+        allowed.append(value.owner_component == scope.component)
+    if scope.as_member and scope.component is not None:
+        member = aliased(MembershipRow)
+        allowed.append(
+            exists().where(
+                member.contact_id == value.contact_id, member.component_id == scope.component
+            )
+        )
+    return or_(*allowed) if allowed else false()
+
+
+def _matching(value: Any, condition: Condition, text_order: Any) -> ColumnElement[bool]:
+    """The condition on one value row: numbers by value, anything else as stored text."""
+    number = condition.type is FieldType.NUMBER
+    column = value.number_value if number else text_order(value.value)
+
+    def bound(text: str | None) -> Any:
+        return condition.number(text) if number else text
+
+    if not condition.is_range:
+        return column == bound(condition.equals)  # type: ignore[no-any-return]
+    parts = []
+    if condition.low is not None:
+        parts.append(column >= bound(condition.low))
+    if condition.high is not None:
+        parts.append(column <= bound(condition.high))
+    return and_(*parts)
+
+
+def _text_order(session: Session) -> Any:
+    """Compares text by code point on both backends (dates are ISO text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return lambda column: column.collate("C")
+    return lambda column: column

@@ -31,18 +31,22 @@ from services.contacts.policy import (
     Contact,
     ContactView,
     Kind,
+    ReadScope,
     Resolution,
     Rules,
     Value,
     Viewer,
+    read_scope,
     refused_writes,
     resolve,
     sensitive,
     view_of,
 )
+from services.contacts.search import Query, holds
 from services.contacts.validation import (
     MAX_RECIPIENTS,
     Clean,
+    RawFilter,
     addresses_of,
     is_contact_id,
     normalise_email,
@@ -50,6 +54,7 @@ from services.contacts.validation import (
     require_component_id,
     validate_component,
     validate_new_contact,
+    validate_query,
     validate_recipients_request,
     validate_update,
 )
@@ -235,22 +240,53 @@ def search_contacts(
     principal: Principal,
     member_of: str,
     kind: Kind | None,
+    updated_since: str,
+    filters: Sequence[RawFilter],
     requested_size: int,
     page_token: str,
 ) -> ContactPage:
-    """One page of the contacts a component is a member of, seen by the caller."""
+    """One page of the contacts a component is a member of that match the filters, in id order.
+
+    A filter holds when one value of its field the caller may read matches; no
+    count is given, and a field the caller may not read at all is refused
+    exactly like a field that does not exist.
+    """
     scope = _listing_scope(principal, member_of)
     size = page_size(requested_size)
-    after = page_tokens.decode(page_token, scope)
     with db.transaction() as session:
         if not repository.component_exists(session, scope):
             raise NotFound("member_of: no such component")
-        ids = repository.member_ids(session, scope, after, size + 1, kind)
         rules = repository.load_rules(session)
         viewer = viewer_of(session, principal)
-        shown = _show(session, principal, viewer, rules, ids[:size], "SearchContacts")
-    next_token = page_tokens.encode(scope, ids[size - 1]) if len(ids) > size else ""
+        query, scopes = _checked_query(session, rules, viewer, kind, updated_since, filters)
+        after = page_tokens.decode(page_token, scope, query.digest())
+        ids = repository.search_ids(session, scope, query, scopes, after, size + 1)
+        page = ids[:size]
+        if query.conditions:  # defence in depth: decide again on the loaded contacts
+            loaded = repository.load_contacts(session, page)
+            page = [
+                i for i in page if i in loaded and holds(loaded[i], viewer, rules, query.conditions)
+            ]
+        shown = _show(session, principal, viewer, rules, page, "SearchContacts")
+    next_token = page_tokens.encode(scope, ids[size - 1], query.digest()) if len(ids) > size else ""
     return ContactPage(shown, next_token)
+
+
+def _checked_query(
+    session: Session,
+    rules: Rules,
+    viewer: Viewer,
+    kind: Kind | None,
+    updated_since: str,
+    filters: Sequence[RawFilter],
+) -> tuple[Query, dict[str, ReadScope]]:
+    """The validated query and, per filtered field, whose values the viewer may read."""
+    scopes = {f.field: read_scope(rules, viewer, f.field) for f in filters}
+    catalogue = repository.load_catalogue(session)
+    query = validate_query(
+        catalogue, lambda name: not scopes[name].nothing, kind, updated_since, filters
+    )
+    return query, scopes
 
 
 # --- For the other services --------------------------------------------------------------
@@ -261,19 +297,27 @@ def audience_ids(
     principal: Principal,
     component_id: str,
     kind: Kind | None,
+    filters: Sequence[RawFilter],
     requested_size: int,
     page_token: str,
 ) -> tuple[list[str], str]:
-    """Ids of a component's contacts, a page at a time; no value read, nothing audited."""
+    """Ids of a component's contacts matching the filters, read as that component.
+
+    Services only. No value leaves the service and nothing is audited: the
+    filters are decided in SQL alone, as the component (no service, no level).
+    """
     principal.require_service()
     scope = require_component_id("component_id", component_id)
     size = page_size(requested_size, default=1000, most=10_000)
-    after = page_tokens.decode(page_token, scope)
     with db.transaction() as session:
         if not repository.component_exists(session, scope):
             raise NotFound("component_id: no such component")
-        ids = repository.member_ids(session, scope, after, size + 1, kind)
-    next_token = page_tokens.encode(scope, ids[size - 1]) if len(ids) > size else ""
+        rules = repository.load_rules(session)
+        viewer = Viewer(subject=f"component:{scope}", component=scope)
+        query, scopes = _checked_query(session, rules, viewer, kind, "", filters)
+        after = page_tokens.decode(page_token, scope, query.digest())
+        ids = repository.search_ids(session, scope, query, scopes, after, size + 1)
+    next_token = page_tokens.encode(scope, ids[size - 1], query.digest()) if len(ids) > size else ""
     return ids[:size], next_token
 
 

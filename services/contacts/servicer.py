@@ -86,6 +86,8 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             current_principal(),
             request.member_of,
             mapping.kind_of(request.kind),
+            request.updated_since,
+            mapping.raw_filters(request.filters),
             request.page_size,
             request.page_token,
         )
@@ -104,6 +106,7 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             current_principal(),
             request.component_id,
             mapping.kind_of(request.kind),
+            mapping.raw_filters(request.filters),
             request.page_size,
             request.page_token,
         )

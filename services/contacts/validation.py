@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from zoneinfo import available_timezones
@@ -30,6 +30,7 @@ from meshkit.fields import (
     split_attribute,
 )
 from services.contacts.policy import Kind
+from services.contacts.search import RANGED, Condition, Query
 
 __all__ = ["ATTRIBUTE_KEY", "COMPONENT_ID"]
 
@@ -364,3 +365,99 @@ def _text(problems: Violations, name: str, value: str) -> str | None:
     elif _CONTROL.search(clean):
         problems.add(name, "must not contain control characters")
     return clean or None
+
+
+# --- Search filters ------------------------------------------------------------------------
+
+MAX_FILTERS = 20
+# The one answer about a field the caller may not filter on: the same whether the field
+# does not exist or exists but none of its values is readable by the caller.
+NOT_FILTERABLE = "is not a field the caller may filter on"
+
+
+@dataclass(frozen=True)
+class RawFilter:
+    """A filter as sent: the field and either `equals` or a range (`ranged`, min, max)."""
+
+    field: str
+    equals: str | None = None
+    ranged: bool = False
+    min: str = ""
+    max: str = ""
+
+
+def validate_query(
+    catalogue: Catalogue,
+    readable: Callable[[str], bool],
+    kind: Kind | None,
+    updated_since: str,
+    filters: Sequence[RawFilter],
+) -> Query:
+    """The checked query, or InvalidArgument listing every problem.
+
+    A field is checked for existence and readability (`readable`) first, and a
+    field failing either gets the same violation, so that no answer tells a
+    hidden field from an unknown one; its condition is only checked after that.
+    """
+    problems = Violations()
+    since = _instant(problems, "updated_since", updated_since) if updated_since else None
+    if len(filters) > MAX_FILTERS:
+        problems.add("filters", f"at most {MAX_FILTERS} filters")
+        filters = ()
+    conditions = []
+    for index, raw in enumerate(filters):
+        path = f"filters[{index}]"
+        kind_of_field = catalogue.type_of(raw.field)
+        if kind_of_field is None or not readable(raw.field):
+            problems.add(f"{path}.field", NOT_FILTERABLE)
+            continue
+        condition = _condition(problems, catalogue, path, raw, kind_of_field)
+        if condition is not None:
+            conditions.append(condition)
+    problems.raise_if_any()
+    return Query(kind, since, tuple(conditions))
+
+
+def _condition(
+    problems: Violations, catalogue: Catalogue, path: str, raw: RawFilter, kind: FieldType
+) -> Condition | None:
+    if raw.equals is None and not raw.ranged:
+        problems.add(path, "needs `equals` or `range`")
+        return None
+    if raw.equals is not None:
+        equals = _bound(problems, catalogue, f"{path}.equals", raw.field, raw.equals)
+        return Condition(raw.field, kind, equals=equals) if equals is not None else None
+    if kind not in RANGED:
+        problems.add(f"{path}.range", "only number and date fields take a range")
+        return None
+    low = _bound(problems, catalogue, f"{path}.range.min", raw.field, raw.min) if raw.min else None
+    high = _bound(problems, catalogue, f"{path}.range.max", raw.field, raw.max) if raw.max else None
+    if (raw.min and low is None) or (raw.max and high is None):
+        return None
+    if low is None and high is None:
+        problems.add(f"{path}.range", "needs `min`, `max` or both")
+        return None
+    return Condition(raw.field, kind, low=low, high=high)
+
+
+def _bound(
+    problems: Violations, catalogue: Catalogue, path: str, name: str, raw: str
+) -> str | None:
+    """The stored form of a value a filter compares with; None (and a violation) if refused."""
+    result = clean_value(catalogue, name, raw)
+    if isinstance(result, str):
+        problems.add(path, result)
+        return None
+    return result.value
+
+
+def _instant(problems: Violations, name: str, text: str) -> datetime | None:
+    """An RFC 3339 date-time with its offset, e.g. 2025-01-31T08:00:00Z."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in text.upper():
+        problems.add(name, "must be an RFC 3339 date-time with offset, e.g. 2025-01-31T08:00:00Z")
+        return None
+    return moment

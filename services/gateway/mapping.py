@@ -78,9 +78,18 @@ def contact_search(query: schemas.ContactSearch) -> contacts_pb2.SearchContactsR
     return contacts_pb2.SearchContactsRequest(
         member_of=query.member_of or "",
         kind=_value(contacts_pb2.ContactKind, "CONTACT_KIND_", query.kind),
+        updated_since=query.updated_since,
+        filters=[_field_filter(f) for f in query.filters],
         page_size=query.page_size,
         page_token=query.page_token,
     )
+
+
+def _field_filter(item: schemas.SearchFilter) -> contacts_pb2.FieldFilter:
+    if item.equals is not None:
+        return contacts_pb2.FieldFilter(field=item.field, equals=item.equals)
+    bounds = contacts_pb2.Range(min=item.min or "", max=item.max or "")
+    return contacts_pb2.FieldFilter(field=item.field, range=bounds)
 
 
 def contact(message: contacts_pb2.Contact) -> responses.Contact:

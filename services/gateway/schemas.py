@@ -13,6 +13,7 @@ validate against the published schema.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -21,6 +22,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -234,6 +236,51 @@ class ContactPatch(BaseModel):
     )
 
 
+class SearchFilter(BaseModel):
+    """One condition of a contact search: `equals`, or a range (`min`, `max`, both inclusive)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    field: str = Field(min_length=1, max_length=120, description="A field id of the catalogue.")
+    equals: str | None = Field(None, max_length=contact_rules.MAX_TEXT)
+    min: str | None = Field(None, max_length=contact_rules.MAX_NAME)
+    max: str | None = Field(None, max_length=contact_rules.MAX_NAME)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> SearchFilter:
+        ranged = self.min is not None or self.max is not None
+        if (self.equals is None) == (not ranged):
+            raise PydanticCustomError("filter", "give `equals`, or `min` and/or `max`")
+        return self
+
+
+def _json_text(value: Any) -> Any:
+    """The JSON text of a query parameter, parsed (a 400 naming the parameter otherwise)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise PydanticCustomError("filters_json", "must be a JSON array of filters") from None
+
+
+_FILTERS_EXAMPLE = (
+    '[{"field":"sciences.budget","min":"1000"},{"field":"first_name","equals":"Ada"}]'
+)
+SearchFilters = Annotated[
+    list[SearchFilter],
+    BeforeValidator(_json_text),
+    Field(max_length=contact_rules.MAX_FILTERS),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 20_000,
+            "examples": [_FILTERS_EXAMPLE],
+        }
+    ),
+]
+
+
 class ContactSearch(BaseModel):
     """Which contacts to list; every query value arrives as text, hence lax types."""
 
@@ -242,6 +289,21 @@ class ContactSearch(BaseModel):
     kind: Kind | None = Field(None, description="Only persons, or only companies.")
     member_of: ComponentId | None = Field(
         None, description="For a caller without a component (admin): whose contacts."
+    )
+    updated_since: str = Field(
+        "",
+        max_length=64,
+        description="Only contacts changed at or after this RFC 3339 date-time, "
+        "e.g. `2025-01-31T08:00:00Z`.",
+    )
+    filters: SearchFilters = Field(
+        default_factory=list,
+        description="A JSON array of conditions, all of which must hold: "
+        '`{"field": "<id>", "equals": "<value>"}`, or `{"field": "<id>", "min": "<value>", '
+        '"max": "<value>"}` (a range, bounds inclusive, either one optional) for number and '
+        "date fields. A condition holds when one value of the field the caller may read "
+        "matches; numbers compare by value, dates as `YYYY-MM-DD`. A field the caller may not "
+        "read, and a field that does not exist, are refused alike.",
     )
     page_size: int = Field(0, ge=0, le=INT32_MAX, description="0: the service's default.")
     page_token: str = Field("", description="`next_page_token` of the previous page.")

@@ -15,7 +15,7 @@ import email
 import email.policy
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -25,10 +25,15 @@ from typing import Any
 
 import grpc
 from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.dialects import postgresql
 
 from meshkit.grpc_client import open_channel
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from services.contacts.models import AttributeDefinitionRow, FieldPolicyRow
+from services.contacts.policy import OWNER_ONLY, Grant
+from services.contacts.repository import stored_grants
 from tests.support.processes import free_port, service_process, wait_grpc_healthy
 from tests.support.stores import fresh_postgres
 from tests.support.tokens import TestKeys
@@ -47,6 +52,7 @@ class Peers:
     contacts: contacts_pb2_grpc.ContactsServiceStub
     consent: consent_pb2_grpc.ConsentServiceStub
     logs: Path
+    contacts_db: Engine
 
     def add_component(self, component_id: str) -> None:
         """Registers a component, as an administrator."""
@@ -63,23 +69,65 @@ class Peers:
         first_name: str = "",
         last_name: str = "",
         phone: str = "",
-        attributes: Sequence[contacts_pb2.AttributeInput] = (),
+        fields: Mapping[str, str] | None = None,
     ) -> str:
-        """Creates a person as a manager of `component`; returns the id contacts gave it."""
-        reply = self._create(component, email, first_name, last_name, phone, attributes)
+        """Creates a person as an editor of `component`; returns the id contacts gave it.
+
+        `fields` adds values by field id, e.g. {"sciences.budget": "12"} (declare
+        the attribute first with define_attribute).
+        """
+        values = {"email": email, "first_name": first_name, "last_name": last_name}
+        reply = self._create(component, {**values, "phone": phone, **(fields or {})})
         assert not reply.joined_existing, "tests use a fresh email for each new contact"
         return str(reply.contact.id)
 
-    def join(
-        self,
-        component: str,
-        email: str,
-        attributes: Sequence[contacts_pb2.AttributeInput] = (),
-    ) -> str:
-        """Makes `component` a member of the contact with this email, as its manager does."""
-        reply = self._create(component, email, "", "", "", attributes)
+    def join(self, component: str, email: str, fields: Mapping[str, str] | None = None) -> str:
+        """Makes `component` a member of the contact with this email, as its editor does."""
+        reply = self._create(component, {"email": email, **(fields or {})})
         assert reply.joined_existing
         return str(reply.contact.id)
+
+    def define_attribute(self, component: str, key: str, type: str = "text") -> str:
+        """Declares a component's attribute, as an administrator would; its field id.
+
+        Written straight into the contacts database: DefineAttribute is not
+        served yet on this branch.
+        """
+        with self.contacts_db.begin() as connection:
+            connection.execute(
+                postgresql.insert(AttributeDefinitionRow.__table__)
+                .values(component_id=component, key=key, type=type, choices=[])
+                .on_conflict_do_nothing()
+            )
+        return f"{component}.{key}"
+
+    def set_policy(self, field: str, read: Sequence[Grant], write: Sequence[Grant] = ()) -> None:
+        """Replaces the policy of one field, as an administrator would.
+
+        Written straight into the contacts database: SetFieldPolicy is not
+        served yet on this branch. Policies are read fresh on each request.
+        """
+        values = {
+            "field": field,
+            "read": stored_grants(read),
+            "write": stored_grants(write or OWNER_ONLY),
+            "updated_by": "admin@grouping",
+        }
+        statement = postgresql.insert(FieldPolicyRow.__table__).values(**values)
+        with self.contacts_db.begin() as connection:
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["field"],
+                    set_={k: statement.excluded[k] for k in ("read", "write", "updated_by")},
+                )
+            )
+
+    def count_sensitive_reads(self) -> int:
+        """Rows of the contacts audit trail of protected reads."""
+        with self.contacts_db.connect() as connection:
+            return int(
+                connection.execute(text("SELECT count(*) FROM sensitive_reads")).scalar_one()
+            )
 
     def new_contacts(self, component: str, emails: Sequence[str]) -> list[str]:
         """Creates many persons at once (concurrent calls), in the order of `emails`."""
@@ -108,35 +156,22 @@ class Peers:
         )
 
     def _create(
-        self,
-        component: str,
-        email: str,
-        first_name: str,
-        last_name: str,
-        phone: str,
-        attributes: Sequence[contacts_pb2.AttributeInput],
+        self, component: str, fields: Mapping[str, str]
     ) -> contacts_pb2.CreateContactResponse:
         request = contacts_pb2.CreateContactRequest(
             kind=contacts_pb2.CONTACT_KIND_PERSON,
-            email=email,
-            first_name=first_name,
-            last_name=last_name,
-            phone=phone,
-            attributes=list(attributes),
+            fields={name: value for name, value in fields.items() if value},
         )
-        token = self.keys.manager(component)
+        token = self.keys.issuer.mint(
+            f"manager@{component}",
+            component=component,
+            roles=["campaign_manager", "contact_editor"],
+        )
         return self.contacts.CreateContact(request, metadata=self._as(token), timeout=TIMEOUT)  # type: ignore[no-any-return]
 
     @staticmethod
     def _as(token: str) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {token}")]
-
-
-def owner_only(key: str, value: str) -> contacts_pb2.AttributeInput:
-    """An attribute only the component that writes it may ever see."""
-    return contacts_pb2.AttributeInput(
-        key=key, value=value, visibility=contacts_pb2.VISIBILITY_OWNER
-    )
 
 
 def _change(contact_id: str, component: str) -> consent_pb2.ConsentChange:
@@ -155,13 +190,15 @@ def serve_peers(keys: TestKeys, folder: Path) -> Iterator[Peers]:
     """`crm serve contacts` and `crm serve consent`, each on a fresh PostgreSQL database."""
     logs = folder / "logs"
     targets = {name: f"127.0.0.1:{free_port()}" for name in ("contacts", "consent")}
+    urls: dict[str, str] = {}
     with ExitStack() as stack:
         for name, target in targets.items():
             prefix = f"{name.upper()}_"
+            urls[name] = stack.enter_context(fresh_postgres(name))
             env = {
                 **keys.env(prefix),
                 f"{prefix}LISTEN": target,
-                f"{prefix}DATABASE_URL": stack.enter_context(fresh_postgres(name)),
+                f"{prefix}DATABASE_URL": urls[name],
                 "CRM_HOME": str(folder / "home"),
                 "CONSENT_CONTACTS_TARGET": targets["contacts"],
             }
@@ -173,6 +210,8 @@ def serve_peers(keys: TestKeys, folder: Path) -> Iterator[Peers]:
                 raise AssertionError((logs / f"{name}.log").read_text()) from None
         contacts_channel = stack.enter_context(grpc.insecure_channel(targets["contacts"]))
         consent_channel = stack.enter_context(grpc.insecure_channel(targets["consent"]))
+        contacts_db = create_engine(urls["contacts"])
+        stack.callback(contacts_db.dispose)
         yield Peers(
             targets["contacts"],
             targets["consent"],
@@ -180,6 +219,7 @@ def serve_peers(keys: TestKeys, folder: Path) -> Iterator[Peers]:
             contacts_pb2_grpc.ContactsServiceStub(contacts_channel),
             consent_pb2_grpc.ConsentServiceStub(consent_channel),
             logs,
+            contacts_db,
         )
 
 

@@ -179,7 +179,7 @@ def test_only_running_campaigns_are_claimed_and_empty_ones_finish(db: Database) 
     batch = ledger.claim("w1", 10, lease_seconds=300)
     assert batch is not None and batch.campaign.id == running
     assert ledger.finish_campaigns() == []
-    ledger.decide("w1", [(batch.rows[0].id, Outcome.NOT_FOUND, "membership")])
+    ledger.decide("w1", [(batch.rows[0].id, Outcome.NOT_MEMBER, "membership")])
     assert ledger.finish_campaigns() == [running]
     with db.transaction() as session:
         assert session.get(Campaign, draft).status == "draft"  # type: ignore[union-attr]

@@ -215,10 +215,13 @@ def test_send_now_mails_through_the_relay_and_records_the_ledger(
     assert raised.value.code() is grpc.StatusCode.FAILED_PRECONDITION
 
     done = wait_status(sciences, campaign.id, pb.CAMPAIGN_STATUS_DONE)
-    assert dict(done.outcome_counts) == {"sent": 1, "not_found": 1}
+    assert dict(done.outcome_counts) == {"sent": 1, "not_member": 1}
     page = sciences.ListDeliveries(pb.ListDeliveriesRequest(campaign_id=campaign.id))
     rows = {d.contact_id: d for d in page.deliveries}
-    assert (rows[ada].outcome, rows[ghost].outcome) == ("sent", "not_found")
+    assert (rows[ada].outcome, rows[ghost].outcome) == (
+        "sent",
+        "not_member",
+    )  # unknown ids read as not_member
     (mail,) = sink.to(address)
     assert mail["Subject"] == "Bonjour Ada"
     assert mail["Message-ID"] == rows[ada].message_id

@@ -26,7 +26,6 @@ def test_outcome_codes_are_those_the_contract_documents() -> None:
         "sent",
         "unconfirmed",
         "not_member",
-        "not_found",
         "no_email",
         "no_consent",
         "withdrawn",
@@ -41,7 +40,6 @@ def test_outcome_codes_are_those_the_contract_documents() -> None:
     ("reachability", "outcome"),
     [
         (Reachability.OK, None),
-        (Reachability.NOT_FOUND, Outcome.NOT_FOUND),
         (Reachability.NOT_MEMBER, Outcome.NOT_MEMBER),
         (Reachability.NO_EMAIL, Outcome.NO_EMAIL),
     ],

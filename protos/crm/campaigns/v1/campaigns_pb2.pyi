@@ -211,9 +211,9 @@ class Campaign(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def outcome_counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
-        """Recipients per outcome code: pending, sent, unconfirmed, not_member,
-        not_found, no_email, no_consent, withdrawn, capped, invalid_address,
-        smtp_failed. "unconfirmed": the relay may have the mail but never confirmed
+        """Recipients per outcome code: pending, sent, unconfirmed, not_member (also
+        an id that names no contact), no_email, no_consent, withdrawn, capped,
+        invalid_address, smtp_failed. "unconfirmed": the relay may have the mail but never confirmed
         it (reply lost after the end of DATA, or worker lost mid-send); it counts
         against marketing pressure and is never sent again.
         """
