@@ -107,7 +107,7 @@ class Organisation:
             now = self._clock()
             fresh_enough = now - self._fetched_at < self._ttl
             if fetched_after is not None:
-                fresh_enough = fresh_enough and self._fetched_at >= fetched_after
+                fresh_enough = fresh_enough and self._fetched_at > fetched_after
             if self._tree is None or not fresh_enough:
                 self._refresh(now)
             assert self._tree is not None

@@ -120,12 +120,15 @@ def wait_for(check: Any, timeout: float = 20.0) -> Any:
 def test_the_gateway_refuses_a_token_naming_what_the_tree_does_not_know(
     mesh: Mesh, claims: dict[str, str]
 ) -> None:
-    caller = mesh.token("mallory@x", ["viewer"], **claims)
+    caller = mesh.token("mallory@x", ["viewer", "contact_editor"], **claims)
     reply = mesh.api.call("GET", "/v1/components", caller)
     assert reply.status == 403, reply.text
     assert reply.headers["Content-Type"].startswith("application/problem+json")
     assert "organisation does not know" in reply.json["detail"]
     assert "mallory" not in reply.text and all(v not in reply.text for v in claims.values())
+    # Refused by the gateway itself, before the body is even read (a 400 otherwise).
+    reply = mesh.api.call("POST", "/v1/contacts", caller, {"not": "a contact"})
+    assert reply.status == 403, reply.text
 
 
 def test_consent_and_campaigns_refuse_a_token_naming_an_unknown_component(mesh: Mesh) -> None:
