@@ -23,11 +23,15 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from meshkit.errors import DomainError
-from meshkit.identity import TokenVerifier, bind_principal, unbind_principal
+from meshkit.identity import Principal, TokenVerifier, bind_principal, unbind_principal
 
 log = logging.getLogger(__name__)
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+# (method, verified principal) -> the principal the servicer sees, or a DomainError:
+# checks the token against the organisation tree and the role the method needs.
+PrincipalCheck = Callable[[str, Principal], Principal]
 
 
 def status_of(error: DomainError) -> grpc.Status:
@@ -49,8 +53,9 @@ def status_of(error: DomainError) -> grpc.Status:
 class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
     """Verifies the bearer token of every RPC, then maps errors from the servicer."""
 
-    def __init__(self, verifier: TokenVerifier):
+    def __init__(self, verifier: TokenVerifier, principal_check: PrincipalCheck | None = None):
         self._verifier = verifier
+        self._check = principal_check
 
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = continuation(details)
@@ -76,6 +81,8 @@ class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
             try:
                 metadata = dict(context.invocation_metadata())
                 principal = self._verifier.verify_header(metadata.get("authorization"))
+                if self._check is not None:
+                    principal = self._check(method, principal)
                 token = bind_principal(principal)
                 try:
                     return behaviour(request, context)
@@ -96,11 +103,16 @@ def build_server(
     verifier: TokenVerifier,
     services: Iterable[tuple[str, Callable[[grpc.Server], None]]],
     max_workers: int = 16,
+    principal_check: PrincipalCheck | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer]:
-    """A server with the given servicers, the health service and reflection."""
+    """A server with the given servicers, the health service and reflection.
+
+    `principal_check`, when given, runs after the token is verified and before the
+    servicer: it may refuse the call or replace the principal (the organisation tree).
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
-        interceptors=[AuthAndErrorsInterceptor(verifier)],
+        interceptors=[AuthAndErrorsInterceptor(verifier, principal_check)],
         options=[
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             # gRPC sets SO_REUSEPORT by default: a second server would then share the port

@@ -11,16 +11,20 @@ import sys
 import threading
 import time
 
-from meshkit.identity import ROLE_ADMIN, ROLE_MANAGER, TokenIssuer, generate_dev_keys
+from meshkit.identity import TokenIssuer, generate_dev_keys
 from meshkit.logs import configure_logging
+from meshkit.roles import Role
 from meshkit.settings import (
     IdentitySettings,
     dev_private_key,
     dev_public_key,
     dev_unsubscribe_secret,
 )
+from services import org_cli
 
 SERVICES = ("contacts", "consent", "campaigns", "gateway")
+# What `crm token` gives when no --role is named: edit contacts and run campaigns.
+DEFAULT_TOKEN_ROLES = (Role.CONTACT_EDITOR, Role.CAMPAIGN_MANAGER)
 EXIT_SECONDS = 10.0  # how long a stopped service may take to finish exiting
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,7 @@ def token(args: argparse.Namespace) -> None:
             component=args.component,
             service=args.service,
             level=args.level,
-            roles=args.role or [ROLE_MANAGER],
+            roles=args.role or [role.value for role in DEFAULT_TOKEN_ROLES],
             ttl_seconds=args.ttl,
         )
     )
@@ -145,7 +149,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--service", help="service inside the component, e.g. communication")
     p.add_argument("--level", help="hierarchy level, e.g. director, manager, staff")
     p.add_argument(
-        "--role", action="append", help=f"repeatable: {ROLE_MANAGER} (default), {ROLE_ADMIN}"
+        "--role",
+        action="append",
+        choices=[role.value for role in Role],
+        help="repeatable, replaces the default ("
+        + " and ".join(role.value for role in DEFAULT_TOKEN_ROLES)
+        + "): one of "
+        + ", ".join(role.value for role in Role),
     )
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     p.set_defaults(run=token)
@@ -175,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8025)
     p.add_argument("--dir", required=True)
     p.set_defaults(run=mailcatcher)
+
+    org_cli.add_parser(commands)
 
     p = commands.add_parser("health", help="exit 0 when a service answers healthy (for probes)")
     p.add_argument("protocol", choices=["grpc", "http"])

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
+from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.campaigns.clients import (
     ConsentGate,
@@ -94,18 +95,22 @@ def build(
     redis: Any = None,
     directory: Directory | None = None,
     consent: ConsentGate | None = None,
+    organisation: Organisation | None = None,
 ) -> Campaigns:
     """Wires campaigns from settings; tests may pass their own Redis or peers."""
     engine = make_engine(settings.database_url)
     db = Database(engine)
     closers: list[Callable[[], None]] = [engine.dispose]
     identity = settings.service_identity("campaigns")
+    contacts_channel = open_channel(
+        settings.contacts_target, identity.token, settings.rpc_timeout_seconds
+    )
+    closers.append(contacts_channel.close)
     if directory is None:
-        contacts_channel = open_channel(
-            settings.contacts_target, identity.token, settings.rpc_timeout_seconds
-        )
-        closers.append(contacts_channel.close)
         directory = GrpcDirectory(contacts_channel)
+    if organisation is None:
+        # Every caller's token is checked against the organisation tree contacts holds.
+        organisation = Organisation(grpc_fetch(contacts_channel))
     if consent is None:
         consent_channel = open_channel(
             settings.consent_target, identity.token, settings.rpc_timeout_seconds
@@ -158,6 +163,7 @@ def build(
         verifier,
         [(SERVICE_NAME, register(CampaignsServicer(service, ContactMerges(db, pressure))))],
         settings.max_workers,
+        principal_check=organisation.check,
     )
     return Campaigns(settings, db, service, dispatcher, workers, scheduler, server, health, closers)
 

@@ -4,7 +4,7 @@ After a merge, the survivor's pressure counts the merged id's past sends (the
 ledger rows stay as written; `Ledger.recent_sends` reads them through the alias
 when it rebuilds, and the merge drops the survivor's rebuilt marker so the next
 check rebuilds), and a campaign that lists both ids mails the person at most
-once: the row of the id not yet mailed is closed `not_found` (rule
+once: the row of the id not yet mailed is closed `duplicate` (rule
 `merged_duplicate`) when the other one is sent, in flight or still pending.
 """
 
@@ -103,7 +103,7 @@ def _close_duplicates(session: Session, survivor_id: str, merged_id: str) -> int
                 Delivery.send_started_at.is_(None),
             )
             .values(
-                outcome=Outcome.NOT_FOUND.value,
+                outcome=Outcome.DUPLICATE.value,
                 rule=RULE_MERGED,
                 decided_at=datetime.now(UTC),
                 claimed_by=None,

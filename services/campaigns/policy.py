@@ -36,6 +36,8 @@ class Outcome(StrEnum):
     CAPPED = "capped"
     INVALID_ADDRESS = "invalid_address"
     SMTP_FAILED = "smtp_failed"
+    # The same person is listed again under the id they were merged into: one mail only.
+    DUPLICATE = "duplicate"
 
 
 class Reachability(StrEnum):

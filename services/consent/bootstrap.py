@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
+from meshkit.organisation import Organisation, grpc_fetch
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.consent.clients import ContactDirectory, GrpcContacts
 from services.consent.servicer import ConsentServicer
@@ -47,19 +48,23 @@ def build(
     settings: ConsentSettings,
     database: Database | None = None,
     contacts: ContactDirectory | None = None,
+    organisation: Organisation | None = None,
 ) -> ConsentApp:
     """Wires the server from settings; binds and connects nothing yet."""
     database = database or Database(make_engine(settings.database_url))
     closers: list[Callable[[], None]] = []
+    # Consent asks contacts as itself (a `service` token), under a deadline.
+    channel = open_channel(
+        settings.contacts_target,
+        settings.service_identity("consent").token,
+        settings.rpc_timeout_seconds,
+    )
+    closers.append(channel.close)
     if contacts is None:
-        # Consent asks contacts as itself (a `service` token), under a deadline.
-        channel = open_channel(
-            settings.contacts_target,
-            settings.service_identity("consent").token,
-            settings.rpc_timeout_seconds,
-        )
-        closers.append(channel.close)
         contacts = GrpcContacts(channel)
+    if organisation is None:
+        # Every caller's token is checked against the organisation tree contacts holds.
+        organisation = Organisation(grpc_fetch(channel))
     closers.append(database.engine.dispose)
     verifier = settings.verifier()
     servicer = ConsentServicer(database, contacts)
@@ -67,7 +72,12 @@ def build(
     def register(server: grpc.Server) -> None:
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, server)
 
-    server, health = build_server(verifier, [(SERVICE_NAME, register)], settings.max_workers)
+    server, health = build_server(
+        verifier,
+        [(SERVICE_NAME, register)],
+        settings.max_workers,
+        principal_check=organisation.check,
+    )
     return ConsentApp(server, health, database, closers)
 
 

@@ -10,7 +10,9 @@ from grpc_health.v1.health import HealthServicer
 
 from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_server import build_server, run_until_signalled
+from meshkit.identity import Principal
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from services.contacts import organisation
 from services.contacts.servicer import ContactsServicer
 from services.contacts.settings import ContactsSettings
 
@@ -34,7 +36,12 @@ def build(settings: ContactsSettings) -> App:
     def register(server: grpc.Server) -> None:
         contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)
 
-    server, health = build_server(verifier, [(SERVICE_NAME, register)], settings.max_workers)
+    def check(method: str, principal: Principal) -> Principal:
+        return organisation.check(database, method, principal)  # the tree, read fresh
+
+    server, health = build_server(
+        verifier, [(SERVICE_NAME, register)], settings.max_workers, principal_check=check
+    )
     return App(server, health, database)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -38,9 +39,12 @@ from services.contacts.models import (
     ChangeRow,
     ComponentRow,
     ContactRow,
+    FieldPolicyChangeRow,
     FieldPolicyRow,
     LevelRow,
     MembershipRow,
+    OrgServiceRow,
+    PersonRow,
     RedirectRow,
     SensitiveReadRow,
     TombstoneRow,
@@ -711,3 +715,163 @@ def _text_order(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return lambda column: column.collate("C")
     return lambda column: column
+
+
+# --- Organisation tree, catalogue and field-policy administration (i6-org) ------------------
+
+
+def org_services(session: Session) -> list[tuple[str, str, str]]:
+    """Every service as (component_id, id, name), by component then id."""
+    rows = session.execute(
+        select(OrgServiceRow.component_id, OrgServiceRow.id, OrgServiceRow.name).order_by(
+            OrgServiceRow.component_id, OrgServiceRow.id
+        )
+    )
+    return [(row.component_id, row.id, row.name) for row in rows]
+
+
+def add_org_service(session: Session, component_id: str, service_id: str, name: str) -> bool:
+    """Adds a service inside a component; False when that component already has this id."""
+    statement = (
+        insert_on_conflict(session, OrgServiceRow.__table__)
+        .values(component_id=component_id, id=service_id, name=name)
+        .on_conflict_do_nothing(index_elements=["component_id", "id"])
+        .returning(OrgServiceRow.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def levels(session: Session) -> tuple[str, ...]:
+    """The hierarchy levels, lowest first."""
+    return tuple(session.scalars(select(LevelRow.id).order_by(LevelRow.rank)))
+
+
+def replace_levels(session: Session, ordered: list[str]) -> None:
+    """Replaces the levels by `ordered` (lowest first), locking the table for concurrent setters."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE org_levels IN EXCLUSIVE MODE"))
+    session.execute(delete(LevelRow))
+    if ordered:
+        session.execute(insert(LevelRow), [{"rank": i, "id": v} for i, v in enumerate(ordered)])
+
+
+def people(session: Session, subject: str | None = None) -> list[PersonRow]:
+    """Every person of the tree by subject (only `subject`'s row when given)."""
+    query = select(PersonRow).order_by(PersonRow.subject)
+    if subject is not None:
+        query = query.where(PersonRow.subject == subject)
+    return list(session.scalars(query))
+
+
+def put_person(
+    session: Session,
+    subject: str,
+    component_id: str | None,
+    service_id: str | None,
+    level: str | None,
+    roles: list[str],
+) -> None:
+    """Creates or replaces a person's place in the tree and roles."""
+    values = {
+        "subject": subject,
+        "component_id": component_id,
+        "service_id": service_id,
+        "level": level,
+        "roles": roles,
+        "updated_at": utcnow(),
+    }
+    statement = insert_on_conflict(session, PersonRow.__table__).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["subject"], set_={k: v for k, v in values.items() if k != "subject"}
+    )
+    session.execute(statement)
+
+
+def remove_person(session: Session, subject: str) -> bool:
+    """Removes a person from the tree; False when there was none."""
+    result = session.execute(
+        delete(PersonRow).where(PersonRow.subject == subject).returning(PersonRow.subject)
+    )
+    return result.first() is not None
+
+
+def attribute_definition(
+    session: Session, component_id: str, key: str
+) -> AttributeDefinitionRow | None:
+    return session.get(AttributeDefinitionRow, (component_id, key))
+
+
+def put_attribute_definition(session: Session, spec: AttributeSpec) -> None:
+    """Creates or replaces a component's attribute declaration."""
+    values = {
+        "component_id": spec.component_id,
+        "key": spec.key,
+        "type": spec.type.value,
+        "choices": list(spec.choices),
+        "label_fr": spec.label_fr,
+        "label_en": spec.label_en,
+        "created_at": utcnow(),
+    }
+    statement = insert_on_conflict(session, AttributeDefinitionRow.__table__).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["component_id", "key"],
+        set_={k: values[k] for k in ("type", "choices", "label_fr", "label_en")},
+    )
+    session.execute(statement)
+
+
+def field_holds_values(session: Session, field: str) -> bool:
+    """True when some contact holds a value of `field`."""
+    held = session.scalar(select(ValueRow.field).where(ValueRow.field == field).limit(1))
+    return held is not None
+
+
+def field_policy_row(session: Session, field: str, lock: bool = False) -> FieldPolicyRow | None:
+    query = select(FieldPolicyRow).where(FieldPolicyRow.field == field)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def field_policy_rows(session: Session) -> list[FieldPolicyRow]:
+    return list(session.scalars(select(FieldPolicyRow).order_by(FieldPolicyRow.field)))
+
+
+def put_field_policy(
+    session: Session,
+    field: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    subject: str,
+) -> datetime:
+    """Replaces the policy of `field` and appends the change to the history; when it was done."""
+    now = utcnow()
+    values = {
+        "field": field,
+        "read": after["read"],
+        "write": after["write"],
+        "updated_by": subject,
+        "updated_at": now,
+    }
+    statement = insert_on_conflict(session, FieldPolicyRow.__table__).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["field"],
+        set_={k: v for k, v in values.items() if k != "field"},
+    )
+    session.execute(statement)
+    session.execute(
+        insert(FieldPolicyChangeRow).values(
+            field=field, before=before, after=after, changed_by=subject, changed_at=now
+        )
+    )
+    return now
+
+
+def field_policy_changes(
+    session: Session, field: str | None, before_id: int | None, limit: int
+) -> list[FieldPolicyChangeRow]:
+    """Policy changes, newest first, with ids below `before_id` (keyset paging)."""
+    query = select(FieldPolicyChangeRow)
+    if field:
+        query = query.where(FieldPolicyChangeRow.field == field)
+    if before_id is not None:
+        query = query.where(FieldPolicyChangeRow.id < before_id)
+    return list(session.scalars(query.order_by(FieldPolicyChangeRow.id.desc()).limit(limit)))

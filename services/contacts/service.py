@@ -26,7 +26,7 @@ from meshkit.errors import (
 from meshkit.fields import EMAIL_FIELDS
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.contacts import page_tokens, repository
+from services.contacts import organisation, page_tokens, repository
 from services.contacts.policy import (
     Contact,
     ContactView,
@@ -101,13 +101,18 @@ def list_components(db: Database, principal: Principal) -> list[Component]:
 
 
 def viewer_of(session: Session, principal: Principal) -> Viewer:
-    """The caller as the policies see it."""
+    """The caller as the policies see it: checked against the tree, which is authoritative.
+
+    A token naming a component, service or level the tree does not know is refused;
+    a person of the tree acts with the tree's component, service, level and roles.
+    """
+    effective = organisation.effective_principal(session, principal)
     return Viewer(
-        principal.subject,
-        principal.component,
-        principal.service,
-        principal.level,
-        frozenset(principal.roles),
+        effective.subject,
+        effective.component,
+        effective.service,
+        effective.level,
+        frozenset(effective.roles),
     )
 
 

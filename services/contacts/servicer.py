@@ -8,7 +8,8 @@ from meshkit.db import Database
 from meshkit.identity import current_principal
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from protos.crm.contacts.v1 import contacts_pb2_grpc
-from services.contacts import mapping, privacy, privacy_mapping, service
+from services.contacts import mapping, organisation, privacy, privacy_mapping, service
+from services.contacts import organisation_mapping as org_mapping
 
 
 class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
@@ -179,3 +180,77 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     ) -> pb.EraseContactResponse:
         tombstone = privacy.erase_contact(self._db, current_principal(), request.id)
         return pb.EraseContactResponse(tombstone_id=tombstone)
+
+    # --- Organisation tree, catalogue and field policies (i6-org) --------------------------
+
+    def CreateService(
+        self, request: pb.CreateServiceRequest, context: grpc.ServicerContext
+    ) -> pb.OrgService:
+        created = organisation.create_service(
+            self._db, current_principal(), request.component_id, request.id, request.name
+        )
+        return org_mapping.org_service_message(created)
+
+    def SetLevels(self, request: pb.SetLevelsRequest, context: grpc.ServicerContext) -> pb.Levels:
+        levels = organisation.set_levels(self._db, current_principal(), list(request.levels))
+        return pb.Levels(levels=list(levels))
+
+    def PutPerson(self, request: pb.PutPersonRequest, context: grpc.ServicerContext) -> pb.Person:
+        person = org_mapping.person_of(request.person)
+        return org_mapping.person_message(
+            organisation.put_person(self._db, current_principal(), person)
+        )
+
+    def RemovePerson(
+        self, request: pb.RemovePersonRequest, context: grpc.ServicerContext
+    ) -> pb.RemovePersonResponse:
+        organisation.remove_person(self._db, current_principal(), request.subject)
+        return pb.RemovePersonResponse()
+
+    def GetOrganisation(
+        self, request: pb.GetOrganisationRequest, context: grpc.ServicerContext
+    ) -> pb.Organisation:
+        tree = organisation.get_organisation(self._db, current_principal())
+        return org_mapping.organisation_message(tree)
+
+    def GetCatalogue(
+        self, request: pb.GetCatalogueRequest, context: grpc.ServicerContext
+    ) -> pb.Catalogue:
+        fields = organisation.get_catalogue(self._db, current_principal())
+        return org_mapping.catalogue_message(fields)
+
+    def DefineAttribute(
+        self, request: pb.DefineAttributeRequest, context: grpc.ServicerContext
+    ) -> pb.AttributeDefinition:
+        spec = org_mapping.attribute_spec_of(request.attribute)
+        defined = organisation.define_attribute(self._db, current_principal(), spec)
+        return org_mapping.attribute_message(defined)
+
+    def SetFieldPolicy(
+        self, request: pb.SetFieldPolicyRequest, context: grpc.ServicerContext
+    ) -> pb.FieldPolicy:
+        policy = request.policy
+        read = [org_mapping.grant_of(g) for g in policy.read]
+        write = [org_mapping.grant_of(g) for g in policy.write]
+        changed = organisation.set_field_policy(
+            self._db, current_principal(), policy.field, read, write
+        )
+        return org_mapping.policy_message(changed)
+
+    def ListFieldPolicies(
+        self, request: pb.ListFieldPoliciesRequest, context: grpc.ServicerContext
+    ) -> pb.ListFieldPoliciesResponse:
+        policies = organisation.list_field_policies(self._db, current_principal())
+        return pb.ListFieldPoliciesResponse(
+            policies=[org_mapping.policy_message(p) for p in policies]
+        )
+
+    def ListFieldPolicyChanges(
+        self, request: pb.ListFieldPolicyChangesRequest, context: grpc.ServicerContext
+    ) -> pb.ListFieldPolicyChangesResponse:
+        changes, next_token = organisation.list_field_policy_changes(
+            self._db, current_principal(), request.field, request.page_size, request.page_token
+        )
+        return pb.ListFieldPolicyChangesResponse(
+            changes=[org_mapping.change_message(c) for c in changes], next_page_token=next_token
+        )

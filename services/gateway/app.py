@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from meshkit.grpc_client import open_channel
+from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import (
     auth,
@@ -12,6 +14,7 @@ from services.gateway import (
     contacts,
     meta,
     openapi,
+    organisation,
     privacy,
     problems,
     public,
@@ -20,12 +23,18 @@ from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
 
-AREAS = (meta, contacts, consent, campaigns, public, privacy)
+AREAS = (meta, contacts, organisation, consent, campaigns, public, privacy)
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Flask:
-    """A gateway app; `clients` defaults to channels to the targets in `settings`."""
+def create_app(
+    settings: GatewaySettings, clients: Clients | None = None, tree: Organisation | None = None
+) -> Flask:
+    """A gateway app; `clients` defaults to channels to the targets in `settings`.
+
+    `tree` (the organisation client tokens are checked against) defaults to one
+    reading contacts as the gateway itself, unless the caller passes its own `clients`.
+    """
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     operations = {}
@@ -33,9 +42,17 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fla
         app.register_blueprint(area.blueprint)
         operations.update({op.endpoint: op for op in area.routes.operations})
     verifier = settings.verifier()
-    auth.install(app, verifier, operations)
+    if tree is None and clients is None:
+        tree = Organisation(grpc_fetch(_as_gateway(settings)))
+    auth.install(app, verifier, operations, tree)
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     return app
+
+
+def _as_gateway(settings: GatewaySettings) -> object:
+    """A channel to contacts with the gateway's own identity (reads the organisation tree)."""
+    identity = settings.service_identity("gateway")
+    return open_channel(settings.contacts_target, identity.token, settings.rpc_timeout_seconds)

@@ -7,6 +7,11 @@ component, and a route that needs a role (campaign writes: campaign_manager,
 components: admin) a token carrying it (403 otherwise, naming the role). The
 principal and the raw token go on flask.g; the token is forwarded upstream,
 where each service checks again.
+
+When an organisation client is installed, the verified token is first checked
+against the organisation tree: a component, service or level the tree does not
+know is refused (403), and a person of the tree acts with the tree's place and
+roles; the role the route needs is then checked on that effective principal.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 
 from meshkit.identity import Principal, TokenVerifier
+from meshkit.organisation import Organisation
 from services.gateway.api import Access, Operation, require_role
 
 EXTENSION = "crm.gateway.auth"
@@ -28,11 +34,17 @@ class Gatekeeper:
 
     verifier: TokenVerifier
     operations: Mapping[str, Operation]
+    organisation: Organisation | None = None
 
 
-def install(app: Flask, verifier: TokenVerifier, operations: Mapping[str, Operation]) -> None:
+def install(
+    app: Flask,
+    verifier: TokenVerifier,
+    operations: Mapping[str, Operation],
+    organisation: Organisation | None = None,
+) -> None:
     """Checks every request to a declared, non-public route before its view."""
-    app.extensions[EXTENSION] = Gatekeeper(verifier, operations)
+    app.extensions[EXTENSION] = Gatekeeper(verifier, operations, organisation)
     app.before_request(authenticate)
 
 
@@ -45,6 +57,8 @@ def authenticate() -> None:
         return
     header = request.headers.get("Authorization")
     principal = keeper.verifier.verify_header(header)
+    if keeper.organisation is not None:
+        principal = keeper.organisation.effective(principal)
     g.principal = principal
     g.token = (header or "").partition(" ")[2].strip()
     operation.access.require(principal)

@@ -215,3 +215,85 @@ class ContactExport(BaseModel):
 
 class Erased(BaseModel):
     tombstone_id: str = Field(description="The id that remains, as a tombstone.")
+
+
+# --- Organisation tree, catalogue and field policies (i6-org) ---------------------------------
+
+
+class OrgService(BaseModel):
+    component_id: str
+    id: str
+    name: str
+
+
+class Levels(BaseModel):
+    levels: list[str] = Field(description="Lowest first.")
+
+
+class Person(BaseModel):
+    subject: str
+    component_id: str | None = None
+    service_id: str | None = None
+    level: str | None = None
+    roles: list[str]
+
+
+class Organisation(BaseModel):
+    components: list[Component]
+    services: list[OrgService]
+    levels: list[str] = Field(description="Lowest first.")
+    people: list[Person] = Field(description="Listed for administrators only.")
+
+
+class FieldDefinition(BaseModel):
+    field: str
+    type: str
+    label_fr: str
+    label_en: str
+    choices: list[str] | None = None
+    component_id: str | None = Field(None, description="The component an attribute belongs to.")
+    mergeable: bool
+
+
+class Catalogue(BaseModel):
+    fields: list[FieldDefinition] = Field(description="Core fields first, then attributes.")
+
+
+class AttributeDefinition(BaseModel):
+    component_id: str
+    key: str
+    type: str
+    choices: list[str]
+    label_fr: str
+    label_en: str
+
+
+class Grant(BaseModel):
+    audience: str
+    components: list[str] | None = None
+    service: str | None = None
+    min_level: str | None = None
+    subject: str | None = None
+
+
+class FieldPolicy(BaseModel):
+    field: str
+    read: list[Grant]
+    write: list[Grant]
+
+
+class FieldPolicyList(BaseModel):
+    policies: list[FieldPolicy]
+
+
+class FieldPolicyChange(BaseModel):
+    field: str
+    before: FieldPolicy | None = Field(None, description="Absent: the field had no policy.")
+    after: FieldPolicy
+    changed_by: str
+    changed_at: Timestamp
+
+
+class FieldPolicyChangeList(BaseModel):
+    changes: list[FieldPolicyChange]
+    next_page_token: str

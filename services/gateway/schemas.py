@@ -519,3 +519,104 @@ class Rectification(BaseModel):
     fields: dict[FieldId, FieldText | None] = Field(
         min_length=1, max_length=contact_rules.MAX_FIELDS
     )
+
+
+# --- Organisation tree, catalogue and field policies (i6-org) ---------------------------------
+
+Slug = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=40,
+        pattern=anchored(contact_rules.COMPONENT_ID),
+        description="2 to 40 characters among a-z, 0-9 and -.",
+    ),
+]
+PersonRole = Literal["viewer", "contact_editor", "campaign_manager", "dpo", "admin"]
+AttributeType = Literal["text", "number", "date", "boolean", "enum"]
+AudienceWord = Literal["owner", "members", "components", "grouping"]
+Subject = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=_without(_CONTROL), description="A `sub`.")
+]
+ShortText = Annotated[str, Field(max_length=contact_rules.MAX_NAME, pattern=_without(_CONTROL))]
+
+
+class NewOrgService(BaseModel):
+    """A service inside a component (admin only)."""
+
+    model_config = _closed({"id": "relations-entreprises", "name": "Relations entreprises"})
+
+    id: Slug
+    name: ComponentName
+
+
+class LevelsBody(BaseModel):
+    """The hierarchy levels, lowest first (admin only); replaces the current ones."""
+
+    model_config = _closed({"levels": ["agent", "manager", "director"]})
+
+    levels: list[Slug] = Field(max_length=20)
+
+
+class PersonBody(BaseModel):
+    """A person's place in the organisation and roles (admin only); replaces the current one."""
+
+    model_config = _closed(
+        {
+            "component_id": "sciences",
+            "service_id": "relations-entreprises",
+            "level": "manager",
+            "roles": ["contact_editor"],
+        }
+    )
+
+    component_id: Slug | None = Field(None, description="Absent: a grouping-level person.")
+    service_id: Slug | None = None
+    level: Slug | None = None
+    roles: list[PersonRole] = Field(default_factory=list, max_length=10)
+
+
+class AttributeBody(BaseModel):
+    """A component's attribute (admin only): its type may change only while no value is held."""
+
+    model_config = _closed(
+        {"type": "enum", "choices": ["or", "argent"], "label_fr": "Niveau", "label_en": "Tier"}
+    )
+
+    type: AttributeType
+    choices: list[ShortText] = Field(default_factory=list, max_length=contact_rules.MAX_CHOICES)
+    label_fr: ShortText = ""
+    label_en: ShortText = ""
+
+
+class GrantBody(BaseModel):
+    """One way to be allowed; every condition that is set must hold."""
+
+    model_config = _closed({"audience": "components", "components": ["droit"]})
+
+    audience: AudienceWord
+    components: list[Slug] = Field(default_factory=list, max_length=100)
+    service: Slug | None = None
+    min_level: Slug | None = None
+    subject: Subject | None = None
+
+
+class PolicyBody(BaseModel):
+    """Who reads and who writes one field (admin only); an empty list allows nobody."""
+
+    model_config = _closed(
+        {"read": [{"audience": "owner"}, {"audience": "members"}], "write": [{"audience": "owner"}]}
+    )
+
+    read: list[GrantBody] = Field(max_length=50)
+    write: list[GrantBody] = Field(max_length=50)
+
+
+class PolicyChangesQuery(BaseModel):
+    """Which policy changes to list, newest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field("", max_length=120, description="Only this field's changes; empty: all.")
+    page_size: int = Field(0, ge=0, le=INT32_MAX, description="0: the service's default.")
+    page_token: str = Field("", description="`next_page_token` of the previous page.")

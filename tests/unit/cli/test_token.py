@@ -47,3 +47,17 @@ def test_token_signs_with_the_key_in_crm_home(tmp_path: Path) -> None:
     )
     assert verifier.verify(result.stdout.strip()).subject == "alice@sciences"
     assert list(elsewhere.iterdir()) == []
+
+
+def test_token_without_role_gives_contact_editor_and_campaign_manager(tmp_path: Path) -> None:
+    home = tmp_path / "mesh-home"
+    generate_dev_keys(home / "keys" / "dev-private.pem", home / "keys" / "dev-public.pem")
+    result = _crm(tmp_path, {"CRM_HOME": str(home)}, "token", "--sub", "alice@sciences")
+    assert result.returncode == 0, result.stderr
+    verifier = TokenVerifier(
+        "crm-mesh-dev", "crm-mesh", public_key_file=home / "keys" / "dev-public.pem"
+    )
+    roles = verifier.verify(result.stdout.strip()).roles
+    assert roles == {"contact_editor", "campaign_manager"}
+    help_text = _crm(tmp_path, {}, "token", "--help").stdout
+    assert all(role in help_text for role in ("viewer", "dpo", "admin", "service"))

@@ -1,0 +1,96 @@
+"""The role every RPC of the mesh needs: one table, read by the services and by the tests.
+
+Each gRPC method of the three services is declared here with the roles that
+allow it (any one suffices); an empty set means any signed-in caller. The
+gRPC interceptor refuses a method this table does not declare (deny by
+default), and tests iterate the service descriptors to check that every RPC is
+declared and refused without its role. Services check their roles again in
+their use cases; this table is the first gate, not the only one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from meshkit.errors import PermissionDenied
+from meshkit.identity import Principal
+from meshkit.roles import Role
+
+SIGNED_IN: frozenset[Role] = frozenset()  # any verified token
+ADMIN = frozenset({Role.ADMIN})
+SERVICE = frozenset({Role.SERVICE})
+CONTACT_EDITOR = frozenset({Role.CONTACT_EDITOR})
+CAMPAIGN_MANAGER = frozenset({Role.CAMPAIGN_MANAGER})
+DPO = frozenset({Role.DPO})
+
+_CONTACTS = "/crm.contacts.v1.ContactsService/"
+_CONSENT = "/crm.consent.v1.ConsentService/"
+_CAMPAIGNS = "/crm.campaigns.v1.CampaignsService/"
+
+RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
+    {
+        # contacts: organisation tree
+        _CONTACTS + "CreateComponent": ADMIN,
+        _CONTACTS + "ListComponents": SIGNED_IN,
+        _CONTACTS + "CreateService": ADMIN,
+        _CONTACTS + "SetLevels": ADMIN,
+        _CONTACTS + "PutPerson": ADMIN,
+        _CONTACTS + "RemovePerson": ADMIN,
+        _CONTACTS + "GetOrganisation": SIGNED_IN,  # people: admins and services only
+        # contacts: catalogue and policies
+        _CONTACTS + "GetCatalogue": SIGNED_IN,
+        _CONTACTS + "DefineAttribute": ADMIN,
+        _CONTACTS + "SetFieldPolicy": ADMIN,
+        _CONTACTS + "ListFieldPolicies": SIGNED_IN,
+        _CONTACTS + "ListFieldPolicyChanges": ADMIN,
+        # contacts: contacts
+        _CONTACTS + "CreateContact": CONTACT_EDITOR,
+        _CONTACTS + "GetContact": SIGNED_IN,
+        _CONTACTS + "UpdateContact": CONTACT_EDITOR,
+        _CONTACTS + "LeaveContact": CONTACT_EDITOR,
+        _CONTACTS + "DeleteContact": ADMIN,
+        _CONTACTS + "SearchContacts": SIGNED_IN,
+        # contacts: imports
+        _CONTACTS + "ImportContacts": CONTACT_EDITOR,
+        _CONTACTS + "GetImport": CONTACT_EDITOR,
+        # contacts: data protection
+        _CONTACTS + "MergeContacts": frozenset({Role.ADMIN, Role.DPO}),
+        _CONTACTS + "ListSensitiveReads": DPO,
+        _CONTACTS + "ExportContact": DPO,
+        _CONTACTS + "RectifyContact": DPO,
+        _CONTACTS + "EraseContact": frozenset({Role.DPO, Role.SERVICE}),
+        # contacts: for the other services
+        _CONTACTS + "AudienceIds": SERVICE,
+        _CONTACTS + "ResolveRecipients": SERVICE,
+        _CONTACTS + "ExistingContacts": SERVICE,
+        # consent (its scopes decide the rest: see services/consent/policy.py)
+        _CONSENT + "Grant": SIGNED_IN,
+        _CONSENT + "Withdraw": SIGNED_IN,
+        _CONSENT + "GetHistory": SIGNED_IN,
+        _CONSENT + "CheckBatch": SERVICE,
+        # campaigns
+        _CAMPAIGNS + "CreateCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "GetCampaign": SIGNED_IN,
+        _CAMPAIGNS + "ListCampaigns": SIGNED_IN,
+        _CAMPAIGNS + "ScheduleCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "SendNow": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "ListDeliveries": SIGNED_IN,
+    }
+)
+
+
+def roles_needed(method: str) -> frozenset[Role]:
+    """The roles that allow `method` (any one); PermissionDenied for an undeclared method."""
+    needed = RPC_ROLES.get(method)
+    if needed is None:
+        raise PermissionDenied("this operation declares no role: refused")
+    return needed
+
+
+def require(method: str, principal: Principal) -> None:
+    """PermissionDenied naming the role(s) `method` needs when the principal has none of them."""
+    needed = roles_needed(method)
+    if needed and not any(principal.has_role(role) for role in needed):
+        names = " or ".join(sorted(role.value for role in needed))
+        raise PermissionDenied(f"this operation needs the {names} role")

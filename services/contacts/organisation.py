@@ -1,0 +1,428 @@
+"""Use cases of the organisation tree, the field catalogue and the field policies.
+
+Administrators build the tree (components, services, levels, people), declare
+attributes and set field policies; any signed-in caller reads them (the people
+of the tree only for administrators and the mesh's services). Every token is
+checked against the tree read fresh from the database: `effective_principal`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from meshkit import access
+from meshkit.db import Database
+from meshkit.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    NotFound,
+    Violations,
+    invalid,
+)
+from meshkit.fields import CORE_FIELDS, DISPLAY_NAME, FieldType
+from meshkit.identity import Principal
+from meshkit.organisation import Person, Tree
+from meshkit.roles import Role
+from services.contacts import repository
+from services.contacts.policy import Audience, FieldPolicy, Grant
+from services.contacts.validation import (
+    COMPONENT_ID,
+    AttributeSpec,
+    page_size,
+    validate_attribute_definition,
+)
+
+SLUG = COMPONENT_ID  # services and levels are named like components
+MAX_SUBJECT = 200
+MAX_LEVELS = 20
+MAX_GRANTS = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+PERSON_ROLES = frozenset(r.value for r in Role if r is not Role.SERVICE)
+
+
+@dataclass(frozen=True)
+class OrgService:
+    component_id: str
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Organisation:
+    components: list[tuple[str, str]]
+    services: list[OrgService]
+    levels: tuple[str, ...]
+    people: list[Person]  # empty unless the caller is an administrator or a service
+
+
+@dataclass(frozen=True)
+class FieldDefinition:
+    field: str
+    type: FieldType
+    label_fr: str
+    label_en: str
+    choices: tuple[str, ...] = ()
+    component_id: str = ""
+    mergeable: bool = True
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    field: str
+    before: FieldPolicy | None
+    after: FieldPolicy
+    changed_by: str
+    changed_at: datetime
+
+
+# --- Tokens against the tree ------------------------------------------------------------
+
+
+def tree_for(session: Session, subject: str) -> Tree:
+    """The tree as needed to check one caller: names, levels, and that caller's row if any."""
+    rows = repository.people(session, subject)
+    return Tree(
+        components=frozenset(c for c, _ in repository.components(session)),
+        services=frozenset((c, s) for c, s, _ in repository.org_services(session)),
+        levels=repository.levels(session),
+        people=MappingProxyType({row.subject: _person(row) for row in rows}),
+    )
+
+
+def effective_principal(session: Session, principal: Principal) -> Principal:
+    """The caller as the tree sees it (PermissionDenied for a name the tree does not know)."""
+    if principal.is_service:
+        return principal
+    return tree_for(session, principal.subject).effective(principal)
+
+
+def check(db: Database, method: str, principal: Principal) -> Principal:
+    """The gRPC principal check of contacts: the tree read fresh, then the role of `method`."""
+    if not principal.is_service:
+        with db.transaction() as session:
+            principal = effective_principal(session, principal)
+    access.require(method, principal)
+    return principal
+
+
+def _person(row: Any) -> Person:
+    return Person(
+        row.subject,
+        row.component_id or None,
+        row.service_id or None,
+        row.level or None,
+        frozenset(row.roles or ()),
+    )
+
+
+# --- Organisation tree ------------------------------------------------------------------
+
+
+def create_service(
+    db: Database, principal: Principal, component_id: str, service_id: str, name: str
+) -> OrgService:
+    """Adds a service inside a registered component (administrators only)."""
+    principal.require_admin()
+    problems = Violations()
+    if not COMPONENT_ID.fullmatch(component_id):
+        problems.add("component_id", "must be a component id")
+    if not SLUG.fullmatch(service_id):
+        problems.add("id", "must be 2 to 40 characters among a-z, 0-9 and -")
+    clean_name = _short_text(problems, "name", name, required=True)
+    problems.raise_if_any()
+    with db.transaction() as session:
+        if not repository.component_exists(session, component_id):
+            raise NotFound("component_id: no such component")
+        if not repository.add_org_service(session, component_id, service_id, clean_name):
+            raise AlreadyExists("this component already has a service with this id")
+    return OrgService(component_id, service_id, clean_name)
+
+
+def set_levels(db: Database, principal: Principal, levels: Sequence[str]) -> tuple[str, ...]:
+    """Replaces the hierarchy levels, lowest first (administrators only).
+
+    A level still held by a person or named by a grant cannot be removed.
+    """
+    principal.require_admin()
+    problems = Violations()
+    if len(levels) > MAX_LEVELS:
+        problems.add("levels", f"at most {MAX_LEVELS} levels")
+    for index, level in enumerate(levels):
+        if not SLUG.fullmatch(level):
+            problems.add(f"levels[{index}]", "must be 2 to 40 characters among a-z, 0-9 and -")
+    if len(set(levels)) != len(levels):
+        problems.add("levels", "each level once")
+    problems.raise_if_any()
+    with db.transaction() as session:
+        removed = set(repository.levels(session)) - set(levels)
+        if removed:
+            _refuse_removing_levels(session, removed)
+        repository.replace_levels(session, list(levels))
+    return tuple(levels)
+
+
+def _refuse_removing_levels(session: Session, removed: set[str]) -> None:
+    held = any(row.level in removed for row in repository.people(session))
+    named = any(
+        grant.min_level in removed
+        for row in repository.field_policy_rows(session)
+        for grant in (*repository.grants_of(row.read), *repository.grants_of(row.write))
+    )
+    if held or named:
+        raise FailedPrecondition(
+            "a level that people hold or field policies name cannot be removed",
+            [FieldViolation("levels", "removes a level still in use")],
+        )
+
+
+def put_person(db: Database, principal: Principal, person: Person) -> Person:
+    """Creates or replaces a person's place and roles (administrators only)."""
+    principal.require_admin()
+    problems = Violations()
+    subject = person.subject
+    if not subject or len(subject) > MAX_SUBJECT or _CONTROL.search(subject):
+        problems.add("person.subject", f"is required: 1 to {MAX_SUBJECT} printable characters")
+    if person.component and not COMPONENT_ID.fullmatch(person.component):
+        problems.add("person.component_id", "must be a component id")
+    if person.service and not person.component:
+        problems.add("person.service_id", "a service needs a component")
+    elif person.service and not SLUG.fullmatch(person.service):
+        problems.add("person.service_id", "must be a service id")
+    if person.level and not SLUG.fullmatch(person.level):
+        problems.add("person.level", "must be a level id")
+    for index, role in enumerate(sorted(person.roles)):
+        if role == Role.SERVICE.value:
+            problems.add(f"person.roles[{index}]", "the service role is for the mesh's services")
+        elif role not in PERSON_ROLES:
+            problems.add(f"person.roles[{index}]", "is not a role")
+    problems.raise_if_any()
+    with db.transaction() as session:
+        tree = tree_for(session, subject)
+        if person.component and person.component not in tree.components:
+            problems.add("person.component_id", "no such component")
+        if person.service and (person.component, person.service) not in tree.services:
+            problems.add("person.service_id", "no such service in this component")
+        if person.level and person.level not in tree.levels:
+            problems.add("person.level", "no such level")
+        problems.raise_if_any()
+        roles = sorted(person.roles)
+        repository.put_person(
+            session, subject, person.component, person.service, person.level, roles
+        )
+    return Person(subject, person.component, person.service, person.level, frozenset(roles))
+
+
+def remove_person(db: Database, principal: Principal, subject: str) -> None:
+    """Removes a person from the tree: their tokens carry their roles again (administrators)."""
+    principal.require_admin()
+    if not subject:
+        raise invalid("subject", "is required")
+    with db.transaction() as session:
+        if not repository.remove_person(session, subject):
+            raise NotFound("no such person in the organisation")
+
+
+def get_organisation(db: Database, principal: Principal) -> Organisation:
+    """The whole tree; the people only for administrators and the mesh's services."""
+    with db.transaction() as session:
+        show_people = principal.is_admin or principal.is_service
+        return Organisation(
+            components=repository.components(session),
+            services=[OrgService(*row) for row in repository.org_services(session)],
+            levels=repository.levels(session),
+            people=[_person(row) for row in repository.people(session)] if show_people else [],
+        )
+
+
+# --- Catalogue ---------------------------------------------------------------------------
+
+
+def get_catalogue(db: Database, principal: Principal) -> list[FieldDefinition]:
+    """Core fields first, then every declared attribute by component and key."""
+    core = [
+        FieldDefinition(f.name, f.type, f.label_fr, f.label_en, mergeable=f.mergeable)
+        for f in CORE_FIELDS
+    ]
+    with db.transaction() as session:
+        catalogue = repository.load_catalogue(session)
+    attributes = [
+        _attribute_definition(spec)
+        for spec in sorted(catalogue.attributes.values(), key=lambda s: (s.component_id, s.key))
+    ]
+    return core + attributes
+
+
+def _attribute_definition(spec: AttributeSpec) -> FieldDefinition:
+    return FieldDefinition(
+        spec.field,
+        spec.type,
+        spec.label_fr,
+        spec.label_en,
+        spec.choices,
+        spec.component_id,
+        mergeable=True,
+    )
+
+
+def define_attribute(db: Database, principal: Principal, spec: AttributeSpec) -> AttributeSpec:
+    """Declares a component's attribute, or changes it (administrators only).
+
+    Its labels may always change; its type, or a choice of an enum being removed,
+    only while no contact holds a value of it.
+    """
+    principal.require_admin()
+    spec = validate_attribute_definition(spec)
+    with db.transaction() as session:
+        if not repository.component_exists(session, spec.component_id):
+            raise invalid("attribute.component_id", "no such component")
+        current = repository.attribute_definition(session, spec.component_id, spec.key)
+        retyped = current is not None and (
+            current.type != spec.type.value or not set(current.choices or ()) <= set(spec.choices)
+        )
+        if retyped and repository.field_holds_values(session, spec.field):
+            raise FailedPrecondition(
+                "the attribute holds values: its type and choices cannot change now",
+                [FieldViolation("attribute.type", "cannot change while values are held")],
+            )
+        repository.put_attribute_definition(session, spec)
+    return spec
+
+
+# --- Field policies ----------------------------------------------------------------------
+
+
+def set_field_policy(
+    db: Database,
+    principal: Principal,
+    field: str,
+    read: Sequence[Grant | None],
+    write: Sequence[Grant | None],
+) -> FieldPolicy:
+    """Replaces the policy of one field and appends the change to its history (administrators).
+
+    A grant of None had no audience (refused). Every problem is reported at once and
+    nothing is written then. Write grants on `display_name` are dropped: it is derived.
+    """
+    principal.require_admin()
+    problems = Violations()
+    if len(read) > MAX_GRANTS or len(write) > MAX_GRANTS:
+        problems.add("policy", f"at most {MAX_GRANTS} grants per list")
+    with db.transaction() as session:
+        catalogue = repository.load_catalogue(session)
+        if not catalogue.knows(field):
+            problems.add("policy.field", "is not a field of the catalogue")
+        tree = tree_for(session, "")
+        service_ids = {s for _, s in tree.services}
+        for kind, grants in (("read", read), ("write", write)):
+            for index, grant in enumerate(grants):
+                at = f"policy.{kind}[{index}]"
+                if grant is None:
+                    problems.add(f"{at}.audience", "is required")
+                else:
+                    _check_grant(problems, at, grant, tree, service_ids)
+        problems.raise_if_any()
+        clean = FieldPolicy(
+            field,
+            tuple(g for g in read if g is not None),
+            () if field == DISPLAY_NAME else tuple(g for g in write if g is not None),
+        )
+        row = repository.field_policy_row(session, field, lock=True)
+        before = {"read": list(row.read), "write": list(row.write)} if row is not None else None
+        after = {
+            "read": repository.stored_grants(clean.read),
+            "write": repository.stored_grants(clean.write),
+        }
+        repository.put_field_policy(session, field, before, after, principal.subject)
+    return clean
+
+
+def _check_grant(
+    problems: Violations, at: str, grant: Grant, tree: Tree, service_ids: set[str]
+) -> None:
+    if grant.audience is Audience.COMPONENTS and not grant.components:
+        problems.add(f"{at}.components", "AUDIENCE_COMPONENTS names at least one component")
+    if grant.audience is not Audience.COMPONENTS and grant.components:
+        problems.add(f"{at}.components", "only AUDIENCE_COMPONENTS names components")
+    for component in sorted(grant.components):
+        if component not in tree.components:
+            problems.add(f"{at}.components", "names a component that does not exist")
+            break
+    if grant.service is not None and grant.service not in service_ids:
+        problems.add(f"{at}.service", "no component has a service with this id")
+    if grant.min_level is not None and grant.min_level not in tree.levels:
+        problems.add(f"{at}.min_level", "no such level")
+    subject = grant.subject
+    if subject is not None and (len(subject) > MAX_SUBJECT or _CONTROL.search(subject)):
+        problems.add(f"{at}.subject", f"at most {MAX_SUBJECT} printable characters")
+
+
+def list_field_policies(db: Database, principal: Principal) -> list[FieldPolicy]:
+    """The policies an administrator set, by field (every other field is its owner's alone)."""
+    with db.transaction() as session:
+        rows = repository.field_policy_rows(session)
+        return [_policy_of(row.field, row.read, row.write) for row in rows]
+
+
+def _policy_of(field: str, read: list[dict[str, Any]], write: list[dict[str, Any]]) -> FieldPolicy:
+    return FieldPolicy(field, repository.grants_of(read), repository.grants_of(write))
+
+
+def list_field_policy_changes(
+    db: Database, principal: Principal, field: str, requested_size: int, page_token: str
+) -> tuple[list[PolicyChange], str]:
+    """The policy history, newest first, one page at a time (administrators only)."""
+    principal.require_admin()
+    size = page_size(requested_size)
+    before_id = _decode_change_token(page_token)
+    with db.transaction() as session:
+        rows = repository.field_policy_changes(session, field or None, before_id, size + 1)
+    changes = [
+        PolicyChange(
+            row.field,
+            _policy_of(row.field, row.before["read"], row.before["write"]) if row.before else None,
+            _policy_of(row.field, row.after["read"], row.after["write"]),
+            row.changed_by,
+            row.changed_at,
+        )
+        for row in rows[:size]
+    ]
+    next_token = _encode_change_token(rows[size - 1].id) if len(rows) > size else ""
+    return changes, next_token
+
+
+def _encode_change_token(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"pc:{last_id}".encode()).decode().rstrip("=")
+
+
+def _decode_change_token(token: str) -> int | None:
+    if not token:
+        return None
+    try:
+        text = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii")).decode()
+    except (ValueError, UnicodeError, binascii.Error):
+        text = ""
+    prefix, _, number = text.partition(":")
+    if prefix != "pc" or not number.isdigit():
+        raise invalid("page_token", "is not a token returned by this listing")
+    return int(number)
+
+
+def _short_text(problems: Violations, name: str, value: str, required: bool = False) -> str:
+    clean = value.strip()
+    if required and not clean:
+        problems.add(name, "is required")
+    elif len(clean) > 200:
+        problems.add(name, "at most 200 characters")
+    elif _CONTROL.search(clean):
+        problems.add(name, "must not contain control characters")
+    return clean
