@@ -32,6 +32,7 @@ def test_outcome_codes_are_those_the_contract_documents() -> None:
         "capped",
         "invalid_address",
         "smtp_failed",
+        "duplicate",
     }
     assert {o.value for o in Outcome} == codes
 

@@ -213,8 +213,8 @@ class Campaign(_message.Message):
     def outcome_counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Recipients per outcome code: pending, sent, unconfirmed, not_member (also
         an id that names no contact), no_email, no_consent, withdrawn, capped,
-        invalid_address, smtp_failed. "unconfirmed": the relay may have the mail but never confirmed
-        it (reply lost after the end of DATA, or worker lost mid-send); it counts
+        invalid_address, smtp_failed, duplicate (a merged person listed twice).
+        "unconfirmed": the relay may have the mail but never confirmed it (reply lost after the end of DATA, or worker lost mid-send); it counts
         against marketing pressure and is never sent again.
         """
 
