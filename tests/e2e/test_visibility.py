@@ -11,6 +11,7 @@ gRPC; every answer any of them gets is searched for the values it must not see.
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -111,7 +112,8 @@ def test_nobody_sees_a_field_outside_their_grants(world: World) -> None:
     agent = Watched(world, _token(world, COMPONENT_A, RELATIONS, "agent"))
     alumni = Watched(world, _token(world, COMPONENT_A, "alumni", "director"))
     other = Watched(world, _token(world, COMPONENT_B, None, "director"))
-    taxe, contrat, don = "91234", f"CONTRAT-{uuid.uuid4().hex[:8]}", "45678"
+    # Decimal points: no id, hash or etag holds one, so a match is a leak, not a coincidence.
+    taxe, contrat, don = "91234.75", f"CONTRAT-{uuid.uuid4().hex[:8]}", "45678.25"
     phone, first_name = "+33612345678", f"Dominique{uuid.uuid4().hex[:4]}"
     email = f"{uuid.uuid4().hex[:10]}@example.org"
 
@@ -159,8 +161,21 @@ def test_nobody_sees_a_field_outside_their_grants(world: World) -> None:
     assert "job_title" not in director.fields(cid)
     assert director.fields(cid)[TAXE] == taxe
 
-    # Lists and errors.
+    # Lists, filters and errors: a hidden field is refused exactly like one that does not exist.
     assert other.call("GET", "/v1/contacts?page_size=1000").status == 200
+
+    def search(field: str) -> Any:
+        filters = json.dumps([{"field": field, "equals": taxe}])
+        return other.call("GET", f"/v1/contacts?filters={urllib.parse.quote(filters)}")
+
+    hidden, unknown = search(TAXE), search(f"{COMPONENT_A}.nothing_here")
+    assert hidden.status == unknown.status == 400
+    assert hidden.json == unknown.json
+    found = director.call(
+        "GET",
+        f"/v1/contacts?filters={urllib.parse.quote(json.dumps([{'field': TAXE, 'equals': taxe}]))}",
+    )
+    assert [c["id"] for c in found.json["contacts"]] == [cid]
     assert other.call("GET", f"/v1/contacts/{cid}/consents").status == 200
 
     # Merge fields: a campaign is sent as the component, never as a service or a level.
