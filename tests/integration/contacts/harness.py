@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import pytest
@@ -60,7 +60,14 @@ class ContactsServer:
             return list(connection.execute(text(statement), parameters).all())
 
 
-def declare(server: ContactsServer, component: str, key: str, type_: str = "text") -> str:
+class HasDatabase(Protocol):
+    """A running contacts service whose database a test may write directly."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+def declare(server: HasDatabase, component: str, key: str, type_: str = "text") -> str:
     """Declares `<component>.<key>` in the catalogue (once); returns its field id."""
     with server.engine.begin() as connection:
         connection.execute(
@@ -76,7 +83,7 @@ def declare(server: ContactsServer, component: str, key: str, type_: str = "text
 
 
 def set_policy(
-    server: ContactsServer,
+    server: HasDatabase,
     field: str,
     read: Sequence[dict[str, Any]],
     write: Sequence[dict[str, Any]] = ({"audience": "owner"},),
@@ -100,7 +107,7 @@ def set_policy(
         )
 
 
-def drop_policy(server: ContactsServer, field: str) -> None:
+def drop_policy(server: HasDatabase, field: str) -> None:
     """Back to deny by default for `field`."""
     with server.engine.begin() as connection:
         connection.execute(text("DELETE FROM field_policies WHERE field = :f"), {"f": field})

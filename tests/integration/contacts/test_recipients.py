@@ -1,4 +1,4 @@
-"""ResolveRecipients over gRPC: reachability per id, only the asked merge fields the component may read."""
+"""ResolveRecipients over gRPC: reachability per id, only asked fields the component may read."""
 
 from __future__ import annotations
 
