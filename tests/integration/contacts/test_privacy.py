@@ -390,3 +390,32 @@ def test_creating_again_for_the_same_component_names_the_record(server, componen
     assert "twice" not in error_text(error).lower() and "Deux" not in error_text(error)
     assert server.counts() == before
     assert values(get(server, first.id, token))["first_name"] == ("Un", "sciences")
+
+
+def test_a_create_naming_addresses_of_two_contacts_is_refused_whole(server, components):
+    """One address, one contact: a join must not leave an address on two records."""
+    a, b, c = components
+    first = server.call(
+        "CreateContact",
+        pb.CreateContactRequest(kind=pb.CONTACT_KIND_PERSON, fields={"email": "aa-one@example.fr"}),
+        server.keys.manager(a),
+    ).contact
+    second = server.call(
+        "CreateContact",
+        pb.CreateContactRequest(kind=pb.CONTACT_KIND_PERSON, fields={"email": "zz-two@example.fr"}),
+        server.keys.manager(c),
+    ).contact
+    before = server.counts()
+    both = pb.CreateContactRequest(
+        kind=pb.CONTACT_KIND_PERSON,
+        fields={"email": "aa-one@example.fr", "private_email": "ZZ-two@example.fr"},
+    )
+    error = server.fails("CreateContact", both, server.keys.manager(b))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "two@" not in error_text(error).lower() and "one@" not in error_text(error).lower()
+    assert server.counts() == before
+    holders = server.sql(
+        "SELECT DISTINCT contact_id FROM contact_values WHERE lower(value) = 'zz-two@example.fr'"
+    )
+    assert holders == [(second.id,)]
+    assert b not in get(server, first.id, server.keys.manager(a)).member_components

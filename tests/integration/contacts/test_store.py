@@ -89,3 +89,30 @@ def test_an_insert_that_loses_the_race_joins_the_winner(database, monkeypatch):
     assert contacts == 1  # the loser's own row is gone
     assert addresses == [("race@example.fr", winner.view.id)]
     assert members == {"sciences", "droit"}
+
+
+def test_a_race_loser_with_a_second_new_address_leaves_no_row_behind(database, monkeypatch):
+    """The loser had bound its other (new) address to its own row before it learnt it lost."""
+    with database.transaction() as session:
+        for component in ("lettres", "arts"):
+            repository.add_component(session, component, component.title())
+    fields = {"email": "zz-winner@example.fr"}
+    winner, _ = service.create_contact(database, editor("lettres"), Kind.PERSON, fields)
+    monkeypatch.setattr(repository, "contact_for_addresses", lambda session, addresses: None)
+    both = {"email": "zz-winner@example.fr", "private_email": "aa-loser@example.fr"}
+    loser, joined = service.create_contact(database, editor("arts"), Kind.PERSON, both)
+    assert (loser.view.id, joined) == (winner.view.id, True)
+    with database.transaction() as session:
+        ids = set(session.scalars(select(ContactRow.id)))
+        bound = dict(
+            session.execute(
+                select(AddressRow.address, AddressRow.contact_id).where(
+                    AddressRow.address.in_(["zz-winner@example.fr", "aa-loser@example.fr"])
+                )
+            ).all()
+        )
+    assert winner.view.id in ids
+    assert bound == {
+        "zz-winner@example.fr": winner.view.id,
+        "aa-loser@example.fr": winner.view.id,
+    }
