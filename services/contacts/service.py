@@ -141,12 +141,18 @@ def create_contact(
             contact_id = repository.insert_contact(session, new.kind)
             existing = repository.claim_addresses(session, contact_id, new.addresses())
             if existing is not None:  # another creator committed one of these addresses first
+                repository.release_addresses(session, contact_id, new.addresses())
                 repository.delete_contact_row(session, contact_id)
         contact_id = existing or contact_id
         if not repository.add_membership(session, contact_id, component):
             raise AlreadyExists(f"this contact is already known to your component as {contact_id}")
         joined = existing is not None
-        repository.claim_addresses(session, contact_id, new.addresses())
+        if repository.claim_addresses(session, contact_id, new.addresses()) is not None:
+            # One address, one contact: joining one record must not put another's address on it.
+            raise AlreadyExists(
+                "the addresses belong to two different contacts; merge them first",
+                [FieldViolation("fields", "addresses of two different contacts")],
+            )
         repository.put_values(session, contact_id, component, new.values, principal.subject)
         repository.touch(session, contact_id)
         action = "joined" if joined else "created"

@@ -70,7 +70,8 @@ class RunningContacts:
     def new_contact(self) -> str:
         """A new person of OWNER; returns the id contacts gave it."""
         request = contacts_pb2.CreateContactRequest(
-            kind=contacts_pb2.CONTACT_KIND_PERSON, email=f"{uuid.uuid4().hex[:12]}@example.org"
+            kind=contacts_pb2.CONTACT_KIND_PERSON,
+            fields={"email": f"{uuid.uuid4().hex[:12]}@example.org"},
         )
         reply = self.stub.CreateContact(
             request, metadata=RunningConsent.auth(self.keys.manager(OWNER)), timeout=TIMEOUT

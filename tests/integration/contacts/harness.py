@@ -1,10 +1,18 @@
-"""Talking to a running contacts service in tests: calls with tokens, errors, row counts."""
+"""Talking to a running contacts service in tests: calls with tokens, errors, row counts.
+
+`declare` and `set_policy` write the catalogue and the field policies straight
+into the service's database (the service reads both fresh on every request):
+the tests do not depend on the admin RPCs that manage them.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import pytest
@@ -43,8 +51,66 @@ class ContactsServer:
             return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
     def counts(self) -> dict[str, int]:
-        tables = ("components", "contacts", "memberships", "attributes", "sensitive_reads")
+        tables = ("components", "contacts", "memberships", "contact_values", "sensitive_reads")
         return {table: self.count(table) for table in tables}
+
+    def sql(self, statement: str, **parameters: Any) -> list[Any]:
+        """Rows of one read of the service's database (never through the API)."""
+        with self.engine.connect() as connection:
+            return list(connection.execute(text(statement), parameters).all())
+
+
+class HasDatabase(Protocol):
+    """A running contacts service whose database a test may write directly."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+def declare(server: HasDatabase, component: str, key: str, type_: str = "text") -> str:
+    """Declares `<component>.<key>` in the catalogue (once); returns its field id."""
+    with server.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO attribute_definitions"
+                " (component_id, key, type, choices, label_fr, label_en, created_at)"
+                " VALUES (:component, :key, :type, CAST('[]' AS json), :key, :key, :now)"
+                " ON CONFLICT (component_id, key) DO NOTHING"
+            ),
+            {"component": component, "key": key, "type": type_, "now": datetime.now(UTC)},
+        )
+    return f"{component}.{key}"
+
+
+def set_policy(
+    server: HasDatabase,
+    field: str,
+    read: Sequence[dict[str, Any]],
+    write: Sequence[dict[str, Any]] = ({"audience": "owner"},),
+) -> None:
+    """Replaces the policy of `field`: lists of grants as the service stores them."""
+    with server.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO field_policies (field, read, write, updated_by, updated_at)"
+                " VALUES (:field, CAST(:read AS json), CAST(:write AS json), 'test', :now)"
+                " ON CONFLICT (field) DO UPDATE SET read = excluded.read,"
+                " write = excluded.write, updated_by = excluded.updated_by,"
+                " updated_at = excluded.updated_at"
+            ),
+            {
+                "field": field,
+                "read": json.dumps(list(read)),
+                "write": json.dumps(list(write)),
+                "now": datetime.now(UTC),
+            },
+        )
+
+
+def drop_policy(server: HasDatabase, field: str) -> None:
+    """Back to deny by default for `field`."""
+    with server.engine.begin() as connection:
+        connection.execute(text("DELETE FROM field_policies WHERE field = :f"), {"f": field})
 
 
 def field_violations(error: grpc.RpcError) -> dict[str, str]:

@@ -10,41 +10,36 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from protos.crm.contacts.v1 import contacts_pb2 as pb
-from tests.integration.contacts.harness import field_violations
+from tests.integration.contacts.harness import declare, field_violations
 from tests.support.tokens import TestKeys
 
 SERVICE = "crm.contacts.v1.ContactsService"
 
 
-def person(**fields: object) -> pb.CreateContactRequest:
-    values: dict[str, object] = {"kind": pb.CONTACT_KIND_PERSON, "email": "ok@example.fr"}
-    values.update(fields)
-    return pb.CreateContactRequest(**values)  # type: ignore[arg-type]
+def person(kind: int = pb.CONTACT_KIND_PERSON, **fields: str) -> pb.CreateContactRequest:
+    return pb.CreateContactRequest(kind=kind, fields={"email": "ok@example.fr", **fields})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("request_", "field"),
     [
-        (person(email="not an email"), "email"),
+        (person(email="not an email"), "fields.email"),
         (person(kind=pb.CONTACT_KIND_UNSPECIFIED), "kind"),
         (person(kind=7), "kind"),
-        (person(time_zone="Europe/Atlantis"), "time_zone"),
+        (person(time_zone="Europe/Atlantis"), "fields.time_zone"),
+        (person(**{"Bad Key": "v"}), "fields.Bad Key"),
+        # an attribute no component declared is no field of the catalogue
+        (person(**{"sciences.undeclared": "v"}), "fields.sciences.undeclared"),
+        (person(**{"sciences.fine": "v", "sciences.9lives": "v"}), "fields.sciences.9lives"),
+        (person(first_name="x" * 201), "fields.first_name"),
         (
-            person(attributes=[pb.AttributeInput(key="Bad Key", value="v")]),
-            "attributes[0].key",
-        ),
-        (
-            person(
-                attributes=[
-                    pb.AttributeInput(key="fine", value="v"),
-                    pb.AttributeInput(key="9lives", value="v"),
-                ]
-            ),
-            "attributes[1].key",
+            pb.CreateContactRequest(kind=pb.CONTACT_KIND_PERSON, fields={"first_name": "A"}),
+            "fields",
         ),
     ],
 )
 def test_bad_input_is_invalid_argument_and_writes_nothing(server, components, request_, field):
+    declare(server, "sciences", "fine")
     before = server.counts()
     error = server.fails("CreateContact", request_, server.keys.manager("sciences"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -52,16 +47,26 @@ def test_bad_input_is_invalid_argument_and_writes_nothing(server, components, re
     assert server.counts() == before
 
 
-def test_a_bad_attribute_on_an_existing_contact_writes_nothing(server, components):
+def test_a_bad_value_on_an_existing_contact_writes_nothing(server, components):
     token = server.keys.manager("sciences")
+    declare(server, "sciences", "budget", "number")
     contact = server.call("CreateContact", person(email="set@example.fr"), token).contact
     before = server.counts()
-    request = pb.SetAttributeRequest(
-        contact_id=contact.id, attribute=pb.AttributeInput(key="x" * 65, value="v", visibility=9)
+    request = pb.UpdateContactRequest(
+        id=contact.id,
+        etag=contact.etag,
+        set={"sciences.budget": "beaucoup", "sciences." + "x" * 65: "v"},
+        clear=["visibility"],
     )
-    error = server.fails("SetAttribute", request, token)
+    error = server.fails("UpdateContact", request, token)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert {"attribute.key", "attribute.visibility"} <= set(field_violations(error))
+    assert {"set.sciences.budget", "set.sciences." + "x" * 65, "clear[0]"} <= set(
+        field_violations(error)
+    )
+    missing_etag = pb.UpdateContactRequest(id=contact.id, set={"job_title": "x"})
+    error = server.fails("UpdateContact", missing_etag, token)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "etag" in field_violations(error)
     assert server.counts() == before
 
 
@@ -70,6 +75,28 @@ def test_an_unregistered_component_may_not_create(server, components):
     error = server.fails("CreateContact", person(), server.keys.manager("inconnue"))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert server.counts() == before
+
+
+def test_writing_contacts_needs_the_contact_editor_role(server, components):
+    token = server.keys.manager("sciences")
+    contact = server.call("CreateContact", person(email="role@example.fr"), token).contact
+    reader = server.keys.issuer.mint(
+        "reader@sciences", component="sciences", roles=["campaign_manager"]
+    )
+    before = server.counts()
+    for method, request in (
+        ("CreateContact", person(email="other@example.fr")),
+        (
+            "UpdateContact",
+            pb.UpdateContactRequest(id=contact.id, etag=contact.etag, set={"job_title": "x"}),
+        ),
+        ("LeaveContact", pb.LeaveContactRequest(id=contact.id)),
+    ):
+        error = server.fails(method, request, reader)
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED, method
+    assert server.counts() == before
+    # reading needs no role beyond being signed in
+    assert server.call("GetContact", pb.GetContactRequest(id=contact.id), reader).id == contact.id
 
 
 def test_components_are_created_by_administrators_once(server, components):
@@ -89,13 +116,18 @@ def test_components_are_created_by_administrators_once(server, components):
 
 def test_unknown_contacts_are_not_found(server, components):
     token = server.keys.manager("sciences")
+    before = server.counts()
     for contact_id in (str(uuid.uuid4()), "nope"):
         error = server.fails("GetContact", pb.GetContactRequest(id=contact_id), token)
         assert error.code() == grpc.StatusCode.NOT_FOUND
-        request = pb.SetAttributeRequest(
-            contact_id=contact_id, attribute=pb.AttributeInput(key="k", value="v")
-        )
-        assert server.fails("SetAttribute", request, token).code() == grpc.StatusCode.NOT_FOUND
+        request = pb.UpdateContactRequest(id=contact_id, etag="e", set={"job_title": "x"})
+        assert server.fails("UpdateContact", request, token).code() == grpc.StatusCode.NOT_FOUND
+        request = pb.LeaveContactRequest(id=contact_id)
+        assert server.fails("LeaveContact", request, token).code() == grpc.StatusCode.NOT_FOUND
+        request = pb.DeleteContactRequest(id=contact_id)
+        error = server.fails("DeleteContact", request, server.keys.admin())
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert server.counts() == before
 
 
 def test_missing_expired_and_foreign_tokens_are_unauthenticated(server, tmp_path):

@@ -16,7 +16,7 @@ from tests.integration.contacts.harness import ContactsServer, field_violations
 
 def create(server: ContactsServer, component: str) -> str:
     request = pb.CreateContactRequest(
-        kind=pb.CONTACT_KIND_PERSON, email=f"{uuid.uuid4().hex[:12]}@example.org"
+        kind=pb.CONTACT_KIND_PERSON, fields={"email": f"{uuid.uuid4().hex[:12]}@example.org"}
     )
     return str(server.call("CreateContact", request, server.keys.manager(component)).contact.id)
 

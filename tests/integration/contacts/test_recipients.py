@@ -1,60 +1,77 @@
-"""ResolveRecipients over gRPC: reachability per id, merge fields only the component may see."""
+"""ResolveRecipients over gRPC: reachability per id, only asked fields the component may read."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 import pytest
 
 from protos.crm.contacts.v1 import contacts_pb2 as pb
-from tests.integration.contacts.harness import ContactsServer, field_violations
+from tests.integration.contacts.harness import (
+    ContactsServer,
+    declare,
+    field_violations,
+    set_policy,
+)
 
 HIDDEN = "DON-CONFIDENTIEL-DROIT"
+MERGED = (
+    "first_name",
+    "last_name",
+    "display_name",
+    "email",
+    "phone",
+    "sciences.promo",
+    "droit.club",
+    "droit.promo",
+    "droit.don",
+)
 
 
-def create(server: ContactsServer, component: str, **fields: Any) -> str:
-    attributes = [pb.AttributeInput(**a) for a in fields.pop("attributes", [])]
-    request = pb.CreateContactRequest(attributes=attributes, **fields)
+def create(server: ContactsServer, component: str, kind: int, **fields: str) -> str:
+    request = pb.CreateContactRequest(kind=kind, fields=fields)  # type: ignore[arg-type]
     return str(server.call("CreateContact", request, server.keys.manager(component)).contact.id)
 
 
 @pytest.fixture(scope="module")
 def people(server: ContactsServer, components: tuple[str, str, str]) -> dict[str, str]:
     """Contacts of sciences (A) and droit (B) covering every reachability."""
+    declare(server, "sciences", "promo")
+    declare(server, "droit", "don")
+    set_policy(server, declare(server, "droit", "club"), read=[{"audience": "members"}])
+    set_policy(server, declare(server, "droit", "promo"), read=[{"audience": "grouping"}])
     shared = create(
         server,
         "sciences",
-        kind=pb.CONTACT_KIND_PERSON,
+        pb.CONTACT_KIND_PERSON,
         email="paul.martin@example.fr",
         first_name="Paul",
         last_name="Martin",
         time_zone="America/Montreal",
-        attributes=[{"key": "promo", "value": "2010", "visibility": pb.VISIBILITY_OWNER}],
+        **{"sciences.promo": "2010"},
     )
     create(
         server,
         "droit",
-        kind=pb.CONTACT_KIND_PERSON,
+        pb.CONTACT_KIND_PERSON,
         email="PAUL.MARTIN@example.fr",
-        attributes=[
-            {"key": "don", "value": HIDDEN, "visibility": pb.VISIBILITY_OWNER},
-            {"key": "club", "value": "rugby", "visibility": pb.VISIBILITY_MEMBERS},
-            {"key": "promo", "value": "1999", "visibility": pb.VISIBILITY_GROUPING},
-        ],
+        phone="+33 1 44 55 66 77",
+        **{"droit.don": HIDDEN, "droit.club": "rugby", "droit.promo": "1999"},
     )
     phone_only = create(
-        server, "sciences", kind=pb.CONTACT_KIND_PERSON, first_name="Léa", phone="0612345678"
+        server, "sciences", pb.CONTACT_KIND_PERSON, first_name="Léa", phone="0612345678"
     )
     company = create(
         server,
         "sciences",
-        kind=pb.CONTACT_KIND_COMPANY,
+        pb.CONTACT_KIND_COMPANY,
         organisation="Airbus",
         email="rh@airbus.example",
     )
-    droit_only = create(server, "droit", kind=pb.CONTACT_KIND_PERSON, email="juriste@example.fr")
+    droit_only = create(server, "droit", pb.CONTACT_KIND_PERSON, email="juriste@example.fr")
     return {
         "shared": shared,
         "phone_only": phone_only,
@@ -63,9 +80,14 @@ def people(server: ContactsServer, components: tuple[str, str, str]) -> dict[str
     }
 
 
-def resolve(server: ContactsServer, ids: list[str], token: str | None = None) -> Any:
+def resolve(
+    server: ContactsServer,
+    ids: list[str],
+    fields: Sequence[str] = MERGED,
+    token: str | None = None,
+) -> Any:
     request = pb.ResolveRecipientsRequest(
-        component_id="sciences", purpose="newsletter", contact_ids=ids
+        component_id="sciences", purpose="newsletter", contact_ids=ids, fields=fields
     )
     return server.call("ResolveRecipients", request, token or server.keys.service("campaigns"))
 
@@ -85,9 +107,9 @@ def test_reachability_per_id_in_request_order(server, people):
     assert [r.reachability for r in recipients] == [
         pb.REACHABILITY_NOT_MEMBER,
         pb.REACHABILITY_OK,
-        pb.REACHABILITY_NOT_FOUND,
+        pb.REACHABILITY_NOT_MEMBER,  # an unknown id reads as not a member: nothing to probe
         pb.REACHABILITY_NO_EMAIL,
-        pb.REACHABILITY_NOT_FOUND,
+        pb.REACHABILITY_NOT_MEMBER,
         pb.REACHABILITY_OK,
     ]
     for recipient in recipients:
@@ -97,23 +119,72 @@ def test_reachability_per_id_in_request_order(server, people):
                 "",
                 {},
             )
+    # a contact of another component and no contact at all answer the very same bytes
+    other, nobody = recipients[0], recipients[2]
+    other.contact_id = nobody.contact_id = ""
+    assert other.SerializeToString() == nobody.SerializeToString()
 
 
-def test_merge_fields_hold_only_what_the_component_may_see(server, people):
+def test_merge_fields_hold_only_the_asked_fields_the_component_may_read(server, people):
     shared = resolve(server, [people["shared"]]).recipients[0]
-    assert shared.email == "paul.martin@example.fr"
+    assert shared.email == "paul.martin@example.fr"  # its own address wins over droit's
     assert shared.time_zone == "America/Montreal"
     assert dict(shared.merge_fields) == {
         "first_name": "Paul",
         "last_name": "Martin",
         "display_name": "Paul M.",
         "email": "paul.martin@example.fr",
-        "attr.promo": "2010",  # its own value wins over droit's grouping-level one
-        "attr.club": "rugby",
+        "sciences.promo": "2010",
+        "droit.club": "rugby",  # members grant: sciences is a member
+        "droit.promo": "1999",  # grouping grant
     }
-    assert HIDDEN not in str(shared)
+    # droit's phone and owner-only gift stay droit's
+    assert HIDDEN not in str(shared) and "+33144556677" not in str(shared)
     company = resolve(server, [people["company"]]).recipients[0]
     assert company.merge_fields["display_name"] == "Airbus"
+
+
+def test_only_the_fields_the_message_uses_are_handed_over(server, people):
+    (recipient,) = resolve(server, [people["shared"]], fields=["first_name"]).recipients
+    assert dict(recipient.merge_fields) == {"first_name": "Paul"}
+    assert recipient.email == "paul.martin@example.fr"  # the address is always needed
+    (recipient,) = resolve(server, [people["shared"]], fields=[]).recipients
+    assert dict(recipient.merge_fields) == {}
+    assert recipient.reachability == pb.REACHABILITY_OK
+
+
+def test_protected_merge_fields_are_audited_for_their_owner(server, people):
+    before = server.count("sensitive_reads")
+    resolve(
+        server,
+        [people["shared"], people["droit_only"]],
+        fields=["first_name", "droit.club", "droit.promo"],
+    )
+    rows = server.sql(
+        "SELECT subject, component, contact_id, field, owner_component, route"
+        " FROM sensitive_reads ORDER BY id OFFSET :skip",
+        skip=before,
+    )
+    assert sorted(rows) == sorted(
+        [
+            (
+                "service:campaigns",
+                "sciences",
+                people["shared"],
+                "first_name",
+                "sciences",
+                "ResolveRecipients",
+            ),
+            (
+                "service:campaigns",
+                "sciences",
+                people["shared"],
+                "droit.club",
+                "droit",
+                "ResolveRecipients",
+            ),
+        ]
+    )  # droit.promo is readable by the grouping: not a sensitive read; droit_only not shown
 
 
 def test_non_service_tokens_are_refused(server, people):
@@ -128,11 +199,14 @@ def test_non_service_tokens_are_refused(server, people):
 def test_batches_are_bounded_and_purposes_checked(server, people):
     service = server.keys.service("campaigns")
     too_many = pb.ResolveRecipientsRequest(
-        component_id="sciences", purpose="bad purpose!", contact_ids=[people["shared"]] * 1001
+        component_id="sciences",
+        purpose="bad purpose!",
+        contact_ids=[people["shared"]] * 1001,
+        fields=[f"f{i}" for i in range(101)],
     )
     error = server.fails("ResolveRecipients", too_many, service)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert {"contact_ids", "purpose"} <= set(field_violations(error))
+    assert {"contact_ids", "purpose", "fields"} <= set(field_violations(error))
     full = resolve(server, [people["shared"]] * 1000)
     assert len(full.recipients) == 1000
 

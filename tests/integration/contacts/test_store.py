@@ -11,11 +11,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from meshkit.db import Database, make_engine
-from services.contacts import repository
+from meshkit.identity import Principal
+from meshkit.roles import Role
+from services.contacts import repository, service
 from services.contacts.bootstrap import VERSION_TABLE, apply_migrations
-from services.contacts.models import Base, ContactRow
+from services.contacts.models import AddressRow, Base, ContactRow, MembershipRow
 from services.contacts.policy import Kind
-from services.contacts.validation import ContactInput, validate_contact
 from tests.support.stores import fresh_postgres
 
 
@@ -41,7 +42,7 @@ def test_migrations_are_idempotent_and_match_the_models(database):
     apply_migrations(database)
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
         differences = [
             d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table"
         ]
@@ -49,28 +50,69 @@ def test_migrations_are_idempotent_and_match_the_models(database):
     assert VERSION_TABLE in inspect(database.engine).get_table_names()
 
 
+def editor(component: str) -> Principal:
+    return Principal(
+        f"manager@{component}", component=component, roles=frozenset({Role.CONTACT_EDITOR.value})
+    )
+
+
 def test_an_insert_that_loses_the_race_joins_the_winner(database, monkeypatch):
     with database.transaction() as session:
         repository.add_component(session, "sciences", "Sciences")
-    contact = validate_contact(ContactInput(Kind.PERSON, email="Race@Example.fr"))
-    with database.transaction() as session:
-        winner, joined = repository.insert_or_find(session, contact)
+        repository.add_component(session, "droit", "Droit")
+    fields = {"email": "Race@Example.fr"}
+    winner, joined = service.create_contact(database, editor("sciences"), Kind.PERSON, fields)
     assert not joined
-    # The loser checked for the email before the winner committed: it saw nothing.
-    real_find = repository.find_by_email
-    calls: list[str] = []
+    # The loser looked for the address before the winner committed: it saw nothing,
+    # inserted its own row, and only the address's primary key told it about the winner.
+    real_find = repository.contact_for_addresses
+    calls: list[object] = []
 
-    def find_too_early(session, email):  # type: ignore[no-untyped-def]
-        calls.append(email)
-        return None if len(calls) == 1 else real_find(session, email)
+    def find_too_early(session, addresses):  # type: ignore[no-untyped-def]
+        calls.append(addresses)
+        return None if len(calls) == 1 else real_find(session, addresses)
 
-    monkeypatch.setattr(repository, "find_by_email", find_too_early)
+    monkeypatch.setattr(repository, "contact_for_addresses", find_too_early)
+    loser, joined = service.create_contact(
+        database, editor("droit"), Kind.PERSON, {"email": "race@example.FR"}
+    )
+    assert (loser.view.id, joined) == (winner.view.id, True)
+    assert len(calls) == 1
     with database.transaction() as session:
-        found, joined = repository.insert_or_find(session, contact)
-    assert (found, joined) == (winner, True)
-    assert len(calls) == 2
-    with database.transaction() as session:
-        count = session.scalar(
-            select(func.count()).where(ContactRow.email_normalised == "race@example.fr")
+        contacts = session.scalar(select(func.count()).select_from(ContactRow))
+        addresses = session.execute(select(AddressRow.address, AddressRow.contact_id)).all()
+        members = set(
+            session.scalars(
+                select(MembershipRow.component_id).where(MembershipRow.contact_id == winner.view.id)
+            )
         )
-    assert count == 1
+    assert contacts == 1  # the loser's own row is gone
+    assert addresses == [("race@example.fr", winner.view.id)]
+    assert members == {"sciences", "droit"}
+
+
+def test_a_race_loser_with_a_second_new_address_leaves_no_row_behind(database, monkeypatch):
+    """The loser had bound its other (new) address to its own row before it learnt it lost."""
+    with database.transaction() as session:
+        for component in ("lettres", "arts"):
+            repository.add_component(session, component, component.title())
+    fields = {"email": "zz-winner@example.fr"}
+    winner, _ = service.create_contact(database, editor("lettres"), Kind.PERSON, fields)
+    monkeypatch.setattr(repository, "contact_for_addresses", lambda session, addresses: None)
+    both = {"email": "zz-winner@example.fr", "private_email": "aa-loser@example.fr"}
+    loser, joined = service.create_contact(database, editor("arts"), Kind.PERSON, both)
+    assert (loser.view.id, joined) == (winner.view.id, True)
+    with database.transaction() as session:
+        ids = set(session.scalars(select(ContactRow.id)))
+        bound = dict(
+            session.execute(
+                select(AddressRow.address, AddressRow.contact_id).where(
+                    AddressRow.address.in_(["zz-winner@example.fr", "aa-loser@example.fr"])
+                )
+            ).all()
+        )
+    assert winner.view.id in ids
+    assert bound == {
+        "zz-winner@example.fr": winner.view.id,
+        "aa-loser@example.fr": winner.view.id,
+    }

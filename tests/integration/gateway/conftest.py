@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
+from sqlalchemy import create_engine
 
 from tests.integration.gateway.harness import UNSUBSCRIBE_SECRET, A, B, Gateway
 from tests.support.mesh import Api
@@ -42,9 +43,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     names = ["contacts", "consent"] + (["campaigns"] if campaigns_available() else [])
     ports = {name: free_port() for name in [*names, "campaigns", "gateway"]}
     home = {"CRM_HOME": str(folder / "home")}
+    urls: dict[str, str] = {}
     with ExitStack() as stack:
         for name in names:
-            url = stack.enter_context(fresh_postgres(f"gw_{name}"))
+            url = urls[name] = stack.enter_context(fresh_postgres(f"gw_{name}"))
             env = {**home, **_service_env(name, keys, ports[name], url)}
             env["CONSENT_CONTACTS_TARGET"] = f"127.0.0.1:{ports['contacts']}"
             if name == "campaigns":
@@ -74,7 +76,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         base = f"http://127.0.0.1:{gateway_port}"
         wait_http_healthy(f"{base}/healthz", timeout=60)
         targets = {name: f"127.0.0.1:{ports[name]}" for name in names}
-        running = Gateway(Api(base), keys, logs, campaigns_available(), targets)
+        engine = create_engine(urls["contacts"])
+        stack.callback(engine.dispose)
+        running = Gateway(Api(base), keys, logs, campaigns_available(), engine, targets)
         for component in (A, B):
             reply = running.api.call(
                 "POST", "/v1/components", keys.admin(), {"id": component, "name": component.title()}

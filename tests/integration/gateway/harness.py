@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from tests.support.mesh import Api
 from tests.support.tokens import TestKeys
 
@@ -16,12 +18,17 @@ B = "medecine"
 
 @dataclass
 class Gateway:
-    """The running gateway, a REST client, the keys every process trusts, and the logs."""
+    """The running gateway, a REST client, the keys every process trusts, and the logs.
+
+    `engine` is the contacts service's database, for declaring attributes and
+    setting field policies directly (tests/integration/contacts/harness.py).
+    """
 
     api: Api
     keys: TestKeys
     logs: Path
     with_campaigns: bool
+    engine: Engine
     targets: dict[str, str] = field(default_factory=dict)  # gRPC address of each service
 
     def log_text(self) -> str:

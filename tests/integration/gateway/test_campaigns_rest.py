@@ -17,7 +17,9 @@ pytestmark = pytest.mark.skipif(
 def test_a_campaign_is_seen_by_its_component_only(gateway: Gateway) -> None:
     a_token, b_token = gateway.keys.manager(A), gateway.keys.manager(B)
     email = f"{uuid.uuid4().hex[:12]}@example.org"
-    contact = gateway.api.call("POST", "/v1/contacts", a_token, {"kind": "person", "email": email})
+    contact = gateway.api.call(
+        "POST", "/v1/contacts", a_token, {"kind": "person", "fields": {"email": email}}
+    )
     assert contact.status == 201, contact.text
     body = {
         "name": "Rentrée",

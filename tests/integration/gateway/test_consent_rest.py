@@ -22,7 +22,7 @@ GRANT = {
 
 @pytest.fixture
 def contact_id(gateway: Gateway) -> str:
-    body = {"kind": "person", "email": f"{uuid.uuid4().hex[:12]}@example.org"}
+    body = {"kind": "person", "fields": {"email": f"{uuid.uuid4().hex[:12]}@example.org"}}
     reply = gateway.api.call("POST", "/v1/contacts", gateway.keys.manager(A), body)
     assert reply.status == 201, reply.text
     return str(reply.json["contact"]["id"])

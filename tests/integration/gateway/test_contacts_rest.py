@@ -6,19 +6,41 @@ import uuid
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from sqlalchemy import text
 
+from tests.integration.contacts.harness import declare, set_policy
 from tests.integration.gateway.harness import A, B, Gateway, problem
+from tests.support.mesh import Api, Reply
 
-OWNER_ONLY_VALUE = "taxe-12345-euros"
+OWNER_ONLY_VALUE = "4321987"
+OWNER = {"audience": "owner"}
+MEMBERS = {"audience": "members"}
 
 
 def new_email() -> str:
     return f"{uuid.uuid4().hex[:12]}@example.org"
 
 
-def create(gateway: Gateway, component: str, **fields: Any) -> Any:
-    body = {"kind": "person", "first_name": "Ada", "last_name": "Lovelace", **fields}
+def create(gateway: Gateway, component: str, kind: str = "person", **fields: str) -> Reply:
+    body = {"kind": kind, "fields": {"first_name": "Ada", "last_name": "Lovelace", **fields}}
     return gateway.api.call("POST", "/v1/contacts", gateway.keys.manager(component), body)
+
+
+def etag_header(reply: Reply) -> str:
+    """The ETag header, whatever case the server spelled its name in."""
+    (value,) = [v for k, v in reply.headers.items() if k.lower() == "etag"]
+    return value
+
+
+def patch(
+    gateway: Gateway, token: str, contact_id: str, fields: dict[str, Any], etag: str
+) -> Reply:
+    api = Api(gateway.api.base, {"If-Match": f'"{etag}"'})
+    return api.call("PATCH", f"/v1/contacts/{contact_id}", token, {"fields": fields})
+
+
+def values(contact: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {name: (v["value"], v["owner_component"]) for name, v in contact["fields"].items()}
 
 
 def response_schema(gateway: Gateway, name: str) -> Draft202012Validator:
@@ -37,31 +59,38 @@ def test_components_are_registered_and_listed(gateway: Gateway) -> None:
 
 
 def test_contact_round_trip(gateway: Gateway) -> None:
+    promo = declare(gateway, A, "promo")
+    set_policy(gateway, promo, read=[OWNER, MEMBERS])
     email = new_email()
-    attributes = [{"key": "promo", "value": "2012", "visibility": "members"}]
-    created = create(gateway, A, email=email, attributes=attributes)
+    created = create(gateway, A, email=email, **{promo: "2012"})
     assert created.status == 201, created.text
     assert created.json["joined_existing"] is False
     contact = created.json["contact"]
     assert response_schema(gateway, "ContactCreated").is_valid(created.json)
     assert contact["kind"] == "person"
-    assert contact["email"] == email
+    assert values(contact)["email"] == (email, A)
+    assert values(contact)[promo] == ("2012", A)
+    assert values(contact)["display_name"] == ("Ada L.", A)
     assert contact["member_components"] == [A]
-    assert [
-        (a["key"], a["value"], a["owner_component"], a["visibility"]) for a in contact["attributes"]
-    ] == [("promo", "2012", A, "members")]
+    assert etag_header(created) == f'"{contact["etag"]}"'
 
     token = gateway.keys.manager(A)
     read = gateway.api.call("GET", f"/v1/contacts/{contact['id']}", token)
     assert read.status == 200, read.text
     assert read.json == contact
+    assert etag_header(read) == etag_header(created)
 
-    path = f"/v1/contacts/{contact['id']}/attributes/promo"
-    updated = gateway.api.call("PUT", path, token, {"value": "2013", "visibility": "grouping"})
+    updated = patch(
+        gateway, token, contact["id"], {promo: "2013", "job_title": "Analyste"}, contact["etag"]
+    )
     assert updated.status == 200, updated.text
-    assert {(a["key"], a["value"], a["visibility"]) for a in updated.json["attributes"]} == {
-        ("promo", "2013", "grouping")
-    }
+    assert values(updated.json)[promo] == ("2013", A)
+    assert values(updated.json)["job_title"] == ("Analyste", A)
+    assert updated.json["etag"] != contact["etag"]
+    assert response_schema(gateway, "Contact").is_valid(updated.json)
+    cleared = patch(gateway, token, contact["id"], {"job_title": None}, updated.json["etag"])
+    assert cleared.status == 200, cleared.text
+    assert "job_title" not in cleared.json["fields"]
 
     listed = gateway.api.call("GET", "/v1/contacts?page_size=1000", token)
     assert listed.status == 200, listed.text
@@ -69,20 +98,33 @@ def test_contact_round_trip(gateway: Gateway) -> None:
     assert "next_page_token" in listed.json
     assert response_schema(gateway, "ContactList").is_valid(listed.json)
 
-    joined = create(gateway, B, email=email)
+    joined = gateway.api.call(
+        "POST",
+        "/v1/contacts",
+        gateway.keys.manager(B),
+        {"kind": "person", "fields": {"email": email.upper()}},
+    )
     assert joined.status == 200, joined.text
     assert joined.json["joined_existing"] is True
     assert joined.json["contact"]["id"] == contact["id"]
+    seen = values(joined.json["contact"])
+    assert seen[promo] == ("2013", A)  # members grant
+    assert seen["email"] == (email.upper(), B)  # B's own value
+    assert "first_name" not in seen and "last_name" not in seen  # A's, not shared
 
 
 def test_b_never_sees_a_owner_only_attribute(gateway: Gateway) -> None:
+    taxe = declare(gateway, A, "taxe_apprentissage", "number")
+    promo = declare(gateway, A, "promo")
+    set_policy(gateway, promo, read=[OWNER, MEMBERS])
     email = new_email()
-    attributes = [
-        {"key": "taxe_apprentissage", "value": OWNER_ONLY_VALUE, "visibility": "owner"},
-        {"key": "promo", "value": "2012", "visibility": "members"},
-    ]
     created = create(
-        gateway, A, email=email, kind="company", organisation="ACME", attributes=attributes
+        gateway,
+        A,
+        "company",
+        email=email,
+        organisation="ACME",
+        **{taxe: OWNER_ONLY_VALUE, promo: "2012"},
     )
     assert created.status == 201, created.text
     contact_id = created.json["contact"]["id"]
@@ -93,11 +135,17 @@ def test_b_never_sees_a_owner_only_attribute(gateway: Gateway) -> None:
 
     # B before and after joining the contact: owner-only stays with A; members-only appears.
     before = gateway.api.call("GET", f"/v1/contacts/{contact_id}", b_token)
-    assert before.status in (200, 404), before.text
-    assert OWNER_ONLY_VALUE not in before.text and "taxe_apprentissage" not in before.text
+    assert before.status == 200, before.text
+    assert set(before.json["fields"]) <= {"display_name", "organisation"}
+    assert OWNER_ONLY_VALUE not in before.text and taxe not in before.text
     assert "2012" not in before.text
 
-    joined = create(gateway, B, email=email, kind="company", organisation="ACME")
+    joined = gateway.api.call(
+        "POST",
+        "/v1/contacts",
+        b_token,
+        {"kind": "company", "fields": {"email": email, "organisation": "ACME"}},
+    )
     assert joined.status == 200, joined.text
     for reply in (
         joined,
@@ -106,13 +154,14 @@ def test_b_never_sees_a_owner_only_attribute(gateway: Gateway) -> None:
     ):
         assert reply.status == 200, reply.text
         assert OWNER_ONLY_VALUE not in reply.text
-        assert "taxe_apprentissage" not in reply.text
-    after = gateway.api.call("GET", f"/v1/contacts/{contact_id}", b_token).json
-    assert ("promo", "2012") in {(a["key"], a["value"]) for a in after["attributes"]}
+        assert taxe not in reply.text
+    after = gateway.api.call("GET", f"/v1/contacts/{contact_id}", b_token)
+    assert values(after.json)[promo] == ("2012", A)
 
-    # B cannot overwrite A's attribute either: B writes its own, A's value is untouched.
-    path = f"/v1/contacts/{contact_id}/attributes/taxe_apprentissage"
-    gateway.api.call("PUT", path, b_token, {"value": "0", "visibility": "owner"})
+    # B cannot overwrite A's attribute either: refused, A's value untouched.
+    refused = patch(gateway, b_token, contact_id, {taxe: "0"}, after.json["etag"])
+    problem(refused, 403)
+    assert any(e["field"] == taxe for e in refused.json.get("errors", []))
     assert OWNER_ONLY_VALUE in gateway.api.call("GET", f"/v1/contacts/{contact_id}", a_token).text
     assert OWNER_ONLY_VALUE not in gateway.log_text()
 
@@ -121,14 +170,74 @@ def test_service_errors_become_problems_with_field_errors(gateway: Gateway) -> N
     token = gateway.keys.manager(A)
     bad = create(gateway, A, email="not an email", time_zone="Mars/Olympus")
     body = problem(bad, 400)
-    assert {"email", "time_zone"} <= {e["field"] for e in body["errors"]}
+    assert {"fields.email", "fields.time_zone"} <= {e["field"] for e in body["errors"]}
     assert "not an email" not in bad.text
 
     problem(gateway.api.call("GET", f"/v1/contacts/{uuid.uuid4()}", token), 404)
 
     contact_id = create(gateway, A, email=new_email()).json["contact"]["id"]
-    path = f"/v1/contacts/{contact_id}/attributes/note"
-    problem(gateway.api.call("PUT", path, gateway.keys.manager(B), {"value": "x"}), 403)
+    b_token = gateway.keys.manager(B)
+    b_etag = gateway.api.call("GET", f"/v1/contacts/{contact_id}", b_token).json["etag"]
+    problem(patch(gateway, b_token, contact_id, {"job_title": "x"}, b_etag), 403)
+    problem(gateway.api.call("DELETE", f"/v1/contacts/{contact_id}/membership", b_token), 403)
+
+
+def test_writes_need_the_contact_editor_role(gateway: Gateway) -> None:
+    reader = gateway.keys.issuer.mint(f"reader@{A}", component=A, roles=["campaign_manager"])
+    body = {"kind": "person", "fields": {"email": new_email()}}
+    problem(gateway.api.call("POST", "/v1/contacts", reader, body), 403)
+    created = create(gateway, A, email=new_email()).json["contact"]
+    assert gateway.api.call("GET", f"/v1/contacts/{created['id']}", reader).status == 200
+    problem(patch(gateway, reader, created["id"], {"job_title": "x"}, created["etag"]), 403)
+    path = f"/v1/contacts/{created['id']}/membership"
+    problem(gateway.api.call("DELETE", path, reader), 403)
+
+
+def test_leaving_drops_the_components_values_and_the_last_member_removes_the_contact(
+    gateway: Gateway,
+) -> None:
+    email = new_email()
+    a_token, b_token = gateway.keys.manager(A), gateway.keys.manager(B)
+    contact_id = create(gateway, A, email=email).json["contact"]["id"]
+    body = {"kind": "person", "fields": {"email": email, "job_title": "Juriste"}}
+    assert gateway.api.call("POST", "/v1/contacts", b_token, body).status == 200
+
+    left = gateway.api.call("DELETE", f"/v1/contacts/{contact_id}/membership", b_token)
+    assert left.status == 200, left.text
+    assert left.json == {"contact_deleted": False}
+    mine = gateway.api.call("GET", f"/v1/contacts/{contact_id}", a_token).json
+    assert mine["member_components"] == [A]
+    with gateway.engine.connect() as connection:
+        owners = connection.execute(
+            text("SELECT DISTINCT owner_component FROM contact_values WHERE contact_id = :id"),
+            {"id": contact_id},
+        ).all()
+    assert owners == [(A,)]
+    # B may join again afterwards: its old values did not stay behind
+    again = gateway.api.call(
+        "POST", "/v1/contacts", b_token, {"kind": "person", "fields": {"email": email}}
+    )
+    assert again.status == 200, again.text
+    assert "job_title" not in again.json["contact"]["fields"]
+    assert (
+        gateway.api.call("DELETE", f"/v1/contacts/{contact_id}/membership", b_token).status == 200
+    )
+
+    last = gateway.api.call("DELETE", f"/v1/contacts/{contact_id}/membership", a_token)
+    assert last.status == 200, last.text
+    assert last.json == {"contact_deleted": True}
+    problem(gateway.api.call("GET", f"/v1/contacts/{contact_id}", a_token), 404)
+
+
+def test_only_an_administrator_deletes_a_contact(gateway: Gateway) -> None:
+    contact_id = create(gateway, A, email=new_email()).json["contact"]["id"]
+    path = f"/v1/contacts/{contact_id}"
+    problem(gateway.api.call("DELETE", path, gateway.keys.manager(A)), 403)
+    assert gateway.api.call("GET", path, gateway.keys.manager(A)).status == 200
+    deleted = gateway.api.call("DELETE", path, gateway.keys.admin())
+    assert deleted.status == 204, deleted.text
+    problem(gateway.api.call("GET", path, gateway.keys.manager(A)), 404)
+    problem(gateway.api.call("DELETE", path, gateway.keys.admin()), 404)
 
 
 def test_a_component_the_contacts_service_does_not_know_is_refused(gateway: Gateway) -> None:
