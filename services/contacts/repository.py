@@ -333,11 +333,12 @@ def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Co
     if not ids:
         return {}
     wanted = list(set(ids))
-    kinds = dict(
-        session.execute(select(ContactRow.id, ContactRow.kind).where(ContactRow.id.in_(wanted)))
-        .tuples()
-        .all()
-    )
+    kinds: dict[str, str] = {
+        row.id: row.kind
+        for row in session.execute(
+            select(ContactRow.id, ContactRow.kind).where(ContactRow.id.in_(wanted))
+        )
+    }
     members: dict[str, set[str]] = defaultdict(set)
     for contact_id, component_id in session.execute(
         select(MembershipRow.contact_id, MembershipRow.component_id).where(

@@ -36,6 +36,7 @@ from services.contacts.policy import (
     Rules,
     Value,
     Viewer,
+    owner_of_write,
     read_scope,
     refused_writes,
     resolve,
@@ -153,7 +154,7 @@ def create_contact(
                 "the addresses belong to two different contacts; merge them first",
                 [FieldViolation("fields", "addresses of two different contacts")],
             )
-        repository.put_values(session, contact_id, component, new.values, principal.subject)
+        _write(session, viewer, contact_id, new.values, [], principal.subject)
         repository.touch(session, contact_id)
         action = "joined" if joined else "created"
         repository.record_change(
@@ -205,8 +206,7 @@ def update_contact(
             raise Stale("the contact changed since it was read; read it again")
         _refuse_unwritable(rules, viewer, [*values, *clear], contact.members)
         _rebind_addresses(session, contact_id, component, contact.values, values, clear)
-        repository.put_values(session, contact_id, component, values, principal.subject)
-        repository.delete_values(session, contact_id, component, clear)
+        _write(session, viewer, contact_id, values, clear, principal.subject)
         repository.touch(session, contact_id)
         repository.record_change(
             session, contact_id, "updated", principal.subject, component, [*values, *clear]
@@ -442,6 +442,27 @@ def _owner_shown(contact: Contact, name: str, component: str) -> str:
     """The owner of the value `resolve` handed over for `name` (the component's view)."""
     owners = sorted({v.owner for v in contact.values if v.field == name})
     return component if component in owners else (owners[0] if owners else component)
+
+
+def _write(
+    session: Session,
+    viewer: Viewer,
+    contact_id: str,
+    values: Mapping[str, Clean],
+    clear: Sequence[str],
+    subject: str,
+) -> None:
+    """Writes each value where it belongs: a component's attribute to that component,
+    a core field to the writer's component (the policy has allowed each one already)."""
+    owners: dict[str, tuple[dict[str, Clean], list[str]]] = {}
+    for name, value in values.items():
+        owners.setdefault(owner_of_write(viewer, name) or "", ({}, []))[0][name] = value
+    for name in clear:
+        owners.setdefault(owner_of_write(viewer, name) or "", ({}, []))[1].append(name)
+    for owner, (to_set, to_clear) in owners.items():
+        repository.put_values(session, contact_id, owner, to_set, subject)
+        if to_clear:
+            repository.delete_values(session, contact_id, owner, to_clear)
 
 
 def _refuse_unwritable(
