@@ -1,4 +1,4 @@
-"""A component's attribute written by another component under a write grant stays that component's."""
+"""A component's attribute written by another under a write grant stays that component's."""
 
 from __future__ import annotations
 
