@@ -5,12 +5,22 @@ from __future__ import annotations
 from flask import Flask
 
 from meshkit.unsubscribe import UnsubscribeTokens
-from services.gateway import auth, campaigns, consent, contacts, meta, openapi, problems, public
+from services.gateway import (
+    auth,
+    campaigns,
+    consent,
+    contacts,
+    imports,
+    meta,
+    openapi,
+    problems,
+    public,
+)
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
 
-AREAS = (meta, contacts, consent, campaigns, public)
+AREAS = (meta, contacts, imports, consent, campaigns, public)
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -18,6 +28,7 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fla
     """A gateway app; `clients` defaults to channels to the targets in `settings`."""
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config[imports.MAX_BYTES] = settings.import_max_bytes
     operations = {}
     for area in AREAS:
         app.register_blueprint(area.blueprint)

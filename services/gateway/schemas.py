@@ -401,3 +401,21 @@ class UnsubscribeForm(BaseModel):
     def from_page(self) -> bool:
         """True when a person confirmed on our page (answer HTML), not a mail client."""
         return self.confirm is not None
+
+
+# --- Contact imports -----------------------------------------------------------------------
+
+
+class ContactImportQuery(BaseModel):
+    """Options of an upload (also accepted as form fields of a multipart upload)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind | None = Field(None, description="Required (here or as a form field).")
+    import_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="Names the import: the same file sent again under the same id resumes "
+        "it (batches already applied are not applied twice). Default: a new id.",
+    )
+    dry_run: bool = Field(False, description="Decide and report every row, write nothing.")
