@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from services.cli_import import summarise
 from tests.integration.gateway.harness import problem
 from tests.support.mesh import Api, Reply
 from tests.support.processes import free_port, service_process, wait_grpc_healthy, wait_http_healthy
@@ -272,3 +275,31 @@ def test_the_report_as_csv(running: Running, tmp_path: Path) -> None:
         "2,rejected,,,email: must be a valid email address",
     ]
     assert "rejected=1" in reply.headers["X-Import-Totals"]
+
+
+def test_the_cli_uploads_a_file_writes_the_report_and_resumes(
+    running: Running, tmp_path: Path
+) -> None:
+    file = tmp_path / "contacts.csv"
+    file.write_bytes(
+        csv_bytes([["email", "first_name"], ["cli1@example.org", "Cli"], ["bad", "X"]])
+    )
+    command = [
+        sys.executable, "-m", "services.cli", "import", "contacts", str(file),
+        "--component", A, "--gateway", running.api.base,
+    ]  # fmt: skip
+    env = {**os.environ, "CRM_TOKEN": running.editor(A)}
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "created=1" in first.stdout and "rejected=1" in first.stdout
+    report = tmp_path / "contacts.report.csv"
+    assert summarise(report) == {"created": 1, "rejected": 1}
+    counts = running.counts()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and summarise(report) == {"created": 1, "rejected": 1}
+    assert running.counts() == counts  # the same file resumes its import: nothing twice
+    wrong = subprocess.run(
+        [*command[:-4], "--component", B, "--gateway", running.api.base],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert wrong.returncode != 0 and "does not act for" in wrong.stderr
