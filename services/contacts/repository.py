@@ -423,19 +423,9 @@ def insert_on_conflict(session: Session, table: Any) -> Any:
 
 
 # --- Imports -----------------------------------------------------------------------------
-# Bulk statements for one import batch: a fixed number per batch (each INSERT is one
-# multi-row VALUES statement, split only beyond MAX_PARAMETERS bind parameters).
-
-MAX_PARAMETERS = 30_000  # PostgreSQL allows 65535 bind parameters per statement
-
-
-def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    """Rows in slices small enough for one multi-row statement each."""
-    if not rows:
-        return
-    size = max(1, MAX_PARAMETERS // max(1, len(rows[0])))
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+# Bulk statements for one import batch: a fixed number per batch. Each INSERT is sent
+# as an executemany with RETURNING, which SQLAlchemy renders as multi-row VALUES
+# statements of up to 1000 rows ("insertmanyvalues") from one cached compilation.
 
 
 def stored_import_batch(
@@ -530,23 +520,21 @@ def import_view(
 def insert_contacts_bulk(session: Session, contacts: Iterable[tuple[str, policy.Kind]]) -> None:
     now = utcnow()
     rows = [{"id": i, "kind": k.value, "created_at": now, "updated_at": now} for i, k in contacts]
-    for chunk in _chunks(rows):
-        session.execute(insert(ContactRow).values(chunk))
+    if rows:
+        session.execute(insert(ContactRow).returning(ContactRow.id), rows)
 
 
 def claim_addresses_bulk(session: Session, claims: Mapping[str, str]) -> bool:
     """Binds each address to its contact; False when another contact holds one already."""
     rows = [{"address": a, "contact_id": c} for a, c in sorted(claims.items())]
-    bound = 0
-    for chunk in _chunks(rows):
-        statement = (
-            insert_on_conflict(session, AddressRow.__table__)
-            .values(chunk)
-            .on_conflict_do_nothing(index_elements=["address"])
-            .returning(AddressRow.address)
-        )
-        bound += len(session.execute(statement).all())
-    return bound == len(rows)
+    if not rows:
+        return True
+    statement = (
+        insert_on_conflict(session, AddressRow.__table__)
+        .on_conflict_do_nothing(index_elements=["address"])
+        .returning(AddressRow.address)
+    )
+    return len(session.execute(statement, rows).all()) == len(rows)
 
 
 def release_addresses_bulk(session: Session, released: Collection[tuple[str, str]]) -> None:
@@ -562,11 +550,12 @@ def release_addresses_bulk(session: Session, released: Collection[tuple[str, str
 def add_memberships_bulk(session: Session, contact_ids: Iterable[str], component_id: str) -> None:
     now = utcnow()
     rows = [{"contact_id": i, "component_id": component_id, "created_at": now} for i in contact_ids]
-    for chunk in _chunks(rows):
+    if rows:
         session.execute(
             insert_on_conflict(session, MembershipRow.__table__)
-            .values(chunk)
             .on_conflict_do_nothing(index_elements=["contact_id", "component_id"])
+            .returning(MembershipRow.contact_id),
+            rows,
         )
 
 
@@ -587,8 +576,8 @@ def put_values_bulk(
         }
         for (contact_id, name), clean in values.items()
     ]
-    for chunk in _chunks(rows):
-        statement = insert_on_conflict(session, ValueRow.__table__).values(chunk)
+    if rows:
+        statement = insert_on_conflict(session, ValueRow.__table__)
         statement = statement.on_conflict_do_update(
             index_elements=["contact_id", "field", "owner_component"],
             set_={
@@ -596,7 +585,7 @@ def put_values_bulk(
                 for name in ("value", "number_value", "updated_by", "updated_at")
             },
         )
-        session.execute(statement)
+        session.execute(statement.returning(ValueRow.contact_id), rows)
 
 
 def touch_many(session: Session, contact_ids: Collection[str]) -> None:
@@ -612,8 +601,8 @@ def record_changes_bulk(session: Session, changes: Iterable[dict[str, Any]]) -> 
     """Appends change-history rows (contact_id, action, subject, component, fields, detail)."""
     now = utcnow()
     rows = [{**change, "at": now} for change in changes]
-    for chunk in _chunks(rows):
-        session.execute(insert(ChangeRow).values(chunk))
+    if rows:
+        session.execute(insert(ChangeRow).returning(ChangeRow.id), rows)
 
 
 def store_import_batch(
