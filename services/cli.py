@@ -192,6 +192,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("protocol", choices=["grpc", "http"])
     p.add_argument("target", help="host:port for grpc, a URL for http")
     p.set_defaults(run=health)
+
+    from services import cli_import
+
+    cli_import.add_parser(commands)
     return root
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +42,7 @@ from services.contacts.models import (
     ContactRow,
     FieldPolicyChangeRow,
     FieldPolicyRow,
+    ImportBatchRow,
     LevelRow,
     MembershipRow,
     OrgServiceRow,
@@ -876,3 +878,222 @@ def field_policy_changes(
     if before_id is not None:
         query = query.where(FieldPolicyChangeRow.id < before_id)
     return list(session.scalars(query.order_by(FieldPolicyChangeRow.id.desc()).limit(limit)))
+
+
+# --- Imports -----------------------------------------------------------------------------
+# Bulk statements for one import batch: a fixed number per batch. Each INSERT is sent
+# as an executemany with RETURNING, which SQLAlchemy renders as multi-row VALUES
+# statements of up to 1000 rows ("insertmanyvalues") from one cached compilation.
+
+
+def stored_import_batch(
+    session: Session, component_id: str, import_id: str, first_line: int
+) -> list[dict[str, Any]] | None:
+    """The stored report of an applied batch, None when it was never applied."""
+    return session.scalar(
+        select(ImportBatchRow.report).where(
+            ImportBatchRow.component_id == component_id,
+            ImportBatchRow.import_id == import_id,
+            ImportBatchRow.first_line == first_line,
+        )
+    )
+
+
+def address_holders(session: Session, addresses: Collection[str]) -> dict[str, str]:
+    """The contact each of these normalised addresses belongs to (one query)."""
+    if not addresses:
+        return {}
+    rows = session.execute(
+        select(AddressRow.address, AddressRow.contact_id).where(
+            AddressRow.address.in_(sorted(set(addresses)))
+        )
+    )
+    return {row.address: row.contact_id for row in rows}
+
+
+def own_contacts_by_value(
+    session: Session, component_id: str, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """For (field, value) pairs, a contact whose value of that field the component holds.
+
+    Only the component's own values are looked at (the lowest contact id wins).
+    """
+    if not pairs:
+        return {}
+    found: dict[tuple[str, str], str] = {}
+    fields = sorted({name for name, _ in pairs})
+    rows = session.execute(
+        select(ValueRow.field, ValueRow.value, ValueRow.contact_id)
+        .where(
+            ValueRow.owner_component == component_id,
+            ValueRow.field.in_(fields),
+            ValueRow.value.in_(sorted({value for _, value in pairs})),
+        )
+        .order_by(ValueRow.contact_id)
+    )
+    for name, value, contact_id in rows:
+        if (name, value) in pairs:
+            found.setdefault((name, value), contact_id)
+    return found
+
+
+def import_view(
+    session: Session, ids: Collection[str], component_id: str, email_fields: Collection[str]
+) -> tuple[dict[str, policy.Kind], dict[str, set[str]], list[tuple[str, str, str, str]]]:
+    """Kinds, members, and the values an import needs of these contacts (three queries).
+
+    Values: the component's own values, and every owner's email values (to keep the
+    address index right); as (contact_id, field, owner, value).
+    """
+    if not ids:
+        return {}, {}, []
+    wanted = sorted(set(ids))
+    kinds = {
+        row.id: policy.Kind(row.kind)
+        for row in session.execute(
+            select(ContactRow.id, ContactRow.kind).where(ContactRow.id.in_(wanted))
+        )
+    }
+    members: dict[str, set[str]] = defaultdict(set)
+    for contact_id, component in session.execute(
+        select(MembershipRow.contact_id, MembershipRow.component_id).where(
+            MembershipRow.contact_id.in_(wanted)
+        )
+    ):
+        members[contact_id].add(component)
+    values = [
+        (row.contact_id, row.field, row.owner_component, row.value)
+        for row in session.execute(
+            select(
+                ValueRow.contact_id, ValueRow.field, ValueRow.owner_component, ValueRow.value
+            ).where(
+                ValueRow.contact_id.in_(wanted),
+                (ValueRow.owner_component == component_id) | ValueRow.field.in_(list(email_fields)),
+            )
+        )
+    ]
+    return kinds, dict(members), values
+
+
+def insert_contacts_bulk(session: Session, contacts: Iterable[tuple[str, policy.Kind]]) -> None:
+    now = utcnow()
+    rows = [{"id": i, "kind": k.value, "created_at": now, "updated_at": now} for i, k in contacts]
+    if rows:
+        session.execute(insert(ContactRow).returning(ContactRow.id), rows)
+
+
+def claim_addresses_bulk(session: Session, claims: Mapping[str, str]) -> bool:
+    """Binds each address to its contact; False when another contact holds one already."""
+    rows = [{"address": a, "contact_id": c} for a, c in sorted(claims.items())]
+    if not rows:
+        return True
+    statement = (
+        insert_on_conflict(session, AddressRow.__table__)
+        .on_conflict_do_nothing(index_elements=["address"])
+        .returning(AddressRow.address)
+    )
+    return len(session.execute(statement, rows).all()) == len(rows)
+
+
+def release_addresses_bulk(session: Session, released: Collection[tuple[str, str]]) -> None:
+    """Unbinds (address, contact_id) pairs (one statement)."""
+    if released:
+        session.execute(
+            delete(AddressRow).where(
+                tuple_(AddressRow.address, AddressRow.contact_id).in_(sorted(released))
+            )
+        )
+
+
+def add_memberships_bulk(session: Session, contact_ids: Iterable[str], component_id: str) -> None:
+    now = utcnow()
+    rows = [{"contact_id": i, "component_id": component_id, "created_at": now} for i in contact_ids]
+    if rows:
+        session.execute(
+            insert_on_conflict(session, MembershipRow.__table__)
+            .on_conflict_do_nothing(index_elements=["contact_id", "component_id"])
+            .returning(MembershipRow.contact_id),
+            rows,
+        )
+
+
+def put_values_bulk(
+    session: Session, values: Mapping[tuple[str, str], Clean], owner: str, subject: str
+) -> None:
+    """Writes the owner's values, keyed by (contact_id, field), replacing those it held."""
+    now = utcnow()
+    rows = [
+        {
+            "contact_id": contact_id,
+            "field": name,
+            "owner_component": owner,
+            "value": clean.value,
+            "number_value": clean.number,
+            "updated_by": subject,
+            "updated_at": now,
+        }
+        for (contact_id, name), clean in values.items()
+    ]
+    if rows:
+        statement = insert_on_conflict(session, ValueRow.__table__)
+        statement = statement.on_conflict_do_update(
+            index_elements=["contact_id", "field", "owner_component"],
+            set_={
+                name: statement.excluded[name]
+                for name in ("value", "number_value", "updated_by", "updated_at")
+            },
+        )
+        session.execute(statement.returning(ValueRow.contact_id), rows)
+
+
+def touch_many(session: Session, contact_ids: Collection[str]) -> None:
+    if contact_ids:
+        session.execute(
+            update(ContactRow)
+            .where(ContactRow.id.in_(sorted(contact_ids)))
+            .values(updated_at=utcnow())
+        )
+
+
+def record_changes_bulk(session: Session, changes: Iterable[dict[str, Any]]) -> None:
+    """Appends change-history rows (contact_id, action, subject, component, fields, detail)."""
+    now = utcnow()
+    rows = [{**change, "at": now} for change in changes]
+    if rows:
+        session.execute(insert(ChangeRow).returning(ChangeRow.id), rows)
+
+
+def store_import_batch(
+    session: Session,
+    component_id: str,
+    import_id: str,
+    first_line: int,
+    last_line: int,
+    subject: str,
+    report: list[dict[str, Any]],
+) -> None:
+    """Records an applied batch; a concurrent replay of it fails on the primary key."""
+    session.execute(
+        insert(ImportBatchRow).values(
+            component_id=component_id,
+            import_id=import_id,
+            first_line=first_line,
+            last_line=last_line,
+            subject=subject,
+            report=report,
+            applied_at=utcnow(),
+        )
+    )
+
+
+def import_batches(
+    session: Session, component_id: str, import_id: str
+) -> Iterable[tuple[int, list[dict[str, Any]]]]:
+    """(last_line, report) of each applied batch of an import, fetched a few at a time."""
+    result = session.execute(
+        select(ImportBatchRow.last_line, ImportBatchRow.report)
+        .where(ImportBatchRow.component_id == component_id, ImportBatchRow.import_id == import_id)
+        .execution_options(yield_per=10)
+    )
+    for row in result:
+        yield row.last_line, row.report

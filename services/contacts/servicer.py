@@ -8,7 +8,7 @@ from meshkit.db import Database
 from meshkit.identity import current_principal
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from protos.crm.contacts.v1 import contacts_pb2_grpc
-from services.contacts import mapping, organisation, privacy, privacy_mapping, service
+from services.contacts import imports, mapping, organisation, privacy, privacy_mapping, service
 from services.contacts import organisation_mapping as org_mapping
 
 
@@ -254,3 +254,50 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         return pb.ListFieldPolicyChangesResponse(
             changes=[org_mapping.change_message(c) for c in changes], next_page_token=next_token
         )
+
+    # --- Imports -----------------------------------------------------------------------
+
+    def ImportContacts(
+        self, request: pb.ImportContactsRequest, context: grpc.ServicerContext
+    ) -> pb.ImportContactsResponse:
+        rows = [_import_row(row) for row in request.rows]
+        reports = imports.import_contacts(
+            self._db, current_principal(), request.import_id, request.first_line, rows,
+            request.dry_run,
+        )  # fmt: skip
+        return pb.ImportContactsResponse(rows=[_row_report(r) for r in reports])
+
+    def GetImport(
+        self, request: pb.GetImportRequest, context: grpc.ServicerContext
+    ) -> pb.ImportStatus:
+        status = imports.get_import(self._db, current_principal(), request.import_id)
+        return pb.ImportStatus(
+            import_id=status.import_id, last_line=status.last_line, counts=dict(status.counts)
+        )
+
+
+# --- Imports: mapping of the import messages (kept with their RPCs) ---------------------
+
+_OUTCOMES = {
+    imports.Outcome.CREATED: pb.ROW_OUTCOME_CREATED,
+    imports.Outcome.JOINED: pb.ROW_OUTCOME_JOINED,
+    imports.Outcome.UPDATED: pb.ROW_OUTCOME_UPDATED,
+    imports.Outcome.UNCHANGED: pb.ROW_OUTCOME_UNCHANGED,
+    imports.Outcome.REJECTED: pb.ROW_OUTCOME_REJECTED,
+}
+
+
+def _import_row(row: pb.ImportRow) -> imports.ImportRow:
+    return imports.ImportRow(row.line, mapping.kind_of(row.kind), dict(row.fields))
+
+
+def _row_report(report: imports.RowReport) -> pb.RowReport:
+    return pb.RowReport(
+        line=report.line,
+        outcome=_OUTCOMES[report.outcome],
+        contact_id=report.contact_id,
+        problems=[
+            pb.RowProblem(column=p.column, description=p.description) for p in report.problems
+        ],
+        same_as_line=report.same_as_line,
+    )

@@ -12,6 +12,7 @@ from services.gateway import (
     campaigns,
     consent,
     contacts,
+    imports,
     meta,
     openapi,
     organisation,
@@ -23,7 +24,7 @@ from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
 
-AREAS = (meta, contacts, organisation, consent, campaigns, public, privacy)
+AREAS = (meta, contacts, imports, organisation, consent, campaigns, public, privacy)
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -37,6 +38,7 @@ def create_app(
     """
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config[imports.MAX_BYTES] = settings.import_max_bytes
     operations = {}
     for area in AREAS:
         app.register_blueprint(area.blueprint)

@@ -297,3 +297,35 @@ class FieldPolicyChange(BaseModel):
 class FieldPolicyChangeList(BaseModel):
     changes: list[FieldPolicyChange]
     next_page_token: str
+
+
+# --- Contact imports -----------------------------------------------------------------------
+
+
+class ImportProblem(BaseModel):
+    column: str = Field(description="The column at fault (never its value).")
+    description: str
+
+
+class ImportRowReport(BaseModel):
+    line: int = Field(description="Line of the file where the row starts (the header is 1).")
+    outcome: Literal["created", "joined", "updated", "unchanged", "rejected"]
+    contact_id: str | None = None
+    problems: list[ImportProblem] | None = Field(None, description="Why it was rejected.")
+    same_as_line: int | None = Field(
+        None, description="An earlier line of the same batch (1000 rows) naming the same contact."
+    )
+
+
+class ImportReport(BaseModel):
+    import_id: str = Field(description="Send the same file again under this id to resume.")
+    dry_run: bool
+    last_line: int = Field(description="The last line of the file that was read.")
+    totals: dict[str, int] = Field(description="Rows per outcome.")
+    rows: list[ImportRowReport]
+
+
+class ImportStatus(BaseModel):
+    import_id: str
+    last_line: int = Field(description="Last line of the last applied batch; 0: none yet.")
+    counts: dict[str, int] = Field(description="Rows applied per outcome.")

@@ -620,3 +620,21 @@ class PolicyChangesQuery(BaseModel):
     field: str = Field("", max_length=120, description="Only this field's changes; empty: all.")
     page_size: int = Field(0, ge=0, le=INT32_MAX, description="0: the service's default.")
     page_token: str = Field("", description="`next_page_token` of the previous page.")
+
+
+# --- Contact imports -----------------------------------------------------------------------
+
+
+class ContactImportQuery(BaseModel):
+    """Options of an upload (also accepted as form fields of a multipart upload)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind | None = Field(None, description="Required (here or as a form field).")
+    import_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="Names the import: the same file sent again under the same id resumes "
+        "it (batches already applied are not applied twice). Default: a new id.",
+    )
+    dry_run: bool = Field(False, description="Decide and report every row, write nothing.")

@@ -31,3 +31,8 @@ class GatewaySettings(IdentitySettings):
         description="Secret shared with campaigns that signs one-click unsubscribe links.",
     )
     threads: int = Field(default=8, ge=1, description="Threads of the HTTP server (waitress).")
+    import_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Largest contact import upload (bytes); a larger one is refused with 413.",
+    )

@@ -1371,10 +1371,13 @@ class RowReport(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     CONTACT_ID_FIELD_NUMBER: _builtins.int
     PROBLEMS_FIELD_NUMBER: _builtins.int
+    SAME_AS_LINE_FIELD_NUMBER: _builtins.int
     line: _builtins.int
     outcome: Global___RowOutcome.ValueType
     contact_id: _builtins.str
     """empty when rejected"""
+    same_as_line: _builtins.int
+    """an earlier line of this batch that named the same contact"""
     @_builtins.property
     def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___RowProblem]:
         """why it was rejected"""
@@ -1386,10 +1389,11 @@ class RowReport(_message.Message):
         outcome: Global___RowOutcome.ValueType = ...,
         contact_id: _builtins.str = ...,
         problems: _abc.Iterable[Global___RowProblem] | None = ...,
+        same_as_line: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "line", b"line", "outcome", b"outcome", "problems", b"problems"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "line", b"line", "outcome", b"outcome", "problems", b"problems", "same_as_line", b"same_as_line"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
