@@ -101,8 +101,12 @@ SERVER_WITH_A_STUCK_RPC = textwrap.dedent(
     def call():
         with grpc.insecure_channel(sys.argv[1]) as channel:
             try:
+                # wait_for_ready: the server starts after this thread, and a call that
+                # fails fast would never reach the handler (the test then waits forever).
                 channel.unary_unary("/test.Stuck/Call")(
-                    b"", metadata=[("authorization", "Bearer " + keys.manager("sciences"))]
+                    b"",
+                    metadata=[("authorization", "Bearer " + keys.manager("sciences"))],
+                    wait_for_ready=True,
                 )
             except grpc.RpcError:
                 pass
