@@ -69,6 +69,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONSENT + "Withdraw": SIGNED_IN,
         _CONSENT + "GetHistory": SIGNED_IN,
         _CONSENT + "CheckBatch": SERVICE,
+        _CONSENT + "MergeContacts": SERVICE,
         # campaigns
         _CAMPAIGNS + "CreateCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "GetCampaign": SIGNED_IN,
@@ -76,6 +77,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "ScheduleCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "SendNow": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "ListDeliveries": SIGNED_IN,
+        _CAMPAIGNS + "MergeContacts": SERVICE,
     }
 )
 

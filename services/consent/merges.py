@@ -56,41 +56,32 @@ def merge_contacts(db: Database, principal: Principal, survivor_id: str, merged_
         )
 
 
-def people(session: Session, contact_ids: Collection[str]) -> tuple[dict[str, str], dict[str, int]]:
-    """(the survivor of each id, itself when not merged; merge seq of each merged person).
-
-    Two queries whatever the number of ids.
-    """
+def people(
+    session: Session, contact_ids: Collection[str]
+) -> tuple[dict[str, str], dict[str, set[str]], dict[str, int]]:
+    """For these ids: the survivor of each (itself when not merged), every id of each
+    survivor, and the latest merge seq of each merged person. One query for any batch."""
     ids = list(set(contact_ids))
-    survivor = {i: i for i in ids}
-    for row in session.execute(
-        select(ContactAliasRow.merged_id, ContactAliasRow.survivor_id).where(
-            ContactAliasRow.merged_id.in_(ids)
-        )
-    ):
-        survivor[row.merged_id] = row.survivor_id
-    return survivor, _merge_seqs(session, set(survivor.values()))
-
-
-def members(session: Session, survivors: Collection[str]) -> dict[str, set[str]]:
-    """Every id of each survivor: itself and the ids merged into it."""
-    group: dict[str, set[str]] = {s: {s} for s in survivors}
-    for row in session.execute(
-        select(ContactAliasRow.merged_id, ContactAliasRow.survivor_id).where(
-            ContactAliasRow.survivor_id.in_(list(survivors))
-        )
-    ):
-        group[row.survivor_id].add(row.merged_id)
-    return group
-
-
-def _merge_seqs(session: Session, survivors: Collection[str]) -> dict[str, int]:
+    related = select(ContactAliasRow.survivor_id).where(ContactAliasRow.merged_id.in_(ids))
     rows = session.execute(
-        select(ContactAliasRow.survivor_id, func.max(ContactAliasRow.merge_seq))
-        .where(ContactAliasRow.survivor_id.in_(list(survivors)))
-        .group_by(ContactAliasRow.survivor_id)
-    )
-    return {survivor: int(seq) for survivor, seq in rows}
+        select(
+            ContactAliasRow.merged_id, ContactAliasRow.survivor_id, ContactAliasRow.merge_seq
+        ).where(
+            ContactAliasRow.merged_id.in_(ids)
+            | ContactAliasRow.survivor_id.in_(ids)
+            | ContactAliasRow.survivor_id.in_(related.scalar_subquery())
+        )
+    ).all()
+    survivor = {i: i for i in ids}
+    group: dict[str, set[str]] = defaultdict(set)
+    merge_seq: dict[str, int] = {}
+    for merged_id, survivor_id, seq in rows:
+        survivor[merged_id] = survivor_id
+        group[survivor_id].add(merged_id)
+        merge_seq[survivor_id] = max(merge_seq.get(survivor_id, 0), int(seq))
+    for person in set(survivor.values()):
+        group[person].add(person)
+    return survivor, dict(group), merge_seq
 
 
 def decide_batch(
@@ -101,8 +92,7 @@ def decide_batch(
     component: str,
 ) -> list[tuple[str, Verdict]]:
     """One verdict per requested id, each read across every id of its person."""
-    survivor, merge_seq = people(session, contact_ids)
-    group = members(session, set(survivor.values()))
+    survivor, group, merge_seq = people(session, contact_ids)
     every_id = {i for ids in group.values() for i in ids}
     events = repository.batch(session, every_id, channel, purpose)
     by_person: dict[str, list[ConsentEvent]] = defaultdict(list)

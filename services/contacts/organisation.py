@@ -284,7 +284,7 @@ def define_attribute(db: Database, principal: Principal, spec: AttributeSpec) ->
     spec = validate_attribute_definition(spec)
     with db.transaction() as session:
         if not repository.component_exists(session, spec.component_id):
-            raise invalid("attribute.component_id", "no such component")
+            raise NotFound("component_id: no such component")
         current = repository.attribute_definition(session, spec.component_id, spec.key)
         retyped = current is not None and (
             current.type != spec.type.value or not set(current.choices or ()) <= set(spec.choices)

@@ -292,14 +292,14 @@ def validate_attribute_definition(spec: AttributeSpec) -> AttributeSpec:
         problems.add("attribute.key", "must match [a-z][a-z0-9_]{0,63}")
     if spec.type not in ATTRIBUTE_TYPES:
         problems.add("attribute.type", "must be text, number, date, boolean or enum")
-    choices = tuple(c.strip() for c in spec.choices)
+    choices = tuple(spec.choices)  # as written: the published schema checks them so too
     if spec.type is FieldType.ENUM and not choices:
         problems.add("attribute.choices", "an enum needs at least one choice")
     if spec.type is not FieldType.ENUM and choices:
         problems.add("attribute.choices", "only an enum has choices")
     if len(choices) > MAX_CHOICES or len(set(choices)) != len(choices):
         problems.add("attribute.choices", f"at most {MAX_CHOICES} distinct choices")
-    if any(not c or len(c) > MAX_NAME or _CONTROL.search(c) for c in choices):
+    if any(not c.strip() or len(c) > MAX_NAME or _CONTROL.search(c) for c in choices):
         problems.add("attribute.choices", f"each choice: 1 to {MAX_NAME} printable characters")
     labels = {}
     for name in ("label_fr", "label_en"):

@@ -84,6 +84,7 @@ class Operation:
     query: type[BaseModel] | None = None
     calls_upstream: bool = True
     if_match: bool = False  # needs If-Match (the ETag last read), passed to the view as `etag`
+    upload: bool = False  # the view streams a CSV file itself (multipart `file` or text/csv)
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -113,6 +114,7 @@ class Routes:
         query: type[BaseModel] | None = None,
         calls_upstream: bool = True,
         if_match: bool = False,
+        upload: bool = False,
     ) -> Callable[[View], View]:
         """Declares a view: registers its URL rule and records its operation.
 
@@ -142,6 +144,7 @@ class Routes:
                 query=query,
                 calls_upstream=calls_upstream,
                 if_match=if_match,
+                upload=upload,
                 tags=(self.tag,),
             )
             handler = _handler(view, operation)

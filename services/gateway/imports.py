@@ -74,6 +74,7 @@ CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
     access=Access.COMPONENT,
     role=Role.CONTACT_EDITOR,
     query=schemas.ContactImportQuery,
+    upload=True,
     replies=(
         Reply(
             200,

@@ -9,11 +9,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from meshkit.fields import ATTRIBUTE_KEY, COMPONENT_ID
 from meshkit.roles import Role
 from services.campaigns import validation as campaign_rules
+from services.contacts.imports import IMPORT_ID
+from services.contacts.organisation import MAX_SUBJECT
 from services.gateway.api import HTML, JSON, Access, Operation, Reply
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.responses import Problem
+from services.gateway.schemas import FIELD_ID_PATTERN
 
 REF = "#/components/schemas/{model}"
 BEARER = "bearerAuth"
@@ -25,6 +29,7 @@ _PROBLEMS = {
     "(`x-required-role`), or refused by the service.",
     "404": "Unknown, or not visible to the caller.",
     "412": "The resource changed since its ETag was read: read it again, then retry.",
+    "413": "The upload is larger than the gateway accepts.",
     "415": "The body is not of the expected media type.",
     "428": "If-Match is missing: send the ETag of the resource as last read.",
     "503": "An upstream service did not answer; retry later.",
@@ -43,6 +48,16 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "string",
         "format": "uuid",
         "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    },
+    "component_id": {"type": "string", "pattern": f"^{COMPONENT_ID.pattern}$"},
+    "key": {"type": "string", "pattern": f"^{ATTRIBUTE_KEY.pattern}$"},
+    "field": {"type": "string", "pattern": FIELD_ID_PATTERN},
+    "import_id": {"type": "string", "pattern": f"^{IMPORT_ID.pattern}$"},
+    "subject": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_SUBJECT,
+        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
     },
 }
 
@@ -129,9 +144,32 @@ def _operation(operation: Operation) -> dict[str, Any]:
             "required": not operation.body_optional,
             "content": {operation.body_media_type: {"schema": _ref(operation.body)}},
         }
+    if operation.upload:
+        result["requestBody"] = _UPLOAD
     result["responses"] = _responses(operation)
     return result
 
+
+# A CSV file, UTF-8, whose header names fields by catalogue id; `;` or `,` between cells.
+_CSV = {"type": "string", "description": "UTF-8 CSV; its header names fields by catalogue id."}
+_UPLOAD = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": _CSV},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "kind": {"type": "string", "enum": ["person", "company"]},
+                    "import_id": {"type": "string"},
+                    "dry_run": {"type": "boolean"},
+                },
+            }
+        },
+    },
+}
 
 _ACCESS = {
     Access.PUBLIC: "No token needed.",
@@ -206,8 +244,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
         problems.append("404")
     if operation.if_match:
         problems += ["412", "428"]
-    if operation.body is not None:
-        problems.append("415")
+    if operation.body is not None or operation.upload:
+        problems += ["413", "415"] if operation.upload else ["415"]
     if operation.calls_upstream:
         problems.append("503")
     problem = {PROBLEM_JSON: {"schema": _ref(Problem)}}

@@ -579,12 +579,25 @@ class PersonBody(BaseModel):
 class AttributeBody(BaseModel):
     """A component's attribute (admin only): its type may change only while no value is held."""
 
-    model_config = _closed(
-        {"type": "enum", "choices": ["or", "argent"], "label_fr": "Niveau", "label_en": "Tier"}
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"type": "enum", "choices": ["or", "argent"], "label_fr": "Niveau"},
+            ],
+            # What the service checks: an enum names its choices, other types have none.
+            "if": {"properties": {"type": {"const": "enum"}}},
+            "then": {
+                "required": ["choices"],
+                "properties": {"choices": {"minItems": 1, "uniqueItems": True}},
+            },
+            "else": {"properties": {"choices": {"maxItems": 0}}},
+        },
     )
 
     type: AttributeType
-    choices: list[ShortText] = Field(default_factory=list, max_length=contact_rules.MAX_CHOICES)
+    choices: list[ComponentName] = Field(default_factory=list, max_length=contact_rules.MAX_CHOICES)
     label_fr: ShortText = ""
     label_en: ShortText = ""
 

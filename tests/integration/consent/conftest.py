@@ -33,7 +33,9 @@ def contacts(keys: TestKeys, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with serve("contacts", keys, tmp_path_factory.mktemp("contacts")) as (target, _url):
         with grpc.insecure_channel(target) as channel:
             running = RunningContacts(target, contacts_pb2_grpc.ContactsServiceStub(channel), keys)
-            running.add_component(OWNER)
+            # Every component the consent tests' tokens name: the organisation must know them.
+            for component in (OWNER, "sciences", "medicine"):
+                running.add_component(component)
             yield running
 
 

@@ -133,7 +133,8 @@ def test_import_needs_the_contact_editor_role_and_a_well_formed_batch(
     request = pb.ImportContactsRequest(
         import_id="r", first_line=2, rows=rows({"email": "r@example.org"})
     )
-    error = server.fails("ImportContacts", request, server.keys.manager(a))
+    manager = server.keys.issuer.mint(f"m@{a}", component=a, roles=["campaign_manager"])
+    error = server.fails("ImportContacts", request, manager)
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     too_many = rows(*({"email": f"m{i}@example.org"} for i in range(1001)))
     bad = pb.ImportContactsRequest(import_id="bad id!", first_line=3, rows=too_many)

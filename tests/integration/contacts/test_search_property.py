@@ -32,6 +32,7 @@ from services.contacts.models import (
     FieldPolicyRow,
     LevelRow,
     MembershipRow,
+    OrgServiceRow,
     SensitiveReadRow,
     ValueRow,
 )
@@ -82,6 +83,8 @@ viewers = st.builds(
     st.sampled_from([*COMPONENTS, "aa", None]),
     st.sampled_from([None, "s1", "s2"]),
     st.sampled_from([None, *LEVELS]),
+).map(  # a service exists only inside a component: the organisation refuses anything else
+    lambda v: v if v.component else Viewer(v.subject, None, None, v.level)
 )
 
 
@@ -162,12 +165,16 @@ def _load(db: Database, case: Case) -> list[str]:
     with db.transaction() as session:
         for table in (SensitiveReadRow, ValueRow, MembershipRow, ContactRow, FieldPolicyRow):
             session.execute(delete(table))
-        for table in (AttributeDefinitionRow, LevelRow, ComponentRow):
+        for table in (AttributeDefinitionRow, LevelRow, OrgServiceRow, ComponentRow):
             session.execute(delete(table))
     with db.transaction() as session:
         session.add_all(ComponentRow(id=c, name=c) for c in COMPONENTS)
         session.add_all(LevelRow(rank=i, id=level) for i, level in enumerate(LEVELS))
         session.flush()
+        # The organisation knows every service a viewer may name.
+        session.add_all(
+            OrgServiceRow(component_id=c, id=s, name=s) for c in COMPONENTS for s in ("s1", "s2")
+        )
         for field, kind in FIELDS.items():
             if "." in field:
                 owner, key = field.split(".")

@@ -256,7 +256,7 @@ def test_bad_uploads_are_problems_and_write_nothing(running: Running) -> None:
 
 
 def test_import_needs_the_contact_editor_role(running: Running) -> None:
-    manager = running.keys.manager(A)
+    manager = running.keys.issuer.mint(f"m@{A}", component=A, roles=["campaign_manager"])
     reply = upload(running, manager, b"email\r\nx@example.org\r\n", kind="person")
     problem(reply, 403)
     assert json.loads(reply.body)["detail"] == "this operation needs the contact_editor role"

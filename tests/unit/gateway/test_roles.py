@@ -56,8 +56,12 @@ def call(client: FlaskClient, operation: Operation, token: str) -> Any:
     path = operation.rule
     for name, value in PATH_VALUES.items():
         path = path.replace(f"<{name}>", value)
-    body = example(operation.body) if operation.body is not None else None
     headers = bearer(token) | ({"If-Match": '"etag"'} if operation.if_match else {})
+    if operation.upload:
+        csv = b"email\r\nx@example.org\r\n"
+        headers["Content-Type"] = "text/csv"
+        return client.open(path + "?kind=person", method="POST", data=csv, headers=headers)
+    body = example(operation.body) if operation.body is not None else None
     return client.open(path, method=operation.method, json=body, headers=headers)
 
 
