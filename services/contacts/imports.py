@@ -348,18 +348,22 @@ class _Batch:
         self.by_address.pop(address, None)
 
     def write(self, import_id: str) -> None:
-        """The batch's writes: one multi-row statement per table."""
-        session = self.session
+        """The batch's writes: one statement per table."""
         for change in self.changes:
             change["detail"]["import_id"] = import_id
-        repository.insert_contacts_bulk(session, self.created.items())
-        repository.release_addresses_bulk(session, self.releases)
-        if not repository.claim_addresses_bulk(session, self.claims):
+        writes = repository.ImportWrites(
+            component=self.component,
+            subject=self.viewer.subject,
+            created=self.created,
+            joined=self.joined,
+            claims=self.claims,
+            releases=self.releases,
+            values=self.values,
+            touched={c["contact_id"] for c in self.changes} - set(self.created),
+            changes=self.changes,
+        )
+        if not repository.write_import_batch(self.session, writes):
             raise _LostRace()
-        repository.add_memberships_bulk(session, [*self.created, *self.joined], self.component)
-        repository.put_values_bulk(session, self.values, self.component, self.viewer.subject)
-        repository.touch_many(session, {c["contact_id"] for c in self.changes} - set(self.created))
-        repository.record_changes_bulk(session, self.changes)
 
 
 # --- Helpers -----------------------------------------------------------------------------
