@@ -210,9 +210,7 @@ class _Batch:
     changes: list[dict[str, Any]] = field(default_factory=list)
     # What does not depend on the row, decided once per batch.
     _cleaned: dict[tuple[str, str], Clean | str] = field(default_factory=dict)
-    _refused: dict[tuple[tuple[str, ...], frozenset[str]], list[str]] = field(
-        default_factory=dict
-    )
+    _refused: dict[tuple[tuple[str, ...], frozenset[str]], list[str]] = field(default_factory=dict)
 
     def decide(self, rows: Sequence[ImportRow]) -> list[RowReport]:
         cleaned = [self._clean(row) for row in rows]
@@ -333,6 +331,7 @@ class _Batch:
 
     def _write(self, known: _Known, written: dict[str, Clean], outcome: Outcome, line: int) -> None:
         """Records the row's values in the batch's writes and in what later rows will see."""
+        own_keys = set(_own_keys(known.kind, written))
         for name, clean in written.items():
             known.own[name] = clean.value
             self.values[(known.id, name)] = clean
@@ -346,7 +345,7 @@ class _Batch:
                     self.by_address[address] = known.id
                     self.claims[address] = known.id
                     self.releases.discard((address, known.id))
-            if (name, clean.value) in _own_keys(known.kind, written):
+            if (name, clean.value) in own_keys:
                 self.by_own_value.setdefault((name, clean.value), known.id)
         self.changes.append(
             {
