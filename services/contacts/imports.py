@@ -208,6 +208,9 @@ class _Batch:
     releases: set[tuple[str, str]] = field(default_factory=set)
     values: dict[tuple[str, str], Clean] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)
+    # What does not depend on the row, decided once per batch.
+    _cleaned: dict[tuple[str, str], Clean | str] = field(default_factory=dict)
+    _refused: dict[tuple[tuple[str, ...], frozenset[str]], list[str]] = field(default_factory=dict)
 
     def decide(self, rows: Sequence[ImportRow]) -> list[RowReport]:
         cleaned = [self._clean(row) for row in rows]
@@ -221,15 +224,21 @@ class _Batch:
         """The row's clean values, or its rejection naming every offending column."""
         problems: list[Problem] = []
         values: dict[str, Clean] = {}
+        present: set[str] = set()
+        cleaned = self._cleaned
         for name, raw in row.fields.items():
-            if not raw.strip():
+            if not raw or raw.isspace():
                 continue  # an empty cell says nothing; it clears nothing
-            result = clean_value(self.catalogue, name, raw)
+            present.add(name)
+            result = cleaned.get((name, raw))
+            if result is None:
+                # The same cell text of the same column cleans the same way in every row
+                # (a company's switchboard, a city, a job title): decided once per batch.
+                result = cleaned[(name, raw)] = clean_value(self.catalogue, name, raw)
             if isinstance(result, str):
                 problems.append(Problem(_shown(name), result))
             else:
                 values[name] = result
-        present = {name for name, raw in row.fields.items() if raw.strip()}
         if row.kind is None:
             problems.append(Problem("kind", "must be person or company"))
         elif row.kind is Kind.PERSON and not present & set(REACHABLE):
@@ -269,7 +278,7 @@ class _Batch:
         if isinstance(found, Problem):
             return RowReport(row.line, Outcome.REJECTED, problems=(found,))
         members = (found.members if found else set()) | {self.component}
-        refused = refused_writes(self.rules, self.viewer, values, frozenset(members))
+        refused = self._refused_writes(tuple(values), frozenset(members))
         if refused:
             problems = tuple(Problem(_shown(n), "not writable by the caller") for n in refused)
             return RowReport(row.line, Outcome.REJECTED, problems=problems)
@@ -290,6 +299,14 @@ class _Batch:
         if written:
             self._write(found, written, outcome, row.line)
         return RowReport(row.line, outcome, found.id, same_as_line=same_as)
+
+    def _refused_writes(self, names: tuple[str, ...], members: frozenset[str]) -> list[str]:
+        """The policy's answer depends on the fields and the members only: asked once each."""
+        key = (names, members)
+        refused = self._refused.get(key)
+        if refused is None:
+            refused = self._refused[key] = refused_writes(self.rules, self.viewer, names, members)
+        return refused
 
     def _named(self, kind: Kind, values: Mapping[str, Clean]) -> _Known | Problem | None:
         """The contact the row names: by its addresses, else by the caller's own values."""
@@ -314,6 +331,7 @@ class _Batch:
 
     def _write(self, known: _Known, written: dict[str, Clean], outcome: Outcome, line: int) -> None:
         """Records the row's values in the batch's writes and in what later rows will see."""
+        own_keys = set(_own_keys(known.kind, written))
         for name, clean in written.items():
             known.own[name] = clean.value
             self.values[(known.id, name)] = clean
@@ -327,7 +345,7 @@ class _Batch:
                     self.by_address[address] = known.id
                     self.claims[address] = known.id
                     self.releases.discard((address, known.id))
-            if (name, clean.value) in _own_keys(known.kind, written):
+            if (name, clean.value) in own_keys:
                 self.by_own_value.setdefault((name, clean.value), known.id)
         self.changes.append(
             {
@@ -348,18 +366,22 @@ class _Batch:
         self.by_address.pop(address, None)
 
     def write(self, import_id: str) -> None:
-        """The batch's writes: one multi-row statement per table."""
-        session = self.session
+        """The batch's writes: one statement per table."""
         for change in self.changes:
             change["detail"]["import_id"] = import_id
-        repository.insert_contacts_bulk(session, self.created.items())
-        repository.release_addresses_bulk(session, self.releases)
-        if not repository.claim_addresses_bulk(session, self.claims):
+        writes = repository.ImportWrites(
+            component=self.component,
+            subject=self.viewer.subject,
+            created=self.created,
+            joined=self.joined,
+            claims=self.claims,
+            releases=self.releases,
+            values=self.values,
+            touched={c["contact_id"] for c in self.changes} - set(self.created),
+            changes=self.changes,
+        )
+        if not repository.write_import_batch(self.session, writes):
             raise _LostRace()
-        repository.add_memberships_bulk(session, [*self.created, *self.joined], self.component)
-        repository.put_values_bulk(session, self.values, self.component, self.viewer.subject)
-        repository.touch_many(session, {c["contact_id"] for c in self.changes} - set(self.created))
-        repository.record_changes_bulk(session, self.changes)
 
 
 # --- Helpers -----------------------------------------------------------------------------
