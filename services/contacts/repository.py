@@ -335,13 +335,12 @@ def existing_ids(session: Session, ids: Collection[str]) -> set[str]:
     return set(session.scalars(select(ContactRow.id).where(ContactRow.id.in_(list(set(ids))))))
 
 
-def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Contact]:
-    """The contacts with these ids, with members and values, in three queries."""
-    if not ids:
-        return {}
-    wanted = list(set(ids))
-    kinds: dict[str, str] = {
-        row.id: row.kind
+def kinds_and_members(
+    session: Session, ids: Collection[str]
+) -> tuple[dict[str, policy.Kind], dict[str, set[str]]]:
+    """The kind of each of these contacts, and its member components (two queries)."""
+    kinds = {
+        row.id: policy.Kind(row.kind)
         for row in session.execute(
             select(ContactRow.id, ContactRow.kind).where(_among(session, ContactRow.id, ids))
         )
@@ -353,6 +352,15 @@ def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Co
         )
     ):
         members[contact_id].add(component_id)
+    return kinds, dict(members)
+
+
+def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Contact]:
+    """The contacts with these ids, with members and values, in three queries."""
+    if not ids:
+        return {}
+    wanted = list(set(ids))
+    kinds, members = kinds_and_members(session, ids)
     values: dict[str, list[policy.Value]] = defaultdict(list)
     for contact_id, name, owner, value in session.execute(
         select(ValueRow.contact_id, ValueRow.field, ValueRow.owner_component, ValueRow.value).where(
@@ -363,8 +371,8 @@ def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Co
     return {
         contact_id: policy.Contact(
             contact_id,
-            policy.Kind(kind),
-            frozenset(members[contact_id]),
+            kind,
+            frozenset(members.get(contact_id, ())),
             tuple(sorted(values[contact_id], key=lambda v: (v.field, v.owner))),
         )
         for contact_id, kind in kinds.items()
@@ -986,19 +994,7 @@ def import_view(
     """
     if not ids:
         return {}, {}, []
-    kinds = {
-        row.id: policy.Kind(row.kind)
-        for row in session.execute(
-            select(ContactRow.id, ContactRow.kind).where(_among(session, ContactRow.id, ids))
-        )
-    }
-    members: dict[str, set[str]] = defaultdict(set)
-    for contact_id, component in session.execute(
-        select(MembershipRow.contact_id, MembershipRow.component_id).where(
-            _among(session, MembershipRow.contact_id, ids)
-        )
-    ):
-        members[contact_id].add(component)
+    kinds, members = kinds_and_members(session, ids)
     values = [
         (row.contact_id, row.field, row.owner_component, row.value)
         for row in session.execute(
@@ -1010,7 +1006,7 @@ def import_view(
             )
         )
     ]
-    return kinds, dict(members), values
+    return kinds, members, values
 
 
 @dataclass(frozen=True)
