@@ -148,14 +148,16 @@ def create_contact(
         if not repository.add_membership(session, contact_id, component):
             raise AlreadyExists(f"this contact is already known to your component as {contact_id}")
         joined = existing is not None
-        if repository.claim_addresses(session, contact_id, new.addresses()) is not None:
+        # A new contact claimed its addresses on insert; a joined one must not take another's.
+        if joined and repository.claim_addresses(session, contact_id, new.addresses()):
             # One address, one contact: joining one record must not put another's address on it.
             raise AlreadyExists(
                 "the addresses belong to two different contacts; merge them first",
                 [FieldViolation("fields", "addresses of two different contacts")],
             )
         _write(session, viewer, contact_id, new.values, [], principal.subject)
-        repository.touch(session, contact_id)
+        if joined:
+            repository.touch(session, contact_id)
         action = "joined" if joined else "created"
         repository.record_change(
             session, contact_id, action, principal.subject, component, new.values
