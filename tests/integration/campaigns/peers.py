@@ -35,7 +35,7 @@ from services.contacts.models import AttributeDefinitionRow, FieldPolicyRow
 from services.contacts.policy import OWNER_ONLY, Grant
 from services.contacts.repository import stored_grants
 from tests.support.processes import free_port, service_process, wait_grpc_healthy
-from tests.support.stores import fresh_postgres
+from tests.support.stores import REDIS_URL, fresh_postgres
 from tests.support.tokens import TestKeys
 
 TIMEOUT = 10
@@ -364,3 +364,34 @@ def smtp_sink() -> Iterator[tuple[Sink, int]]:
         yield sink, port
     finally:
         controller.stop()
+
+
+@contextmanager
+def campaigns_process(
+    workdir: Path, keys: TestKeys, pg_url: str, peers: Peers, redis_prefix: str, **settings: str
+) -> Iterator[tuple[grpc.Channel, Sink, Path]]:
+    """`crm serve campaigns` against the peers, mailing to a real SMTP sink.
+
+    `settings` are extra CAMPAIGNS_* values, named without the prefix
+    (e.g. `PRESSURE_MAX_PER_WINDOW="2"`). Yields its channel, the sink and its log.
+    """
+    port = free_port()
+    with smtp_sink() as (sink, smtp_port):
+        env = {
+            "CRM_HOME": str(workdir / "home"),
+            **keys.env("CAMPAIGNS_"),
+            "CAMPAIGNS_LISTEN": f"127.0.0.1:{port}",
+            "CAMPAIGNS_DATABASE_URL": pg_url,
+            "CAMPAIGNS_CONTACTS_TARGET": peers.contacts_target,
+            "CAMPAIGNS_CONSENT_TARGET": peers.consent_target,
+            "CAMPAIGNS_REDIS_URL": REDIS_URL,
+            "CAMPAIGNS_REDIS_KEY_PREFIX": redis_prefix,
+            "CAMPAIGNS_SMTP_PORT": str(smtp_port),
+            "CAMPAIGNS_UNSUBSCRIBE_SECRET": f"{workdir.name}-secret",
+            "CAMPAIGNS_POLL_SECONDS": "0.05",
+            **{f"CAMPAIGNS_{name}": value for name, value in settings.items()},
+        }
+        with service_process("campaigns", env, workdir / "logs"):
+            wait_grpc_healthy(f"127.0.0.1:{port}")
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                yield channel, sink, workdir / "logs" / "campaigns.log"

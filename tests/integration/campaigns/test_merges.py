@@ -19,10 +19,9 @@ from protos.crm.campaigns.v1 import campaigns_pb2 as cpb
 from protos.crm.consent.v1 import consent_pb2
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from tests.integration.campaigns.conftest import delete_keys
-from tests.integration.campaigns.peers import PURPOSE, TIMEOUT, Peers, Sink, smtp_sink
+from tests.integration.campaigns.peers import PURPOSE, TIMEOUT, Peers, Sink, campaigns_process
 from tests.integration.campaigns.test_process import Client, new_campaign, wait_status
-from tests.support.processes import free_port, service_process, wait_grpc_healthy
-from tests.support.stores import REDIS_URL, redis_prefix
+from tests.support.stores import redis_prefix
 from tests.support.tokens import TestKeys
 
 CAP = 2  # mails per person per window, for these tests
@@ -39,26 +38,9 @@ def campaigns(
     """`crm serve campaigns` with a pressure cap of CAP, mailing to a real SMTP server."""
     workdir = tmp_path_factory.mktemp("campaigns-merges")
     prefix = redis_prefix()
-    port = free_port()
-    with smtp_sink() as (sink, smtp_port):
-        env = {
-            "CRM_HOME": str(workdir / "home"),
-            **keys.env("CAMPAIGNS_"),
-            "CAMPAIGNS_LISTEN": f"127.0.0.1:{port}",
-            "CAMPAIGNS_DATABASE_URL": pg_url,
-            "CAMPAIGNS_CONTACTS_TARGET": peers.contacts_target,
-            "CAMPAIGNS_CONSENT_TARGET": peers.consent_target,
-            "CAMPAIGNS_REDIS_URL": REDIS_URL,
-            "CAMPAIGNS_REDIS_KEY_PREFIX": prefix,
-            "CAMPAIGNS_SMTP_PORT": str(smtp_port),
-            "CAMPAIGNS_UNSUBSCRIBE_SECRET": "merges-test-secret",
-            "CAMPAIGNS_POLL_SECONDS": "0.05",
-            "CAMPAIGNS_PRESSURE_MAX_PER_WINDOW": str(CAP),
-        }
-        with service_process("campaigns", env, workdir / "logs"):
-            wait_grpc_healthy(f"127.0.0.1:{port}")
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield channel, sink
+    settings = {"PRESSURE_MAX_PER_WINDOW": str(CAP)}
+    with campaigns_process(workdir, keys, pg_url, peers, prefix, **settings) as (channel, sink, _):
+        yield channel, sink
     delete_keys(redis_client, prefix)
 
 

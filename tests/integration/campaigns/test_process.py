@@ -19,9 +19,8 @@ from grpc_status import rpc_status
 from protos.crm.campaigns.v1 import campaigns_pb2 as pb
 from protos.crm.campaigns.v1 import campaigns_pb2_grpc
 from tests.integration.campaigns.conftest import delete_keys
-from tests.integration.campaigns.peers import Peers, Sink, smtp_sink
-from tests.support.processes import free_port, service_process, wait_grpc_healthy
-from tests.support.stores import REDIS_URL, redis_prefix
+from tests.integration.campaigns.peers import Peers, Sink, campaigns_process
+from tests.support.stores import redis_prefix
 from tests.support.tokens import TestKeys
 
 
@@ -47,26 +46,13 @@ def running(
 ) -> Iterator[tuple[grpc.Channel, TestKeys, Peers, Sink, Path]]:
     workdir = tmp_path_factory.mktemp("campaigns-process")
     prefix = redis_prefix()
-    port = free_port()
-    with smtp_sink() as (sink, smtp_port):
-        env = {
-            "CRM_HOME": str(workdir / "home"),
-            **keys.env("CAMPAIGNS_"),
-            "CAMPAIGNS_LISTEN": f"127.0.0.1:{port}",
-            "CAMPAIGNS_DATABASE_URL": pg_url,
-            "CAMPAIGNS_CONTACTS_TARGET": peers.contacts_target,
-            "CAMPAIGNS_CONSENT_TARGET": peers.consent_target,
-            "CAMPAIGNS_REDIS_URL": REDIS_URL,
-            "CAMPAIGNS_REDIS_KEY_PREFIX": prefix,
-            "CAMPAIGNS_SMTP_PORT": str(smtp_port),
-            "CAMPAIGNS_UNSUBSCRIBE_SECRET": "process-test-secret",
-            "CAMPAIGNS_POLL_SECONDS": "0.05",
-            "CAMPAIGNS_SCHEDULER_SYNC_SECONDS": "0.3",
-        }
-        with service_process("campaigns", env, workdir / "logs"):
-            wait_grpc_healthy(f"127.0.0.1:{port}")
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield channel, keys, peers, sink, workdir / "logs" / "campaigns.log"
+    settings = {"SCHEDULER_SYNC_SECONDS": "0.3"}
+    with campaigns_process(workdir, keys, pg_url, peers, prefix, **settings) as (
+        channel,
+        sink,
+        log,
+    ):
+        yield channel, keys, peers, sink, log
     delete_keys(redis_client, prefix)
 
 
