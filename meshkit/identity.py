@@ -40,6 +40,9 @@ class Principal:
     service: str | None = None
     level: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
+    # Set only by the organisation check (never from a token): the placement and roles
+    # above are the tree's, so a later step of the same request need not read it again.
+    placed: bool = field(default=False, compare=False)
 
     def has_role(self, role: Role) -> bool:
         """True when the token carries `role`."""

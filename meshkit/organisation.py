@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from meshkit import access
@@ -71,14 +71,19 @@ class Tree:
         person = self.people.get(principal.subject)
         if person is not None:
             return Principal(
-                principal.subject, person.component, person.service, person.level, person.roles
+                principal.subject,
+                person.component,
+                person.service,
+                person.level,
+                person.roles,
+                placed=True,
             )
         unknown = self.unknown_claims(principal)
         if unknown:
             raise UnknownInOrganisation(
                 f"the token names a {' and a '.join(unknown)} the organisation does not know"
             )
-        return principal
+        return replace(principal, placed=True)
 
 
 class Organisation:

@@ -101,8 +101,8 @@ def tree_for(session: Session, subject: str) -> Tree:
 
 def effective_principal(session: Session, principal: Principal) -> Principal:
     """The caller as the tree sees it (PermissionDenied for a name the tree does not know)."""
-    if principal.is_service:
-        return principal
+    if principal.is_service or principal.placed:
+        return principal  # a service, or already placed by this request's check
     return tree_for(session, principal.subject).effective(principal)
 
 

@@ -85,3 +85,15 @@ def test_a_fetch_failure_uses_the_last_tree_or_refuses_as_unavailable() -> None:
     organisation.effective(Principal("x", component="a"))
     clock.now = 5
     assert organisation.effective(Principal("x", component="a")).component == "a"
+
+
+def test_only_the_tree_check_places_a_principal_never_a_token() -> None:
+    """A placed principal skips a second tree read in the same request: no token may claim it."""
+    from meshkit.identity import principal_from_claims
+
+    forged = principal_from_claims({"sub": "eve", "component": "elsewhere", "placed": True})
+    assert not forged.placed
+    with pytest.raises(PermissionDenied):
+        TREE.effective(forged)
+    assert TREE.effective(Principal("carol", component="sciences")).placed
+    assert TREE.effective(Principal("bob")).placed
