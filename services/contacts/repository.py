@@ -240,31 +240,8 @@ def touch(session: Session, contact_id: str) -> None:
 def put_values(
     session: Session, contact_id: str, owner: str, values: Mapping[str, Clean], subject: str
 ) -> None:
-    """Writes the owner's values, replacing those it held for the same fields."""
-    if not values:
-        return
-    now = utcnow()
-    rows = [
-        {
-            "contact_id": contact_id,
-            "field": name,
-            "owner_component": owner,
-            "value": clean.value,
-            "number_value": clean.number,
-            "updated_by": subject,
-            "updated_at": now,
-        }
-        for name, clean in values.items()
-    ]
-    statement = insert_on_conflict(session, ValueRow.__table__)
-    statement = statement.on_conflict_do_update(
-        index_elements=["contact_id", "field", "owner_component"],
-        set_={
-            name: statement.excluded[name]
-            for name in ("value", "number_value", "updated_by", "updated_at")
-        },
-    )
-    session.execute(statement, rows)
+    """Writes the owner's values of one contact, replacing those it held for the same fields."""
+    put_values_bulk(session, {(contact_id, name): c for name, c in values.items()}, owner, subject)
 
 
 def delete_values(

@@ -7,7 +7,6 @@ start a job), then looks at what is left with /proc and by connecting to its por
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
 import socket
@@ -21,26 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.embedded import free_port_run
+
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("gateway", "contacts", "consent", "campaigns", "mailcatcher")
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\S+) +([A-Z]+) +(\S+): ")
 START_SECONDS = 120
 STOP_SECONDS = 60
-
-
-def _free_run(length: int) -> int:
-    """A base port with `length` free ports after it."""
-    for _ in range(100):
-        base = random.randrange(20000, 60000)
-        try:
-            for port in range(base, base + length):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
 
 
 def _clean_env(home: Path) -> dict[str, str]:
@@ -114,7 +101,7 @@ def _listening(port: int) -> bool:
 
 
 def _start(home: Path, *extra: str) -> Up:
-    base = _free_run(5)
+    base = free_port_run(5)
     log = home / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -229,7 +216,7 @@ def test_the_start_is_quiet_and_each_line_names_its_service(mesh: Callable[..., 
 
 
 def test_crm_up_refuses_to_start_beside_a_server_on_one_of_its_ports(tmp_path: Path) -> None:
-    base = _free_run(5)
+    base = free_port_run(5)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", base + 2))  # where consent would listen
         taken.listen()
