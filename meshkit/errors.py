@@ -73,6 +73,14 @@ class Stale(DomainError):
     title = "Precondition failed"
 
 
+class Expired(DomainError):
+    """A signed link that was genuine but is past its lifetime: ask for a new one."""
+
+    grpc_code = "FAILED_PRECONDITION"
+    http_status = 410
+    title = "Link expired"
+
+
 class Unavailable(DomainError):
     grpc_code = "UNAVAILABLE"
     http_status = 503
