@@ -47,7 +47,7 @@ _HEADERS = {
 def _page(title: str, body: str, purpose: str) -> Response:
     content = render_template_string(body, purpose=purpose)
     html = render_template_string(_LAYOUT, title=title, content=Markup(content))
-    return Response(html, 200, mimetype="text/html", headers=_HEADERS)
+    return secured(Response(html, 200, mimetype="text/html"))
 
 
 def confirmation_page(purpose: str) -> Response:
@@ -60,7 +60,7 @@ def done_page(purpose: str) -> Response:
     return _page("Désabonnement enregistré / Unsubscribed", _DONE, purpose)
 
 
-def no_store(response: Response) -> Response:
-    """Adds the same caching and referrer headers to a non-HTML answer."""
+def secured(response: Response) -> Response:
+    """Adds the headers every answer to a signed link needs (no cache, no referrer)."""
     response.headers.update(_HEADERS)
     return response

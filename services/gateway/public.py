@@ -77,4 +77,4 @@ def unsubscribe(token: str, body: schemas.UnsubscribeForm) -> Response:
     if body.from_page:
         return pages.done_page(link.purpose)
     answer = responses.Unsubscribed(status="unsubscribed", purpose=link.purpose)
-    return pages.no_store(json_response(answer, 200))
+    return pages.secured(json_response(answer, 200))

@@ -1,0 +1,42 @@
+"""The preference form: applying its changes makes the state exactly what was ticked."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.gateway.preference_form import GROUPING, Choice, changes
+
+choices = st.builds(
+    Choice,
+    scope=st.sampled_from([GROUPING, "sciences", "lettres"]),
+    purpose=st.sampled_from(["newsletter", "events", "alumni"]),
+    channel=st.sampled_from(["email", "post"]),
+)
+choice_sets = st.sets(choices, max_size=12)
+
+
+@given(offered=choice_sets, subscribed=choice_sets, ticked=choice_sets)
+def test_the_state_after_the_changes_is_what_was_ticked_among_what_was_offered(
+    offered: set[Choice], subscribed: set[Choice], ticked: set[Choice]
+) -> None:
+    asked = changes(offered, subscribed, [c.key for c in ticked])
+    after = (set(subscribed) | set(asked.grants)) - set(asked.withdrawals)
+    assert after & offered == ticked & offered
+    # What the page did not offer is never touched.
+    assert after - offered == subscribed - offered
+    # No change is recorded for nothing: a second send of the same form asks for nothing.
+    assert changes(offered, after, [c.key for c in ticked]).empty
+
+
+@given(offered=choice_sets, subscribed=choice_sets)
+def test_an_unchanged_form_records_nothing(offered: set[Choice], subscribed: set[Choice]) -> None:
+    ticked = [c.key for c in offered if c in subscribed]
+    assert changes(offered, subscribed, ticked).empty
+
+
+def test_a_key_the_page_did_not_offer_is_ignored() -> None:
+    offered = {Choice(GROUPING, "newsletter", "email")}
+    forged = Choice("another", "fundraising", "email").key
+    asked = changes(offered, set(), [forged, "not|a|choice|at all", ""])
+    assert asked.empty
