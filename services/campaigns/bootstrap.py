@@ -17,6 +17,7 @@ from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.organisation import Organisation, grpc_fetch
+from meshkit.scheduling import leader_for
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.campaigns.clients import (
     ConsentGate,
@@ -30,7 +31,7 @@ from services.campaigns.mail import Letterhead, MailFactory, SmtpRelay, SmtpSett
 from services.campaigns.merges import ContactMerges
 from services.campaigns.policy import global_rule
 from services.campaigns.pressure import PressureCounters
-from services.campaigns.scheduler import CampaignScheduler, PostgresLeader, SoleLeader
+from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
 from services.campaigns.servicer import SERVICE_NAME, CampaignsServicer, register
 from services.campaigns.settings import CampaignsSettings
@@ -152,7 +153,7 @@ def build(
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
-            PostgresLeader(engine) if db.is_postgres else SoleLeader(),
+            leader_for(engine, LOCK_NAME),
             runner=worker_name(-1),
             sync_seconds=settings.scheduler_sync_seconds,
             misfire_grace_seconds=settings.misfire_grace_seconds,

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 
 from meshkit.db import Database
 from services.campaigns.models import Campaign, ContactAlias, Delivery
-from services.campaigns.policy import COUNTED_BY_PRESSURE, RULE_WORKER_LOST, Outcome
+from services.campaigns.policy import (
+    COUNTED_BY_PRESSURE,
+    RULE_WORKER_LOST,
+    MessageClass,
+    Outcome,
+)
 
 Clock = Callable[[], datetime]
 _INSERT_CHUNK = 1000
@@ -109,7 +114,7 @@ def outcome_counts(session: Session, campaign_ids: Sequence[str]) -> dict[str, d
         .group_by(Delivery.campaign_id, Delivery.outcome)
     )
     for campaign_id, outcome, count in session.execute(query):
-        counts[campaign_id][outcome] = int(count)
+        counts[str(campaign_id)][outcome] = int(count)
     return counts
 
 
@@ -305,6 +310,8 @@ class Ledger:
         person = {**{m: s for m, s in aliases}, **{c: c for c in contact_ids}}
         query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
             Delivery.contact_id.in_(list(person)),
+            # Transactional mail is exempt from the marketing-pressure budget.
+            Delivery.message_class == MessageClass.MARKETING,
             or_(
                 Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
                 and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
@@ -313,7 +320,7 @@ class Ledger:
         )
         with self._db.transaction() as session:
             found = session.execute(query).all()
-        return [RecentSend(c, person[k], _as_utc(t)) for c, k, t in found]
+        return [RecentSend(str(c), person[k], _as_utc(t)) for c, k, t in found]
 
     @staticmethod
     def _mine(row_id: int, worker: str):  # type: ignore[no-untyped-def]

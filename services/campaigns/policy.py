@@ -40,6 +40,16 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
+class MessageClass(StrEnum):
+    """What a ledger row is: a campaign's marketing mail, or a transactional one."""
+
+    # Counts against the marketing-pressure budget; needs consent or legitimate interest.
+    MARKETING = "marketing"
+    # A mail the person needs whatever their consent (e.g. the confirmation of a consent):
+    # exempt from the pressure budget, sent only for the callers policy allows.
+    TRANSACTIONAL = "transactional"
+
+
 class Reachability(StrEnum):
     """What contacts says about the sending component and a contact."""
 
