@@ -96,7 +96,7 @@ class TransactionalMails:
                 "transactional mail is reserved to the consent service and to the roles "
                 "CAMPAIGNS_TRANSACTIONAL_ROLES names"
             )
-        mail = self._for_caller(principal, validated_transactional(mail))
+        mail = validated_transactional(self._for_caller(principal, mail))
         worker = f"tx:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         row, held = self._ledger.open_transactional(
             mail.idempotency_key,
