@@ -78,6 +78,10 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "SendNow": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "ListDeliveries": SIGNED_IN,
         _CAMPAIGNS + "MergeContacts": SERVICE,
+        # the consent service or CAMPAIGNS_TRANSACTIONAL_ROLES: checked by campaigns itself
+        _CAMPAIGNS + "SendTransactional": SIGNED_IN,
+        _CAMPAIGNS + "ExportContact": SERVICE,
+        _CAMPAIGNS + "EraseContact": SERVICE,
     }
 )
 

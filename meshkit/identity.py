@@ -212,6 +212,11 @@ class TokenIssuer:
         )
 
 
+def service_subject(name: str) -> str:
+    """The subject of a mesh service's own tokens, e.g. "service:consent"."""
+    return f"service:{name}"
+
+
 class ServiceIdentity:
     """A service's own token for outbound calls, renewed before it expires."""
 
@@ -227,7 +232,7 @@ class ServiceIdentity:
         with self._lock:
             if time.monotonic() >= self._renew_at:
                 self._token = self._issuer.mint(
-                    f"service:{self._name}", roles=[ROLE_SERVICE], ttl_seconds=self._ttl
+                    service_subject(self._name), roles=[ROLE_SERVICE], ttl_seconds=self._ttl
                 )
                 self._renew_at = time.monotonic() + self._ttl / 2
             return self._token

@@ -38,6 +38,8 @@ def _defaults(cls: type[BaseSettings]) -> dict[str, str]:
     for name, value in values.items():
         if "secret" in name or "password" in name:
             shown[name] = "generated under `$CRM_HOME/keys`" if value else "(none)"
+        elif value == "":
+            shown[name] = "(empty)"
         else:
             shown[name] = f"`{str(value).replace(home, '$CRM_HOME')}`"
     return shown

@@ -17,6 +17,7 @@ from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.organisation import Organisation, grpc_fetch
+from meshkit.scheduling import leader_for
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.campaigns.clients import (
     ConsentGate,
@@ -30,10 +31,12 @@ from services.campaigns.mail import Letterhead, MailFactory, SmtpRelay, SmtpSett
 from services.campaigns.merges import ContactMerges
 from services.campaigns.policy import global_rule
 from services.campaigns.pressure import PressureCounters
-from services.campaigns.scheduler import CampaignScheduler, PostgresLeader, SoleLeader
+from services.campaigns.privacy import ContactPrivacy
+from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
 from services.campaigns.servicer import SERVICE_NAME, CampaignsServicer, register
 from services.campaigns.settings import CampaignsSettings
+from services.campaigns.transactional import TransactionalMails
 from services.campaigns.workers import DispatchWorkers, worker_name
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -126,16 +129,18 @@ def build(
         global_rule(settings.pressure_max_per_window, settings.pressure_window_seconds),
         ledger.recent_sends,
     )
+    relay = SmtpRelay(_smtp_settings(settings))
+    mails = MailFactory(
+        Letterhead(settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto),
+        UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value()),
+    )
     dispatcher = Dispatcher(
         ledger,
         directory,
         consent,
         pressure,
-        SmtpRelay(_smtp_settings(settings)),
-        MailFactory(
-            Letterhead(settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto),
-            UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value()),
-        ),
+        relay,
+        mails,
         DispatchLimits(
             settings.batch_size, settings.claim_lease_seconds, settings.retry_delay_seconds
         ),
@@ -152,16 +157,29 @@ def build(
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
-            PostgresLeader(engine) if db.is_postgres else SoleLeader(),
+            leader_for(engine, LOCK_NAME),
             runner=worker_name(-1),
             sync_seconds=settings.scheduler_sync_seconds,
             misfire_grace_seconds=settings.misfire_grace_seconds,
         )
 
+    servicer = CampaignsServicer(
+        service,
+        ContactMerges(db, pressure),
+        TransactionalMails(
+            ledger,
+            directory,
+            relay,
+            mails,
+            frozenset(settings.transactional_roles),
+            settings.claim_lease_seconds,
+        ),
+        ContactPrivacy(db, pressure),
+    )
     verifier = settings.verifier()
     server, health = build_server(
         verifier,
-        [(SERVICE_NAME, register(CampaignsServicer(service, ContactMerges(db, pressure))))],
+        [(SERVICE_NAME, register(servicer))],
         settings.max_workers,
         principal_check=organisation.check,
     )

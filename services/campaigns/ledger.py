@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,7 +19,12 @@ from sqlalchemy.orm import Session
 
 from meshkit.db import Database
 from services.campaigns.models import Campaign, ContactAlias, Delivery
-from services.campaigns.policy import COUNTED_BY_PRESSURE, RULE_WORKER_LOST, Outcome
+from services.campaigns.policy import (
+    COUNTED_BY_PRESSURE,
+    RULE_WORKER_LOST,
+    MessageClass,
+    Outcome,
+)
 
 Clock = Callable[[], datetime]
 _INSERT_CHUNK = 1000
@@ -56,6 +62,19 @@ class ClaimedRow:
 class Batch:
     campaign: CampaignInfo
     rows: tuple[ClaimedRow, ...]
+
+
+@dataclass(frozen=True)
+class TransactionalRow:
+    """A transactional mail in the ledger: what it was for, who asked, how it ended."""
+
+    id: int
+    contact_id: str
+    kind: str
+    sender: str
+    outcome: str
+    rule: str | None
+    message_id: str | None
 
 
 @dataclass(frozen=True)
@@ -109,7 +128,7 @@ def outcome_counts(session: Session, campaign_ids: Sequence[str]) -> dict[str, d
         .group_by(Delivery.campaign_id, Delivery.outcome)
     )
     for campaign_id, outcome, count in session.execute(query):
-        counts[campaign_id][outcome] = int(count)
+        counts[str(campaign_id)][outcome] = int(count)
     return counts
 
 
@@ -305,6 +324,8 @@ class Ledger:
         person = {**{m: s for m, s in aliases}, **{c: c for c in contact_ids}}
         query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
             Delivery.contact_id.in_(list(person)),
+            # Transactional mail is exempt from the marketing-pressure budget.
+            Delivery.message_class == MessageClass.MARKETING,
             or_(
                 Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
                 and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
@@ -313,7 +334,66 @@ class Ledger:
         )
         with self._db.transaction() as session:
             found = session.execute(query).all()
-        return [RecentSend(c, person[k], _as_utc(t)) for c, k, t in found]
+        return [RecentSend(str(c), person[k], _as_utc(t)) for c, k, t in found]
+
+    # --- Transactional rows: no campaign, one per idempotency key ------------------------
+
+    def open_transactional(
+        self, key: str, contact_id: str, kind: str, sender: str, worker: str, lease_seconds: int
+    ) -> tuple[TransactionalRow, bool]:
+        """The row of this idempotency key, and True when this call now holds it, to send.
+
+        A new key gets a new pending row, held by `worker`. A known key is held again
+        only when its row is pending, no send started and its holder's lease ended (that
+        call failed before the relay had the mail); a row whose send started under a
+        holder that is gone is closed `unconfirmed` (never sent again).
+        """
+        now = self._clock()
+        until = now + timedelta(seconds=lease_seconds)
+        with self._db.transaction() as session:
+            created = session.execute(
+                _insert(session)
+                .values(
+                    message_class=MessageClass.TRANSACTIONAL.value,
+                    idempotency_key=key,
+                    contact_id=contact_id,
+                    kind=kind,
+                    sender=sender,
+                    outcome=Outcome.PENDING.value,
+                    claimed_by=worker,
+                    claimed_until=until,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(Delivery.id)
+            ).first()
+        if created is not None:
+            return self.transactional(created[0]), True
+        with self._db.transaction() as session:
+            row = session.scalars(select(Delivery).where(Delivery.idempotency_key == key)).one()
+            expired = row.claimed_until is None or row.claimed_until < now
+            if row.outcome != Outcome.PENDING or not expired or row.claimed_by is None:
+                return _transactional(row), False
+            if row.send_started_at is not None:
+                session.execute(
+                    self._unconfirmed(row.claimed_by, row.id, RULE_WORKER_LOST, now).where(
+                        Delivery.send_started_at.is_not(None)
+                    )
+                )
+                taken = False
+            else:
+                taken = bool(
+                    session.execute(
+                        self._mine(row.id, row.claimed_by)
+                        .where(Delivery.send_started_at.is_(None))
+                        .values(claimed_by=worker, claimed_until=until)
+                    ).rowcount  # type: ignore[attr-defined]
+                )
+        return self.transactional(row.id), taken
+
+    def transactional(self, row_id: int) -> TransactionalRow:
+        """One transactional row as it stands."""
+        with self._db.transaction() as session:
+            return _transactional(session.get_one(Delivery, row_id))
 
     @staticmethod
     def _mine(row_id: int, worker: str):  # type: ignore[no-untyped-def]
@@ -334,3 +414,23 @@ def _as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _transactional(row: Delivery) -> TransactionalRow:
+    return TransactionalRow(
+        row.id,
+        row.contact_id,
+        row.kind or "",
+        row.sender or "",
+        row.outcome,
+        row.rule,
+        row.message_id,
+    )
+
+
+def _insert(session: Session) -> Any:
+    return (postgresql.insert if _is_postgres(session) else sqlite.insert)(Delivery)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

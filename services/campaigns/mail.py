@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -65,21 +65,32 @@ class MailFactory:
         subject: str,
         body: str,
         message_id: str,
-        unsubscribe: UnsubscribeRequest,
+        unsubscribe: UnsubscribeRequest | None,
+        html: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> EmailMessage:
-        """The mail with Message-ID, Date and RFC 8058 one-click unsubscribe headers."""
-        token = self._tokens.sign(unsubscribe)
-        url = f"{self._letterhead.public_base_url.rstrip('/')}/unsubscribe/{token}"
-        mailto = f"mailto:{self._letterhead.unsubscribe_mailto}?subject=unsubscribe-{token}"
+        """The mail with Message-ID, Date and, when `unsubscribe` is given, RFC 8058 headers.
+
+        Campaign mail always carries the unsubscribe headers; a transactional mail
+        only when its sender asks. `headers` are extra ones the caller checked.
+        """
         message = EmailMessage(policy=MAIL_POLICY)
         message["From"] = self._letterhead.mail_from
         message["To"] = to
         message["Subject"] = subject
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = message_id
-        message["List-Unsubscribe"] = f"<{url}>, <{mailto}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if unsubscribe is not None:
+            token = self._tokens.sign(unsubscribe)
+            url = f"{self._letterhead.public_base_url.rstrip('/')}/unsubscribe/{token}"
+            mailto = f"mailto:{self._letterhead.unsubscribe_mailto}?subject=unsubscribe-{token}"
+            message["List-Unsubscribe"] = f"<{url}>, <{mailto}>"
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        for name, value in (headers or {}).items():
+            message[name] = value
         message.set_content(body)
+        if html:
+            message.add_alternative(html, subtype="html")
         return message
 
 

@@ -8,8 +8,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from meshkit.errors import invalid
 from protos.crm.campaigns.v1 import campaigns_pb2 as pb
+from services.campaigns.privacy import ContactRecords, Erasure
 from services.campaigns.service import CampaignView, DeliveriesPage
-from services.campaigns.validation import Audience, AudienceKind, Draft
+from services.campaigns.transactional import TransactionalResult
+from services.campaigns.validation import Audience, AudienceKind, Draft, TransactionalMail
 
 _STATUS = {
     "draft": pb.CAMPAIGN_STATUS_DRAFT,
@@ -85,6 +87,68 @@ def deliveries_to_proto(page: DeliveriesPage) -> pb.ListDeliveriesResponse:
         if delivery.decided_at is not None:
             item.decided_at.CopyFrom(_timestamp(delivery.decided_at))
     return reply
+
+
+def transactional_from(request: pb.SendTransactionalRequest) -> TransactionalMail:
+    """The mail a SendTransactional request asks for (not yet validated)."""
+    return TransactionalMail(
+        idempotency_key=request.idempotency_key,
+        contact_id=request.contact_id,
+        kind=request.kind,
+        subject=request.subject,
+        text_body=request.text_body,
+        component_id=request.component_id,
+        to=request.to,
+        html_body=request.html_body,
+        headers=tuple(sorted(request.headers.items())),
+        purpose=request.purpose,
+        list_unsubscribe=request.list_unsubscribe,
+    )
+
+
+def transactional_to_proto(result: TransactionalResult) -> pb.SendTransactionalResponse:
+    row = result.row
+    return pb.SendTransactionalResponse(
+        delivery_id=str(row.id),
+        outcome=row.outcome,
+        rule=row.rule or "",
+        message_id=row.message_id or "",
+        replayed=result.replayed,
+    )
+
+
+def export_to_proto(records: ContactRecords) -> pb.ContactExport:
+    reply = pb.ContactExport(contact_id=records.contact_id, merged_ids=records.merged_ids)
+    for record in records.deliveries:
+        item = reply.deliveries.add(
+            contact_id=record.contact_id,
+            message_class=record.message_class,
+            campaign_id=record.campaign_id or "",
+            campaign_name=record.campaign_name or "",
+            campaign_purpose=record.campaign_purpose or "",
+            owner_component=record.owner_component or "",
+            kind=record.kind or "",
+            sender=record.sender or "",
+            outcome=record.outcome,
+            rule=record.rule or "",
+            message_id=record.message_id or "",
+        )
+        if record.decided_at is not None:
+            item.decided_at.CopyFrom(_timestamp(record.decided_at))
+        if record.sent_at is not None:
+            item.sent_at.CopyFrom(_timestamp(record.sent_at))
+    for slot in records.pressure:
+        reply.pressure.add(campaign_id=slot.campaign_id, at=_timestamp(slot.at), rule=slot.rule)
+    return reply
+
+
+def erasure_to_proto(erasure: Erasure) -> pb.EraseContactResponse:
+    return pb.EraseContactResponse(
+        deliveries_anonymised=erasure.deliveries_anonymised,
+        audiences_changed=erasure.audiences_changed,
+        aliases_removed=erasure.aliases_removed,
+        pressure_keys_dropped=erasure.pressure_keys_dropped,
+    )
 
 
 def _timestamp(value: datetime) -> Timestamp:

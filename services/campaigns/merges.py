@@ -23,7 +23,7 @@ from meshkit.db import Database
 from meshkit.errors import Unavailable, Violations
 from meshkit.identity import Principal
 from services.campaigns.models import ContactAlias, Delivery
-from services.campaigns.policy import Outcome
+from services.campaigns.policy import MessageClass, Outcome
 from services.campaigns.pressure import PressureCounters
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,10 @@ def _close_duplicates(session: Session, survivor_id: str, merged_id: str) -> int
             Delivery.outcome,
             Delivery.send_started_at,
         )
-        .where(Delivery.contact_id.in_([survivor_id, merged_id]))
+        .where(
+            Delivery.contact_id.in_([survivor_id, merged_id]),
+            Delivery.message_class == MessageClass.MARKETING,
+        )
         .with_for_update()
     ).all()
     by_campaign: dict[str, dict[str, Any]] = {}

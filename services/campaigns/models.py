@@ -1,4 +1,4 @@
-"""Tables of the campaigns service: campaigns, the delivery ledger, scheduler runs."""
+"""Tables of the campaigns service: campaigns, the delivery ledger, job runs, contact aliases."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.db import UtcDateTime
+from meshkit.scheduling import job_runs_table
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 LedgerId = BigInteger().with_variant(Integer(), "sqlite")
@@ -46,18 +48,35 @@ class Campaign(Base):
 
 
 class Delivery(Base):
-    """The ledger: one row per (campaign, contact), the only truth about what was sent."""
+    """The ledger: one row per message, the only truth about what was sent.
+
+    A marketing row belongs to a campaign (one per campaign and contact); a
+    transactional row to no campaign, and its idempotency key is unique.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id", name="uq_deliveries_campaign_contact"),
+        UniqueConstraint("idempotency_key", name="uq_deliveries_idempotency_key"),
+        CheckConstraint(
+            "(message_class = 'marketing' AND campaign_id IS NOT NULL)"
+            " OR (message_class = 'transactional' AND idempotency_key IS NOT NULL)",
+            name="ck_deliveries_class",
+        ),
         Index("ix_deliveries_campaign_outcome", "campaign_id", "outcome"),
         Index("ix_deliveries_contact", "contact_id"),
     )
 
     id: Mapped[int] = mapped_column(LedgerId, primary_key=True, autoincrement=True)
-    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
     contact_id: Mapped[str] = mapped_column(String(64))
+    # marketing | transactional (services/campaigns/policy.py MessageClass)
+    message_class: Mapped[str] = mapped_column(
+        String(16), default="marketing", server_default="marketing"
+    )
+    kind: Mapped[str | None] = mapped_column(String(64))  # transactional: what the mail is for
+    sender: Mapped[str | None] = mapped_column(String(200))  # transactional: who asked
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     rule: Mapped[str | None] = mapped_column(String(100))
     claimed_by: Mapped[str | None] = mapped_column(String(200))
@@ -70,16 +89,8 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(255))
 
 
-class SchedulerRun(Base):
-    """One row per scheduled start that ran: the unique key makes a second run a no-op."""
-
-    __tablename__ = "scheduler_runs"
-
-    id: Mapped[int] = mapped_column(LedgerId, primary_key=True, autoincrement=True)
-    run_key: Mapped[str] = mapped_column(String(200), unique=True)
-    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
-    ran_by: Mapped[str] = mapped_column(String(200))
-    ran_at: Mapped[datetime] = mapped_column(UtcDateTime)
+# Scheduled starts that ran (meshkit.scheduling run keys): a second run is a no-op.
+JOB_RUNS = job_runs_table(Base.metadata, "campaigns")
 
 
 class ContactAlias(Base):

@@ -7,6 +7,8 @@
   renders as nothing; it is never fetched any other way.
 - Pressure: how many mails one contact may receive, from all components
   together, over a rolling window.
+- Transactional mail: who may send a mail that asks no consent and counts
+  against no budget, and what it may carry.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ class Outcome(StrEnum):
     SMTP_FAILED = "smtp_failed"
     # The same person is listed again under the id they were merged into: one mail only.
     DUPLICATE = "duplicate"
+
+
+class MessageClass(StrEnum):
+    """What a ledger row is: a campaign's marketing mail, or a transactional one."""
+
+    # Counts against the marketing-pressure budget; needs consent or legitimate interest.
+    MARKETING = "marketing"
+    # A mail the person needs whatever their consent (e.g. the confirmation of a consent):
+    # exempt from the pressure budget, sent only for the callers policy allows.
+    TRANSACTIONAL = "transactional"
 
 
 class Reachability(StrEnum):
@@ -232,3 +244,43 @@ def reserve(
         return PressureAnswer(Verdict.ALLOWED, now_ms), {**alive, member: now_ms}
     oldest = min(alive.values())
     return PressureAnswer(Verdict.CAPPED, now_ms, oldest + rule.window_ms), alive
+
+
+# --- Transactional mail --------------------------------------------------------------------
+
+
+class TransactionalKind(StrEnum):
+    """What a transactional mail is for; a kind not listed here is refused."""
+
+    CONSENT_CONFIRMATION = "consent_confirmation"  # double opt-in: confirm a pending grant
+    CONSENT_REVALIDATION = "consent_revalidation"  # a consent nearing expiry: renew it?
+    TEST_SEND = "test_send"  # a manager checks how a mail looks
+
+
+# The services that may send transactional mail without a role naming them: consent sends
+# the confirmations and revalidations of consents itself.
+TRANSACTIONAL_SERVICES = frozenset({"service:consent"})
+SERVICE_ROLE = "service"
+# Headers a caller may add (lower case). Nothing that routes, authenticates or
+# unsubscribes: From, To, Sender, Return-Path, DKIM and List-* stay ours.
+SAFE_TRANSACTIONAL_HEADERS = {
+    "reply-to": "Reply-To",
+    "content-language": "Content-Language",
+    "in-reply-to": "In-Reply-To",
+    "references": "References",
+}
+RULE_TRANSACTIONAL = "transactional"  # the rule of a transactional mail the relay took
+
+
+def may_send_transactional(
+    subject: str, roles: frozenset[str], allowed_roles: frozenset[str]
+) -> bool:
+    """The consent service, or a caller holding a role the deployment allows."""
+    if SERVICE_ROLE in roles and subject in TRANSACTIONAL_SERVICES:
+        return True
+    return bool(roles & allowed_roles)
+
+
+def may_name_address(roles: frozenset[str]) -> bool:
+    """Only a service of the mesh may give the address itself (staff go through contacts)."""
+    return SERVICE_ROLE in roles

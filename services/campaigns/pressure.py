@@ -157,6 +157,23 @@ class PressureCounters:
         """Drops these contacts' rebuilt markers: their next check rebuilds from the ledger."""
         self._redis.delete(*[self.marker_key(c) for c in contact_ids])
 
+    def slots(self, contact_ids: Sequence[str]) -> list[tuple[str, int]]:
+        """(campaign id, ms since epoch) of each slot these contacts hold now, oldest first."""
+        pipeline = self._redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipeline.zrange(self.slots_key(contact_id), 0, -1, withscores=True)
+        found = [
+            (_text(name).partition(":")[0], int(score))
+            for reply in pipeline.execute()
+            for name, score in reply
+        ]
+        return sorted(found, key=lambda slot: slot[1])
+
+    def drop(self, contact_ids: Sequence[str]) -> int:
+        """Deletes these contacts' slots and rebuilt markers (an erasure); how many keys went."""
+        keys = [k for c in contact_ids for k in (self.slots_key(c), self.marker_key(c))]
+        return int(self._redis.delete(*keys)) if keys else 0
+
     def _run(self, campaign_id: str, contact_ids: Sequence[str]) -> list[Any]:
         # A pipeline first asks SCRIPT EXISTS (one more round trip); a lone call does not.
         client = self._redis.pipeline(transaction=False) if len(contact_ids) > 1 else None

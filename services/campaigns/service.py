@@ -25,9 +25,10 @@ from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, NotFound, invalid
 from meshkit.identity import Principal
 from meshkit.roles import Role
+from meshkit.scheduling import claim_run
 from services.campaigns.clients import Directory
 from services.campaigns.ledger import Clock, insert_pending, outcome_counts, utc_now
-from services.campaigns.models import Campaign, Delivery, SchedulerRun
+from services.campaigns.models import JOB_RUNS, Campaign, Delivery
 from services.campaigns.validation import (
     Audience,
     AudienceKind,
@@ -37,6 +38,7 @@ from services.campaigns.validation import (
 )
 
 STARTABLE = ("draft", "scheduled")
+START_JOB = "campaign-start"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -74,6 +76,15 @@ class DeliveriesPage:
 
 def _no_op(_campaign_id: str, _send_at: datetime) -> None:
     return None
+
+
+def start_run_key(campaign_id: str, send_at: datetime) -> str:
+    """The run key of one scheduled start: a campaign starts once per planned time."""
+    return f"{campaign_id}:{send_at.isoformat()}"
+
+
+class _AlreadyRan(Exception):
+    """Another run took this start's key first."""
 
 
 class CampaignsService:
@@ -174,18 +185,17 @@ class CampaignsService:
             if campaign is None or campaign.status != "scheduled" or campaign.send_at != send_at:
                 return False
         contact_ids = self._audience_of(campaign)
-        with self._db.transaction() as session:
-            if not self._mark_running(session, campaign_id, ("scheduled",), send_at):
-                return False
-            session.add(
-                SchedulerRun(
-                    run_key=f"start:{campaign_id}:{send_at.isoformat()}",
-                    campaign_id=campaign_id,
-                    ran_by=runner,
-                    ran_at=self._clock(),
-                )
-            )
-            insert_pending(session, campaign_id, contact_ids)
+        try:
+            with self._db.transaction() as session:
+                if not self._mark_running(session, campaign_id, ("scheduled",), send_at):
+                    return False
+                if not claim_run(
+                    session, JOB_RUNS, START_JOB, start_run_key(campaign_id, send_at), runner
+                ):
+                    raise _AlreadyRan()  # rolls the start back
+                insert_pending(session, campaign_id, contact_ids)
+        except _AlreadyRan:
+            return False
         return True
 
     def scheduled_starts(self) -> list[tuple[str, datetime]]:

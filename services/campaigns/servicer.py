@@ -10,15 +10,25 @@ from protos.crm.campaigns.v1 import campaigns_pb2 as pb
 from protos.crm.campaigns.v1 import campaigns_pb2_grpc
 from services.campaigns import mapping
 from services.campaigns.merges import ContactMerges
+from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.service import CampaignsService
+from services.campaigns.transactional import TransactionalMails
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CampaignsService"].full_name
 
 
 class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
-    def __init__(self, service: CampaignsService, merges: ContactMerges | None = None):
+    def __init__(
+        self,
+        service: CampaignsService,
+        merges: ContactMerges | None = None,
+        transactional: TransactionalMails | None = None,
+        privacy: ContactPrivacy | None = None,
+    ):
         self._service = service
         self._merges = merges
+        self._transactional = transactional
+        self._privacy = privacy
 
     def CreateCampaign(
         self, request: pb.CreateCampaignRequest, context: grpc.ServicerContext
@@ -63,6 +73,31 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
             raise Unavailable("merges are not wired in this process")
         self._merges.merge(current_principal(), request.survivor_id, request.merged_id)
         return pb.MergeContactsResponse()
+
+    def SendTransactional(
+        self, request: pb.SendTransactionalRequest, context: grpc.ServicerContext
+    ) -> pb.SendTransactionalResponse:
+        if self._transactional is None:
+            raise Unavailable("transactional mail is not wired in this process")
+        result = self._transactional.send(current_principal(), mapping.transactional_from(request))
+        return mapping.transactional_to_proto(result)
+
+    def ExportContact(
+        self, request: pb.ExportContactRequest, context: grpc.ServicerContext
+    ) -> pb.ContactExport:
+        if self._privacy is None:
+            raise Unavailable("privacy requests are not wired in this process")
+        return mapping.export_to_proto(
+            self._privacy.export(current_principal(), request.contact_id)
+        )
+
+    def EraseContact(
+        self, request: pb.EraseContactRequest, context: grpc.ServicerContext
+    ) -> pb.EraseContactResponse:
+        if self._privacy is None:
+            raise Unavailable("privacy requests are not wired in this process")
+        erasure = self._privacy.erase(current_principal(), request.contact_id)
+        return mapping.erasure_to_proto(erasure)
 
 
 def register(servicer: CampaignsServicer):  # type: ignore[no-untyped-def]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_serializer, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from meshkit.roles import Role
 from meshkit.settings import ServiceSettings, dev_unsubscribe_secret, sqlite_url
 
 
@@ -91,6 +93,23 @@ class CampaignsSettings(ServiceSettings):
     misfire_grace_seconds: int = Field(
         300, ge=1, description="How late a scheduled start may still run (then: next sync)."
     )
+
+    transactional_roles: Annotated[frozenset[Role], NoDecode] = Field(
+        frozenset(),
+        description="Roles (comma-separated) whose holders may send transactional mail, besides "
+        "the consent service; empty: services only.",
+    )
+
+    @field_validator("transactional_roles", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(r.strip() for r in value.split(",") if r.strip())
+        return value
+
+    @field_serializer("transactional_roles")
+    def _as_written(self, roles: frozenset[Role]) -> str:
+        return ",".join(sorted(roles))
 
     @field_validator("public_base_url")
     @classmethod

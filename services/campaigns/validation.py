@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from meshkit.addresses import is_valid_address
 from meshkit.errors import Violations
-from meshkit.fields import ATTRIBUTE_FIELD
+from meshkit.fields import ATTRIBUTE_FIELD, COMPONENT_ID
 from services.campaigns import policy
 from services.campaigns.policy import TemplateError, parse_template
 
@@ -118,3 +119,90 @@ def _checked_audience(violations: Violations, audience: Audience | None) -> Audi
             if len(violations.items) >= 20:  # enough to fix the input; keep the error small
                 break
     return Audience(AudienceKind.CONTACT_IDS, tuple(dict.fromkeys(ids)))
+
+
+# --- Transactional mail --------------------------------------------------------------------
+
+MAX_IDEMPOTENCY_KEY = 200
+MAX_HTML = 200_000
+MAX_HEADER_VALUE = 900
+_KEY = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII, no spaces
+
+
+@dataclass(frozen=True)
+class TransactionalMail:
+    """A transactional mail as its sender asked for it."""
+
+    idempotency_key: str
+    contact_id: str
+    kind: str
+    subject: str
+    text_body: str
+    component_id: str = ""
+    to: str = ""
+    html_body: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    purpose: str = ""
+    list_unsubscribe: bool = False
+
+
+def validated_transactional(mail: TransactionalMail) -> TransactionalMail:
+    """The mail with its kind and header names canonical; InvalidArgument naming every bad field.
+
+    Descriptions never quote a value: an address or a body is personal data.
+    """
+    problems = Violations()
+    if not _KEY.fullmatch(mail.idempotency_key):
+        problems.add(
+            "idempotency_key",
+            f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters, without spaces",
+        )
+    if not mail.contact_id or len(mail.contact_id) > MAX_CONTACT_ID or NUL in mail.contact_id:
+        problems.add("contact_id", f"must be 1 to {MAX_CONTACT_ID} characters, without NUL")
+    if mail.kind not in {k.value for k in policy.TransactionalKind}:
+        known = ", ".join(k.value for k in policy.TransactionalKind)
+        problems.add("kind", f"must be one of {known}")
+    subject = mail.subject
+    if not subject.strip() or len(subject) > MAX_SUBJECT or _breaks_line(subject):
+        problems.add("subject", f"must be 1 to {MAX_SUBJECT} characters on one line")
+    if not mail.text_body.strip() or len(mail.text_body) > MAX_BODY or NUL in mail.text_body:
+        problems.add("text_body", f"must be 1 to {MAX_BODY} characters, not blank, without NUL")
+    if len(mail.html_body) > MAX_HTML or NUL in mail.html_body:
+        problems.add("html_body", f"must be at most {MAX_HTML} characters, without NUL")
+    if mail.component_id and not COMPONENT_ID.fullmatch(mail.component_id):
+        problems.add("component_id", "must be a component id: 2 to 40 characters a-z, 0-9, -")
+    if mail.to and not is_valid_address(mail.to):
+        problems.add("to", "is not a valid email address")
+    if not mail.to and not mail.component_id:
+        problems.add("component_id", "is required unless `to` is given")
+    if mail.purpose and not PURPOSE.fullmatch(mail.purpose):
+        problems.add("purpose", "must match [a-z0-9_-]{1,64}")
+    if mail.list_unsubscribe and not mail.purpose:
+        problems.add("purpose", "is required with list_unsubscribe")
+    headers = _checked_headers(problems, mail.headers)
+    problems.raise_if_any()
+    return replace(mail, headers=headers)
+
+
+def _checked_headers(
+    problems: Violations, headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    checked: list[tuple[str, str]] = []
+    for name, value in headers:
+        canonical = policy.SAFE_TRANSACTIONAL_HEADERS.get(name.lower())
+        field = f"headers[{name[:40]}]"
+        if canonical is None:
+            allowed = ", ".join(policy.SAFE_TRANSACTIONAL_HEADERS.values())
+            problems.add(field, f"is not a header a sender may set (allowed: {allowed})")
+        elif not value.strip() or len(value) > MAX_HEADER_VALUE or _breaks_line(value):
+            problems.add(field, f"must be 1 to {MAX_HEADER_VALUE} characters on one line")
+        elif canonical == "Reply-To" and not is_valid_address(value):
+            problems.add(field, "is not a valid email address")
+        else:
+            checked.append((canonical, value))
+    return tuple(checked)
+
+
+def _breaks_line(text: str) -> bool:
+    # A line break in a header value would add a header of the caller's choice.
+    return any(c in text for c in "\r\n\x00") or len(text.splitlines()) > 1

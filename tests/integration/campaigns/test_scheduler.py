@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from meshkit.db import Database, make_engine
+from meshkit.db import Database
 from meshkit.identity import Principal
+from meshkit.scheduling import SoleLeader
 from services.campaigns.clients import GrpcDirectory
-from services.campaigns.models import Campaign, Delivery, SchedulerRun
-from services.campaigns.scheduler import CampaignScheduler, PostgresLeader, SoleLeader
-from services.campaigns.service import CampaignsService
+from services.campaigns.models import JOB_RUNS, Campaign, Delivery
+from services.campaigns.scheduler import CampaignScheduler
+from services.campaigns.service import START_JOB, CampaignsService, start_run_key
 from services.campaigns.validation import Audience, AudienceKind, Draft
 from tests.integration.campaigns.peers import CallLog
 
@@ -70,7 +71,7 @@ def test_jobs_are_rebuilt_from_the_database_and_past_due_ones_start_at_once(
     scheduler.start()
     try:
         wait_for(lambda: service.get(SCIENCES, past_due).status == "running")
-        job = scheduler._scheduler.get_job(f"start:{future}")  # noqa: SLF001
+        job = scheduler.runner.job(f"start:{future}")
         assert job is not None and job.next_run_time == future_at
         assert job.misfire_grace_time == 60
     finally:
@@ -91,7 +92,10 @@ def test_a_scheduled_start_runs_once_however_often_it_fires(
             select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign_id)
         )
         runs = session.scalars(
-            select(SchedulerRun.ran_by).where(SchedulerRun.campaign_id == campaign_id)
+            select(JOB_RUNS.c.ran_by).where(
+                JOB_RUNS.c.job == START_JOB,
+                JOB_RUNS.c.run_key == start_run_key(campaign_id, send_at),
+            )
         ).all()
     assert (rows, runs) == (2, ["r1"])
 
@@ -114,37 +118,6 @@ def test_a_replica_that_does_not_lead_keeps_no_job(service: CampaignsService, db
     try:
         scheduler.sync()
         scheduler.notify(campaign_id, datetime.now(UTC) + timedelta(hours=1))
-        assert [j.id for j in scheduler._scheduler.get_jobs()] == ["sync"]  # noqa: SLF001
+        assert [j.id for j in scheduler.runner.jobs()] == ["sync"]
     finally:
         scheduler.stop()
-
-
-def test_only_one_replica_holds_the_postgres_leader_lock(pg_url: str) -> None:
-    engines = [make_engine(pg_url), make_engine(pg_url)]
-    first, second = (PostgresLeader(e, name="test-leader") for e in engines)
-    try:
-        assert first.acquire() is True
-        assert second.acquire() is False
-        assert first.acquire() is True  # still ours
-        first.release()
-        assert second.acquire() is True
-        assert first.acquire() is False
-    finally:
-        first.release()
-        second.release()
-        for engine in engines:
-            engine.dispose()
-
-
-def test_the_lock_passes_on_when_the_leaders_connection_dies(pg_url: str) -> None:
-    engines = [make_engine(pg_url), make_engine(pg_url)]
-    first, second = (PostgresLeader(e, name="test-leader-death") for e in engines)
-    try:
-        assert first.acquire() is True
-        engines[0].dispose()
-        first._connection.invalidate()  # type: ignore[union-attr]  # noqa: SLF001
-        wait_for(second.acquire, timeout=10)
-    finally:
-        second.release()
-        for engine in engines:
-            engine.dispose()

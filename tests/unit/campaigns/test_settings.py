@@ -28,3 +28,17 @@ def test_https_or_local_links_are_accepted(url: str) -> None:
 def test_other_links_are_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="https"):
         CampaignsSettings(public_base_url=url, unsubscribe_secret="s")
+
+
+def test_transactional_roles_are_read_comma_separated_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert CampaignsSettings(unsubscribe_secret="s").transactional_roles == frozenset()
+    monkeypatch.setenv("CAMPAIGNS_TRANSACTIONAL_ROLES", "dpo, campaign_manager")
+    assert CampaignsSettings(unsubscribe_secret="s").transactional_roles == {
+        "dpo",
+        "campaign_manager",
+    }
+    monkeypatch.setenv("CAMPAIGNS_TRANSACTIONAL_ROLES", "dpo,overlord")
+    with pytest.raises(ValidationError):
+        CampaignsSettings(unsubscribe_secret="s")

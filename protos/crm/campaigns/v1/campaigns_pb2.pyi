@@ -44,6 +44,326 @@ CAMPAIGN_STATUS_DONE: CampaignStatus.ValueType  # 4
 Global___CampaignStatus: _TypeAlias = CampaignStatus  # noqa: Y015
 
 @_typing.final
+class SendTransactionalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class HeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    COMPONENT_ID_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    TEXT_BODY_FIELD_NUMBER: _builtins.int
+    HTML_BODY_FIELD_NUMBER: _builtins.int
+    HEADERS_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    LIST_UNSUBSCRIBE_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    """Required, 1 to 200 characters, unique per message: a repeat returns the
+    first outcome. Do not put personal data in it (it is kept in the ledger).
+    """
+    contact_id: _builtins.str
+    """required: who the mail is for"""
+    component_id: _builtins.str
+    """The component whose view of the contact gives the address (contacts
+    ResolveRecipients). Staff: their own component (the default). A service
+    names it, unless it gives `to`.
+    """
+    to: _builtins.str
+    """An explicit address, for service callers only; then contacts is not asked."""
+    kind: _builtins.str
+    """consent_confirmation, consent_revalidation or test_send."""
+    subject: _builtins.str
+    """1 to 300 characters, one line"""
+    text_body: _builtins.str
+    """required"""
+    html_body: _builtins.str
+    """optional alternative part"""
+    purpose: _builtins.str
+    """Optional: the purpose the mail is about (needed by list_unsubscribe)."""
+    list_unsubscribe: _builtins.bool
+    """Add the one-click List-Unsubscribe headers for `purpose` (off by default:
+    a transactional mail is not a mailing).
+    """
+    @_builtins.property
+    def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Optional headers, from a safe list only: Reply-To, Content-Language,
+        In-Reply-To, References.
+        """
+
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        component_id: _builtins.str = ...,
+        to: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        text_body: _builtins.str = ...,
+        html_body: _builtins.str = ...,
+        headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        purpose: _builtins.str = ...,
+        list_unsubscribe: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["component_id", b"component_id", "contact_id", b"contact_id", "headers", b"headers", "html_body", b"html_body", "idempotency_key", b"idempotency_key", "kind", b"kind", "list_unsubscribe", b"list_unsubscribe", "purpose", b"purpose", "subject", b"subject", "text_body", b"text_body", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendTransactionalRequest: _TypeAlias = SendTransactionalRequest  # noqa: Y015
+
+@_typing.final
+class SendTransactionalResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    delivery_id: _builtins.str
+    outcome: _builtins.str
+    """sent, unconfirmed (the relay may have it: never sent again), not_member
+    (unknown, erased, or not a contact of the component), no_email,
+    invalid_address, smtp_failed, or pending (another call with this key is
+    sending it right now).
+    """
+    rule: _builtins.str
+    message_id: _builtins.str
+    replayed: _builtins.bool
+    """the key was known: this call sent nothing"""
+    def __init__(
+        self,
+        *,
+        delivery_id: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery_id", b"delivery_id", "message_id", b"message_id", "outcome", b"outcome", "replayed", b"replayed", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendTransactionalResponse: _TypeAlias = SendTransactionalResponse  # noqa: Y015
+
+@_typing.final
+class ExportContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportContactRequest: _TypeAlias = ExportContactRequest  # noqa: Y015
+
+@_typing.final
+class ContactExport(_message.Message):
+    """What campaigns holds on one person (docs: "campaigns" part of a privacy export)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    MERGED_IDS_FIELD_NUMBER: _builtins.int
+    DELIVERIES_FIELD_NUMBER: _builtins.int
+    PRESSURE_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    @_builtins.property
+    def merged_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ids merged into it, whose rows are included"""
+
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExportedDelivery]: ...
+    @_builtins.property
+    def pressure(self) -> _containers.RepeatedCompositeFieldContainer[Global___PressureSlot]: ...
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        merged_ids: _abc.Iterable[_builtins.str] | None = ...,
+        deliveries: _abc.Iterable[Global___ExportedDelivery] | None = ...,
+        pressure: _abc.Iterable[Global___PressureSlot] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deliveries", b"deliveries", "merged_ids", b"merged_ids", "pressure", b"pressure"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactExport: _TypeAlias = ContactExport  # noqa: Y015
+
+@_typing.final
+class ExportedDelivery(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_CLASS_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_NAME_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_PURPOSE_FIELD_NUMBER: _builtins.int
+    OWNER_COMPONENT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SENDER_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """the id the row names (this one or a merged id)"""
+    message_class: _builtins.str
+    """marketing or transactional"""
+    campaign_id: _builtins.str
+    """marketing only"""
+    campaign_name: _builtins.str
+    campaign_purpose: _builtins.str
+    owner_component: _builtins.str
+    kind: _builtins.str
+    """transactional only"""
+    sender: _builtins.str
+    """transactional only: who asked for it"""
+    outcome: _builtins.str
+    rule: _builtins.str
+    message_id: _builtins.str
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        message_class: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        campaign_name: _builtins.str = ...,
+        campaign_purpose: _builtins.str = ...,
+        owner_component: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        sender: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "sent_at", b"sent_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "campaign_name", b"campaign_name", "campaign_purpose", b"campaign_purpose", "contact_id", b"contact_id", "decided_at", b"decided_at", "kind", b"kind", "message_class", b"message_class", "message_id", b"message_id", "outcome", b"outcome", "owner_component", b"owner_component", "rule", b"rule", "sender", b"sender", "sent_at", b"sent_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportedDelivery: _TypeAlias = ExportedDelivery  # noqa: Y015
+
+@_typing.final
+class PressureSlot(_message.Message):
+    """One mail counted by the marketing-pressure budget in the current window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    rule: _builtins.str
+    """the budget, e.g. "pressure:global:3/604800s" """
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        rule: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "campaign_id", b"campaign_id", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PressureSlot: _TypeAlias = PressureSlot  # noqa: Y015
+
+@_typing.final
+class EraseContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactRequest: _TypeAlias = EraseContactRequest  # noqa: Y015
+
+@_typing.final
+class EraseContactResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERIES_ANONYMISED_FIELD_NUMBER: _builtins.int
+    AUDIENCES_CHANGED_FIELD_NUMBER: _builtins.int
+    ALIASES_REMOVED_FIELD_NUMBER: _builtins.int
+    PRESSURE_KEYS_DROPPED_FIELD_NUMBER: _builtins.int
+    deliveries_anonymised: _builtins.int
+    audiences_changed: _builtins.int
+    aliases_removed: _builtins.int
+    pressure_keys_dropped: _builtins.int
+    def __init__(
+        self,
+        *,
+        deliveries_anonymised: _builtins.int = ...,
+        audiences_changed: _builtins.int = ...,
+        aliases_removed: _builtins.int = ...,
+        pressure_keys_dropped: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases_removed", b"aliases_removed", "audiences_changed", b"audiences_changed", "deliveries_anonymised", b"deliveries_anonymised", "pressure_keys_dropped", b"pressure_keys_dropped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactResponse: _TypeAlias = EraseContactResponse  # noqa: Y015
+
+@_typing.final
 class MergeContactsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

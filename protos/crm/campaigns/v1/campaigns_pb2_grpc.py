@@ -69,6 +69,21 @@ class CampaignsServiceStub:
                 request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsResponse.FromString,
                 _registered_method=True)
+        self.SendTransactional = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/SendTransactional',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTransactionalRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTransactionalResponse.FromString,
+                _registered_method=True)
+        self.ExportContact = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/ExportContact',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ExportContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ContactExport.FromString,
+                _registered_method=True)
+        self.EraseContact = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/EraseContact',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignsServiceServicer:
@@ -119,6 +134,38 @@ class CampaignsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendTransactional(self, request, context):
+        """A transactional mail: one a person needs whatever their consent (the
+        confirmation of a consent, its revalidation, a test send). It asks no
+        consent and is exempt from the marketing-pressure budget (it never reserves
+        nor counts), so only the consent service, and tokens holding a role named
+        by CAMPAIGNS_TRANSACTIONAL_ROLES, may send one. Each is recorded in the
+        ledger (class "transactional") once per idempotency key: a repeat returns
+        the first outcome and never sends again. UNAVAILABLE means nothing left
+        (relay or contacts away): repeat with the same key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportContact(self, request, context):
+        """Service identity only (privacy requests): everything campaigns holds on one
+        person, under this id or an id merged into it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseContact(self, request, context):
+        """Service identity only (privacy requests): every ledger row naming the
+        person is anonymised (its outcome stays, so campaign counts stay right),
+        the id leaves campaign audiences and merge aliases, and its pressure
+        counters are dropped. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +203,21 @@ def add_CampaignsServiceServicer_to_server(servicer, server):
                     servicer.MergeContacts,
                     request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsRequest.FromString,
                     response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsResponse.SerializeToString,
+            ),
+            'SendTransactional': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTransactional,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTransactionalRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTransactionalResponse.SerializeToString,
+            ),
+            'ExportContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportContact,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ExportContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ContactExport.SerializeToString,
+            ),
+            'EraseContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseContact,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +409,87 @@ class CampaignsService:
             '/crm.campaigns.v1.CampaignsService/MergeContacts',
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsRequest.SerializeToString,
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.MergeContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTransactional(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/SendTransactional',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTransactionalRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTransactionalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/ExportContact',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ExportContactRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ContactExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/EraseContact',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,26 @@ class CampaignsServiceStub:
     The survivor's pressure counts the merged id's sends, and a campaign that
     lists both ids mails the person at most once. Idempotent.
     """
+    SendTransactional: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.SendTransactionalRequest, _campaigns_pb2.SendTransactionalResponse]
+    """A transactional mail: one a person needs whatever their consent (the
+    confirmation of a consent, its revalidation, a test send). It asks no
+    consent and is exempt from the marketing-pressure budget (it never reserves
+    nor counts), so only the consent service, and tokens holding a role named
+    by CAMPAIGNS_TRANSACTIONAL_ROLES, may send one. Each is recorded in the
+    ledger (class "transactional") once per idempotency key: a repeat returns
+    the first outcome and never sends again. UNAVAILABLE means nothing left
+    (relay or contacts away): repeat with the same key.
+    """
+    ExportContact: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ExportContactRequest, _campaigns_pb2.ContactExport]
+    """Service identity only (privacy requests): everything campaigns holds on one
+    person, under this id or an id merged into it.
+    """
+    EraseContact: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.EraseContactRequest, _campaigns_pb2.EraseContactResponse]
+    """Service identity only (privacy requests): every ledger row naming the
+    person is anonymised (its outcome stays, so campaign counts stay right),
+    the id leaves campaign audiences and merge aliases, and its pressure
+    counters are dropped. Idempotent.
+    """
 
 @_typing.type_check_only
 class CampaignsServiceAsyncStub(CampaignsServiceStub):
@@ -58,6 +78,26 @@ class CampaignsServiceAsyncStub(CampaignsServiceStub):
     """Service identity only: two records of one person were merged in contacts.
     The survivor's pressure counts the merged id's sends, and a campaign that
     lists both ids mails the person at most once. Idempotent.
+    """
+    SendTransactional: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.SendTransactionalRequest, _campaigns_pb2.SendTransactionalResponse]  # type: ignore[assignment]
+    """A transactional mail: one a person needs whatever their consent (the
+    confirmation of a consent, its revalidation, a test send). It asks no
+    consent and is exempt from the marketing-pressure budget (it never reserves
+    nor counts), so only the consent service, and tokens holding a role named
+    by CAMPAIGNS_TRANSACTIONAL_ROLES, may send one. Each is recorded in the
+    ledger (class "transactional") once per idempotency key: a repeat returns
+    the first outcome and never sends again. UNAVAILABLE means nothing left
+    (relay or contacts away): repeat with the same key.
+    """
+    ExportContact: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ExportContactRequest, _campaigns_pb2.ContactExport]  # type: ignore[assignment]
+    """Service identity only (privacy requests): everything campaigns holds on one
+    person, under this id or an id merged into it.
+    """
+    EraseContact: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.EraseContactRequest, _campaigns_pb2.EraseContactResponse]  # type: ignore[assignment]
+    """Service identity only (privacy requests): every ledger row naming the
+    person is anonymised (its outcome stays, so campaign counts stay right),
+    the id leaves campaign audiences and merge aliases, and its pressure
+    counters are dropped. Idempotent.
     """
 
 class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -112,6 +152,44 @@ class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
         """Service identity only: two records of one person were merged in contacts.
         The survivor's pressure counts the merged id's sends, and a campaign that
         lists both ids mails the person at most once. Idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def SendTransactional(
+        self,
+        request: _campaigns_pb2.SendTransactionalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.SendTransactionalResponse, _abc.Awaitable[_campaigns_pb2.SendTransactionalResponse]]:
+        """A transactional mail: one a person needs whatever their consent (the
+        confirmation of a consent, its revalidation, a test send). It asks no
+        consent and is exempt from the marketing-pressure budget (it never reserves
+        nor counts), so only the consent service, and tokens holding a role named
+        by CAMPAIGNS_TRANSACTIONAL_ROLES, may send one. Each is recorded in the
+        ledger (class "transactional") once per idempotency key: a repeat returns
+        the first outcome and never sends again. UNAVAILABLE means nothing left
+        (relay or contacts away): repeat with the same key.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportContact(
+        self,
+        request: _campaigns_pb2.ExportContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.ContactExport, _abc.Awaitable[_campaigns_pb2.ContactExport]]:
+        """Service identity only (privacy requests): everything campaigns holds on one
+        person, under this id or an id merged into it.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseContact(
+        self,
+        request: _campaigns_pb2.EraseContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.EraseContactResponse, _abc.Awaitable[_campaigns_pb2.EraseContactResponse]]:
+        """Service identity only (privacy requests): every ledger row naming the
+        person is anonymised (its outcome stays, so campaign counts stay right),
+        the id leaves campaign audiences and merge aliases, and its pressure
+        counters are dropped. Idempotent.
         """
 
 def add_CampaignsServiceServicer_to_server(servicer: CampaignsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

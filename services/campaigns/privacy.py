@@ -1,0 +1,112 @@
+"""What campaigns holds on one person, and its erasure (the grouping DPO's privacy requests).
+
+Called by a service of the mesh (the consent service drives privacy requests).
+Export gathers every ledger row naming the person (under their id or an id
+merged into it) and the pressure slots counted for them now. Erasure leaves
+no row naming the person: ledger rows keep their campaign, class and outcome
+under a random id of their own (so every campaign's counts stay right), the
+id leaves campaign audiences and merge aliases, and the pressure keys go.
+Running it again finds nothing more to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.exceptions import RedisError
+
+from meshkit.db import Database
+from meshkit.errors import Unavailable, Violations
+from meshkit.identity import Principal
+from services.campaigns import repository
+from services.campaigns.ledger import Clock, utc_now
+from services.campaigns.pressure import PressureCounters
+from services.campaigns.repository import DeliveryRecord
+from services.campaigns.validation import MAX_CONTACT_ID, NUL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One mail the pressure budget counts for the person in the current window."""
+
+    campaign_id: str
+    at: datetime
+    rule: str
+
+
+@dataclass(frozen=True)
+class ContactRecords:
+    contact_id: str
+    merged_ids: list[str]
+    deliveries: list[DeliveryRecord]
+    pressure: list[Slot]
+
+
+@dataclass(frozen=True)
+class Erasure:
+    deliveries_anonymised: int
+    audiences_changed: int
+    aliases_removed: int
+    pressure_keys_dropped: int
+
+
+class ContactPrivacy:
+    """The ExportContact and EraseContact use cases."""
+
+    def __init__(self, db: Database, pressure: PressureCounters, clock: Clock = utc_now):
+        self._db = db
+        self._pressure = pressure
+        self._clock = clock
+
+    def export(self, principal: Principal, contact_id: str) -> ContactRecords:
+        """Everything campaigns holds on the person, in ledger order."""
+        principal.require_service()
+        _check_id(contact_id)
+        with self._db.transaction() as session:
+            ids = repository.person_ids(session, contact_id)
+            deliveries = repository.deliveries_of(session, ids)
+        return ContactRecords(contact_id, ids[1:], deliveries, self._slots(ids))
+
+    def erase(self, principal: Principal, contact_id: str) -> Erasure:
+        """Leaves no row or key naming the person; idempotent."""
+        principal.require_service()
+        _check_id(contact_id)
+        with self._db.transaction() as session:
+            ids = repository.person_ids(session, contact_id)
+            anonymised = repository.anonymise_deliveries(session, ids, self._clock())
+            audiences = repository.remove_from_audiences(session, ids)
+            aliases = repository.remove_aliases(session, ids)
+        try:
+            dropped = self._pressure.drop(ids)
+        except RedisError:
+            # The database part is done; a repeat drops the keys (and finds no rows).
+            raise Unavailable("the pressure counters could not be dropped; repeat") from None
+        log.info(
+            "erasure: %d deliveries anonymised, %d audiences, %d aliases, %d pressure keys",
+            anonymised,
+            audiences,
+            aliases,
+            dropped,
+        )
+        return Erasure(anonymised, audiences, aliases, dropped)
+
+    def _slots(self, ids: list[str]) -> list[Slot]:
+        try:
+            found = self._pressure.slots(ids)
+        except RedisError:
+            raise Unavailable("the pressure counters could not be read; repeat") from None
+        rule = self._pressure.rule.code
+        return [
+            Slot(campaign, datetime.fromtimestamp(ms / 1000, UTC), rule) for campaign, ms in found
+        ]
+
+
+def _check_id(contact_id: str) -> None:
+    problems = Violations()
+    if not contact_id or len(contact_id) > MAX_CONTACT_ID or NUL in contact_id:
+        problems.add("contact_id", f"must be 1 to {MAX_CONTACT_ID} characters, without NUL")
+    problems.raise_if_any()
