@@ -185,7 +185,8 @@ class Change:
 
 @dataclass(frozen=True)
 class Objection:
-    """A validated Art. 21 objection: grouping-wide, every marketing purpose, one or all channels."""
+    """A validated Art. 21 objection: grouping-wide, every marketing purpose, one or all
+    channels."""
 
     contact_id: str
     channel: Channel | None  # None: every channel

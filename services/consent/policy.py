@@ -188,9 +188,7 @@ def state(
         for channel in sorted(purpose.channels):
             basis = basis_for(rules, purpose.key, channel, kind)
             for scope in scopes:
-                question = Question(
-                    purpose.key, channel, scope.component, purpose.marketing, basis
-                )
+                question = Question(purpose.key, channel, scope.component, purpose.marketing, basis)
                 verdict = decide_person(events, merge_seq, question, at)
                 entries.append(StateEntry(purpose.key, channel, scope, verdict))
     return entries
@@ -246,7 +244,9 @@ def standing_objection(
     return latest
 
 
-def repeat_key(contact_id: str, act: str, parts: Sequence[str], events: Iterable[ConsentEvent]) -> str:
+def repeat_key(
+    contact_id: str, act: str, parts: Sequence[str], events: Iterable[ConsentEvent]
+) -> str:
     """The same for two identical acts made from the same state of the contact's events.
 
     Stored unique, it lets exactly one of two concurrent identical withdrawals
@@ -288,9 +288,7 @@ def is_staff(principal: Principal) -> bool:
     return not (principal.is_admin or principal.is_service)
 
 
-def may_record(
-    principal: Principal, kind: EventKind, scope: Scope, members: Iterable[str]
-) -> bool:
+def may_record(principal: Principal, kind: EventKind, scope: Scope, members: Iterable[str]) -> bool:
     """May this caller record an event of `kind` for `scope`, about a contact of `members`?
 
     Staff record only for contacts their component is a member of, for their own

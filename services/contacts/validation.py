@@ -20,7 +20,6 @@ import phonenumbers
 
 from meshkit.addresses import is_valid_address
 from meshkit.errors import Violations, invalid
-from meshkit.purposes import PURPOSE_KEY_RULE, is_purpose_key
 from meshkit.fields import (
     ATTRIBUTE_KEY,
     ATTRIBUTE_TYPES,
@@ -30,6 +29,7 @@ from meshkit.fields import (
     FieldType,
     split_attribute,
 )
+from meshkit.purposes import PURPOSE_KEY_RULE, is_purpose_key
 from services.contacts.policy import Kind
 from services.contacts.search import RANGED, Condition, Query
 

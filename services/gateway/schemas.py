@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from meshkit.fields import ATTRIBUTE_FIELD, CORE_FIELDS
+from meshkit.purposes import PURPOSE_KEY
 from services.campaigns import validation as campaign_rules
 from services.consent import validation as consent_rules
 from services.contacts import validation as contact_rules
@@ -97,7 +98,7 @@ Purpose = Annotated[
     Field(
         min_length=1,
         max_length=64,
-        pattern=anchored(campaign_rules.PURPOSE),
+        pattern=anchored(PURPOSE_KEY),
         description="1 to 64 of a-z, 0-9, `_` and `-`, e.g. `newsletter`.",
     ),
 ]

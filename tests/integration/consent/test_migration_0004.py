@@ -121,13 +121,16 @@ def test_notices_refuse_update_and_delete(engine: Engine) -> None:
 @pytest.mark.parametrize("how", ["web_form", "staff"])
 def test_a_staff_event_carrying_an_ip_address_is_refused(engine: Engine, how: str) -> None:
     migrate(engine, MIGRATIONS, VERSION_TABLE)
-    refused: AbstractContextManager[object] = pytest.raises(sqlalchemy.exc.IntegrityError) if how == "staff" else nullcontext()
+    refused: AbstractContextManager[object] = (
+        pytest.raises(sqlalchemy.exc.IntegrityError) if how == "staff" else nullcontext()
+    )
     with refused:
         with engine.begin() as connection:
             connection.execute(
                 text(
                     "INSERT INTO consent_events (id, contact_id, kind, channel, purpose,"
-                    " scope_kind, legal_basis, pending, actor_subject, how, source, ip, recorded_at)"
+                    " scope_kind, legal_basis, pending, actor_subject, how, source, ip,"
+                    " recorded_at)"
                     " VALUES ('x', 'c1', 'granted', 'email', 'newsletter', 'grouping',"
                     " 'consent', false, 'a', :how, 's', '192.0.2.1', :at)"
                 ),

@@ -19,9 +19,9 @@ from services.consent.domain import (
 )
 from tests.unit.consent.test_decide_properties import (
     COMPONENTS,
-    decide,
     _after,
     _event,
+    decide,
     histories,
     scopes,
 )

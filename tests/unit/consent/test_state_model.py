@@ -120,7 +120,7 @@ def _event(
 def naive_states(
     events: list[ConsentEvent], at: datetime
 ) -> dict[tuple[str, Channel, str | None], tuple[str, str | None]]:
-    """(purpose, channel, view) -> (state word, id of the event that set it), replayed up to `at`."""
+    """(purpose, channel, view) -> (state word, id of the event that set it), up to `at`."""
     states: dict[tuple[str, Channel, str | None], tuple[str, str | None]] = {
         (p, c, v): ("none", None) for p in PURPOSES for c in CHANNELS for v in VIEWS
     }
