@@ -192,7 +192,7 @@ def _closed(example: dict[str, Any]) -> ConfigDict:
 
 def _closed_with_proof(example: dict[str, Any]) -> ConfigDict:
     """A grant: closed, and naming the notice shown (or, legacy, the text shown)."""
-    proof = [{"required": ["notice_id"]}, {"required": ["text_shown"]}]
+    proof: list[Any] = [{"required": ["notice_id"]}, {"required": ["text_shown"]}]
     return ConfigDict(
         extra="forbid", strict=True, json_schema_extra={"examples": [example], "anyOf": proof}
     )
