@@ -70,6 +70,17 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONSENT + "GetHistory": SIGNED_IN,
         _CONSENT + "CheckBatch": SERVICE,
         _CONSENT + "MergeContacts": SERVICE,
+        _CONSENT + "CreatePurpose": ADMIN,
+        _CONSENT + "UpdatePurpose": ADMIN,
+        _CONSENT + "ListPurposes": SIGNED_IN,  # the preference page and staff forms read it
+        _CONSENT + "SetBasisRule": ADMIN,
+        _CONSENT + "ListBasisRules": SIGNED_IN,
+        _CONSENT + "PublishNotice": ADMIN,
+        _CONSENT + "ListNotices": SIGNED_IN,
+        _CONSENT + "Deny": SIGNED_IN,
+        _CONSENT + "Object": SIGNED_IN,
+        _CONSENT + "Confirm": SERVICE,
+        _CONSENT + "GetState": SIGNED_IN,
         # campaigns
         _CAMPAIGNS + "CreateCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "GetCampaign": SIGNED_IN,

@@ -15,6 +15,8 @@ from services.campaigns.policy import ConsentDecision, Reachability
 
 # Ids per AudienceIds call (contacts serves at most 10,000).
 AUDIENCE_PAGE = 5000
+# Items per CheckBatch call (consent answers at most 10,000).
+CONSENT_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Recipient:
     reachability: Reachability
     email: str = ""
     merge_fields: Mapping[str, str] = field(default_factory=dict)
+    professional_address: bool = False  # a business contact at its work address
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,9 @@ class ConsentGate(Protocol):
     """The consent service as campaigns sees it."""
 
     def check(
-        self, component: str, purpose: str, contact_ids: Sequence[str]
+        self, component: str, purpose: str, recipients: Sequence[Recipient]
     ) -> list[ConsentAnswer]:
-        """The email consent decision of each contact for the purpose and component."""
+        """The email consent decision of each recipient for the purpose and component."""
         ...
 
 
@@ -65,10 +68,8 @@ _REACHABILITY = {
 }
 
 _DECISIONS = {
-    consent_pb2.DECISION_CONSENT_GIVEN: ConsentDecision.CONSENT_GIVEN,
-    consent_pb2.DECISION_LEGITIMATE_INTEREST: ConsentDecision.LEGITIMATE_INTEREST,
-    consent_pb2.DECISION_NO_CONSENT: ConsentDecision.NO_CONSENT,
-    consent_pb2.DECISION_WITHDRAWN: ConsentDecision.WITHDRAWN,
+    consent_pb2.Decision.Value(f"DECISION_{decision.name}"): decision
+    for decision in ConsentDecision
 }
 
 
@@ -118,30 +119,46 @@ def _recipient(found: contacts_pb2.Recipient | None, contact_id: str) -> Recipie
     reachability = _REACHABILITY.get(found.reachability, Reachability.NOT_MEMBER)
     if reachability is not Reachability.OK:
         return Recipient(contact_id, reachability)
-    return Recipient(contact_id, reachability, found.email, dict(found.merge_fields))
+    return Recipient(
+        contact_id,
+        reachability,
+        found.email,
+        dict(found.merge_fields),
+        found.professional_address,
+    )
 
 
 class GrpcConsentGate:
-    """ConsentService.CheckBatch for the email channel."""
+    """ConsentService.CheckBatch for the email channel, in batches of at most 10,000."""
 
-    def __init__(self, channel: grpc.Channel):
+    def __init__(self, channel: grpc.Channel, batch: int = CONSENT_BATCH):
         self._stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        self._batch = batch
 
     def check(
-        self, component: str, purpose: str, contact_ids: Sequence[str]
+        self, component: str, purpose: str, recipients: Sequence[Recipient]
     ) -> list[ConsentAnswer]:
-        request = consent_pb2.CheckBatchRequest(
-            component_id=component,
-            channel=consent_pb2.CHANNEL_EMAIL,
-            purpose=purpose,
-            contact_ids=list(contact_ids),
-        )
-        try:
-            reply = self._stub.CheckBatch(request)
-        except grpc.RpcError as error:
-            raise domain_error(error) from None
-        answered = {r.contact_id: r for r in reply.results}
-        return [_answer(answered.get(c), c) for c in contact_ids]
+        answered: dict[str, consent_pb2.CheckResult] = {}
+        for start in range(0, len(recipients), self._batch):
+            request = consent_pb2.CheckBatchRequest(
+                component_id=component,
+                channel=consent_pb2.CHANNEL_EMAIL,
+                purpose=purpose,
+                items=[
+                    consent_pb2.CheckItem(
+                        contact_id=r.contact_id,
+                        address=r.email,
+                        professional_address=r.professional_address,
+                    )
+                    for r in recipients[start : start + self._batch]
+                ],
+            )
+            try:
+                reply = self._stub.CheckBatch(request)
+            except grpc.RpcError as error:
+                raise domain_error(error) from None
+            answered.update({r.contact_id: r for r in reply.results})
+        return [_answer(answered.get(r.contact_id), r.contact_id) for r in recipients]
 
 
 def _answer(found: consent_pb2.CheckResult | None, contact_id: str) -> ConsentAnswer:

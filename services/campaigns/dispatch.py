@@ -152,7 +152,7 @@ class Dispatcher:
                 reachable.append(recipient)
         allowed: list[_Sendable] = []
         if reachable:
-            answers = self._consent.check(owner, purpose, [r.contact_id for r in reachable])
+            answers = self._consent.check(owner, purpose, reachable)
             for recipient, answer in zip(reachable, answers, strict=True):
                 row = by_contact[recipient.contact_id]
                 outcome = consent_outcome(answer.allowed, answer.decision)

@@ -65,8 +65,26 @@ class ConsentDecision(StrEnum):
 
     CONSENT_GIVEN = "consent_given"
     LEGITIMATE_INTEREST = "legitimate_interest"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
     NO_CONSENT = "no_consent"
+    PENDING = "pending"  # granted, not yet confirmed (double opt-in)
+    DENIED = "denied"
+    EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
+    OBJECTED = "objected"  # Art. 21: no marketing from any component
+
+
+# The decisions that name a basis for sending; the ones that say the person said no.
+SENDING_BASES = frozenset(
+    {
+        ConsentDecision.CONSENT_GIVEN,
+        ConsentDecision.LEGITIMATE_INTEREST,
+        ConsentDecision.CONTRACT,
+        ConsentDecision.LEGAL_OBLIGATION,
+    }
+)
+TAKEN_BACK = frozenset({ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED})
 
 
 RULE_MEMBERSHIP = "membership"
@@ -94,11 +112,12 @@ def consent_outcome(allowed: bool, decision: ConsentDecision) -> Outcome | None:
     """The outcome when consent forbids the mail; None when it allows it.
 
     Deny by default: a basis is accepted only when consent both allows it and
-    names a basis (consent given, or legitimate interest).
+    names a basis (consent given, legitimate interest, contract, legal obligation).
+    A withdrawal or an objection reads as withdrawn; the rule code says which.
     """
-    if allowed and decision in (ConsentDecision.CONSENT_GIVEN, ConsentDecision.LEGITIMATE_INTEREST):
+    if allowed and decision in SENDING_BASES:
         return None
-    if decision is ConsentDecision.WITHDRAWN:
+    if decision in TAKEN_BACK:
         return Outcome.WITHDRAWN
     return Outcome.NO_CONSENT
 

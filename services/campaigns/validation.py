@@ -9,10 +9,10 @@ from enum import StrEnum
 from meshkit.addresses import is_valid_address
 from meshkit.errors import Violations
 from meshkit.fields import ATTRIBUTE_FIELD, COMPONENT_ID
+from meshkit.purposes import PURPOSE_KEY_RULE, is_purpose_key
 from services.campaigns import policy
 from services.campaigns.policy import TemplateError, parse_template
 
-PURPOSE = re.compile(r"[a-z0-9_-]{1,64}")
 # PostgreSQL text cannot hold NUL: refused here, as bad input, rather than failing the write.
 NUL = "\x00"
 MAX_NAME = 200
@@ -70,8 +70,8 @@ def validated(draft: Draft) -> Draft:
         violations.add("name", f"must be 1 to {MAX_NAME} characters, not blank")
     elif NUL in draft.name:
         violations.add("name", "must not contain NUL characters")
-    if not PURPOSE.fullmatch(draft.purpose):
-        violations.add("purpose", "must match [a-z0-9_-]{1,64}")
+    if not is_purpose_key(draft.purpose):
+        violations.add("purpose", f"must be {PURPOSE_KEY_RULE}")
     _check_template(violations, "subject_template", draft.subject_template, MAX_SUBJECT)
     _check_template(violations, "body_template", draft.body_template, MAX_BODY)
     audience = _checked_audience(violations, draft.audience)
@@ -175,8 +175,8 @@ def validated_transactional(mail: TransactionalMail) -> TransactionalMail:
         problems.add("to", "is not a valid email address")
     if not mail.to and not mail.component_id:
         problems.add("component_id", "is required unless `to` is given")
-    if mail.purpose and not PURPOSE.fullmatch(mail.purpose):
-        problems.add("purpose", "must match [a-z0-9_-]{1,64}")
+    if mail.purpose and not is_purpose_key(mail.purpose):
+        problems.add("purpose", f"must be {PURPOSE_KEY_RULE}")
     if mail.list_unsubscribe and not mail.purpose:
         problems.add("purpose", "is required with list_unsubscribe")
     headers = _checked_headers(problems, mail.headers)

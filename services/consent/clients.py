@@ -1,4 +1,5 @@
-"""The contacts service as consent asks it: which contact ids exist (one call per batch)."""
+"""The contacts service as consent asks it: which contact ids exist, and their member
+components (one call per batch)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ BATCH = 1000
 
 
 class ContactDirectory(Protocol):
-    """Which of these ids name a contact; raises Unavailable when that cannot be known."""
+    """Which of these ids name a contact, and the components each is a member of;
+    raises Unavailable when that cannot be known."""
 
-    def existing(self, contact_ids: Sequence[str]) -> set[str]: ...
+    def members(self, contact_ids: Sequence[str]) -> dict[str, frozenset[str]]: ...
 
 
 class GrpcContacts:
@@ -31,14 +33,18 @@ class GrpcContacts:
         self._stub = contacts_pb2_grpc.ContactsServiceStub(channel)
 
     def existing(self, contact_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
+        """The ids among these that name a contact."""
+        return set(self.members(contact_ids))
+
+    def members(self, contact_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        found: dict[str, frozenset[str]] = {}
         for start in range(0, len(contact_ids), BATCH):
             request = contacts_pb2.ExistingContactsRequest(ids=contact_ids[start : start + BATCH])
             try:
                 reply = self._stub.ExistingContacts(request)
             except grpc.RpcError as error:
                 raise _unverified(error) from None
-            found.update(reply.existing_ids)
+            found.update({c.id: frozenset(c.member_components) for c in reply.contacts})
         return found
 
 

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from protos.crm.consent.v1 import consent_pb2 as pb
 from services.consent.domain import (
     Action,
+    BasisRule,
     Channel,
+    CheckItem,
     ConsentEvent,
+    ContactKind,
     Decision,
+    EventKind,
+    How,
     LegalBasis,
+    Notice,
+    Purpose,
     Scope,
+    StateEntry,
     Verdict,
 )
-from services.consent.validation import BatchRequest, ChangeRequest
+from services.consent.service import State
+from services.consent.validation import (
+    BatchRequest,
+    ChangeRequest,
+    CollectionRequest,
+    ConfirmRequest,
+    ObjectionRequest,
+    PurposeRequest,
+    RuleRequest,
+)
 
 CHANNELS = {
     pb.CHANNEL_EMAIL: Channel.EMAIL,
@@ -24,15 +43,20 @@ CHANNELS_PB = {domain: proto for proto, domain in CHANNELS.items()}
 LEGAL_BASES = {
     pb.LEGAL_BASIS_CONSENT: LegalBasis.CONSENT,
     pb.LEGAL_BASIS_LEGITIMATE_INTEREST: LegalBasis.LEGITIMATE_INTEREST,
+    pb.LEGAL_BASIS_CONTRACT: LegalBasis.CONTRACT,
+    pb.LEGAL_BASIS_LEGAL_OBLIGATION: LegalBasis.LEGAL_OBLIGATION,
 }
 LEGAL_BASES_PB = {domain: proto for proto, domain in LEGAL_BASES.items()}
 ACTIONS_PB = {Action.GRANT: pb.ACTION_GRANT, Action.WITHDRAW: pb.ACTION_WITHDRAW}
-DECISIONS_PB = {
-    Decision.CONSENT_GIVEN: pb.DECISION_CONSENT_GIVEN,
-    Decision.LEGITIMATE_INTEREST: pb.DECISION_LEGITIMATE_INTEREST,
-    Decision.NO_CONSENT: pb.DECISION_NO_CONSENT,
-    Decision.WITHDRAWN: pb.DECISION_WITHDRAWN,
+KINDS_PB = {kind: pb.EventKind.Value(f"EVENT_KIND_{kind.name}") for kind in EventKind}
+HOWS = {pb.How.Value(f"HOW_{how.name}"): how for how in How}
+HOWS_PB = {how: proto for proto, how in HOWS.items()}
+CONTACT_KINDS = {
+    pb.CONTACT_KIND_CONSUMER: ContactKind.CONSUMER,
+    pb.CONTACT_KIND_BUSINESS: ContactKind.BUSINESS,
 }
+CONTACT_KINDS_PB = {domain: proto for proto, domain in CONTACT_KINDS.items()}
+DECISIONS_PB = {decision: pb.Decision.Value(f"DECISION_{decision.name}") for decision in Decision}
 
 
 def change_request(message: pb.ConsentChange) -> ChangeRequest:
@@ -45,6 +69,30 @@ def change_request(message: pb.ConsentChange) -> ChangeRequest:
         legal_basis=LEGAL_BASES.get(message.legal_basis),
         source=message.source,
         text_shown=message.text_shown,
+        notice_id=message.notice_id,
+        how=HOWS.get(message.how),
+        ip=message.ip,
+        user_agent=message.user_agent,
+        pending=message.pending,
+    )
+
+
+def objection_request(message: pb.ObjectionRequest) -> ObjectionRequest:
+    return ObjectionRequest(
+        contact_id=message.contact_id,
+        channel=CHANNELS.get(message.channel),
+        collection=CollectionRequest(
+            HOWS.get(message.how), message.source, message.ip, message.user_agent
+        ),
+    )
+
+
+def confirm_request(message: pb.ConfirmRequest) -> ConfirmRequest:
+    return ConfirmRequest(
+        grant_event_id=message.grant_event_id,
+        collection=CollectionRequest(
+            HOWS.get(message.how), message.source, message.ip, message.user_agent
+        ),
     )
 
 
@@ -69,10 +117,10 @@ def event_message(event: ConsentEvent) -> pb.ConsentEvent:
     message = pb.ConsentEvent(
         id=event.id,
         contact_id=event.contact_id,
-        channel=CHANNELS_PB[event.channel],
-        purpose=event.purpose,
+        channel=CHANNELS_PB[event.channel] if event.channel else pb.CHANNEL_UNSPECIFIED,
+        purpose=event.purpose or "",
         scope=scope_message(event.scope),
-        action=ACTIONS_PB[event.action],
+        action=ACTIONS_PB[event.action] if event.action else pb.ACTION_UNSPECIFIED,
         legal_basis=(
             LEGAL_BASES_PB[event.legal_basis] if event.legal_basis else pb.LEGAL_BASIS_UNSPECIFIED
         ),
@@ -80,6 +128,14 @@ def event_message(event: ConsentEvent) -> pb.ConsentEvent:
         actor_component=event.actor_component or "",
         source=event.source,
         text_shown=event.text_shown or "",
+        kind=KINDS_PB[event.kind],
+        how=HOWS_PB[event.how],
+        notice_id=event.notice_id or "",
+        pending=event.pending,
+        refers_to=event.refers_to or "",
+        ip=event.ip or "",
+        user_agent=event.user_agent or "",
+        all_channels=event.kind is EventKind.OBJECTED and event.channel is None,
     )
     message.recorded_at.FromDatetime(event.recorded_at)
     return message
@@ -95,7 +151,12 @@ def batch_request(message: pb.CheckBatchRequest) -> BatchRequest:
         channel=CHANNELS.get(message.channel),
         purpose=message.purpose,
         contact_ids=list(message.contact_ids),
+        items=[CheckItem(i.contact_id, i.address, i.professional_address) for i in message.items],
     )
+
+
+def _basis(verdict: Verdict) -> int:
+    return LEGAL_BASES_PB[verdict.basis] if verdict.basis else pb.LEGAL_BASIS_UNSPECIFIED
 
 
 def batch_message(verdicts: list[tuple[str, Verdict]]) -> pb.CheckBatchResponse:
@@ -106,7 +167,90 @@ def batch_message(verdicts: list[tuple[str, Verdict]]) -> pb.CheckBatchResponse:
                 allowed=verdict.allowed,
                 decision=DECISIONS_PB[verdict.decision],
                 deciding_event_id=verdict.deciding_event_id or "",
+                basis=_basis(verdict),  # type: ignore[arg-type]
             )
             for contact_id, verdict in verdicts
         ]
     )
+
+
+def at_of(message: pb.GetStateRequest) -> datetime | None:
+    """The time asked for; None (now) when absent."""
+    if not message.HasField("at"):
+        return None
+    return message.at.ToDatetime(tzinfo=UTC)
+
+
+def state_message(state: State) -> pb.GetStateResponse:
+    return pb.GetStateResponse(
+        entries=[_entry(e) for e in state.entries],
+        events=[event_message(e) for e in state.events],
+    )
+
+
+def _entry(entry: StateEntry) -> pb.StateEntry:
+    return pb.StateEntry(
+        purpose=entry.purpose,
+        channel=CHANNELS_PB[entry.channel],
+        scope=scope_message(entry.scope),
+        allowed=entry.verdict.allowed,
+        decision=DECISIONS_PB[entry.verdict.decision],
+        basis=_basis(entry.verdict),  # type: ignore[arg-type]
+        deciding_event_id=entry.verdict.deciding_event_id or "",
+    )
+
+
+def purpose_request(message: pb.Purpose) -> PurposeRequest:
+    return PurposeRequest(
+        key=message.key,
+        owner=message.owner_component_id,
+        label_fr=message.label_fr,
+        label_en=message.label_en,
+        channels=[CHANNELS.get(c) for c in message.channels],
+        marketing=message.marketing,
+        retention_months=message.retention_months,
+    )
+
+
+def purpose_message(purpose: Purpose) -> pb.Purpose:
+    return pb.Purpose(
+        key=purpose.key,
+        owner_component_id=purpose.owner or "",
+        label_fr=purpose.label_fr,
+        label_en=purpose.label_en,
+        channels=[CHANNELS_PB[c] for c in sorted(purpose.channels)],
+        marketing=purpose.marketing,
+        retention_months=purpose.retention_months,
+        active=purpose.active,
+    )
+
+
+def rule_request(message: pb.BasisRule) -> RuleRequest:
+    return RuleRequest(
+        purpose=message.purpose,
+        channel=CHANNELS.get(message.channel),
+        contact_kind=CONTACT_KINDS.get(message.contact_kind),
+        basis=LEGAL_BASES.get(message.basis),
+    )
+
+
+def rule_message(rule: BasisRule) -> pb.BasisRule:
+    return pb.BasisRule(
+        purpose=rule.purpose,
+        channel=CHANNELS_PB[rule.channel],
+        contact_kind=CONTACT_KINDS_PB[rule.contact_kind],
+        basis=LEGAL_BASES_PB[rule.basis],
+    )
+
+
+def notice_message(notice: Notice) -> pb.Notice:
+    message = pb.Notice(
+        id=notice.id,
+        purpose=notice.purpose,
+        language=notice.language.value,
+        version=notice.version,
+        text=notice.text,
+        published_by=notice.published_by,
+    )
+    message.published_at.FromDatetime(notice.published_at)
+    return message

@@ -20,7 +20,16 @@ from meshkit.db import Database
 from meshkit.errors import Violations
 from meshkit.identity import Principal
 from services.consent import policy, repository
-from services.consent.domain import Channel, ConsentEvent, Verdict
+from services.consent.domain import (
+    BasisRule,
+    Channel,
+    CheckItem,
+    ConsentEvent,
+    ContactKind,
+    Purpose,
+    Question,
+    Verdict,
+)
 from services.consent.models import ConsentEventRow, ContactAliasRow
 
 MAX_ID = 64
@@ -86,28 +95,40 @@ def people(
 
 def decide_batch(
     session: Session,
-    contact_ids: Sequence[str],
+    items: Sequence[CheckItem],
     channel: Channel,
-    purpose: str,
+    purpose: Purpose,
+    rules: Sequence[BasisRule],
     component: str,
 ) -> list[tuple[str, Verdict]]:
-    """One verdict per requested id, each read across every id of its person."""
-    survivor, group, merge_seq = people(session, contact_ids)
+    """One verdict per requested item, each read across every id of its person.
+
+    Two queries whatever the batch size: the aliases, then the events.
+    """
+    survivor, group, merge_seq = people(session, [item.contact_id for item in items])
     every_id = {i for ids in group.values() for i in ids}
-    events = repository.batch(session, every_id, channel, purpose)
+    events = repository.batch(session, every_id, channel, purpose.key)
     by_person: dict[str, list[ConsentEvent]] = defaultdict(list)
     owner = {i: s for s, ids in group.items() for i in ids}
     for event in events:
         by_person[owner[event.contact_id]].append(event)
-    return [
-        (
-            i,
-            policy.decide_person(
-                by_person.get(survivor[i], []), merge_seq.get(survivor[i]), component
-            ),
+    questions = {
+        kind: Question(
+            purpose.key,
+            channel,
+            component,
+            purpose.marketing,
+            policy.basis_for(rules, purpose.key, channel, kind),
         )
-        for i in contact_ids
-    ]
+        for kind in ContactKind
+    }
+    verdicts = []
+    for item in items:
+        person = survivor[item.contact_id]
+        question = questions[policy.contact_kind(item.professional_address)]
+        verdict = policy.decide_person(by_person.get(person, []), merge_seq.get(person), question)
+        verdicts.append((item.contact_id, verdict))
+    return verdicts
 
 
 def _insert(session: Session) -> Any:

@@ -1,22 +1,50 @@
-"""The consent use cases: record a grant or a withdrawal, read a history, check a batch."""
+"""The consent use cases: record events, manage the catalogue, read history and state,
+check a batch."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
+
 from meshkit.db import Database
-from meshkit.errors import NotFound, PermissionDenied
+from meshkit.errors import AlreadyExists, NotFound, PermissionDenied, invalid
 from meshkit.identity import Principal
 from services.consent import merges, policy, repository
 from services.consent.clients import ContactDirectory
-from services.consent.domain import Action, Change, ConsentEvent, Verdict
+from services.consent.domain import (
+    BasisRule,
+    Change,
+    Channel,
+    ConsentEvent,
+    EventKind,
+    Notice,
+    Purpose,
+    Question,
+    Scope,
+    StateEntry,
+    Verdict,
+)
+from services.consent.repository import NewEvent
 from services.consent.validation import (
     BatchRequest,
     ChangeRequest,
+    ConfirmRequest,
+    ObjectionRequest,
+    PurposeRequest,
+    RuleRequest,
+    catalogue_violations,
     valid_batch,
     valid_change,
+    valid_confirmation,
     valid_contact_id,
+    valid_notice,
+    valid_objection,
+    valid_purpose,
+    valid_rule,
+    valid_update,
 )
 
 Clock = Callable[[], datetime]
@@ -27,6 +55,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# --- Recording events -------------------------------------------------------------------------
+
+
 def grant(
     db: Database,
     contacts: ContactDirectory,
@@ -34,14 +65,26 @@ def grant(
     request: ChangeRequest,
     clock: Clock = utc_now,
 ) -> ConsentEvent:
-    """Records a grant for the scope the caller may speak for, of a contact that exists."""
-    change = valid_change(request, Action.GRANT)
-    if not policy.may_grant(principal, change.scope):
-        raise PermissionDenied(_refusal("grant", change))
-    _require_contact(contacts, change.contact_id)
+    """Records a grant (maybe pending a confirmation) with the notice the person saw."""
+    change = _checked(db, contacts, principal, request, EventKind.GRANTED)
     with db.transaction() as session:
-        event = repository.append(session, principal, change, Action.GRANT, clock())
-    assert event is not None  # a grant carries no withdrawal key: it cannot collide
+        event = repository.append(session, principal, _new(change, EventKind.GRANTED), clock())
+    assert event is not None  # a grant carries no repeat key: it cannot collide
+    return event
+
+
+def deny(
+    db: Database,
+    contacts: ContactDirectory,
+    principal: Principal,
+    request: ChangeRequest,
+    clock: Clock = utc_now,
+) -> ConsentEvent:
+    """Records that the person refused when asked."""
+    change = _checked(db, contacts, principal, request, EventKind.DENIED)
+    with db.transaction() as session:
+        event = repository.append(session, principal, _new(change, EventKind.DENIED), clock())
+    assert event is not None
     return event
 
 
@@ -56,20 +99,146 @@ def withdraw(
 
     Withdrawing what is already withdrawn for this scope appends nothing and
     returns the withdrawal that stands (policy.standing_withdrawal); two
-    concurrent repeats append one event (the unique withdrawal key).
+    concurrent repeats append one event (the unique repeat key).
     """
-    change = valid_change(request, Action.WITHDRAW)
-    if not policy.may_withdraw(principal, change.scope):
-        raise PermissionDenied(_refusal("withdraw", change))
-    _require_contact(contacts, change.contact_id)
+    change = _checked(db, contacts, principal, request, EventKind.WITHDRAWN)
+    question = Question(change.purpose, change.channel, change.scope.component)
     with db.transaction() as session:
         events = repository.stream(session, change.contact_id, change.channel, change.purpose)
-        standing = policy.standing_withdrawal(events, change.scope)
+        standing = policy.standing_withdrawal(events, change.scope, question)
         if standing is not None:
             return standing
         key = policy.withdrawal_key(change, events)
-        recorded = repository.append(session, principal, change, Action.WITHDRAW, clock(), key)
-        return recorded or repository.by_withdrawal_key(session, key)
+        new = _new(change, EventKind.WITHDRAWN)
+        recorded = repository.append(session, principal, new, clock(), key)
+        return recorded or repository.by_repeat_key(session, key)
+
+
+def object_to_marketing(
+    db: Database,
+    contacts: ContactDirectory,
+    principal: Principal,
+    request: ObjectionRequest,
+    clock: Clock = utc_now,
+) -> ConsentEvent:
+    """Records an Art. 21 objection: every marketing purpose, every component. Idempotent."""
+    objection = valid_objection(request)
+    if not policy.may_use_how(principal, objection.collection.how):
+        raise PermissionDenied(_HOW_REFUSAL)
+    members = _members(contacts, objection.contact_id)
+    if not policy.may_record(principal, EventKind.OBJECTED, Scope.grouping(), members):
+        raise PermissionDenied(_refusal(EventKind.OBJECTED, Scope.grouping()))
+    channel = objection.channel
+    with db.transaction() as session:
+        events = repository.history(session, [objection.contact_id])
+        standing = policy.standing_objection(events, channel)
+        if standing is not None:
+            return standing
+        key = policy.repeat_key(
+            objection.contact_id, "objected", (channel.value if channel else "",), events
+        )
+        new = NewEvent(
+            objection.contact_id,
+            EventKind.OBJECTED,
+            channel,
+            None,
+            Scope.grouping(),
+            objection.collection,
+        )
+        recorded = repository.append(session, principal, new, clock(), key)
+        return recorded or repository.by_repeat_key(session, key)
+
+
+def confirm(
+    db: Database, principal: Principal, request: ConfirmRequest, clock: Clock = utc_now
+) -> ConsentEvent:
+    """Records the person's confirmation of a pending grant (services only). Idempotent."""
+    principal.require_service()
+    grant_id, collection = valid_confirmation(request)
+    with db.transaction() as session:
+        pending = repository.event(session, grant_id)
+        if pending is None or pending.kind is not EventKind.GRANTED or not pending.pending:
+            raise invalid("grant_event_id", "no pending grant has this id")
+        already = repository.confirmation_of(session, grant_id)
+        if already is not None:
+            return already
+        new = NewEvent(
+            pending.contact_id,
+            EventKind.CONFIRMED,
+            pending.channel,
+            pending.purpose,
+            pending.scope,
+            collection,
+            notice_id=pending.notice_id,
+            refers_to=pending.id,
+        )
+        event = repository.append(session, principal, new, clock())
+    assert event is not None
+    return event
+
+
+def _checked(
+    db: Database,
+    contacts: ContactDirectory,
+    principal: Principal,
+    request: ChangeRequest,
+    kind: EventKind,
+) -> Change:
+    """The change, once its input, its catalogue entries and its recorder are all checked."""
+    change = valid_change(request, kind)
+    with db.transaction() as session:
+        _check_catalogue(session, change, active=kind is EventKind.GRANTED)
+    if not policy.may_use_how(principal, change.collection.how):
+        raise PermissionDenied(_HOW_REFUSAL)
+    members = _members(contacts, change.contact_id)
+    if not policy.may_record(principal, kind, change.scope, members):
+        raise PermissionDenied(_refusal(kind, change.scope))
+    return change
+
+
+def _check_catalogue(session: Session, change: Change, *, active: bool) -> None:
+    purpose = repository.purpose(session, change.purpose)
+    notice = repository.notice(session, change.notice_id) if change.notice_id else None
+    catalogue_violations(
+        change.purpose, change.channel, purpose, notice, change.notice_id, active=active
+    )
+
+
+def _new(change: Change, kind: EventKind) -> NewEvent:
+    return NewEvent(
+        contact_id=change.contact_id,
+        kind=kind,
+        channel=change.channel,
+        purpose=change.purpose,
+        scope=change.scope,
+        collection=change.collection,
+        legal_basis=change.legal_basis,
+        text_shown=change.text_shown,
+        notice_id=change.notice_id,
+        pending=change.pending,
+    )
+
+
+def _members(contacts: ContactDirectory, contact_id: str) -> frozenset[str]:
+    """The member components of the contact; NotFound unless contacts knows it."""
+    found = contacts.members([contact_id])
+    if contact_id not in found:
+        raise NotFound("contact not found")
+    return found[contact_id]
+
+
+_HOW_REFUSAL = "only mesh services record the person's own acts (links, mail) and the jobs"
+
+
+def _refusal(kind: EventKind, scope: Scope) -> str:
+    if scope.is_grouping and kind in (EventKind.WITHDRAWN, EventKind.OBJECTED):
+        return "a grouping-wide withdrawal or objection by staff needs the dpo role"
+    if scope.is_grouping:
+        return "only administrators and mesh services may record for the whole grouping"
+    return "staff record consent only for their own component, of a contact it is a member of"
+
+
+# --- Reading -----------------------------------------------------------------------------------
 
 
 def history(db: Database, principal: Principal, contact_id: str) -> list[ConsentEvent]:
@@ -78,40 +247,149 @@ def history(db: Database, principal: Principal, contact_id: str) -> list[Consent
     if not policy.may_read_history(principal):
         raise PermissionDenied("reading consent history needs a token bound to a component")
     with db.transaction() as session:
-        events = repository.history(session, contact_id)
+        events = repository.history(session, [contact_id])
     return [e for e in events if policy.may_see(principal, e.scope)]
+
+
+@dataclass(frozen=True)
+class State:
+    entries: list[StateEntry]
+    events: list[ConsentEvent]
+
+
+def state(
+    db: Database,
+    principal: Principal,
+    contact_id: str,
+    at: datetime | None = None,
+    professional_address: bool = False,
+    clock: Clock = utc_now,
+) -> State:
+    """Per purpose x channel x scope the caller may see, the state as at `at` (default now)."""
+    valid_contact_id(contact_id)
+    if not policy.may_read_history(principal):
+        raise PermissionDenied("reading consent state needs a token bound to a component")
+    at = at or clock()
+    with db.transaction() as session:
+        survivor, group, merge_seq = merges.people(session, [contact_id])
+        person = survivor[contact_id]
+        events = [e for e in repository.history(session, group[person]) if e.recorded_at <= at]
+        purposes = repository.purposes(session, include_inactive=True)
+        rules = repository.rules(session)
+    scopes = [s for s in policy.scopes_of(events) if policy.may_see(principal, s)]
+    if principal.component and Scope.of(principal.component) not in scopes:
+        scopes.append(Scope.of(principal.component))
+    entries = policy.state(
+        events,
+        merge_seq.get(person),
+        purposes,
+        rules,
+        policy.contact_kind(professional_address),
+        scopes,
+    )
+    visible = [e for e in events if policy.may_see(principal, e.scope)]
+    return State(entries, visible)
 
 
 def check_batch(
     db: Database, principal: Principal, request: BatchRequest
 ) -> list[tuple[str, Verdict]]:
-    """One verdict per requested contact, in request order, from a single query.
+    """One verdict per requested item, in request order, in a bounded number of queries.
 
     No existence check here: campaigns resolves its recipients with contacts
-    first, and an unknown id simply has no consent.
+    first, and an unknown id simply has no consent. `address` is not read yet
+    (the suppression list will).
     """
     principal.require_service()
     query = valid_batch(request)
-    if not query.contact_ids:
-        return []
     with db.transaction() as session:
+        purpose = repository.purpose(session, query.purpose)
+        catalogue_violations(query.purpose, query.channel, purpose)
+        assert purpose is not None  # checked above
+        if not query.items:
+            return []
+        rules = repository.rules(session, purpose.key)
         # Every id of a merged person is read together (merges.decide_batch).
         return merges.decide_batch(
-            session, query.contact_ids, query.channel, query.purpose, query.component
+            session, query.items, query.channel, purpose, rules, query.component
         )
 
 
-def _require_contact(contacts: ContactDirectory, contact_id: str) -> None:
-    """NotFound unless contacts knows this id; Unavailable when it cannot say."""
-    if contact_id not in contacts.existing([contact_id]):
-        raise NotFound("contact not found")
+# --- The catalogue -----------------------------------------------------------------------------
 
 
-def _refusal(verb: str, change: Change) -> str:
-    if verb == "grant" and change.scope.is_grouping:
-        return "only administrators and mesh services may grant consent for the whole grouping"
-    if verb == "grant":
-        return "you may grant consent only for your own component's scope"
-    if change.scope.is_grouping:
-        return "withdrawing for the whole grouping needs a component, or the admin or service role"
-    return "you may withdraw consent only for your own component's scope or the whole grouping"
+def create_purpose(db: Database, principal: Principal, request: PurposeRequest) -> Purpose:
+    principal.require_admin()
+    new = valid_purpose(request)
+    with db.transaction() as session:
+        if not repository.add_purpose(session, new):
+            raise AlreadyExists("a purpose with this key exists")
+    return new
+
+
+def update_purpose(
+    db: Database,
+    principal: Principal,
+    key: str,
+    fields: list[str],
+    label_fr: str,
+    label_en: str,
+    channels: list[Channel | None],
+    active: bool,
+) -> Purpose:
+    principal.require_admin()
+    with db.transaction() as session:
+        current = repository.purpose(session, key)
+        if current is None:
+            raise NotFound("no purpose has this key")
+        changed = valid_update(current, fields, label_fr, label_en, channels, active)
+        repository.save_purpose(session, changed)
+    return changed
+
+
+def list_purposes(db: Database, include_inactive: bool = False) -> list[Purpose]:
+    with db.transaction() as session:
+        return repository.purposes(session, include_inactive)
+
+
+def set_rule(db: Database, principal: Principal, request: RuleRequest) -> BasisRule:
+    principal.require_admin()
+    rule = valid_rule(request)
+    with db.transaction() as session:
+        catalogue_violations(rule.purpose, rule.channel, repository.purpose(session, rule.purpose))
+        repository.put_rule(session, rule)
+    return rule
+
+
+def list_rules(db: Database, purpose_key: str = "") -> list[BasisRule]:
+    with db.transaction() as session:
+        return repository.rules(session, purpose_key or None)
+
+
+def publish_notice(
+    db: Database,
+    principal: Principal,
+    purpose_key: str,
+    language: str,
+    text: str,
+    clock: Clock = utc_now,
+) -> Notice:
+    """Publishes the next version of a notice; earlier versions stay as they were."""
+    principal.require_admin()
+    purpose_key, lang, text = valid_notice(purpose_key, language, text)
+    with db.transaction() as session:
+        if repository.purpose(session, purpose_key) is None:
+            raise invalid("purpose", "unknown purpose: see ListPurposes")
+        published = repository.publish_notice(
+            session, purpose_key, lang, text, clock(), principal.subject
+        )
+    if published is None:
+        raise AlreadyExists("another version was published at the same time: publish again")
+    return published
+
+
+def list_notices(db: Database, purpose_key: str) -> list[Notice]:
+    with db.transaction() as session:
+        if repository.purpose(session, purpose_key) is None:
+            raise NotFound("no purpose has this key")
+        return repository.notices(session, purpose_key)

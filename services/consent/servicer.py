@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from meshkit.db import Database
@@ -12,6 +14,8 @@ from services.consent import mapping, merges, service
 from services.consent.clients import ContactDirectory
 from services.consent.service import Clock, utc_now
 
+Context: TypeAlias = grpc.ServicerContext
+
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     """crm.consent.v1.ConsentService over one database, asking contacts before any write."""
@@ -21,31 +25,109 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self._contacts = contacts
         self._clock = clock
 
-    def Grant(self, request: pb.ConsentChange, context: grpc.ServicerContext) -> pb.ConsentEvent:
+    def Grant(self, request: pb.ConsentChange, context: Context) -> pb.ConsentEvent:
         change = mapping.change_request(request)
         event = service.grant(self._db, self._contacts, current_principal(), change, self._clock)
         return mapping.event_message(event)
 
-    def Withdraw(self, request: pb.ConsentChange, context: grpc.ServicerContext) -> pb.ConsentEvent:
+    def Deny(self, request: pb.ConsentChange, context: Context) -> pb.ConsentEvent:
+        change = mapping.change_request(request)
+        event = service.deny(self._db, self._contacts, current_principal(), change, self._clock)
+        return mapping.event_message(event)
+
+    def Withdraw(self, request: pb.ConsentChange, context: Context) -> pb.ConsentEvent:
         change = mapping.change_request(request)
         event = service.withdraw(self._db, self._contacts, current_principal(), change, self._clock)
         return mapping.event_message(event)
 
-    def GetHistory(
-        self, request: pb.GetHistoryRequest, context: grpc.ServicerContext
-    ) -> pb.GetHistoryResponse:
+    def Object(self, request: pb.ObjectionRequest, context: Context) -> pb.ConsentEvent:
+        objection = mapping.objection_request(request)
+        event = service.object_to_marketing(
+            self._db, self._contacts, current_principal(), objection, self._clock
+        )
+        return mapping.event_message(event)
+
+    def Confirm(self, request: pb.ConfirmRequest, context: Context) -> pb.ConsentEvent:
+        confirmation = mapping.confirm_request(request)
+        event = service.confirm(self._db, current_principal(), confirmation, self._clock)
+        return mapping.event_message(event)
+
+    def GetHistory(self, request: pb.GetHistoryRequest, context: Context) -> pb.GetHistoryResponse:
         events = service.history(self._db, current_principal(), request.contact_id)
         return mapping.history_message(events)
 
-    def CheckBatch(
-        self, request: pb.CheckBatchRequest, context: grpc.ServicerContext
-    ) -> pb.CheckBatchResponse:
+    def GetState(self, request: pb.GetStateRequest, context: Context) -> pb.GetStateResponse:
+        at = mapping.at_of(request)
+        state = service.state(
+            self._db,
+            current_principal(),
+            request.contact_id,
+            at,
+            request.professional_address,
+            self._clock,
+        )
+        return mapping.state_message(state)
+
+    def CheckBatch(self, request: pb.CheckBatchRequest, context: Context) -> pb.CheckBatchResponse:
         query = mapping.batch_request(request)
         verdicts = service.check_batch(self._db, current_principal(), query)
         return mapping.batch_message(verdicts)
 
     def MergeContacts(
-        self, request: pb.MergeContactsRequest, context: grpc.ServicerContext
+        self, request: pb.MergeContactsRequest, context: Context
     ) -> pb.MergeContactsResponse:
         merges.merge_contacts(self._db, current_principal(), request.survivor_id, request.merged_id)
         return pb.MergeContactsResponse()
+
+    def CreatePurpose(self, request: pb.Purpose, context: Context) -> pb.Purpose:
+        purpose = mapping.purpose_request(request)
+        return mapping.purpose_message(
+            service.create_purpose(self._db, current_principal(), purpose)
+        )
+
+    def UpdatePurpose(self, request: pb.UpdatePurposeRequest, context: Context) -> pb.Purpose:
+        channels = [mapping.CHANNELS.get(c) for c in request.channels]
+        purpose = service.update_purpose(
+            self._db,
+            current_principal(),
+            request.key,
+            list(request.fields),
+            request.label_fr,
+            request.label_en,
+            channels,
+            request.active,
+        )
+        return mapping.purpose_message(purpose)
+
+    def ListPurposes(
+        self, request: pb.ListPurposesRequest, context: Context
+    ) -> pb.ListPurposesResponse:
+        purposes = service.list_purposes(self._db, request.include_inactive)
+        return pb.ListPurposesResponse(purposes=[mapping.purpose_message(p) for p in purposes])
+
+    def SetBasisRule(self, request: pb.BasisRule, context: Context) -> pb.BasisRule:
+        rule = service.set_rule(self._db, current_principal(), mapping.rule_request(request))
+        return mapping.rule_message(rule)
+
+    def ListBasisRules(
+        self, request: pb.ListBasisRulesRequest, context: Context
+    ) -> pb.ListBasisRulesResponse:
+        rules = service.list_rules(self._db, request.purpose)
+        return pb.ListBasisRulesResponse(rules=[mapping.rule_message(r) for r in rules])
+
+    def PublishNotice(self, request: pb.PublishNoticeRequest, context: Context) -> pb.Notice:
+        notice = service.publish_notice(
+            self._db,
+            current_principal(),
+            request.purpose,
+            request.language,
+            request.text,
+            self._clock,
+        )
+        return mapping.notice_message(notice)
+
+    def ListNotices(
+        self, request: pb.ListNoticesRequest, context: Context
+    ) -> pb.ListNoticesResponse:
+        notices = service.list_notices(self._db, request.purpose)
+        return pb.ListNoticesResponse(notices=[mapping.notice_message(n) for n in notices])

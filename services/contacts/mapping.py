@@ -55,6 +55,18 @@ def recipient_message(resolution: Resolution) -> pb.Recipient:
         email=resolution.email,
         time_zone=resolution.time_zone,
         merge_fields=dict(resolution.merge_fields),
+        professional_address=resolution.professional_address,
+    )
+
+
+def existing_message(found: list[tuple[str, frozenset[str]]]) -> pb.ExistingContactsResponse:
+    """The ids that exist, alone and with their member components (sorted)."""
+    return pb.ExistingContactsResponse(
+        existing_ids=[contact_id for contact_id, _ in found],
+        contacts=[
+            pb.ExistingContact(id=contact_id, member_components=sorted(members))
+            for contact_id, members in found
+        ],
     )
 
 

@@ -25,6 +25,9 @@ from types import MappingProxyType
 
 from meshkit.fields import CORE, DISPLAY_NAME, EMAIL_FIELDS, split_attribute
 
+WORK_EMAIL = "email"  # Courriel professionnel (meshkit.fields)
+COMPANY_ID = "company_id"
+
 DEFAULT_TIME_ZONE = "Europe/Paris"
 DEFAULT_LANGUAGE = "fr"
 
@@ -253,6 +256,9 @@ class Resolution:
     time_zone: str = ""
     merge_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     shown: tuple[str, ...] = ()  # sensitive fields whose values were handed over
+    # The address is the work `email` of a company, or of a person with a company:
+    # consent reads its basis rules for a business contact.
+    professional_address: bool = False
 
 
 def resolve(
@@ -271,9 +277,10 @@ def resolve(
         return Resolution(contact_id, Reachability.NOT_MEMBER)
     viewer = Viewer(subject=f"component:{component}", component=component)
     view = view_of(contact, viewer, rules)
-    email = next((view.fields[f].value for f in EMAIL_FIELDS if f in view.fields), "")
-    if not email:
+    address_field = next((f for f in EMAIL_FIELDS if f in view.fields), None)
+    if address_field is None:
         return Resolution(contact_id, Reachability.NO_EMAIL)
+    email = view.fields[address_field].value
     merged = {name: view.fields[name].value for name in wanted if name in view.fields}
     time_zone = view.fields.get("time_zone")
     return Resolution(
@@ -283,7 +290,13 @@ def resolve(
         time_zone=time_zone.value if time_zone else DEFAULT_TIME_ZONE,
         merge_fields=MappingProxyType(merged),
         shown=tuple(name for name in merged if sensitive(rules, name)),
+        professional_address=address_field == WORK_EMAIL and is_business(contact),
     )
+
+
+def is_business(contact: Contact) -> bool:
+    """A company, or a person who works for one (a company_id value, whoever wrote it)."""
+    return contact.kind is Kind.COMPANY or any(v.field == COMPANY_ID for v in contact.values)
 
 
 def is_known_field(name: str, declared: frozenset[str]) -> bool:

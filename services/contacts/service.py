@@ -380,11 +380,15 @@ def resolve_recipients(
     return resolutions
 
 
-def existing_contacts(db: Database, principal: Principal, ids: Sequence[str]) -> list[str]:
-    """The requested ids that name a contact, in request order, each once.
+def existing_contacts(
+    db: Database, principal: Principal, ids: Sequence[str]
+) -> list[tuple[str, frozenset[str]]]:
+    """The requested ids that name a contact, in request order, each once, with the
+    components each is a member of (its survivor's, when merged).
 
-    Services of the mesh only (consent checks a contact exists before it writes),
-    so that no component can probe which ids exist. One query per batch.
+    Services of the mesh only (consent checks a contact exists, and who may speak
+    for it, before it writes), so that no component can probe which ids exist.
+    Three queries per batch.
     """
     principal.require_service()
     if len(ids) > MAX_RECIPIENTS:
@@ -392,8 +396,12 @@ def existing_contacts(db: Database, principal: Principal, ids: Sequence[str]) ->
     wanted = list(dict.fromkeys(i for i in ids if is_contact_id(i)))
     with db.transaction() as session:
         merged = repository.survivors(session, wanted)  # a merged-away id names its survivor
-        found = repository.existing_ids(session, [merged.get(i, i) for i in wanted])
-    return [i for i in wanted if merged.get(i, i) in found]
+        kinds, members = repository.kinds_and_members(session, {merged.get(i, i) for i in wanted})
+    return [
+        (i, frozenset(members.get(merged.get(i, i), ())))
+        for i in wanted
+        if merged.get(i, i) in kinds
+    ]
 
 
 # --- Shared steps ------------------------------------------------------------------------

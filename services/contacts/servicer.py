@@ -132,7 +132,7 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         self, request: pb.ExistingContactsRequest, context: grpc.ServicerContext
     ) -> pb.ExistingContactsResponse:
         found = service.existing_contacts(self._db, current_principal(), list(request.ids))
-        return pb.ExistingContactsResponse(existing_ids=found)
+        return mapping.existing_message(found)
 
     # --- Data protection ---------------------------------------------------------------
 

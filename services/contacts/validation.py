@@ -29,12 +29,12 @@ from meshkit.fields import (
     FieldType,
     split_attribute,
 )
+from meshkit.purposes import PURPOSE_KEY_RULE, is_purpose_key
 from services.contacts.policy import Kind
 from services.contacts.search import RANGED, Condition, Query
 
 __all__ = ["ATTRIBUTE_KEY", "COMPONENT_ID"]
 
-PURPOSE = re.compile(r"[a-z0-9_-]{1,64}")
 LANGUAGE = re.compile(r"[a-z]{2}")
 # NUL and other control characters break storage and logs; long texts may still hold line breaks.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -341,8 +341,8 @@ def validate_recipients_request(
     problems = Violations()
     if not COMPONENT_ID.fullmatch(component_id):
         problems.add("component_id", "must be a component id: 2 to 40 characters among a-z, 0-9, -")
-    if not PURPOSE.fullmatch(purpose):
-        problems.add("purpose", "must be 1 to 64 characters among a-z, 0-9, _ and -")
+    if not is_purpose_key(purpose):
+        problems.add("purpose", f"must be {PURPOSE_KEY_RULE}")
     if len(contact_ids) > MAX_RECIPIENTS:
         problems.add("contact_ids", f"at most {MAX_RECIPIENTS} ids per call")
     if len(fields) > MAX_FIELDS:

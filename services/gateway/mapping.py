@@ -122,7 +122,33 @@ def consent_grant(
         scope=_scope(body.scope, caller_component),
         legal_basis=_value(consent_pb2.LegalBasis, "LEGAL_BASIS_", body.legal_basis),
         source=body.source,
-        text_shown=body.text_shown,
+        text_shown=body.text_shown or "",
+        notice_id=body.notice_id or "",
+        how=consent_pb2.HOW_STAFF,
+    )
+
+
+def consent_denial(
+    contact_id: str, body: schemas.ConsentDenial, caller_component: str
+) -> consent_pb2.ConsentChange:
+    return consent_pb2.ConsentChange(
+        contact_id=contact_id,
+        channel=_value(consent_pb2.Channel, "CHANNEL_", body.channel),
+        purpose=body.purpose,
+        scope=_scope(body.scope, caller_component),
+        source=body.source,
+        how=consent_pb2.HOW_STAFF,
+    )
+
+
+def consent_objection(
+    contact_id: str, body: schemas.ConsentObjection
+) -> consent_pb2.ObjectionRequest:
+    return consent_pb2.ObjectionRequest(
+        contact_id=contact_id,
+        channel=_value(consent_pb2.Channel, "CHANNEL_", body.channel),
+        how=consent_pb2.HOW_STAFF,
+        source=body.source,
     )
 
 
@@ -146,32 +172,130 @@ def one_click_withdrawal(link: UnsubscribeRequest) -> consent_pb2.ConsentChange:
         channel=consent_pb2.CHANNEL_EMAIL,
         purpose=link.purpose,
         scope=consent_pb2.Scope(grouping=True),
+        how=consent_pb2.HOW_ONE_CLICK,
         source=ONE_CLICK_SOURCE,
         text_shown=f"Unsubscribe link in a message of campaign {link.campaign_id}",
     )
 
 
+def _consent_scope(message: Any) -> responses.ConsentScope | None:
+    if not message.HasField("scope"):
+        return None
+    kind = message.scope.WhichOneof("kind")
+    if kind == "grouping":
+        return responses.ConsentScope(grouping=True)
+    if kind == "component_id":
+        return responses.ConsentScope(component_id=message.scope.component_id)
+    return None
+
+
 def consent_event(message: consent_pb2.ConsentEvent) -> responses.ConsentEvent:
-    scope = None
-    if message.HasField("scope"):
-        kind = message.scope.WhichOneof("kind")
-        if kind == "grouping":
-            scope = responses.ConsentScope(grouping=True)
-        elif kind == "component_id":
-            scope = responses.ConsentScope(component_id=message.scope.component_id)
+    """An event as the gateway shows it: the person's IP address and user agent stay
+    in the consent service (proof on request), never in a listing."""
     return responses.ConsentEvent(
         id=message.id,
         contact_id=message.contact_id,
+        kind=_word(consent_pb2.EventKind, "EVENT_KIND_", message.kind),
         channel=_word(consent_pb2.Channel, "CHANNEL_", message.channel),
         purpose=message.purpose,
-        scope=scope,
+        scope=_consent_scope(message),
         action=_word(consent_pb2.Action, "ACTION_", message.action),
         legal_basis=_word(consent_pb2.LegalBasis, "LEGAL_BASIS_", message.legal_basis),
         actor_subject=message.actor_subject,
         actor_component=message.actor_component,
+        how=_word(consent_pb2.How, "HOW_", message.how),
         source=message.source,
+        notice_id=message.notice_id or None,
+        pending=message.pending,
+        refers_to=message.refers_to or None,
         text_shown=message.text_shown,
         recorded_at=_time(message, "recorded_at"),
+    )
+
+
+def consent_state(message: consent_pb2.GetStateResponse, at: str | None) -> responses.ConsentState:
+    return responses.ConsentState(
+        at=at,
+        entries=[
+            responses.ConsentStateEntry(
+                purpose=e.purpose,
+                channel=_word(consent_pb2.Channel, "CHANNEL_", e.channel),
+                scope=_consent_scope(e),
+                allowed=e.allowed,
+                decision=_word(consent_pb2.Decision, "DECISION_", e.decision) or "",
+                basis=_word(consent_pb2.LegalBasis, "LEGAL_BASIS_", e.basis),
+                deciding_event_id=e.deciding_event_id or None,
+            )
+            for e in message.entries
+        ],
+        events=[consent_event(e) for e in message.events],
+    )
+
+
+def consent_purpose(message: consent_pb2.Purpose) -> responses.ConsentPurpose:
+    return responses.ConsentPurpose(
+        key=message.key,
+        owner_component_id=message.owner_component_id or None,
+        label_fr=message.label_fr,
+        label_en=message.label_en,
+        channels=[_word(consent_pb2.Channel, "CHANNEL_", c) for c in message.channels],
+        marketing=message.marketing,
+        retention_months=message.retention_months,
+        active=message.active,
+    )
+
+
+def new_purpose(body: schemas.NewPurpose) -> consent_pb2.Purpose:
+    return consent_pb2.Purpose(
+        key=body.key,
+        owner_component_id=body.owner_component_id or "",
+        label_fr=body.label_fr,
+        label_en=body.label_en,
+        channels=[_value(consent_pb2.Channel, "CHANNEL_", c) for c in body.channels],
+        marketing=body.marketing,
+        retention_months=body.retention_months,
+    )
+
+
+def purpose_change(key: str, body: schemas.PurposeChange) -> consent_pb2.UpdatePurposeRequest:
+    named = body.model_dump(exclude_none=True)
+    return consent_pb2.UpdatePurposeRequest(
+        key=key,
+        fields=sorted(named),
+        label_fr=body.label_fr or "",
+        label_en=body.label_en or "",
+        channels=[_value(consent_pb2.Channel, "CHANNEL_", c) for c in body.channels or []],
+        active=bool(body.active),
+    )
+
+
+def basis_rule(message: consent_pb2.BasisRule) -> responses.BasisRule:
+    return responses.BasisRule(
+        purpose=message.purpose,
+        channel=_word(consent_pb2.Channel, "CHANNEL_", message.channel),
+        contact_kind=_word(consent_pb2.ContactKind, "CONTACT_KIND_", message.contact_kind),
+        basis=_word(consent_pb2.LegalBasis, "LEGAL_BASIS_", message.basis),
+    )
+
+
+def basis_rule_message(body: schemas.BasisRuleBody) -> consent_pb2.BasisRule:
+    return consent_pb2.BasisRule(
+        purpose=body.purpose,
+        channel=_value(consent_pb2.Channel, "CHANNEL_", body.channel),
+        contact_kind=_value(consent_pb2.ContactKind, "CONTACT_KIND_", body.contact_kind),
+        basis=_value(consent_pb2.LegalBasis, "LEGAL_BASIS_", body.basis),
+    )
+
+
+def consent_notice(message: consent_pb2.Notice) -> responses.ConsentNotice:
+    return responses.ConsentNotice(
+        id=message.id,
+        purpose=message.purpose,
+        language=message.language,
+        version=message.version,
+        text=message.text,
+        published_at=_time(message, "published_at"),
+        published_by=message.published_by,
     )
 
 

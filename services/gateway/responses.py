@@ -84,19 +84,100 @@ class ConsentScope(BaseModel):
     component_id: str | None = None
 
 
+EventKind = Literal[
+    "granted", "denied", "withdrawn", "objected", "expired", "revalidated", "confirmed"
+]
+How = Literal[
+    "web_form",
+    "import",
+    "one_click",
+    "preference_page",
+    "inbound_mail",
+    "phone_agent",
+    "staff",
+    "revalidation_job",
+    "retention_job",
+]
+Basis = Literal["consent", "legitimate_interest", "contract", "legal_obligation"]
+ChannelWord = Literal["email", "sms", "phone", "post"]
+
+
 class ConsentEvent(BaseModel):
     id: str
     contact_id: str
-    channel: Literal["email", "sms", "phone", "post"] | None = None
-    purpose: str
+    kind: EventKind | None = None
+    channel: ChannelWord | None = Field(None, description="Absent: an objection to every channel.")
+    purpose: str = Field(description="Empty for an objection (every marketing purpose).")
     scope: ConsentScope | None = None
-    action: Literal["grant", "withdraw"] | None = None
-    legal_basis: Literal["consent", "legitimate_interest"] | None = None
+    action: Literal["grant", "withdraw"] | None = Field(
+        None, description="The first version's word, for grants and withdrawals only."
+    )
+    legal_basis: Basis | None = None
     actor_subject: str
     actor_component: str
+    how: How | None = None
     source: str
+    notice_id: str | None = None
+    pending: bool = False
+    refers_to: str | None = Field(None, description="A confirmation: the grant it confirms.")
     text_shown: str
     recorded_at: Timestamp | None = None
+
+
+class ConsentStateEntry(BaseModel):
+    purpose: str
+    channel: ChannelWord | None = None
+    scope: ConsentScope | None = None
+    allowed: bool
+    decision: str = Field(description="consent_given, legitimate_interest, no_consent, ...")
+    basis: Basis | None = None
+    deciding_event_id: str | None = None
+
+
+class ConsentState(BaseModel):
+    at: Timestamp | None = None
+    entries: list[ConsentStateEntry]
+    events: list[ConsentEvent]
+
+
+class ConsentPurpose(BaseModel):
+    key: str
+    owner_component_id: str | None = None
+    label_fr: str
+    label_en: str
+    channels: list[ChannelWord]
+    marketing: bool
+    retention_months: int
+    active: bool
+
+
+class ConsentPurposeList(BaseModel):
+    purposes: list[ConsentPurpose]
+
+
+class BasisRule(BaseModel):
+    purpose: str
+    channel: ChannelWord | None = None
+    contact_kind: Literal["consumer", "business"] | None = None
+    basis: Basis | None = None
+
+
+class BasisRuleList(BaseModel):
+    rules: list[BasisRule]
+
+
+class ConsentNotice(BaseModel):
+    id: str
+    purpose: str
+    language: str
+    version: int
+    text: str
+    published_at: Timestamp | None = None
+    published_by: str
+
+
+class ConsentNoticeList(BaseModel):
+    notices: list[ConsentNotice]
 
 
 class ConsentHistory(BaseModel):

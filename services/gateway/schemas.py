@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from meshkit.fields import ATTRIBUTE_FIELD, CORE_FIELDS
+from meshkit.purposes import PURPOSE_KEY
 from services.campaigns import validation as campaign_rules
 from services.consent import validation as consent_rules
 from services.contacts import validation as contact_rules
@@ -97,7 +98,7 @@ Purpose = Annotated[
     Field(
         min_length=1,
         max_length=64,
-        pattern=anchored(campaign_rules.PURPOSE),
+        pattern=anchored(PURPOSE_KEY),
         description="1 to 64 of a-z, 0-9, `_` and `-`, e.g. `newsletter`.",
     ),
 ]
@@ -166,10 +167,35 @@ Kind = Literal["person", "company"]
 Channel = Literal["email", "sms", "phone", "post"]
 ScopeWord = Literal["component", "grouping"]
 LegalBasis = Literal["consent", "legitimate_interest"]
+RuleBasis = Literal["consent", "legitimate_interest", "contract", "legal_obligation"]
+ContactKind = Literal["consumer", "business"]
+NoticeId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="A published notice version (GET /v1/consent/purposes/<key>/notices).",
+    ),
+]
+Label = Annotated[
+    str,
+    Field(
+        max_length=consent_rules.MAX_LABEL,
+        pattern=_not_blank(_NUL),
+        description="1 to 200 characters, not blank.",
+    ),
+]
 
 
 def _closed(example: dict[str, Any]) -> ConfigDict:
     return ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [example]})
+
+
+def _closed_with_proof(example: dict[str, Any]) -> ConfigDict:
+    """A grant: closed, and naming the notice shown (or, legacy, the text shown)."""
+    proof: list[Any] = [{"required": ["notice_id"]}, {"required": ["text_shown"]}]
+    return ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [example], "anyOf": proof}
+    )
 
 
 class NewComponent(BaseModel):
@@ -312,14 +338,14 @@ class ContactSearch(BaseModel):
 class ConsentGrant(BaseModel):
     """A consent collected from the contact, with its proof."""
 
-    model_config = _closed(
+    model_config = _closed_with_proof(
         {
             "channel": "email",
             "purpose": "newsletter",
             "scope": "component",
             "legal_basis": "consent",
             "source": "web-form",
-            "text_shown": "I agree to receive the faculty newsletter.",
+            "notice_id": "0b6c7f7e-5d1a-4f0e-9a53-2f6f3c1d8e42",
         }
     )
 
@@ -328,7 +354,119 @@ class ConsentGrant(BaseModel):
     scope: ScopeWord = Field(description="`component` means the caller's own component.")
     legal_basis: LegalBasis | None = Field(None, description="Absent: consent.")
     source: ConsentSource
-    text_shown: ConsentText
+    notice_id: NoticeId | None = Field(
+        None, description="The notice version the person saw (required unless text_shown)."
+    )
+    text_shown: ConsentText | None = Field(
+        None, description="Legacy: the wording shown, when no notice was published."
+    )
+
+    @model_validator(mode="after")
+    def _proof(self) -> ConsentGrant:
+        if self.notice_id is None and self.text_shown is None:
+            raise PydanticCustomError("missing", "notice_id (or text_shown) is required")
+        return self
+
+
+class ConsentDenial(BaseModel):
+    """The person refused when asked."""
+
+    model_config = _closed(
+        {"channel": "email", "purpose": "newsletter", "scope": "component", "source": "phone"}
+    )
+
+    channel: Channel
+    purpose: Purpose
+    scope: ScopeWord = Field(description="`component` means the caller's own component.")
+    source: ConsentSource
+
+
+class ConsentObjection(BaseModel):
+    """Art. 21: no direct marketing at all, from any component (staff: dpo role)."""
+
+    model_config = _closed({"source": "letter", "channel": "email"})
+
+    channel: Channel | None = Field(None, description="Absent: every channel.")
+    source: ConsentSource
+
+
+class ConsentStateQuery(BaseModel):
+    """The time to answer for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime | None = Field(None, description="RFC 3339 with its offset; absent: now.")
+    professional_address: bool = Field(
+        False, description="Read the basis rules for a business contact at a work address."
+    )
+
+
+class NewPurpose(BaseModel):
+    """A purpose of the catalogue (admin)."""
+
+    model_config = _closed(
+        {
+            "key": "doctoral_school",
+            "label_fr": "École doctorale",
+            "label_en": "Doctoral school",
+            "channels": ["email", "post"],
+            "marketing": True,
+        }
+    )
+
+    key: Purpose
+    owner_component_id: str | None = Field(None, max_length=64, description="Absent: grouping.")
+    label_fr: Label
+    label_en: Label
+    channels: list[Channel] = Field(min_length=1)
+    marketing: bool = True
+    retention_months: int = Field(36, ge=1, le=consent_rules.MAX_RETENTION_MONTHS)
+
+
+class PurposeChange(BaseModel):
+    """The fields to change (admin); absent ones stay."""
+
+    model_config = _closed({"active": False})
+
+    label_fr: Label | None = None
+    label_en: Label | None = None
+    channels: list[Channel] | None = Field(None, min_length=1)
+    active: bool | None = None
+
+
+class PurposesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_inactive: bool = False
+
+
+class BasisRuleBody(BaseModel):
+    """The legal basis of a purpose for a channel and kind of contact (admin)."""
+
+    model_config = _closed(
+        {
+            "purpose": "newsletter",
+            "channel": "email",
+            "contact_kind": "business",
+            "basis": "legitimate_interest",
+        }
+    )
+
+    purpose: Purpose
+    channel: Channel
+    contact_kind: ContactKind
+    basis: RuleBasis
+
+
+class NewNotice(BaseModel):
+    """A new notice version (admin): earlier versions stay as they were."""
+
+    model_config = _closed({"language": "fr", "text": "J'accepte de recevoir la lettre."})
+
+    language: Literal["fr", "en"]
+    text: str = Field(
+        max_length=consent_rules.MAX_NOTICE, pattern=_not_blank(_NUL), description="Not blank."
+    )
 
 
 class ConsentWithdrawal(BaseModel):

@@ -137,8 +137,8 @@ def test_audience_of_all_my_contacts_excludes_other_components(world: World) -> 
 
 def test_a_scheduled_mailing_leaves_at_its_time_not_before(world: World) -> None:
     contact = world.new_contact(world.a)
-    world.grant(world.a, contact["id"], purpose="agenda")
-    campaign = world.campaign(world.a, [contact["id"]], purpose="agenda")
+    world.grant(world.a, contact["id"], purpose="continuing_education")
+    campaign = world.campaign(world.a, [contact["id"]], purpose="continuing_education")
     send_at = datetime.now(UTC) + timedelta(seconds=3)
     stamp = send_at.isoformat().replace("+00:00", "Z")
     reply = world.api.call(

@@ -350,7 +350,7 @@ def test_each_recipient_gets_one_outcome_and_only_allowed_ones_get_mail(world: W
         "newsletter",
         consent_pb2.CHANNEL_EMAIL,
     )
-    assert sorted(check.contact_ids) == sorted(
+    assert sorted(i.contact_id for i in check.items) == sorted(
         [ok, shared, refused_consent, withdrawn, bad_address]
     )
     assert world.status(campaign_id) == "done"

@@ -67,16 +67,20 @@ class RunningContacts:
             request, metadata=RunningConsent.auth(self.keys.admin()), timeout=TIMEOUT
         )
 
-    def new_contact(self) -> str:
-        """A new person of OWNER; returns the id contacts gave it."""
+    def new_contact(self, *also: str) -> str:
+        """A new person of OWNER, joined by the components `also` (creating it with the
+        same address); returns the id contacts gave it."""
         request = contacts_pb2.CreateContactRequest(
             kind=contacts_pb2.CONTACT_KIND_PERSON,
             fields={"email": f"{uuid.uuid4().hex[:12]}@example.org"},
         )
-        reply = self.stub.CreateContact(
-            request, metadata=RunningConsent.auth(self.keys.manager(OWNER)), timeout=TIMEOUT
-        )
-        return str(reply.contact.id)
+        contact_id = ""
+        for member in (OWNER, *also):
+            reply = self.stub.CreateContact(
+                request, metadata=RunningConsent.auth(self.keys.manager(member)), timeout=TIMEOUT
+            )
+            contact_id = contact_id or str(reply.contact.id)
+        return contact_id
 
 
 @dataclass
@@ -101,10 +105,11 @@ class RunningConsent:
         with self.database.connect() as connection:
             return int(connection.execute(text("SELECT count(*) FROM consent_events")).scalar_one())
 
-    def new_contact(self) -> str:
-        """A contact that exists in the contacts service consent asks."""
+    def new_contact(self, *also: str) -> str:
+        """A contact that exists in the contacts service consent asks (of OWNER, and of
+        each component `also`)."""
         assert self.contacts is not None, "this consent process has no contacts service"
-        return self.contacts.new_contact()
+        return self.contacts.new_contact(*also)
 
 
 def component(name: str) -> pb.Scope:

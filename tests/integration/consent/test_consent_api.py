@@ -39,7 +39,7 @@ def test_legitimate_interest_is_reported_as_such(consent: RunningConsent) -> Non
 
 
 def test_a_grouping_withdrawal_denies_every_component(consent: RunningConsent) -> None:
-    contact = consent.new_contact()
+    contact = consent.new_contact("sciences")
     grant(consent, consent.keys.manager("law"), change(contact, component("law")))
     grant(consent, consent.keys.manager("sciences"), change(contact, component("sciences")))
     grant(consent, consent.keys.admin(), change(contact, GROUPING))
@@ -56,12 +56,16 @@ def test_a_grouping_withdrawal_denies_every_component(consent: RunningConsent) -
         assert result.deciding_event_id == withdrawal.id
 
 
-def test_any_component_may_withdraw_for_the_whole_grouping(consent: RunningConsent) -> None:
-    contact = consent.new_contact()
+def test_a_grouping_withdrawal_by_staff_needs_the_dpo_role(consent: RunningConsent) -> None:
+    contact = consent.new_contact("medicine")
     grant(consent, consent.keys.admin(), change(contact, GROUPING))
-    withdrawal = withdraw(
-        consent, consent.keys.manager("medicine"), change(contact, GROUPING, text_shown="")
-    )
+    with pytest.raises(grpc.RpcError) as caught:
+        withdraw(
+            consent, consent.keys.manager("medicine"), change(contact, GROUPING, text_shown="")
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    dpo = consent.keys.issuer.mint("dpo@medicine", component="medicine", roles=["dpo"])
+    withdrawal = withdraw(consent, dpo, change(contact, GROUPING, text_shown=""))
     [result] = check(consent, "law", contact)
     assert result.decision == pb.DECISION_WITHDRAWN
     assert result.deciding_event_id == withdrawal.id
@@ -83,9 +87,7 @@ def test_check_batch_answers_in_request_order(consent: RunningConsent) -> None:
     assert [r.contact_id for r in results] == [unknown, granted, unknown]
     assert [r.allowed for r in results] == [False, True, False]
     assert results[1].deciding_event_id == event.id
-    assert check(consent, "law", granted, purpose="other-purpose")[0].decision == (
-        pb.DECISION_NO_CONSENT
-    )
+    assert check(consent, "law", granted, purpose="events")[0].decision == (pb.DECISION_NO_CONSENT)
 
 
 def test_every_change_is_a_new_event_with_its_proof(consent: RunningConsent) -> None:
@@ -115,7 +117,7 @@ def test_a_service_records_itself_as_the_actor(consent: RunningConsent) -> None:
 
 
 def test_component_callers_see_grouping_events_and_their_own(consent: RunningConsent) -> None:
-    contact = consent.new_contact()
+    contact = consent.new_contact("sciences")
     law = grant(consent, consent.keys.manager("law"), change(contact, component("law")))
     sci = grant(consent, consent.keys.manager("sciences"), change(contact, component("sciences")))
     group = grant(consent, consent.keys.admin(), change(contact, GROUPING))

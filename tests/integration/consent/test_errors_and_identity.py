@@ -54,7 +54,11 @@ BAD_CHANGES = [
     ({"scope": pb.Scope()}, {"scope"}),
     ({"scope": pb.Scope(component_id="")}, {"scope.component_id"}),
     ({"source": ""}, {"source"}),
-    ({"text_shown": ""}, {"text_shown"}),
+    ({"text_shown": ""}, {"notice_id"}),
+    ({"purpose": "not-in-the-catalogue"}, {"purpose"}),
+    ({"channel": pb.CHANNEL_SMS}, {"channel"}),
+    ({"notice_id": "0b6c7f7e-5d1a-4f0e-9a53-2f6f3c1d8e42"}, {"notice_id"}),
+    ({"how": pb.HOW_STAFF, "ip": "192.0.2.1"}, {"how"}),
     ({"text_shown": SECRET * 500}, {"text_shown"}),
     ({"contact_id": "", "purpose": "", "source": ""}, {"contact_id", "purpose", "source"}),
 ]
@@ -111,10 +115,25 @@ def test_check_batch_is_refused_to_non_service_tokens(consent: RunningConsent) -
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_check_batch_over_1000_contacts_is_invalid(consent: RunningConsent) -> None:
-    error = refused(consent, "CheckBatch", batch(1001), consent.keys.service())
+def test_check_batch_over_10000_items_is_invalid(consent: RunningConsent) -> None:
+    error = refused(consent, "CheckBatch", batch(10_001), consent.keys.service())
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert violations_of(error) == {"contact_ids"}
+    assert violations_of(error) == {"items"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"purpose": "not-in-the-catalogue"}, {"purpose"}),
+        ({"channel": pb.CHANNEL_SMS}, {"channel"}),
+    ],
+)
+def test_check_batch_refuses_an_unknown_purpose_or_a_channel_it_does_not_use(
+    consent: RunningConsent, fields: dict[str, object], named: set[str]
+) -> None:
+    error = refused(consent, "CheckBatch", batch(**fields), consent.keys.service())
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations_of(error) == named
 
 
 def test_check_batch_of_1000_contacts_answers_each(consent: RunningConsent) -> None:
@@ -127,7 +146,7 @@ def test_check_batch_of_1000_contacts_answers_each(consent: RunningConsent) -> N
 def test_check_batch_names_its_bad_fields(consent: RunningConsent) -> None:
     request = batch(component_id="", channel=pb.CHANNEL_UNSPECIFIED, purpose="", contact_ids=[""])
     error = refused(consent, "CheckBatch", request, consent.keys.service())
-    assert violations_of(error) == {"component_id", "channel", "purpose", "contact_ids[0]"}
+    assert violations_of(error) == {"component_id", "channel", "purpose", "items[0].contact_id"}
 
 
 def untrusted_token(tmp_path: Path) -> str:

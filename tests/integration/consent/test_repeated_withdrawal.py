@@ -104,7 +104,7 @@ def test_a_withdrawal_that_changes_a_verdict_is_recorded(consent: RunningConsent
     withdraw(consent, manager, change(contact, component("law")))  # law is already withdrawn
     [still] = check(consent, "sciences", contact)
     assert still.allowed
-    grouping = withdraw(consent, manager, one_click(contact))
+    grouping = withdraw(consent, consent.keys.service("gateway"), one_click(contact))
     [now] = check(consent, "sciences", contact)
     assert not now.allowed and now.deciding_event_id == grouping.id
     actions = [e.action for e in history(consent, consent.keys.admin(), contact)]

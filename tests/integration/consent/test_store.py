@@ -18,7 +18,7 @@ from meshkit.identity import ROLE_SERVICE, Principal
 from services.consent import service
 from services.consent.bootstrap import VERSION_TABLE, migrate_schema
 from services.consent.clients import GrpcContacts
-from services.consent.domain import Channel, Decision, Scope
+from services.consent.domain import Channel, CheckItem, Decision, LegalBasis, Scope, Verdict
 from services.consent.validation import BatchRequest, ChangeRequest
 from tests.integration.campaigns.peers import CallLog
 from tests.integration.consent.harness import RunningContacts
@@ -62,12 +62,12 @@ def test_the_schema_is_versioned_in_the_consent_table(db: Database) -> None:
     assert {"consent_events", VERSION_TABLE} <= tables
     with db.engine.connect() as connection:
         versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert [v for (v,) in versions] == ["0003"]
+    assert [v for (v,) in versions] == ["0004"]
 
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE consent_events SET action = 'withdraw'", "DELETE FROM consent_events"],
+    ["UPDATE consent_events SET kind = 'withdrawn'", "DELETE FROM consent_events"],
 )
 def test_recorded_events_cannot_be_updated_or_deleted(
     db: Database, statement: str, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
@@ -78,12 +78,7 @@ def test_recorded_events_cannot_be_updated_or_deleted(
             connection.execute(text(statement))
 
 
-def test_a_batch_is_answered_by_two_queries(
-    db: Database, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
-) -> None:
-    ids = [contacts.new_contact() for _ in range(10)] + [f"c-batch-{i}" for i in range(40)]
-    for contact_id in ids[:10]:
-        service.grant(db, directory[0], MANAGER, grant_request(contact_id))
+def _statements_of(db: Database, request: BatchRequest) -> tuple[int, list[tuple[str, Verdict]]]:
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
@@ -91,17 +86,36 @@ def test_a_batch_is_answered_by_two_queries(
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        results = service.check_batch(
-            db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", ids)
-        )
+        results = service.check_batch(db, CAMPAIGNS, request)
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-    # One for the merge aliases of the batch's people, one for their events: a fixed number.
-    assert len(statements) == 2
-    assert [c for c, _ in results] == ids
-    assert [v.decision for _, v in results] == [Decision.CONSENT_GIVEN] * 10 + [
-        Decision.NO_CONSENT
-    ] * 40
+    return len(statements), results
+
+
+def test_a_batch_takes_as_many_statements_for_10_as_for_10000_items(
+    db: Database, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
+) -> None:
+    granted = [contacts.new_contact() for _ in range(10)]
+    for contact_id in granted:
+        service.grant(db, directory[0], MANAGER, grant_request(contact_id))
+    business = CheckItem(granted[0], "a@example.org", professional_address=True)
+    few = [CheckItem(c) for c in granted[1:]] + [business]
+    many = few + [CheckItem(f"c-batch-{i}", professional_address=i % 2 == 0) for i in range(9990)]
+    small, answers = _statements_of(db, BatchRequest("law", Channel.EMAIL, "newsletter", items=few))
+    large, results = _statements_of(
+        db, BatchRequest("law", Channel.EMAIL, "newsletter", items=many)
+    )
+    # The purpose, its basis rules, the merge aliases of the batch's people, their events.
+    assert small == large <= 4
+    assert answers == results[:10]
+    assert [c for c, _ in results] == [i.contact_id for i in many]
+    decisions = [v.decision for _, v in results]
+    assert decisions[:10] == [Decision.CONSENT_GIVEN] * 10
+    # Without any event: a business contact at a work address on legitimate interest
+    # (the seeded rule), a consumer not at all.
+    assert decisions[10::2] == [Decision.LEGITIMATE_INTEREST] * 4995
+    assert decisions[11::2] == [Decision.NO_CONSENT] * 4995
+    assert results[10][1].basis is LegalBasis.LEGITIMATE_INTEREST
 
 
 def test_recorded_at_is_the_server_clock_in_utc(

@@ -64,11 +64,18 @@ def test_consent_round_trip(gateway: Gateway, contact_id: str) -> None:
         "scope": "grouping",
         "source": "phone",
     }
-    withdrawn = gateway.api.call(
+    # Staff withdraw for the whole grouping only with the dpo role: 403, nothing written.
+    refused = gateway.api.call(
         "POST", f"/v1/contacts/{contact_id}/consents/withdraw", token, withdrawal
     )
+    assert refused.status == 403, refused.text
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    dpo = gateway.keys.issuer.mint("dpo@sciences", component=A, roles=["dpo"])
+    withdrawn = gateway.api.call(
+        "POST", f"/v1/contacts/{contact_id}/consents/withdraw", dpo, withdrawal
+    )
     assert withdrawn.status == 201, withdrawn.text
-    assert withdrawn.json["action"] == "withdraw"
+    assert withdrawn.json["action"] == "withdraw" and withdrawn.json["kind"] == "withdrawn"
     assert withdrawn.json["scope"] == {"grouping": True}
 
     events = history(gateway, contact_id)

@@ -52,11 +52,18 @@ def test_membership_outcomes(reachability: Reachability, outcome: Outcome | None
 @given(st.booleans(), st.sampled_from(list(ConsentDecision)))
 def test_consent_allows_only_with_a_basis(allowed: bool, decision: ConsentDecision) -> None:
     outcome = consent_outcome(allowed, decision)
-    has_basis = decision in (ConsentDecision.CONSENT_GIVEN, ConsentDecision.LEGITIMATE_INTEREST)
+    has_basis = decision in (
+        ConsentDecision.CONSENT_GIVEN,
+        ConsentDecision.LEGITIMATE_INTEREST,
+        ConsentDecision.CONTRACT,
+        ConsentDecision.LEGAL_OBLIGATION,
+    )
     assert (outcome is None) == (allowed and has_basis)
     if outcome is not None:
         expected = (
-            Outcome.WITHDRAWN if decision is ConsentDecision.WITHDRAWN else Outcome.NO_CONSENT
+            Outcome.WITHDRAWN
+            if decision in (ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED)
+            else Outcome.NO_CONSENT
         )
         assert outcome is expected
 

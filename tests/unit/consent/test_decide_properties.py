@@ -10,13 +10,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.consent import policy
-from services.consent.domain import Action, Channel, ConsentEvent, Decision, LegalBasis, Scope
+from services.consent.domain import (
+    Action,
+    Channel,
+    ConsentEvent,
+    Decision,
+    EventKind,
+    LegalBasis,
+    Question,
+    Scope,
+)
 
 COMPONENTS = ["law", "sciences", "medicine"]
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
 scopes = st.one_of(st.just(Scope.grouping()), st.sampled_from(COMPONENTS).map(Scope.of))
 components = st.sampled_from(COMPONENTS)
+# The bases a grant event carries (others come from the basis rules, not from events).
+GRANT_BASES = [LegalBasis.CONSENT, LegalBasis.LEGITIMATE_INTEREST]
+KINDS = {Action.GRANT: EventKind.GRANTED, Action.WITHDRAW: EventKind.WITHDRAWN}
+
+
+def decide(events: list[ConsentEvent], component: str, purpose: str = "news") -> policy.Verdict:
+    """The e-mail verdict for `purpose`, as `component` sees it, with consent as the basis."""
+    return policy.decide(events, Question(purpose, Channel.EMAIL, component))
 
 
 @st.composite
@@ -34,7 +51,7 @@ def histories(
             purpose,
             draw(scopes),
             draw(st.sampled_from(Action)),
-            draw(st.sampled_from(LegalBasis)),
+            draw(st.sampled_from(GRANT_BASES)),
         )
         for seq in seqs
     ]
@@ -56,7 +73,7 @@ def _event(
         channel=channel,
         purpose=purpose,
         scope=scope,
-        action=action,
+        kind=KINDS[action],
         legal_basis=basis if action is Action.GRANT else None,
         actor_subject="someone",
         actor_component=None,
@@ -84,13 +101,13 @@ def test_a_grouping_withdrawal_appended_last_denies_every_component(
         LegalBasis.CONSENT,
     )
     for component in COMPONENTS:
-        verdict = policy.decide([*events, withdrawal], component)
+        verdict = decide([*events, withdrawal], component)
         assert not verdict.allowed
         assert verdict.decision is Decision.WITHDRAWN
         assert verdict.deciding_event_id == withdrawal.id
 
 
-@given(histories(), components, components, st.sampled_from(LegalBasis))
+@given(histories(), components, components, st.sampled_from(GRANT_BASES))
 def test_a_grant_scoped_to_one_component_never_allows_another(
     events: list[ConsentEvent], granted_to: str, other: str, basis: LegalBasis
 ) -> None:
@@ -99,15 +116,15 @@ def test_a_grant_scoped_to_one_component_never_allows_another(
     grant = _event(
         _after(events), "c1", Channel.EMAIL, "news", Scope.of(granted_to), Action.GRANT, basis
     )
-    assert policy.decide([*events, grant], other) == policy.decide(events, other)
-    assert policy.decide([*events, grant], granted_to).allowed
+    assert decide([*events, grant], other) == decide(events, other)
+    assert decide([*events, grant], granted_to).allowed
 
 
 @given(histories(), components)
 def test_whatever_allows_a_component_is_a_grant_of_its_own_or_grouping_scope(
     events: list[ConsentEvent], component: str
 ) -> None:
-    verdict = policy.decide(events, component)
+    verdict = decide(events, component)
     if verdict.allowed:
         decider = next(e for e in events if e.id == verdict.deciding_event_id)
         assert decider.action is Action.GRANT
@@ -130,9 +147,9 @@ def test_events_of_other_contacts_channels_and_purposes_never_change_a_decision(
 ) -> None:
     noise = other_contact + other_channel + other_purpose
     everything = sorted(mine + noise, key=lambda e: (e.seq, e.id))
-    alone = policy.decide_batch(mine, ["c1"], Channel.EMAIL, "news", component)
-    mixed = policy.decide_batch(everything, ["c1"], Channel.EMAIL, "news", component)
-    assert mixed == alone == [("c1", policy.decide(mine, component))]
+    # Each contact's events are read alone (the repository groups them by person).
+    mixed = [e for e in everything if e.contact_id == "c1"]
+    assert decide(mixed, component) == decide(mine, component)
 
 
 @given(histories(), components, st.randoms(use_true_random=False))
@@ -140,31 +157,31 @@ def test_only_the_last_relevant_event_decides(
     events: list[ConsentEvent], component: str, rng: random.Random
 ) -> None:
     relevant = [e for e in events if policy.applies_to(e.scope, component)]
-    verdict = policy.decide(events, component)
+    verdict = decide(events, component)
     if not relevant:
         assert verdict == policy.NO_EVENT
         return
     last = relevant[-1]
-    assert verdict == policy.decide([last], component)
+    assert verdict == decide([last], component)
     # Neither the order events arrive in nor anything before the last one matters.
     shuffled = list(events)
     rng.shuffle(shuffled)
-    assert policy.decide(shuffled, component) == verdict
+    assert decide(shuffled, component) == verdict
     flipped = [e if e is last else _flip(e) for e in events]
-    assert policy.decide(flipped, component) == verdict
+    assert decide(flipped, component) == verdict
 
 
 def _flip(event: ConsentEvent) -> ConsentEvent:
     if event.action is Action.GRANT:
-        return replace(event, action=Action.WITHDRAW, legal_basis=None)
-    return replace(event, action=Action.GRANT, legal_basis=LegalBasis.CONSENT)
+        return replace(event, kind=EventKind.WITHDRAWN, legal_basis=None)
+    return replace(event, kind=EventKind.GRANTED, legal_basis=LegalBasis.CONSENT)
 
 
 @given(histories(), components)
 def test_the_decision_names_the_deciding_event_and_matches_its_action(
     events: list[ConsentEvent], component: str
 ) -> None:
-    verdict = policy.decide(events, component)
+    verdict = decide(events, component)
     expected = {
         Decision.CONSENT_GIVEN: (True, Action.GRANT, LegalBasis.CONSENT),
         Decision.LEGITIMATE_INTEREST: (True, Action.GRANT, LegalBasis.LEGITIMATE_INTEREST),
@@ -178,7 +195,7 @@ def test_the_decision_names_the_deciding_event_and_matches_its_action(
 
 
 def test_no_event_means_no_consent() -> None:
-    assert policy.decide([], "law") == policy.NO_EVENT
+    assert decide([], "law") == policy.NO_EVENT
     assert not policy.NO_EVENT.allowed
     assert policy.NO_EVENT.decision is Decision.NO_CONSENT
 
@@ -192,25 +209,5 @@ def test_a_later_component_grant_overrides_an_earlier_grouping_withdrawal_for_th
     regrant = _event(
         2, "c1", Channel.EMAIL, "news", Scope.of("law"), Action.GRANT, LegalBasis.CONSENT
     )
-    assert policy.decide([withdrawal, regrant], "law").allowed
-    assert policy.decide([withdrawal, regrant], "sciences").decision is Decision.WITHDRAWN
-
-
-def test_batch_answers_in_request_order_with_duplicates() -> None:
-    grant = _event(
-        1,
-        "c2",
-        Channel.EMAIL,
-        "news",
-        Scope.grouping(),
-        Action.GRANT,
-        LegalBasis.LEGITIMATE_INTEREST,
-    )
-    results = policy.decide_batch([grant], ["c3", "c2", "c3", "c2"], Channel.EMAIL, "news", "law")
-    assert [c for c, _ in results] == ["c3", "c2", "c3", "c2"]
-    assert [v.decision for _, v in results] == [
-        Decision.NO_CONSENT,
-        Decision.LEGITIMATE_INTEREST,
-        Decision.NO_CONSENT,
-        Decision.LEGITIMATE_INTEREST,
-    ]
+    assert decide([withdrawal, regrant], "law").allowed
+    assert decide([withdrawal, regrant], "sciences").decision is Decision.WITHDRAWN

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from protos.crm.consent.v1 import consent_pb2 as pb
 from services.consent import mapping
 from services.consent.domain import (
-    Action,
     Channel,
     ConsentEvent,
     Decision,
+    EventKind,
     LegalBasis,
     Scope,
     Verdict,
@@ -60,7 +60,7 @@ def test_an_event_maps_to_its_message() -> None:
         channel=Channel.POST,
         purpose="alumni",
         scope=Scope.of("law"),
-        action=Action.WITHDRAW,
+        kind=EventKind.WITHDRAWN,
         legal_basis=None,
         actor_subject="service:gateway",
         actor_component=None,

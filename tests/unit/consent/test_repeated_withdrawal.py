@@ -6,11 +6,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.consent import policy
-from services.consent.domain import Action, Change, Channel, ConsentEvent, LegalBasis, Scope
+from services.consent.domain import (
+    Action,
+    Change,
+    Channel,
+    Collection,
+    ConsentEvent,
+    How,
+    LegalBasis,
+    Question,
+    Scope,
+)
 from tests.unit.consent.test_decide_properties import (
     COMPONENTS,
     _after,
     _event,
+    decide,
     histories,
     scopes,
 )
@@ -20,7 +31,11 @@ AUDIENCE = [*COMPONENTS, "never-named"]
 
 
 def verdicts(events: list[ConsentEvent]) -> list[policy.Decision]:
-    return [policy.decide(events, c).decision for c in AUDIENCE]
+    return [decide(events, c).decision for c in AUDIENCE]
+
+
+def standing_of(events: list[ConsentEvent], scope: Scope) -> ConsentEvent | None:
+    return policy.standing_withdrawal(events, scope, Question("news", Channel.EMAIL, None))
 
 
 def withdrawn_again(events: list[ConsentEvent], scope: Scope) -> list[ConsentEvent]:
@@ -36,7 +51,7 @@ def withdrawn_again(events: list[ConsentEvent], scope: Scope) -> list[ConsentEve
 def test_a_repeat_is_exactly_a_withdrawal_that_changes_no_verdict(
     events: list[ConsentEvent], scope: Scope
 ) -> None:
-    standing = policy.standing_withdrawal(events, scope)
+    standing = standing_of(events, scope)
     unchanged = verdicts(withdrawn_again(events, scope)) == verdicts(events)
     assert (standing is not None) == unchanged
 
@@ -45,25 +60,25 @@ def test_a_repeat_is_exactly_a_withdrawal_that_changes_no_verdict(
 def test_the_standing_event_is_a_withdrawal_that_decides_the_scope(
     events: list[ConsentEvent], scope: Scope
 ) -> None:
-    standing = policy.standing_withdrawal(events, scope)
+    standing = standing_of(events, scope)
     if standing is None:
         return
     assert standing in events and standing.action is Action.WITHDRAW
     assert standing.scope.is_grouping or standing.scope == scope
     # For the grouping, the event that decides for a component no event names.
     decided_for = scope.component or "never-named"
-    assert policy.decide(events, decided_for).deciding_event_id == standing.id
+    assert decide(events, decided_for).deciding_event_id == standing.id
 
 
 def change(scope: Scope) -> Change:
-    return Change("c1", Channel.EMAIL, "news", scope, None, "one-click", None)
+    return Change("c1", Channel.EMAIL, "news", scope, None, Collection(How.ONE_CLICK, "one-click"))
 
 
 def test_grant_withdraw_grant_withdraw_are_each_new() -> None:
     events: list[ConsentEvent] = []
     for action in (Action.GRANT, Action.WITHDRAW, Action.GRANT, Action.WITHDRAW):
         if action is Action.WITHDRAW:
-            assert policy.standing_withdrawal(events, Scope.grouping()) is None
+            assert standing_of(events, Scope.grouping()) is None
         events.append(
             _event(
                 _after(events),
@@ -75,7 +90,7 @@ def test_grant_withdraw_grant_withdraw_are_each_new() -> None:
                 LegalBasis.CONSENT,
             )
         )
-    assert policy.standing_withdrawal(events, Scope.of("law")) == events[-1]
+    assert standing_of(events, Scope.of("law")) == events[-1]
 
 
 @given(histories(), scopes)

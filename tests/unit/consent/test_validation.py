@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshkit.errors import InvalidArgument
-from services.consent.domain import Action, Channel, LegalBasis, Scope
+from services.consent.domain import Channel, EventKind, How, LegalBasis, Scope
 from services.consent.validation import (
     MAX_BATCH,
     BatchRequest,
@@ -35,26 +35,26 @@ def fields_of(error: InvalidArgument) -> set[str]:
     return {v.field for v in error.violations}
 
 
-def refused(request: ChangeRequest, action: Action = Action.GRANT) -> set[str]:
+def refused(request: ChangeRequest, action: EventKind = EventKind.GRANTED) -> set[str]:
     with pytest.raises(InvalidArgument) as caught:
         valid_change(request, action)
     return fields_of(caught.value)
 
 
 def test_a_good_grant_passes_and_defaults_to_consent() -> None:
-    change = valid_change(GOOD, Action.GRANT)
+    change = valid_change(GOOD, EventKind.GRANTED)
     assert change.legal_basis is LegalBasis.CONSENT
     assert change.scope == Scope.of("law")
 
 
 def test_a_grant_keeps_legitimate_interest() -> None:
     request = replace(GOOD, legal_basis=LegalBasis.LEGITIMATE_INTEREST)
-    assert valid_change(request, Action.GRANT).legal_basis is LegalBasis.LEGITIMATE_INTEREST
+    assert valid_change(request, EventKind.GRANTED).legal_basis is LegalBasis.LEGITIMATE_INTEREST
 
 
 def test_a_withdrawal_needs_no_text_and_carries_no_legal_basis() -> None:
     request = replace(GOOD, text_shown="", legal_basis=LegalBasis.LEGITIMATE_INTEREST)
-    change = valid_change(request, Action.WITHDRAW)
+    change = valid_change(request, EventKind.WITHDRAWN)
     assert change.legal_basis is None
     assert change.text_shown is None
 
@@ -79,28 +79,50 @@ def test_a_withdrawal_needs_no_text_and_carries_no_legal_basis() -> None:
         ({"scope": Scope.of("c" * 65)}, "scope.component_id"),
         ({"source": ""}, "source"),
         ({"source": "s" * 101}, "source"),
-        ({"text_shown": ""}, "text_shown"),
+        ({"text_shown": ""}, "notice_id"),
+        ({"notice_id": "not-a-notice-id"}, "notice_id"),
+        ({"ip": "192.0.2.1"}, "how"),
+        ({"how": How.STAFF, "user_agent": "Mozilla"}, "how"),
+        ({"pending": True}, set()),
         ({"text_shown": "t" * 5001}, "text_shown"),
     ],
 )
-def test_each_bad_field_is_named(change: dict[str, object], field: str) -> None:
-    assert refused(replace(GOOD, **change)) == {field}  # type: ignore[arg-type]
+def test_each_bad_field_is_named(change: dict[str, object], field: str | set[str]) -> None:
+    request = replace(GOOD, **change)  # type: ignore[arg-type]
+    if field == set():
+        valid_change(request, EventKind.GRANTED)
+        return
+    assert refused(request) == {field}
 
 
 def test_withdrawal_text_is_optional_but_bounded() -> None:
-    assert refused(replace(GOOD, text_shown="t" * 5001), Action.WITHDRAW) == {"text_shown"}
+    assert refused(replace(GOOD, text_shown="t" * 5001), EventKind.WITHDRAWN) == {"text_shown"}
 
 
 def test_every_violation_is_reported_at_once() -> None:
     request = ChangeRequest("", None, "", None, None, "", "")
-    assert refused(request) == {"contact_id", "channel", "purpose", "scope", "source", "text_shown"}
+    assert refused(request) == {"contact_id", "channel", "purpose", "scope", "source", "notice_id"}
+
+
+def test_the_persons_own_acts_keep_their_ip_address_and_user_agent() -> None:
+    request = replace(GOOD, how=How.WEB_FORM, ip="192.0.2.1", user_agent="Mozilla")
+    collection = valid_change(request, EventKind.GRANTED).collection
+    assert (collection.how, collection.ip, collection.user_agent) == (
+        How.WEB_FORM,
+        "192.0.2.1",
+        "Mozilla",
+    )
+
+
+def test_only_a_grant_may_be_pending() -> None:
+    assert refused(replace(GOOD, pending=True), EventKind.DENIED) == {"pending"}
 
 
 @given(st.text(min_size=65, max_size=200))
 def test_errors_never_echo_the_value(value: str) -> None:
     request = replace(GOOD, contact_id=value, source=value, text_shown=value * 30)
     with pytest.raises(InvalidArgument) as caught:
-        valid_change(request, Action.GRANT)
+        valid_change(request, EventKind.GRANTED)
     error = caught.value
     assert value not in error.detail
     assert all(value not in v.description for v in error.violations)
@@ -108,7 +130,7 @@ def test_errors_never_echo_the_value(value: str) -> None:
 
 @given(st.from_regex(r"[a-z0-9_-]{1,64}", fullmatch=True))
 def test_every_well_formed_purpose_passes(purpose: str) -> None:
-    assert valid_change(replace(GOOD, purpose=purpose), Action.GRANT).purpose == purpose
+    assert valid_change(replace(GOOD, purpose=purpose), EventKind.GRANTED).purpose == purpose
 
 
 @given(
@@ -141,7 +163,7 @@ def test_a_batch_over_the_limit_is_refused() -> None:
     ids = [f"c-{i}" for i in range(MAX_BATCH + 1)]
     with pytest.raises(InvalidArgument) as caught:
         valid_batch(replace(GOOD_BATCH, contact_ids=ids))
-    assert fields_of(caught.value) == {"contact_ids"}
+    assert fields_of(caught.value) == {"items"}
 
 
 def test_batch_fields_are_named() -> None:
@@ -152,6 +174,6 @@ def test_batch_fields_are_named() -> None:
         "component_id",
         "channel",
         "purpose",
-        "contact_ids[1]",
-        "contact_ids[2]",
+        "items[1].contact_id",
+        "items[2].contact_id",
     }

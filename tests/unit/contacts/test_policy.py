@@ -263,3 +263,27 @@ def test_a_level_restricted_grant_admits_that_level_and_above_only() -> None:
     assert reads("relations", "director") and reads("relations", "manager")
     assert not reads("relations", "agent")
     assert not reads("alumni", "director")
+
+
+def _mailable(kind: Kind, *values: tuple[str, str]) -> Contact:
+    return Contact(
+        "c-1",
+        kind,
+        frozenset({"sciences"}),
+        tuple(Value(name, "sciences", value) for name, value in values),
+    )
+
+
+def test_a_professional_address_is_the_work_email_of_a_company_or_of_its_people() -> None:
+    def professional(contact: Contact) -> bool:
+        resolution = resolve(contact.id, contact, "sciences", (), Rules())
+        assert resolution.reachability is Reachability.OK
+        return resolution.professional_address
+
+    work = ("email", "a@firm.example")
+    private = ("private_email", "a@home.example")
+    company = ("company_id", "0b6c7f7e-5d1a-4f0e-9a53-2f6f3c1d8e42")
+    assert professional(_mailable(Kind.COMPANY, work))
+    assert professional(_mailable(Kind.PERSON, work, company))
+    assert not professional(_mailable(Kind.PERSON, work))
+    assert not professional(_mailable(Kind.PERSON, private, company))

@@ -73,6 +73,16 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/contacts/{contact_id}/consents", "POST"),
         ("/v1/contacts/{contact_id}/consents", "GET"),
         ("/v1/contacts/{contact_id}/consents/withdraw", "POST"),
+        ("/v1/contacts/{contact_id}/consents/deny", "POST"),
+        ("/v1/contacts/{contact_id}/objections", "POST"),
+        ("/v1/contacts/{contact_id}/consent", "GET"),
+        ("/v1/consent/purposes", "GET"),
+        ("/v1/consent/purposes", "POST"),
+        ("/v1/consent/purposes/{key}", "PATCH"),
+        ("/v1/consent/purposes/{key}/notices", "GET"),
+        ("/v1/consent/purposes/{key}/notices", "POST"),
+        ("/v1/consent/basis-rules", "GET"),
+        ("/v1/consent/basis-rules", "PUT"),
         ("/v1/campaigns", "POST"),
         ("/v1/campaigns", "GET"),
         ("/v1/campaigns/{campaign_id}", "GET"),
@@ -170,12 +180,20 @@ def test_schema_and_model_agree_on_examples_and_on_unknown_fields(
             model.model_validate_json(json.dumps(polluted))
 
 
-def test_schema_and_model_agree_on_a_missing_required_field(document: dict[str, Any]) -> None:
+@pytest.mark.parametrize("missing", [("source",), ("notice_id",)])
+def test_schema_and_model_agree_on_a_missing_required_field(
+    document: dict[str, Any], missing: tuple[str, ...]
+) -> None:
     example = document["components"]["schemas"]["ConsentGrant"]["examples"][0]
-    incomplete = {k: v for k, v in example.items() if k != "text_shown"}
+    incomplete = {k: v for k, v in example.items() if k not in missing}
     assert not validator(document, "ConsentGrant").is_valid(incomplete)
     with pytest.raises(ValidationError):
         schemas.ConsentGrant.model_validate_json(json.dumps(incomplete))
+    # The legacy proof (the text shown) stands in for the notice.
+    if missing == ("notice_id",):
+        legacy = {**incomplete, "text_shown": "I agree."}
+        assert validator(document, "ConsentGrant").is_valid(legacy)
+        schemas.ConsentGrant.model_validate_json(json.dumps(legacy))
 
 
 def test_problem_schema_describes_the_problems_served(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from meshkit.errors import InvalidArgument
 from services.campaigns.policy import TemplateError, parse_template
 from services.campaigns.validation import TEMPLATE_PATTERN, Audience, AudienceKind, Draft, validated
-from services.consent.domain import Action, Channel, Scope
+from services.consent.domain import Channel, EventKind, Scope
 from services.consent.validation import ChangeRequest, valid_change
 from services.contacts.validation import validate_component
 from services.gateway import schemas
@@ -68,7 +68,7 @@ def consent_service(body: dict[str, Any]) -> None:
         Scope.grouping(), None,
         body["source"], body["text_shown"],
     )  # fmt: skip
-    valid_change(request, Action.GRANT)
+    valid_change(request, EventKind.GRANTED)
 
 
 Check = Callable[[dict[str, Any]], None]

@@ -52,12 +52,16 @@ class _LegalBasisEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LegalBasis
     LEGAL_BASIS_UNSPECIFIED: _LegalBasis.ValueType  # 0
     LEGAL_BASIS_CONSENT: _LegalBasis.ValueType  # 1
     LEGAL_BASIS_LEGITIMATE_INTEREST: _LegalBasis.ValueType  # 2
+    LEGAL_BASIS_CONTRACT: _LegalBasis.ValueType  # 3
+    LEGAL_BASIS_LEGAL_OBLIGATION: _LegalBasis.ValueType  # 4
 
 class LegalBasis(_LegalBasis, metaclass=_LegalBasisEnumTypeWrapper): ...
 
 LEGAL_BASIS_UNSPECIFIED: LegalBasis.ValueType  # 0
 LEGAL_BASIS_CONSENT: LegalBasis.ValueType  # 1
 LEGAL_BASIS_LEGITIMATE_INTEREST: LegalBasis.ValueType  # 2
+LEGAL_BASIS_CONTRACT: LegalBasis.ValueType  # 3
+LEGAL_BASIS_LEGAL_OBLIGATION: LegalBasis.ValueType  # 4
 Global___LegalBasis: _TypeAlias = LegalBasis  # noqa: Y015
 
 class _Action:
@@ -70,7 +74,8 @@ class _ActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Action.ValueTy
     ACTION_GRANT: _Action.ValueType  # 1
     ACTION_WITHDRAW: _Action.ValueType  # 2
 
-class Action(_Action, metaclass=_ActionEnumTypeWrapper): ...
+class Action(_Action, metaclass=_ActionEnumTypeWrapper):
+    """The first API version's words for grants and withdrawals; `kind` says every kind."""
 
 ACTION_UNSPECIFIED: Action.ValueType  # 0
 ACTION_GRANT: Action.ValueType  # 1
@@ -88,6 +93,12 @@ class _DecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Decision.Val
     DECISION_LEGITIMATE_INTEREST: _Decision.ValueType  # 2
     DECISION_NO_CONSENT: _Decision.ValueType  # 3
     DECISION_WITHDRAWN: _Decision.ValueType  # 4
+    DECISION_DENIED: _Decision.ValueType  # 5
+    DECISION_OBJECTED: _Decision.ValueType  # 6
+    DECISION_EXPIRED: _Decision.ValueType  # 7
+    DECISION_PENDING: _Decision.ValueType  # 8
+    DECISION_CONTRACT: _Decision.ValueType  # 9
+    DECISION_LEGAL_OBLIGATION: _Decision.ValueType  # 10
 
 class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper): ...
 
@@ -96,7 +107,93 @@ DECISION_CONSENT_GIVEN: Decision.ValueType  # 1
 DECISION_LEGITIMATE_INTEREST: Decision.ValueType  # 2
 DECISION_NO_CONSENT: Decision.ValueType  # 3
 DECISION_WITHDRAWN: Decision.ValueType  # 4
+DECISION_DENIED: Decision.ValueType  # 5
+DECISION_OBJECTED: Decision.ValueType  # 6
+DECISION_EXPIRED: Decision.ValueType  # 7
+DECISION_PENDING: Decision.ValueType  # 8
+DECISION_CONTRACT: Decision.ValueType  # 9
+DECISION_LEGAL_OBLIGATION: Decision.ValueType  # 10
 Global___Decision: _TypeAlias = Decision  # noqa: Y015
+
+class _EventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EVENT_KIND_UNSPECIFIED: _EventKind.ValueType  # 0
+    EVENT_KIND_GRANTED: _EventKind.ValueType  # 1
+    EVENT_KIND_DENIED: _EventKind.ValueType  # 2
+    EVENT_KIND_WITHDRAWN: _EventKind.ValueType  # 3
+    EVENT_KIND_OBJECTED: _EventKind.ValueType  # 4
+    EVENT_KIND_EXPIRED: _EventKind.ValueType  # 5
+    EVENT_KIND_REVALIDATED: _EventKind.ValueType  # 6
+    EVENT_KIND_CONFIRMED: _EventKind.ValueType  # 7
+
+class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
+    """--- Purposes, legal bases, notices, events and state (issue 7, items 1-5) ---"""
+
+EVENT_KIND_UNSPECIFIED: EventKind.ValueType  # 0
+EVENT_KIND_GRANTED: EventKind.ValueType  # 1
+EVENT_KIND_DENIED: EventKind.ValueType  # 2
+EVENT_KIND_WITHDRAWN: EventKind.ValueType  # 3
+EVENT_KIND_OBJECTED: EventKind.ValueType  # 4
+EVENT_KIND_EXPIRED: EventKind.ValueType  # 5
+EVENT_KIND_REVALIDATED: EventKind.ValueType  # 6
+EVENT_KIND_CONFIRMED: EventKind.ValueType  # 7
+Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
+
+class _How:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HowEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_How.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HOW_UNSPECIFIED: _How.ValueType  # 0
+    """read as staff"""
+    HOW_WEB_FORM: _How.ValueType  # 1
+    HOW_IMPORT: _How.ValueType  # 2
+    HOW_ONE_CLICK: _How.ValueType  # 3
+    HOW_PREFERENCE_PAGE: _How.ValueType  # 4
+    HOW_INBOUND_MAIL: _How.ValueType  # 5
+    HOW_PHONE_AGENT: _How.ValueType  # 6
+    HOW_STAFF: _How.ValueType  # 7
+    HOW_REVALIDATION_JOB: _How.ValueType  # 8
+    HOW_RETENTION_JOB: _How.ValueType  # 9
+
+class How(_How, metaclass=_HowEnumTypeWrapper): ...
+
+HOW_UNSPECIFIED: How.ValueType  # 0
+"""read as staff"""
+HOW_WEB_FORM: How.ValueType  # 1
+HOW_IMPORT: How.ValueType  # 2
+HOW_ONE_CLICK: How.ValueType  # 3
+HOW_PREFERENCE_PAGE: How.ValueType  # 4
+HOW_INBOUND_MAIL: How.ValueType  # 5
+HOW_PHONE_AGENT: How.ValueType  # 6
+HOW_STAFF: How.ValueType  # 7
+HOW_REVALIDATION_JOB: How.ValueType  # 8
+HOW_RETENTION_JOB: How.ValueType  # 9
+Global___How: _TypeAlias = How  # noqa: Y015
+
+class _ContactKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ContactKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContactKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONTACT_KIND_UNSPECIFIED: _ContactKind.ValueType  # 0
+    CONTACT_KIND_CONSUMER: _ContactKind.ValueType  # 1
+    CONTACT_KIND_BUSINESS: _ContactKind.ValueType  # 2
+    """a business contact at a professional address"""
+
+class ContactKind(_ContactKind, metaclass=_ContactKindEnumTypeWrapper): ...
+
+CONTACT_KIND_UNSPECIFIED: ContactKind.ValueType  # 0
+CONTACT_KIND_CONSUMER: ContactKind.ValueType  # 1
+CONTACT_KIND_BUSINESS: ContactKind.ValueType  # 2
+"""a business contact at a professional address"""
+Global___ContactKind: _TypeAlias = ContactKind  # noqa: Y015
 
 @_typing.final
 class MergeContactsRequest(_message.Message):
@@ -172,16 +269,31 @@ class ConsentChange(_message.Message):
     LEGAL_BASIS_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     TEXT_SHOWN_FIELD_NUMBER: _builtins.int
+    NOTICE_ID_FIELD_NUMBER: _builtins.int
+    HOW_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     channel: Global___Channel.ValueType
     purpose: _builtins.str
-    """e.g. "newsletter", [a-z0-9_-]{1,64}"""
+    """a key of the purposes catalogue"""
     legal_basis: Global___LegalBasis.ValueType
     """grants only; default consent"""
     source: _builtins.str
-    """how it was collected, e.g. "web-form" """
+    """where it was collected, e.g. "web-form" """
     text_shown: _builtins.str
-    """the wording the person saw"""
+    """legacy: the wording the person saw (prefer notice_id)"""
+    notice_id: _builtins.str
+    """grants: the notice version the person saw"""
+    how: Global___How.ValueType
+    """default: staff"""
+    ip: _builtins.str
+    """the person's own acts only (how web_form, one_click, ...)"""
+    user_agent: _builtins.str
+    """idem"""
+    pending: _builtins.bool
+    """grants: double opt-in, allowed only once confirmed"""
     @_builtins.property
     def scope(self) -> Global___Scope: ...
     def __init__(
@@ -194,10 +306,15 @@ class ConsentChange(_message.Message):
         legal_basis: Global___LegalBasis.ValueType = ...,
         source: _builtins.str = ...,
         text_shown: _builtins.str = ...,
+        notice_id: _builtins.str = ...,
+        how: Global___How.ValueType = ...,
+        ip: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
+        pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "contact_id", b"contact_id", "legal_basis", b"legal_basis", "purpose", b"purpose", "scope", b"scope", "source", b"source", "text_shown", b"text_shown"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "contact_id", b"contact_id", "how", b"how", "ip", b"ip", "legal_basis", b"legal_basis", "notice_id", b"notice_id", "pending", b"pending", "purpose", b"purpose", "scope", b"scope", "source", b"source", "text_shown", b"text_shown", "user_agent", b"user_agent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -219,6 +336,14 @@ class ConsentEvent(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     TEXT_SHOWN_FIELD_NUMBER: _builtins.int
     RECORDED_AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    HOW_FIELD_NUMBER: _builtins.int
+    NOTICE_ID_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    REFERS_TO_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    ALL_CHANNELS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     contact_id: _builtins.str
     channel: Global___Channel.ValueType
@@ -229,6 +354,16 @@ class ConsentEvent(_message.Message):
     actor_component: _builtins.str
     source: _builtins.str
     text_shown: _builtins.str
+    kind: Global___EventKind.ValueType
+    how: Global___How.ValueType
+    notice_id: _builtins.str
+    pending: _builtins.bool
+    refers_to: _builtins.str
+    """a confirmation: the pending grant it confirms"""
+    ip: _builtins.str
+    user_agent: _builtins.str
+    all_channels: _builtins.bool
+    """an objection naming no channel"""
     @_builtins.property
     def scope(self) -> Global___Scope: ...
     @_builtins.property
@@ -248,10 +383,18 @@ class ConsentEvent(_message.Message):
         source: _builtins.str = ...,
         text_shown: _builtins.str = ...,
         recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        kind: Global___EventKind.ValueType = ...,
+        how: Global___How.ValueType = ...,
+        notice_id: _builtins.str = ...,
+        pending: _builtins.bool = ...,
+        refers_to: _builtins.str = ...,
+        ip: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
+        all_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_component", b"actor_component", "actor_subject", b"actor_subject", "channel", b"channel", "contact_id", b"contact_id", "id", b"id", "legal_basis", b"legal_basis", "purpose", b"purpose", "recorded_at", b"recorded_at", "scope", b"scope", "source", b"source", "text_shown", b"text_shown"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_component", b"actor_component", "actor_subject", b"actor_subject", "all_channels", b"all_channels", "channel", b"channel", "contact_id", b"contact_id", "how", b"how", "id", b"id", "ip", b"ip", "kind", b"kind", "legal_basis", b"legal_basis", "notice_id", b"notice_id", "pending", b"pending", "purpose", b"purpose", "recorded_at", b"recorded_at", "refers_to", b"refers_to", "scope", b"scope", "source", b"source", "text_shown", b"text_shown", "user_agent", b"user_agent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -304,12 +447,17 @@ class CheckBatchRequest(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
     CONTACT_IDS_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
     component_id: _builtins.str
     channel: Global___Channel.ValueType
     purpose: _builtins.str
     @_builtins.property
     def contact_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """at most 1000"""
+        """legacy form of items (consumer, no address)"""
+
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckItem]:
+        """at most 10,000 (with contact_ids)"""
 
     def __init__(
         self,
@@ -318,14 +466,42 @@ class CheckBatchRequest(_message.Message):
         channel: Global___Channel.ValueType = ...,
         purpose: _builtins.str = ...,
         contact_ids: _abc.Iterable[_builtins.str] | None = ...,
+        items: _abc.Iterable[Global___CheckItem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "component_id", b"component_id", "contact_ids", b"contact_ids", "purpose", b"purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "component_id", b"component_id", "contact_ids", b"contact_ids", "items", b"items", "purpose", b"purpose"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckBatchRequest: _TypeAlias = CheckBatchRequest  # noqa: Y015
+
+@_typing.final
+class CheckItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    PROFESSIONAL_ADDRESS_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    address: _builtins.str
+    """the address the mail would go to"""
+    professional_address: _builtins.bool
+    """a business contact at its professional address"""
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+        professional_address: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "contact_id", b"contact_id", "professional_address", b"professional_address"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckItem: _TypeAlias = CheckItem  # noqa: Y015
 
 @_typing.final
 class CheckResult(_message.Message):
@@ -335,11 +511,14 @@ class CheckResult(_message.Message):
     ALLOWED_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
     DECIDING_EVENT_ID_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     allowed: _builtins.bool
     decision: Global___Decision.ValueType
     deciding_event_id: _builtins.str
     """empty when no event applies"""
+    basis: Global___LegalBasis.ValueType
+    """the basis used; unspecified when not allowed"""
     def __init__(
         self,
         *,
@@ -347,10 +526,11 @@ class CheckResult(_message.Message):
         allowed: _builtins.bool = ...,
         decision: Global___Decision.ValueType = ...,
         deciding_event_id: _builtins.str = ...,
+        basis: Global___LegalBasis.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "contact_id", b"contact_id", "deciding_event_id", b"deciding_event_id", "decision", b"decision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "basis", b"basis", "contact_id", b"contact_id", "deciding_event_id", b"deciding_event_id", "decision", b"decision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -375,3 +555,459 @@ class CheckBatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckBatchResponse: _TypeAlias = CheckBatchResponse  # noqa: Y015
+
+@_typing.final
+class Purpose(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    OWNER_COMPONENT_ID_FIELD_NUMBER: _builtins.int
+    LABEL_FR_FIELD_NUMBER: _builtins.int
+    LABEL_EN_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    MARKETING_FIELD_NUMBER: _builtins.int
+    RETENTION_MONTHS_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """[a-z0-9_-]{1,64}"""
+    owner_component_id: _builtins.str
+    """empty: the grouping"""
+    label_fr: _builtins.str
+    label_en: _builtins.str
+    marketing: _builtins.bool
+    """direct marketing: an objection stops it"""
+    retention_months: _builtins.int
+    """0 on create: 36"""
+    active: _builtins.bool
+    """on create: always true"""
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        owner_component_id: _builtins.str = ...,
+        label_fr: _builtins.str = ...,
+        label_en: _builtins.str = ...,
+        channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
+        marketing: _builtins.bool = ...,
+        retention_months: _builtins.int = ...,
+        active: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "channels", b"channels", "key", b"key", "label_en", b"label_en", "label_fr", b"label_fr", "marketing", b"marketing", "owner_component_id", b"owner_component_id", "retention_months", b"retention_months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Purpose: _TypeAlias = Purpose  # noqa: Y015
+
+@_typing.final
+class UpdatePurposeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    LABEL_FR_FIELD_NUMBER: _builtins.int
+    LABEL_EN_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    label_fr: _builtins.str
+    label_en: _builtins.str
+    active: _builtins.bool
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only the fields named in `fields` change: label_fr, label_en, channels, active."""
+
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        fields: _abc.Iterable[_builtins.str] | None = ...,
+        label_fr: _builtins.str = ...,
+        label_en: _builtins.str = ...,
+        channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
+        active: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "channels", b"channels", "fields", b"fields", "key", b"key", "label_en", b"label_en", "label_fr", b"label_fr"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePurposeRequest: _TypeAlias = UpdatePurposeRequest  # noqa: Y015
+
+@_typing.final
+class ListPurposesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCLUDE_INACTIVE_FIELD_NUMBER: _builtins.int
+    include_inactive: _builtins.bool
+    def __init__(
+        self,
+        *,
+        include_inactive: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_inactive", b"include_inactive"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPurposesRequest: _TypeAlias = ListPurposesRequest  # noqa: Y015
+
+@_typing.final
+class ListPurposesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def purposes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Purpose]: ...
+    def __init__(
+        self,
+        *,
+        purposes: _abc.Iterable[Global___Purpose] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purposes", b"purposes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPurposesResponse: _TypeAlias = ListPurposesResponse  # noqa: Y015
+
+@_typing.final
+class BasisRule(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CONTACT_KIND_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    channel: Global___Channel.ValueType
+    contact_kind: Global___ContactKind.ValueType
+    basis: Global___LegalBasis.ValueType
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        contact_kind: Global___ContactKind.ValueType = ...,
+        basis: Global___LegalBasis.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "channel", b"channel", "contact_kind", b"contact_kind", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BasisRule: _TypeAlias = BasisRule  # noqa: Y015
+
+@_typing.final
+class ListBasisRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    """empty: every purpose"""
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBasisRulesRequest: _TypeAlias = ListBasisRulesRequest  # noqa: Y015
+
+@_typing.final
+class ListBasisRulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___BasisRule]: ...
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___BasisRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBasisRulesResponse: _TypeAlias = ListBasisRulesResponse  # noqa: Y015
+
+@_typing.final
+class Notice(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    PUBLISHED_BY_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    purpose: _builtins.str
+    language: _builtins.str
+    """fr or en"""
+    version: _builtins.int
+    """1, 2, ... per purpose and language"""
+    text: _builtins.str
+    published_by: _builtins.str
+    @_builtins.property
+    def published_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        language: _builtins.str = ...,
+        version: _builtins.int = ...,
+        text: _builtins.str = ...,
+        published_at: _timestamp_pb2.Timestamp | None = ...,
+        published_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["published_at", b"published_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "language", b"language", "published_at", b"published_at", "published_by", b"published_by", "purpose", b"purpose", "text", b"text", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Notice: _TypeAlias = Notice  # noqa: Y015
+
+@_typing.final
+class PublishNoticeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    language: _builtins.str
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+        language: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "purpose", b"purpose", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishNoticeRequest: _TypeAlias = PublishNoticeRequest  # noqa: Y015
+
+@_typing.final
+class ListNoticesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNoticesRequest: _TypeAlias = ListNoticesRequest  # noqa: Y015
+
+@_typing.final
+class ListNoticesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def notices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Notice]:
+        """by language, then version"""
+
+    def __init__(
+        self,
+        *,
+        notices: _abc.Iterable[Global___Notice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notices", b"notices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNoticesResponse: _TypeAlias = ListNoticesResponse  # noqa: Y015
+
+@_typing.final
+class ObjectionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    HOW_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    channel: Global___Channel.ValueType
+    """unspecified: every channel"""
+    how: Global___How.ValueType
+    source: _builtins.str
+    ip: _builtins.str
+    user_agent: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        how: Global___How.ValueType = ...,
+        source: _builtins.str = ...,
+        ip: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "contact_id", b"contact_id", "how", b"how", "ip", b"ip", "source", b"source", "user_agent", b"user_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ObjectionRequest: _TypeAlias = ObjectionRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_EVENT_ID_FIELD_NUMBER: _builtins.int
+    HOW_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    grant_event_id: _builtins.str
+    how: Global___How.ValueType
+    source: _builtins.str
+    ip: _builtins.str
+    user_agent: _builtins.str
+    def __init__(
+        self,
+        *,
+        grant_event_id: _builtins.str = ...,
+        how: Global___How.ValueType = ...,
+        source: _builtins.str = ...,
+        ip: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grant_event_id", b"grant_event_id", "how", b"how", "ip", b"ip", "source", b"source", "user_agent", b"user_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmRequest: _TypeAlias = ConfirmRequest  # noqa: Y015
+
+@_typing.final
+class GetStateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    PROFESSIONAL_ADDRESS_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    professional_address: _builtins.bool
+    """read the basis rules for a business contact"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """absent: now"""
+
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        professional_address: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "contact_id", b"contact_id", "professional_address", b"professional_address"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStateRequest: _TypeAlias = GetStateRequest  # noqa: Y015
+
+@_typing.final
+class StateEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    ALLOWED_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    DECIDING_EVENT_ID_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    channel: Global___Channel.ValueType
+    allowed: _builtins.bool
+    decision: Global___Decision.ValueType
+    basis: Global___LegalBasis.ValueType
+    deciding_event_id: _builtins.str
+    @_builtins.property
+    def scope(self) -> Global___Scope: ...
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        scope: Global___Scope | None = ...,
+        allowed: _builtins.bool = ...,
+        decision: Global___Decision.ValueType = ...,
+        basis: Global___LegalBasis.ValueType = ...,
+        deciding_event_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "basis", b"basis", "channel", b"channel", "deciding_event_id", b"deciding_event_id", "decision", b"decision", "purpose", b"purpose", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StateEntry: _TypeAlias = StateEntry  # noqa: Y015
+
+@_typing.final
+class GetStateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___StateEntry]: ...
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentEvent]:
+        """the events up to `at` the caller may see"""
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___StateEntry] | None = ...,
+        events: _abc.Iterable[Global___ConsentEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStateResponse: _TypeAlias = GetStateResponse  # noqa: Y015

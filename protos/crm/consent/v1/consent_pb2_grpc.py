@@ -59,6 +59,61 @@ class ConsentServiceStub:
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsResponse.FromString,
                 _registered_method=True)
+        self.CreatePurpose = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/CreatePurpose',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.FromString,
+                _registered_method=True)
+        self.UpdatePurpose = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/UpdatePurpose',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.UpdatePurposeRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.FromString,
+                _registered_method=True)
+        self.ListPurposes = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/ListPurposes',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPurposesRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPurposesResponse.FromString,
+                _registered_method=True)
+        self.SetBasisRule = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/SetBasisRule',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.BasisRule.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.BasisRule.FromString,
+                _registered_method=True)
+        self.ListBasisRules = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/ListBasisRules',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListBasisRulesRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListBasisRulesResponse.FromString,
+                _registered_method=True)
+        self.PublishNotice = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/PublishNotice',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PublishNoticeRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Notice.FromString,
+                _registered_method=True)
+        self.ListNotices = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/ListNotices',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListNoticesRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListNoticesResponse.FromString,
+                _registered_method=True)
+        self.Deny = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/Deny',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentChange.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+                _registered_method=True)
+        self.Object = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/Object',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ObjectionRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+                _registered_method=True)
+        self.Confirm = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/Confirm',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConfirmRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+                _registered_method=True)
+        self.GetState = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/GetState',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -98,6 +153,80 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePurpose(self, request, context):
+        """--- Purposes, legal bases, notices, events and state (issue 7, items 1-5) ---
+        Admin: the purposes catalogue. List: any signed-in caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePurpose(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPurposes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBasisRule(self, request, context):
+        """Admin: the legal basis per purpose x channel x contact kind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBasisRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishNotice(self, request, context):
+        """Admin: publish a new version of a notice (never edited). List: signed in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotices(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Deny(self, request, context):
+        """The person refused when asked (same rules as Grant).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Object(self, request, context):
+        """Art. 21: no direct marketing at all, grouping-wide. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Confirm(self, request, context):
+        """Services only: the person confirmed a pending grant (double opt-in). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetState(self, request, context):
+        """The state per purpose x channel x scope, as at a time (default now).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +254,61 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.MergeContacts,
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsRequest.FromString,
                     response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsResponse.SerializeToString,
+            ),
+            'CreatePurpose': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePurpose,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.SerializeToString,
+            ),
+            'UpdatePurpose': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePurpose,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.UpdatePurposeRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.SerializeToString,
+            ),
+            'ListPurposes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurposes,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPurposesRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPurposesResponse.SerializeToString,
+            ),
+            'SetBasisRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBasisRule,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.BasisRule.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.BasisRule.SerializeToString,
+            ),
+            'ListBasisRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBasisRules,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListBasisRulesRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListBasisRulesResponse.SerializeToString,
+            ),
+            'PublishNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishNotice,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PublishNoticeRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Notice.SerializeToString,
+            ),
+            'ListNotices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotices,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListNoticesRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListNoticesResponse.SerializeToString,
+            ),
+            'Deny': grpc.unary_unary_rpc_method_handler(
+                    servicer.Deny,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentChange.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.SerializeToString,
+            ),
+            'Object': grpc.unary_unary_rpc_method_handler(
+                    servicer.Object,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ObjectionRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.SerializeToString,
+            ),
+            'Confirm': grpc.unary_unary_rpc_method_handler(
+                    servicer.Confirm,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConfirmRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.SerializeToString,
+            ),
+            'GetState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetState,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +446,303 @@ class ConsentService:
             '/crm.consent.v1.ConsentService/MergeContacts',
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsRequest.SerializeToString,
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.MergeContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePurpose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/CreatePurpose',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePurpose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/UpdatePurpose',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.UpdatePurposeRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Purpose.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurposes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/ListPurposes',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPurposesRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPurposesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBasisRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/SetBasisRule',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.BasisRule.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.BasisRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBasisRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/ListBasisRules',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListBasisRulesRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListBasisRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/PublishNotice',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PublishNoticeRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.Notice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/ListNotices',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListNoticesRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListNoticesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Deny(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/Deny',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentChange.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Object(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/Object',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ObjectionRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Confirm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/Confirm',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConfirmRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/GetState',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

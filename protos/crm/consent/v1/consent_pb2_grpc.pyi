@@ -43,6 +43,26 @@ class ConsentServiceStub:
     From then on, the survivor's verdict (and the merged id's) is the strictest
     of the two records' histories; events stay as recorded. Idempotent.
     """
+    CreatePurpose: _grpc.UnaryUnaryMultiCallable[_consent_pb2.Purpose, _consent_pb2.Purpose]
+    """--- Purposes, legal bases, notices, events and state (issue 7, items 1-5) ---
+    Admin: the purposes catalogue. List: any signed-in caller.
+    """
+    UpdatePurpose: _grpc.UnaryUnaryMultiCallable[_consent_pb2.UpdatePurposeRequest, _consent_pb2.Purpose]
+    ListPurposes: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ListPurposesRequest, _consent_pb2.ListPurposesResponse]
+    SetBasisRule: _grpc.UnaryUnaryMultiCallable[_consent_pb2.BasisRule, _consent_pb2.BasisRule]
+    """Admin: the legal basis per purpose x channel x contact kind."""
+    ListBasisRules: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ListBasisRulesRequest, _consent_pb2.ListBasisRulesResponse]
+    PublishNotice: _grpc.UnaryUnaryMultiCallable[_consent_pb2.PublishNoticeRequest, _consent_pb2.Notice]
+    """Admin: publish a new version of a notice (never edited). List: signed in."""
+    ListNotices: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ListNoticesRequest, _consent_pb2.ListNoticesResponse]
+    Deny: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ConsentChange, _consent_pb2.ConsentEvent]
+    """The person refused when asked (same rules as Grant)."""
+    Object: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ObjectionRequest, _consent_pb2.ConsentEvent]
+    """Art. 21: no direct marketing at all, grouping-wide. Idempotent."""
+    Confirm: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ConfirmRequest, _consent_pb2.ConsentEvent]
+    """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
+    GetState: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetStateRequest, _consent_pb2.GetStateResponse]
+    """The state per purpose x channel x scope, as at a time (default now)."""
 
 @_typing.type_check_only
 class ConsentServiceAsyncStub(ConsentServiceStub):
@@ -57,6 +77,26 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     From then on, the survivor's verdict (and the merged id's) is the strictest
     of the two records' histories; events stay as recorded. Idempotent.
     """
+    CreatePurpose: _aio.UnaryUnaryMultiCallable[_consent_pb2.Purpose, _consent_pb2.Purpose]  # type: ignore[assignment]
+    """--- Purposes, legal bases, notices, events and state (issue 7, items 1-5) ---
+    Admin: the purposes catalogue. List: any signed-in caller.
+    """
+    UpdatePurpose: _aio.UnaryUnaryMultiCallable[_consent_pb2.UpdatePurposeRequest, _consent_pb2.Purpose]  # type: ignore[assignment]
+    ListPurposes: _aio.UnaryUnaryMultiCallable[_consent_pb2.ListPurposesRequest, _consent_pb2.ListPurposesResponse]  # type: ignore[assignment]
+    SetBasisRule: _aio.UnaryUnaryMultiCallable[_consent_pb2.BasisRule, _consent_pb2.BasisRule]  # type: ignore[assignment]
+    """Admin: the legal basis per purpose x channel x contact kind."""
+    ListBasisRules: _aio.UnaryUnaryMultiCallable[_consent_pb2.ListBasisRulesRequest, _consent_pb2.ListBasisRulesResponse]  # type: ignore[assignment]
+    PublishNotice: _aio.UnaryUnaryMultiCallable[_consent_pb2.PublishNoticeRequest, _consent_pb2.Notice]  # type: ignore[assignment]
+    """Admin: publish a new version of a notice (never edited). List: signed in."""
+    ListNotices: _aio.UnaryUnaryMultiCallable[_consent_pb2.ListNoticesRequest, _consent_pb2.ListNoticesResponse]  # type: ignore[assignment]
+    Deny: _aio.UnaryUnaryMultiCallable[_consent_pb2.ConsentChange, _consent_pb2.ConsentEvent]  # type: ignore[assignment]
+    """The person refused when asked (same rules as Grant)."""
+    Object: _aio.UnaryUnaryMultiCallable[_consent_pb2.ObjectionRequest, _consent_pb2.ConsentEvent]  # type: ignore[assignment]
+    """Art. 21: no direct marketing at all, grouping-wide. Idempotent."""
+    Confirm: _aio.UnaryUnaryMultiCallable[_consent_pb2.ConfirmRequest, _consent_pb2.ConsentEvent]  # type: ignore[assignment]
+    """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
+    GetState: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetStateRequest, _consent_pb2.GetStateResponse]  # type: ignore[assignment]
+    """The state per purpose x channel x scope, as at a time (default now)."""
 
 class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -98,5 +138,91 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         From then on, the survivor's verdict (and the merged id's) is the strictest
         of the two records' histories; events stay as recorded. Idempotent.
         """
+
+    @_abc_1.abstractmethod
+    def CreatePurpose(
+        self,
+        request: _consent_pb2.Purpose,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.Purpose, _abc.Awaitable[_consent_pb2.Purpose]]:
+        """--- Purposes, legal bases, notices, events and state (issue 7, items 1-5) ---
+        Admin: the purposes catalogue. List: any signed-in caller.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdatePurpose(
+        self,
+        request: _consent_pb2.UpdatePurposeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.Purpose, _abc.Awaitable[_consent_pb2.Purpose]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPurposes(
+        self,
+        request: _consent_pb2.ListPurposesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ListPurposesResponse, _abc.Awaitable[_consent_pb2.ListPurposesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetBasisRule(
+        self,
+        request: _consent_pb2.BasisRule,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.BasisRule, _abc.Awaitable[_consent_pb2.BasisRule]]:
+        """Admin: the legal basis per purpose x channel x contact kind."""
+
+    @_abc_1.abstractmethod
+    def ListBasisRules(
+        self,
+        request: _consent_pb2.ListBasisRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ListBasisRulesResponse, _abc.Awaitable[_consent_pb2.ListBasisRulesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PublishNotice(
+        self,
+        request: _consent_pb2.PublishNoticeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.Notice, _abc.Awaitable[_consent_pb2.Notice]]:
+        """Admin: publish a new version of a notice (never edited). List: signed in."""
+
+    @_abc_1.abstractmethod
+    def ListNotices(
+        self,
+        request: _consent_pb2.ListNoticesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ListNoticesResponse, _abc.Awaitable[_consent_pb2.ListNoticesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Deny(
+        self,
+        request: _consent_pb2.ConsentChange,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ConsentEvent, _abc.Awaitable[_consent_pb2.ConsentEvent]]:
+        """The person refused when asked (same rules as Grant)."""
+
+    @_abc_1.abstractmethod
+    def Object(
+        self,
+        request: _consent_pb2.ObjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ConsentEvent, _abc.Awaitable[_consent_pb2.ConsentEvent]]:
+        """Art. 21: no direct marketing at all, grouping-wide. Idempotent."""
+
+    @_abc_1.abstractmethod
+    def Confirm(
+        self,
+        request: _consent_pb2.ConfirmRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ConsentEvent, _abc.Awaitable[_consent_pb2.ConsentEvent]]:
+        """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
+
+    @_abc_1.abstractmethod
+    def GetState(
+        self,
+        request: _consent_pb2.GetStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.GetStateResponse, _abc.Awaitable[_consent_pb2.GetStateResponse]]:
+        """The state per purpose x channel x scope, as at a time (default now)."""
 
 def add_ConsentServiceServicer_to_server(servicer: ConsentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

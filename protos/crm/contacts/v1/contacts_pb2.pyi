@@ -2022,11 +2022,16 @@ class Recipient(_message.Message):
     EMAIL_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
     MERGE_FIELDS_FIELD_NUMBER: _builtins.int
+    PROFESSIONAL_ADDRESS_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     reachability: Global___Reachability.ValueType
     email: _builtins.str
     """Set only when reachable. Values are those the component may read."""
     time_zone: _builtins.str
+    professional_address: _builtins.bool
+    """The address is the `email` field (work address) of a company, or of a person
+    with a company_id: consent may then read its rules for a business contact.
+    """
     @_builtins.property
     def merge_fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -2037,10 +2042,11 @@ class Recipient(_message.Message):
         email: _builtins.str = ...,
         time_zone: _builtins.str = ...,
         merge_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        professional_address: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "email", b"email", "merge_fields", b"merge_fields", "reachability", b"reachability", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "email", b"email", "merge_fields", b"merge_fields", "professional_address", b"professional_address", "reachability", b"reachability", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2093,19 +2099,48 @@ class ExistingContactsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXISTING_IDS_FIELD_NUMBER: _builtins.int
+    CONTACTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def existing_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The requested ids that name a contact, in request order, each once."""
+
+    @_builtins.property
+    def contacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExistingContact]:
+        """The same ids, each with the components it is a member of (of its survivor when merged)."""
 
     def __init__(
         self,
         *,
         existing_ids: _abc.Iterable[_builtins.str] | None = ...,
+        contacts: _abc.Iterable[Global___ExistingContact] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["existing_ids", b"existing_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "existing_ids", b"existing_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExistingContactsResponse: _TypeAlias = ExistingContactsResponse  # noqa: Y015
+
+@_typing.final
+class ExistingContact(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    MEMBER_COMPONENTS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    @_builtins.property
+    def member_components(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        member_components: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "member_components", b"member_components"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExistingContact: _TypeAlias = ExistingContact  # noqa: Y015
