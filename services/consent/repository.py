@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from meshkit.identity import Principal
 from services.consent.domain import Action, Change, Channel, ConsentEvent
-from services.consent.models import ConsentEventRow, event_of
+from services.consent.models import ConsentEventRow, SuppressionRow, event_of
 
 
 def append(
@@ -111,3 +111,29 @@ def _insert(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(ConsentEventRow)
     return sqlite.insert(ConsentEventRow)
+
+
+# --- Suppression list: keyed hashes of addresses (services/consent/suppression.py) ---------
+
+
+def suppress(session: Session, hashes: Collection[str], reason: str, recorded_at: datetime) -> int:
+    """Adds the hashes not listed yet (the first reason stays); returns how many were new."""
+    if not hashes:
+        return 0
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows = [{"hash": h, "reason": reason, "recorded_at": recorded_at} for h in sorted(set(hashes))]
+    statement = (
+        insert(SuppressionRow)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["hash"])
+        .returning(SuppressionRow.hash)
+    )
+    return len(session.scalars(statement).all())
+
+
+def blocked(session: Session, hashes: Collection[str]) -> set[str]:
+    """Which of these address hashes are suppressed, in one query (up to 10,000 of them)."""
+    if not hashes:
+        return set()
+    found = session.scalars(select(SuppressionRow.hash).where(SuppressionRow.hash.in_(set(hashes))))
+    return set(found)
