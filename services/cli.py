@@ -11,15 +11,10 @@ import sys
 import threading
 import time
 
-from meshkit.identity import TokenIssuer, generate_dev_keys
+from meshkit.identity import TokenIssuer
 from meshkit.logs import configure_logging
 from meshkit.roles import Role
-from meshkit.settings import (
-    IdentitySettings,
-    dev_private_key,
-    dev_public_key,
-    dev_unsubscribe_secret,
-)
+from meshkit.settings import IdentitySettings, dev_private_key, dev_public_key, make_dev_keys
 from services import org_cli
 
 SERVICES = ("contacts", "consent", "campaigns", "gateway")
@@ -69,8 +64,7 @@ def _exit_on_first_signal() -> None:
 def _ensure_dev_keys() -> None:
     """On embedded defaults a first `crm serve` needs the development keys; make them once."""
     try:
-        generate_dev_keys(dev_private_key(), dev_public_key())
-        dev_unsubscribe_secret()
+        make_dev_keys()
     except OSError:
         pass  # a read-only CRM_HOME: keys are mounted, as in production
 
@@ -107,8 +101,7 @@ def token(args: argparse.Namespace) -> None:
 
 
 def keys(_: argparse.Namespace) -> None:
-    generate_dev_keys(dev_private_key(), dev_public_key())
-    dev_unsubscribe_secret()
+    make_dev_keys()
     print(f"private: {dev_private_key()}\npublic:  {dev_public_key()}")
 
 
@@ -161,7 +154,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=token)
 
     p = commands.add_parser(
-        "keys", help="create the dev key pair and unsubscribe secret in CRM_HOME/keys"
+        "keys", help="create the dev key pairs and secrets in CRM_HOME/keys"
     )
     p.set_defaults(run=keys)
 

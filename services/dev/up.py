@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshkit.grpc_server import StopSignals, address_in_use
-from meshkit.identity import generate_dev_keys
-from meshkit.settings import crm_home, dev_private_key, dev_public_key, dev_unsubscribe_secret
+from meshkit.settings import crm_home, make_dev_keys
 from services.dev.health import grpc_serving, http_ok
 
 log = logging.getLogger(__name__)
@@ -182,8 +181,7 @@ def run_mesh(
             ", ".join(taken),
         )
         raise SystemExit(1)
-    generate_dev_keys(dev_private_key(), dev_public_key())
-    dev_unsubscribe_secret()
+    make_dev_keys()
     env = {**os.environ, "CRM_HOME": str(home), **ports.env()}
     if verbose:
         env["CRM_LOG_THIRD_PARTY"] = "true"

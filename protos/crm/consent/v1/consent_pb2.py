@@ -25,21 +25,23 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/crm/consent/v1/consent.proto\x12\x0e\x63rm.consent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x14MergeContactsRequest\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x11\n\tmerged_id\x18\x02 \x01(\t\"\x17\n\x15MergeContactsResponse\";\n\x05Scope\x12\x12\n\x08grouping\x18\x01 \x01(\x08H\x00\x12\x16\n\x0c\x63omponent_id\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\xd9\x01\n\rConsentChange\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12$\n\x05scope\x18\x04 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12/\n\x0blegal_basis\x18\x05 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\ntext_shown\x18\x07 \x01(\t\"\xed\x02\n\x0c\x43onsentEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12$\n\x05scope\x18\x05 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12&\n\x06\x61\x63tion\x18\x06 \x01(\x0e\x32\x16.crm.consent.v1.Action\x12/\n\x0blegal_basis\x18\x07 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x15\n\ractor_subject\x18\x08 \x01(\t\x12\x17\n\x0f\x61\x63tor_component\x18\t \x01(\t\x12\x0e\n\x06source\x18\n \x01(\t\x12\x12\n\ntext_shown\x18\x0b \x01(\t\x12/\n\x0brecorded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x11GetHistoryRequest\x12\x12\n\ncontact_id\x18\x01 \x01(\t\"B\n\x12GetHistoryResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.crm.consent.v1.ConsentEvent\"y\n\x11\x43heckBatchRequest\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontact_ids\x18\x04 \x03(\t\"y\n\x0b\x43heckResult\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x02 \x01(\x08\x12*\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x18.crm.consent.v1.Decision\x12\x19\n\x11\x64\x65\x63iding_event_id\x18\x04 \x01(\t\"B\n\x12\x43heckBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.crm.consent.v1.CheckResult*k\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x11\n\rCHANNEL_PHONE\x10\x03\x12\x10\n\x0c\x43HANNEL_POST\x10\x04*g\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12\x17\n\x13LEGAL_BASIS_CONSENT\x10\x01\x12#\n\x1fLEGAL_BASIS_LEGITIMATE_INTEREST\x10\x02*G\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x41\x43TION_GRANT\x10\x01\x12\x13\n\x0f\x41\x43TION_WITHDRAW\x10\x02*\x93\x01\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45\x43ISION_CONSENT_GIVEN\x10\x01\x12 \n\x1c\x44\x45\x43ISION_LEGITIMATE_INTEREST\x10\x02\x12\x17\n\x13\x44\x45\x43ISION_NO_CONSENT\x10\x03\x12\x16\n\x12\x44\x45\x43ISION_WITHDRAWN\x10\x04\x32\xa7\x03\n\x0e\x43onsentService\x12\x44\n\x05Grant\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12G\n\x08Withdraw\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12S\n\nGetHistory\x12!.crm.consent.v1.GetHistoryRequest\x1a\".crm.consent.v1.GetHistoryResponse\x12S\n\nCheckBatch\x12!.crm.consent.v1.CheckBatchRequest\x1a\".crm.consent.v1.CheckBatchResponse\x12\\\n\rMergeContacts\x12$.crm.consent.v1.MergeContactsRequest\x1a%.crm.consent.v1.MergeContactsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/crm/consent/v1/consent.proto\x12\x0e\x63rm.consent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x14MergeContactsRequest\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x11\n\tmerged_id\x18\x02 \x01(\t\"\x17\n\x15MergeContactsResponse\";\n\x05Scope\x12\x12\n\x08grouping\x18\x01 \x01(\x08H\x00\x12\x16\n\x0c\x63omponent_id\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\xd9\x01\n\rConsentChange\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12$\n\x05scope\x18\x04 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12/\n\x0blegal_basis\x18\x05 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\ntext_shown\x18\x07 \x01(\t\"\xed\x02\n\x0c\x43onsentEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12$\n\x05scope\x18\x05 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12&\n\x06\x61\x63tion\x18\x06 \x01(\x0e\x32\x16.crm.consent.v1.Action\x12/\n\x0blegal_basis\x18\x07 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x15\n\ractor_subject\x18\x08 \x01(\t\x12\x17\n\x0f\x61\x63tor_component\x18\t \x01(\t\x12\x0e\n\x06source\x18\n \x01(\t\x12\x12\n\ntext_shown\x18\x0b \x01(\t\x12/\n\x0brecorded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x11GetHistoryRequest\x12\x12\n\ncontact_id\x18\x01 \x01(\t\"B\n\x12GetHistoryResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.crm.consent.v1.ConsentEvent\"y\n\x11\x43heckBatchRequest\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontact_ids\x18\x04 \x03(\t\"y\n\x0b\x43heckResult\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x02 \x01(\x08\x12*\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x18.crm.consent.v1.Decision\x12\x19\n\x11\x64\x65\x63iding_event_id\x18\x04 \x01(\t\"B\n\x12\x43heckBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.crm.consent.v1.CheckResult\"W\n\x0fSuppressRequest\x12\x11\n\taddresses\x18\x01 \x03(\t\x12\x31\n\x06reason\x18\x02 \x01(\x0e\x32!.crm.consent.v1.SuppressionReason\"!\n\x10SuppressResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\",\n\x17\x46ilterSuppressedRequest\x12\x11\n\taddresses\x18\x01 \x03(\t\"6\n\x18\x46ilterSuppressedResponse\x12\x1a\n\x12suppressed_indexes\x18\x01 \x03(\r\"%\n\x11GetReceiptRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"W\n\x0e\x43onsentReceipt\x12\x12\n\nreceipt_id\x18\x01 \x01(\t\x12\x14\n\x0creceipt_json\x18\x02 \x01(\t\x12\x0b\n\x03jws\x18\x03 \x01(\t\x12\x0e\n\x06key_id\x18\x04 \x01(\t\"\x17\n\x15GetReceiptKeysRequest\" \n\x0bReceiptKeys\x12\x11\n\tjwks_json\x18\x01 \x01(\t*k\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x11\n\rCHANNEL_PHONE\x10\x03\x12\x10\n\x0c\x43HANNEL_POST\x10\x04*g\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12\x17\n\x13LEGAL_BASIS_CONSENT\x10\x01\x12#\n\x1fLEGAL_BASIS_LEGITIMATE_INTEREST\x10\x02*G\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x41\x43TION_GRANT\x10\x01\x12\x13\n\x0f\x41\x43TION_WITHDRAW\x10\x02*\x93\x01\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45\x43ISION_CONSENT_GIVEN\x10\x01\x12 \n\x1c\x44\x45\x43ISION_LEGITIMATE_INTEREST\x10\x02\x12\x17\n\x13\x44\x45\x43ISION_NO_CONSENT\x10\x03\x12\x16\n\x12\x44\x45\x43ISION_WITHDRAWN\x10\x04*\xb6\x01\n\x11SuppressionReason\x12\"\n\x1eSUPPRESSION_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSUPPRESSION_REASON_OBJECTED\x10\x01\x12\x1d\n\x19SUPPRESSION_REASON_ERASED\x10\x02\x12\x1e\n\x1aSUPPRESSION_REASON_BOUNCED\x10\x03\x12\x1d\n\x19SUPPRESSION_REASON_MANUAL\x10\x04\x32\x84\x06\n\x0e\x43onsentService\x12\x44\n\x05Grant\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12G\n\x08Withdraw\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12S\n\nGetHistory\x12!.crm.consent.v1.GetHistoryRequest\x1a\".crm.consent.v1.GetHistoryResponse\x12S\n\nCheckBatch\x12!.crm.consent.v1.CheckBatchRequest\x1a\".crm.consent.v1.CheckBatchResponse\x12\\\n\rMergeContacts\x12$.crm.consent.v1.MergeContactsRequest\x1a%.crm.consent.v1.MergeContactsResponse\x12M\n\x08Suppress\x12\x1f.crm.consent.v1.SuppressRequest\x1a .crm.consent.v1.SuppressResponse\x12\x65\n\x10\x46ilterSuppressed\x12\'.crm.consent.v1.FilterSuppressedRequest\x1a(.crm.consent.v1.FilterSuppressedResponse\x12O\n\nGetReceipt\x12!.crm.consent.v1.GetReceiptRequest\x1a\x1e.crm.consent.v1.ConsentReceipt\x12T\n\x0eGetReceiptKeys\x12%.crm.consent.v1.GetReceiptKeysRequest\x1a\x1b.crm.consent.v1.ReceiptKeysb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.crm.consent.v1.consent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=1249
-  _globals['_CHANNEL']._serialized_end=1356
-  _globals['_LEGALBASIS']._serialized_start=1358
-  _globals['_LEGALBASIS']._serialized_end=1461
-  _globals['_ACTION']._serialized_start=1463
-  _globals['_ACTION']._serialized_end=1534
-  _globals['_DECISION']._serialized_start=1537
-  _globals['_DECISION']._serialized_end=1684
+  _globals['_CHANNEL']._serialized_start=1662
+  _globals['_CHANNEL']._serialized_end=1769
+  _globals['_LEGALBASIS']._serialized_start=1771
+  _globals['_LEGALBASIS']._serialized_end=1874
+  _globals['_ACTION']._serialized_start=1876
+  _globals['_ACTION']._serialized_end=1947
+  _globals['_DECISION']._serialized_start=1950
+  _globals['_DECISION']._serialized_end=2097
+  _globals['_SUPPRESSIONREASON']._serialized_start=2100
+  _globals['_SUPPRESSIONREASON']._serialized_end=2282
   _globals['_MERGECONTACTSREQUEST']._serialized_start=88
   _globals['_MERGECONTACTSREQUEST']._serialized_end=150
   _globals['_MERGECONTACTSRESPONSE']._serialized_start=152
@@ -60,6 +62,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKRESULT']._serialized_end=1179
   _globals['_CHECKBATCHRESPONSE']._serialized_start=1181
   _globals['_CHECKBATCHRESPONSE']._serialized_end=1247
-  _globals['_CONSENTSERVICE']._serialized_start=1687
-  _globals['_CONSENTSERVICE']._serialized_end=2110
+  _globals['_SUPPRESSREQUEST']._serialized_start=1249
+  _globals['_SUPPRESSREQUEST']._serialized_end=1336
+  _globals['_SUPPRESSRESPONSE']._serialized_start=1338
+  _globals['_SUPPRESSRESPONSE']._serialized_end=1371
+  _globals['_FILTERSUPPRESSEDREQUEST']._serialized_start=1373
+  _globals['_FILTERSUPPRESSEDREQUEST']._serialized_end=1417
+  _globals['_FILTERSUPPRESSEDRESPONSE']._serialized_start=1419
+  _globals['_FILTERSUPPRESSEDRESPONSE']._serialized_end=1473
+  _globals['_GETRECEIPTREQUEST']._serialized_start=1475
+  _globals['_GETRECEIPTREQUEST']._serialized_end=1512
+  _globals['_CONSENTRECEIPT']._serialized_start=1514
+  _globals['_CONSENTRECEIPT']._serialized_end=1601
+  _globals['_GETRECEIPTKEYSREQUEST']._serialized_start=1603
+  _globals['_GETRECEIPTKEYSREQUEST']._serialized_end=1626
+  _globals['_RECEIPTKEYS']._serialized_start=1628
+  _globals['_RECEIPTKEYS']._serialized_end=1660
+  _globals['_CONSENTSERVICE']._serialized_start=2285
+  _globals['_CONSENTSERVICE']._serialized_end=3057
 # @@protoc_insertion_point(module_scope)
