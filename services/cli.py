@@ -153,9 +153,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     p.set_defaults(run=token)
 
-    p = commands.add_parser(
-        "keys", help="create the dev key pairs and secrets in CRM_HOME/keys"
-    )
+    p = commands.add_parser("keys", help="create the dev key pairs and secrets in CRM_HOME/keys")
     p.set_defaults(run=keys)
 
     p = commands.add_parser("up", help="run the whole mesh on embedded defaults")

@@ -12,6 +12,8 @@ from services.consent.domain import (
     Scope,
     Verdict,
 )
+from services.consent.receipts import SignedReceipt
+from services.consent.suppression import Reason
 from services.consent.validation import BatchRequest, ChangeRequest
 
 CHANNELS = {
@@ -109,4 +111,28 @@ def batch_message(verdicts: list[tuple[str, Verdict]]) -> pb.CheckBatchResponse:
             )
             for contact_id, verdict in verdicts
         ]
+    )
+
+
+# --- Suppression list and consent receipts -------------------------------------------------
+
+SUPPRESSION_REASONS = {
+    pb.SUPPRESSION_REASON_OBJECTED: Reason.OBJECTED,
+    pb.SUPPRESSION_REASON_ERASED: Reason.ERASED,
+    pb.SUPPRESSION_REASON_BOUNCED: Reason.BOUNCED,
+    pb.SUPPRESSION_REASON_MANUAL: Reason.MANUAL,
+}
+
+
+def suppression_reason(value: int) -> Reason | None:
+    """The reason; None when unspecified or unknown, for validation to name."""
+    return SUPPRESSION_REASONS.get(value)  # type: ignore[call-overload]
+
+
+def receipt_message(receipt: SignedReceipt) -> pb.ConsentReceipt:
+    return pb.ConsentReceipt(
+        receipt_id=receipt.receipt_id,
+        receipt_json=receipt.receipt_json,
+        jws=receipt.jws,
+        key_id=receipt.key_id,
     )

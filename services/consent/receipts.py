@@ -86,6 +86,14 @@ class SignedReceipt:
     key_id: str
 
 
+@dataclass(frozen=True)
+class Receipts:
+    """What issuing receipts needs: the signing key and the controller they name."""
+
+    signer: ReceiptSigner
+    controller: Controller
+
+
 class InvalidReceipt(Exception):
     """The JWS does not verify with any of the given keys, or is not a receipt."""
 

@@ -137,3 +137,9 @@ def blocked(session: Session, hashes: Collection[str]) -> set[str]:
         return set()
     found = session.scalars(select(SuppressionRow.hash).where(SuppressionRow.hash.in_(set(hashes))))
     return set(found)
+
+
+def event_by_id(session: Session, event_id: str) -> ConsentEvent | None:
+    """One event by its id (a receipt is asked for by event id)."""
+    row = session.scalars(select(ConsentEventRow).where(ConsentEventRow.id == event_id)).first()
+    return event_of(row) if row is not None else None

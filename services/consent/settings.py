@@ -69,7 +69,7 @@ class ConsentSettings(ServiceSettings):
     )
     inbound_address: str = Field(
         "unsubscribe@crm.localhost",
-        description="The only recipient the inbound endpoint accepts (CAMPAIGNS_UNSUBSCRIBE_MAILTO).",
+        description="The one recipient the inbound endpoint takes: CAMPAIGNS_UNSUBSCRIBE_MAILTO.",
     )
     inbound_max_bytes: int = Field(
         65536, ge=1024, description="Largest unsubscribe mail accepted, in bytes."

@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
+from collections.abc import Sequence
 from enum import StrEnum
+
+from meshkit.errors import DomainError, Violations
 
 MAX_ADDRESSES = 10_000  # per call: one query each
 MAX_ADDRESS_CHARS = 512  # before IDNA encoding; longer is not an address
@@ -69,3 +72,21 @@ def _ascii_domain(domain: str) -> str:
     except UnicodeError:
         raise NotAnAddress("the domain is not a valid host name") from None
     return ascii_domain.lower()
+
+
+def hashes_of(secret: bytes, addresses: Sequence[str]) -> list[str]:
+    """The keyed hash of each address, in order; InvalidArgument naming every bad one."""
+    if not secret:
+        raise DomainError("the suppression list has no secret configured")
+    violations = Violations()
+    if len(addresses) > MAX_ADDRESSES:
+        violations.add("addresses", f"at most {MAX_ADDRESSES} addresses per call")
+        violations.raise_if_any()
+    hashes: list[str] = []
+    for index, address in enumerate(addresses):
+        try:
+            hashes.append(address_hash(secret, address))
+        except NotAnAddress as why:
+            violations.add(f"addresses[{index}]", str(why))  # the value is never echoed
+    violations.raise_if_any()
+    return hashes
