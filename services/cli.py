@@ -162,7 +162,8 @@ def parser() -> argparse.ArgumentParser:
         "--port-base",
         type=int,
         default=None,
-        help="listen on N (gateway), N+1..N+3 (contacts, consent, campaigns), N+4 (SMTP)",
+        help="listen on N (gateway), N+1..N+3 (contacts, consent, campaigns), N+4 (SMTP), "
+        "N+5 (consent's unsubscribe mail)",
     )
     p.add_argument(
         "--verbose",

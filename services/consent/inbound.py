@@ -119,7 +119,7 @@ class Endpoint:
             raise SystemExit(1)
         self._controller.start()
         self._running = True
-        log.info("unsubscribe mail endpoint ready on %s", self.listen)
+        log.info("unsubscribe mail endpoint listening on %s", self.listen)
 
     def stop(self) -> None:
         """Stops taking mail (a message being handled is cut short: its sender retries)."""

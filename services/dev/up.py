@@ -43,10 +43,11 @@ class Ports:
     consent: int = 50052
     campaigns: int = 50053
     smtp: int = 8025
+    inbound: int = 2525  # consent's endpoint for the mailto: of List-Unsubscribe
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 3, base + 4)
+        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
 
     def named(self) -> dict[str, int]:
         """Each part's port, by the name it logs under."""
@@ -56,6 +57,7 @@ class Ports:
             "consent": self.consent,
             "campaigns": self.campaigns,
             "mailcatcher": self.smtp,
+            "consent (unsubscribe mail)": self.inbound,
         }
 
     def env(self) -> dict[str, str]:
@@ -65,6 +67,8 @@ class Ports:
             "CONTACTS_LISTEN": f"{local}:{self.contacts}",
             "CONSENT_LISTEN": f"{local}:{self.consent}",
             "CONSENT_CONTACTS_TARGET": f"{local}:{self.contacts}",
+            "CONSENT_INBOUND_LISTEN": f"{local}:{self.inbound}",
+            "CONTACTS_CONSENT_TARGET": f"{local}:{self.consent}",
             "CAMPAIGNS_LISTEN": f"{local}:{self.campaigns}",
             "CAMPAIGNS_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "CAMPAIGNS_CONSENT_TARGET": f"{local}:{self.consent}",
@@ -220,6 +224,7 @@ def _banner(home: Path, mail: Path, ports: Ports) -> str:
 The mesh is up.
   gateway (REST, OpenAPI at /openapi.json): http://127.0.0.1:{ports.gateway}
   contacts, consent, campaigns (gRPC): {ports.contacts}, {ports.consent}, {ports.campaigns}
+  unsubscribe mail (SMTP, to unsubscribe@crm.localhost): 127.0.0.1:{ports.inbound}
   local state (SQLite files, dev keys):     {home}
   caught mail (one .eml file per message):  {mail}
 Mint a token, from this folder or anywhere with CRM_HOME={home}:
