@@ -121,9 +121,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir, ExitStack() as stack:
         folder = Path(workdir)
         keys = TestKeys(folder / "keys")
-        contacts_port, gateway_port = free_port(), free_port()
+        contacts_port, gateway_port, consent_port = free_port(), free_port(), free_port()
         url = stack.enter_context(fresh_postgres("bench_import"))
+        consent_url = stack.enter_context(fresh_postgres("bench_import_consent"))
         home = {"CRM_HOME": str(folder / "home")}
+        # Every import batch asks consent's suppression list (one call per batch).
+        stack.enter_context(
+            service_process(
+                "consent",
+                {
+                    **home,
+                    **keys.env("CONSENT_"),
+                    "CONSENT_LISTEN": f"127.0.0.1:{consent_port}",
+                    "CONSENT_DATABASE_URL": consent_url,
+                    "CONSENT_CONTACTS_TARGET": f"127.0.0.1:{contacts_port}",
+                },
+                folder / "logs",
+            )
+        )
         contacts = stack.enter_context(
             service_process(
                 "contacts",
@@ -132,6 +147,7 @@ def main() -> None:
                     **keys.env("CONTACTS_"),
                     "CONTACTS_LISTEN": f"127.0.0.1:{contacts_port}",
                     "CONTACTS_DATABASE_URL": url,
+                    "CONTACTS_CONSENT_TARGET": f"127.0.0.1:{consent_port}",
                 },
                 folder / "logs",
             )
@@ -150,6 +166,7 @@ def main() -> None:
             )
         )
         wait_grpc_healthy(f"127.0.0.1:{contacts_port}", timeout=60)
+        wait_grpc_healthy(f"127.0.0.1:{consent_port}", timeout=60)
         base = f"http://127.0.0.1:{gateway_port}"
         wait_http_healthy(f"{base}/healthz", timeout=60)
         channel = grpc.insecure_channel(f"127.0.0.1:{contacts_port}")

@@ -81,6 +81,11 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONSENT + "Object": SIGNED_IN,
         _CONSENT + "Confirm": SERVICE,
         _CONSENT + "GetState": SIGNED_IN,
+        # consent: suppression list and receipts
+        _CONSENT + "Suppress": frozenset({Role.SERVICE, Role.DPO}),
+        _CONSENT + "FilterSuppressed": SERVICE,
+        _CONSENT + "GetReceipt": SIGNED_IN,  # its recording component's staff, dpo, services
+        _CONSENT + "GetReceiptKeys": SIGNED_IN,
         # campaigns
         _CAMPAIGNS + "CreateCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "GetCampaign": SIGNED_IN,

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier
+from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier, generate_dev_keys
 
 
 def crm_home() -> Path:
@@ -90,7 +90,12 @@ class LogSettings(BaseSettings):
 
 def dev_unsubscribe_secret() -> str:
     """A random secret kept under CRM_HOME, so local runs need no configuration."""
-    path = crm_home() / "keys" / "unsubscribe-secret"
+    return dev_secret("unsubscribe-secret")
+
+
+def dev_secret(name: str) -> str:
+    """A random secret kept in CRM_HOME/keys/<name>, made once (by whichever process is first)."""
+    path = crm_home() / "keys" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / ".secret.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -98,3 +103,23 @@ def dev_unsubscribe_secret() -> str:
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
     return path.read_text().strip()
+
+
+def dev_receipt_private_key() -> Path:
+    return crm_home() / "keys" / "receipt-private.pem"
+
+
+def dev_receipt_public_key() -> Path:
+    return crm_home() / "keys" / "receipt-public.pem"
+
+
+def make_dev_keys() -> None:
+    """Every development key and secret under CRM_HOME/keys, each made once.
+
+    The token key pair, the consent receipts' key pair, the unsubscribe secret
+    (campaigns, gateway, consent) and the suppression-list secret (consent).
+    """
+    generate_dev_keys(dev_private_key(), dev_public_key())
+    generate_dev_keys(dev_receipt_private_key(), dev_receipt_public_key())
+    dev_unsubscribe_secret()
+    dev_secret("suppression-secret")

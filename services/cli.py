@@ -11,14 +11,14 @@ import sys
 import threading
 import time
 
-from meshkit.identity import TokenIssuer, generate_dev_keys
+from meshkit.identity import TokenIssuer
 from meshkit.logs import configure_logging
 from meshkit.roles import Role
 from meshkit.settings import (
     IdentitySettings,
     dev_private_key,
     dev_public_key,
-    dev_unsubscribe_secret,
+    make_dev_keys,
 )
 from services import consent_cli, org_cli
 
@@ -69,8 +69,7 @@ def _exit_on_first_signal() -> None:
 def _ensure_dev_keys() -> None:
     """On embedded defaults a first `crm serve` needs the development keys; make them once."""
     try:
-        generate_dev_keys(dev_private_key(), dev_public_key())
-        dev_unsubscribe_secret()
+        make_dev_keys()
     except OSError:
         pass  # a read-only CRM_HOME: keys are mounted, as in production
 
@@ -107,8 +106,7 @@ def token(args: argparse.Namespace) -> None:
 
 
 def keys(_: argparse.Namespace) -> None:
-    generate_dev_keys(dev_private_key(), dev_public_key())
-    dev_unsubscribe_secret()
+    make_dev_keys()
     print(f"private: {dev_private_key()}\npublic:  {dev_public_key()}")
 
 
@@ -160,9 +158,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     p.set_defaults(run=token)
 
-    p = commands.add_parser(
-        "keys", help="create the dev key pair and unsubscribe secret in CRM_HOME/keys"
-    )
+    p = commands.add_parser("keys", help="create the dev key pairs and secrets in CRM_HOME/keys")
     p.set_defaults(run=keys)
 
     p = commands.add_parser("up", help="run the whole mesh on embedded defaults")
@@ -171,7 +167,8 @@ def parser() -> argparse.ArgumentParser:
         "--port-base",
         type=int,
         default=None,
-        help="listen on N (gateway), N+1..N+3 (contacts, consent, campaigns), N+4 (SMTP)",
+        help="listen on N (gateway), N+1..N+3 (contacts, consent, campaigns), N+4 (SMTP), "
+        "N+5 (consent's unsubscribe mail)",
     )
     p.add_argument(
         "--verbose",

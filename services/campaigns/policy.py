@@ -73,6 +73,7 @@ class ConsentDecision(StrEnum):
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
     OBJECTED = "objected"  # Art. 21: no marketing from any component
+    SUPPRESSED = "suppressed"  # the address objected or was erased, under any record
 
 
 # The decisions that name a basis for sending; the ones that say the person said no.
@@ -84,7 +85,9 @@ SENDING_BASES = frozenset(
         ConsentDecision.LEGAL_OBLIGATION,
     }
 )
-TAKEN_BACK = frozenset({ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED})
+TAKEN_BACK = frozenset(
+    {ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED, ConsentDecision.SUPPRESSED}
+)
 
 
 RULE_MEMBERSHIP = "membership"

@@ -14,8 +14,11 @@ from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.organisation import Organisation, grpc_fetch
+from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
+from services.consent import inbound, service
 from services.consent.clients import ContactDirectory, GrpcContacts
+from services.consent.receipts import Controller, Receipts, ReceiptSigner
 from services.consent.servicer import ConsentServicer
 from services.consent.settings import ConsentSettings
 
@@ -32,6 +35,7 @@ class ConsentApp:
     health: HealthServicer
     database: Database
     closers: list[Callable[[], None]] = field(default_factory=list)
+    inbound: inbound.Endpoint | None = None  # the unsubscribe-mail endpoint, when configured
 
     def close(self) -> None:
         """Closes the channel to contacts and the database (after in-flight RPCs drained)."""
@@ -67,7 +71,12 @@ def build(
         organisation = Organisation(grpc_fetch(channel))
     closers.append(database.engine.dispose)
     verifier = settings.verifier()
-    servicer = ConsentServicer(database, contacts)
+    servicer = ConsentServicer(
+        database,
+        contacts,
+        suppression_secret=settings.suppression_secret.get_secret_value().encode(),
+        receipts=Receipts(ReceiptSigner(settings.receipt_private_key_file), _controller(settings)),
+    )
 
     def register(server: grpc.Server) -> None:
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, server)
@@ -78,7 +87,33 @@ def build(
         settings.max_workers,
         principal_check=organisation.check,
     )
-    return ConsentApp(server, health, database, closers)
+    return ConsentApp(server, health, database, closers, _inbound(settings, database, contacts))
+
+
+def _controller(settings: ConsentSettings) -> Controller:
+    return Controller(
+        name=settings.receipt_controller,
+        contact=settings.receipt_controller_contact,
+        email=settings.receipt_controller_email,
+        phone=settings.receipt_controller_phone,
+        address=settings.receipt_controller_address,
+        policy_url=settings.receipt_policy_url,
+    )
+
+
+def _inbound(
+    settings: ConsentSettings, database: Database, contacts: ContactDirectory
+) -> inbound.Endpoint | None:
+    """The unsubscribe-mail endpoint; None when CONSENT_INBOUND_LISTEN is empty."""
+    if not settings.inbound_listen:
+        return None
+    tokens = UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value())
+
+    def withdraw(link: UnsubscribeRequest) -> object:
+        return service.withdraw_by_mail(database, contacts, link)
+
+    handler = inbound.UnsubscribeMailHandler(settings.inbound_address, tokens, withdraw)
+    return inbound.Endpoint(settings.inbound_listen, handler, settings.inbound_max_bytes)
 
 
 def main() -> None:
@@ -87,8 +122,16 @@ def main() -> None:
     app = build(settings)
     if settings.auto_migrate:
         migrate_schema(app.database.engine)
+    if app.inbound is not None:
+        app.inbound.start()  # a taken port ends the process here, with one line
     try:
-        run_until_signalled(app.server, app.health, settings.listen, settings.grace_seconds)
+        run_until_signalled(
+            app.server,
+            app.health,
+            settings.listen,
+            settings.grace_seconds,
+            on_stop=app.inbound.stop if app.inbound is not None else lambda: None,
+        )
     finally:
         app.close()  # after in-flight RPCs have drained
 

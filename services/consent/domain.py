@@ -86,6 +86,7 @@ class Decision(StrEnum):
     PENDING = "pending"  # granted, awaiting the person's confirmation
     CONTRACT = "contract"
     LEGAL_OBLIGATION = "legal_obligation"
+    SUPPRESSED = "suppressed"  # the address is on the suppression list (objected or erased)
 
 
 class Language(StrEnum):
@@ -251,7 +252,7 @@ class CheckItem:
     """One recipient of a batched check."""
 
     contact_id: str
-    address: str = ""  # kept for the suppression list (not read here)
+    address: str = ""  # the address the mail would go to: read against the suppression list
     professional_address: bool = False
 
 

@@ -22,7 +22,9 @@ from services.consent.domain import (
     StateEntry,
     Verdict,
 )
+from services.consent.receipts import SignedReceipt
 from services.consent.service import State
+from services.consent.suppression import Reason
 from services.consent.validation import (
     BatchRequest,
     ChangeRequest,
@@ -254,3 +256,27 @@ def notice_message(notice: Notice) -> pb.Notice:
     )
     message.published_at.FromDatetime(notice.published_at)
     return message
+
+
+# --- Suppression list and consent receipts -------------------------------------------------
+
+SUPPRESSION_REASONS = {
+    pb.SUPPRESSION_REASON_OBJECTED: Reason.OBJECTED,
+    pb.SUPPRESSION_REASON_ERASED: Reason.ERASED,
+    pb.SUPPRESSION_REASON_BOUNCED: Reason.BOUNCED,
+    pb.SUPPRESSION_REASON_MANUAL: Reason.MANUAL,
+}
+
+
+def suppression_reason(value: int) -> Reason | None:
+    """The reason; None when unspecified or unknown, for validation to name."""
+    return SUPPRESSION_REASONS.get(value)  # type: ignore[call-overload]
+
+
+def receipt_message(receipt: SignedReceipt) -> pb.ConsentReceipt:
+    return pb.ConsentReceipt(
+        receipt_id=receipt.receipt_id,
+        receipt_json=receipt.receipt_json,
+        jws=receipt.jws,
+        key_id=receipt.key_id,
+    )

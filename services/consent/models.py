@@ -240,3 +240,21 @@ def notice_of(row: NoticeRow) -> Notice:
         row.published_at,
         row.published_by,
     )
+
+
+# --- Suppression list (migration 0005) -----------------------------------------------------
+
+SUPPRESSION_REASON_CHECK = "reason IN ('objected', 'erased', 'bounced', 'manual')"
+
+
+class SuppressionRow(Base):
+    """One suppressed address, as its keyed hash only: no address, no contact id."""
+
+    __tablename__ = "consent_suppressions"
+    __table_args__ = (
+        CheckConstraint(SUPPRESSION_REASON_CHECK, name="ck_consent_suppressions_reason"),
+    )
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)

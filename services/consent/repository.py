@@ -36,6 +36,7 @@ from services.consent.models import (
     ConsentEventRow,
     NoticeRow,
     PurposeRow,
+    SuppressionRow,
     channels_text,
     event_of,
     notice_of,
@@ -301,3 +302,35 @@ def _insert(session: Session, table: type[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# --- Suppression list: keyed hashes of addresses (services/consent/suppression.py) ---------
+
+
+def suppress(session: Session, hashes: Collection[str], reason: str, recorded_at: datetime) -> int:
+    """Adds the hashes not listed yet (the first reason stays); returns how many were new."""
+    if not hashes:
+        return 0
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows = [{"hash": h, "reason": reason, "recorded_at": recorded_at} for h in sorted(set(hashes))]
+    statement = (
+        insert(SuppressionRow)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["hash"])
+        .returning(SuppressionRow.hash)
+    )
+    return len(session.scalars(statement).all())
+
+
+def blocked(session: Session, hashes: Collection[str]) -> set[str]:
+    """Which of these address hashes are suppressed, in one query (up to 10,000 of them)."""
+    if not hashes:
+        return set()
+    found = session.scalars(select(SuppressionRow.hash).where(SuppressionRow.hash.in_(set(hashes))))
+    return set(found)
+
+
+def event_by_id(session: Session, event_id: str) -> ConsentEvent | None:
+    """One event by its id (a receipt is asked for by event id)."""
+    row = session.scalars(select(ConsentEventRow).where(ConsentEventRow.id == event_id)).first()
+    return event_of(row) if row is not None else None

@@ -3,23 +3,34 @@ check a batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
-from meshkit.errors import AlreadyExists, NotFound, PermissionDenied, invalid
+from meshkit.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    Violations,
+    invalid,
+)
 from meshkit.identity import Principal
-from services.consent import merges, policy, repository
+from meshkit.roles import Role, missing_role_message
+from meshkit.unsubscribe import UnsubscribeRequest
+from services.consent import merges, policy, repository, suppression
 from services.consent.clients import ContactDirectory
 from services.consent.domain import (
     BasisRule,
     Change,
     Channel,
     ConsentEvent,
+    Decision,
     EventKind,
+    How,
     Notice,
     Purpose,
     Question,
@@ -27,7 +38,9 @@ from services.consent.domain import (
     StateEntry,
     Verdict,
 )
+from services.consent.receipts import ReceiptInput, Receipts, SignedReceipt, build_receipt
 from services.consent.repository import NewEvent
+from services.consent.suppression import Reason
 from services.consent.validation import (
     BatchRequest,
     ChangeRequest,
@@ -291,14 +304,18 @@ def state(
     return State(entries, visible)
 
 
+SUPPRESSED = Verdict(allowed=False, decision=Decision.SUPPRESSED, deciding_event_id=None)
+
+
 def check_batch(
-    db: Database, principal: Principal, request: BatchRequest
+    db: Database, principal: Principal, request: BatchRequest, secret: bytes
 ) -> list[tuple[str, Verdict]]:
     """One verdict per requested item, in request order, in a bounded number of queries.
 
     No existence check here: campaigns resolves its recipients with contacts
-    first, and an unknown id simply has no consent. `address` is not read yet
-    (the suppression list will).
+    first, and an unknown id simply has no consent. An item whose address is on
+    the suppression list is refused whatever its consent says: the list outlives
+    the records (an erased person imported again under a new id).
     """
     principal.require_service()
     query = valid_batch(request)
@@ -310,9 +327,15 @@ def check_batch(
             return []
         rules = repository.rules(session, purpose.key)
         # Every id of a merged person is read together (merges.decide_batch).
-        return merges.decide_batch(
+        verdicts = merges.decide_batch(
             session, query.items, query.channel, purpose, rules, query.component
         )
+        hashes = suppression.item_hashes(secret, [item.address for item in query.items])
+        listed = repository.blocked(session, {h for h in hashes if h}) if any(hashes) else set()
+    return [
+        (contact_id, SUPPRESSED if digest and digest in listed else verdict)
+        for (contact_id, verdict), digest in zip(verdicts, hashes, strict=True)
+    ]
 
 
 # --- The catalogue -----------------------------------------------------------------------------
@@ -393,3 +416,117 @@ def list_notices(db: Database, purpose_key: str) -> list[Notice]:
         if repository.purpose(session, purpose_key) is None:
             raise NotFound("no purpose has this key")
         return repository.notices(session, purpose_key)
+
+
+# --- Suppression list, consent receipts, inbound unsubscribe mail --------------------------
+
+
+def suppress(
+    db: Database,
+    secret: bytes,
+    principal: Principal,
+    addresses: Sequence[str],
+    reason: Reason | None,
+    clock: Clock = utc_now,
+) -> int:
+    """Lists the addresses' keyed hashes; returns how many were not listed yet."""
+    if not (principal.is_service or principal.has_role(Role.DPO)):
+        raise PermissionDenied(missing_role_message(Role.DPO))
+    violations = Violations()
+    if not addresses:
+        violations.add("addresses", "at least one address")
+    if reason is None:
+        violations.add("reason", "required, one of: " + ", ".join(r.value for r in Reason))
+    violations.raise_if_any()
+    assert reason is not None
+    hashes = suppression.hashes_of(secret, addresses)
+    with db.transaction() as session:
+        return repository.suppress(session, hashes, reason.value, clock())
+
+
+def filter_suppressed(
+    db: Database, secret: bytes, principal: Principal, addresses: Sequence[str]
+) -> list[int]:
+    """The positions of the suppressed addresses among `addresses`, from one query."""
+    principal.require_service()
+    hashes = suppression.hashes_of(secret, addresses)
+    if not hashes:
+        return []
+    with db.transaction() as session:
+        listed = repository.blocked(session, hashes)
+    return [index for index, digest in enumerate(hashes) if digest in listed]
+
+
+def receipt(db: Database, receipts: Receipts, principal: Principal, event_id: str) -> SignedReceipt:
+    """The signed receipt of one grant, for its recording component's staff, a dpo or a service."""
+    violations = Violations()
+    if not event_id.strip():
+        violations.add("event_id", "required")
+    elif len(event_id) > 64:
+        violations.add("event_id", "at most 64 characters")
+    violations.raise_if_any()
+    with db.transaction() as session:
+        event = repository.event_by_id(session, event_id)
+        allowed = principal.is_service or principal.has_role(Role.DPO)
+        if event is None or not (allowed or principal.component == event.actor_component):
+            raise NotFound("no receipt of yours has this event id")  # the same answer: no probing
+        if event.kind is not EventKind.GRANTED:
+            raise FailedPrecondition("only a grant has a consent receipt")
+        purpose = repository.purpose(session, event.purpose or "")
+        notice = repository.notice(session, event.notice_id) if event.notice_id else None
+    document = build_receipt(receipt_input(event, purpose, notice), receipts.controller)
+    return receipts.signer.sign(document)
+
+
+def receipt_input(
+    event: ConsentEvent, purpose: Purpose | None, notice: Notice | None
+) -> ReceiptInput:
+    """What a receipt says of a recorded grant: the purpose's label, the notice the person saw."""
+    language = notice.language.value if notice is not None else "fr"
+    label = event.purpose or ""
+    if purpose is not None:
+        label = purpose.label_en if language == "en" else purpose.label_fr
+    if notice is not None:
+        shown = (
+            f"{notice.purpose} notice v{notice.version} ({notice.language.value}): {notice.text}"
+        )
+    else:
+        shown = event.text_shown or ""
+    return ReceiptInput(
+        event_id=event.id,
+        contact_id=event.contact_id,
+        purpose=event.purpose or "",
+        purpose_label=label,
+        purpose_category="6 - Marketing"
+        if purpose is None or purpose.marketing
+        else "1 - Core Function",
+        channel=event.channel.value if event.channel else "email",
+        service=event.scope.component or "grouping",
+        on_behalf=event.actor_component is not None,
+        legal_basis=event.legal_basis.value if event.legal_basis else "consent",
+        collection_method=event.how.value,
+        notice=shown,
+        language=language,
+        consented_at=event.recorded_at,
+    )
+
+
+INBOUND_SOURCE = "inbound-mail"
+INBOUND_ACTOR = Principal("service:consent-inbound-mail", roles=frozenset({Role.SERVICE.value}))
+
+
+def withdraw_by_mail(
+    db: Database, contacts: ContactDirectory, link: UnsubscribeRequest, clock: Clock = utc_now
+) -> ConsentEvent:
+    """The person's own unsubscribe mail: withdraws the token's purpose for the whole grouping."""
+    request = ChangeRequest(
+        contact_id=link.contact_id,
+        channel=Channel.EMAIL,
+        purpose=link.purpose,
+        scope=Scope.grouping(),
+        legal_basis=None,
+        source=INBOUND_SOURCE,
+        text_shown=f"Unsubscribe mail answering a message of campaign {link.campaign_id}",
+        how=How.INBOUND_MAIL,
+    )
+    return withdraw(db, contacts, INBOUND_ACTOR, request, clock)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from meshkit.settings import ServiceSettings, sqlite_url
+from meshkit.settings import (
+    ServiceSettings,
+    dev_receipt_private_key,
+    dev_secret,
+    dev_unsubscribe_secret,
+    sqlite_url,
+)
 
 
 class ConsentSettings(ServiceSettings):
@@ -24,4 +32,49 @@ class ConsentSettings(ServiceSettings):
     )
     rpc_timeout_seconds: float = Field(
         5.0, gt=0, description="Deadline of every outbound gRPC call (to contacts), in seconds."
+    )
+    suppression_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(dev_secret("suppression-secret")),
+        description="Key of the suppression list's HMAC-SHA256 address hashes; never change it "
+        "once addresses are listed (they would no longer match).",
+    )
+    receipt_private_key_file: Path = Field(
+        default_factory=dev_receipt_private_key,
+        description="PEM private key (EC P-256) that signs consent receipts (JWS, ES256).",
+    )
+    receipt_controller: str = Field(
+        "Université (groupement)",
+        description="The data controller named in consent receipts: the grouping.",
+    )
+    receipt_controller_contact: str = Field(
+        "Délégué à la protection des données",
+        description="Who to contact at the controller, in consent receipts.",
+    )
+    receipt_controller_email: str = Field(
+        "dpo@crm.localhost", description="The controller's data-protection address, in receipts."
+    )
+    receipt_controller_phone: str = Field(
+        "", description="The controller's data-protection phone, in receipts (may stay empty)."
+    )
+    receipt_controller_address: str = Field(
+        "", description="The controller's postal address, in receipts (may stay empty)."
+    )
+    receipt_policy_url: str = Field(
+        "http://127.0.0.1:8080/privacy", description="URL of the privacy policy, in receipts."
+    )
+    inbound_listen: str = Field(
+        "",
+        description="host:port of the inbound SMTP endpoint that takes unsubscribe mail "
+        "(the mailto: of List-Unsubscribe); empty: not started.",
+    )
+    inbound_address: str = Field(
+        "unsubscribe@crm.localhost",
+        description="The one recipient the inbound endpoint takes: CAMPAIGNS_UNSUBSCRIBE_MAILTO.",
+    )
+    inbound_max_bytes: int = Field(
+        65536, ge=1024, description="Largest unsubscribe mail accepted, in bytes."
+    )
+    unsubscribe_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(dev_unsubscribe_secret()),
+        description="Secret shared with campaigns and the gateway that signs unsubscribe tokens.",
     )

@@ -9,10 +9,12 @@ import grpc
 from grpc_health.v1.health import HealthServicer
 
 from meshkit.db import Database, make_engine, migrate, migrate_url
+from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.identity import Principal
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from services.contacts import organisation
+from services.contacts.clients import GrpcSuppressionList
 from services.contacts.servicer import ContactsServicer
 from services.contacts.settings import ContactsSettings
 
@@ -25,13 +27,20 @@ class App(NamedTuple):
     server: grpc.Server
     health: HealthServicer
     database: Database
+    consent: grpc.Channel  # to consent's suppression list
 
 
 def build(settings: ContactsSettings) -> App:
     """Wires database, token verifier and servicer into a server (nothing connects yet)."""
     database = Database(make_engine(settings.database_url))
     verifier = settings.verifier()
-    servicer = ContactsServicer(database)
+    # Imports ask consent as contacts itself (a `service` token), under a deadline.
+    consent = open_channel(
+        settings.consent_target,
+        settings.service_identity("contacts").token,
+        settings.rpc_timeout_seconds,
+    )
+    servicer = ContactsServicer(database, GrpcSuppressionList(consent))
 
     def register(server: grpc.Server) -> None:
         contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)
@@ -42,7 +51,7 @@ def build(settings: ContactsSettings) -> App:
     server, health = build_server(
         verifier, [(SERVICE_NAME, register)], settings.max_workers, principal_check=check
     )
-    return App(server, health, database)
+    return App(server, health, database, consent)
 
 
 def apply_migrations(database: Database) -> None:
@@ -63,6 +72,7 @@ def main() -> None:
         settings.grace_seconds,
         on_stop=app.database.engine.dispose,
     )
+    app.consent.close()
 
 
 def migrate_only() -> None:

@@ -28,12 +28,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from meshkit.addresses import is_valid_address
 from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, Violations, invalid
 from meshkit.fields import CORE, EMAIL_FIELDS, FieldType
 from meshkit.identity import Principal
 from meshkit.roles import Role
 from services.contacts import repository
+from services.contacts.clients import SuppressionList
 from services.contacts.policy import Kind, Rules, Viewer, refused_writes
 from services.contacts.service import viewer_of
 from services.contacts.validation import Catalogue, Clean, clean_value, normalise_email
@@ -44,6 +46,7 @@ PHONE_FIELDS = tuple(f.name for f in CORE.values() if f.type is FieldType.PHONE)
 REACHABLE = (*EMAIL_FIELDS, *PHONE_FIELDS)
 ATTEMPTS = 3  # a batch that lost a race for an address is decided again, from the start
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SUPPRESSED = "this address asked not to be contacted (suppression list): the row is not imported"
 
 
 class Outcome(StrEnum):
@@ -113,11 +116,17 @@ def import_contacts(
     first_line: int,
     rows: Sequence[ImportRow],
     dry_run: bool,
+    suppression: SuppressionList,
 ) -> list[RowReport]:
-    """Decides every row of the batch and applies them together (or, dry, only decides)."""
+    """Decides every row of the batch and applies them together (or, dry, only decides).
+
+    A row with an address on consent's suppression list is rejected; when consent
+    cannot say, nothing is imported (Unavailable), never a suppressed person.
+    """
     component = principal.require_component()
     principal.require_role(Role.CONTACT_EDITOR)
     _validate_batch(import_id, first_line, rows)
+    suppressed = _suppressed_columns(rows, suppression)
     for attempt in range(ATTEMPTS):
         try:
             with db.transaction() as session:
@@ -132,6 +141,7 @@ def import_contacts(
                     viewer_of(session, principal),
                     repository.load_catalogue(session),
                     repository.load_rules(session),
+                    suppressed=suppressed,
                 )
                 reports = batch.decide(rows)
                 if not dry_run:
@@ -208,6 +218,8 @@ class _Batch:
     releases: set[tuple[str, str]] = field(default_factory=set)
     values: dict[tuple[str, str], Clean] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)
+    # Per line, the address columns consent's suppression list holds.
+    suppressed: Mapping[int, list[str]] = field(default_factory=dict)
     # What does not depend on the row, decided once per batch.
     _cleaned: dict[tuple[str, str], Clean | str] = field(default_factory=dict)
     _refused: dict[tuple[tuple[str, ...], frozenset[str]], list[str]] = field(default_factory=dict)
@@ -222,7 +234,7 @@ class _Batch:
 
     def _clean(self, row: ImportRow) -> dict[str, Clean] | RowReport:
         """The row's clean values, or its rejection naming every offending column."""
-        problems: list[Problem] = []
+        problems = [Problem(c, SUPPRESSED) for c in self.suppressed.get(row.line, ())]
         values: dict[str, Clean] = {}
         present: set[str] = set()
         cleaned = self._cleaned
@@ -401,6 +413,24 @@ def _validate_batch(import_id: str, first_line: int, rows: Sequence[ImportRow]) 
     ):
         problems.add("rows", "lines must increase, the first one being first_line")
     problems.raise_if_any()
+
+
+def _suppressed_columns(
+    rows: Sequence[ImportRow], suppression: SuppressionList
+) -> dict[int, list[str]]:
+    """Per line, its address columns on the suppression list: one call for the batch."""
+    cells = {
+        (row.line, name): row.fields[name].strip()
+        for row in rows
+        for name in EMAIL_FIELDS
+        if is_valid_address(row.fields.get(name, "").strip())  # others are rejected anyway
+    }
+    listed = suppression.suppressed(sorted(set(cells.values()))) if cells else set()
+    found: dict[int, list[str]] = {}
+    for (line, name), address in cells.items():
+        if address in listed:
+            found.setdefault(line, []).append(name)
+    return found
 
 
 def _addresses(values: Mapping[str, Clean]) -> list[str]:

@@ -10,13 +10,15 @@ from protos.crm.contacts.v1 import contacts_pb2 as pb
 from protos.crm.contacts.v1 import contacts_pb2_grpc
 from services.contacts import imports, mapping, organisation, privacy, privacy_mapping, service
 from services.contacts import organisation_mapping as org_mapping
+from services.contacts.clients import SuppressionList
 
 
 class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     """Maps each RPC to its use case; identity comes from the auth interceptor."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, suppression: SuppressionList):
         self._db = db
+        self._suppression = suppression  # consent's list, checked by every import
 
     # --- Organisation tree -------------------------------------------------------------
 
@@ -263,7 +265,7 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         rows = [_import_row(row) for row in request.rows]
         reports = imports.import_contacts(
             self._db, current_principal(), request.import_id, request.first_line, rows,
-            request.dry_run,
+            request.dry_run, self._suppression,
         )  # fmt: skip
         return pb.ImportContactsResponse(rows=[_row_report(r) for r in reports])
 

@@ -18,3 +18,11 @@ class ContactsSettings(ServiceSettings):
         default_factory=lambda: sqlite_url("contacts"),
         description="SQLAlchemy URL of the contacts database (default: a SQLite file in CRM_HOME).",
     )
+    consent_target: str = Field(
+        "127.0.0.1:50052",
+        description="host:port of crm.consent.v1.ConsentService, whose suppression list "
+        "every import checks.",
+    )
+    rpc_timeout_seconds: float = Field(
+        10.0, gt=0, description="Deadline of every outbound gRPC call (to consent), in seconds."
+    )

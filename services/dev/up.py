@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshkit.grpc_server import StopSignals, address_in_use
-from meshkit.identity import generate_dev_keys
-from meshkit.settings import crm_home, dev_private_key, dev_public_key, dev_unsubscribe_secret
+from meshkit.settings import crm_home, make_dev_keys
 from services.dev.health import grpc_serving, http_ok
 
 log = logging.getLogger(__name__)
@@ -44,10 +43,11 @@ class Ports:
     consent: int = 50052
     campaigns: int = 50053
     smtp: int = 8025
+    inbound: int = 2525  # consent's endpoint for the mailto: of List-Unsubscribe
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 3, base + 4)
+        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
 
     def named(self) -> dict[str, int]:
         """Each part's port, by the name it logs under."""
@@ -57,6 +57,7 @@ class Ports:
             "consent": self.consent,
             "campaigns": self.campaigns,
             "mailcatcher": self.smtp,
+            "consent (unsubscribe mail)": self.inbound,
         }
 
     def env(self) -> dict[str, str]:
@@ -66,6 +67,8 @@ class Ports:
             "CONTACTS_LISTEN": f"{local}:{self.contacts}",
             "CONSENT_LISTEN": f"{local}:{self.consent}",
             "CONSENT_CONTACTS_TARGET": f"{local}:{self.contacts}",
+            "CONSENT_INBOUND_LISTEN": f"{local}:{self.inbound}",
+            "CONTACTS_CONSENT_TARGET": f"{local}:{self.consent}",
             "CAMPAIGNS_LISTEN": f"{local}:{self.campaigns}",
             "CAMPAIGNS_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "CAMPAIGNS_CONSENT_TARGET": f"{local}:{self.consent}",
@@ -182,8 +185,7 @@ def run_mesh(
             ", ".join(taken),
         )
         raise SystemExit(1)
-    generate_dev_keys(dev_private_key(), dev_public_key())
-    dev_unsubscribe_secret()
+    make_dev_keys()
     env = {**os.environ, "CRM_HOME": str(home), **ports.env()}
     if verbose:
         env["CRM_LOG_THIRD_PARTY"] = "true"
@@ -222,6 +224,7 @@ def _banner(home: Path, mail: Path, ports: Ports) -> str:
 The mesh is up.
   gateway (REST, OpenAPI at /openapi.json): http://127.0.0.1:{ports.gateway}
   contacts, consent, campaigns (gRPC): {ports.contacts}, {ports.consent}, {ports.campaigns}
+  unsubscribe mail (SMTP, to unsubscribe@crm.localhost): 127.0.0.1:{ports.inbound}
   local state (SQLite files, dev keys):     {home}
   caught mail (one .eml file per message):  {mail}
 Mint a token, from this folder or anywhere with CRM_HOME={home}:

@@ -101,7 +101,7 @@ def _listening(port: int) -> bool:
 
 
 def _start(home: Path, *extra: str) -> Up:
-    base = free_port_run(5)
+    base = free_port_run(6)
     log = home / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -216,7 +216,7 @@ def test_the_start_is_quiet_and_each_line_names_its_service(mesh: Callable[..., 
 
 
 def test_crm_up_refuses_to_start_beside_a_server_on_one_of_its_ports(tmp_path: Path) -> None:
-    base = free_port_run(5)
+    base = free_port_run(6)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", base + 2))  # where consent would listen
         taken.listen()

@@ -41,7 +41,7 @@ class EmbeddedMesh:
     def __init__(self, folder: Path, *args: str) -> None:
         self.folder = folder
         self.home = folder / ".crm"
-        self.ports = Ports.from_base(free_port_run(5))
+        self.ports = Ports.from_base(free_port_run(6))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_PREFIXES)}
         self.log_path = folder / "up.log"
         self._args = args

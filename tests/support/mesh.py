@@ -159,11 +159,15 @@ class Mesh:
         controller.start()
         stack.callback(controller.stop)
         ports = {
-            n: free_port() for n in ("contacts", "consent", "campaigns", "campaigns2", "gateway")
+            n: free_port()
+            for n in ("contacts", "consent", "campaigns", "campaigns2", "gateway", "inbound")
         }
         self.gateway_url = f"http://127.0.0.1:{ports['gateway']}"
         # host:port of each gRPC service, for tests that call a service directly.
-        self.targets = {n: f"127.0.0.1:{port}" for n, port in ports.items() if n != "gateway"}
+        self.targets = {
+            n: f"127.0.0.1:{port}" for n, port in ports.items() if n not in ("gateway", "inbound")
+        }
+        self.inbound_port = ports["inbound"]  # consent's unsubscribe-mail endpoint (SMTP)
         self.redis_prefix = redis_prefix()
         base = {"CRM_HOME": str(self.workdir / "home")}
         for name in ("contacts", "consent"):
@@ -176,6 +180,10 @@ class Mesh:
             }
             if name == "consent":
                 env["CONSENT_CONTACTS_TARGET"] = f"127.0.0.1:{ports['contacts']}"
+                env["CONSENT_INBOUND_LISTEN"] = f"127.0.0.1:{ports['inbound']}"
+                env["CONSENT_UNSUBSCRIBE_SECRET"] = UNSUBSCRIBE_SECRET
+            else:
+                env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"
             self.processes[name] = stack.enter_context(service_process(name, env, self.logs))
         for replica in ("campaigns", "campaigns2"):
             env = {

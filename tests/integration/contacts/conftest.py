@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -18,14 +19,44 @@ from tests.support.tokens import TestKeys
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContactsServer]:
+    """Contacts alone: its consent target is a port nothing listens on (imports get 503)."""
     folder = tmp_path_factory.mktemp("contacts")
     keys = TestKeys(folder / "keys")
+    yield from contacts_process(folder, keys, f"127.0.0.1:{free_port()}")
+
+
+def contacts_with_consent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContactsServer]:
+    """Contacts beside a real consent process, whose suppression list imports check."""
+    folder = tmp_path_factory.mktemp("contacts")
+    keys = TestKeys(folder / "keys")
+    contacts_target = f"127.0.0.1:{free_port()}"
+    consent_target = f"127.0.0.1:{free_port()}"
+    with fresh_postgres("consent") as consent_url:
+        env = {
+            **keys.env("CONSENT_"),
+            "CONSENT_LISTEN": consent_target,
+            "CONSENT_DATABASE_URL": consent_url,
+            "CONSENT_CONTACTS_TARGET": contacts_target,
+            "CRM_HOME": str(folder / "home"),
+        }
+        with service_process("consent", env, folder / "logs"):
+            wait_grpc_healthy(consent_target)
+            for server in contacts_process(folder, keys, consent_target, contacts_target):
+                server.consent_target = consent_target
+                yield server
+
+
+def contacts_process(
+    folder: Path, keys: TestKeys, consent_target: str, target: str | None = None
+) -> Iterator[ContactsServer]:
+    """`crm serve contacts` on a fresh PostgreSQL database, with a stub and an engine."""
+    target = target or f"127.0.0.1:{free_port()}"
     with fresh_postgres("contacts") as database_url:
-        target = f"127.0.0.1:{free_port()}"
         env = {
             **keys.env("CONTACTS_"),
             "CONTACTS_LISTEN": target,
             "CONTACTS_DATABASE_URL": database_url,
+            "CONTACTS_CONSENT_TARGET": consent_target,
             "CRM_HOME": str(folder / "home"),
         }
         with service_process("contacts", env, folder / "logs") as process:

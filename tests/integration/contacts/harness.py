@@ -34,6 +34,7 @@ class ContactsServer:
     channel: grpc.Channel
     engine: Engine
     log_file: Path
+    consent_target: str = ""  # the consent process beside it, when the module runs one
 
     def call(self, method: str, request: Any, token: str | None) -> Any:
         """Calls one RPC with `token` as bearer (none when None) and a deadline."""

@@ -20,6 +20,7 @@ from meshkit.identity import Principal
 from services.contacts import bootstrap, imports, repository
 from services.contacts.policy import Kind
 from tests.support.stores import fresh_postgres
+from tests.support.suppression import LocalSuppressionList
 
 A, B = "sciences", "droit"
 
@@ -32,7 +33,9 @@ def batch(first: int, *fields: dict[str, str]) -> list[imports.ImportRow]:
     return [imports.ImportRow(first + i, Kind.PERSON, f) for i, f in enumerate(fields)]
 
 
-def scenario(db: Database) -> tuple[list[list[tuple[Any, ...]]], dict[str, list[tuple[Any, ...]]]]:
+def scenario(
+    db: Database, suppression: LocalSuppressionList
+) -> tuple[list[list[tuple[Any, ...]]], dict[str, list[tuple[Any, ...]]]]:
     """Reports of a few batches, and the tables they leave, ids named by their first line."""
     bootstrap.apply_migrations(db)
     with db.transaction() as session:
@@ -55,11 +58,14 @@ def scenario(db: Database) -> tuple[list[list[tuple[Any, ...]]], dict[str, list[
         ),
         (A, "a", batch(8, {"email": "new@example.org", "first_name": "Later"})),
         (A, "a2", batch(2, {"email": "shared@example.org", "first_name": "Ann"})),
+        (A, "a3", batch(2, {"email": "Suppressed@Example.org"}, {"email": "fine@example.org"})),
     ]
     ids: dict[str, str] = {}
     reports = []
     for component, import_id, rows in batches:
-        got = imports.import_contacts(db, editor(component), import_id, rows[0].line, rows, False)
+        got = imports.import_contacts(
+            db, editor(component), import_id, rows[0].line, rows, False, suppression
+        )
         for report in got:
             if report.contact_id:
                 ids.setdefault(report.contact_id, f"{import_id}:{report.line}")
@@ -98,8 +104,13 @@ def postgres_url() -> Iterator[str]:
 def test_postgres_and_sqlite_import_the_same_batches_alike(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    on_postgres = scenario(Database(make_engine(postgres_url)))
-    on_sqlite = scenario(Database(make_engine(f"sqlite:///{tmp_path / 'contacts.db'}")))
+    suppression = LocalSuppressionList(tmp_path)
+    suppression.add("suppressed@example.org")
+    on_postgres = scenario(Database(make_engine(postgres_url)), suppression)
+    on_sqlite = scenario(
+        Database(make_engine(f"sqlite:///{tmp_path / 'contacts.db'}")), suppression
+    )
+    suppression.close()
     assert on_postgres == on_sqlite
     reports, tables = on_postgres
     assert [r[1] for r in reports[1]] == [
@@ -108,3 +119,4 @@ def test_postgres_and_sqlite_import_the_same_batches_alike(
     assert ("a:3", "last_name", A, 'N\'ew "quoted" \\ back') in tables["contact_values"]
     assert ("other@example.org", "a:3") in tables["contact_addresses"]
     assert [r[1] for r in reports[3]] == ["unchanged"]
+    assert [r[1] for r in reports[4]] == ["rejected", "created"]  # the first is suppressed

@@ -1,13 +1,20 @@
-"""ImportContacts and GetImport against a real contacts process on PostgreSQL."""
+"""ImportContacts and GetImport against a real contacts process on PostgreSQL.
+
+Contacts runs beside a real consent process: every import checks its suppression list.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
+import pytest
 from sqlalchemy import text
 
+from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2 as pb
+from tests.integration.contacts.conftest import contacts_with_consent
 from tests.integration.contacts.harness import ContactsServer, field_violations
 
 PERSON = pb.CONTACT_KIND_PERSON
@@ -18,6 +25,11 @@ OUTCOME = {
     pb.ROW_OUTCOME_UNCHANGED: "unchanged",
     pb.ROW_OUTCOME_REJECTED: "rejected",
 }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContactsServer]:
+    yield from contacts_with_consent(tmp_path_factory)
 
 
 def editor(server: ContactsServer, component: str) -> str:
@@ -141,3 +153,43 @@ def test_import_needs_the_contact_editor_role_and_a_well_formed_batch(
     error = server.fails("ImportContacts", bad, editor(server, a))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(error)) == {"import_id", "rows"}
+
+
+def _suppress(server: ContactsServer, *addresses: str) -> None:
+    """Lists addresses on the consent process's suppression list, as the dpo."""
+    with grpc.insecure_channel(server.consent_target) as channel:
+        request = consent_pb2.SuppressRequest(
+            addresses=addresses, reason=consent_pb2.SUPPRESSION_REASON_ERASED
+        )
+        token = server.keys.issuer.mint("dpo@grouping", roles=["dpo"])
+        consent_pb2_grpc.ConsentServiceStub(channel).Suppress(
+            request, metadata=[("authorization", f"Bearer {token}")], timeout=10
+        )
+
+
+def test_rows_whose_address_is_suppressed_are_rejected_and_written_nowhere(
+    server: ContactsServer, components: tuple[str, str, str]
+) -> None:
+    a = components[0]
+    _suppress(server, "erased.person@example.org", "objected@example.org")
+    before = server.counts()
+    batch = rows(
+        {"email": " Erased.Person@EXAMPLE.org ", "first_name": "Gone"},
+        {"email": "kept@example.org", "private_email": "objected@example.org"},
+        {"email": "welcome@example.org", "first_name": "Ok"},
+    )
+    for dry in (True, False):
+        reports = send(server, editor(server, a), f"suppressed-{dry}", batch, dry=dry)
+        assert outcomes(reports) == ["rejected", "rejected", "created"]
+        assert [p.column for p in reports[0].problems] == ["email"]
+        assert [p.column for p in reports[1].problems] == ["private_email"]
+        assert "suppression list" in reports[1].problems[0].description
+        assert "objected@" not in str(reports)  # the value is never echoed
+    found = table(
+        server,
+        "SELECT count(*) FROM contact_values WHERE lower(value) LIKE :a OR lower(value) LIKE :b",
+        a="%erased.person%",
+        b="%objected@%",
+    )
+    assert found == [(0,)]
+    assert server.counts()["contacts"] == before["contacts"] + 1

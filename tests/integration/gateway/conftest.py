@@ -49,6 +49,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             url = urls[name] = stack.enter_context(fresh_postgres(f"gw_{name}"))
             env = {**home, **_service_env(name, keys, ports[name], url)}
             env["CONSENT_CONTACTS_TARGET"] = f"127.0.0.1:{ports['contacts']}"
+            env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"
             if name == "campaigns":
                 env |= {
                     "CAMPAIGNS_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",

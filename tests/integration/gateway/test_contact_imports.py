@@ -62,7 +62,7 @@ class Running:
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     folder = tmp_path_factory.mktemp("imports")
     keys = TestKeys(folder / "keys")
-    contacts, gateway = free_port(), free_port()
+    contacts, gateway, consent = free_port(), free_port(), free_port()
     home = {"CRM_HOME": str(folder / "home")}
     with ExitStack() as stack:
         url = stack.enter_context(fresh_postgres("imports"))
@@ -71,18 +71,29 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             **keys.env("CONTACTS_"),
             "CONTACTS_LISTEN": f"127.0.0.1:{contacts}",
             "CONTACTS_DATABASE_URL": url,
+            "CONTACTS_CONSENT_TARGET": f"127.0.0.1:{consent}",
         }
         stack.enter_context(service_process("contacts", env, folder / "logs"))
+        # Every import asks consent's suppression list.
+        env = {
+            **home,
+            **keys.env("CONSENT_"),
+            "CONSENT_LISTEN": f"127.0.0.1:{consent}",
+            "CONSENT_DATABASE_URL": stack.enter_context(fresh_postgres("imports_consent")),
+            "CONSENT_CONTACTS_TARGET": f"127.0.0.1:{contacts}",
+        }
+        stack.enter_context(service_process("consent", env, folder / "logs"))
         env = {
             **home,
             **keys.env("GATEWAY_"),
             "GATEWAY_LISTEN": f"127.0.0.1:{gateway}",
             "GATEWAY_CONTACTS_TARGET": f"127.0.0.1:{contacts}",
-            "GATEWAY_CONSENT_TARGET": f"127.0.0.1:{free_port()}",
+            "GATEWAY_CONSENT_TARGET": f"127.0.0.1:{consent}",
             "GATEWAY_CAMPAIGNS_TARGET": f"127.0.0.1:{free_port()}",
         }
         stack.enter_context(service_process("gateway", env, folder / "logs"))
         wait_grpc_healthy(f"127.0.0.1:{contacts}", timeout=60)
+        wait_grpc_healthy(f"127.0.0.1:{consent}", timeout=60)
         wait_http_healthy(f"http://127.0.0.1:{gateway}/healthz", timeout=60)
         engine = create_engine(url)
         stack.callback(engine.dispose)

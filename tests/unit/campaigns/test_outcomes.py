@@ -62,7 +62,8 @@ def test_consent_allows_only_with_a_basis(allowed: bool, decision: ConsentDecisi
     if outcome is not None:
         expected = (
             Outcome.WITHDRAWN
-            if decision in (ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED)
+            if decision
+            in (ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED, ConsentDecision.SUPPRESSED)
             else Outcome.NO_CONSENT
         )
         assert outcome is expected

@@ -99,6 +99,8 @@ class _DecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Decision.Val
     DECISION_PENDING: _Decision.ValueType  # 8
     DECISION_CONTRACT: _Decision.ValueType  # 9
     DECISION_LEGAL_OBLIGATION: _Decision.ValueType  # 10
+    DECISION_SUPPRESSED: _Decision.ValueType  # 11
+    """the item's address is on the suppression list"""
 
 class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper): ...
 
@@ -113,6 +115,8 @@ DECISION_EXPIRED: Decision.ValueType  # 7
 DECISION_PENDING: Decision.ValueType  # 8
 DECISION_CONTRACT: Decision.ValueType  # 9
 DECISION_LEGAL_OBLIGATION: Decision.ValueType  # 10
+DECISION_SUPPRESSED: Decision.ValueType  # 11
+"""the item's address is on the suppression list"""
 Global___Decision: _TypeAlias = Decision  # noqa: Y015
 
 class _EventKind:
@@ -194,6 +198,28 @@ CONTACT_KIND_CONSUMER: ContactKind.ValueType  # 1
 CONTACT_KIND_BUSINESS: ContactKind.ValueType  # 2
 """a business contact at a professional address"""
 Global___ContactKind: _TypeAlias = ContactKind  # noqa: Y015
+
+class _SuppressionReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuppressionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuppressionReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPPRESSION_REASON_UNSPECIFIED: _SuppressionReason.ValueType  # 0
+    SUPPRESSION_REASON_OBJECTED: _SuppressionReason.ValueType  # 1
+    SUPPRESSION_REASON_ERASED: _SuppressionReason.ValueType  # 2
+    SUPPRESSION_REASON_BOUNCED: _SuppressionReason.ValueType  # 3
+    SUPPRESSION_REASON_MANUAL: _SuppressionReason.ValueType  # 4
+
+class SuppressionReason(_SuppressionReason, metaclass=_SuppressionReasonEnumTypeWrapper):
+    """--- Suppression list and consent receipts ---"""
+
+SUPPRESSION_REASON_UNSPECIFIED: SuppressionReason.ValueType  # 0
+SUPPRESSION_REASON_OBJECTED: SuppressionReason.ValueType  # 1
+SUPPRESSION_REASON_ERASED: SuppressionReason.ValueType  # 2
+SUPPRESSION_REASON_BOUNCED: SuppressionReason.ValueType  # 3
+SUPPRESSION_REASON_MANUAL: SuppressionReason.ValueType  # 4
+Global___SuppressionReason: _TypeAlias = SuppressionReason  # noqa: Y015
 
 @_typing.final
 class MergeContactsRequest(_message.Message):
@@ -1011,3 +1037,179 @@ class GetStateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStateResponse: _TypeAlias = GetStateResponse  # noqa: Y015
+
+@_typing.final
+class SuppressRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESSES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: Global___SuppressionReason.ValueType
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 to 10,000 email addresses"""
+
+    def __init__(
+        self,
+        *,
+        addresses: _abc.Iterable[_builtins.str] | None = ...,
+        reason: Global___SuppressionReason.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuppressRequest: _TypeAlias = SuppressRequest  # noqa: Y015
+
+@_typing.final
+class SuppressResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDED_FIELD_NUMBER: _builtins.int
+    added: _builtins.int
+    """newly listed; an address already listed keeps its first reason"""
+    def __init__(
+        self,
+        *,
+        added: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuppressResponse: _TypeAlias = SuppressResponse  # noqa: Y015
+
+@_typing.final
+class FilterSuppressedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """at most 10,000"""
+
+    def __init__(
+        self,
+        *,
+        addresses: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FilterSuppressedRequest: _TypeAlias = FilterSuppressedRequest  # noqa: Y015
+
+@_typing.final
+class FilterSuppressedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUPPRESSED_INDEXES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def suppressed_indexes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """positions in the request's addresses, ascending"""
+
+    def __init__(
+        self,
+        *,
+        suppressed_indexes: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["suppressed_indexes", b"suppressed_indexes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FilterSuppressedResponse: _TypeAlias = FilterSuppressedResponse  # noqa: Y015
+
+@_typing.final
+class GetReceiptRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """the id of a grant event"""
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReceiptRequest: _TypeAlias = GetReceiptRequest  # noqa: Y015
+
+@_typing.final
+class ConsentReceipt(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIPT_ID_FIELD_NUMBER: _builtins.int
+    RECEIPT_JSON_FIELD_NUMBER: _builtins.int
+    JWS_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    receipt_id: _builtins.str
+    """the receipt's consentReceiptID"""
+    receipt_json: _builtins.str
+    """the Kantara Consent Receipt v1.1 document (JSON)"""
+    jws: _builtins.str
+    """the same document signed: compact JWS, ES256"""
+    key_id: _builtins.str
+    """the `kid` of the key that signed it (see GetReceiptKeys)"""
+    def __init__(
+        self,
+        *,
+        receipt_id: _builtins.str = ...,
+        receipt_json: _builtins.str = ...,
+        jws: _builtins.str = ...,
+        key_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jws", b"jws", "key_id", b"key_id", "receipt_id", b"receipt_id", "receipt_json", b"receipt_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentReceipt: _TypeAlias = ConsentReceipt  # noqa: Y015
+
+@_typing.final
+class GetReceiptKeysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReceiptKeysRequest: _TypeAlias = GetReceiptKeysRequest  # noqa: Y015
+
+@_typing.final
+class ReceiptKeys(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JWKS_JSON_FIELD_NUMBER: _builtins.int
+    jwks_json: _builtins.str
+    """a JSON Web Key Set of the public keys that verify receipts"""
+    def __init__(
+        self,
+        *,
+        jwks_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jwks_json", b"jwks_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptKeys: _TypeAlias = ReceiptKeys  # noqa: Y015

@@ -114,6 +114,26 @@ class ConsentServiceStub:
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateResponse.FromString,
                 _registered_method=True)
+        self.Suppress = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/Suppress',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.SuppressRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.SuppressResponse.FromString,
+                _registered_method=True)
+        self.FilterSuppressed = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/FilterSuppressed',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.FilterSuppressedRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.FilterSuppressedResponse.FromString,
+                _registered_method=True)
+        self.GetReceipt = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/GetReceipt',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentReceipt.FromString,
+                _registered_method=True)
+        self.GetReceiptKeys = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/GetReceiptKeys',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptKeysRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ReceiptKeys.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -227,6 +247,37 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Suppress(self, request, context):
+        """--- Suppression list and consent receipts ---
+        Lists addresses (kept as keyed hashes, never in clear) so that no import and no
+        send reaches them again. Mesh services and the dpo role. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FilterSuppressed(self, request, context):
+        """Service identity only: which of these addresses are suppressed (one query per call).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReceipt(self, request, context):
+        """The signed Kantara Consent Receipt v1.1 of one grant: the staff of the component
+        that recorded it, the dpo role, mesh services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReceiptKeys(self, request, context):
+        """The public keys (JWKS) that verify consent receipts. Any signed-in caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -309,6 +360,26 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetState,
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateRequest.FromString,
                     response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateResponse.SerializeToString,
+            ),
+            'Suppress': grpc.unary_unary_rpc_method_handler(
+                    servicer.Suppress,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.SuppressRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.SuppressResponse.SerializeToString,
+            ),
+            'FilterSuppressed': grpc.unary_unary_rpc_method_handler(
+                    servicer.FilterSuppressed,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.FilterSuppressedRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.FilterSuppressedResponse.SerializeToString,
+            ),
+            'GetReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceipt,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentReceipt.SerializeToString,
+            ),
+            'GetReceiptKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceiptKeys,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptKeysRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ReceiptKeys.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -743,6 +814,114 @@ class ConsentService:
             '/crm.consent.v1.ConsentService/GetState',
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateRequest.SerializeToString,
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Suppress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/Suppress',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.SuppressRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.SuppressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FilterSuppressed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/FilterSuppressed',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.FilterSuppressedRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.FilterSuppressedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/GetReceipt',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceiptKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/GetReceiptKeys',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptKeysRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ReceiptKeys.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,19 @@ class ConsentServiceStub:
     """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
     GetState: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetStateRequest, _consent_pb2.GetStateResponse]
     """The state per purpose x channel x scope, as at a time (default now)."""
+    Suppress: _grpc.UnaryUnaryMultiCallable[_consent_pb2.SuppressRequest, _consent_pb2.SuppressResponse]
+    """--- Suppression list and consent receipts ---
+    Lists addresses (kept as keyed hashes, never in clear) so that no import and no
+    send reaches them again. Mesh services and the dpo role. Idempotent.
+    """
+    FilterSuppressed: _grpc.UnaryUnaryMultiCallable[_consent_pb2.FilterSuppressedRequest, _consent_pb2.FilterSuppressedResponse]
+    """Service identity only: which of these addresses are suppressed (one query per call)."""
+    GetReceipt: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetReceiptRequest, _consent_pb2.ConsentReceipt]
+    """The signed Kantara Consent Receipt v1.1 of one grant: the staff of the component
+    that recorded it, the dpo role, mesh services.
+    """
+    GetReceiptKeys: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetReceiptKeysRequest, _consent_pb2.ReceiptKeys]
+    """The public keys (JWKS) that verify consent receipts. Any signed-in caller."""
 
 @_typing.type_check_only
 class ConsentServiceAsyncStub(ConsentServiceStub):
@@ -97,6 +110,19 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
     GetState: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetStateRequest, _consent_pb2.GetStateResponse]  # type: ignore[assignment]
     """The state per purpose x channel x scope, as at a time (default now)."""
+    Suppress: _aio.UnaryUnaryMultiCallable[_consent_pb2.SuppressRequest, _consent_pb2.SuppressResponse]  # type: ignore[assignment]
+    """--- Suppression list and consent receipts ---
+    Lists addresses (kept as keyed hashes, never in clear) so that no import and no
+    send reaches them again. Mesh services and the dpo role. Idempotent.
+    """
+    FilterSuppressed: _aio.UnaryUnaryMultiCallable[_consent_pb2.FilterSuppressedRequest, _consent_pb2.FilterSuppressedResponse]  # type: ignore[assignment]
+    """Service identity only: which of these addresses are suppressed (one query per call)."""
+    GetReceipt: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetReceiptRequest, _consent_pb2.ConsentReceipt]  # type: ignore[assignment]
+    """The signed Kantara Consent Receipt v1.1 of one grant: the staff of the component
+    that recorded it, the dpo role, mesh services.
+    """
+    GetReceiptKeys: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetReceiptKeysRequest, _consent_pb2.ReceiptKeys]  # type: ignore[assignment]
+    """The public keys (JWKS) that verify consent receipts. Any signed-in caller."""
 
 class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -224,5 +250,42 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_consent_pb2.GetStateResponse, _abc.Awaitable[_consent_pb2.GetStateResponse]]:
         """The state per purpose x channel x scope, as at a time (default now)."""
+
+    @_abc_1.abstractmethod
+    def Suppress(
+        self,
+        request: _consent_pb2.SuppressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.SuppressResponse, _abc.Awaitable[_consent_pb2.SuppressResponse]]:
+        """--- Suppression list and consent receipts ---
+        Lists addresses (kept as keyed hashes, never in clear) so that no import and no
+        send reaches them again. Mesh services and the dpo role. Idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def FilterSuppressed(
+        self,
+        request: _consent_pb2.FilterSuppressedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.FilterSuppressedResponse, _abc.Awaitable[_consent_pb2.FilterSuppressedResponse]]:
+        """Service identity only: which of these addresses are suppressed (one query per call)."""
+
+    @_abc_1.abstractmethod
+    def GetReceipt(
+        self,
+        request: _consent_pb2.GetReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ConsentReceipt, _abc.Awaitable[_consent_pb2.ConsentReceipt]]:
+        """The signed Kantara Consent Receipt v1.1 of one grant: the staff of the component
+        that recorded it, the dpo role, mesh services.
+        """
+
+    @_abc_1.abstractmethod
+    def GetReceiptKeys(
+        self,
+        request: _consent_pb2.GetReceiptKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ReceiptKeys, _abc.Awaitable[_consent_pb2.ReceiptKeys]]:
+        """The public keys (JWKS) that verify consent receipts. Any signed-in caller."""
 
 def add_ConsentServiceServicer_to_server(servicer: ConsentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
