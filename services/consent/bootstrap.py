@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -15,7 +18,11 @@ from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.organisation import Organisation, grpc_fetch
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
+from services.consent import privacy_requests
 from services.consent.clients import ContactDirectory, GrpcContacts
+from services.consent.privacy_clients import CampaignsPrivacy, GrpcContactsPrivacy, SuppressionList
+from services.consent.privacy_job import PrivacyJob
+from services.consent.privacy_policy import Backoff
 from services.consent.servicer import ConsentServicer
 from services.consent.settings import ConsentSettings
 
@@ -32,6 +39,7 @@ class ConsentApp:
     health: HealthServicer
     database: Database
     closers: list[Callable[[], None]] = field(default_factory=list)
+    privacy_job: PrivacyJob | None = None
 
     def close(self) -> None:
         """Closes the channel to contacts and the database (after in-flight RPCs drained)."""
@@ -49,6 +57,8 @@ def build(
     database: Database | None = None,
     contacts: ContactDirectory | None = None,
     organisation: Organisation | None = None,
+    campaigns: CampaignsPrivacy | None = None,
+    suppression: SuppressionList | None = None,
 ) -> ConsentApp:
     """Wires the server from settings; binds and connects nothing yet."""
     database = database or Database(make_engine(settings.database_url))
@@ -67,7 +77,26 @@ def build(
         organisation = Organisation(grpc_fetch(channel))
     closers.append(database.engine.dispose)
     verifier = settings.verifier()
-    servicer = ConsentServicer(database, contacts)
+    # Campaigns' ExportContact/EraseContact and the suppression list are wired here once
+    # they exist; until then their privacy-request steps wait (privacy_clients.Unwired).
+    parts = privacy_requests.Parts(
+        directory=contacts,
+        contacts=GrpcContactsPrivacy(channel),
+        backoff=Backoff(
+            timedelta(seconds=settings.privacy_retry_seconds),
+            timedelta(seconds=settings.privacy_retry_max_seconds),
+        ),
+    )
+    if campaigns is not None:
+        parts = replace(parts, campaigns=campaigns)
+    if suppression is not None:
+        parts = replace(parts, suppression=suppression)
+    job = PrivacyJob(
+        partial(privacy_requests.advance_open_requests, database, parts),
+        settings.privacy_job_seconds,
+        settings.privacy_misfire_grace_seconds,
+    )
+    servicer = ConsentServicer(database, contacts, privacy=parts)
 
     def register(server: grpc.Server) -> None:
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, server)
@@ -78,17 +107,27 @@ def build(
         settings.max_workers,
         principal_check=organisation.check,
     )
-    return ConsentApp(server, health, database, closers)
+    return ConsentApp(server, health, database, closers, job)
 
 
 def main() -> None:
     """`crm serve consent`: migrate if asked, then serve until SIGTERM or SIGINT."""
     settings = ConsentSettings()  # type: ignore[call-arg]
+    # APScheduler logs every run of the privacy job; keep its warnings and errors only.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     app = build(settings)
     if settings.auto_migrate:
         migrate_schema(app.database.engine)
+    if app.privacy_job is not None:
+        app.privacy_job.start()  # re-reads unfinished requests at once: they survive restarts
     try:
-        run_until_signalled(app.server, app.health, settings.listen, settings.grace_seconds)
+        run_until_signalled(
+            app.server,
+            app.health,
+            settings.listen,
+            settings.grace_seconds,
+            on_stop=app.privacy_job.stop if app.privacy_job else lambda: None,
+        )
     finally:
         app.close()  # after in-flight RPCs have drained
 

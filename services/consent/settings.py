@@ -25,3 +25,20 @@ class ConsentSettings(ServiceSettings):
     rpc_timeout_seconds: float = Field(
         5.0, gt=0, description="Deadline of every outbound gRPC call (to contacts), in seconds."
     )
+    privacy_job_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the privacy-request job looks for due steps (and once at start).",
+    )
+    privacy_misfire_grace_seconds: int = Field(
+        60, ge=1, description="How late a run of the privacy-request job may still start."
+    )
+    privacy_retry_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Wait before a privacy-request step whose service did not answer is "
+        "tried again; doubles on each silence.",
+    )
+    privacy_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="The longest wait between two tries of one step."
+    )

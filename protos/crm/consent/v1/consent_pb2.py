@@ -25,21 +25,27 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/crm/consent/v1/consent.proto\x12\x0e\x63rm.consent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x14MergeContactsRequest\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x11\n\tmerged_id\x18\x02 \x01(\t\"\x17\n\x15MergeContactsResponse\";\n\x05Scope\x12\x12\n\x08grouping\x18\x01 \x01(\x08H\x00\x12\x16\n\x0c\x63omponent_id\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\xd9\x01\n\rConsentChange\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12$\n\x05scope\x18\x04 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12/\n\x0blegal_basis\x18\x05 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\ntext_shown\x18\x07 \x01(\t\"\xed\x02\n\x0c\x43onsentEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12$\n\x05scope\x18\x05 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12&\n\x06\x61\x63tion\x18\x06 \x01(\x0e\x32\x16.crm.consent.v1.Action\x12/\n\x0blegal_basis\x18\x07 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x15\n\ractor_subject\x18\x08 \x01(\t\x12\x17\n\x0f\x61\x63tor_component\x18\t \x01(\t\x12\x0e\n\x06source\x18\n \x01(\t\x12\x12\n\ntext_shown\x18\x0b \x01(\t\x12/\n\x0brecorded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x11GetHistoryRequest\x12\x12\n\ncontact_id\x18\x01 \x01(\t\"B\n\x12GetHistoryResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.crm.consent.v1.ConsentEvent\"y\n\x11\x43heckBatchRequest\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontact_ids\x18\x04 \x03(\t\"y\n\x0b\x43heckResult\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x02 \x01(\x08\x12*\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x18.crm.consent.v1.Decision\x12\x19\n\x11\x64\x65\x63iding_event_id\x18\x04 \x01(\t\"B\n\x12\x43heckBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.crm.consent.v1.CheckResult*k\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x11\n\rCHANNEL_PHONE\x10\x03\x12\x10\n\x0c\x43HANNEL_POST\x10\x04*g\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12\x17\n\x13LEGAL_BASIS_CONSENT\x10\x01\x12#\n\x1fLEGAL_BASIS_LEGITIMATE_INTEREST\x10\x02*G\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x41\x43TION_GRANT\x10\x01\x12\x13\n\x0f\x41\x43TION_WITHDRAW\x10\x02*\x93\x01\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45\x43ISION_CONSENT_GIVEN\x10\x01\x12 \n\x1c\x44\x45\x43ISION_LEGITIMATE_INTEREST\x10\x02\x12\x17\n\x13\x44\x45\x43ISION_NO_CONSENT\x10\x03\x12\x16\n\x12\x44\x45\x43ISION_WITHDRAWN\x10\x04\x32\xa7\x03\n\x0e\x43onsentService\x12\x44\n\x05Grant\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12G\n\x08Withdraw\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12S\n\nGetHistory\x12!.crm.consent.v1.GetHistoryRequest\x1a\".crm.consent.v1.GetHistoryResponse\x12S\n\nCheckBatch\x12!.crm.consent.v1.CheckBatchRequest\x1a\".crm.consent.v1.CheckBatchResponse\x12\\\n\rMergeContacts\x12$.crm.consent.v1.MergeContactsRequest\x1a%.crm.consent.v1.MergeContactsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/crm/consent/v1/consent.proto\x12\x0e\x63rm.consent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x14MergeContactsRequest\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x11\n\tmerged_id\x18\x02 \x01(\t\"\x17\n\x15MergeContactsResponse\";\n\x05Scope\x12\x12\n\x08grouping\x18\x01 \x01(\x08H\x00\x12\x16\n\x0c\x63omponent_id\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\xd9\x01\n\rConsentChange\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12$\n\x05scope\x18\x04 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12/\n\x0blegal_basis\x18\x05 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\ntext_shown\x18\x07 \x01(\t\"\xed\x02\n\x0c\x43onsentEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12$\n\x05scope\x18\x05 \x01(\x0b\x32\x15.crm.consent.v1.Scope\x12&\n\x06\x61\x63tion\x18\x06 \x01(\x0e\x32\x16.crm.consent.v1.Action\x12/\n\x0blegal_basis\x18\x07 \x01(\x0e\x32\x1a.crm.consent.v1.LegalBasis\x12\x15\n\ractor_subject\x18\x08 \x01(\t\x12\x17\n\x0f\x61\x63tor_component\x18\t \x01(\t\x12\x0e\n\x06source\x18\n \x01(\t\x12\x12\n\ntext_shown\x18\x0b \x01(\t\x12/\n\x0brecorded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x11GetHistoryRequest\x12\x12\n\ncontact_id\x18\x01 \x01(\t\"B\n\x12GetHistoryResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.crm.consent.v1.ConsentEvent\"y\n\x11\x43heckBatchRequest\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12(\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x17.crm.consent.v1.Channel\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontact_ids\x18\x04 \x03(\t\"y\n\x0b\x43heckResult\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x02 \x01(\x08\x12*\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x18.crm.consent.v1.Decision\x12\x19\n\x11\x64\x65\x63iding_event_id\x18\x04 \x01(\t\"B\n\x12\x43heckBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.crm.consent.v1.CheckResult\"\x98\x01\n\rRectification\x12\x17\n\x0fowner_component\x18\x01 \x01(\t\x12\x33\n\x03set\x18\x02 \x03(\x0b\x32&.crm.consent.v1.Rectification.SetEntry\x12\r\n\x05\x63lear\x18\x03 \x03(\t\x1a*\n\x08SetEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x97\x01\n\x19OpenPrivacyRequestRequest\x12\x30\n\x04kind\x18\x01 \x01(\x0e\x32\".crm.consent.v1.PrivacyRequestKind\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\x34\n\rrectification\x18\x03 \x01(\x0b\x32\x1d.crm.consent.v1.Rectification\"\x88\x01\n\x0bPrivacyStep\x12\x0c\n\x04part\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12\x33\n\x0flast_attempt_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0clast_outcome\x18\x05 \x01(\t\"y\n\x11PrivacyAuditEntry\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0c\n\x04part\x18\x04 \x01(\t\x12\x0f\n\x07outcome\x18\x05 \x01(\t\"\x97\x03\n\x0ePrivacyRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".crm.consent.v1.PrivacyRequestKind\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12\x34\n\x06status\x18\x04 \x01(\x0e\x32$.crm.consent.v1.PrivacyRequestStatus\x12-\n\topened_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\topened_by\x18\x07 \x01(\t\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05steps\x18\t \x03(\x0b\x32\x1b.crm.consent.v1.PrivacyStep\x12\x30\n\x05\x61udit\x18\n \x03(\x0b\x32!.crm.consent.v1.PrivacyAuditEntry\"&\n\x18GetPrivacyRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x8d\x01\n\x1aListPrivacyRequestsRequest\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x34\n\x06status\x18\x02 \x01(\x0e\x32$.crm.consent.v1.PrivacyRequestStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"h\n\x1bListPrivacyRequestsResponse\x12\x30\n\x08requests\x18\x01 \x03(\x0b\x32\x1e.crm.consent.v1.PrivacyRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x17GetPrivacyExportRequest\x12\n\n\x02id\x18\x01 \x01(\t\"&\n\rPrivacyExport\x12\x15\n\rdocument_json\x18\x01 \x01(\t\")\n\x13\x45raseContactRequest\x12\x12\n\ncontact_id\x18\x01 \x01(\t\"-\n\x14\x45raseContactResponse\x12\x15\n\revents_erased\x18\x01 \x01(\x05*k\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x11\n\rCHANNEL_PHONE\x10\x03\x12\x10\n\x0c\x43HANNEL_POST\x10\x04*g\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12\x17\n\x13LEGAL_BASIS_CONSENT\x10\x01\x12#\n\x1fLEGAL_BASIS_LEGITIMATE_INTEREST\x10\x02*G\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x41\x43TION_GRANT\x10\x01\x12\x13\n\x0f\x41\x43TION_WITHDRAW\x10\x02*\x93\x01\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45\x43ISION_CONSENT_GIVEN\x10\x01\x12 \n\x1c\x44\x45\x43ISION_LEGITIMATE_INTEREST\x10\x02\x12\x17\n\x13\x44\x45\x43ISION_NO_CONSENT\x10\x03\x12\x16\n\x12\x44\x45\x43ISION_WITHDRAWN\x10\x04*\xa5\x01\n\x12PrivacyRequestKind\x12$\n PRIVACY_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_KIND_ACCESS\x10\x01\x12 \n\x1cPRIVACY_REQUEST_KIND_ERASURE\x10\x02\x12&\n\"PRIVACY_REQUEST_KIND_RECTIFICATION\x10\x03*\xcb\x01\n\x14PrivacyRequestStatus\x12&\n\"PRIVACY_REQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_STATUS_OPEN\x10\x01\x12&\n\"PRIVACY_REQUEST_STATUS_IN_PROGRESS\x10\x02\x12\x1f\n\x1bPRIVACY_REQUEST_STATUS_DONE\x10\x03\x12!\n\x1dPRIVACY_REQUEST_STATUS_FAILED\x10\x04\x32\x8e\x07\n\x0e\x43onsentService\x12\x44\n\x05Grant\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12G\n\x08Withdraw\x12\x1d.crm.consent.v1.ConsentChange\x1a\x1c.crm.consent.v1.ConsentEvent\x12S\n\nGetHistory\x12!.crm.consent.v1.GetHistoryRequest\x1a\".crm.consent.v1.GetHistoryResponse\x12S\n\nCheckBatch\x12!.crm.consent.v1.CheckBatchRequest\x1a\".crm.consent.v1.CheckBatchResponse\x12\\\n\rMergeContacts\x12$.crm.consent.v1.MergeContactsRequest\x1a%.crm.consent.v1.MergeContactsResponse\x12_\n\x12OpenPrivacyRequest\x12).crm.consent.v1.OpenPrivacyRequestRequest\x1a\x1e.crm.consent.v1.PrivacyRequest\x12]\n\x11GetPrivacyRequest\x12(.crm.consent.v1.GetPrivacyRequestRequest\x1a\x1e.crm.consent.v1.PrivacyRequest\x12n\n\x13ListPrivacyRequests\x12*.crm.consent.v1.ListPrivacyRequestsRequest\x1a+.crm.consent.v1.ListPrivacyRequestsResponse\x12Z\n\x10GetPrivacyExport\x12\'.crm.consent.v1.GetPrivacyExportRequest\x1a\x1d.crm.consent.v1.PrivacyExport\x12Y\n\x0c\x45raseContact\x12#.crm.consent.v1.EraseContactRequest\x1a$.crm.consent.v1.EraseContactResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.crm.consent.v1.consent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=1249
-  _globals['_CHANNEL']._serialized_end=1356
-  _globals['_LEGALBASIS']._serialized_start=1358
-  _globals['_LEGALBASIS']._serialized_end=1461
-  _globals['_ACTION']._serialized_start=1463
-  _globals['_ACTION']._serialized_end=1534
-  _globals['_DECISION']._serialized_start=1537
-  _globals['_DECISION']._serialized_end=1684
+  _globals['_RECTIFICATION_SETENTRY']._loaded_options = None
+  _globals['_RECTIFICATION_SETENTRY']._serialized_options = b'8\001'
+  _globals['_CHANNEL']._serialized_start=2689
+  _globals['_CHANNEL']._serialized_end=2796
+  _globals['_LEGALBASIS']._serialized_start=2798
+  _globals['_LEGALBASIS']._serialized_end=2901
+  _globals['_ACTION']._serialized_start=2903
+  _globals['_ACTION']._serialized_end=2974
+  _globals['_DECISION']._serialized_start=2977
+  _globals['_DECISION']._serialized_end=3124
+  _globals['_PRIVACYREQUESTKIND']._serialized_start=3127
+  _globals['_PRIVACYREQUESTKIND']._serialized_end=3292
+  _globals['_PRIVACYREQUESTSTATUS']._serialized_start=3295
+  _globals['_PRIVACYREQUESTSTATUS']._serialized_end=3498
   _globals['_MERGECONTACTSREQUEST']._serialized_start=88
   _globals['_MERGECONTACTSREQUEST']._serialized_end=150
   _globals['_MERGECONTACTSRESPONSE']._serialized_start=152
@@ -60,6 +66,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKRESULT']._serialized_end=1179
   _globals['_CHECKBATCHRESPONSE']._serialized_start=1181
   _globals['_CHECKBATCHRESPONSE']._serialized_end=1247
-  _globals['_CONSENTSERVICE']._serialized_start=1687
-  _globals['_CONSENTSERVICE']._serialized_end=2110
+  _globals['_RECTIFICATION']._serialized_start=1250
+  _globals['_RECTIFICATION']._serialized_end=1402
+  _globals['_RECTIFICATION_SETENTRY']._serialized_start=1360
+  _globals['_RECTIFICATION_SETENTRY']._serialized_end=1402
+  _globals['_OPENPRIVACYREQUESTREQUEST']._serialized_start=1405
+  _globals['_OPENPRIVACYREQUESTREQUEST']._serialized_end=1556
+  _globals['_PRIVACYSTEP']._serialized_start=1559
+  _globals['_PRIVACYSTEP']._serialized_end=1695
+  _globals['_PRIVACYAUDITENTRY']._serialized_start=1697
+  _globals['_PRIVACYAUDITENTRY']._serialized_end=1818
+  _globals['_PRIVACYREQUEST']._serialized_start=1821
+  _globals['_PRIVACYREQUEST']._serialized_end=2228
+  _globals['_GETPRIVACYREQUESTREQUEST']._serialized_start=2230
+  _globals['_GETPRIVACYREQUESTREQUEST']._serialized_end=2268
+  _globals['_LISTPRIVACYREQUESTSREQUEST']._serialized_start=2271
+  _globals['_LISTPRIVACYREQUESTSREQUEST']._serialized_end=2412
+  _globals['_LISTPRIVACYREQUESTSRESPONSE']._serialized_start=2414
+  _globals['_LISTPRIVACYREQUESTSRESPONSE']._serialized_end=2518
+  _globals['_GETPRIVACYEXPORTREQUEST']._serialized_start=2520
+  _globals['_GETPRIVACYEXPORTREQUEST']._serialized_end=2557
+  _globals['_PRIVACYEXPORT']._serialized_start=2559
+  _globals['_PRIVACYEXPORT']._serialized_end=2597
+  _globals['_ERASECONTACTREQUEST']._serialized_start=2599
+  _globals['_ERASECONTACTREQUEST']._serialized_end=2640
+  _globals['_ERASECONTACTRESPONSE']._serialized_start=2642
+  _globals['_ERASECONTACTRESPONSE']._serialized_end=2687
+  _globals['_CONSENTSERVICE']._serialized_start=3501
+  _globals['_CONSENTSERVICE']._serialized_end=4411
 # @@protoc_insertion_point(module_scope)
