@@ -76,7 +76,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONSENT + "GetPrivacyRequest": DPO,
         _CONSENT + "ListPrivacyRequests": DPO,
         _CONSENT + "GetPrivacyExport": DPO,
-        _CONSENT + "EraseContact": SERVICE,
+        _CONSENT + "EraseContact": frozenset({Role.DPO, Role.SERVICE}),
         # campaigns
         _CAMPAIGNS + "CreateCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "GetCampaign": SIGNED_IN,

@@ -19,7 +19,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
-from meshkit.errors import DomainError, FailedPrecondition, NotFound, PermissionDenied
+from meshkit.errors import (
+    DomainError,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    invalid,
+)
 from meshkit.identity import Principal
 from services.consent import merges, policy, repository
 from services.consent.clients import ContactDirectory
@@ -52,6 +58,7 @@ from services.consent.privacy_policy import (
     step_after,
 )
 from services.consent.privacy_validation import (
+    MAX_ID,
     ListQuery,
     OpenRequest,
     decode_page_token,
@@ -196,9 +203,14 @@ def export_document(
 
 
 def erase_contact(db: Database, principal: Principal, contact_id: str) -> int:
-    """Erases consent's part of a contact (services only); returns the events erased."""
-    principal.require_service()
-    valid_request_id(contact_id)  # the same UUID form: an erasure never takes a pattern
+    """Erases consent's part of a contact; returns the events erased.
+
+    For services, and for the grouping's DPO (the gateway's immediate erasure route).
+    """
+    if not principal.is_service:
+        require_grouping_dpo(principal)
+    if not contact_id or len(contact_id) > MAX_ID:
+        raise invalid("contact_id", f"required, at most {MAX_ID} characters")
     with db.transaction() as session:
         ids = _person_ids(session, contact_id)
         erased = repository.erase_consent_events(session, ids)

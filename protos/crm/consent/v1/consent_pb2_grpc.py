@@ -152,8 +152,8 @@ class ConsentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EraseContact(self, request, context):
-        """Service identity only: erases consent's own part of a contact (its events and
-        merge aliases, every id of the person). Idempotent.
+        """Services and the grouping's dpo: erases consent's own part of a contact (its events
+        and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

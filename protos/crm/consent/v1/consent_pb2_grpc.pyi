@@ -53,8 +53,8 @@ class ConsentServiceStub:
     GetPrivacyExport: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetPrivacyExportRequest, _consent_pb2.PrivacyExport]
     """The document of a done access request (docs/privacy-export.md); fetching is audited."""
     EraseContact: _grpc.UnaryUnaryMultiCallable[_consent_pb2.EraseContactRequest, _consent_pb2.EraseContactResponse]
-    """Service identity only: erases consent's own part of a contact (its events and
-    merge aliases, every id of the person). Idempotent.
+    """Services and the grouping's dpo: erases consent's own part of a contact (its events
+    and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
     """
 
 @_typing.type_check_only
@@ -80,8 +80,8 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     GetPrivacyExport: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetPrivacyExportRequest, _consent_pb2.PrivacyExport]  # type: ignore[assignment]
     """The document of a done access request (docs/privacy-export.md); fetching is audited."""
     EraseContact: _aio.UnaryUnaryMultiCallable[_consent_pb2.EraseContactRequest, _consent_pb2.EraseContactResponse]  # type: ignore[assignment]
-    """Service identity only: erases consent's own part of a contact (its events and
-    merge aliases, every id of the person). Idempotent.
+    """Services and the grouping's dpo: erases consent's own part of a contact (its events
+    and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
     """
 
 class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -164,8 +164,8 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _consent_pb2.EraseContactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_consent_pb2.EraseContactResponse, _abc.Awaitable[_consent_pb2.EraseContactResponse]]:
-        """Service identity only: erases consent's own part of a contact (its events and
-        merge aliases, every id of the person). Idempotent.
+        """Services and the grouping's dpo: erases consent's own part of a contact (its events
+        and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
         """
 
 def add_ConsentServiceServicer_to_server(servicer: ConsentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
