@@ -110,12 +110,14 @@ def build(
     return ConsentApp(server, health, database, closers, job)
 
 
-def main() -> None:
+def main(
+    campaigns: CampaignsPrivacy | None = None, suppression: SuppressionList | None = None
+) -> None:
     """`crm serve consent`: migrate if asked, then serve until SIGTERM or SIGINT."""
     settings = ConsentSettings()  # type: ignore[call-arg]
     # APScheduler logs every run of the privacy job; keep its warnings and errors only.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
-    app = build(settings)
+    app = build(settings, campaigns=campaigns, suppression=suppression)
     if settings.auto_migrate:
         migrate_schema(app.database.engine)
     if app.privacy_job is not None:
