@@ -343,8 +343,9 @@ def test_consent_events_stay_append_only_outside_an_erasure(world: World) -> Non
     with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
         with world.db.engine.begin() as connection:
             connection.execute(text("DELETE FROM consent_events"))
-    with pytest.raises(PermissionDenied):
-        privacy_requests.erase_contact(world.db, DPO, contact_id)
+    for refused in (COMPONENT_DPO, MANAGER):
+        with pytest.raises(PermissionDenied):
+            privacy_requests.erase_contact(world.db, refused, contact_id)
 
 
 def test_two_replicas_advancing_at_once_attempt_each_step_once(world: World) -> None:
