@@ -57,8 +57,9 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         # contacts: data protection
         _CONTACTS + "MergeContacts": frozenset({Role.ADMIN, Role.DPO}),
         _CONTACTS + "ListSensitiveReads": DPO,
-        _CONTACTS + "ExportContact": DPO,
-        _CONTACTS + "RectifyContact": DPO,
+        # export and rectify: services too (consent drives the grouping dpo's privacy requests)
+        _CONTACTS + "ExportContact": frozenset({Role.DPO, Role.SERVICE}),
+        _CONTACTS + "RectifyContact": frozenset({Role.DPO, Role.SERVICE}),
         _CONTACTS + "EraseContact": frozenset({Role.DPO, Role.SERVICE}),
         # contacts: for the other services
         _CONTACTS + "AudienceIds": SERVICE,
@@ -86,6 +87,12 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONSENT + "FilterSuppressed": SERVICE,
         _CONSENT + "GetReceipt": SIGNED_IN,  # its recording component's staff, dpo, services
         _CONSENT + "GetReceiptKeys": SIGNED_IN,
+        # consent: privacy requests (the use cases also require no component)
+        _CONSENT + "OpenPrivacyRequest": DPO,
+        _CONSENT + "GetPrivacyRequest": DPO,
+        _CONSENT + "ListPrivacyRequests": DPO,
+        _CONSENT + "GetPrivacyExport": DPO,
+        _CONSENT + "EraseContact": frozenset({Role.DPO, Role.SERVICE}),
         # campaigns
         _CAMPAIGNS + "CreateCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "GetCampaign": SIGNED_IN,

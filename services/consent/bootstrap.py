@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -16,8 +19,17 @@ from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
-from services.consent import inbound, service
+from services.consent import inbound, privacy_requests, service
 from services.consent.clients import ContactDirectory, GrpcContacts
+from services.consent.privacy_clients import (
+    CampaignsPrivacy,
+    GrpcCampaignsPrivacy,
+    GrpcContactsPrivacy,
+    LocalSuppression,
+    SuppressionList,
+)
+from services.consent.privacy_job import PrivacyJob
+from services.consent.privacy_policy import Backoff
 from services.consent.receipts import Controller, Receipts, ReceiptSigner
 from services.consent.servicer import ConsentServicer
 from services.consent.settings import ConsentSettings
@@ -36,6 +48,14 @@ class ConsentApp:
     database: Database
     closers: list[Callable[[], None]] = field(default_factory=list)
     inbound: inbound.Endpoint | None = None  # the unsubscribe-mail endpoint, when configured
+    privacy_job: PrivacyJob | None = None
+
+    def stop_side_tasks(self) -> None:
+        """Stops the unsubscribe-mail endpoint and the privacy job (at shutdown)."""
+        if self.inbound is not None:
+            self.inbound.stop()
+        if self.privacy_job is not None:
+            self.privacy_job.stop()
 
     def close(self) -> None:
         """Closes the channel to contacts and the database (after in-flight RPCs drained)."""
@@ -53,6 +73,8 @@ def build(
     database: Database | None = None,
     contacts: ContactDirectory | None = None,
     organisation: Organisation | None = None,
+    campaigns: CampaignsPrivacy | None = None,
+    suppression: SuppressionList | None = None,
 ) -> ConsentApp:
     """Wires the server from settings; binds and connects nothing yet."""
     database = database or Database(make_engine(settings.database_url))
@@ -71,11 +93,35 @@ def build(
         organisation = Organisation(grpc_fetch(channel))
     closers.append(database.engine.dispose)
     verifier = settings.verifier()
+    secret = settings.suppression_secret.get_secret_value().encode()
+    # Campaigns is asked as consent too: its part of privacy requests (and, later, mail).
+    campaigns_channel = open_channel(
+        settings.campaigns_target,
+        settings.service_identity("consent").token,
+        settings.rpc_timeout_seconds,
+    )
+    closers.append(campaigns_channel.close)
+    parts = privacy_requests.Parts(
+        directory=contacts,
+        contacts=GrpcContactsPrivacy(channel),
+        campaigns=campaigns or GrpcCampaignsPrivacy(campaigns_channel),
+        suppression=suppression or LocalSuppression(database, secret, service.utc_now),
+        backoff=Backoff(
+            timedelta(seconds=settings.privacy_retry_seconds),
+            timedelta(seconds=settings.privacy_retry_max_seconds),
+        ),
+    )
+    job = PrivacyJob(
+        partial(privacy_requests.advance_open_requests, database, parts),
+        settings.privacy_job_seconds,
+        settings.privacy_misfire_grace_seconds,
+    )
     servicer = ConsentServicer(
         database,
         contacts,
-        suppression_secret=settings.suppression_secret.get_secret_value().encode(),
+        suppression_secret=secret,
         receipts=Receipts(ReceiptSigner(settings.receipt_private_key_file), _controller(settings)),
+        privacy=parts,
     )
 
     def register(server: grpc.Server) -> None:
@@ -87,7 +133,8 @@ def build(
         settings.max_workers,
         principal_check=organisation.check,
     )
-    return ConsentApp(server, health, database, closers, _inbound(settings, database, contacts))
+    inbound_endpoint = _inbound(settings, database, contacts)
+    return ConsentApp(server, health, database, closers, inbound_endpoint, job)
 
 
 def _controller(settings: ConsentSettings) -> Controller:
@@ -116,21 +163,27 @@ def _inbound(
     return inbound.Endpoint(settings.inbound_listen, handler, settings.inbound_max_bytes)
 
 
-def main() -> None:
+def main(
+    campaigns: CampaignsPrivacy | None = None, suppression: SuppressionList | None = None
+) -> None:
     """`crm serve consent`: migrate if asked, then serve until SIGTERM or SIGINT."""
     settings = ConsentSettings()  # type: ignore[call-arg]
-    app = build(settings)
+    # APScheduler logs every run of the privacy job; keep its warnings and errors only.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    app = build(settings, campaigns=campaigns, suppression=suppression)
     if settings.auto_migrate:
         migrate_schema(app.database.engine)
     if app.inbound is not None:
         app.inbound.start()  # a taken port ends the process here, with one line
+    if app.privacy_job is not None:
+        app.privacy_job.start()  # re-reads unfinished requests at once: they survive restarts
     try:
         run_until_signalled(
             app.server,
             app.health,
             settings.listen,
             settings.grace_seconds,
-            on_stop=app.inbound.stop if app.inbound is not None else lambda: None,
+            on_stop=app.stop_side_tasks,
         )
     finally:
         app.close()  # after in-flight RPCs have drained

@@ -258,3 +258,59 @@ class SuppressionRow(Base):
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(16))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- Privacy requests (see privacy_policy.py and migration 0006) ---------------------------
+
+
+class PrivacyRequestRow(Base):
+    """One access, erasure or rectification request and where it stands.
+
+    `contact_id` is cleared once the contact is erased; `contact_digest` stays, so
+    the holder of the contacts tombstone can still find the request.
+    `rectification` holds the values to forward until contacts took them.
+    """
+
+    __tablename__ = "consent_privacy_requests"
+    __table_args__ = (Index("ix_consent_privacy_requests_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+    contact_digest: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime)
+    opened_by: Mapped[str] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    rectification: Mapped[str | None] = mapped_column(Text)
+
+
+class PrivacyStepRow(Base):
+    """One part of the mesh a request waits for; `result` is that part of an access export."""
+
+    __tablename__ = "consent_privacy_steps"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    part: Mapped[str] = mapped_column(String(16), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_outcome: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(Text)
+
+
+class PrivacyAuditRow(Base):
+    """Who did what to a request, when: ids, names of steps and outcome codes, never values."""
+
+    __tablename__ = "consent_privacy_audit"
+
+    seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
+    part: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(64))

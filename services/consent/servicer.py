@@ -12,8 +12,9 @@ from meshkit.errors import Unavailable
 from meshkit.identity import current_principal
 from protos.crm.consent.v1 import consent_pb2 as pb
 from protos.crm.consent.v1 import consent_pb2_grpc
-from services.consent import mapping, merges, service
+from services.consent import mapping, merges, privacy_mapping, privacy_requests, service
 from services.consent.clients import ContactDirectory
+from services.consent.privacy_requests import Parts
 from services.consent.receipts import Receipts
 from services.consent.service import Clock, utc_now
 
@@ -31,12 +32,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         *,
         suppression_secret: bytes = b"",
         receipts: Receipts | None = None,
+        privacy: Parts | None = None,
     ):
         self._db = db
         self._contacts = contacts
         self._clock = clock
         self._secret = suppression_secret  # of the suppression list's address hashes
         self._receipts = receipts
+        self._privacy = privacy
 
     def Grant(self, request: pb.ConsentChange, context: Context) -> pb.ConsentEvent:
         change = mapping.change_request(request)
@@ -180,3 +183,47 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         if self._receipts is None:
             raise Unavailable("this consent server issues no receipts (no signing key)")
         return self._receipts
+
+    # --- Privacy requests ------------------------------------------------------------------
+
+    def OpenPrivacyRequest(
+        self, request: pb.OpenPrivacyRequestRequest, context: grpc.ServicerContext
+    ) -> pb.PrivacyRequest:
+        opened = privacy_mapping.open_request(request)
+        request_id = privacy_requests.open_request(
+            self._db, self._privacy_parts(), current_principal(), opened
+        )
+        found = privacy_requests.get_request(self._db, current_principal(), request_id)
+        return privacy_mapping.request_message(found)
+
+    def GetPrivacyRequest(
+        self, request: pb.GetPrivacyRequestRequest, context: grpc.ServicerContext
+    ) -> pb.PrivacyRequest:
+        found = privacy_requests.get_request(self._db, current_principal(), request.id)
+        return privacy_mapping.request_message(found)
+
+    def ListPrivacyRequests(
+        self, request: pb.ListPrivacyRequestsRequest, context: grpc.ServicerContext
+    ) -> pb.ListPrivacyRequestsResponse:
+        query = privacy_mapping.list_query(request)
+        page = privacy_requests.list_requests(self._db, current_principal(), query)
+        return privacy_mapping.page_message(page)
+
+    def GetPrivacyExport(
+        self, request: pb.GetPrivacyExportRequest, context: grpc.ServicerContext
+    ) -> pb.PrivacyExport:
+        document = privacy_requests.export_document(
+            self._db, current_principal(), request.id, self._clock
+        )
+        return privacy_mapping.export_message(document)
+
+    def EraseContact(
+        self, request: pb.EraseContactRequest, context: grpc.ServicerContext
+    ) -> pb.EraseContactResponse:
+        erased = privacy_requests.erase_contact(self._db, current_principal(), request.contact_id)
+        return pb.EraseContactResponse(events_erased=erased)
+
+    def _privacy_parts(self) -> Parts:
+        if self._privacy is None:
+            raise Unavailable("privacy requests are not wired in this process")
+        return self._privacy

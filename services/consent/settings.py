@@ -30,6 +30,11 @@ class ConsentSettings(ServiceSettings):
         "127.0.0.1:50051",
         description="host:port of crm.contacts.v1.ContactsService, asked whether a contact exists.",
     )
+    campaigns_target: str = Field(
+        "127.0.0.1:50053",
+        description="host:port of crm.campaigns.v1.CampaignsService: confirmation and "
+        "revalidation mail, and its part of privacy requests.",
+    )
     rpc_timeout_seconds: float = Field(
         5.0, gt=0, description="Deadline of every outbound gRPC call (to contacts), in seconds."
     )
@@ -77,4 +82,21 @@ class ConsentSettings(ServiceSettings):
     unsubscribe_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(dev_unsubscribe_secret()),
         description="Secret shared with campaigns and the gateway that signs unsubscribe tokens.",
+    )
+    privacy_job_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the privacy-request job looks for due steps (and once at start).",
+    )
+    privacy_misfire_grace_seconds: int = Field(
+        60, ge=1, description="How late a run of the privacy-request job may still start."
+    )
+    privacy_retry_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Wait before a privacy-request step whose service did not answer is "
+        "tried again; doubles on each silence.",
+    )
+    privacy_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="The longest wait between two tries of one step."
     )

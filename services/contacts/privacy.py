@@ -5,8 +5,8 @@ Who may do what:
 - merge: an administrator or a data-protection officer (`dpo`);
 - sensitive reads: a `dpo` acting for a component sees the reads of the values
   that component owns, and nothing else;
-- export and rectification: the grouping's DPO (`dpo` role, no component);
-- erasure: the grouping's DPO, or a mesh service (the privacy workflow).
+- export, rectification and erasure: the grouping's DPO (`dpo` role, no component),
+  or a mesh service (consent's privacy requests, opened by that DPO).
 
 Values never appear in an error or a log line; a merge's discarded values are
 kept in the change history's `detail`, which only the export shows.
@@ -269,7 +269,7 @@ def export_contact(db: Database, principal: Principal, contact_id: str) -> Expor
 
     Showing a protected value is an audited read, like any other.
     """
-    require_grouping_dpo(principal)
+    _require_grouping_dpo_or_service(principal)
     with db.transaction() as session:
         target = _existing(session, contact_id)
         contact = repository.load_contacts(session, [target])[target]
@@ -299,7 +299,7 @@ def rectify_contact(
     clear: Sequence[str],
 ) -> Shown:
     """Sets or clears values held by `owner` (any component), audited as `rectified`."""
-    require_grouping_dpo(principal)
+    _require_grouping_dpo_or_service(principal)
     owner = require_component_id("owner_component", owner)
     with db.transaction() as session:
         catalogue = repository.load_catalogue(session)
@@ -329,13 +329,17 @@ def rectify_contact(
 
 def erase_contact(db: Database, principal: Principal, contact_id: str) -> str:
     """Removes everything about a contact but a tombstone of its id; returns that id."""
-    if not principal.is_service:
-        require_grouping_dpo(principal)
+    _require_grouping_dpo_or_service(principal)
     with db.transaction() as session:
         target = _existing(session, contact_id, lock=True)
         repository.erase_contact(session, target)
         repository.record_change(session, target, "erased", principal.subject, principal.component)
     return target
+
+
+def _require_grouping_dpo_or_service(principal: Principal) -> None:
+    if not principal.is_service:
+        require_grouping_dpo(principal)
 
 
 def _existing(session: Session, contact_id: str, lock: bool = False) -> str:

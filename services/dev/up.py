@@ -68,6 +68,7 @@ class Ports:
             "CONSENT_LISTEN": f"{local}:{self.consent}",
             "CONSENT_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "CONSENT_INBOUND_LISTEN": f"{local}:{self.inbound}",
+            "CONSENT_CAMPAIGNS_TARGET": f"{local}:{self.campaigns}",
             "CONTACTS_CONSENT_TARGET": f"{local}:{self.consent}",
             "CAMPAIGNS_LISTEN": f"{local}:{self.campaigns}",
             "CAMPAIGNS_CONTACTS_TARGET": f"{local}:{self.contacts}",

@@ -17,6 +17,7 @@ from services.gateway import (
     openapi,
     organisation,
     privacy,
+    privacy_requests,
     problems,
     public,
 )
@@ -24,7 +25,17 @@ from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
 
-AREAS = (meta, contacts, imports, organisation, consent, campaigns, public, privacy)
+AREAS = (
+    meta,
+    contacts,
+    imports,
+    organisation,
+    consent,
+    campaigns,
+    public,
+    privacy,
+    privacy_requests,
+)
 MAX_BODY_BYTES = 1024 * 1024
 
 

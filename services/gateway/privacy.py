@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 from flask import Blueprint, Response
 
+from meshkit.errors import Unavailable
 from meshkit.grpc_client import domain_error
 from meshkit.roles import Role
 from protos.crm.campaigns.v1 import campaigns_pb2
@@ -239,13 +240,38 @@ def rectify_contact(contact_id: str, body: schemas.Rectification) -> Response:
 @routes.route(
     "DELETE",
     "/v1/contacts/<contact_id>/personal-data",
-    summary="Erase a contact: its values and record go, its id stays as a tombstone "
-    "(the grouping's dpo).",
+    summary="Erase a contact at once: its consent history goes, its values and record go, its "
+    "id stays as a tombstone (the grouping's dpo). POST /v1/privacy-requests with kind "
+    "`erasure` also reaches campaigns and the suppression list, and is retried and audited.",
     access=Access.SIGNED_IN,
     role=Role.DPO,
-    replies=(Reply(200, "Erased.", responses.Erased),),
+    replies=(
+        Reply(200, "Erased.", responses.Erased),
+        Reply(
+            503,
+            "Consent could not be told (nothing was erased in contacts): repeat the request.",
+            responses.Problem,
+            media_type=PROBLEM_JSON,
+        ),
+    ),
 )
-def erase_contact(contact_id: str) -> responses.Erased:
+def erase_contact(contact_id: str) -> Response:
     """DELETE /v1/contacts/<id>/personal-data."""
+    # Consent first, with the caller's token (it checks the grouping's dpo as contacts does):
+    # its erasure is idempotent, so a failure after it is repaired by repeating the request.
+    try:
+        upstream().consent.EraseContact(consent_pb2.EraseContactRequest(contact_id=contact_id))
+    except grpc.RpcError as error:
+        mapped = domain_error(error)
+        if not isinstance(mapped, Unavailable):
+            raise  # a refusal: the problem says why (the one upstream error mapping)
+        log.warning("erasure: consent not told: %s", mapped.grpc_code)
+        return problem_response(
+            503,
+            "Erasure not started",
+            "consent could not be told: nothing was erased; repeat the request",
+            "ErasureIncomplete",
+            headers={"Retry-After": "1"},
+        )
     reply = upstream().contacts.EraseContact(contacts_pb2.EraseContactRequest(id=contact_id))
-    return responses.Erased(tombstone_id=reply.tombstone_id)
+    return json_response(responses.Erased(tombstone_id=reply.tombstone_id), 200)

@@ -410,3 +410,56 @@ class ImportStatus(BaseModel):
     import_id: str
     last_line: int = Field(description="Last line of the last applied batch; 0: none yet.")
     counts: dict[str, int] = Field(description="Rows applied per outcome.")
+
+
+# --- Privacy requests (i7-priv) ----------------------------------------------------------------
+
+
+class PrivacyStep(BaseModel):
+    part: Literal["suppression", "contacts", "consent", "campaigns"]
+    status: Literal["pending", "done", "failed"]
+    attempts: int
+    last_attempt_at: Timestamp | None = None
+    last_outcome: str | None = Field(
+        None, description="`done`, or the status code of the last refusal or silence."
+    )
+
+
+class PrivacyAuditEntry(BaseModel):
+    at: Timestamp
+    actor: str = Field(description="Who: the DPO's subject, or `service:consent` for the job.")
+    action: Literal["opened", "attempted", "finished", "fetched"]
+    part: str | None = None
+    outcome: str | None = None
+
+
+class PrivacyRequest(BaseModel):
+    """A privacy request and where it stands (its audit trail on a single read)."""
+
+    id: str
+    kind: Literal["access", "erasure", "rectification"]
+    contact_id: str | None = Field(None, description="Absent once the contact is erased.")
+    status: Literal["open", "in_progress", "done", "failed"]
+    opened_at: Timestamp
+    deadline: Timestamp = Field(description="One month after `opened_at`.")
+    opened_by: str
+    finished_at: Timestamp | None = None
+    steps: list[PrivacyStep]
+    audit: list[PrivacyAuditEntry] | None = None
+
+
+class PrivacyRequestList(BaseModel):
+    requests: list[PrivacyRequest]
+    next_page_token: str = Field(description="Empty on the last page.")
+
+
+class PrivacyExport(BaseModel):
+    """An access export: docs/privacy-export.md describes every part."""
+
+    format: Literal["crm-mesh/privacy-export/v1"]
+    request: dict[str, Any]
+    generated_at: Timestamp
+    contact_id: str
+    contacts: dict[str, Any]
+    consent: dict[str, Any]
+    campaigns: dict[str, Any]

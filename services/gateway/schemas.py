@@ -789,3 +789,43 @@ class ContactImportQuery(BaseModel):
         "it (batches already applied are not applied twice). Default: a new id.",
     )
     dry_run: bool = Field(False, description="Decide and report every row, write nothing.")
+
+
+# --- Privacy requests (i7-priv) ----------------------------------------------------------------
+
+PrivacyKind = Literal["access", "erasure", "rectification"]
+PrivacyStatus = Literal["open", "in_progress", "done", "failed"]
+
+
+class NewPrivacyRequest(BaseModel):
+    """A request the grouping's DPO opens for a person: `rectification` only with that kind."""
+
+    model_config = _closed(
+        {"kind": "erasure", "contact_id": "3f2b8c1e-7a4d-4e5f-9b6a-1c2d3e4f5a6b"}
+    )
+
+    kind: PrivacyKind = Field(
+        description="`access` (and portability: one JSON document), `erasure`, or "
+        "`rectification` (forwarded to contacts)."
+    )
+    contact_id: ContactIdText
+    rectification: Rectification | None = Field(
+        None, description="The corrected values (rectification only; `null` removes one)."
+    )
+
+    @model_validator(mode="after")
+    def _rectification_with_its_kind(self) -> NewPrivacyRequest:
+        if (self.kind == "rectification") != (self.rectification is not None):
+            raise PydanticCustomError(
+                "rectification", "a rectification request, and only one, carries `rectification`"
+            )
+        return self
+
+
+class PrivacyRequestsQuery(Page):
+    """Which requests to list, newest first."""
+
+    contact_id: ContactIdText | None = Field(
+        None, description="Only the requests about this contact (erased ones included)."
+    )
+    status: PrivacyStatus | None = Field(None, description="Only the requests in this status.")

@@ -181,6 +181,7 @@ class Mesh:
             if name == "consent":
                 env["CONSENT_CONTACTS_TARGET"] = f"127.0.0.1:{ports['contacts']}"
                 env["CONSENT_INBOUND_LISTEN"] = f"127.0.0.1:{ports['inbound']}"
+                env["CONSENT_CAMPAIGNS_TARGET"] = f"127.0.0.1:{ports['campaigns']}"
                 env["CONSENT_UNSUBSCRIBE_SECRET"] = UNSUBSCRIBE_SECRET
             else:
                 env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"

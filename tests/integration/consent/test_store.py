@@ -59,6 +59,15 @@ def grant_request(contact_id: str) -> ChangeRequest:
     )
 
 
+def _head() -> str:
+    """The latest revision of the consent migrations (one head)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def test_the_schema_is_versioned_in_the_consent_table(db: Database) -> None:
     tables = set(inspect(db.engine).get_table_names())
     assert {"consent_events", "consent_suppressions", VERSION_TABLE} <= tables

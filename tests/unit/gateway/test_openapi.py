@@ -96,6 +96,10 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/contacts/{contact_id}/export", "GET"),
         ("/v1/contacts/{contact_id}/rectify", "POST"),
         ("/v1/contacts/{contact_id}/personal-data", "DELETE"),
+        ("/v1/privacy-requests", "POST"),
+        ("/v1/privacy-requests", "GET"),
+        ("/v1/privacy-requests/{request_id}", "GET"),
+        ("/v1/privacy-requests/{request_id}/export", "GET"),
     }
     assert documented(document) == expected
 

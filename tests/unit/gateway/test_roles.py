@@ -22,7 +22,13 @@ from tests.support.tokens import TestKeys
 from tests.unit.gateway.harness import CallRecorder, assert_problem, bearer
 
 OPERATIONS = [op for area in AREAS for op in area.routes.operations]
-PATH_VALUES = {"campaign_id": "k-1", "contact_id": str(uuid.uuid4()), "key": "promo", "token": "t"}
+PATH_VALUES = {
+    "campaign_id": "k-1",
+    "contact_id": str(uuid.uuid4()),
+    "request_id": str(uuid.uuid4()),
+    "key": "promo",
+    "token": "t",
+}
 COMPONENT = "sciences"
 
 # What each kind of operation needs, as the README states it.

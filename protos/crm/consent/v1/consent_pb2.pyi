@@ -221,6 +221,51 @@ SUPPRESSION_REASON_BOUNCED: SuppressionReason.ValueType  # 3
 SUPPRESSION_REASON_MANUAL: SuppressionReason.ValueType  # 4
 Global___SuppressionReason: _TypeAlias = SuppressionReason  # noqa: Y015
 
+class _PrivacyRequestKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PrivacyRequestKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PrivacyRequestKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRIVACY_REQUEST_KIND_UNSPECIFIED: _PrivacyRequestKind.ValueType  # 0
+    PRIVACY_REQUEST_KIND_ACCESS: _PrivacyRequestKind.ValueType  # 1
+    """access and portability: one JSON document"""
+    PRIVACY_REQUEST_KIND_ERASURE: _PrivacyRequestKind.ValueType  # 2
+    PRIVACY_REQUEST_KIND_RECTIFICATION: _PrivacyRequestKind.ValueType  # 3
+    """forwarded to contacts RectifyContact"""
+
+class PrivacyRequestKind(_PrivacyRequestKind, metaclass=_PrivacyRequestKindEnumTypeWrapper):
+    """--- Privacy requests -----------------------------------------------------------------"""
+
+PRIVACY_REQUEST_KIND_UNSPECIFIED: PrivacyRequestKind.ValueType  # 0
+PRIVACY_REQUEST_KIND_ACCESS: PrivacyRequestKind.ValueType  # 1
+"""access and portability: one JSON document"""
+PRIVACY_REQUEST_KIND_ERASURE: PrivacyRequestKind.ValueType  # 2
+PRIVACY_REQUEST_KIND_RECTIFICATION: PrivacyRequestKind.ValueType  # 3
+"""forwarded to contacts RectifyContact"""
+Global___PrivacyRequestKind: _TypeAlias = PrivacyRequestKind  # noqa: Y015
+
+class _PrivacyRequestStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PrivacyRequestStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PrivacyRequestStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRIVACY_REQUEST_STATUS_UNSPECIFIED: _PrivacyRequestStatus.ValueType  # 0
+    PRIVACY_REQUEST_STATUS_OPEN: _PrivacyRequestStatus.ValueType  # 1
+    PRIVACY_REQUEST_STATUS_IN_PROGRESS: _PrivacyRequestStatus.ValueType  # 2
+    PRIVACY_REQUEST_STATUS_DONE: _PrivacyRequestStatus.ValueType  # 3
+    PRIVACY_REQUEST_STATUS_FAILED: _PrivacyRequestStatus.ValueType  # 4
+
+class PrivacyRequestStatus(_PrivacyRequestStatus, metaclass=_PrivacyRequestStatusEnumTypeWrapper): ...
+
+PRIVACY_REQUEST_STATUS_UNSPECIFIED: PrivacyRequestStatus.ValueType  # 0
+PRIVACY_REQUEST_STATUS_OPEN: PrivacyRequestStatus.ValueType  # 1
+PRIVACY_REQUEST_STATUS_IN_PROGRESS: PrivacyRequestStatus.ValueType  # 2
+PRIVACY_REQUEST_STATUS_DONE: PrivacyRequestStatus.ValueType  # 3
+PRIVACY_REQUEST_STATUS_FAILED: PrivacyRequestStatus.ValueType  # 4
+Global___PrivacyRequestStatus: _TypeAlias = PrivacyRequestStatus  # noqa: Y015
+
 @_typing.final
 class MergeContactsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -1213,3 +1258,363 @@ class ReceiptKeys(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReceiptKeys: _TypeAlias = ReceiptKeys  # noqa: Y015
+
+@_typing.final
+class Rectification(_message.Message):
+    """The values one component holds to set, and the fields to clear (rectification only)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SetEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    OWNER_COMPONENT_FIELD_NUMBER: _builtins.int
+    SET_FIELD_NUMBER: _builtins.int
+    CLEAR_FIELD_NUMBER: _builtins.int
+    owner_component: _builtins.str
+    @_builtins.property
+    def set(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def clear(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        owner_component: _builtins.str = ...,
+        set: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        clear: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clear", b"clear", "owner_component", b"owner_component", "set", b"set"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Rectification: _TypeAlias = Rectification  # noqa: Y015
+
+@_typing.final
+class OpenPrivacyRequestRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    RECTIFICATION_FIELD_NUMBER: _builtins.int
+    kind: Global___PrivacyRequestKind.ValueType
+    contact_id: _builtins.str
+    @_builtins.property
+    def rectification(self) -> Global___Rectification: ...
+    def __init__(
+        self,
+        *,
+        kind: Global___PrivacyRequestKind.ValueType = ...,
+        contact_id: _builtins.str = ...,
+        rectification: Global___Rectification | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rectification", b"rectification"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "kind", b"kind", "rectification", b"rectification"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenPrivacyRequestRequest: _TypeAlias = OpenPrivacyRequestRequest  # noqa: Y015
+
+@_typing.final
+class PrivacyStep(_message.Message):
+    """One part of the mesh the request waits for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    LAST_OUTCOME_FIELD_NUMBER: _builtins.int
+    part: _builtins.str
+    """suppression, contacts, consent, campaigns"""
+    status: _builtins.str
+    """pending, done, failed"""
+    attempts: _builtins.int
+    last_outcome: _builtins.str
+    """done, or the status code of the last refusal or silence"""
+    @_builtins.property
+    def last_attempt_at(self) -> _timestamp_pb2.Timestamp:
+        """unset before the first attempt"""
+
+    def __init__(
+        self,
+        *,
+        part: _builtins.str = ...,
+        status: _builtins.str = ...,
+        attempts: _builtins.int = ...,
+        last_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        last_outcome: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_attempt_at", b"last_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "last_attempt_at", b"last_attempt_at", "last_outcome", b"last_outcome", "part", b"part", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyStep: _TypeAlias = PrivacyStep  # noqa: Y015
+
+@_typing.final
+class PrivacyAuditEntry(_message.Message):
+    """Who did what, when; never a personal value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    PART_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    """the subject of the token, or service:consent for the job"""
+    action: _builtins.str
+    """opened, attempted, finished, fetched"""
+    part: _builtins.str
+    """attempted only"""
+    outcome: _builtins.str
+    """attempted and finished only"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        actor: _builtins.str = ...,
+        action: _builtins.str = ...,
+        part: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "at", b"at", "outcome", b"outcome", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyAuditEntry: _TypeAlias = PrivacyAuditEntry  # noqa: Y015
+
+@_typing.final
+class PrivacyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OPENED_AT_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    OPENED_BY_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    AUDIT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    kind: Global___PrivacyRequestKind.ValueType
+    contact_id: _builtins.str
+    """empty once the contact is erased"""
+    status: Global___PrivacyRequestStatus.ValueType
+    opened_by: _builtins.str
+    @_builtins.property
+    def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp:
+        """one month after opened_at"""
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """unset until done or failed"""
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PrivacyStep]: ...
+    @_builtins.property
+    def audit(self) -> _containers.RepeatedCompositeFieldContainer[Global___PrivacyAuditEntry]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        kind: Global___PrivacyRequestKind.ValueType = ...,
+        contact_id: _builtins.str = ...,
+        status: Global___PrivacyRequestStatus.ValueType = ...,
+        opened_at: _timestamp_pb2.Timestamp | None = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        opened_by: _builtins.str = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        steps: _abc.Iterable[Global___PrivacyStep] | None = ...,
+        audit: _abc.Iterable[Global___PrivacyAuditEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "finished_at", b"finished_at", "opened_at", b"opened_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "contact_id", b"contact_id", "deadline", b"deadline", "finished_at", b"finished_at", "id", b"id", "kind", b"kind", "opened_at", b"opened_at", "opened_by", b"opened_by", "status", b"status", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyRequest: _TypeAlias = PrivacyRequest  # noqa: Y015
+
+@_typing.final
+class GetPrivacyRequestRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPrivacyRequestRequest: _TypeAlias = GetPrivacyRequestRequest  # noqa: Y015
+
+@_typing.final
+class ListPrivacyRequestsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """optional: the requests about this contact (erased ones too)"""
+    status: Global___PrivacyRequestStatus.ValueType
+    """optional"""
+    page_size: _builtins.int
+    """default 50, at most 200"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        status: Global___PrivacyRequestStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPrivacyRequestsRequest: _TypeAlias = ListPrivacyRequestsRequest  # noqa: Y015
+
+@_typing.final
+class ListPrivacyRequestsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___PrivacyRequest]:
+        """without their audit trails"""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___PrivacyRequest] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPrivacyRequestsResponse: _TypeAlias = ListPrivacyRequestsResponse  # noqa: Y015
+
+@_typing.final
+class GetPrivacyExportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPrivacyExportRequest: _TypeAlias = GetPrivacyExportRequest  # noqa: Y015
+
+@_typing.final
+class PrivacyExport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_JSON_FIELD_NUMBER: _builtins.int
+    document_json: _builtins.str
+    """the layout of docs/privacy-export.schema.json"""
+    def __init__(
+        self,
+        *,
+        document_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_json", b"document_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyExport: _TypeAlias = PrivacyExport  # noqa: Y015
+
+@_typing.final
+class EraseContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactRequest: _TypeAlias = EraseContactRequest  # noqa: Y015
+
+@_typing.final
+class EraseContactResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_ERASED_FIELD_NUMBER: _builtins.int
+    events_erased: _builtins.int
+    def __init__(
+        self,
+        *,
+        events_erased: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events_erased", b"events_erased"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactResponse: _TypeAlias = EraseContactResponse  # noqa: Y015

@@ -134,6 +134,31 @@ class ConsentServiceStub:
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptKeysRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ReceiptKeys.FromString,
                 _registered_method=True)
+        self.OpenPrivacyRequest = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/OpenPrivacyRequest',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.OpenPrivacyRequestRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyRequest.FromString,
+                _registered_method=True)
+        self.GetPrivacyRequest = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/GetPrivacyRequest',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetPrivacyRequestRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyRequest.FromString,
+                _registered_method=True)
+        self.ListPrivacyRequests = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/ListPrivacyRequests',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPrivacyRequestsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPrivacyRequestsResponse.FromString,
+                _registered_method=True)
+        self.GetPrivacyExport = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/GetPrivacyExport',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetPrivacyExportRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyExport.FromString,
+                _registered_method=True)
+        self.EraseContact = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/EraseContact',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -278,6 +303,42 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenPrivacyRequest(self, request, context):
+        """--- Privacy requests: the grouping's data-protection officer (dpo, no component) ---
+        Records a request for an existing contact; a job drives it to done or failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrivacyRequest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPrivacyRequests(self, request, context):
+        """Newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrivacyExport(self, request, context):
+        """The document of a done access request (docs/privacy-export.md); fetching is audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseContact(self, request, context):
+        """Services and the grouping's dpo: erases consent's own part of a contact (its events
+        and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -380,6 +441,31 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetReceiptKeys,
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptKeysRequest.FromString,
                     response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ReceiptKeys.SerializeToString,
+            ),
+            'OpenPrivacyRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenPrivacyRequest,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.OpenPrivacyRequestRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyRequest.SerializeToString,
+            ),
+            'GetPrivacyRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrivacyRequest,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetPrivacyRequestRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyRequest.SerializeToString,
+            ),
+            'ListPrivacyRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrivacyRequests,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPrivacyRequestsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPrivacyRequestsResponse.SerializeToString,
+            ),
+            'GetPrivacyExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrivacyExport,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetPrivacyExportRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyExport.SerializeToString,
+            ),
+            'EraseContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseContact,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -922,6 +1008,141 @@ class ConsentService:
             '/crm.consent.v1.ConsentService/GetReceiptKeys',
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetReceiptKeysRequest.SerializeToString,
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ReceiptKeys.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenPrivacyRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/OpenPrivacyRequest',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.OpenPrivacyRequestRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrivacyRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/GetPrivacyRequest',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetPrivacyRequestRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrivacyRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/ListPrivacyRequests',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPrivacyRequestsRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListPrivacyRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrivacyExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/GetPrivacyExport',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetPrivacyExportRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.PrivacyExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/EraseContact',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -76,6 +76,19 @@ class ConsentServiceStub:
     """
     GetReceiptKeys: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetReceiptKeysRequest, _consent_pb2.ReceiptKeys]
     """The public keys (JWKS) that verify consent receipts. Any signed-in caller."""
+    OpenPrivacyRequest: _grpc.UnaryUnaryMultiCallable[_consent_pb2.OpenPrivacyRequestRequest, _consent_pb2.PrivacyRequest]
+    """--- Privacy requests: the grouping's data-protection officer (dpo, no component) ---
+    Records a request for an existing contact; a job drives it to done or failed.
+    """
+    GetPrivacyRequest: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetPrivacyRequestRequest, _consent_pb2.PrivacyRequest]
+    ListPrivacyRequests: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ListPrivacyRequestsRequest, _consent_pb2.ListPrivacyRequestsResponse]
+    """Newest first, a page at a time."""
+    GetPrivacyExport: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetPrivacyExportRequest, _consent_pb2.PrivacyExport]
+    """The document of a done access request (docs/privacy-export.md); fetching is audited."""
+    EraseContact: _grpc.UnaryUnaryMultiCallable[_consent_pb2.EraseContactRequest, _consent_pb2.EraseContactResponse]
+    """Services and the grouping's dpo: erases consent's own part of a contact (its events
+    and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
+    """
 
 @_typing.type_check_only
 class ConsentServiceAsyncStub(ConsentServiceStub):
@@ -123,6 +136,19 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     """
     GetReceiptKeys: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetReceiptKeysRequest, _consent_pb2.ReceiptKeys]  # type: ignore[assignment]
     """The public keys (JWKS) that verify consent receipts. Any signed-in caller."""
+    OpenPrivacyRequest: _aio.UnaryUnaryMultiCallable[_consent_pb2.OpenPrivacyRequestRequest, _consent_pb2.PrivacyRequest]  # type: ignore[assignment]
+    """--- Privacy requests: the grouping's data-protection officer (dpo, no component) ---
+    Records a request for an existing contact; a job drives it to done or failed.
+    """
+    GetPrivacyRequest: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetPrivacyRequestRequest, _consent_pb2.PrivacyRequest]  # type: ignore[assignment]
+    ListPrivacyRequests: _aio.UnaryUnaryMultiCallable[_consent_pb2.ListPrivacyRequestsRequest, _consent_pb2.ListPrivacyRequestsResponse]  # type: ignore[assignment]
+    """Newest first, a page at a time."""
+    GetPrivacyExport: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetPrivacyExportRequest, _consent_pb2.PrivacyExport]  # type: ignore[assignment]
+    """The document of a done access request (docs/privacy-export.md); fetching is audited."""
+    EraseContact: _aio.UnaryUnaryMultiCallable[_consent_pb2.EraseContactRequest, _consent_pb2.EraseContactResponse]  # type: ignore[assignment]
+    """Services and the grouping's dpo: erases consent's own part of a contact (its events
+    and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
+    """
 
 class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -287,5 +313,48 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_consent_pb2.ReceiptKeys, _abc.Awaitable[_consent_pb2.ReceiptKeys]]:
         """The public keys (JWKS) that verify consent receipts. Any signed-in caller."""
+
+    @_abc_1.abstractmethod
+    def OpenPrivacyRequest(
+        self,
+        request: _consent_pb2.OpenPrivacyRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.PrivacyRequest, _abc.Awaitable[_consent_pb2.PrivacyRequest]]:
+        """--- Privacy requests: the grouping's data-protection officer (dpo, no component) ---
+        Records a request for an existing contact; a job drives it to done or failed.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPrivacyRequest(
+        self,
+        request: _consent_pb2.GetPrivacyRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.PrivacyRequest, _abc.Awaitable[_consent_pb2.PrivacyRequest]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPrivacyRequests(
+        self,
+        request: _consent_pb2.ListPrivacyRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ListPrivacyRequestsResponse, _abc.Awaitable[_consent_pb2.ListPrivacyRequestsResponse]]:
+        """Newest first, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def GetPrivacyExport(
+        self,
+        request: _consent_pb2.GetPrivacyExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.PrivacyExport, _abc.Awaitable[_consent_pb2.PrivacyExport]]:
+        """The document of a done access request (docs/privacy-export.md); fetching is audited."""
+
+    @_abc_1.abstractmethod
+    def EraseContact(
+        self,
+        request: _consent_pb2.EraseContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.EraseContactResponse, _abc.Awaitable[_consent_pb2.EraseContactResponse]]:
+        """Services and the grouping's dpo: erases consent's own part of a contact (its events
+        and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
+        """
 
 def add_ConsentServiceServicer_to_server(servicer: ConsentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
