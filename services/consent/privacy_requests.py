@@ -354,8 +354,7 @@ def _settle(
 def _consent_part(session: Session, contact_id: str) -> dict[str, Any]:
     """Consent's part of an access export: every event of the person and where each stands."""
     ids = _person_ids(session, contact_id)
-    events = [e for i in sorted(ids) for e in repository.history(session, i)]
-    events.sort(key=lambda e: e.seq)
+    events = repository.history(session, ids)  # by seq
     survivor, _group, merge_seq = merges.people(session, [contact_id])
     return {
         "contact_ids": sorted(ids),

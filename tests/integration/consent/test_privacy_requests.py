@@ -240,10 +240,15 @@ def test_the_audit_trail_says_who_and_what_but_never_a_value(world: World) -> No
     values = {v["field"]: v["value"] for v in document["contacts"]["values"]}
     assert values["email"] == address and values["last_name"] == name
     [event] = document["consent"]["events"]
-    assert (event["action"], event["purpose"]) == ("grant", "newsletter")
-    assert {"channel": "email", "purpose": "newsletter", "scope": {"component": OWNER}} == {
-        k: document["consent"]["state"][1][k] for k in ("channel", "purpose", "scope")
-    }
+    assert (event["kind"], event["purpose"]) == ("granted", "newsletter")
+    [standing] = [
+        entry
+        for entry in document["consent"]["state"]
+        if (entry["channel"], entry["purpose"], entry["scope"])
+        == ("email", "newsletter", {"component": OWNER})
+    ]
+    assert (standing["decision"], standing["allowed"]) == ("consent_given", True)
+    assert standing["deciding_event_id"] == event["id"]
     assert document["campaigns"] == {"deliveries": [{"campaign_id": "c-1", "outcome": "sent"}]}
 
 

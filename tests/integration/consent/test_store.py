@@ -21,6 +21,7 @@ from services.consent import service
 from services.consent.bootstrap import MIGRATIONS, VERSION_TABLE, migrate_schema
 from services.consent.clients import GrpcContacts
 from services.consent.domain import Channel, CheckItem, Decision, LegalBasis, Scope, Verdict
+from services.consent.suppression import Reason
 from services.consent.validation import BatchRequest, ChangeRequest
 from tests.integration.campaigns.peers import CallLog
 from tests.integration.consent.harness import RunningContacts
@@ -97,6 +98,9 @@ def test_recorded_events_cannot_be_updated_or_deleted(
             connection.execute(text(statement))
 
 
+SECRET = b"suppression test secret"
+
+
 def _statements_of(db: Database, request: BatchRequest) -> tuple[int, list[tuple[str, Verdict]]]:
     statements: list[str] = []
 
@@ -105,7 +109,7 @@ def _statements_of(db: Database, request: BatchRequest) -> tuple[int, list[tuple
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        results = service.check_batch(db, CAMPAIGNS, request)
+        results = service.check_batch(db, CAMPAIGNS, request, SECRET)
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     return len(statements), results
@@ -119,13 +123,17 @@ def test_a_batch_takes_as_many_statements_for_10_as_for_10000_items(
         service.grant(db, directory[0], MANAGER, grant_request(contact_id))
     business = CheckItem(granted[0], "a@example.org", professional_address=True)
     few = [CheckItem(c) for c in granted[1:]] + [business]
-    many = few + [CheckItem(f"c-batch-{i}", professional_address=i % 2 == 0) for i in range(9990)]
+    many = few + [
+        CheckItem(f"c-batch-{i}", f"b{i}@example.org", professional_address=i % 2 == 0)
+        for i in range(9990)
+    ]
     small, answers = _statements_of(db, BatchRequest("law", Channel.EMAIL, "newsletter", items=few))
     large, results = _statements_of(
         db, BatchRequest("law", Channel.EMAIL, "newsletter", items=many)
     )
-    # The purpose, its basis rules, the merge aliases of the batch's people, their events.
-    assert small == large <= 4
+    # The purpose, its basis rules, the merge aliases of the batch's people, their events,
+    # the suppression list.
+    assert small == large <= 5
     assert answers == results[:10]
     assert [c for c, _ in results] == [i.contact_id for i in many]
     decisions = [v.decision for _, v in results]
@@ -135,6 +143,36 @@ def test_a_batch_takes_as_many_statements_for_10_as_for_10000_items(
     assert decisions[10::2] == [Decision.LEGITIMATE_INTEREST] * 4995
     assert decisions[11::2] == [Decision.NO_CONSENT] * 4995
     assert results[10][1].basis is LegalBasis.LEGITIMATE_INTEREST
+
+
+def test_an_item_whose_address_is_suppressed_is_refused_whatever_its_consent(
+    db: Database, contacts: RunningContacts, directory: tuple[GrpcContacts, CallLog]
+) -> None:
+    granted = contacts.new_contact()
+    service.grant(db, directory[0], MANAGER, grant_request(granted))
+    items = [
+        CheckItem(granted, " Objected@Example.ORG "),
+        CheckItem(granted, "kept@example.org"),
+        CheckItem("c-business", "objected@example.org", professional_address=True),
+        CheckItem("c-odd", "not an address"),
+    ]
+    request = BatchRequest("law", Channel.EMAIL, "newsletter", items=items)
+    before = [v.decision for _, v in service.check_batch(db, CAMPAIGNS, request, SECRET)]
+    assert before == [
+        Decision.CONSENT_GIVEN,
+        Decision.CONSENT_GIVEN,
+        Decision.LEGITIMATE_INTEREST,
+        Decision.NO_CONSENT,
+    ]
+    service.suppress(db, SECRET, CAMPAIGNS, ["objected@example.org"], Reason.OBJECTED)
+    after = service.check_batch(db, CAMPAIGNS, request, SECRET)
+    assert [v.decision for _, v in after] == [
+        Decision.SUPPRESSED,
+        Decision.CONSENT_GIVEN,
+        Decision.SUPPRESSED,
+        Decision.NO_CONSENT,
+    ]
+    assert not any(v.allowed for _, v in after if v.decision is Decision.SUPPRESSED)
 
 
 def test_recorded_at_is_the_server_clock_in_utc(
@@ -159,6 +197,6 @@ def test_seq_orders_history_whatever_the_clock_says(
     second = service.withdraw(db, asks, MANAGER, grant_request(contact), clock=lambda: earlier)
     assert [e.id for e in service.history(db, MANAGER, contact)] == [first.id, second.id]
     [(_, verdict)] = service.check_batch(
-        db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", [contact])
+        db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", [contact]), SECRET
     )
     assert verdict.decision is Decision.WITHDRAWN and verdict.deciding_event_id == second.id

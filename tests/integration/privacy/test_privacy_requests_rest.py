@@ -148,7 +148,7 @@ def test_an_access_request_gathers_one_document_and_fetching_it_is_audited(mesh:
     assert document["contact_id"] == contact_id
     values = {v["field"]: v["value"] for v in document["contacts"]["values"]}
     assert values["email"] == address and values["last_name"] == name
-    assert [e["action"] for e in document["consent"]["events"]] == ["grant"]
+    assert [e["kind"] for e in document["consent"]["events"]] == ["granted"]
     assert document["campaigns"] == {"deliveries": []}
     trail = mesh.api.call("GET", f"/v1/privacy-requests/{opened['id']}", dpo(mesh)).json["audit"]
     assert trail[0] == {"at": trail[0]["at"], "actor": "dpo@grouping", "action": "opened"}
