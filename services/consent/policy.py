@@ -338,6 +338,18 @@ def may_read_history(principal: Principal) -> bool:
     )
 
 
+def reads_need_membership(principal: Principal) -> bool:
+    """Staff read a contact's consent only when their component is a member of it.
+
+    Admins, mesh services and the grouping's DPO read any contact's; anyone else
+    (a token bound to a component) must be placed on the contact first, so a
+    component never learns from consent who another component knows.
+    """
+    if principal.is_admin or principal.is_service:
+        return False
+    return principal.component is not None
+
+
 def may_see(principal: Principal, scope: Scope) -> bool:
     """A component sees grouping-wide events and its own; admins, services and the DPO all."""
     if principal.is_admin or principal.is_service:

@@ -232,6 +232,13 @@ def _new(change: Change, kind: EventKind) -> NewEvent:
     )
 
 
+def _require_reader(contacts: ContactDirectory, principal: Principal, contact_id: str) -> None:
+    """NotFound for staff whose component is not a member: the same answer as for no contact."""
+    if policy.reads_need_membership(principal):
+        if principal.component not in _members(contacts, contact_id):
+            raise NotFound("contact not found")
+
+
 def _members(contacts: ContactDirectory, contact_id: str) -> frozenset[str]:
     """The member components of the contact; NotFound unless contacts knows it."""
     found = contacts.members([contact_id])
@@ -254,11 +261,14 @@ def _refusal(kind: EventKind, scope: Scope) -> str:
 # --- Reading -----------------------------------------------------------------------------------
 
 
-def history(db: Database, principal: Principal, contact_id: str) -> list[ConsentEvent]:
+def history(
+    db: Database, contacts: ContactDirectory, principal: Principal, contact_id: str
+) -> list[ConsentEvent]:
     """The events of one contact the caller may see, oldest first."""
     valid_contact_id(contact_id)
     if not policy.may_read_history(principal):
         raise PermissionDenied("reading consent history needs a token bound to a component")
+    _require_reader(contacts, principal, contact_id)
     with db.transaction() as session:
         events = repository.history(session, [contact_id])
     return [e for e in events if policy.may_see(principal, e.scope)]
@@ -272,6 +282,7 @@ class State:
 
 def state(
     db: Database,
+    contacts: ContactDirectory,
     principal: Principal,
     contact_id: str,
     at: datetime | None = None,
@@ -282,6 +293,7 @@ def state(
     valid_contact_id(contact_id)
     if not policy.may_read_history(principal):
         raise PermissionDenied("reading consent state needs a token bound to a component")
+    _require_reader(contacts, principal, contact_id)
     at = at or clock()
     with db.transaction() as session:
         survivor, group, merge_seq = merges.people(session, [contact_id])

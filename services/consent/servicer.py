@@ -69,13 +69,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return mapping.event_message(event)
 
     def GetHistory(self, request: pb.GetHistoryRequest, context: Context) -> pb.GetHistoryResponse:
-        events = service.history(self._db, current_principal(), request.contact_id)
+        events = service.history(self._db, self._contacts, current_principal(), request.contact_id)
         return mapping.history_message(events)
 
     def GetState(self, request: pb.GetStateRequest, context: Context) -> pb.GetStateResponse:
         at = mapping.at_of(request)
         state = service.state(
             self._db,
+            self._contacts,
             current_principal(),
             request.contact_id,
             at,

@@ -127,7 +127,10 @@ def test_component_callers_see_grouping_events_and_their_own(consent: RunningCon
 
     assert ids(consent.keys.manager("law")) == [law.id, group.id]
     assert ids(consent.keys.manager("sciences")) == [sci.id, group.id]
-    assert ids(consent.keys.manager("medicine")) == [group.id]
+    # A component that is no member of the contact reads nothing, not even grouping events.
+    with pytest.raises(grpc.RpcError) as caught:
+        ids(consent.keys.manager("medicine"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert ids(consent.keys.admin()) == [law.id, sci.id, group.id]
     assert ids(consent.keys.service()) == [law.id, sci.id, group.id]
 

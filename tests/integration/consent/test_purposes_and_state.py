@@ -47,6 +47,24 @@ def test_staff_record_only_for_contacts_their_component_knows(consent: RunningCo
     assert consent.rows() == rows
 
 
+def test_a_component_that_does_not_know_the_contact_reads_nothing_of_its_consent(
+    consent: RunningConsent,
+) -> None:
+    contact = consent.new_contact()  # law's contact only
+    grant(consent, consent.keys.admin(), change(contact, GROUPING))  # every component sees it
+    outsider = consent.keys.manager("sciences")
+    for name, request in (
+        ("GetHistory", pb.GetHistoryRequest(contact_id=contact)),
+        ("GetState", pb.GetStateRequest(contact_id=contact)),
+    ):
+        error = refused(consent, name, request, outsider)
+        # The same answer as for a contact that does not exist: nothing to learn by probing.
+        assert error.code() == grpc.StatusCode.NOT_FOUND, name
+        assert contact not in (error.details() or "")
+        member = call(consent, name, request, consent.keys.manager("law"))
+        assert member.events  # type: ignore[attr-defined]
+
+
 def test_notices_are_versioned_and_a_grant_names_one_of_its_purpose(
     consent: RunningConsent,
 ) -> None:
