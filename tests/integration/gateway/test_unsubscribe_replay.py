@@ -12,9 +12,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 import pytest
 
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
+from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from tests.integration.gateway.harness import UNSUBSCRIBE_SECRET, A, B, Gateway
 from tests.support.mesh import Reply
 
@@ -29,9 +31,12 @@ GRANT = {
 
 @pytest.fixture
 def contact_id(gateway: Gateway) -> str:
+    """A contact both A and B know (consent reads need membership)."""
     body = {"kind": "person", "fields": {"email": f"{uuid.uuid4().hex[:12]}@example.org"}}
     reply = gateway.api.call("POST", "/v1/contacts", gateway.keys.manager(A), body)
     assert reply.status == 201, reply.text
+    joined = gateway.api.call("POST", "/v1/contacts", gateway.keys.manager(B), body)
+    assert joined.json["contact"]["id"] == reply.json["contact"]["id"], joined.text
     return str(reply.json["contact"]["id"])
 
 
@@ -113,4 +118,11 @@ def test_a_signed_link_for_no_contact_records_nothing(gateway: Gateway) -> None:
     reply = one_click(gateway, link(unknown))
     assert reply.status == 404, reply.text  # final: a mail client must not retry it
     assert reply.headers["Content-Type"].startswith("application/problem+json")
-    assert actions(gateway, unknown) == []
+    # Staff would get 404 (no component is a member of no one): ask consent as a service.
+    with grpc.insecure_channel(gateway.targets["consent"]) as channel:
+        stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        metadata = (("authorization", f"Bearer {gateway.keys.service()}"),)
+        history = stub.GetHistory(
+            consent_pb2.GetHistoryRequest(contact_id=unknown), metadata=metadata, timeout=10
+        )
+    assert list(history.events) == []
