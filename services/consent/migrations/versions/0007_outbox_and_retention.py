@@ -40,7 +40,7 @@ OLD_REFERS_TO = (
 REFUSAL = "consent_events is append-only"
 SQLITE_TRIGGERS = (
     f"""CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
-    BEGIN SELECT RAISE(ABORT, 'consent_events is append-only: UPDATE refused'); END""",
+    BEGIN SELECT RAISE(ABORT, '{REFUSAL}: UPDATE refused'); END""",
     f"""CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
     WHEN NOT EXISTS (SELECT 1 FROM consent_erasure_gate)
     BEGIN SELECT RAISE(ABORT, '{REFUSAL}: DELETE refused'); END""",
