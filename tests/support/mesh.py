@@ -183,6 +183,11 @@ class Mesh:
                 env["CONSENT_INBOUND_LISTEN"] = f"127.0.0.1:{ports['inbound']}"
                 env["CONSENT_CAMPAIGNS_TARGET"] = f"127.0.0.1:{ports['campaigns']}"
                 env["CONSENT_UNSUBSCRIBE_SECRET"] = UNSUBSCRIBE_SECRET
+                env["CONSENT_PUBLIC_BASE_URL"] = self.gateway_url
+                env["CONSENT_OUTBOX_SECONDS"] = "0.5"
+                env["CONSENT_OUTBOX_RETRY_SECONDS"] = "0.5"
+                env["CONSENT_OUTBOX_RETRY_MAX_SECONDS"] = "2"
+                env["CONSENT_SCHEDULER_SYNC_SECONDS"] = "0.5"
             else:
                 env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"
             self.processes[name] = stack.enter_context(service_process(name, env, self.logs))
