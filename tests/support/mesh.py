@@ -154,6 +154,7 @@ class Mesh:
         urls = {
             n: stack.enter_context(fresh_postgres(n)) for n in ("contacts", "consent", "campaigns")
         }
+        self.database_urls = urls  # for tests that run a service's job in process
         smtp_port = free_port()
         controller = Controller(self.inbox, hostname="127.0.0.1", port=smtp_port)
         controller.start()
