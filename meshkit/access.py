@@ -81,6 +81,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONSENT + "Deny": SIGNED_IN,
         _CONSENT + "Object": SIGNED_IN,
         _CONSENT + "Confirm": SERVICE,
+        _CONSENT + "Revalidate": SERVICE,
         _CONSENT + "GetState": SIGNED_IN,
         # consent: suppression list and receipts
         _CONSENT + "Suppress": frozenset({Role.SERVICE, Role.DPO}),

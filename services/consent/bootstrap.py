@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,11 +18,16 @@ from sqlalchemy import Engine
 from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
+from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
+from meshkit.scheduling import LeaderScheduler, leader_for
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
-from services.consent import inbound, privacy_requests, service
+from services.consent import inbound, outbox_job, privacy_requests, service
 from services.consent.clients import ContactDirectory, GrpcContacts
+from services.consent.mailer import GrpcMailer
+from services.consent.outbox import Backoff as OutboxBackoff
+from services.consent.outbox_job import ConsentJobs, Delivery
 from services.consent.privacy_clients import (
     CampaignsPrivacy,
     GrpcCampaignsPrivacy,
@@ -49,13 +56,16 @@ class ConsentApp:
     closers: list[Callable[[], None]] = field(default_factory=list)
     inbound: inbound.Endpoint | None = None  # the unsubscribe-mail endpoint, when configured
     privacy_job: PrivacyJob | None = None
+    jobs: ConsentJobs | None = None  # the outbox and the daily retention run
 
     def stop_side_tasks(self) -> None:
-        """Stops the unsubscribe-mail endpoint and the privacy job (at shutdown)."""
+        """Stops the unsubscribe-mail endpoint and the jobs (at shutdown)."""
         if self.inbound is not None:
             self.inbound.stop()
         if self.privacy_job is not None:
             self.privacy_job.stop()
+        if self.jobs is not None:
+            self.jobs.stop()
 
     def close(self) -> None:
         """Closes the channel to contacts and the database (after in-flight RPCs drained)."""
@@ -116,12 +126,36 @@ def build(
         settings.privacy_job_seconds,
         settings.privacy_misfire_grace_seconds,
     )
+    delivery = Delivery(
+        mailer=GrpcMailer(campaigns_channel),
+        contacts=parts.contacts,
+        directory=contacts,
+        links=PersonLinks(settings.unsubscribe_secret.get_secret_value()),
+        public_base_url=settings.public_base_url,
+        suppression_secret=secret,
+        backoff=OutboxBackoff(
+            timedelta(seconds=settings.outbox_retry_seconds),
+            timedelta(seconds=settings.outbox_retry_max_seconds),
+        ),
+    )
+    jobs = ConsentJobs(
+        LeaderScheduler(
+            leader_for(database.engine, "crm-consent-scheduler"),
+            sync_seconds=settings.scheduler_sync_seconds,
+        ),
+        partial(outbox_job.deliver_due, database, delivery, service.utc_now),
+        partial(outbox_job.run_retention, database, service.utc_now, _replica_name()),
+        outbox_seconds=settings.outbox_seconds,
+        retention_hour=settings.retention_hour,
+        retention_misfire_seconds=settings.retention_misfire_grace_seconds,
+    )
     servicer = ConsentServicer(
         database,
         contacts,
         suppression_secret=secret,
         receipts=Receipts(ReceiptSigner(settings.receipt_private_key_file), _controller(settings)),
         privacy=parts,
+        after_commit=jobs.kick,
     )
 
     def register(server: grpc.Server) -> None:
@@ -134,7 +168,12 @@ def build(
         principal_check=organisation.check,
     )
     inbound_endpoint = _inbound(settings, database, contacts)
-    return ConsentApp(server, health, database, closers, inbound_endpoint, job)
+    return ConsentApp(server, health, database, closers, inbound_endpoint, job, jobs)
+
+
+def _replica_name() -> str:
+    """Who ran a job, in consent_job_runs: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _controller(settings: ConsentSettings) -> Controller:
@@ -177,6 +216,8 @@ def main(
         app.inbound.start()  # a taken port ends the process here, with one line
     if app.privacy_job is not None:
         app.privacy_job.start()  # re-reads unfinished requests at once: they survive restarts
+    if app.jobs is not None:
+        app.jobs.start()  # the outbox is read again at once: owed mail survives restarts
     try:
         run_until_signalled(
             app.server,

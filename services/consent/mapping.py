@@ -32,6 +32,7 @@ from services.consent.validation import (
     ConfirmRequest,
     ObjectionRequest,
     PurposeRequest,
+    RevalidateRequest,
     RuleRequest,
 )
 
@@ -92,6 +93,15 @@ def objection_request(message: pb.ObjectionRequest) -> ObjectionRequest:
 def confirm_request(message: pb.ConfirmRequest) -> ConfirmRequest:
     return ConfirmRequest(
         grant_event_id=message.grant_event_id,
+        collection=CollectionRequest(
+            HOWS.get(message.how), message.source, message.ip, message.user_agent
+        ),
+    )
+
+
+def revalidate_request(message: pb.RevalidateRequest) -> RevalidateRequest:
+    return RevalidateRequest(
+        event_id=message.event_id,
         collection=CollectionRequest(
             HOWS.get(message.how), message.source, message.ip, message.user_agent
         ),

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.db import UtcDateTime
+from meshkit.scheduling import job_runs_table
 from services.consent.domain import (
     BasisRule,
     Channel,
@@ -60,9 +61,11 @@ CHECKS = {
         " OR (kind <> 'granted' AND legal_basis IS NULL)"
     ),
     "ck_consent_events_pending": "pending = false OR kind = 'granted'",
+    # Migration 0007: a revalidation or an expiry names the cycle it renews or ends.
     "ck_consent_events_refers_to": (
-        "(kind = 'confirmed' AND refers_to IS NOT NULL)"
-        " OR (kind <> 'confirmed' AND refers_to IS NULL)"
+        "(kind IN ('confirmed', 'revalidated') AND refers_to IS NOT NULL)"
+        " OR kind = 'expired'"
+        " OR (kind NOT IN ('confirmed', 'revalidated', 'expired') AND refers_to IS NULL)"
     ),
     "ck_consent_events_how": _among("how", How),
     "ck_consent_events_person_made": "how <> 'staff' OR (ip IS NULL AND user_agent IS NULL)",
@@ -314,3 +317,38 @@ class PrivacyAuditRow(Base):
     action: Mapped[str] = mapped_column(String(16))
     part: Mapped[str | None] = mapped_column(String(16))
     outcome: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- Mail outbox and job run keys (see outbox.py and migration 0007) -----------------------
+
+OUTBOX_KIND_CHECK = (
+    "kind IN ('consent_confirmation', 'consent_revalidation', 'suppress_objection',"
+    " 'lift_objection')"
+)
+
+
+class OutboxRow(Base):
+    """Work owed once an event is committed: a mail through campaigns, or a suppression
+    change. The idempotency key is the one campaigns receives: never sent twice."""
+
+    __tablename__ = "consent_outbox"
+    __table_args__ = (
+        CheckConstraint(OUTBOX_KIND_CHECK, name="ck_consent_outbox_kind"),
+        Index("ix_consent_outbox_due", "sent_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    contact_id: Mapped[str] = mapped_column(String(64))
+    component_id: Mapped[str] = mapped_column(String(64), default="")
+    link_kind: Mapped[str] = mapped_column(String(16), default="")
+    link_ref: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_outcome: Mapped[str | None] = mapped_column(String(64))
+
+
+JOB_RUNS = job_runs_table(Base.metadata, "consent")

@@ -38,6 +38,7 @@ from services.consent.models import (
     ConsentEventRow,
     ContactAliasRow,
     NoticeRow,
+    OutboxRow,
     PrivacyAuditRow,
     PrivacyRequestRow,
     PrivacyStepRow,
@@ -49,6 +50,7 @@ from services.consent.models import (
     purpose_of,
     rule_of,
 )
+from services.consent.outbox import Entry, OutboxKind
 from services.consent.privacy_policy import (
     UNFINISHED,
     AuditEntry,
@@ -530,7 +532,7 @@ def privacy_export_parts(session: Session, request_id: str) -> dict[str, Any]:
 
 
 def erase_consent_events(session: Session, contact_ids: Collection[str]) -> int:
-    """Deletes every event and merge alias of these ids, through the one path the
+    """Deletes every event, merge alias and outbox entry of these ids, through the one path the
     append-only triggers let through (migration 0006); returns how many events went."""
     ids = list(set(contact_ids))
     if session.get_bind().dialect.name == "postgresql":
@@ -546,6 +548,8 @@ def erase_consent_events(session: Session, contact_ids: Collection[str]) -> int:
             ContactAliasRow.merged_id.in_(ids) | ContactAliasRow.survivor_id.in_(ids)
         )
     )
+    # Owed mail and suppression changes name the contact too; erasure lists its addresses.
+    session.execute(delete(OutboxRow).where(OutboxRow.contact_id.in_(ids)))
     return erased
 
 
@@ -643,3 +647,147 @@ def _rectification_of(stored: str | None) -> Rectification | None:
         return None
     data = json.loads(stored)
     return Rectification(data["owner"], dict(data["set"]), tuple(data["clear"]))
+
+
+# --- Mail outbox (outbox.py) ---------------------------------------------------------------
+
+
+def enqueue(session: Session, entry: Entry, now: datetime) -> bool:
+    """Adds an outbox entry, due now; False (nothing added) when its key is known."""
+    statement = (
+        _insert(session, OutboxRow)
+        .values(
+            idempotency_key=entry.idempotency_key,
+            kind=entry.kind.value,
+            contact_id=entry.contact_id,
+            component_id=entry.component_id,
+            link_kind=entry.link_kind.value if entry.link_kind else "",
+            link_ref=entry.link_ref,
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxRow.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def due_outbox(session: Session, now: datetime, limit: int) -> list[int]:
+    """Ids of entries not done whose next attempt has come, oldest first."""
+    return list(
+        session.scalars(
+            select(OutboxRow.id)
+            .where(OutboxRow.sent_at.is_(None), OutboxRow.next_attempt_at <= now)
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+        )
+    )
+
+
+def lease_outbox(
+    session: Session, entry_id: int, now: datetime, until: datetime
+) -> tuple[Entry, int] | None:
+    """Takes a due entry until `until` (another replica skips it meanwhile); None when it
+    is no longer due. The conditional UPDATE is the claim on both backends."""
+    row = session.scalars(
+        update(OutboxRow)
+        .where(
+            OutboxRow.id == entry_id,
+            OutboxRow.sent_at.is_(None),
+            OutboxRow.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=until, attempts=OutboxRow.attempts + 1)
+        .returning(OutboxRow)
+    ).first()
+    if row is None:
+        return None
+    entry = Entry(
+        row.idempotency_key, OutboxKind(row.kind), row.contact_id, row.component_id, row.link_ref
+    )
+    return entry, row.attempts
+
+
+def outbox_pending_before(session: Session, contact_id: str, entry_id: int) -> bool:
+    """Is an earlier entry about this contact still to be done (kept in order)?"""
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(OutboxRow)
+        .where(
+            OutboxRow.contact_id == contact_id,
+            OutboxRow.id < entry_id,
+            OutboxRow.sent_at.is_(None),
+            OutboxRow.kind == OutboxKind.SUPPRESS_OBJECTION.value,
+        )
+    )
+    return bool(earlier)
+
+
+def outbox_attempts(session: Session, key: str) -> int:
+    return int(
+        session.scalar(select(OutboxRow.attempts).where(OutboxRow.idempotency_key == key)) or 0
+    )
+
+
+def close_outbox(session: Session, key: str, outcome: str, now: datetime) -> None:
+    """Marks an entry done with the outcome it got."""
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.idempotency_key == key)
+        .values(sent_at=now, last_outcome=outcome[:64])
+    )
+
+
+def retry_outbox(session: Session, key: str, outcome: str, at: datetime) -> None:
+    """Leaves an entry pending, to be tried again at `at`."""
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.idempotency_key == key)
+        .values(next_attempt_at=at, last_outcome=outcome[:64])
+    )
+
+
+def outbox_entries(session: Session, contact_id: str) -> list[OutboxRow]:
+    """Every entry about one contact, oldest first (tests and erasure read them)."""
+    return list(
+        session.scalars(
+            select(OutboxRow).where(OutboxRow.contact_id == contact_id).order_by(OutboxRow.id)
+        )
+    )
+
+
+def lift(session: Session, hashes: Collection[str], reason: str) -> int:
+    """Removes these hashes from the suppression list when listed for `reason` only."""
+    if not hashes:
+        return 0
+    result = session.execute(
+        delete(SuppressionRow).where(
+            SuppressionRow.hash.in_(set(hashes)), SuppressionRow.reason == reason
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- Retention (retention.py) ----------------------------------------------------------------
+
+
+def contacts_with_events(session: Session) -> list[str]:
+    """Every contact id some event names, in order."""
+    return list(
+        session.scalars(
+            select(ConsentEventRow.contact_id).distinct().order_by(ConsentEventRow.contact_id)
+        )
+    )
+
+
+def revalidation_of(session: Session, cycle_event_id: str) -> ConsentEvent | None:
+    """The revalidation recorded for one retention cycle, if any."""
+    row = session.scalars(
+        select(ConsentEventRow)
+        .where(
+            ConsentEventRow.refers_to == cycle_event_id,
+            ConsentEventRow.kind == EventKind.REVALIDATED.value,
+        )
+        .order_by(ConsentEventRow.seq)
+    ).first()
+    return event_of(row) if row is not None else None

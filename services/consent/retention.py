@@ -16,9 +16,22 @@ a second run finds the act already done.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from services.consent.domain import (
+    POSITIVE,
+    Channel,
+    ConsentEvent,
+    EventKind,
+    LegalBasis,
+    Purpose,
+    Question,
+    Scope,
+)
+from services.consent.policy import standing_event
 
 DEFAULT_RETENTION_MONTHS = 36
 LEAD_MONTHS = 1
@@ -69,3 +82,65 @@ def stage(standing: Standing, now: datetime) -> Stage:
 def run_key(standing: Standing, act: Stage) -> str:
     """The same for every run that would do this act for this cycle of this consent."""
     return f"{act.value}:{standing.last_positive_event_id}"
+
+
+# --- Which consents are in force (the job's selection) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Held:
+    """One consent in force on the consent basis: contact x purpose x channel x scope."""
+
+    contact_id: str
+    purpose: str
+    channel: Channel
+    scope: Scope
+    standing: Standing
+
+
+def in_force(events: Iterable[ConsentEvent], purposes: Mapping[str, Purpose]) -> list[Held]:
+    """The consents of these events (one contact's, or many) that the retention rules act on.
+
+    Per contact x purpose x channel x scope, the event that decides that very scope
+    (its own events and objections; policy.standing_event) must allow on the consent
+    basis: a grant (not pending, consent basis), a confirmation or a revalidation.
+    That event is the consent's last positive act. Purposes outside the catalogue are
+    skipped; legitimate interest, contract and legal obligation never lapse here.
+    """
+    events = list(events)
+    keys = {
+        (e.contact_id, e.purpose, e.channel, e.scope)
+        for e in events
+        if e.kind is not EventKind.OBJECTED and e.purpose in purposes and e.channel is not None
+    }
+    held = []
+    for contact_id, purpose_key, channel, scope in sorted(keys, key=_key_order):
+        assert purpose_key is not None and channel is not None
+        purpose = purposes[purpose_key]
+        own = [
+            e
+            for e in events
+            if e.contact_id == contact_id
+            and (
+                (e.purpose, e.channel, e.scope) == (purpose_key, channel, scope)
+                or e.kind is EventKind.OBJECTED
+            )
+        ]
+        question = Question(purpose_key, channel, scope.component, purpose.marketing)
+        standing = standing_event(own, question)
+        if standing is None or not _on_consent(standing):
+            continue
+        renewed = Standing(standing.id, standing.recorded_at, purpose.retention_months)
+        held.append(Held(contact_id, purpose_key, channel, scope, renewed))
+    return held
+
+
+def _on_consent(event: ConsentEvent) -> bool:
+    if event.kind not in POSITIVE or event.pending:
+        return False
+    return event.kind is not EventKind.GRANTED or event.legal_basis is LegalBasis.CONSENT
+
+
+def _key_order(key: tuple[str, str | None, Channel | None, Scope]) -> tuple[str, str, str, str]:
+    contact_id, purpose, channel, scope = key
+    return (contact_id, purpose or "", channel.value if channel else "", scope.component or "")

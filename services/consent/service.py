@@ -21,9 +21,11 @@ from meshkit.errors import (
 from meshkit.identity import Principal
 from meshkit.roles import Role, missing_role_message
 from meshkit.unsubscribe import UnsubscribeRequest
-from services.consent import merges, policy, repository, suppression
+from services.consent import merges, outbox, policy, repository, suppression
 from services.consent.clients import ContactDirectory
 from services.consent.domain import (
+    PERSON_MADE,
+    POSITIVE,
     BasisRule,
     Change,
     Channel,
@@ -47,6 +49,7 @@ from services.consent.validation import (
     ConfirmRequest,
     ObjectionRequest,
     PurposeRequest,
+    RevalidateRequest,
     RuleRequest,
     catalogue_violations,
     valid_batch,
@@ -56,6 +59,7 @@ from services.consent.validation import (
     valid_notice,
     valid_objection,
     valid_purpose,
+    valid_revalidation,
     valid_rule,
     valid_update,
 )
@@ -81,8 +85,13 @@ def grant(
     """Records a grant (maybe pending a confirmation) with the notice the person saw."""
     change = _checked(db, contacts, principal, request, EventKind.GRANTED)
     with db.transaction() as session:
-        event = repository.append(session, principal, _new(change, EventKind.GRANTED), clock())
-    assert event is not None  # a grant carries no repeat key: it cannot collide
+        now = clock()
+        event = repository.append(session, principal, _new(change, EventKind.GRANTED), now)
+        assert event is not None  # a grant carries no repeat key: it cannot collide
+        if event.pending:  # double opt-in: the mail leaves with the grant, or neither does
+            entry = outbox.confirmation(event, change.scope.component or "")
+            repository.enqueue(session, entry, now)
+        _lift_if_opted_back(session, event, now)
     return event
 
 
@@ -158,8 +167,14 @@ def object_to_marketing(
             Scope.grouping(),
             objection.collection,
         )
-        recorded = repository.append(session, principal, new, clock(), key)
-        return recorded or repository.by_repeat_key(session, key)
+        now = clock()
+        recorded = repository.append(session, principal, new, now, key)
+        if recorded is None:  # a concurrent repeat won, and enqueued the suppression
+            return repository.by_repeat_key(session, key)
+        if channel in (None, Channel.EMAIL):
+            # The addresses go on the suppression list through the outbox (contacts may be away).
+            repository.enqueue(session, outbox.suppression_of(recorded), now)
+        return recorded
 
 
 def confirm(
@@ -185,9 +200,64 @@ def confirm(
             notice_id=pending.notice_id,
             refers_to=pending.id,
         )
-        event = repository.append(session, principal, new, clock())
-    assert event is not None
+        now = clock()
+        event = repository.append(session, principal, new, now)
+        assert event is not None
+        _lift_if_opted_back(session, event, now)
     return event
+
+
+def revalidate(
+    db: Database, principal: Principal, request: RevalidateRequest, clock: Clock = utc_now
+) -> ConsentEvent:
+    """Records the person's renewal of a consent asked again by the retention job (services
+    only). Idempotent per cycle: the same cycle renewed twice records one event.
+
+    The cycle's event must still decide its consent, or have just lapsed through the
+    job's `expired` event (a late answer restores it); anything else the person or
+    staff recorded since (a withdrawal, a new grant) stands.
+    """
+    principal.require_service()
+    cycle_id, collection = valid_revalidation(request)
+    with db.transaction() as session:
+        cycle = repository.event(session, cycle_id)
+        if cycle is None or cycle.kind not in POSITIVE or cycle.purpose is None:
+            raise invalid("event_id", "no consent has this event id")
+        key = policy.repeat_key(cycle.contact_id, "revalidated", (cycle.id,), [])
+        already = repository.revalidation_of(session, cycle.id)
+        if already is not None:
+            return already
+        assert cycle.channel is not None
+        events = repository.stream(session, cycle.contact_id, cycle.channel, cycle.purpose)
+        latest = [e for e in events if e.scope == cycle.scope][-1]
+        if latest.id != cycle.id and not (
+            latest.kind is EventKind.EXPIRED and latest.refers_to == cycle.id
+        ):
+            raise FailedPrecondition("this consent changed since the mail was sent")
+        new = NewEvent(
+            cycle.contact_id,
+            EventKind.REVALIDATED,
+            cycle.channel,
+            cycle.purpose,
+            cycle.scope,
+            collection,
+            notice_id=cycle.notice_id,
+            refers_to=cycle.id,
+        )
+        now = clock()
+        event = repository.append(session, principal, new, now, key)
+        if event is None:  # a concurrent renewal of the same cycle won
+            return repository.by_repeat_key(session, key)
+        _lift_if_opted_back(session, event, now)
+    return event
+
+
+def _lift_if_opted_back(session: Session, event: ConsentEvent, now: datetime) -> None:
+    """The person said yes again by their own act after objecting: unlist their addresses."""
+    if event.how not in PERSON_MADE or event.channel is not Channel.EMAIL:
+        return  # the cheap test first: most events are not the person's own
+    if outbox.lifts_objection(event, repository.history(session, [event.contact_id])):
+        repository.enqueue(session, outbox.lift_of(event), now)
 
 
 def _checked(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TypeAlias
 
 import grpc
@@ -33,6 +34,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         suppression_secret: bytes = b"",
         receipts: Receipts | None = None,
         privacy: Parts | None = None,
+        after_commit: Callable[[], None] = lambda: None,
     ):
         self._db = db
         self._contacts = contacts
@@ -40,10 +42,13 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self._secret = suppression_secret  # of the suppression list's address hashes
         self._receipts = receipts
         self._privacy = privacy
+        # Delivers the outbox soon after a write that may have enqueued (the job is the net).
+        self._after_commit = after_commit
 
     def Grant(self, request: pb.ConsentChange, context: Context) -> pb.ConsentEvent:
         change = mapping.change_request(request)
         event = service.grant(self._db, self._contacts, current_principal(), change, self._clock)
+        self._after_commit()
         return mapping.event_message(event)
 
     def Deny(self, request: pb.ConsentChange, context: Context) -> pb.ConsentEvent:
@@ -61,11 +66,19 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         event = service.object_to_marketing(
             self._db, self._contacts, current_principal(), objection, self._clock
         )
+        self._after_commit()
         return mapping.event_message(event)
 
     def Confirm(self, request: pb.ConfirmRequest, context: Context) -> pb.ConsentEvent:
         confirmation = mapping.confirm_request(request)
         event = service.confirm(self._db, current_principal(), confirmation, self._clock)
+        self._after_commit()
+        return mapping.event_message(event)
+
+    def Revalidate(self, request: pb.RevalidateRequest, context: Context) -> pb.ConsentEvent:
+        renewal = mapping.revalidate_request(request)
+        event = service.revalidate(self._db, current_principal(), renewal, self._clock)
+        self._after_commit()
         return mapping.event_message(event)
 
     def GetHistory(self, request: pb.GetHistoryRequest, context: Context) -> pb.GetHistoryResponse:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from meshkit.settings import (
@@ -100,3 +101,49 @@ class ConsentSettings(ServiceSettings):
     privacy_retry_max_seconds: float = Field(
         3600.0, gt=0, description="The longest wait between two tries of one step."
     )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="Public URL of the gateway; the links of confirmation and revalidation "
+        "mails point under it (https, except on this machine).",
+    )
+    outbox_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often the outbox job sends what is due (confirmation and "
+        "revalidation mails, suppression changes); a write also asks for a pass at once.",
+    )
+    outbox_retry_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Wait before an outbox entry whose service did not answer is tried "
+        "again; doubles on each silence.",
+    )
+    outbox_retry_max_seconds: float = Field(
+        600.0, gt=0, description="The longest wait between two tries of one outbox entry."
+    )
+    retention_hour: int = Field(
+        3,
+        ge=0,
+        le=23,
+        description="Hour (UTC) of the daily retention run: revalidation mails a month "
+        "before a consent's end, `expired` events at its end.",
+    )
+    retention_misfire_grace_seconds: int = Field(
+        6 * 3600, ge=1, description="How late the daily retention run may still start."
+    )
+    scheduler_sync_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often each replica takes or checks the leader lock of consent's "
+        "jobs (only the leader runs them).",
+    )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _https_unless_local(cls, url: str) -> str:
+        # A link in a mail travels the internet: https, except on this machine.
+        parts = urlsplit(url)
+        local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("must be an https URL (http only for localhost)")
+        return url.rstrip("/")

@@ -86,6 +86,12 @@ class ConfirmRequest:
 
 
 @dataclass(frozen=True)
+class RevalidateRequest:
+    event_id: str  # the event whose retention cycle the person renews
+    collection: CollectionRequest
+
+
+@dataclass(frozen=True)
 class BatchRequest:
     """A CheckBatch as received."""
 
@@ -169,6 +175,15 @@ def valid_confirmation(request: ConfirmRequest) -> tuple[str, Collection]:
     collection = _checked_collection(violations, request.collection)
     violations.raise_if_any()
     return request.grant_event_id, collection
+
+
+def valid_revalidation(request: RevalidateRequest) -> tuple[str, Collection]:
+    violations = Violations()
+    if not _is_uuid(request.event_id):
+        violations.add("event_id", "required: the id of the consent's last positive event")
+    collection = _checked_collection(violations, request.collection)
+    violations.raise_if_any()
+    return request.event_id, collection
 
 
 def catalogue_violations(

@@ -69,6 +69,7 @@ class Ports:
             "CONSENT_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "CONSENT_INBOUND_LISTEN": f"{local}:{self.inbound}",
             "CONSENT_CAMPAIGNS_TARGET": f"{local}:{self.campaigns}",
+            "CONSENT_PUBLIC_BASE_URL": f"http://{local}:{self.gateway}",
             "CONTACTS_CONSENT_TARGET": f"{local}:{self.consent}",
             "CAMPAIGNS_LISTEN": f"{local}:{self.campaigns}",
             "CAMPAIGNS_CONTACTS_TARGET": f"{local}:{self.contacts}",

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from meshkit.grpc_client import open_channel
+from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import (
     auth,
     campaigns,
     consent,
+    consent_links,
     contacts,
     imports,
     meta,
@@ -35,6 +37,7 @@ AREAS = (
     public,
     privacy,
     privacy_requests,
+    consent_links,
 )
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -61,6 +64,8 @@ def create_app(
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
+    # Person links share the unsubscribe secret with consent, which signs them.
+    consent_links.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     return app
 

@@ -154,6 +154,7 @@ class Mesh:
         urls = {
             n: stack.enter_context(fresh_postgres(n)) for n in ("contacts", "consent", "campaigns")
         }
+        self.database_urls = urls  # for tests that run a service's job in process
         smtp_port = free_port()
         controller = Controller(self.inbox, hostname="127.0.0.1", port=smtp_port)
         controller.start()
@@ -183,6 +184,11 @@ class Mesh:
                 env["CONSENT_INBOUND_LISTEN"] = f"127.0.0.1:{ports['inbound']}"
                 env["CONSENT_CAMPAIGNS_TARGET"] = f"127.0.0.1:{ports['campaigns']}"
                 env["CONSENT_UNSUBSCRIBE_SECRET"] = UNSUBSCRIBE_SECRET
+                env["CONSENT_PUBLIC_BASE_URL"] = self.gateway_url
+                env["CONSENT_OUTBOX_SECONDS"] = "0.5"
+                env["CONSENT_OUTBOX_RETRY_SECONDS"] = "0.5"
+                env["CONSENT_OUTBOX_RETRY_MAX_SECONDS"] = "2"
+                env["CONSENT_SCHEDULER_SYNC_SECONDS"] = "0.5"
             else:
                 env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"
             self.processes[name] = stack.enter_context(service_process(name, env, self.logs))

@@ -991,6 +991,41 @@ class ConfirmRequest(_message.Message):
 Global___ConfirmRequest: _TypeAlias = ConfirmRequest  # noqa: Y015
 
 @_typing.final
+class RevalidateRequest(_message.Message):
+    """`event_id`: the event whose retention cycle is being renewed (the consent's last
+    positive event when the revalidation mail left); the new event refers to it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    HOW_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    how: Global___How.ValueType
+    source: _builtins.str
+    ip: _builtins.str
+    user_agent: _builtins.str
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        how: Global___How.ValueType = ...,
+        source: _builtins.str = ...,
+        ip: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "how", b"how", "ip", b"ip", "source", b"source", "user_agent", b"user_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevalidateRequest: _TypeAlias = RevalidateRequest  # noqa: Y015
+
+@_typing.final
 class GetStateRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -109,6 +109,11 @@ class ConsentServiceStub:
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConfirmRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
                 _registered_method=True)
+        self.Revalidate = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/Revalidate',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RevalidateRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+                _registered_method=True)
         self.GetState = channel.unary_unary(
                 '/crm.consent.v1.ConsentService/GetState',
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetStateRequest.SerializeToString,
@@ -265,6 +270,14 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Revalidate(self, request, context):
+        """Services only: the person said yes again to a consent nearing the end of its
+        retention (the revalidation mail's link). Idempotent per cycle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetState(self, request, context):
         """The state per purpose x channel x scope, as at a time (default now).
         """
@@ -415,6 +428,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
             'Confirm': grpc.unary_unary_rpc_method_handler(
                     servicer.Confirm,
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConfirmRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.SerializeToString,
+            ),
+            'Revalidate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Revalidate,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RevalidateRequest.FromString,
                     response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.SerializeToString,
             ),
             'GetState': grpc.unary_unary_rpc_method_handler(
@@ -872,6 +890,33 @@ class ConsentService:
             target,
             '/crm.consent.v1.ConsentService/Confirm',
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConfirmRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Revalidate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/Revalidate',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RevalidateRequest.SerializeToString,
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
             options,
             channel_credentials,

@@ -61,6 +61,10 @@ class ConsentServiceStub:
     """Art. 21: no direct marketing at all, grouping-wide. Idempotent."""
     Confirm: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ConfirmRequest, _consent_pb2.ConsentEvent]
     """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
+    Revalidate: _grpc.UnaryUnaryMultiCallable[_consent_pb2.RevalidateRequest, _consent_pb2.ConsentEvent]
+    """Services only: the person said yes again to a consent nearing the end of its
+    retention (the revalidation mail's link). Idempotent per cycle.
+    """
     GetState: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetStateRequest, _consent_pb2.GetStateResponse]
     """The state per purpose x channel x scope, as at a time (default now)."""
     Suppress: _grpc.UnaryUnaryMultiCallable[_consent_pb2.SuppressRequest, _consent_pb2.SuppressResponse]
@@ -121,6 +125,10 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     """Art. 21: no direct marketing at all, grouping-wide. Idempotent."""
     Confirm: _aio.UnaryUnaryMultiCallable[_consent_pb2.ConfirmRequest, _consent_pb2.ConsentEvent]  # type: ignore[assignment]
     """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
+    Revalidate: _aio.UnaryUnaryMultiCallable[_consent_pb2.RevalidateRequest, _consent_pb2.ConsentEvent]  # type: ignore[assignment]
+    """Services only: the person said yes again to a consent nearing the end of its
+    retention (the revalidation mail's link). Idempotent per cycle.
+    """
     GetState: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetStateRequest, _consent_pb2.GetStateResponse]  # type: ignore[assignment]
     """The state per purpose x channel x scope, as at a time (default now)."""
     Suppress: _aio.UnaryUnaryMultiCallable[_consent_pb2.SuppressRequest, _consent_pb2.SuppressResponse]  # type: ignore[assignment]
@@ -268,6 +276,16 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_consent_pb2.ConsentEvent, _abc.Awaitable[_consent_pb2.ConsentEvent]]:
         """Services only: the person confirmed a pending grant (double opt-in). Idempotent."""
+
+    @_abc_1.abstractmethod
+    def Revalidate(
+        self,
+        request: _consent_pb2.RevalidateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ConsentEvent, _abc.Awaitable[_consent_pb2.ConsentEvent]]:
+        """Services only: the person said yes again to a consent nearing the end of its
+        retention (the revalidation mail's link). Idempotent per cycle.
+        """
 
     @_abc_1.abstractmethod
     def GetState(
