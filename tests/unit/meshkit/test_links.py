@@ -62,7 +62,13 @@ def test_an_altered_or_foreign_link_is_refused(position: int, char: str) -> None
     index = position % len(token)
     altered = token[:index] + char + token[index + 1 :]
     if altered != token:
-        with pytest.raises(NotFound):
-            links.verify(LinkKind.PREFERENCES, altered)
+        try:
+            opened = links.verify(LinkKind.PREFERENCES, altered)
+        except NotFound:
+            pass
+        else:
+            # The last base64 character of a segment carries unused low bits: changing
+            # only those decodes to the very same bytes, so to the same link, never another.
+            assert opened == links.verify(LinkKind.PREFERENCES, token)
     with pytest.raises(NotFound):
         PersonLinks("another secret").verify(LinkKind.PREFERENCES, token)
