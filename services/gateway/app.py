@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from meshkit.grpc_client import open_channel
+from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import (
@@ -20,6 +21,7 @@ from services.gateway import (
     privacy_requests,
     problems,
     public,
+    receipts,
 )
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
@@ -35,6 +37,7 @@ AREAS = (
     public,
     privacy,
     privacy_requests,
+    receipts,
 )
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -61,6 +64,7 @@ def create_app(
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
+    receipts.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     return app
 
