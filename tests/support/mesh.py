@@ -154,6 +154,7 @@ class Mesh:
         urls = {
             n: stack.enter_context(fresh_postgres(n)) for n in ("contacts", "consent", "campaigns")
         }
+        self.database_urls = urls  # for tests that read what a service stored (erasure scans)
         smtp_port = free_port()
         controller = Controller(self.inbox, hostname="127.0.0.1", port=smtp_port)
         controller.start()
@@ -183,6 +184,9 @@ class Mesh:
                 env["CONSENT_INBOUND_LISTEN"] = f"127.0.0.1:{ports['inbound']}"
                 env["CONSENT_CAMPAIGNS_TARGET"] = f"127.0.0.1:{ports['campaigns']}"
                 env["CONSENT_UNSUBSCRIBE_SECRET"] = UNSUBSCRIBE_SECRET
+                # Privacy requests advance within a second, not the production 30 s.
+                env["CONSENT_PRIVACY_JOB_SECONDS"] = "0.5"
+                env["CONSENT_PRIVACY_RETRY_SECONDS"] = "0.5"
             else:
                 env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"
             self.processes[name] = stack.enter_context(service_process(name, env, self.logs))
