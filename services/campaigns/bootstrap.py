@@ -24,6 +24,8 @@ from services.campaigns.clients import (
     Directory,
     GrpcConsentGate,
     GrpcDirectory,
+    GrpcPurposeCatalogue,
+    PurposeCatalogue,
 )
 from services.campaigns.dispatch import Dispatcher, DispatchLimits
 from services.campaigns.ledger import Ledger
@@ -99,6 +101,7 @@ def build(
     directory: Directory | None = None,
     consent: ConsentGate | None = None,
     organisation: Organisation | None = None,
+    purposes: PurposeCatalogue | None = None,
 ) -> Campaigns:
     """Wires campaigns from settings; tests may pass their own Redis or peers."""
     engine = make_engine(settings.database_url)
@@ -114,12 +117,14 @@ def build(
     if organisation is None:
         # Every caller's token is checked against the organisation tree contacts holds.
         organisation = Organisation(grpc_fetch(contacts_channel))
+    consent_channel = open_channel(
+        settings.consent_target, identity.token, settings.rpc_timeout_seconds
+    )
+    closers.append(consent_channel.close)
     if consent is None:
-        consent_channel = open_channel(
-            settings.consent_target, identity.token, settings.rpc_timeout_seconds
-        )
-        closers.append(consent_channel.close)
         consent = GrpcConsentGate(consent_channel)
+    if purposes is None:
+        purposes = GrpcPurposeCatalogue(consent_channel)
     redis = redis if redis is not None else connect_redis(settings.redis_url)
 
     ledger = Ledger(db)
@@ -153,7 +158,7 @@ def build(
         if scheduler is not None:
             scheduler.notify(campaign_id, send_at)
 
-    service = CampaignsService(db, directory, on_scheduled=on_scheduled)
+    service = CampaignsService(db, directory, purposes, on_scheduled=on_scheduled)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,

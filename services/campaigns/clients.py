@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
 
+from meshkit.errors import Unavailable
 from meshkit.grpc_client import domain_error
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
-from services.campaigns.policy import ConsentDecision, Reachability
+from services.campaigns.policy import CataloguePurpose, ConsentDecision, Reachability
+
+log = logging.getLogger(__name__)
 
 # Ids per AudienceIds call (contacts serves at most 10,000).
 AUDIENCE_PAGE = 5000
 # Items per CheckBatch call (consent answers at most 10,000).
 CONSENT_BATCH = 10_000
+# How long the purposes catalogue read from consent is trusted.
+PURPOSES_TTL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,14 @@ class ConsentGate(Protocol):
         self, component: str, purpose: str, recipients: Sequence[Recipient]
     ) -> list[ConsentAnswer]:
         """The email consent decision of each recipient for the purpose and component."""
+        ...
+
+
+class PurposeCatalogue(Protocol):
+    """Consent's catalogue of purposes, as campaigns sees it."""
+
+    def find(self, key: str) -> CataloguePurpose | None:
+        """The purpose with this key (active or not); None when the catalogue has none."""
         ...
 
 
@@ -166,3 +182,52 @@ def _answer(found: consent_pb2.CheckResult | None, contact_id: str) -> ConsentAn
         return ConsentAnswer(contact_id, False, ConsentDecision.NO_CONSENT)
     decision = _DECISIONS.get(found.decision, ConsentDecision.NO_CONSENT)
     return ConsentAnswer(contact_id, found.allowed, decision)
+
+
+class GrpcPurposeCatalogue:
+    """ConsentService.ListPurposes (inactive ones too), kept `ttl_seconds`.
+
+    A key the cached catalogue lacks is asked again once (an admin may have just
+    added it). When consent cannot answer and the cache is too old, `find` raises
+    Unavailable: a campaign is never created on a purpose nobody could check.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        ttl_seconds: float = PURPOSES_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._purposes: dict[str, CataloguePurpose] = {}
+        self._fetched_at = float("-inf")
+
+    def find(self, key: str) -> CataloguePurpose | None:
+        with self._lock:
+            now = self._clock()
+            if now - self._fetched_at >= self._ttl:
+                self._refresh(now)
+            elif key not in self._purposes and self._fetched_at < now:
+                self._refresh(now)
+            return self._purposes.get(key)
+
+    def _refresh(self, now: float) -> None:
+        request = consent_pb2.ListPurposesRequest(include_inactive=True)
+        try:
+            reply = self._stub.ListPurposes(request)
+        except grpc.RpcError as error:
+            # Whatever consent answered, the caller's request is not at fault: 503, retry.
+            log.warning("purposes catalogue not read: consent answered %s", error.code())  # type: ignore[attr-defined]
+            raise Unavailable("the consent purposes catalogue cannot be read now") from None
+        self._purposes = {p.key: _purpose(p) for p in reply.purposes}
+        self._fetched_at = now
+
+
+def _purpose(message: consent_pb2.Purpose) -> CataloguePurpose:
+    channels = frozenset(
+        consent_pb2.Channel.Name(c).removeprefix("CHANNEL_").lower() for c in message.channels
+    )
+    return CataloguePurpose(message.key, message.active, channels)

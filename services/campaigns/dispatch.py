@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from meshkit.addresses import is_valid_address
-from meshkit.errors import DomainError
+from meshkit.errors import DomainError, InvalidArgument
 from meshkit.unsubscribe import UnsubscribeRequest
 from services.campaigns.clients import ConsentGate, Directory, Recipient
 from services.campaigns.ledger import Batch, CampaignInfo, ClaimedRow, Ledger
@@ -37,6 +37,7 @@ from services.campaigns.policy import (
     RULE_ADDRESS,
     RULE_MEMBERSHIP,
     RULE_REPLY_LOST,
+    RULE_UNKNOWN_PURPOSE,
     Outcome,
     Template,
     consent_outcome,
@@ -152,7 +153,15 @@ class Dispatcher:
                 reachable.append(recipient)
         allowed: list[_Sendable] = []
         if reachable:
-            answers = self._consent.check(owner, purpose, reachable)
+            try:
+                answers = self._consent.check(owner, purpose, reachable)
+            except InvalidArgument:
+                # The purpose left the catalogue for email since the campaign was created:
+                # asking again cannot help, so each recipient is decided, not retried forever.
+                log.warning("campaign %s: consent refused its purpose; not sent", campaign.id)
+                refused = Outcome.NO_CONSENT, RULE_UNKNOWN_PURPOSE
+                decisions += [(by_contact[r.contact_id].id, *refused) for r in reachable]
+                reachable, answers = [], []
             for recipient, answer in zip(reachable, answers, strict=True):
                 row = by_contact[recipient.contact_id]
                 outcome = consent_outcome(answer.allowed, answer.decision)

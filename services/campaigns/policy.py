@@ -1,5 +1,6 @@
 """The rules of campaigns, in plain Python: readable by a data-protection officer.
 
+- Purposes: which purposes of consent's catalogue a new campaign may name.
 - Outcomes: why each recipient of a campaign was (or was not) reached, and the
   rule that decided it.
 - Merge fields: which contact fields a mail may quote. A field the sending
@@ -19,6 +20,29 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from meshkit.fields import CORE_FIELDS, DISPLAY_NAME, split_attribute
+
+# --- Purposes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CataloguePurpose:
+    """What campaigns needs to know of a purpose of consent's catalogue."""
+
+    key: str
+    active: bool
+    channels: frozenset[str]  # "email", "sms", "phone", "post"
+
+
+def purpose_refusal(purpose: CataloguePurpose | None) -> str | None:
+    """Why a new campaign may not name this purpose (None: it may). Campaigns send email."""
+    if purpose is None:
+        return "is not a purpose of the consent catalogue"
+    if not purpose.active:
+        return "is no longer active in the consent catalogue"
+    if "email" not in purpose.channels:
+        return "does not use the email channel"
+    return None
+
 
 # --- Outcomes ------------------------------------------------------------------------------
 
@@ -92,6 +116,10 @@ TAKEN_BACK = frozenset(
 
 RULE_MEMBERSHIP = "membership"
 RULE_ADDRESS = "address:syntax"
+# Consent refused the check itself: the campaign's purpose is no longer in its catalogue
+# for email (the purpose's email channel was removed after the campaign was created).
+# Retrying cannot help: the recipients are decided `no_consent` under this rule.
+RULE_UNKNOWN_PURPOSE = "consent:unknown_purpose"
 # Why a mail is unconfirmed. The relay had the whole mail (end of DATA sent), then its
 # reply never came: timeout or connection lost (RFC 1047 "Duplicate messages and SMTP").
 RULE_REPLY_LOST = "smtp:reply_lost"

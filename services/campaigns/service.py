@@ -26,7 +26,7 @@ from meshkit.errors import FailedPrecondition, NotFound, invalid
 from meshkit.identity import Principal
 from meshkit.roles import Role
 from meshkit.scheduling import claim_run
-from services.campaigns.clients import Directory
+from services.campaigns.clients import Directory, PurposeCatalogue
 from services.campaigns.ledger import Clock, insert_pending, outcome_counts, utc_now
 from services.campaigns.models import JOB_RUNS, Campaign, Delivery
 from services.campaigns.validation import (
@@ -34,6 +34,7 @@ from services.campaigns.validation import (
     AudienceKind,
     Draft,
     check_campaign_id,
+    check_catalogued,
     validated,
 )
 
@@ -94,18 +95,22 @@ class CampaignsService:
         self,
         db: Database,
         directory: Directory,
+        purposes: PurposeCatalogue,
         clock: Clock = utc_now,
         on_scheduled: Callable[[str, datetime], None] = _no_op,
     ):
         self._db = db
         self._directory = directory
+        self._purposes = purposes
         self._clock = clock
         self._on_scheduled = on_scheduled
 
     def create(self, principal: Principal, draft: Draft) -> CampaignView:
-        """A new draft campaign owned by the caller's component."""
+        """A new draft campaign owned by the caller's component, on a purpose of the catalogue."""
         component = _manager_of(principal)
         draft = validated(draft)
+        # Asked of consent only once the draft is well formed; Unavailable when it cannot say.
+        check_catalogued(self._purposes.find(draft.purpose))
         assert draft.audience is not None  # validated() guarantees it
         campaign = Campaign(
             id=str(uuid.uuid4()),

@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from meshkit.addresses import is_valid_address
-from meshkit.errors import Violations
+from meshkit.errors import Violations, invalid
 from meshkit.fields import ATTRIBUTE_FIELD, COMPONENT_ID
 from meshkit.purposes import PURPOSE_KEY_RULE, is_purpose_key
 from services.campaigns import policy
-from services.campaigns.policy import TemplateError, parse_template
+from services.campaigns.policy import CataloguePurpose, TemplateError, parse_template
 
 # PostgreSQL text cannot hold NUL: refused here, as bad input, rather than failing the write.
 NUL = "\x00"
@@ -21,6 +21,13 @@ MAX_BODY = 100_000
 MAX_AUDIENCE = 100_000
 MAX_CONTACT_ID = 64
 MAX_CAMPAIGN_ID = 64
+
+
+def check_catalogued(purpose: CataloguePurpose | None) -> None:
+    """InvalidArgument naming `purpose` when a new campaign may not use it."""
+    refusal = policy.purpose_refusal(purpose)
+    if refusal is not None:
+        raise invalid("purpose", refusal)
 
 
 def _template_pattern() -> str:

@@ -132,7 +132,10 @@ class GrpcCampaignsPrivacy:
     def export(self, contact_id: str) -> dict[str, Any]:
         request = campaigns_pb2.ExportContactRequest(contact_id=contact_id)
         reply = _call("campaigns", self._stub.ExportContact, request)
-        return json_format.MessageToDict(reply, preserving_proto_field_name=True)
+        # Empty lists stay in the document: "no deliveries" is said, not left out.
+        return json_format.MessageToDict(
+            reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
 
     def erase(self, contact_id: str) -> None:
         _call(

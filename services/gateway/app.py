@@ -18,10 +18,12 @@ from services.gateway import (
     meta,
     openapi,
     organisation,
+    person_links,
     privacy,
     privacy_requests,
     problems,
     public,
+    receipts,
 )
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
@@ -38,6 +40,7 @@ AREAS = (
     privacy,
     privacy_requests,
     consent_links,
+    receipts,
 )
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -64,8 +67,8 @@ def create_app(
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
-    # Person links share the unsubscribe secret with consent, which signs them.
-    consent_links.install(app, PersonLinks(settings.unsubscribe_secret))
+    # Person links share the unsubscribe secret with consent and campaigns, which sign them.
+    person_links.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     return app
 

@@ -1,9 +1,10 @@
 """The gateway's gRPC stubs, built once per app.
 
 Calls made for a signed-in caller carry the caller's own token, so each
-service decides again who may see or do what. Only the public unsubscribe
-endpoint and a merge (telling consent and campaigns, once contacts merged
-for the caller) call with the gateway's own service identity.
+service decides again who may see or do what. Only the public routes (the
+unsubscribe link, the person's receipt link and the receipt keys) and a merge
+(telling consent and campaigns, once contacts merged for the caller) call with
+the gateway's own service identity.
 """
 
 from __future__ import annotations

@@ -14,19 +14,18 @@ from collections.abc import Callable
 from typing import Literal
 
 import grpc
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshkit.errors import Expired, NotFound
-from meshkit.links import LinkKind, PersonLink, PersonLinks
+from meshkit.links import LinkKind, PersonLink
 from protos.crm.consent.v1 import consent_pb2
-from services.gateway import consent_link_pages
+from services.gateway import consent_link_pages, person_links
 from services.gateway.api import FORM, HTML, Access, Reply, Routes
 from services.gateway.clients import upstream
 
 log = logging.getLogger(__name__)
 
-EXTENSION = "crm.gateway.person_links"
 SOURCE = "consent-mail-link"
 MAX_USER_AGENT = 512
 
@@ -40,11 +39,6 @@ class LinkForm(BaseModel):
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"confirm": "yes"}]})
 
     confirm: Literal["yes"] = Field(description="Sent by the page's button.")
-
-
-def install(app: Flask, links: PersonLinks) -> None:
-    """Gives the views the verifier of person links (the secret shared with consent)."""
-    app.extensions[EXTENSION] = links
 
 
 _PAGE_REPLIES = (
@@ -116,7 +110,7 @@ def revalidate(token: str, body: LinkForm) -> Response:
 
 def _ask(act: consent_link_pages.Act, kind: LinkKind, token: str) -> Response:
     try:
-        _links().verify(kind, token)
+        person_links.links().verify(kind, token)
     except NotFound:
         return consent_link_pages.page(act, "not_found")
     except Expired:
@@ -131,7 +125,7 @@ def _record(
     call: Callable[[PersonLink], object],
 ) -> Response:
     try:
-        link = _links().verify(kind, token)
+        link = person_links.links().verify(kind, token)
     except NotFound:
         return consent_link_pages.page(act, "not_found")
     except Expired:
@@ -169,8 +163,3 @@ def _collection() -> tuple[consent_pb2.How.ValueType, str, str, str]:
     """The person's own act on our page: web form, with what the gateway saw of them."""
     user_agent = (request.user_agent.string or "")[:MAX_USER_AGENT]
     return consent_pb2.HOW_WEB_FORM, SOURCE, request.remote_addr or "", user_agent
-
-
-def _links() -> PersonLinks:
-    links: PersonLinks = current_app.extensions[EXTENSION]
-    return links

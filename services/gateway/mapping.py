@@ -7,6 +7,7 @@ Enum values travel as lower-case words (`CONTACT_KIND_PERSON` <-> `person`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -300,6 +301,16 @@ def consent_notice(message: consent_pb2.Notice) -> responses.ConsentNotice:
 
 
 # Campaigns
+
+
+def consent_receipt(message: consent_pb2.ConsentReceipt) -> responses.ConsentReceipt:
+    """The receipt with its document parsed: the JWS signs exactly `receipt_json`'s bytes."""
+    return responses.ConsentReceipt(
+        receipt_id=message.receipt_id,
+        receipt=json.loads(message.receipt_json),
+        jws=message.jws,
+        key_id=message.key_id,
+    )
 
 
 def new_campaign(body: schemas.NewCampaign) -> campaigns_pb2.CreateCampaignRequest:

@@ -463,3 +463,23 @@ class PrivacyExport(BaseModel):
     contacts: dict[str, Any]
     consent: dict[str, Any]
     campaigns: dict[str, Any]
+
+
+# Consent receipts --------------------------------------------------------------------------
+
+
+class ConsentReceipt(BaseModel):
+    """A grant's Kantara Consent Receipt v1.1, exactly as signed, with its compact JWS."""
+
+    receipt_id: str = Field(description="The receipt's `consentReceiptID`.")
+    receipt: dict[str, Any] = Field(
+        description="The Kantara Consent Receipt v1.1 document (standards/)."
+    )
+    jws: str = Field(description="Compact JWS (ES256) of the document's canonical JSON.")
+    key_id: str = Field(description="`kid` of the key that signed it: see /consent/receipt-keys.")
+
+
+class JsonWebKeySet(BaseModel):
+    """RFC 7517 JSON Web Key Set: the public keys that verify consent receipts."""
+
+    keys: list[dict[str, Any]]

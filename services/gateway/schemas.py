@@ -531,7 +531,10 @@ class NewCampaign(BaseModel):
     )
 
     name: CampaignName
-    purpose: Purpose
+    purpose: Purpose = Field(
+        description="A purpose of consent's catalogue (GET /v1/consent/purposes) that is "
+        "active and uses the `email` channel; any other is a 400 naming `purpose`."
+    )
     subject_template: SubjectTemplate
     body_template: BodyTemplate
     audience: AudienceInput

@@ -154,7 +154,7 @@ class Mesh:
         urls = {
             n: stack.enter_context(fresh_postgres(n)) for n in ("contacts", "consent", "campaigns")
         }
-        self.database_urls = urls  # for tests that run a service's job in process
+        self.database_urls = urls  # jobs run in process, erasure scans
         smtp_port = free_port()
         controller = Controller(self.inbox, hostname="127.0.0.1", port=smtp_port)
         controller.start()
@@ -189,6 +189,9 @@ class Mesh:
                 env["CONSENT_OUTBOX_RETRY_SECONDS"] = "0.5"
                 env["CONSENT_OUTBOX_RETRY_MAX_SECONDS"] = "2"
                 env["CONSENT_SCHEDULER_SYNC_SECONDS"] = "0.5"
+                # Privacy requests advance within a second, not the production 30 s.
+                env["CONSENT_PRIVACY_JOB_SECONDS"] = "0.5"
+                env["CONSENT_PRIVACY_RETRY_SECONDS"] = "0.5"
             else:
                 env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"
             self.processes[name] = stack.enter_context(service_process(name, env, self.logs))

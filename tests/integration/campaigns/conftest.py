@@ -11,7 +11,7 @@ import redis
 from meshkit.db import Database, make_engine
 from meshkit.identity import ServiceIdentity
 from services.campaigns.bootstrap import migrate_schema
-from services.campaigns.clients import GrpcDirectory
+from services.campaigns.clients import GrpcDirectory, GrpcPurposeCatalogue
 from tests.integration.campaigns.peers import CallLog, Peers, logged_channel, serve_peers
 from tests.support.stores import REDIS_URL, fresh_postgres, redis_prefix
 from tests.support.tokens import TestKeys
@@ -60,6 +60,16 @@ def directory(peers: Peers, keys: TestKeys) -> Iterator[tuple[GrpcDirectory, Cal
     identity = ServiceIdentity(keys.issuer, "campaigns")
     channel = logged_channel(peers.contacts_target, identity.token, 10.0, calls)
     yield GrpcDirectory(channel), calls
+    channel.close()
+
+
+@pytest.fixture
+def purposes(peers: Peers, keys: TestKeys) -> Iterator[tuple[GrpcPurposeCatalogue, CallLog]]:
+    """The real consent catalogue as campaigns reads it, and a log of the calls made to it."""
+    calls = CallLog()
+    identity = ServiceIdentity(keys.issuer, "campaigns")
+    channel = logged_channel(peers.consent_target, identity.token, 10.0, calls)
+    yield GrpcPurposeCatalogue(channel), calls
     channel.close()
 
 

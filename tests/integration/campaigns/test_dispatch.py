@@ -640,3 +640,37 @@ def test_lines_starting_with_a_dot_arrive_as_written(world: World) -> None:
     world.drain()
     (mail,) = world.sink.to(world.address(reader))
     assert mail.get_content().replace("\r\n", "\n") == body + "\n"
+
+
+def test_a_purpose_consent_no_longer_checks_decides_the_rows_once_and_for_all(
+    world: World,
+) -> None:
+    # Created while the purpose used email; an administrator then took email off it, so
+    # consent answers CheckBatch with INVALID_ARGUMENT: asking again would never help.
+    key = f"p-{uuid.uuid4().hex[:10]}"
+    admin = [("authorization", f"Bearer {world.keys.admin()}")]
+    world.peers.consent.CreatePurpose(
+        consent_pb2.Purpose(
+            key=key, label_fr="Essai", label_en="Trial", channels=[consent_pb2.CHANNEL_EMAIL]
+        ),
+        metadata=admin,
+        timeout=10,
+    )
+    first, second = world.person("sciences"), world.person("sciences")
+    campaign_id = world.send([first, second], purpose=key)
+    world.peers.consent.UpdatePurpose(
+        consent_pb2.UpdatePurposeRequest(
+            key=key, fields=["channels"], channels=[consent_pb2.CHANNEL_POST]
+        ),
+        metadata=admin,
+        timeout=10,
+    )
+    mark = world.consent_calls.mark()
+    world.drain()
+    assert world.outcomes(campaign_id) == {
+        first: ("no_consent", "consent:unknown_purpose"),
+        second: ("no_consent", "consent:unknown_purpose"),
+    }
+    assert world.status(campaign_id) == "done"
+    assert len(world.consent_calls.since(mark, "CheckBatch")) == 1  # asked once, not forever
+    assert world.sink.to(world.address(first)) == []

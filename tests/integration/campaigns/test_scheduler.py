@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from meshkit.db import Database
 from meshkit.identity import Principal
 from meshkit.scheduling import SoleLeader
-from services.campaigns.clients import GrpcDirectory
+from services.campaigns.clients import GrpcDirectory, GrpcPurposeCatalogue
 from services.campaigns.models import JOB_RUNS, Campaign, Delivery
 from services.campaigns.scheduler import CampaignScheduler
 from services.campaigns.service import START_JOB, CampaignsService, start_run_key
@@ -31,9 +31,13 @@ class NeverLeader:
 
 
 @pytest.fixture
-def service(db: Database, directory: tuple[GrpcDirectory, CallLog]) -> Iterator[CampaignsService]:
+def service(
+    db: Database,
+    directory: tuple[GrpcDirectory, CallLog],
+    purposes: tuple[GrpcPurposeCatalogue, CallLog],
+) -> Iterator[CampaignsService]:
     contacts, calls = directory
-    yield CampaignsService(db, contacts)
+    yield CampaignsService(db, contacts, purposes[0])
     # These campaigns name their contacts: starting them never asks contacts anything.
     assert calls.calls == []
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from meshkit.identity import Principal
-from services.campaigns.clients import GrpcDirectory
+from services.campaigns.clients import GrpcDirectory, GrpcPurposeCatalogue
 from services.campaigns.models import Campaign, Delivery
 from services.campaigns.service import CampaignsService
 from services.campaigns.validation import Audience, AudienceKind, Draft
@@ -25,9 +25,13 @@ NOBODY = Principal("someone", roles=frozenset({"campaign_manager"}))
 
 
 @pytest.fixture
-def service(db: Database, directory: tuple[GrpcDirectory, CallLog]) -> Iterator[CampaignsService]:
+def service(
+    db: Database,
+    directory: tuple[GrpcDirectory, CallLog],
+    purposes: tuple[GrpcPurposeCatalogue, CallLog],
+) -> Iterator[CampaignsService]:
     contacts, calls = directory
-    yield CampaignsService(db, contacts)
+    yield CampaignsService(db, contacts, purposes[0])
     # Creating and starting campaigns never resolves recipients: only dispatch does.
     assert calls.named("ResolveRecipients") == []
 

@@ -77,9 +77,18 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         base = f"http://127.0.0.1:{gateway_port}"
         wait_http_healthy(f"{base}/healthz", timeout=60)
         targets = {name: f"127.0.0.1:{ports[name]}" for name in names}
-        engine = create_engine(urls["contacts"])
-        stack.callback(engine.dispose)
-        running = Gateway(Api(base), keys, logs, campaigns_available(), engine, targets)
+        databases = {name: create_engine(url) for name, url in urls.items()}
+        for engine in databases.values():
+            stack.callback(engine.dispose)
+        running = Gateway(
+            Api(base),
+            keys,
+            logs,
+            campaigns_available(),
+            databases["contacts"],
+            targets,
+            databases,
+        )
         for component in (A, B):
             reply = running.api.call(
                 "POST", "/v1/components", keys.admin(), {"id": component, "name": component.title()}

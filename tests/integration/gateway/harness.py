@@ -21,7 +21,8 @@ class Gateway:
     """The running gateway, a REST client, the keys every process trusts, and the logs.
 
     `engine` is the contacts service's database, for declaring attributes and
-    setting field policies directly (tests/integration/contacts/harness.py).
+    setting field policies directly (tests/integration/contacts/harness.py);
+    `databases` every service's, by name, for checks that nothing was written.
     """
 
     api: Api
@@ -30,6 +31,7 @@ class Gateway:
     with_campaigns: bool
     engine: Engine
     targets: dict[str, str] = field(default_factory=dict)  # gRPC address of each service
+    databases: dict[str, Engine] = field(default_factory=dict)
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.logs.rglob("*.log"))

@@ -104,6 +104,9 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/privacy-requests", "GET"),
         ("/v1/privacy-requests/{request_id}", "GET"),
         ("/v1/privacy-requests/{request_id}/export", "GET"),
+        ("/v1/consent/receipts/{event_id}", "GET"),
+        ("/consent/receipts/{token}", "GET"),
+        ("/consent/receipt-keys", "GET"),
     }
     assert documented(document) == expected
 
