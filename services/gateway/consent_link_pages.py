@@ -84,6 +84,8 @@ _LAYOUT = """<!doctype html>
 <h1>{{ title }}</h1>
 <p>{{ french }}</p>
 <p lang="en">{{ english }}</p>
+{% if receipt_url %}<p><a href="{{ receipt_url }}">Votre reçu de consentement (JSON signé) /
+<span lang="en">your consent receipt (signed JSON)</span></a></p>{% endif %}
 {% if form %}<form method="post">
 <input type="hidden" name="confirm" value="yes">
 <button type="submit">{{ button }}</button>
@@ -97,8 +99,9 @@ _BUTTONS: Mapping[Act, str] = {
 }
 
 
-def page(act: Act, outcome: Outcome) -> Response:
-    """The page for one act and what became of it (a form when `ask`)."""
+def page(act: Act, outcome: Outcome, receipt_url: str = "") -> Response:
+    """The page for one act and what became of it (a form when `ask`, a receipt link when
+    a confirmation is done)."""
     if outcome in _TEXT:
         title, french, english = _TEXT[outcome][act]
         status = 200
@@ -111,5 +114,6 @@ def page(act: Act, outcome: Outcome) -> Response:
         english=english,
         form=outcome == "ask",
         button=_BUTTONS[act],
+        receipt_url=receipt_url if outcome == "done" else "",
     )
     return secured(Response(html, status, mimetype="text/html"))

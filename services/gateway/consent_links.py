@@ -140,7 +140,15 @@ def _record(
             return consent_link_pages.page(act, "changed")
         log.warning("consent link not recorded: consent answered %s", code)
         return consent_link_pages.page(act, "unavailable")
-    return consent_link_pages.page(act, "done")
+    return consent_link_pages.page(act, "done", _receipt_url(kind, link))
+
+
+def _receipt_url(kind: LinkKind, link: PersonLink) -> str:
+    """The person's own link to the receipt of the grant they just confirmed (relative)."""
+    if kind is not LinkKind.CONFIRM:
+        return ""
+    token = person_links.links().sign(LinkKind.RECEIPT, link.contact_id, link.ref)
+    return f"/consent/receipts/{token}"
 
 
 def _confirmation(link: PersonLink) -> object:

@@ -9,6 +9,7 @@ and its links through the real gateway.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import grpc
+import jwt
 import pytest
 from sqlalchemy import func, select
 
@@ -124,6 +126,9 @@ def _wait_mail(mesh: Mesh, address: str, count: int = 1, timeout: float = 30) ->
     raise AssertionError(f"{len(mesh.inbox.to(address))} mail(s) reached the sink, not {count}")
 
 
+RECEIPT_LINK = re.compile(r"/consent/receipts/[A-Za-z0-9_.\-]+")
+
+
 def _link(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
@@ -164,9 +169,26 @@ def test_a_pending_grant_sends_one_confirmation_whose_link_makes_the_check_allow
     assert page.status == 200 and "<form" in page.text
     assert _check(mesh, consent, contact_id) == "DECISION_PENDING"  # a GET changes nothing
 
-    assert _press(mesh, url) == 200
+    done = mesh.api.call(
+        "POST",
+        url.removeprefix(mesh.gateway_url),
+        raw=b"confirm=yes",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert done.status == 200
     assert _press(mesh, url) == 200  # twice: one confirmation
     assert _check(mesh, consent, contact_id) == "DECISION_CONSENT_GIVEN"
+    # The page of the confirmation links to the person's own receipt of that grant.
+    receipt_path = RECEIPT_LINK.search(done.text)
+    assert receipt_path, done.text
+    receipt = mesh.api.call("GET", receipt_path.group(0))
+    assert receipt.status == 200, receipt.text
+    document = receipt.json["receipt"]
+    assert document["piiPrincipalId"] == contact_id
+    keys = mesh.api.call("GET", "/consent/receipt-keys").json
+    key = jwt.PyJWK(keys["keys"][0])
+    signed = jwt.api_jws.decode_complete(receipt.json["jws"], key.key, algorithms=["ES256"])
+    assert json.loads(signed["payload"]) == document
     assert _events(db, contact_id) == [("granted", None), ("confirmed", grant.id)]
     time.sleep(2)  # a few outbox passes later: still one mail
     assert len(mesh.inbox.to(address)) == 1
