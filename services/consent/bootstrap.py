@@ -25,9 +25,10 @@ from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.consent import inbound, outbox_job, privacy_requests, service
 from services.consent.clients import ContactDirectory, GrpcContacts
+from services.consent.jobs import ConsentJobs
 from services.consent.mailer import GrpcMailer
 from services.consent.outbox import Backoff as OutboxBackoff
-from services.consent.outbox_job import ConsentJobs, Delivery
+from services.consent.outbox_job import Delivery
 from services.consent.privacy_clients import (
     CampaignsPrivacy,
     GrpcCampaignsPrivacy,
@@ -35,7 +36,6 @@ from services.consent.privacy_clients import (
     LocalSuppression,
     SuppressionList,
 )
-from services.consent.privacy_job import PrivacyJob
 from services.consent.privacy_policy import Backoff
 from services.consent.receipts import Controller, Receipts, ReceiptSigner
 from services.consent.servicer import ConsentServicer
@@ -55,15 +55,12 @@ class ConsentApp:
     database: Database
     closers: list[Callable[[], None]] = field(default_factory=list)
     inbound: inbound.Endpoint | None = None  # the unsubscribe-mail endpoint, when configured
-    privacy_job: PrivacyJob | None = None
-    jobs: ConsentJobs | None = None  # the outbox and the daily retention run
+    jobs: ConsentJobs | None = None  # the outbox, the retention run, the privacy requests
 
     def stop_side_tasks(self) -> None:
         """Stops the unsubscribe-mail endpoint and the jobs (at shutdown)."""
         if self.inbound is not None:
             self.inbound.stop()
-        if self.privacy_job is not None:
-            self.privacy_job.stop()
         if self.jobs is not None:
             self.jobs.stop()
 
@@ -121,11 +118,6 @@ def build(
             timedelta(seconds=settings.privacy_retry_max_seconds),
         ),
     )
-    job = PrivacyJob(
-        partial(privacy_requests.advance_open_requests, database, parts),
-        settings.privacy_job_seconds,
-        settings.privacy_misfire_grace_seconds,
-    )
     delivery = Delivery(
         mailer=GrpcMailer(campaigns_channel),
         contacts=parts.contacts,
@@ -145,9 +137,12 @@ def build(
         ),
         partial(outbox_job.deliver_due, database, delivery, service.utc_now),
         partial(outbox_job.run_retention, database, service.utc_now, _replica_name()),
+        partial(privacy_requests.advance_open_requests, database, parts),
         outbox_seconds=settings.outbox_seconds,
         retention_hour=settings.retention_hour,
         retention_misfire_seconds=settings.retention_misfire_grace_seconds,
+        privacy_seconds=settings.privacy_job_seconds,
+        privacy_misfire_seconds=settings.privacy_misfire_grace_seconds,
     )
     servicer = ConsentServicer(
         database,
@@ -168,7 +163,7 @@ def build(
         principal_check=organisation.check,
     )
     inbound_endpoint = _inbound(settings, database, contacts)
-    return ConsentApp(server, health, database, closers, inbound_endpoint, job, jobs)
+    return ConsentApp(server, health, database, closers, inbound_endpoint, jobs)
 
 
 def _replica_name() -> str:
@@ -202,22 +197,18 @@ def _inbound(
     return inbound.Endpoint(settings.inbound_listen, handler, settings.inbound_max_bytes)
 
 
-def main(
-    campaigns: CampaignsPrivacy | None = None, suppression: SuppressionList | None = None
-) -> None:
+def main() -> None:
     """`crm serve consent`: migrate if asked, then serve until SIGTERM or SIGINT."""
     settings = ConsentSettings()  # type: ignore[call-arg]
-    # APScheduler logs every run of the privacy job; keep its warnings and errors only.
+    # APScheduler logs every run of the jobs; keep its warnings and errors only.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
-    app = build(settings, campaigns=campaigns, suppression=suppression)
+    app = build(settings)
     if settings.auto_migrate:
         migrate_schema(app.database.engine)
     if app.inbound is not None:
         app.inbound.start()  # a taken port ends the process here, with one line
-    if app.privacy_job is not None:
-        app.privacy_job.start()  # re-reads unfinished requests at once: they survive restarts
     if app.jobs is not None:
-        app.jobs.start()  # the outbox is read again at once: owed mail survives restarts
+        app.jobs.start()  # owed mail and open privacy requests survive restarts: read again
     try:
         run_until_signalled(
             app.server,

@@ -18,9 +18,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
@@ -28,7 +27,7 @@ from meshkit.errors import DomainError
 from meshkit.identity import Principal
 from meshkit.links import PersonLinks
 from meshkit.roles import Role
-from meshkit.scheduling import LeaderScheduler, claim_run
+from meshkit.scheduling import claim_run
 from services.consent import consent_mail, outbox, repository, retention, suppression
 from services.consent.clients import ContactDirectory
 from services.consent.domain import Collection, EventKind, How, Purpose
@@ -41,9 +40,7 @@ from services.consent.repository import NewEvent
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-OUTBOX_JOB = "consent-outbox"
-OUTBOX_NOW_JOB = "consent-outbox-now"
-RETENTION_JOB = "retention"
+RETENTION_JOB = "retention"  # the job name its run keys are claimed under
 RETENTION_ACTOR = Principal("service:consent", roles=frozenset({Role.SERVICE.value}))
 RETENTION_SOURCE = "retention-job"
 OBJECTED = "objected"  # the suppression reason an objection lists addresses under
@@ -224,62 +221,3 @@ def _act(
 
 
 # --- Scheduling ---------------------------------------------------------------------------
-
-
-class ConsentJobs:
-    """The outbox (every few seconds, and right after a commit) and the daily retention run."""
-
-    def __init__(
-        self,
-        runner: LeaderScheduler,
-        deliver: Callable[[], int],
-        retain: Callable[[], RetentionRun],
-        *,
-        outbox_seconds: float,
-        retention_hour: int,
-        retention_misfire_seconds: int,
-    ):
-        self._runner = runner
-        self._deliver = deliver
-        runner.add_periodic(
-            self.deliver,
-            job_id=OUTBOX_JOB,
-            seconds=outbox_seconds,
-            misfire_grace_seconds=max(1, int(outbox_seconds)),
-        )
-        runner.add_periodic(
-            _logged(retain, "retention"),
-            job_id=RETENTION_JOB,
-            trigger=CronTrigger(hour=retention_hour, timezone=UTC),
-            misfire_grace_seconds=retention_misfire_seconds,
-        )
-
-    def start(self) -> None:
-        self._runner.start()
-
-    def stop(self) -> None:
-        self._runner.stop()
-
-    def deliver(self) -> None:
-        """One pass over the due outbox entries; a failure waits for the next pass."""
-        _logged(self._deliver, "outbox")()
-
-    def kick(self) -> None:
-        """Delivers soon, rather than at the next pass (after a commit that enqueued)."""
-        self._runner.add_once(
-            self.deliver,
-            job_id=OUTBOX_NOW_JOB,
-            run_date=datetime.now(UTC),
-            misfire_grace_seconds=30,
-        )
-
-
-def _logged(func: Callable[[], object], name: str) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            func()
-        except Exception:
-            log.exception("%s: the job run failed", name)
-
-    run.__name__ = name
-    return run
