@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from meshkit.grpc_client import open_channel
+from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import (
@@ -16,6 +17,7 @@ from services.gateway import (
     meta,
     openapi,
     organisation,
+    preferences,
     privacy,
     privacy_requests,
     problems,
@@ -33,6 +35,7 @@ AREAS = (
     consent,
     campaigns,
     public,
+    preferences,
     privacy,
     privacy_requests,
 )
@@ -61,6 +64,7 @@ def create_app(
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
+    preferences.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     return app
 

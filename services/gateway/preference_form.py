@@ -12,7 +12,7 @@ not offer is ignored, never recorded.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 GROUPING = "grouping"
@@ -47,6 +47,69 @@ class Changes:
     @property
     def empty(self) -> bool:
         return not self.grants and not self.withdrawals
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A purpose the page may offer: its channels, and whether a grant can name a notice."""
+
+    purpose: str
+    channels: tuple[str, ...]
+    has_notice: bool
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The boxes of the page, and the choices shown without one (nothing to grant there)."""
+
+    offered: tuple[Choice, ...]
+    unavailable: tuple[Choice, ...]
+
+
+def menu(
+    offers: Iterable[Offer], components: Iterable[str], subscribed: Collection[Choice]
+) -> Menu:
+    """Every purpose on each of its channels, for the grouping then each component.
+
+    A box is offered where a grant can point to the notice the person is shown,
+    or where something is subscribed (withdrawing needs no notice); elsewhere
+    the choice is shown without a box.
+    """
+    scopes = [GROUPING, *sorted(set(components) - {GROUPING})]
+    offered: list[Choice] = []
+    unavailable: list[Choice] = []
+    for offer in offers:
+        for scope in scopes:
+            for channel in offer.channels:
+                choice = Choice(scope, offer.purpose, channel)
+                open_ = offer.has_notice or choice in subscribed
+                (offered if open_ else unavailable).append(choice)
+    return Menu(tuple(offered), tuple(unavailable))
+
+
+def subscriptions(
+    reachable: Mapping[Choice, bool], components: Iterable[str], offers: Iterable[Offer]
+) -> frozenset[Choice]:
+    """The choices subscribed, from what consent says may reach the person per choice.
+
+    Consent answers for the grouping and for each component some event names; a
+    component it does not name is decided by grouping-wide events alone, so it
+    reads as the grouping does.
+    """
+    subscribed = set()
+    for offer in offers:
+        for channel in offer.channels:
+            grouping = reachable.get(Choice(GROUPING, offer.purpose, channel), False)
+            for scope in [GROUPING, *components]:
+                choice = Choice(scope, offer.purpose, channel)
+                if reachable.get(choice, grouping):
+                    subscribed.add(choice)
+    return frozenset(subscribed)
+
+
+def in_recording_order(choices: Iterable[Choice]) -> list[Choice]:
+    """Grouping-wide choices first: a component's own choice, recorded later, then wins."""
+    return sorted(choices, key=lambda c: (not c.is_grouping, c))
 
 
 def changes(
