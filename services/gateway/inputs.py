@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_origin
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 from flask import request
 from pydantic import BaseModel, ValidationError
@@ -36,9 +37,18 @@ def _form_values(model: type[BaseModel]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in request.form:
         field = fields.get(name)
-        is_list = field is not None and get_origin(field.annotation) in (list, tuple, set)
-        values[name] = request.form.getlist(name) if is_list else request.form[name]
+        many = field is not None and _is_list(field.annotation)
+        values[name] = request.form.getlist(name) if many else request.form[name]
     return values
+
+
+def _is_list(annotation: Any) -> bool:
+    """`list[str]`, and `list[str] | None` too."""
+    if get_origin(annotation) in (list, tuple, set):
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(
+        _is_list(a) for a in get_args(annotation)
+    )
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 
 The page offers one checkbox per choice (a purpose, on one channel, for the whole
 grouping or for one component). The form sends back the keys of the boxes left
-ticked. Compared with the person's current state, re-read when the form arrives,
-that makes the grants and withdrawals to record: a box ticked that was not
-subscribed is a grant, a box unticked that was subscribed is a withdrawal, and
-anything else changes nothing (so sending the same form twice records nothing
-the second time). Only choices the page offers can change: a key the page did
-not offer is ignored, never recorded.
+ticked, and of those it showed ticked. Compared with the person's current state,
+re-read when the form arrives, that makes the grants and withdrawals to record:
+a box the person ticked that is not subscribed is a grant, a box they unticked
+that is subscribed is a withdrawal, and anything else changes nothing (so
+sending the same form twice records nothing the second time). Only choices the
+page offers can change: a key the page did not offer is ignored, never recorded.
 """
 
 from __future__ import annotations
@@ -113,11 +113,26 @@ def in_recording_order(choices: Iterable[Choice]) -> list[Choice]:
 
 
 def changes(
-    offered: Iterable[Choice], subscribed: Collection[Choice], ticked_keys: Iterable[str]
+    offered: Iterable[Choice],
+    subscribed: Collection[Choice],
+    ticked_keys: Iterable[str],
+    shown_keys: Iterable[str] | None = None,
 ) -> Changes:
-    """The grants and withdrawals that bring `subscribed` to the ticked boxes, over `offered`."""
+    """The grants and withdrawals that bring `subscribed` to the ticked boxes, over `offered`.
+
+    `shown_keys` are the boxes the page showed ticked: then only the boxes the
+    person changed count, and only where the state still differs. A box left
+    as shown records nothing, even when an earlier change moved its state (a
+    component follows a grouping-wide choice): no grant from a box the person
+    did not tick, and the same form sent twice records nothing the second time.
+    """
     offered = sorted(set(offered))
     ticked = set(ticked_keys)
-    grants = tuple(c for c in offered if c.key in ticked and c not in subscribed)
-    withdrawals = tuple(c for c in offered if c.key not in ticked and c in subscribed)
+    shown = {c.key for c in subscribed} if shown_keys is None else set(shown_keys)
+    grants = tuple(
+        c for c in offered if c.key in ticked and c.key not in shown and c not in subscribed
+    )
+    withdrawals = tuple(
+        c for c in offered if c.key not in ticked and c.key in shown and c in subscribed
+    )
     return Changes(grants, withdrawals)

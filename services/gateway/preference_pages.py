@@ -1,7 +1,9 @@
 """The preference page a person reaches from the signed link in every mail (French, English).
 
 Plain HTML forms, no JavaScript: one checkbox per purpose, channel and scope
-(the whole grouping first, then each component), the notice text of each
+(the whole grouping first, then each component), with the boxes it shows
+ticked repeated as hidden `shown` fields (so a save applies what the person
+changed, see preference_form.changes), the notice text of each
 purpose one click away, and a separate form for "nothing more from the whole
 university" (an Art. 21 objection). It names purposes and components only,
 never the person: the link may be opened by someone else.
@@ -124,6 +126,9 @@ fieldset{margin:1rem 0}td,th{padding:.2rem .6rem;text-align:left}</style>
 {% if objected %}<p>{{ w.objected }}</p>{% endif %}
 <p>{{ w.intro }}</p>
 <form method="post" action="?lang={{ lang }}">
+<input type="hidden" name="shown" value="">
+{% for key in shown %}<input type="hidden" name="shown" value="{{ key }}">
+{% endfor %}
 {% for scope in scopes %}
 <fieldset><legend>{{ scope.name }}</legend>
 <table>
@@ -221,6 +226,7 @@ def preferences_page(
         objected=view.objected,
         message=message,
         objection_url=objection_url,
+        shown=sorted(c.key for c in view.offered if c in view.subscribed),
     )
     return secured(Response(html, 200, mimetype="text/html"))
 

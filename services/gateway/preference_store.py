@@ -33,6 +33,7 @@ from services.gateway.preference_form import (
     subscriptions,
 )
 from services.gateway.preference_pages import Language, PreferencesView, PurposeInfo
+from services.gateway.schemas import PreferencesForm
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,15 @@ class PreferenceStore:
         )
 
     def save(
-        self, link: PersonLink, lang: Language, ticked: Iterable[str], person: Requester
+        self,
+        link: PersonLink,
+        lang: Language,
+        form: PreferencesForm,
+        person: Requester,
     ) -> Changes:
         """Records the grants and withdrawals that make the state what the form ticked."""
         current = self.view(link, lang)
-        asked = changes(current.offered, current.subscribed, ticked)
+        asked = changes(current.offered, current.subscribed, form.keep, form.shown)
         notice_of = {p.key: p.notice_id or "" for p in current.purposes}
         granted = set(asked.grants)
         with _upstream():

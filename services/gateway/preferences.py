@@ -92,7 +92,7 @@ def page(token: str, query: schemas.PreferencesQuery) -> Response:
 def save(token: str, query: schemas.PreferencesQuery, body: schemas.PreferencesForm) -> Response:
     """POST /preferences/<token>."""
     lang = _language(query.lang)
-    _store().save(_link(token), lang, body.keep, inputs.requester())
+    _store().save(_link(token), lang, body, inputs.requester())
     again = Response(status=303)
     again.headers["Location"] = url_for(".page", token=token, lang=lang, saved="true")
     return secured(again)

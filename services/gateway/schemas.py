@@ -619,13 +619,21 @@ class PreferencesForm(BaseModel):
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={"examples": [{"keep": ["grouping|newsletter|email"]}]},
+        json_schema_extra={
+            "examples": [{"keep": ["grouping|newsletter|email"], "shown": ["", "x|events|email"]}]
+        },
     )
 
     keep: list[Annotated[str, Field(max_length=300)]] = Field(
         default_factory=list,
         max_length=1000,
         description="Repeated: one value per ticked box, as the page wrote it.",
+    )
+    shown: list[Annotated[str, Field(max_length=300)]] | None = Field(
+        None,
+        max_length=1000,
+        description="Repeated: the boxes the page showed ticked (first an empty value). "
+        "Absent: every box counts as changed where it differs from the current state.",
     )
 
 

@@ -90,3 +90,22 @@ def test_grouping_choices_are_recorded_before_any_components(picked: list[Choice
     assert sorted(ordered) == sorted(picked)
     scopes = [c.is_grouping for c in ordered]
     assert scopes == sorted(scopes, reverse=True)
+
+
+@given(offered=choice_sets, shown=choice_sets, now=choice_sets, ticked=choice_sets)
+def test_only_what_the_person_changed_is_recorded_and_only_once(
+    offered: set[Choice], shown: set[Choice], now: set[Choice], ticked: set[Choice]
+) -> None:
+    """`shown` is what the page showed ticked; the state may have moved since (`now`)."""
+    shown_keys = ["", *(c.key for c in shown)]
+    asked = changes(offered, now, [c.key for c in ticked], shown_keys)
+    # A grant only from a box the person ticked; a withdrawal only from one they unticked.
+    assert set(asked.grants) <= (ticked - shown) & offered
+    assert set(asked.withdrawals) <= (shown - ticked) & offered
+    after = (now | set(asked.grants)) - set(asked.withdrawals)
+    # What they changed holds afterwards; what they left alone is as it was.
+    assert (ticked - shown) & offered <= after
+    assert not (shown - ticked) & offered & after
+    untouched = offered - (ticked ^ shown)
+    assert after & untouched == now & untouched
+    assert changes(offered, after, [c.key for c in ticked], shown_keys).empty
