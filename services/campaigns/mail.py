@@ -97,7 +97,8 @@ class MailFactory:
         """
         if preferences is not None:
             url = self.preferences_url(preferences)
-            body = f"{body.rstrip()}\n\n-- \n{_PREFERENCES_FR} : {url}\n{_PREFERENCES_EN}: {url}\n"
+            ended = body if body.endswith("\n") else body + "\n"
+            body = f"{ended}\n-- \n{_PREFERENCES_FR} : {url}\n{_PREFERENCES_EN}: {url}\n"
             if html:
                 link = f'<a href="{escape(url)}">{{}}</a>'
                 html += f"<p>{link.format(_PREFERENCES_FR)}<br>{link.format(_PREFERENCES_EN)}</p>"
