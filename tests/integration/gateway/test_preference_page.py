@@ -233,11 +233,10 @@ def _expired(contact_id: str) -> str:
 
 
 def _altered(contact_id: str) -> str:
-    other = str(uuid.uuid4())
-    genuine = LINKS.sign(LinkKind.PREFERENCES, other)
-    payload, _, rest = genuine.partition(".")
-    mine = LINKS.sign(LinkKind.PREFERENCES, contact_id).partition(".")[0]
-    return f"{mine}.{rest}" if mine != payload else genuine[:-2] + "xx"
+    """A genuine link with one character of its signed content changed."""
+    genuine = LINKS.sign(LinkKind.PREFERENCES, contact_id)
+    at = 10  # inside the (compressed) content, before the timestamp and the signature
+    return genuine[:at] + ("A" if genuine[at] != "A" else "B") + genuine[at + 1 :]
 
 
 @pytest.mark.parametrize(
