@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
+from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.scheduling import leader_for
 from meshkit.unsubscribe import UnsubscribeTokens
@@ -138,6 +139,7 @@ def build(
     mails = MailFactory(
         Letterhead(settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto),
         UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value()),
+        PersonLinks(settings.unsubscribe_secret.get_secret_value()),
     )
     dispatcher = Dispatcher(
         ledger,

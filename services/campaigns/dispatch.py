@@ -28,6 +28,7 @@ from services.campaigns.ledger import Batch, CampaignInfo, ClaimedRow, Ledger
 from services.campaigns.mail import (
     MailFactory,
     PermanentFailure,
+    PreferencesLink,
     ReplyLost,
     SmtpRelay,
     SmtpSession,
@@ -245,6 +246,7 @@ class Dispatcher:
             body=render(body, fields),
             message_id=message_id,
             unsubscribe=UnsubscribeRequest(contact_id, campaign.purpose, campaign.id),
+            preferences=PreferencesLink(contact_id, campaign.id),
         )
         if not self._ledger.mark_sending(
             worker, item.row.id, message_id, self._limits.lease_seconds, close=unclosed.take()

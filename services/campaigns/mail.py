@@ -1,7 +1,9 @@
 """Building a campaign mail and handing it to the SMTP relay.
 
 A mail carries the rendered subject and body, the recipient's address and
-nothing else of the contact: the unsubscribe token names only opaque ids.
+nothing else of the contact: the unsubscribe token names only opaque ids. A
+campaign mail ends with a link (French, English) to the person's preference
+page, a PersonLinks PREFERENCES token naming the contact and the campaign.
 Errors raised here name SMTP reply codes, never an address.
 
 Once the end of DATA (the final ".") is sent, the relay has the whole mail and
@@ -22,8 +24,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid, parseaddr
+from html import escape
 from typing import TYPE_CHECKING
 
+from meshkit.links import LinkKind, PersonLinks
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from services.campaigns.policy import is_permanent_smtp_failure
 
@@ -48,12 +52,27 @@ class Letterhead:
         return parseaddr(self.mail_from)[1].rpartition("@")[2] or "localhost"
 
 
+@dataclass(frozen=True)
+class PreferencesLink:
+    """Whose preference page a mail links to, and the campaign that sent it."""
+
+    contact_id: str
+    campaign_id: str
+
+
+_PREFERENCES_FR = "Vos préférences (ce que vous recevez, ou ne plus rien recevoir)"
+_PREFERENCES_EN = "Your preferences (what you receive, or nothing more)"
+
+
 class MailFactory:
     """Turns a rendered mail for one delivery into an RFC 5322 message."""
 
-    def __init__(self, letterhead: Letterhead, tokens: UnsubscribeTokens):
+    def __init__(
+        self, letterhead: Letterhead, tokens: UnsubscribeTokens, links: PersonLinks | None = None
+    ):
         self._letterhead = letterhead
         self._tokens = tokens
+        self._links = links
 
     def new_message_id(self) -> str:
         return make_msgid(domain=self._letterhead.domain)
@@ -68,12 +87,22 @@ class MailFactory:
         unsubscribe: UnsubscribeRequest | None,
         html: str = "",
         headers: Mapping[str, str] | None = None,
+        preferences: PreferencesLink | None = None,
     ) -> EmailMessage:
         """The mail with Message-ID, Date and, when `unsubscribe` is given, RFC 8058 headers.
 
-        Campaign mail always carries the unsubscribe headers; a transactional mail
-        only when its sender asks. `headers` are extra ones the caller checked.
+        Campaign mail always carries the unsubscribe headers and, with
+        `preferences`, the footer link to the preference page; a transactional
+        mail only when its sender asks. `headers` are extra ones the caller checked.
         """
+        if preferences is not None:
+            url = self.preferences_url(preferences)
+            ended = body if body.endswith("\n") else body + "\n"
+            body = f"{ended}\n-- \n{_PREFERENCES_FR} : {url}\n{_PREFERENCES_EN}: {url}\n"
+            if html:
+                link = f'<a href="{escape(url)}">{{}}</a>'
+                html += f"<p>{link.format(_PREFERENCES_FR)}<br>{link.format(_PREFERENCES_EN)}</p>"
+
         message = EmailMessage(policy=MAIL_POLICY)
         message["From"] = self._letterhead.mail_from
         message["To"] = to
@@ -92,6 +121,13 @@ class MailFactory:
         if html:
             message.add_alternative(html, subtype="html")
         return message
+
+    def preferences_url(self, link: PreferencesLink) -> str:
+        """`<public base URL>/preferences/<token>`, the token naming contact and campaign."""
+        if self._links is None:
+            raise ValueError("this mail factory has no person-link secret to sign with")
+        token = self._links.sign(LinkKind.PREFERENCES, link.contact_id, link.campaign_id)
+        return f"{self._letterhead.public_base_url.rstrip('/')}/preferences/{token}"
 
 
 class TemporaryFailure(Exception):

@@ -133,7 +133,7 @@ class CampaignsService:
     def get(self, principal: Principal, campaign_id: str) -> CampaignView:
         """One campaign the caller may see, with its outcome counts."""
         with self._db.transaction() as session:
-            campaign = _visible(session, principal, campaign_id, field="id")
+            campaign = _visible(session, principal, campaign_id, field="id", services_too=True)
             return _view(campaign, outcome_counts(session, [campaign.id])[campaign.id])
 
     def list_campaigns(self, principal: Principal) -> list[CampaignView]:
@@ -267,15 +267,24 @@ class CampaignsService:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _visible(session: Session, principal: Principal, campaign_id: str, field: str) -> Campaign:
-    """A campaign the caller may read; another component's campaign is NOT_FOUND."""
-    if not principal.is_admin:
+def _visible(
+    session: Session,
+    principal: Principal,
+    campaign_id: str,
+    field: str,
+    services_too: bool = False,
+) -> Campaign:
+    """A campaign the caller may read; another component's campaign is NOT_FOUND.
+
+    With `services_too`, a mesh service reads any campaign too (the gateway's
+    preference page asks which component sent the mail a link came in).
+    """
+    every = principal.is_admin or (services_too and principal.is_service)
+    if not every:
         principal.require_component()
     check_campaign_id(field, campaign_id)
     campaign = session.get(Campaign, campaign_id)
-    if campaign is None or not (
-        principal.is_admin or campaign.owner_component == principal.component
-    ):
+    if campaign is None or not (every or campaign.owner_component == principal.component):
         raise NotFound("campaign not found")
     return campaign
 

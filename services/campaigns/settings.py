@@ -55,15 +55,16 @@ class CampaignsSettings(ServiceSettings):
     )
     public_base_url: str = Field(
         "http://127.0.0.1:8080",
-        description="Public URL of the gateway; unsubscribe links point under it (https, "
-        "except on this machine).",
+        description="Public URL of the gateway; unsubscribe and preference links point under "
+        "it (https, except on this machine).",
     )
     unsubscribe_mailto: str = Field(
         "unsubscribe@crm.localhost", description="Address of the mailto: List-Unsubscribe."
     )
     unsubscribe_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(dev_unsubscribe_secret()),
-        description="Secret shared with the gateway that signs unsubscribe tokens.",
+        description="Secret shared with the gateway that signs unsubscribe tokens and the "
+        "preference links at the foot of every campaign mail.",
     )
     pressure_max_per_window: int = Field(
         3, ge=1, description="Most mails one contact may receive from all components per window."

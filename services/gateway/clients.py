@@ -1,10 +1,11 @@
 """The gateway's gRPC stubs, built once per app.
 
 Calls made for a signed-in caller carry the caller's own token, so each
-service decides again who may see or do what. Only the public routes (the
-unsubscribe link, the person's receipt link and the receipt keys) and a merge
-(telling consent and campaigns, once contacts merged for the caller) call with
-the gateway's own service identity.
+service decides again who may see or do what. Only the public pages reached
+from a mail (unsubscribe, preferences, confirmation and revalidation links,
+the person's receipt link and the receipt keys) and a merge (telling consent
+and campaigns, once contacts merged for the caller) call with the gateway's
+own service identity.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ def forwarded_token() -> str:
 
 @dataclass(frozen=True)
 class Clients:
-    """One stub per upstream service, plus consent and campaigns as the gateway itself."""
+    """One stub per upstream service, plus each of them as the gateway itself."""
 
     contacts: contacts_pb2_grpc.ContactsServiceStub
     consent: consent_pb2_grpc.ConsentServiceStub
     campaigns: campaigns_pb2_grpc.CampaignsServiceStub
     consent_as_gateway: consent_pb2_grpc.ConsentServiceStub
     campaigns_as_gateway: campaigns_pb2_grpc.CampaignsServiceStub
+    contacts_as_gateway: contacts_pb2_grpc.ContactsServiceStub
     channels: tuple[grpc.Channel, ...] = ()
 
     @classmethod
@@ -51,6 +53,7 @@ class Clients:
         campaigns: grpc.Channel,
         consent_as_gateway: grpc.Channel,
         campaigns_as_gateway: grpc.Channel,
+        contacts_as_gateway: grpc.Channel,
     ) -> Clients:
         """Stubs over channels that already add tokens and deadlines."""
         return cls(
@@ -59,7 +62,15 @@ class Clients:
             campaigns=campaigns_pb2_grpc.CampaignsServiceStub(campaigns),
             consent_as_gateway=consent_pb2_grpc.ConsentServiceStub(consent_as_gateway),
             campaigns_as_gateway=campaigns_pb2_grpc.CampaignsServiceStub(campaigns_as_gateway),
-            channels=(contacts, consent, campaigns, consent_as_gateway, campaigns_as_gateway),
+            contacts_as_gateway=contacts_pb2_grpc.ContactsServiceStub(contacts_as_gateway),
+            channels=(
+                contacts,
+                consent,
+                campaigns,
+                consent_as_gateway,
+                campaigns_as_gateway,
+                contacts_as_gateway,
+            ),
         )
 
     def close(self) -> None:
@@ -78,6 +89,7 @@ def open_clients(settings: GatewaySettings) -> Clients:
         campaigns=open_channel(settings.campaigns_target, forwarded_token, timeout),
         consent_as_gateway=open_channel(settings.consent_target, gateway.token, timeout),
         campaigns_as_gateway=open_channel(settings.campaigns_target, gateway.token, timeout),
+        contacts_as_gateway=open_channel(settings.contacts_target, gateway.token, timeout),
     )
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 from flask import request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
 from meshkit.errors import DomainError, FieldViolation, InvalidArgument
+from services.consent.validation import MAX_IP, MAX_USER_AGENT
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -25,7 +28,41 @@ def read_body(model: type[Model], media_type: str, optional: bool = False) -> Mo
         return _validate(model, lambda: model.model_validate_json(request.get_data(cache=True)))
     if request.mimetype not in _FORM_TYPES:
         raise UnsupportedMediaType(f"send a form body with Content-Type: {media_type}")
-    return _validate(model, lambda: model.model_validate(request.form.to_dict()))
+    return _validate(model, lambda: model.model_validate(_form_values(model)))
+
+
+def _form_values(model: type[BaseModel]) -> dict[str, Any]:
+    """The form's fields; a list-typed field takes every value sent under its name."""
+    fields = {f.alias or name: f for name, f in model.model_fields.items()}
+    values: dict[str, Any] = {}
+    for name in request.form:
+        field = fields.get(name)
+        many = field is not None and _is_list(field.annotation)
+        values[name] = request.form.getlist(name) if many else request.form[name]
+    return values
+
+
+def _is_list(annotation: Any) -> bool:
+    """`list[str]`, and `list[str] | None` too."""
+    if get_origin(annotation) in (list, tuple, set):
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(
+        _is_list(a) for a in get_args(annotation)
+    )
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Where a person's own act came from, kept as proof: IP address and user agent."""
+
+    ip: str
+    user_agent: str
+
+
+def requester() -> Requester:
+    """The requesting IP address and user agent, the latter cut to what consent keeps."""
+    agent = (request.user_agent.string or "").replace("\x00", "")[:MAX_USER_AGENT]
+    return Requester(ip=(request.remote_addr or "")[:MAX_IP], user_agent=agent)
 
 
 class PreconditionRequired(DomainError):

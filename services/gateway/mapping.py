@@ -17,6 +17,7 @@ from protos.crm.campaigns.v1 import campaigns_pb2
 from protos.crm.consent.v1 import consent_pb2
 from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import responses, schemas
+from services.gateway.inputs import Requester
 
 ONE_CLICK_SOURCE = "one-click-unsubscribe"
 
@@ -166,8 +167,13 @@ def consent_withdrawal(
     )
 
 
-def one_click_withdrawal(link: UnsubscribeRequest) -> consent_pb2.ConsentChange:
-    """The withdrawal an unsubscribe link stands for: email, its purpose, the whole grouping."""
+def one_click_withdrawal(
+    link: UnsubscribeRequest, requester: Requester
+) -> consent_pb2.ConsentChange:
+    """The withdrawal an unsubscribe link stands for: email, its purpose, the whole grouping.
+
+    The person made it: their IP address and user agent go with it as proof.
+    """
     return consent_pb2.ConsentChange(
         contact_id=link.contact_id,
         channel=consent_pb2.CHANNEL_EMAIL,
@@ -176,6 +182,8 @@ def one_click_withdrawal(link: UnsubscribeRequest) -> consent_pb2.ConsentChange:
         how=consent_pb2.HOW_ONE_CLICK,
         source=ONE_CLICK_SOURCE,
         text_shown=f"Unsubscribe link in a message of campaign {link.campaign_id}",
+        ip=requester.ip,
+        user_agent=requester.user_agent,
     )
 
 

@@ -249,7 +249,7 @@ def _responses(operation: Operation) -> dict[str, Any]:
     if operation.calls_upstream:
         problems.append("503")
     problem = {PROBLEM_JSON: {"schema": _ref(Problem)}}
-    for status in problems:
-        responses[status] = {"description": _PROBLEMS[status], "content": problem}
+    for status in problems:  # an error the operation answers its own way keeps its entry
+        responses.setdefault(status, {"description": _PROBLEMS[status], "content": problem})
     responses["default"] = {"description": "Any other problem.", "content": problem}
     return responses

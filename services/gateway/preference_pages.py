@@ -1,7 +1,9 @@
 """The preference page a person reaches from the signed link in every mail (French, English).
 
 Plain HTML forms, no JavaScript: one checkbox per purpose, channel and scope
-(the whole grouping first, then each component), the notice text of each
+(the whole grouping first, then each component), with the boxes it shows
+ticked repeated as hidden `shown` fields (so a save applies what the person
+changed, see preference_form.changes), the notice text of each
 purpose one click away, and a separate form for "nothing more from the whole
 university" (an Art. 21 objection). It names purposes and components only,
 never the person: the link may be opened by someone else.
@@ -56,6 +58,26 @@ _WORDS: Mapping[str, Mapping[Language, str]] = {
         "en": "Your objection is recorded: the university will send you no more marketing.",
     },
     "back": {"fr": "Revenir à mes préférences", "en": "Back to my preferences"},
+    "no_notice": {
+        "fr": "Pas d'abonnement possible ici pour l'instant : le texte qui explique ce que "
+        "nous en faisons n'est pas encore publié.",
+        "en": "Cannot be subscribed to here yet: the text that explains what we do with it "
+        "is not published yet.",
+    },
+    "not_found": {
+        "fr": "Ce lien n'est pas valide. Utilisez le lien du dernier message que vous avez reçu.",
+        "en": "This link is not valid. Use the link in the latest message you received.",
+    },
+    "expired": {
+        "fr": "Ce lien a expiré. Le prochain message que vous recevrez en contiendra un nouveau.",
+        "en": "This link has expired. The next message you receive will carry a new one.",
+    },
+    "unavailable": {
+        "fr": "Le service est momentanément indisponible : rien n'a été enregistré. "
+        "Réessayez dans quelques minutes.",
+        "en": "The service is unavailable for a moment: nothing was recorded. "
+        "Please try again in a few minutes.",
+    },
     "other": {"fr": "English", "en": "Français"},
     "email": {"fr": "courriel", "en": "email"},
     "sms": {"fr": "SMS", "en": "text message"},
@@ -66,22 +88,28 @@ _WORDS: Mapping[str, Mapping[Language, str]] = {
 
 @dataclass(frozen=True)
 class PurposeInfo:
-    """A purpose as the page shows it: its labels and the notice text a grant refers to."""
+    """A purpose as the page shows it: its labels and the notice a grant refers to."""
 
     key: str
     labels: Mapping[str, str]  # by language
     notice_text: str | None
+    notice_id: str | None = None  # the version shown, recorded with every grant made here
 
 
 @dataclass(frozen=True)
 class PreferencesView:
-    """Everything the page shows: what is offered, what is subscribed, and whether objected."""
+    """Everything the page shows: what is offered, what is subscribed, and whether objected.
+
+    `unavailable` are choices shown without a box: nothing may be granted there
+    (the purpose has no published notice) and nothing is subscribed to withdraw.
+    """
 
     purposes: tuple[PurposeInfo, ...]
     scope_names: Mapping[str, str]  # component id -> display name
     offered: tuple[Choice, ...]
     subscribed: frozenset[Choice]
     objected: bool
+    unavailable: frozenset[Choice] = frozenset()
 
 
 _PAGE = """<!doctype html>
@@ -98,6 +126,9 @@ fieldset{margin:1rem 0}td,th{padding:.2rem .6rem;text-align:left}</style>
 {% if objected %}<p>{{ w.objected }}</p>{% endif %}
 <p>{{ w.intro }}</p>
 <form method="post" action="?lang={{ lang }}">
+<input type="hidden" name="shown" value="">
+{% for key in shown %}<input type="hidden" name="shown" value="{{ key }}">
+{% endfor %}
 {% for scope in scopes %}
 <fieldset><legend>{{ scope.name }}</legend>
 <table>
@@ -107,7 +138,9 @@ fieldset{margin:1rem 0}td,th{padding:.2rem .6rem;text-align:left}</style>
 <td><label><input type="checkbox" name="keep" value="{{ box.key }}"
 {%- if box.checked %} checked{% endif %}> {{ box.channel }}</label></td>
 {% endfor %}
+{% for channel in row.closed %}<td>{{ channel }}</td>{% endfor %}
 </tr>
+{% if row.closed %}<tr><td colspan="5"><small>{{ w.no_notice }}</small></td></tr>{% endif %}
 {% if row.notice %}<tr><td colspan="5"><details><summary>{{ w.notice }}</summary>
 <p>{{ row.notice }}</p></details></td></tr>{% endif %}
 {% endfor %}
@@ -131,6 +164,14 @@ _DONE = """<!doctype html>
 <title>{{ w.title }}</title></head>
 <body><h1>{{ w.title }}</h1><p role="status">{{ message }}</p>
 <p><a href="{{ back_url }}?lang={{ lang }}">{{ w.back }}</a></p></body>
+</html>
+"""
+
+_ERROR = """<!doctype html>
+<html lang="{{ lang }}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{{ w.title }}</title></head>
+<body><h1>{{ w.title }}</h1><p role="alert">{{ message }}</p></body>
 </html>
 """
 
@@ -160,8 +201,20 @@ def preferences_page(
                 for c in view.offered
                 if c.scope == scope and c.purpose == purpose
             ]
-            if boxes:
-                rows.append({"label": labels[purpose], "boxes": boxes, "notice": notices[purpose]})
+            closed = [
+                w.get(c.channel, c.channel)
+                for c in sorted(view.unavailable)
+                if c.scope == scope and c.purpose == purpose
+            ]
+            if boxes or closed:
+                rows.append(
+                    {
+                        "label": labels[purpose],
+                        "boxes": boxes,
+                        "closed": closed,
+                        "notice": notices[purpose],
+                    }
+                )
         name = w["grouping"] if scope == GROUPING else view.scope_names.get(scope, scope)
         scopes.append({"name": name, "rows": rows})
     html = render_template_string(
@@ -173,6 +226,7 @@ def preferences_page(
         objected=view.objected,
         message=message,
         objection_url=objection_url,
+        shown=sorted(c.key for c in view.offered if c in view.subscribed),
     )
     return secured(Response(html, 200, mimetype="text/html"))
 
@@ -186,8 +240,15 @@ def done_page(lang: Language, message_key: str, back_url: str) -> Response:
     return secured(Response(html, 200, mimetype="text/html"))
 
 
+def error_page(lang: Language, message_key: str, status: int) -> Response:
+    """A link that opens nothing (404), has expired (410), or a service away (503)."""
+    w = words(lang)
+    html = render_template_string(_ERROR, lang=lang, w=w, message=w[message_key])
+    return secured(Response(html, status, mimetype="text/html"))
+
+
 def _scopes_in_order(view: PreferencesView) -> list[str]:
     """The whole grouping first, then components by display name."""
-    components = {c.scope for c in view.offered if not c.is_grouping}
+    components = {c.scope for c in (*view.offered, *view.unavailable) if not c.is_grouping}
     ordered = sorted(components, key=lambda s: (view.scope_names.get(s, s).lower(), s))
     return [GROUPING, *ordered]

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, current_app
 
 from meshkit.errors import NotFound, Unavailable
 from meshkit.unsubscribe import UnsubscribeTokens
-from services.gateway import mapping, pages, responses, schemas
+from services.gateway import inputs, mapping, pages, responses, schemas
 from services.gateway.api import FORM, HTML, Access, Reply, Routes, json_response
 from services.gateway.clients import upstream
 
@@ -68,7 +68,9 @@ def unsubscribe(token: str, body: schemas.UnsubscribeForm) -> Response:
     """POST /unsubscribe/<token>."""
     link = _tokens().verify(token)
     try:
-        upstream().consent_as_gateway.Withdraw(mapping.one_click_withdrawal(link))
+        upstream().consent_as_gateway.Withdraw(
+            mapping.one_click_withdrawal(link, inputs.requester())
+        )
     except grpc.RpcError as error:
         if error.code() is grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
             raise NotFound("this link names no contact") from None  # retrying will not help

@@ -606,6 +606,48 @@ class UnsubscribeForm(BaseModel):
         return self.confirm is not None
 
 
+class PreferencesQuery(BaseModel):
+    """The language of a preference page, and whether it follows a save."""
+
+    model_config = ConfigDict(extra="ignore")  # links may gain tracking parameters on the way
+
+    lang: Literal["fr", "en"] | None = Field(
+        None, description="fr or en; default: the browser's Accept-Language, else fr."
+    )
+    saved: bool = Field(False, description="Say that the last form was recorded.")
+
+
+class PreferencesForm(BaseModel):
+    """The preference page's form: the keys of the boxes left ticked (none: every box empty)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"keep": ["grouping|newsletter|email"], "shown": ["", "x|events|email"]}]
+        },
+    )
+
+    keep: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Repeated: one value per ticked box, as the page wrote it.",
+    )
+    shown: list[Annotated[str, Field(max_length=300)]] | None = Field(
+        None,
+        max_length=1000,
+        description="Repeated: the boxes the page showed ticked (first an empty value). "
+        "Absent: every box counts as changed where it differs from the current state.",
+    )
+
+
+class ObjectionForm(BaseModel):
+    """The preference page's "nothing more from the whole university" button."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"object": "yes"}]})
+
+    object: Literal["yes"] | None = Field(None, description="Sent by the page's button.")
+
+
 # Data protection ---------------------------------------------------------------------------
 
 # The ids contacts hands out: uuid4 strings, lower case (contact_rules.is_contact_id).

@@ -28,7 +28,8 @@ class GatewaySettings(IdentitySettings):
     )
     unsubscribe_secret: str = Field(
         default_factory=dev_unsubscribe_secret,
-        description="Secret shared with campaigns that signs one-click unsubscribe links.",
+        description="Secret shared with campaigns and consent that signs one-click unsubscribe "
+        "links and the person links of mail (preference page).",
     )
     threads: int = Field(default=8, ge=1, description="Threads of the HTTP server (waitress).")
     import_max_bytes: int = Field(

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from meshkit.db import make_engine
 from meshkit.identity import Principal
+from meshkit.links import LinkKind, PersonLinks
 from meshkit.unsubscribe import UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2
 from services.campaigns.bootstrap import Campaigns, build, connect_redis, migrate_schema
@@ -381,7 +382,13 @@ def test_the_mail_has_its_headers_and_only_fields_contacts_gave(world: World) ->
     assert mail["To"] == world.address(ada)
     assert mail["Date"]
     assert mail["Subject"] == "Bonjour Ada"
-    assert mail.get_content().strip() == "Cher Ada L., ."  # lettres.secret is not theirs: empty
+    text, footer = mail.get_content().replace("\r\n", "\n").split("\n-- \n")
+    assert text.strip() == "Cher Ada L., ."  # lettres.secret is not theirs: empty
+    # The footer links to Ada's preference page, for this campaign, in French and English.
+    (link,) = set(re.findall(r"https://crm\.example\.org/preferences/(\S+)", footer))
+    preferences = PersonLinks(SECRET).verify(LinkKind.PREFERENCES, link)
+    assert (preferences.contact_id, preferences.ref) == (ada, campaign_id)
+    assert "Vos préférences" in footer and "Your preferences" in footer
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url, mailto = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])
     assert url.startswith("https://crm.example.org/unsubscribe/")
@@ -639,7 +646,8 @@ def test_lines_starting_with_a_dot_arrive_as_written(world: World) -> None:
     world.send([reader], body=body)
     world.drain()
     (mail,) = world.sink.to(world.address(reader))
-    assert mail.get_content().replace("\r\n", "\n") == body + "\n"
+    text = mail.get_content().replace("\r\n", "\n").split("\n-- \n")[0]
+    assert text == body + "\n"
 
 
 def test_a_purpose_consent_no_longer_checks_decides_the_rows_once_and_for_all(

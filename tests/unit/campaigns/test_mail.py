@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from meshkit.errors import NotFound
+from meshkit.links import LinkKind, PersonLink, PersonLinks
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
-from services.campaigns.mail import Letterhead, MailFactory
+from services.campaigns.mail import Letterhead, MailFactory, PreferencesLink
 
 TOKENS = UnsubscribeTokens("unit-secret")
 FACTORY = MailFactory(
@@ -69,3 +73,45 @@ def test_headers_carry_nothing_else_of_the_contact() -> None:
     )
     assert mail["From"] == "Com <no-reply@univ.example>"  # type: ignore[index]
     assert mail["Date"]  # type: ignore[index]
+
+
+LINKS = PersonLinks("unit-secret")
+WITH_LINKS = MailFactory(
+    Letterhead("Com <no-reply@univ.example>", "https://crm.univ.example/", "unsub@univ.example"),
+    TOKENS,
+    LINKS,
+)
+
+
+def test_a_campaign_mail_ends_with_its_preference_link_in_both_languages() -> None:
+    mail = WITH_LINKS.build(
+        to="ada@example.org",
+        subject="Bonjour",
+        body="Texte\n",
+        message_id=WITH_LINKS.new_message_id(),
+        unsubscribe=UnsubscribeRequest("contact-1", "newsletter", "campaign-1"),
+        preferences=PreferencesLink("contact-1", "campaign-1"),
+    )
+    body = mail.get_body().get_content()  # type: ignore[union-attr]
+    assert body.startswith("Texte\n\n-- \n")
+    urls = re.findall(r"https://crm\.univ\.example/preferences/(\S+)", body)
+    assert len(urls) == 2 and urls[0] == urls[1]  # the French line, then the English one
+    assert "Vos préférences" in body and "Your preferences" in body
+    assert LINKS.verify(LinkKind.PREFERENCES, urls[0]) == PersonLink(
+        LinkKind.PREFERENCES, "contact-1", "campaign-1"
+    )
+    with pytest.raises(NotFound):  # a preference link opens nothing else
+        LINKS.verify(LinkKind.CONFIRM, urls[0])
+    assert "ada@example.org" not in body.split("-- ")[1]
+
+
+def test_a_mail_asked_to_link_preferences_without_a_secret_is_refused() -> None:
+    with pytest.raises(ValueError):
+        FACTORY.build(
+            to="ada@example.org",
+            subject="Bonjour",
+            body="Texte",
+            message_id=FACTORY.new_message_id(),
+            unsubscribe=None,
+            preferences=PreferencesLink("contact-1", "campaign-1"),
+        )

@@ -64,6 +64,7 @@ def app(settings: GatewaySettings, keys: TestKeys, recorder: CallRecorder) -> It
         campaigns=channel(forwarded_token),
         consent_as_gateway=channel(gateway.token),
         campaigns_as_gateway=channel(gateway.token),
+        contacts_as_gateway=channel(gateway.token),
     )
     yield create_app(settings, clients)
     clients.close()

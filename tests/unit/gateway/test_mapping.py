@@ -15,6 +15,7 @@ from protos.crm.consent.v1 import consent_pb2
 from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import mapping, schemas
 from services.gateway.api import json_response
+from services.gateway.inputs import Requester
 
 text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 
@@ -147,10 +148,16 @@ def test_a_delivery_has_a_message_id_only_once_sent() -> None:
 
 
 def test_one_click_withdrawal_is_email_grouping_and_names_the_campaign() -> None:
-    change = mapping.one_click_withdrawal(UnsubscribeRequest("c-42", "newsletter", "k-7"))
+    person = Requester(ip="203.0.113.9", user_agent="Mail/1.0")
+    change = mapping.one_click_withdrawal(UnsubscribeRequest("c-42", "newsletter", "k-7"), person)
     assert change.contact_id == "c-42"
     assert change.channel == consent_pb2.CHANNEL_EMAIL
     assert change.purpose == "newsletter"
     assert change.scope.WhichOneof("kind") == "grouping"
     assert change.source == "one-click-unsubscribe"
     assert "k-7" in change.text_shown
+    assert (change.ip, change.user_agent, change.how) == (
+        "203.0.113.9",
+        "Mail/1.0",
+        consent_pb2.HOW_ONE_CLICK,
+    )

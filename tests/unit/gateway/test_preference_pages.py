@@ -13,6 +13,7 @@ from services.gateway.preference_pages import (
     Language,
     PreferencesView,
     PurposeInfo,
+    error_page,
     preferences_page,
     words,
 )
@@ -80,3 +81,24 @@ def test_labels_and_notices_are_escaped() -> None:
     html, parsed = render(view, "fr")
     assert parsed.scripts == 0 and "<img" not in html
     assert words("fr")["objected"].replace("'", "&#39;") in html
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_choice_without_a_notice_is_shown_without_a_box_and_says_why(lang: Language) -> None:
+    closed = Choice(GROUPING, "events", "post")
+    view = PreferencesView((NEWS, EVENTS), {}, OFFERED[:1], frozenset(), False, frozenset({closed}))
+    html, parsed = render(view, lang)
+    assert closed.key not in parsed.boxes
+    assert EVENTS.labels[lang] in html.replace("&#39;", "'")
+    assert words(lang)["no_notice"].replace("'", "&#39;") in html
+
+
+@pytest.mark.parametrize(
+    ("key", "status"), [("not_found", 404), ("expired", 410), ("unavailable", 503)]
+)
+def test_error_pages_keep_their_status_and_are_not_cached(key: str, status: int) -> None:
+    with Flask(__name__).app_context():
+        response = error_page("en", key, status)
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "no-store"
+    assert words("en")[key] in response.get_data(as_text=True).replace("&#39;", "'")
