@@ -68,6 +68,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         # consent (its scopes decide the rest: see services/consent/policy.py)
         _CONSENT + "Grant": SIGNED_IN,
         _CONSENT + "Withdraw": SIGNED_IN,
+        _CONSENT + "RecordChanges": SIGNED_IN,  # each change checked as Grant or Withdraw
         _CONSENT + "GetHistory": SIGNED_IN,
         _CONSENT + "CheckBatch": SERVICE,
         _CONSENT + "MergeContacts": SERVICE,

@@ -62,6 +62,12 @@ CONTACT_KINDS_PB = {domain: proto for proto, domain in CONTACT_KINDS.items()}
 DECISIONS_PB = {decision: pb.Decision.Value(f"DECISION_{decision.name}") for decision in Decision}
 
 
+def change_to_record(message: pb.ChangeToRecord) -> tuple[EventKind | None, ChangeRequest]:
+    """One change of a RecordChanges: its kind (None when unspecified) and its request."""
+    kinds = {pb.ACTION_GRANT: EventKind.GRANTED, pb.ACTION_WITHDRAW: EventKind.WITHDRAWN}
+    return kinds.get(message.action), change_request(message.change)
+
+
 def change_request(message: pb.ConsentChange) -> ChangeRequest:
     """The change as received; unknown or unspecified enums become None for validation."""
     return ChangeRequest(

@@ -85,13 +85,18 @@ def grant(
     """Records a grant (maybe pending a confirmation) with the notice the person saw."""
     change = _checked(db, contacts, principal, request, EventKind.GRANTED)
     with db.transaction() as session:
-        now = clock()
-        event = repository.append(session, principal, _new(change, EventKind.GRANTED), now)
-        assert event is not None  # a grant carries no repeat key: it cannot collide
-        if event.pending:  # double opt-in: the mail leaves with the grant, or neither does
-            entry = outbox.confirmation(event, change.scope.component or "")
-            repository.enqueue(session, entry, now)
-        _lift_if_opted_back(session, event, now)
+        return _record_grant(session, principal, change, clock())
+
+
+def _record_grant(
+    session: Session, principal: Principal, change: Change, now: datetime
+) -> ConsentEvent:
+    event = repository.append(session, principal, _new(change, EventKind.GRANTED), now)
+    assert event is not None  # a grant carries no repeat key: it cannot collide
+    if event.pending:  # double opt-in: the mail leaves with the grant, or neither does
+        entry = outbox.confirmation(event, change.scope.component or "")
+        repository.enqueue(session, entry, now)
+    _lift_if_opted_back(session, event, now)
     return event
 
 
@@ -124,16 +129,64 @@ def withdraw(
     concurrent repeats append one event (the unique repeat key).
     """
     change = _checked(db, contacts, principal, request, EventKind.WITHDRAWN)
-    question = Question(change.purpose, change.channel, change.scope.component)
     with db.transaction() as session:
-        events = repository.stream(session, change.contact_id, change.channel, change.purpose)
-        standing = policy.standing_withdrawal(events, change.scope, question)
-        if standing is not None:
-            return standing
-        key = policy.withdrawal_key(change, events)
-        new = _new(change, EventKind.WITHDRAWN)
-        recorded = repository.append(session, principal, new, clock(), key)
-        return recorded or repository.by_repeat_key(session, key)
+        return _record_withdrawal(session, principal, change, clock())
+
+
+def _record_withdrawal(
+    session: Session, principal: Principal, change: Change, now: datetime
+) -> ConsentEvent:
+    question = Question(change.purpose, change.channel, change.scope.component)
+    events = repository.stream(session, change.contact_id, change.channel, change.purpose)
+    standing = policy.standing_withdrawal(events, change.scope, question)
+    if standing is not None:
+        return standing
+    key = policy.withdrawal_key(change, events)
+    recorded = repository.append(session, principal, _new(change, EventKind.WITHDRAWN), now, key)
+    return recorded or repository.by_repeat_key(session, key)
+
+
+MAX_CHANGES = 200
+
+
+def record_changes(
+    db: Database,
+    contacts: ContactDirectory,
+    principal: Principal,
+    requests: Sequence[tuple[EventKind | None, ChangeRequest]],
+    clock: Clock = utc_now,
+) -> list[ConsentEvent]:
+    """Records several grants and withdrawals of one contact in order, all or none of them.
+
+    For a form that changes several choices (the preference page): every change
+    is checked before anything is written, then all are written in one
+    transaction, so a failure half-way leaves nothing behind. The order matters
+    (the latest event that bears on a choice decides it), so it is the caller's.
+    """
+    if len(requests) > MAX_CHANGES:
+        raise invalid("changes", f"at most {MAX_CHANGES} changes per call")
+    if any(kind not in (EventKind.GRANTED, EventKind.WITHDRAWN) for kind, _ in requests):
+        raise invalid("changes", "each change is a grant or a withdrawal")
+    named = {request.contact_id for _, request in requests}
+    if len(named) > 1:
+        raise invalid("changes", "every change must name the same contact")
+    if not named:
+        return []
+    (contact_id,) = named
+    members = _members(contacts, valid_contact_id(contact_id))  # one question to contacts
+    checked = [
+        (kind, _checked(db, contacts, principal, request, kind, members))
+        for kind, request in requests
+        if kind is not None  # refused above: for the type checker
+    ]
+    with db.transaction() as session:
+        now = clock()
+        return [
+            _record_grant(session, principal, change, now)
+            if kind is EventKind.GRANTED
+            else _record_withdrawal(session, principal, change, now)
+            for kind, change in checked
+        ]
 
 
 def object_to_marketing(
@@ -266,14 +319,19 @@ def _checked(
     principal: Principal,
     request: ChangeRequest,
     kind: EventKind,
+    members: frozenset[str] | None = None,
 ) -> Change:
-    """The change, once its input, its catalogue entries and its recorder are all checked."""
+    """The change, once its input, its catalogue entries and its recorder are all checked.
+
+    `members`: the contact's member components when the caller has them already.
+    """
     change = valid_change(request, kind)
     with db.transaction() as session:
         _check_catalogue(session, change, active=kind is EventKind.GRANTED)
     if not policy.may_use_how(principal, change.collection.how):
         raise PermissionDenied(_HOW_REFUSAL)
-    members = _members(contacts, change.contact_id)
+    if members is None:
+        members = _members(contacts, change.contact_id)
     if not policy.may_record(principal, kind, change.scope, members):
         raise PermissionDenied(_refusal(kind, change.scope))
     return change

@@ -81,6 +81,16 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self._after_commit()
         return mapping.event_message(event)
 
+    def RecordChanges(
+        self, request: pb.RecordChangesRequest, context: Context
+    ) -> pb.RecordChangesResponse:
+        changes = [mapping.change_to_record(c) for c in request.changes]
+        events = service.record_changes(
+            self._db, self._contacts, current_principal(), changes, self._clock
+        )
+        self._after_commit()  # a grant may have owed a mail or a lift of the suppression list
+        return pb.RecordChangesResponse(events=[mapping.event_message(e) for e in events])
+
     def GetHistory(self, request: pb.GetHistoryRequest, context: Context) -> pb.GetHistoryResponse:
         events = service.history(self._db, self._contacts, current_principal(), request.contact_id)
         return mapping.history_message(events)

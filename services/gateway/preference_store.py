@@ -98,15 +98,18 @@ class PreferenceStore:
         asked = changes(current.offered, current.subscribed, form.keep, form.shown)
         notice_of = {p.key: p.notice_id or "" for p in current.purposes}
         granted = set(asked.grants)
-        with _upstream():
-            for choice in in_recording_order([*asked.grants, *asked.withdrawals]):
-                change = _change(link.contact_id, choice, person)
-                if choice in granted:
-                    change.notice_id = notice_of[choice.purpose]
-                    change.legal_basis = consent_pb2.LEGAL_BASIS_CONSENT
-                    self._consent.Grant(change)
-                else:
-                    self._consent.Withdraw(change)
+        to_record = []
+        for choice in in_recording_order([*asked.grants, *asked.withdrawals]):
+            change = _change(link.contact_id, choice, person)
+            action = consent_pb2.ACTION_WITHDRAW
+            if choice in granted:
+                change.notice_id = notice_of[choice.purpose]
+                change.legal_basis = consent_pb2.LEGAL_BASIS_CONSENT
+                action = consent_pb2.ACTION_GRANT
+            to_record.append(consent_pb2.ChangeToRecord(action=action, change=change))
+        if to_record:
+            with _upstream():  # all of the form's changes, or none of them
+                self._consent.RecordChanges(consent_pb2.RecordChangesRequest(changes=to_record))
         return asked
 
     def object(self, link: PersonLink, person: Requester) -> None:

@@ -196,3 +196,52 @@ def test_purposes_are_managed_by_admins_and_listed_to_anyone(consent: RunningCon
     )
     [result] = call(consent, "CheckBatch", request, consent.keys.service()).results  # type: ignore[attr-defined]
     assert result.allowed and result.basis == pb.LEGAL_BASIS_CONTRACT
+
+
+def test_several_changes_are_recorded_all_together_or_not_at_all(consent: RunningConsent) -> None:
+    contact = consent.new_contact()
+    law = consent.keys.manager("law")
+
+    def to_record(action: int, **fields: object) -> pb.ChangeToRecord:
+        return pb.ChangeToRecord(action=action, change=change(contact, component("law"), **fields))  # type: ignore[arg-type]
+
+    rows = consent.rows()
+    half_bad = pb.RecordChangesRequest(
+        changes=[
+            to_record(pb.ACTION_GRANT, purpose="events"),
+            to_record(pb.ACTION_GRANT, purpose="newsletter"),
+            to_record(pb.ACTION_WITHDRAW, purpose="no_such_purpose"),
+        ]
+    )
+    error = refused(consent, "RecordChanges", half_bad, law)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert consent.rows() == rows  # the two good grants were not written either
+
+    foreign = pb.RecordChangesRequest(
+        changes=[
+            to_record(pb.ACTION_GRANT),
+            pb.ChangeToRecord(
+                action=pb.ACTION_GRANT, change=change(contact, component("sciences"))
+            ),
+        ]
+    )
+    assert (
+        refused(consent, "RecordChanges", foreign, law).code() == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert consent.rows() == rows
+
+    good = pb.RecordChangesRequest(
+        changes=[
+            to_record(pb.ACTION_GRANT, purpose="events"),
+            to_record(pb.ACTION_GRANT),
+            to_record(pb.ACTION_WITHDRAW),  # in order: the newsletter ends withdrawn
+        ]
+    )
+    reply = call(consent, "RecordChanges", good, law)
+    kinds = [pb.EventKind.Name(e.kind) for e in reply.events]  # type: ignore[attr-defined]
+    assert kinds == ["EVENT_KIND_GRANTED", "EVENT_KIND_GRANTED", "EVENT_KIND_WITHDRAWN"]
+    assert consent.rows() == rows + 3
+    assert [r.decision for r in check(consent, "law", contact)] == [pb.DECISION_WITHDRAWN]
+    assert [r.decision for r in check(consent, "law", contact, purpose="events")] == [
+        pb.DECISION_CONSENT_GIVEN
+    ]

@@ -58,4 +58,4 @@ def test_consent_away_is_a_503_page_and_nothing_is_recorded(
     assert objected.status_code == 503
     # A form is read against the state first: with consent away, no grant or withdrawal is tried.
     called = {m.rsplit("/", 1)[1] for m in recorder.methods}
-    assert "ListPurposes" in called and not called & {"Grant", "Withdraw"}
+    assert "ListPurposes" in called and not called & {"Grant", "Withdraw", "RecordChanges"}

@@ -472,6 +472,74 @@ class ConsentEvent(_message.Message):
 Global___ConsentEvent: _TypeAlias = ConsentEvent  # noqa: Y015
 
 @_typing.final
+class ChangeToRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    action: Global___Action.ValueType
+    """ACTION_GRANT or ACTION_WITHDRAW"""
+    @_builtins.property
+    def change(self) -> Global___ConsentChange: ...
+    def __init__(
+        self,
+        *,
+        action: Global___Action.ValueType = ...,
+        change: Global___ConsentChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeToRecord: _TypeAlias = ChangeToRecord  # noqa: Y015
+
+@_typing.final
+class RecordChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChangeToRecord]:
+        """recorded in this order, in one transaction"""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___ChangeToRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordChangesRequest: _TypeAlias = RecordChangesRequest  # noqa: Y015
+
+@_typing.final
+class RecordChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentEvent]:
+        """one per change, in order"""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___ConsentEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordChangesResponse: _TypeAlias = RecordChangesResponse  # noqa: Y015
+
+@_typing.final
 class GetHistoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

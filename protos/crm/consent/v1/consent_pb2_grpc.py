@@ -44,6 +44,11 @@ class ConsentServiceStub:
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentChange.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
                 _registered_method=True)
+        self.RecordChanges = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/RecordChanges',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RecordChangesRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RecordChangesResponse.FromString,
+                _registered_method=True)
         self.GetHistory = channel.unary_unary(
                 '/crm.consent.v1.ConsentService/GetHistory',
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetHistoryRequest.SerializeToString,
@@ -177,6 +182,15 @@ class ConsentServiceServicer:
 
     def Withdraw(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordChanges(self, request, context):
+        """Several grants and withdrawals of one contact, all recorded or none (a form
+        that changes several choices at once, e.g. the preference page); each one
+        under the same rules as Grant and Withdraw. At most 200.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -365,6 +379,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentChange.FromString,
                     response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.SerializeToString,
             ),
+            'RecordChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordChanges,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RecordChangesRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RecordChangesResponse.SerializeToString,
+            ),
             'GetHistory': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHistory,
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.GetHistoryRequest.FromString,
@@ -540,6 +559,33 @@ class ConsentService:
             '/crm.consent.v1.ConsentService/Withdraw',
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentChange.SerializeToString,
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ConsentEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/RecordChanges',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RecordChangesRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.RecordChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,11 @@ class ConsentServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ConsentServiceAsyncStub: ...
     Grant: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ConsentChange, _consent_pb2.ConsentEvent]
     Withdraw: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ConsentChange, _consent_pb2.ConsentEvent]
+    RecordChanges: _grpc.UnaryUnaryMultiCallable[_consent_pb2.RecordChangesRequest, _consent_pb2.RecordChangesResponse]
+    """Several grants and withdrawals of one contact, all recorded or none (a form
+    that changes several choices at once, e.g. the preference page); each one
+    under the same rules as Grant and Withdraw. At most 200.
+    """
     GetHistory: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetHistoryRequest, _consent_pb2.GetHistoryResponse]
     CheckBatch: _grpc.UnaryUnaryMultiCallable[_consent_pb2.CheckBatchRequest, _consent_pb2.CheckBatchResponse]
     """Service identity only: one call per batch of recipients."""
@@ -99,6 +104,11 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Grant: _aio.UnaryUnaryMultiCallable[_consent_pb2.ConsentChange, _consent_pb2.ConsentEvent]  # type: ignore[assignment]
     Withdraw: _aio.UnaryUnaryMultiCallable[_consent_pb2.ConsentChange, _consent_pb2.ConsentEvent]  # type: ignore[assignment]
+    RecordChanges: _aio.UnaryUnaryMultiCallable[_consent_pb2.RecordChangesRequest, _consent_pb2.RecordChangesResponse]  # type: ignore[assignment]
+    """Several grants and withdrawals of one contact, all recorded or none (a form
+    that changes several choices at once, e.g. the preference page); each one
+    under the same rules as Grant and Withdraw. At most 200.
+    """
     GetHistory: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetHistoryRequest, _consent_pb2.GetHistoryResponse]  # type: ignore[assignment]
     CheckBatch: _aio.UnaryUnaryMultiCallable[_consent_pb2.CheckBatchRequest, _consent_pb2.CheckBatchResponse]  # type: ignore[assignment]
     """Service identity only: one call per batch of recipients."""
@@ -172,6 +182,17 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _consent_pb2.ConsentChange,
         context: _ServicerContext,
     ) -> _typing.Union[_consent_pb2.ConsentEvent, _abc.Awaitable[_consent_pb2.ConsentEvent]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordChanges(
+        self,
+        request: _consent_pb2.RecordChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.RecordChangesResponse, _abc.Awaitable[_consent_pb2.RecordChangesResponse]]:
+        """Several grants and withdrawals of one contact, all recorded or none (a form
+        that changes several choices at once, e.g. the preference page); each one
+        under the same rules as Grant and Withdraw. At most 200.
+        """
 
     @_abc_1.abstractmethod
     def GetHistory(
