@@ -1,0 +1,187 @@
+"""Seed data for bench.consent: contacts' consent events, merges and suppressed addresses.
+
+Written straight into a migrated consent database with PostgreSQL COPY (one
+stream per table), so a million events take seconds, not the hours one
+RecordConsent per event would. The mix is deterministic (a seeded random) and
+shaped like a grouping's history: mostly grants and withdrawals, some denials,
+expiries and revalidations, a few Art. 21 objections, double opt-in grants
+most of which were confirmed, a few merged records and suppressed addresses.
+Every row satisfies the consent_events check constraints.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from services.consent import suppression
+
+COMPONENTS = ("sciences", "droit", "medecine", "lettres", "iut")
+# The seeded catalogue (migration 0004), the newsletter most used.
+PURPOSES = (
+    ("newsletter", 30),
+    ("events", 20),
+    ("alumni", 15),
+    ("fundraising", 10),
+    ("continuing_education", 10),
+    ("apprenticeship_tax", 8),
+    ("research_partnerships", 7),
+)
+KINDS = (
+    ("granted", 50),
+    ("withdrawn", 20),
+    ("denied", 6),
+    ("revalidated", 6),
+    ("expired", 4),
+    ("confirmed", 4),
+    ("objected", 2),
+)
+DOMAINS = (
+    "gmail.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "yahoo.fr",
+    "outlook.fr",
+    "etu.univ.example.fr",
+    "univ.example.fr",
+    "entreprise.example.com",
+    "cabinet-avocats.example.fr",
+    "chu.example.fr",
+    "mairie.example.fr",
+)
+PROFESSIONAL_DOMAINS = frozenset(DOMAINS[6:])
+EVENT_COLUMNS = (
+    "id, contact_id, kind, channel, purpose, scope_kind, scope_component, legal_basis, "
+    "pending, refers_to, actor_subject, actor_component, how, source, ip, user_agent, "
+    "text_shown, recorded_at"
+)
+START = datetime(2021, 1, 1, tzinfo=UTC)
+NULL = "\\N"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A seeded contact as a campaign would ask about it."""
+
+    contact_id: str
+    address: str
+    professional: bool
+
+
+@dataclass(frozen=True)
+class Seeded:
+    people: list[Person]
+    events: int
+    merged: int
+    suppressed: int  # of the people's addresses (more hashes are listed)
+
+
+def people(count: int, rng: random.Random) -> list[Person]:
+    """`count` contacts with an address each; about a third at a professional domain."""
+    result = []
+    for i in range(count):
+        domain = rng.choice(DOMAINS)
+        contact_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        result.append(Person(contact_id, f"person.{i}@{domain}", domain in PROFESSIONAL_DOMAINS))
+    return result
+
+
+def seed(url: str, count: int, events: int, secret: bytes, rng: random.Random) -> Seeded:
+    """Fills the consent tables of the (migrated, empty) database at `url`."""
+    seeded_people = people(count, rng)
+    ids = [p.contact_id for p in seeded_people]
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        with connection.cursor() as cursor:
+            with cursor.copy(f"COPY consent_events ({EVENT_COLUMNS}) FROM STDIN") as copy:
+                for block in _event_blocks(ids, events, rng):
+                    copy.write(block)
+            merged = rng.sample(range(count), count // 200)
+            with cursor.copy(
+                "COPY consent_contact_aliases (merged_id, survivor_id, merge_seq, merged_at)"
+                " FROM STDIN"
+            ) as copy:
+                for index in merged:
+                    survivor = ids[(index + 1) % count]
+                    copy.write_row((ids[index], survivor, rng.randint(1, events), START))
+            listed = rng.sample(seeded_people, count // 50)
+            hashes = {suppression.address_hash(secret, p.address) for p in listed}
+            # Addresses of people outside this benchmark: the list is larger than the batch.
+            hashes |= {f"{rng.getrandbits(256):064x}" for _ in range(count // 5)}
+            with cursor.copy(
+                "COPY consent_suppressions (hash, reason, recorded_at) FROM STDIN"
+            ) as copy:
+                for digest in hashes:
+                    copy.write_row((digest, rng.choice(("objected", "erased", "bounced")), START))
+        for table in ("consent_events", "consent_contact_aliases", "consent_suppressions"):
+            connection.execute(f"VACUUM (ANALYZE) {table}")
+    return Seeded(seeded_people, events, len(merged), len(listed))
+
+
+def _event_blocks(ids: list[str], total: int, rng: random.Random) -> Iterator[str]:
+    """The events as COPY text, in blocks; seq (the total order) follows recorded_at."""
+    kinds = [k for k, weight in KINDS for _ in range(weight)]
+    purposes = [p for p, weight in PURPOSES for _ in range(weight)]
+    pending: list[tuple[str, str, str, str, str, str]] = []  # grants awaiting confirmation
+    step = timedelta(days=5 * 365) / max(total, 1)
+    lines: list[str] = []
+    for n in range(total):
+        at = (START + step * n).isoformat()
+        kind = rng.choice(kinds)
+        if kind == "confirmed" and not pending:
+            kind = "granted"
+        event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if kind == "confirmed":
+            grant_id, contact, channel, purpose, scope_kind, component = pending.pop(
+                rng.randrange(len(pending))
+            )
+            fields = [contact, kind, channel, purpose, scope_kind, component, NULL, "f", grant_id]
+            lines.append(_line(event_id, fields, "web_form", at, person_made=True))
+            continue
+        contact = ids[rng.randrange(len(ids))]
+        if kind == "objected":
+            channel = "email" if rng.random() < 0.5 else NULL
+            fields = [contact, kind, channel, NULL, "grouping", NULL, NULL, "f", NULL]
+            lines.append(_line(event_id, fields, "one_click", at, person_made=True))
+            continue
+        channel = "email" if rng.random() < 0.85 else "post"
+        purpose = rng.choice(purposes)
+        grouping = rng.random() < 0.3
+        scope_kind, component = ("grouping", NULL) if grouping else ("component", "")
+        if not grouping:
+            component = rng.choice(COMPONENTS)
+        basis, is_pending = NULL, "f"
+        if kind == "granted":
+            basis = "consent" if rng.random() < 0.95 else "legitimate_interest"
+            if rng.random() < 0.06:
+                is_pending = "t"
+                pending.append((event_id, contact, channel, purpose, scope_kind, component))
+        fields = [contact, kind, channel, purpose, scope_kind, component, basis, is_pending, NULL]
+        how = {"expired": "retention_job", "revalidated": "revalidation_job"}.get(kind)
+        if how is None:
+            how = rng.choice(("staff", "staff", "web_form", "import", "one_click", "phone_agent"))
+        lines.append(_line(event_id, fields, how, at, person_made=how in ("web_form", "one_click")))
+        if len(lines) >= 20_000:
+            yield "".join(lines)
+            lines = []
+    if lines:
+        yield "".join(lines)
+
+
+def _line(event_id: str, fields: list[str], how: str, at: str, person_made: bool) -> str:
+    if person_made:
+        actor, actor_component, ip, agent = "service:gateway", NULL, "192.0.2.10", "Mozilla/5.0"
+    elif how.endswith("_job"):
+        actor, actor_component, ip, agent = "service:consent", NULL, NULL, NULL
+    else:
+        actor, actor_component, ip, agent = "agent@sciences", "sciences", NULL, NULL
+    text_shown = "J'accepte de recevoir ces messages." if fields[1] == "granted" else NULL
+    row = [event_id, *fields, actor, actor_component, how, "bench", ip, agent, text_shown, at]
+    return "\t".join(row) + "\n"
