@@ -33,14 +33,14 @@ PURPOSES = (
     ("apprenticeship_tax", 8),
     ("research_partnerships", 7),
 )
-KINDS = (
-    ("granted", 50),
-    ("withdrawn", 20),
-    ("denied", 6),
-    ("revalidated", 6),
-    ("expired", 4),
-    ("confirmed", 4),
-    ("objected", 2),
+KINDS = (  # weights: an Art. 21 objection is rare (one event in 200)
+    ("granted", 100),
+    ("withdrawn", 40),
+    ("denied", 12),
+    ("revalidated", 12),
+    ("expired", 8),
+    ("confirmed", 8),
+    ("objected", 1),
 )
 DOMAINS = (
     "gmail.com",

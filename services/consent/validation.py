@@ -213,7 +213,8 @@ def valid_batch(request: BatchRequest) -> BatchQuery:
         violations.add("items", f"at most {MAX_BATCH} items per call")
     else:
         for index, item in enumerate(items):
-            _check_id(violations, f"items[{index}].contact_id", item.contact_id)
+            if not item.contact_id.strip() or len(item.contact_id) > MAX_ID:  # names built on need
+                _check_id(violations, f"items[{index}].contact_id", item.contact_id)
     violations.raise_if_any()
     assert request.channel is not None  # checked above
     return BatchQuery(request.component_id, request.channel, request.purpose, items)
