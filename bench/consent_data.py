@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -100,8 +101,9 @@ def seed(url: str, count: int, events: int, secret: bytes, rng: random.Random) -
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as connection:
         with connection.cursor() as cursor:
+            renewals_refer = _revalidations_refer(cursor)
             with cursor.copy(f"COPY consent_events ({EVENT_COLUMNS}) FROM STDIN") as copy:
-                for block in _event_blocks(ids, events, rng):
+                for block in _event_blocks(ids, events, rng, renewals_refer):
                     copy.write(block)
             merged = rng.sample(range(count), count // 200)
             with cursor.copy(
@@ -125,25 +127,51 @@ def seed(url: str, count: int, events: int, secret: bytes, rng: random.Random) -
     return Seeded(seeded_people, events, len(merged), len(listed))
 
 
-def _event_blocks(ids: list[str], total: int, rng: random.Random) -> Iterator[str]:
-    """The events as COPY text, in blocks; seq (the total order) follows recorded_at."""
+def _revalidations_refer(cursor: psycopg.Cursor[Any]) -> bool:
+    """Does this schema want a revalidation to name the grant it renews (migration 0007)?"""
+    cursor.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conname = 'ck_consent_events_refers_to'"
+    )
+    found = cursor.fetchone()
+    return found is not None and "revalidated" in str(found[0])
+
+
+Grant = tuple[str, str, str, str, str, str]  # id, contact, channel, purpose, scope kind, component
+
+
+def _event_blocks(
+    ids: list[str], total: int, rng: random.Random, renewals_refer: bool
+) -> Iterator[str]:
+    """The events as COPY text, in blocks; seq (the total order) follows recorded_at.
+
+    A confirmation confirms a pending grant, a revalidation renews a standing one
+    (naming it when the schema asks).
+    """
     kinds = [k for k, weight in KINDS for _ in range(weight)]
     purposes = [p for p, weight in PURPOSES for _ in range(weight)]
-    pending: list[tuple[str, str, str, str, str, str]] = []  # grants awaiting confirmation
+    pending: list[Grant] = []  # grants awaiting confirmation
+    standing: list[Grant] = []  # grants that may be renewed
     step = timedelta(days=5 * 365) / max(total, 1)
     lines: list[str] = []
     for n in range(total):
+        if len(lines) >= 20_000:
+            yield "".join(lines)
+            lines = []
         at = (START + step * n).isoformat()
         kind = rng.choice(kinds)
-        if kind == "confirmed" and not pending:
+        if (kind == "confirmed" and not pending) or (kind == "revalidated" and not standing):
             kind = "granted"
         event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        if kind == "confirmed":
-            grant_id, contact, channel, purpose, scope_kind, component = pending.pop(
-                rng.randrange(len(pending))
+        if kind in ("confirmed", "revalidated"):
+            pool = pending if kind == "confirmed" else standing
+            grant_id, contact, channel, purpose, scope_kind, component = pool.pop(
+                rng.randrange(len(pool))
             )
-            fields = [contact, kind, channel, purpose, scope_kind, component, NULL, "f", grant_id]
-            lines.append(_line(event_id, fields, "web_form", at, person_made=True))
+            refers_to = grant_id if kind == "confirmed" or renewals_refer else NULL
+            fields = [contact, kind, channel, purpose, scope_kind, component, NULL, "f", refers_to]
+            how = "web_form" if kind == "confirmed" else "revalidation_job"
+            lines.append(_line(event_id, fields, how, at, person_made=kind == "confirmed"))
             continue
         contact = ids[rng.randrange(len(ids))]
         if kind == "objected":
@@ -160,17 +188,17 @@ def _event_blocks(ids: list[str], total: int, rng: random.Random) -> Iterator[st
         basis, is_pending = NULL, "f"
         if kind == "granted":
             basis = "consent" if rng.random() < 0.95 else "legitimate_interest"
+            grant = (event_id, contact, channel, purpose, scope_kind, component)
             if rng.random() < 0.06:
                 is_pending = "t"
-                pending.append((event_id, contact, channel, purpose, scope_kind, component))
+                pending.append(grant)
+            else:
+                standing.append(grant)
         fields = [contact, kind, channel, purpose, scope_kind, component, basis, is_pending, NULL]
-        how = {"expired": "retention_job", "revalidated": "revalidation_job"}.get(kind)
-        if how is None:
+        how = "retention_job" if kind == "expired" else ""
+        if not how:
             how = rng.choice(("staff", "staff", "web_form", "import", "one_click", "phone_agent"))
         lines.append(_line(event_id, fields, how, at, person_made=how in ("web_form", "one_click")))
-        if len(lines) >= 20_000:
-            yield "".join(lines)
-            lines = []
     if lines:
         yield "".join(lines)
 
