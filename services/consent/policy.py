@@ -147,7 +147,8 @@ def decide_person(
     two such, the later (so the order the events come in never matters);
     otherwise the basis rule.
     """
-    bearing = sorted((e for e in events if bears_on(e, question)), key=_SEQ)
+    bearing = [e for e in events if bears_on(e, question)]
+    bearing.sort(key=_SEQ)
     if merge_seq is None:
         return verdict_of(_latest_standing(bearing), question.basis)
     after_merge = [e for e in bearing if e.seq > merge_seq]
