@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple, Protocol
 
 from meshkit.purposes import PURPOSE_KEY, PURPOSE_KEY_RULE, is_purpose_key
 
@@ -224,6 +225,47 @@ class ConsentEvent:
         return {EventKind.GRANTED: Action.GRANT, EventKind.WITHDRAWN: Action.WITHDRAW}.get(
             self.kind
         )
+
+
+class EventFacts(Protocol):
+    """What a verdict reads of an event: a ConsentEvent has it all, a BatchEvent only that."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def contact_id(self) -> str: ...
+    @property
+    def kind(self) -> EventKind: ...
+    @property
+    def channel(self) -> Channel | None: ...
+    @property
+    def purpose(self) -> str | None: ...
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def legal_basis(self) -> LegalBasis | None: ...
+    @property
+    def pending(self) -> bool: ...
+    @property
+    def refers_to(self) -> str | None: ...
+
+
+class BatchEvent(NamedTuple):
+    """An event as the batched check loads it: only what a verdict reads (a tuple per row,
+    as 10,000 checks may read as many events)."""
+
+    seq: int
+    id: str
+    contact_id: str
+    kind: EventKind
+    channel: Channel | None
+    purpose: str | None
+    scope: Scope
+    legal_basis: LegalBasis | None
+    pending: bool
+    refers_to: str | None
 
 
 @dataclass(frozen=True)

@@ -178,18 +178,17 @@ def _basis(verdict: Verdict) -> int:
 
 
 def batch_message(verdicts: list[tuple[str, Verdict]]) -> pb.CheckBatchResponse:
-    return pb.CheckBatchResponse(
-        results=[
-            pb.CheckResult(
-                contact_id=contact_id,
-                allowed=verdict.allowed,
-                decision=DECISIONS_PB[verdict.decision],
-                deciding_event_id=verdict.deciding_event_id or "",
-                basis=_basis(verdict),  # type: ignore[arg-type]
-            )
-            for contact_id, verdict in verdicts
-        ]
-    )
+    message = pb.CheckBatchResponse()
+    add = message.results.add  # in place: a third of the time of 10,000 CheckResult(...)
+    for contact_id, verdict in verdicts:
+        add(
+            contact_id=contact_id,
+            allowed=verdict.allowed,
+            decision=DECISIONS_PB[verdict.decision],
+            deciding_event_id=verdict.deciding_event_id or "",
+            basis=_basis(verdict),  # type: ignore[arg-type]
+        )
+    return message
 
 
 def at_of(message: pb.GetStateRequest) -> datetime | None:

@@ -22,10 +22,9 @@ from meshkit.identity import Principal
 from services.consent import policy, repository
 from services.consent.domain import (
     BasisRule,
+    BatchEvent,
     Channel,
     CheckItem,
-    ConsentEvent,
-    ContactKind,
     Purpose,
     Question,
     Verdict,
@@ -70,15 +69,15 @@ def people(
 ) -> tuple[dict[str, str], dict[str, set[str]], dict[str, int]]:
     """For these ids: the survivor of each (itself when not merged), every id of each
     survivor, and the latest merge seq of each merged person. One query for any batch."""
-    ids = list(set(contact_ids))
-    related = select(ContactAliasRow.survivor_id).where(ContactAliasRow.merged_id.in_(ids))
+    ids = set(contact_ids)
+    alias = ContactAliasRow
+    asked = repository.values_of(session, ids)
+    related = select(alias.survivor_id).where(alias.merged_id.in_(asked))
     rows = session.execute(
-        select(
-            ContactAliasRow.merged_id, ContactAliasRow.survivor_id, ContactAliasRow.merge_seq
-        ).where(
-            ContactAliasRow.merged_id.in_(ids)
-            | ContactAliasRow.survivor_id.in_(ids)
-            | ContactAliasRow.survivor_id.in_(related.scalar_subquery())
+        select(alias.merged_id, alias.survivor_id, alias.merge_seq).where(
+            alias.merged_id.in_(asked)
+            | alias.survivor_id.in_(asked)
+            | alias.survivor_id.in_(related.scalar_subquery())
         )
     ).all()
     survivor = {i: i for i in ids}
@@ -103,30 +102,42 @@ def decide_batch(
 ) -> list[tuple[str, Verdict]]:
     """One verdict per requested item, each read across every id of its person.
 
-    Two queries whatever the batch size: the aliases, then the events.
+    Two queries whatever the batch size: the aliases, then the events that may bear
+    on the question. What does not depend on the item (the question for each kind
+    of contact, the verdict of a person without any such event) is worked out once.
     """
     survivor, group, merge_seq = people(session, [item.contact_id for item in items])
-    every_id = {i for ids in group.values() for i in ids}
-    events = repository.batch(session, every_id, channel, purpose.key)
-    by_person: dict[str, list[ConsentEvent]] = defaultdict(list)
-    owner = {i: s for s, ids in group.items() for i in ids}
-    for event in events:
-        by_person[owner[event.contact_id]].append(event)
+    # An id may belong to two people when a merged record later took another one in.
+    people_of: dict[str, list[str]] = defaultdict(list)
+    for person, ids in group.items():
+        for contact_id in ids:
+            people_of[contact_id].append(person)
     questions = {
-        kind: Question(
+        professional: Question(
             purpose.key,
             channel,
             component,
             purpose.marketing,
-            policy.basis_for(rules, purpose.key, channel, kind),
+            policy.basis_for(rules, purpose.key, channel, policy.contact_kind(professional)),
         )
-        for kind in ContactKind
+        for professional in (False, True)
     }
+    by_person: dict[str, list[BatchEvent]] = defaultdict(list)
+    # The two questions differ only by their basis, which no event filter reads.
+    for event in repository.batch(session, people_of.keys(), questions[False]):
+        for person in people_of[event.contact_id]:
+            by_person[person].append(event)
+    # With no event, decide_person gives the basis rule's verdict, merged or not.
+    no_event = {p: policy.verdict_of(None, q.basis) for p, q in questions.items()}
     verdicts = []
     for item in items:
         person = survivor[item.contact_id]
-        question = questions[policy.contact_kind(item.professional_address)]
-        verdict = policy.decide_person(by_person.get(person, []), merge_seq.get(person), question)
+        events = by_person.get(person)
+        if events is None:
+            verdict = no_event[item.professional_address]
+        else:
+            question = questions[item.professional_address]
+            verdict = policy.decide_person(events, merge_seq.get(person), question)
         verdicts.append((item.contact_id, verdict))
     return verdicts
 

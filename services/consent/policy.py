@@ -30,6 +30,8 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
+from typing import TypeVar
 
 from meshkit.identity import Principal
 from meshkit.roles import Role
@@ -42,6 +44,7 @@ from services.consent.domain import (
     ConsentEvent,
     ContactKind,
     Decision,
+    EventFacts,
     EventKind,
     How,
     LegalBasis,
@@ -51,6 +54,9 @@ from services.consent.domain import (
     StateEntry,
     Verdict,
 )
+
+E = TypeVar("E", bound=EventFacts)
+_SEQ = attrgetter("seq")
 
 # With no rule for a purpose x channel x kind of contact: the strictest basis.
 DEFAULT_BASIS = LegalBasis.CONSENT
@@ -74,7 +80,7 @@ def applies_to(scope: Scope, component: str | None) -> bool:
     return scope.is_grouping or scope.component == component
 
 
-def bears_on(event: ConsentEvent, question: Question) -> bool:
+def bears_on(event: EventFacts, question: Question) -> bool:
     """Can this event change the verdict the question asks for?"""
     if event.kind is EventKind.OBJECTED:
         return question.marketing and event.channel in (None, question.channel)
@@ -85,13 +91,18 @@ def bears_on(event: ConsentEvent, question: Question) -> bool:
     )
 
 
-def standing_event(events: Iterable[ConsentEvent], question: Question) -> ConsentEvent | None:
+def standing_event(events: Iterable[E], question: Question) -> E | None:
     """The event that decides the question: the latest that bears on it, in seq order.
 
     A confirmation counts only when the pending grant it refers to still stands.
     """
-    standing: ConsentEvent | None = None
-    for event in sorted((e for e in events if bears_on(e, question)), key=lambda e: e.seq):
+    return _latest_standing(sorted((e for e in events if bears_on(e, question)), key=_SEQ))
+
+
+def _latest_standing(bearing: Iterable[E]) -> E | None:
+    """standing_event of events that all bear on the question, in seq order."""
+    standing: E | None = None
+    for event in bearing:
         if event.kind is EventKind.CONFIRMED:
             if standing is not None and standing.pending and standing.id == event.refers_to:
                 standing = event
@@ -100,7 +111,7 @@ def standing_event(events: Iterable[ConsentEvent], question: Question) -> Consen
     return standing
 
 
-def verdict_of(standing: ConsentEvent | None, basis: LegalBasis) -> Verdict:
+def verdict_of(standing: EventFacts | None, basis: LegalBasis) -> Verdict:
     """The verdict a standing event (or none, then the basis rule) gives."""
     if standing is None:
         if basis is LegalBasis.CONSENT:
@@ -126,35 +137,32 @@ def decide(
 
 
 def decide_person(
-    events: Iterable[ConsentEvent],
-    merge_seq: int | None,
-    question: Question,
-    at: datetime | None = None,
+    events: Iterable[EventFacts], merge_seq: int | None, question: Question
 ) -> Verdict:
     """The verdict for one person whose records were merged (events of every id of it).
 
     Events recorded after the merge (seq > merge_seq) decide as for one record.
     Before any, the records' histories are combined strictest first: an event
-    refusing on either record wins; otherwise an event allowing on either
-    (the latest such decides); otherwise the basis rule.
+    refusing on either record wins; otherwise an event allowing on either; of
+    two such, the later (so the order the events come in never matters);
+    otherwise the basis rule.
     """
-    events = [e for e in events if at is None or e.recorded_at <= at]
+    bearing = [e for e in events if bears_on(e, question)]
+    bearing.sort(key=_SEQ)
     if merge_seq is None:
-        return decide(events, question)
-    if any(e.seq > merge_seq and bears_on(e, question) for e in events):
-        return decide([e for e in events if e.seq > merge_seq], question)
-    by_record: dict[str, list[ConsentEvent]] = defaultdict(list)
-    for event in events:
+        return verdict_of(_latest_standing(bearing), question.basis)
+    after_merge = [e for e in bearing if e.seq > merge_seq]
+    if after_merge:
+        return verdict_of(_latest_standing(after_merge), question.basis)
+    by_record: dict[str, list[EventFacts]] = defaultdict(list)
+    for event in bearing:
         by_record[event.contact_id].append(event)
-    verdicts = [decide(stream, question) for stream in by_record.values()]
-    decided = [v for v in verdicts if v.deciding_event_id is not None]
-    refused = [v for v in decided if not v.allowed]
-    if refused:
-        return refused[0]
-    if decided:
-        seq_of = {e.id: e.seq for e in events}
-        return max(decided, key=lambda v: seq_of.get(v.deciding_event_id or "", 0))
-    return verdict_of(None, question.basis)
+    standing = [_latest_standing(stream) for stream in by_record.values()]
+    decided = [(event, verdict_of(event, question.basis)) for event in standing if event]
+    if not decided:
+        return verdict_of(None, question.basis)
+    refused = [(event, verdict) for event, verdict in decided if not verdict.allowed]
+    return max(refused or decided, key=lambda pair: pair[0].seq)[1]
 
 
 def contact_kind(professional_address: bool) -> ContactKind:
@@ -183,13 +191,14 @@ def state(
 ) -> list[StateEntry]:
     """The state of every purpose x channel it uses x scope, for one person, as at `at`."""
     rules = list(rules)
+    events = [e for e in events if at is None or e.recorded_at <= at]
     entries = []
     for purpose in sorted(purposes, key=lambda p: p.key):
         for channel in sorted(purpose.channels):
             basis = basis_for(rules, purpose.key, channel, kind)
             for scope in scopes:
                 question = Question(purpose.key, channel, scope.component, purpose.marketing, basis)
-                verdict = decide_person(events, merge_seq, question, at)
+                verdict = decide_person(events, merge_seq, question)
                 entries.append(StateEntry(purpose.key, channel, scope, verdict))
     return entries
 

@@ -14,13 +14,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import (
+    JSON,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meshkit.identity import Principal
 from services.consent.domain import (
     BasisRule,
+    BatchEvent,
     Channel,
     ConsentEvent,
     EventKind,
@@ -28,6 +40,7 @@ from services.consent.domain import (
     LegalBasis,
     Notice,
     Purpose,
+    Question,
     Scope,
 )
 from services.consent.domain import (
@@ -175,21 +188,89 @@ def history(session: Session, contact_ids: Collection[str]) -> list[ConsentEvent
     return [event_of(row) for row in rows]
 
 
-def batch(
-    session: Session, contact_ids: Collection[str], channel: Channel, purpose: str
-) -> list[ConsentEvent]:
-    """The events of many contacts for one channel and purpose, and their objections:
-    one query, on the (contact_id, channel, purpose) index."""
-    rows = session.scalars(
-        select(ConsentEventRow).where(
-            ConsentEventRow.contact_id.in_(list(set(contact_ids))),
-            or_(
-                and_(ConsentEventRow.channel == channel.value, ConsentEventRow.purpose == purpose),
-                ConsentEventRow.kind == EventKind.OBJECTED.value,
-            ),
-        )
+def batch(session: Session, contact_ids: Collection[str], question: Question) -> list[BatchEvent]:
+    """The events of many contacts that may bear on one question, as tuples of what a
+    verdict reads: one query, an index probe on (contact_id, channel, purpose) per id.
+
+    It keeps at least every event policy.bears_on keeps (the events of that purpose
+    and channel for the grouping or the question's component, and for a marketing
+    purpose the objections on that channel or every channel); the policy still filters.
+    """
+    row = ConsentEventRow
+    columns = (
+        row.seq,
+        row.id,
+        row.contact_id,
+        row.kind,
+        row.channel,
+        row.purpose,
+        row.scope_component,
+        row.legal_basis,
+        row.pending,
+        row.refers_to,
     )
-    return [event_of(row) for row in rows]
+    asked = row.contact_id.in_(values_of(session, contact_ids))
+    statement: Any = select(*columns).where(
+        asked,
+        row.channel == question.channel.value,
+        row.purpose == question.purpose,
+        or_(row.scope_component.is_(None), row.scope_component == question.component),
+    )
+    if question.marketing:
+        # An objection is the only event without a purpose: purpose IS NULL keeps the probe
+        # on the index.
+        objections = select(*columns).where(
+            asked,
+            row.purpose.is_(None),
+            row.kind == EventKind.OBJECTED.value,
+            or_(row.channel.is_(None), row.channel == question.channel.value),
+        )
+        statement = union_all(statement, objections)
+    scopes = {None: Scope.grouping(), question.component: Scope(question.component)}
+    rows = session.execute(statement).all()
+    return [
+        BatchEvent(
+            seq,
+            event_id,
+            contact_id,
+            _KINDS[kind],
+            _CHANNELS[channel] if channel else None,
+            purpose,
+            scopes[component] if component in scopes else Scope(component),
+            _BASES[basis] if basis else None,
+            bool(pending),
+            refers_to,
+        )
+        for (
+            seq,
+            event_id,
+            contact_id,
+            kind,
+            channel,
+            purpose,
+            component,
+            basis,
+            pending,
+            refers_to,
+        ) in rows
+    ]
+
+
+_KINDS = {kind.value: kind for kind in EventKind}
+_CHANNELS = {channel.value: channel for channel in Channel}
+_BASES = {basis.value: basis for basis in LegalBasis}
+
+
+def values_of(session: Session, values: Collection[str]) -> Any:
+    """`SELECT value FROM <values>`, for `column IN (...)`: the values as ONE parameter, a
+    JSON array the database unpacks (10,000 bound parameters cost more to send and parse
+    than the query costs to run), and a set the planner joins to an index probe by probe."""
+    document = json.dumps(list(set(values)))
+    if session.get_bind().dialect.name == "postgresql":
+        unpacked = func.json_array_elements_text(cast(literal(document), JSON))
+    else:
+        unpacked = func.json_each(literal(document))
+    return select(unpacked.table_valued("value").c.value)
 
 
 # --- Purposes and basis rules ---------------------------------------------------------------
@@ -346,7 +427,9 @@ def blocked(session: Session, hashes: Collection[str]) -> set[str]:
     """Which of these address hashes are suppressed, in one query (up to 10,000 of them)."""
     if not hashes:
         return set()
-    found = session.scalars(select(SuppressionRow.hash).where(SuppressionRow.hash.in_(set(hashes))))
+    found = session.scalars(
+        select(SuppressionRow.hash).where(SuppressionRow.hash.in_(values_of(session, hashes)))
+    )
     return set(found)
 
 

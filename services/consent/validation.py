@@ -228,7 +228,8 @@ def valid_batch(request: BatchRequest) -> BatchQuery:
         violations.add("items", f"at most {MAX_BATCH} items per call")
     else:
         for index, item in enumerate(items):
-            _check_id(violations, f"items[{index}].contact_id", item.contact_id)
+            if not _is_id(item.contact_id):  # the field's name is built for a bad one only
+                _check_id(violations, f"items[{index}].contact_id", item.contact_id)
     violations.raise_if_any()
     assert request.channel is not None  # checked above
     return BatchQuery(request.component_id, request.channel, request.purpose, items)
@@ -336,6 +337,10 @@ def _checked_channels(violations: Violations, channels: list[Channel | None]) ->
 def _check_labels(violations: Violations, label_fr: str, label_en: str) -> None:
     _check_text(violations, "label_fr", label_fr, MAX_LABEL, required=True)
     _check_text(violations, "label_en", label_en, MAX_LABEL, required=True)
+
+
+def _is_id(value: str) -> bool:
+    return bool(value.strip()) and len(value) <= MAX_ID
 
 
 def _check_id(violations: Violations, field_name: str, value: str) -> None:
