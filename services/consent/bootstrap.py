@@ -23,7 +23,7 @@ from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.scheduling import LeaderScheduler, leader_for
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
-from services.consent import inbound, outbox_job, privacy_requests, service
+from services.consent import inbound, outbox_job, privacy_requests, proofs, service
 from services.consent.clients import ContactDirectory, GrpcContacts
 from services.consent.jobs import ConsentJobs
 from services.consent.mailer import GrpcMailer
@@ -191,7 +191,7 @@ def _inbound(
     tokens = UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value())
 
     def withdraw(link: UnsubscribeRequest) -> object:
-        return service.withdraw_by_mail(database, contacts, link)
+        return proofs.withdraw_by_mail(database, contacts, link)
 
     handler = inbound.UnsubscribeMailHandler(settings.inbound_address, tokens, withdraw)
     return inbound.Endpoint(settings.inbound_listen, handler, settings.inbound_max_bytes)

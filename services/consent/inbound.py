@@ -4,7 +4,7 @@ Run by the consent process beside its gRPC server (aiosmtpd, in a thread of its
 own). It takes mail for the one configured unsubscribe address only, refuses
 anything larger than the configured size, reads the signed token from the
 Subject, and records a withdrawal of the token's purpose for the whole grouping
-as the person's own act (`service.withdraw_by_mail`, source "inbound-mail"),
+as the person's own act (`proofs.withdraw_by_mail`, source "inbound-mail"),
 before answering 250: when the reply is 250, the withdrawal is recorded.
 
 A token that is missing, forged or altered gets `550` and nothing is written.

@@ -1,5 +1,8 @@
-"""The consent use cases: record events, manage the catalogue, read history and state,
-check a batch."""
+"""The consent use cases: record events, read history and state, check a batch.
+
+The catalogue's are in catalogue.py, the suppression list's and receipts' in
+proofs.py, the privacy requests' in privacy_requests.py.
+"""
 
 from __future__ import annotations
 
@@ -11,57 +14,41 @@ from sqlalchemy.orm import Session
 
 from meshkit.db import Database
 from meshkit.errors import (
-    AlreadyExists,
     FailedPrecondition,
     NotFound,
     PermissionDenied,
-    Violations,
     invalid,
 )
 from meshkit.identity import Principal
-from meshkit.roles import Role, missing_role_message
-from meshkit.unsubscribe import UnsubscribeRequest
 from services.consent import merges, outbox, policy, repository, suppression
 from services.consent.clients import ContactDirectory
 from services.consent.domain import (
     PERSON_MADE,
     POSITIVE,
-    BasisRule,
     Change,
     Channel,
     ConsentEvent,
     Decision,
     EventKind,
-    How,
-    Notice,
-    Purpose,
     Question,
     Scope,
     StateEntry,
     Verdict,
 )
-from services.consent.receipts import ReceiptInput, Receipts, SignedReceipt, build_receipt
 from services.consent.repository import NewEvent
-from services.consent.suppression import Reason
 from services.consent.validation import (
     BatchRequest,
     ChangeRequest,
     ConfirmRequest,
     ObjectionRequest,
-    PurposeRequest,
     RevalidateRequest,
-    RuleRequest,
     catalogue_violations,
     valid_batch,
     valid_change,
     valid_confirmation,
     valid_contact_id,
-    valid_notice,
     valid_objection,
-    valid_purpose,
     valid_revalidation,
-    valid_rule,
-    valid_update,
 )
 
 Clock = Callable[[], datetime]
@@ -476,197 +463,3 @@ def check_batch(
         (contact_id, SUPPRESSED if digest and digest in listed else verdict)
         for (contact_id, verdict), digest in zip(verdicts, hashes, strict=True)
     ]
-
-
-# --- The catalogue -----------------------------------------------------------------------------
-
-
-def create_purpose(db: Database, principal: Principal, request: PurposeRequest) -> Purpose:
-    principal.require_admin()
-    new = valid_purpose(request)
-    with db.transaction() as session:
-        if not repository.add_purpose(session, new):
-            raise AlreadyExists("a purpose with this key exists")
-    return new
-
-
-def update_purpose(
-    db: Database,
-    principal: Principal,
-    key: str,
-    fields: list[str],
-    label_fr: str,
-    label_en: str,
-    channels: list[Channel | None],
-    active: bool,
-) -> Purpose:
-    principal.require_admin()
-    with db.transaction() as session:
-        current = repository.purpose(session, key)
-        if current is None:
-            raise NotFound("no purpose has this key")
-        changed = valid_update(current, fields, label_fr, label_en, channels, active)
-        repository.save_purpose(session, changed)
-    return changed
-
-
-def list_purposes(db: Database, include_inactive: bool = False) -> list[Purpose]:
-    with db.transaction() as session:
-        return repository.purposes(session, include_inactive)
-
-
-def set_rule(db: Database, principal: Principal, request: RuleRequest) -> BasisRule:
-    principal.require_admin()
-    rule = valid_rule(request)
-    with db.transaction() as session:
-        catalogue_violations(rule.purpose, rule.channel, repository.purpose(session, rule.purpose))
-        repository.put_rule(session, rule)
-    return rule
-
-
-def list_rules(db: Database, purpose_key: str = "") -> list[BasisRule]:
-    with db.transaction() as session:
-        return repository.rules(session, purpose_key or None)
-
-
-def publish_notice(
-    db: Database,
-    principal: Principal,
-    purpose_key: str,
-    language: str,
-    text: str,
-    clock: Clock = utc_now,
-) -> Notice:
-    """Publishes the next version of a notice; earlier versions stay as they were."""
-    principal.require_admin()
-    purpose_key, lang, text = valid_notice(purpose_key, language, text)
-    with db.transaction() as session:
-        if repository.purpose(session, purpose_key) is None:
-            raise invalid("purpose", "unknown purpose: see ListPurposes")
-        published = repository.publish_notice(
-            session, purpose_key, lang, text, clock(), principal.subject
-        )
-    if published is None:
-        raise AlreadyExists("another version was published at the same time: publish again")
-    return published
-
-
-def list_notices(db: Database, purpose_key: str) -> list[Notice]:
-    with db.transaction() as session:
-        if repository.purpose(session, purpose_key) is None:
-            raise NotFound("no purpose has this key")
-        return repository.notices(session, purpose_key)
-
-
-# --- Suppression list, consent receipts, inbound unsubscribe mail --------------------------
-
-
-def suppress(
-    db: Database,
-    secret: bytes,
-    principal: Principal,
-    addresses: Sequence[str],
-    reason: Reason | None,
-    clock: Clock = utc_now,
-) -> int:
-    """Lists the addresses' keyed hashes; returns how many were not listed yet."""
-    if not (principal.is_service or principal.has_role(Role.DPO)):
-        raise PermissionDenied(missing_role_message(Role.DPO))
-    violations = Violations()
-    if not addresses:
-        violations.add("addresses", "at least one address")
-    if reason is None:
-        violations.add("reason", "required, one of: " + ", ".join(r.value for r in Reason))
-    violations.raise_if_any()
-    assert reason is not None
-    hashes = suppression.hashes_of(secret, addresses)
-    with db.transaction() as session:
-        return repository.suppress(session, hashes, reason.value, clock())
-
-
-def filter_suppressed(
-    db: Database, secret: bytes, principal: Principal, addresses: Sequence[str]
-) -> list[int]:
-    """The positions of the suppressed addresses among `addresses`, from one query."""
-    principal.require_service()
-    hashes = suppression.hashes_of(secret, addresses)
-    if not hashes:
-        return []
-    with db.transaction() as session:
-        listed = repository.blocked(session, hashes)
-    return [index for index, digest in enumerate(hashes) if digest in listed]
-
-
-def receipt(db: Database, receipts: Receipts, principal: Principal, event_id: str) -> SignedReceipt:
-    """The signed receipt of one grant, for its recording component's staff, a dpo or a service."""
-    violations = Violations()
-    if not event_id.strip():
-        violations.add("event_id", "required")
-    elif len(event_id) > 64:
-        violations.add("event_id", "at most 64 characters")
-    violations.raise_if_any()
-    with db.transaction() as session:
-        event = repository.event_by_id(session, event_id)
-        allowed = principal.is_service or principal.has_role(Role.DPO)
-        if event is None or not (allowed or principal.component == event.actor_component):
-            raise NotFound("no receipt of yours has this event id")  # the same answer: no probing
-        if event.kind is not EventKind.GRANTED:
-            raise FailedPrecondition("only a grant has a consent receipt")
-        purpose = repository.purpose(session, event.purpose or "")
-        notice = repository.notice(session, event.notice_id) if event.notice_id else None
-    document = build_receipt(receipt_input(event, purpose, notice), receipts.controller)
-    return receipts.signer.sign(document)
-
-
-def receipt_input(
-    event: ConsentEvent, purpose: Purpose | None, notice: Notice | None
-) -> ReceiptInput:
-    """What a receipt says of a recorded grant: the purpose's label, the notice the person saw."""
-    language = notice.language.value if notice is not None else "fr"
-    label = event.purpose or ""
-    if purpose is not None:
-        label = purpose.label_en if language == "en" else purpose.label_fr
-    if notice is not None:
-        shown = (
-            f"{notice.purpose} notice v{notice.version} ({notice.language.value}): {notice.text}"
-        )
-    else:
-        shown = event.text_shown or ""
-    return ReceiptInput(
-        event_id=event.id,
-        contact_id=event.contact_id,
-        purpose=event.purpose or "",
-        purpose_label=label,
-        purpose_category="6 - Marketing"
-        if purpose is None or purpose.marketing
-        else "1 - Core Function",
-        channel=event.channel.value if event.channel else "email",
-        service=event.scope.component or "grouping",
-        on_behalf=event.actor_component is not None,
-        legal_basis=event.legal_basis.value if event.legal_basis else "consent",
-        collection_method=event.how.value,
-        notice=shown,
-        language=language,
-        consented_at=event.recorded_at,
-    )
-
-
-INBOUND_SOURCE = "inbound-mail"
-INBOUND_ACTOR = Principal("service:consent-inbound-mail", roles=frozenset({Role.SERVICE.value}))
-
-
-def withdraw_by_mail(
-    db: Database, contacts: ContactDirectory, link: UnsubscribeRequest, clock: Clock = utc_now
-) -> ConsentEvent:
-    """The person's own unsubscribe mail: withdraws the token's purpose for the whole grouping."""
-    request = ChangeRequest(
-        contact_id=link.contact_id,
-        channel=Channel.EMAIL,
-        purpose=link.purpose,
-        scope=Scope.grouping(),
-        legal_basis=None,
-        source=INBOUND_SOURCE,
-        text_shown=f"Unsubscribe mail answering a message of campaign {link.campaign_id}",
-        how=How.INBOUND_MAIL,
-    )
-    return withdraw(db, contacts, INBOUND_ACTOR, request, clock)

@@ -13,7 +13,15 @@ from meshkit.errors import Unavailable
 from meshkit.identity import current_principal
 from protos.crm.consent.v1 import consent_pb2 as pb
 from protos.crm.consent.v1 import consent_pb2_grpc
-from services.consent import mapping, merges, privacy_mapping, privacy_requests, service
+from services.consent import (
+    catalogue,
+    mapping,
+    merges,
+    privacy_mapping,
+    privacy_requests,
+    proofs,
+    service,
+)
 from services.consent.clients import ContactDirectory
 from services.consent.privacy_requests import Parts
 from services.consent.receipts import Receipts
@@ -122,12 +130,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def CreatePurpose(self, request: pb.Purpose, context: Context) -> pb.Purpose:
         purpose = mapping.purpose_request(request)
         return mapping.purpose_message(
-            service.create_purpose(self._db, current_principal(), purpose)
+            catalogue.create_purpose(self._db, current_principal(), purpose)
         )
 
     def UpdatePurpose(self, request: pb.UpdatePurposeRequest, context: Context) -> pb.Purpose:
         channels = [mapping.CHANNELS.get(c) for c in request.channels]
-        purpose = service.update_purpose(
+        purpose = catalogue.update_purpose(
             self._db,
             current_principal(),
             request.key,
@@ -142,21 +150,21 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def ListPurposes(
         self, request: pb.ListPurposesRequest, context: Context
     ) -> pb.ListPurposesResponse:
-        purposes = service.list_purposes(self._db, request.include_inactive)
+        purposes = catalogue.list_purposes(self._db, request.include_inactive)
         return pb.ListPurposesResponse(purposes=[mapping.purpose_message(p) for p in purposes])
 
     def SetBasisRule(self, request: pb.BasisRule, context: Context) -> pb.BasisRule:
-        rule = service.set_rule(self._db, current_principal(), mapping.rule_request(request))
+        rule = catalogue.set_rule(self._db, current_principal(), mapping.rule_request(request))
         return mapping.rule_message(rule)
 
     def ListBasisRules(
         self, request: pb.ListBasisRulesRequest, context: Context
     ) -> pb.ListBasisRulesResponse:
-        rules = service.list_rules(self._db, request.purpose)
+        rules = catalogue.list_rules(self._db, request.purpose)
         return pb.ListBasisRulesResponse(rules=[mapping.rule_message(r) for r in rules])
 
     def PublishNotice(self, request: pb.PublishNoticeRequest, context: Context) -> pb.Notice:
-        notice = service.publish_notice(
+        notice = catalogue.publish_notice(
             self._db,
             current_principal(),
             request.purpose,
@@ -169,7 +177,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def ListNotices(
         self, request: pb.ListNoticesRequest, context: Context
     ) -> pb.ListNoticesResponse:
-        notices = service.list_notices(self._db, request.purpose)
+        notices = catalogue.list_notices(self._db, request.purpose)
         return pb.ListNoticesResponse(notices=[mapping.notice_message(n) for n in notices])
 
     # --- Suppression list and consent receipts ---------------------------------------------
@@ -178,7 +186,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self, request: pb.SuppressRequest, context: grpc.ServicerContext
     ) -> pb.SuppressResponse:
         reason = mapping.suppression_reason(request.reason)
-        added = service.suppress(
+        added = proofs.suppress(
             self._db, self._secret, current_principal(), request.addresses, reason, self._clock
         )
         return pb.SuppressResponse(added=added)
@@ -186,7 +194,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def FilterSuppressed(
         self, request: pb.FilterSuppressedRequest, context: grpc.ServicerContext
     ) -> pb.FilterSuppressedResponse:
-        found = service.filter_suppressed(
+        found = proofs.filter_suppressed(
             self._db, self._secret, current_principal(), request.addresses
         )
         return pb.FilterSuppressedResponse(suppressed_indexes=found)
@@ -195,7 +203,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self, request: pb.GetReceiptRequest, context: grpc.ServicerContext
     ) -> pb.ConsentReceipt:
         receipts = self._require_receipts()
-        receipt = service.receipt(self._db, receipts, current_principal(), request.event_id)
+        receipt = proofs.receipt(self._db, receipts, current_principal(), request.event_id)
         return mapping.receipt_message(receipt)
 
     def GetReceiptKeys(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from meshkit.db import Database, make_engine
 from meshkit.identity import Principal
-from services.consent import service
+from services.consent import proofs
 from services.consent.bootstrap import migrate_schema
 from services.consent.suppression import Reason
 
@@ -23,10 +23,10 @@ class LocalSuppressionList:
         migrate_schema(self._db.engine)
 
     def add(self, *addresses: str) -> None:
-        service.suppress(self._db, SECRET, SERVICE, addresses, Reason.MANUAL)
+        proofs.suppress(self._db, SECRET, SERVICE, addresses, Reason.MANUAL)
 
     def suppressed(self, addresses: Sequence[str]) -> set[str]:
-        found = service.filter_suppressed(self._db, SECRET, SERVICE, addresses)
+        found = proofs.filter_suppressed(self._db, SECRET, SERVICE, addresses)
         return {addresses[index] for index in found}
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import event, inspect, text
 
 from meshkit.db import Database, make_engine
 from meshkit.identity import ROLE_SERVICE, Principal
-from services.consent import merges, policy, repository, service
+from services.consent import merges, policy, proofs, repository, service
 from services.consent.bootstrap import MIGRATIONS, VERSION_TABLE, migrate_schema
 from services.consent.clients import GrpcContacts
 from services.consent.domain import (
@@ -179,7 +179,7 @@ def test_an_item_whose_address_is_suppressed_is_refused_whatever_its_consent(
         Decision.LEGITIMATE_INTEREST,
         Decision.NO_CONSENT,
     ]
-    service.suppress(db, SECRET, CAMPAIGNS, ["objected@example.org"], Reason.OBJECTED)
+    proofs.suppress(db, SECRET, CAMPAIGNS, ["objected@example.org"], Reason.OBJECTED)
     after = service.check_batch(db, CAMPAIGNS, request, SECRET)
     assert [v.decision for _, v in after] == [
         Decision.SUPPRESSED,
