@@ -127,6 +127,7 @@ def consent_grant(
         text_shown=body.text_shown or "",
         notice_id=body.notice_id or "",
         how=consent_pb2.HOW_STAFF,
+        pending=body.pending,
     )
 
 

@@ -360,6 +360,11 @@ class ConsentGrant(BaseModel):
     text_shown: ConsentText | None = Field(
         None, description="Legacy: the wording shown, when no notice was published."
     )
+    pending: bool = Field(
+        False,
+        description="Double opt-in: allow nothing until the person confirms through the "
+        "signed link consent mails them (valid 7 days).",
+    )
 
     @model_validator(mode="after")
     def _proof(self) -> ConsentGrant:
