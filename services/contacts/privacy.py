@@ -14,9 +14,6 @@ kept in the change history's `detail`, which only the export shows.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +25,7 @@ from meshkit.errors import FailedPrecondition, NotFound, PermissionDenied, Viola
 from meshkit.fields import EMAIL_FIELDS
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.contacts import repository
+from services.contacts import page_tokens, repository
 from services.contacts.policy import Kind, Rules, Viewer, sensitive
 from services.contacts.service import Shown, _rebind_addresses, _show, viewer_of
 from services.contacts.validation import (
@@ -233,32 +230,20 @@ def list_sensitive_reads(
             ids = [target, *repository.merged_into(session, target)]
         rows = repository.sensitive_reads_of(session, owner, ids, after, size + 1)
     reads = [Read(r.subject, r.component, r.contact_id, r.field, r.route, r.read_at) for r in rows]
-    token = _encode_read_token(owner, contact_id, rows[size - 1].id) if len(rows) > size else ""
+    binding = _read_token_binding(owner, contact_id)
+    token = page_tokens.encode_position(binding, rows[size - 1].id) if len(rows) > size else ""
     return ReadsPage(reads[:size], token)
 
 
-def _encode_read_token(owner: str, contact_id: str, last: int) -> str:
-    payload = json.dumps({"o": owner, "c": contact_id, "a": last}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+def _read_token_binding(owner: str, contact_id: str) -> dict[str, str]:
+    return {"o": owner, "c": contact_id}
 
 
 def _decode_read_token(token: str, owner: str, contact_id: str) -> int | None:
-    if not token:
-        return None
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
-        payload = None
-    if (
-        not isinstance(payload, dict)
-        or payload.get("o") != owner
-        or payload.get("c") != contact_id
-        or not isinstance(payload.get("a"), int)
-        or isinstance(payload.get("a"), bool)
-    ):
-        raise invalid("page_token", "is not a token returned by this listing")
-    return int(payload["a"])
+    last = page_tokens.decode_position(token, _read_token_binding(owner, contact_id))
+    if last is None or (isinstance(last, int) and not isinstance(last, bool)):
+        return last
+    raise invalid("page_token", "is not a token returned by this listing")
 
 
 # --- Export, rectification, erasure ---------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Literal
 
 from flask import Response, render_template_string
 
-from services.gateway.pages import secured
+from services.gateway.pages import framed
 
 Act = Literal["confirm", "revalidate"]
 Outcome = Literal["ask", "done", "not_found", "expired", "changed", "unavailable"]
@@ -74,15 +74,7 @@ _PROBLEM: Mapping[Outcome, tuple[int, str, str, str]] = {
     ),
 }
 
-_LAYOUT = """<!doctype html>
-<html lang="fr">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{ title }}</title>
-<style>body{font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}</style>
-</head>
-<body>
-<h1>{{ title }}</h1>
-<p>{{ french }}</p>
+_CONTENT = """<p>{{ french }}</p>
 <p lang="en">{{ english }}</p>
 {% if receipt_url %}<p><a href="{{ receipt_url }}">Votre reçu de consentement (JSON signé) /
 <span lang="en">your consent receipt (signed JSON)</span></a></p>{% endif %}
@@ -90,8 +82,6 @@ _LAYOUT = """<!doctype html>
 <input type="hidden" name="confirm" value="yes">
 <button type="submit">{{ button }}</button>
 </form>{% endif %}
-</body>
-</html>
 """
 _BUTTONS: Mapping[Act, str] = {
     "confirm": "Je confirme / I confirm",
@@ -107,13 +97,12 @@ def page(act: Act, outcome: Outcome, receipt_url: str = "") -> Response:
         status = 200
     else:
         status, title, french, english = _PROBLEM[outcome]
-    html = render_template_string(
-        _LAYOUT,
-        title=title,
+    content = render_template_string(
+        _CONTENT,
         french=french,
         english=english,
         form=outcome == "ask",
         button=_BUTTONS[act],
         receipt_url=receipt_url if outcome == "done" else "",
     )
-    return secured(Response(html, status, mimetype="text/html"))
+    return framed(title, content, status)

@@ -44,10 +44,14 @@ _HEADERS = {
 }
 
 
-def _page(title: str, body: str, purpose: str) -> Response:
-    content = render_template_string(body, purpose=purpose)
+def framed(title: str, content: str, status: int = 200) -> Response:
+    """`content` (HTML already rendered and escaped) in the layout of every signed-link page."""
     html = render_template_string(_LAYOUT, title=title, content=Markup(content))
-    return secured(Response(html, 200, mimetype="text/html"))
+    return secured(Response(html, status, mimetype="text/html"))
+
+
+def _page(title: str, body: str, purpose: str) -> Response:
+    return framed(title, render_template_string(body, purpose=purpose))
 
 
 def confirmation_page(purpose: str) -> Response:
