@@ -29,9 +29,10 @@ from services.campaigns.clients import (
     PurposeCatalogue,
 )
 from services.campaigns.dispatch import Dispatcher, DispatchLimits
+from services.campaigns.gate import Gate
 from services.campaigns.ledger import Ledger
-from services.campaigns.mail import Letterhead, MailFactory, SmtpRelay, SmtpSettings
 from services.campaigns.merges import ContactMerges
+from services.campaigns.message import Letterhead, MailFactory
 from services.campaigns.policy import global_rule
 from services.campaigns.pressure import PressureCounters
 from services.campaigns.privacy import ContactPrivacy
@@ -39,6 +40,7 @@ from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
 from services.campaigns.servicer import SERVICE_NAME, CampaignsServicer, register
 from services.campaigns.settings import CampaignsSettings
+from services.campaigns.smtp import SmtpRelay, SmtpSettings
 from services.campaigns.transactional import TransactionalMails
 from services.campaigns.workers import DispatchWorkers, worker_name
 
@@ -74,6 +76,7 @@ class Campaigns:
     scheduler: CampaignScheduler | None
     server: grpc.Server
     health: HealthServicer
+    pressure: PressureCounters
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def start_background(self) -> None:
@@ -143,9 +146,7 @@ def build(
     )
     dispatcher = Dispatcher(
         ledger,
-        directory,
-        consent,
-        pressure,
+        Gate(ledger, directory, consent, pressure),
         relay,
         mails,
         DispatchLimits(
@@ -190,7 +191,9 @@ def build(
         settings.max_workers,
         principal_check=organisation.check,
     )
-    return Campaigns(settings, db, service, dispatcher, workers, scheduler, server, health, closers)
+    return Campaigns(
+        settings, db, service, dispatcher, workers, scheduler, server, health, pressure, closers
+    )
 
 
 def _smtp_settings(settings: CampaignsSettings) -> SmtpSettings:

@@ -1,8 +1,7 @@
-"""Dispatch of one claimed batch: may each recipient be reached, then send, one row at a time.
+"""Dispatch of one claimed batch: the gate decides who may be reached, then send one by one.
 
-Order for a batch: one ResolveRecipients call (membership), one CheckBatch
-call (consent), the address syntax, one pipelined pressure check-and-reserve.
-Then, for each recipient still allowed: record that its send starts, check
+The gate (gate.py) answers membership, consent, address and pressure for the
+whole batch. Then, for each recipient still allowed: record that its send starts, check
 its pressure slot is still held, send; its row is closed in the very commit
 that records the next send's start (right after the send, for the last one),
 so each mail costs one database commit. A worker
@@ -20,40 +19,29 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from meshkit.addresses import is_valid_address
-from meshkit.errors import DomainError, InvalidArgument
+from meshkit.errors import DomainError
 from meshkit.unsubscribe import UnsubscribeRequest
-from services.campaigns.clients import ConsentGate, Directory, Recipient
-from services.campaigns.ledger import Batch, CampaignInfo, ClaimedRow, Ledger
-from services.campaigns.mail import (
-    MailFactory,
+from services.campaigns.gate import Gate, Sendable
+from services.campaigns.ledger import Batch, CampaignInfo, Ledger
+from services.campaigns.message import MailFactory, PreferencesLink
+from services.campaigns.policy import (
+    RULE_REPLY_LOST,
+    Outcome,
+    Template,
+    parse_template,
+    render,
+    smtp_rule,
+)
+from services.campaigns.pressure import PressureUnavailable
+from services.campaigns.smtp import (
     PermanentFailure,
-    PreferencesLink,
     ReplyLost,
     SmtpRelay,
     SmtpSession,
     TemporaryFailure,
 )
-from services.campaigns.policy import (
-    RULE_ADDRESS,
-    RULE_MEMBERSHIP,
-    RULE_REPLY_LOST,
-    RULE_UNKNOWN_PURPOSE,
-    Outcome,
-    Template,
-    consent_outcome,
-    consent_rule,
-    membership_outcome,
-    merge_fields_of,
-    parse_template,
-    render,
-    smtp_rule,
-)
-from services.campaigns.pressure import PressureCounters, PressureUnavailable
 
 log = logging.getLogger(__name__)
-
-Decision = tuple[int, Outcome, str]
 
 
 @dataclass(frozen=True)
@@ -61,13 +49,6 @@ class DispatchLimits:
     batch_size: int
     lease_seconds: int
     retry_delay_seconds: int
-
-
-@dataclass(frozen=True)
-class _Sendable:
-    row: ClaimedRow
-    recipient: Recipient
-    basis: str  # the consent rule that allowed the mail
 
 
 @dataclass
@@ -93,17 +74,13 @@ class Dispatcher:
     def __init__(
         self,
         ledger: Ledger,
-        directory: Directory,
-        consent: ConsentGate,
-        pressure: PressureCounters,
+        gate: Gate,
         relay: SmtpRelay,
         mails: MailFactory,
         limits: DispatchLimits,
     ):
         self._ledger = ledger
-        self._directory = directory
-        self._consent = consent
-        self._pressure = pressure
+        self._gate = gate
         self._relay = relay
         self._mails = mails
         self._limits = limits
@@ -130,7 +107,7 @@ class Dispatcher:
         if not rows:
             return
         try:
-            sendable = self._checked(worker, campaign, rows)
+            sendable = self._gate.admit(worker, campaign, rows)
         except (DomainError, PressureUnavailable) as error:
             log.warning("campaign %s: checks unavailable (%s), retrying later", campaign.id, error)
             self._ledger.release(worker, [r.id for r in rows], self._limits.retry_delay_seconds)
@@ -138,57 +115,11 @@ class Dispatcher:
         if sendable:
             self._send_all(worker, campaign, sendable, stopping)
 
-    def _checked(
-        self, worker: str, campaign: CampaignInfo, rows: list[ClaimedRow]
-    ) -> list[_Sendable]:
-        by_contact = {row.contact_id: row for row in rows}
-        owner, purpose = campaign.owner_component, campaign.purpose
-        decisions: list[Decision] = []
-        reachable: list[Recipient] = []
-        fields = merge_fields_of(campaign.subject_template, campaign.body_template)
-        for recipient in self._directory.resolve(owner, purpose, list(by_contact), fields):
-            outcome = membership_outcome(recipient.reachability)
-            if outcome:
-                decisions.append((by_contact[recipient.contact_id].id, outcome, RULE_MEMBERSHIP))
-            else:
-                reachable.append(recipient)
-        allowed: list[_Sendable] = []
-        if reachable:
-            try:
-                answers = self._consent.check(owner, purpose, reachable)
-            except InvalidArgument:
-                # The purpose left the catalogue for email since the campaign was created:
-                # asking again cannot help, so each recipient is decided, not retried forever.
-                log.warning("campaign %s: consent refused its purpose; not sent", campaign.id)
-                refused = Outcome.NO_CONSENT, RULE_UNKNOWN_PURPOSE
-                decisions += [(by_contact[r.contact_id].id, *refused) for r in reachable]
-                reachable, answers = [], []
-            for recipient, answer in zip(reachable, answers, strict=True):
-                row = by_contact[recipient.contact_id]
-                outcome = consent_outcome(answer.allowed, answer.decision)
-                if outcome:
-                    decisions.append((row.id, outcome, consent_rule(answer.decision)))
-                elif not is_valid_address(recipient.email):
-                    decisions.append((row.id, Outcome.INVALID_ADDRESS, RULE_ADDRESS))
-                else:
-                    allowed.append(_Sendable(row, recipient, consent_rule(answer.decision)))
-        self._ledger.decide(worker, decisions)
-        if not allowed:
-            return []
-        answers_by_contact = self._pressure.reserve(
-            campaign.id, [s.recipient.contact_id for s in allowed]
-        )
-        capped = [s for s in allowed if not answers_by_contact[s.recipient.contact_id].may_send]
-        self._ledger.decide(
-            worker, [(s.row.id, Outcome.CAPPED, self._pressure.rule.code) for s in capped]
-        )
-        return [s for s in allowed if answers_by_contact[s.recipient.contact_id].may_send]
-
     def _send_all(
         self,
         worker: str,
         campaign: CampaignInfo,
-        sendable: list[_Sendable],
+        sendable: list[Sendable],
         stopping: Callable[[], bool],
     ) -> None:
         subject = parse_template(campaign.subject_template)
@@ -232,7 +163,7 @@ class Dispatcher:
         worker: str,
         campaign: CampaignInfo,
         smtp: SmtpSession,
-        item: _Sendable,
+        item: Sendable,
         subject: Template,
         body: Template,
         unclosed: _Unclosed,
@@ -255,8 +186,7 @@ class Dispatcher:
             return
         # The in-flight mark is durable now, so a rebuild from the ledger counts this mail:
         # check the slot is still held (Redis may have lost it since the batch check).
-        if not self._pressure.reserve(campaign.id, [contact_id])[contact_id].may_send:
-            self._ledger.decide(worker, [(item.row.id, Outcome.CAPPED, self._pressure.rule.code)])
+        if not self._gate.recheck(worker, campaign, [item]):
             return
         try:
             smtp.send(message)
@@ -292,7 +222,7 @@ class Dispatcher:
         self,
         worker: str,
         campaign: CampaignInfo,
-        items: list[_Sendable],
+        items: list[Sendable],
         retry_after_seconds: int | None = None,
     ) -> None:
         if retry_after_seconds is None:
@@ -302,7 +232,4 @@ class Dispatcher:
         self._free_slots(campaign, [i.recipient.contact_id for i in items])
 
     def _free_slots(self, campaign: CampaignInfo, contact_ids: list[str]) -> None:
-        try:
-            self._pressure.release(campaign.id, contact_ids)
-        except PressureUnavailable:
-            log.warning("campaign %s: could not free %d slots", campaign.id, len(contact_ids))
+        self._gate.release(campaign, contact_ids)

@@ -37,13 +37,7 @@ from meshkit.identity import Principal
 from meshkit.unsubscribe import UnsubscribeRequest
 from services.campaigns.clients import Directory
 from services.campaigns.ledger import Ledger, TransactionalRow
-from services.campaigns.mail import (
-    MailFactory,
-    PermanentFailure,
-    ReplyLost,
-    SmtpRelay,
-    TemporaryFailure,
-)
+from services.campaigns.message import MailFactory
 from services.campaigns.policy import (
     RULE_ADDRESS,
     RULE_MEMBERSHIP,
@@ -56,6 +50,7 @@ from services.campaigns.policy import (
     membership_outcome,
     smtp_rule,
 )
+from services.campaigns.smtp import PermanentFailure, ReplyLost, SmtpRelay, TemporaryFailure
 from services.campaigns.validation import TransactionalMail, validated_transactional
 
 log = logging.getLogger(__name__)

@@ -440,7 +440,7 @@ def test_a_permanent_refusal_is_final_and_frees_the_slot(world: World) -> None:
     assert world.sink.rcpts[world.address(refused)] == 1  # one attempt, never retried
     assert world.sink.to(world.address(refused)) == []
     assert world.status(campaign_id) == "done"
-    slots = world.campaigns.dispatcher._pressure.slots_key(refused)  # noqa: SLF001
+    slots = world.campaigns.pressure.slots_key(refused)
     assert world.redis.zcard(slots) == 0
 
 
@@ -452,7 +452,7 @@ def test_a_temporary_refusal_leaves_the_row_pending_for_later(world: World) -> N
     row = world.ledger(campaign_id)[later]
     assert (row.outcome, row.send_started_at, row.message_id) == ("pending", None, None)
     assert world.status(campaign_id) == "running"
-    slots = world.campaigns.dispatcher._pressure.slots_key(later)  # noqa: SLF001
+    slots = world.campaigns.pressure.slots_key(later)
     assert world.redis.zcard(slots) == 0
 
     del world.sink.refuse[world.address(later)]
@@ -477,7 +477,7 @@ def test_peers_or_relay_away_means_nothing_sent_and_nothing_lost(world: World) -
     finally:
         dead_relay.close()
     assert world.outcomes(campaign_id)[waiting] == ("pending", None)
-    slots = world.campaigns.dispatcher._pressure.slots_key(waiting)  # noqa: SLF001
+    slots = world.campaigns.pressure.slots_key(waiting)
     assert world.redis.zcard(slots) == 0  # the slot went back with the row
 
     world.drain()
@@ -605,7 +605,7 @@ def test_a_reply_lost_after_the_end_of_data_is_in_doubt_and_never_retried(
     assert world.status(campaign_id) == "done"  # nothing left pending
     counts = world.campaigns.service.get(SCIENCES, campaign_id).outcome_counts
     assert counts == {"unconfirmed": 1, "sent": 1}
-    slots = world.campaigns.dispatcher._pressure.slots_key(doubtful)  # noqa: SLF001
+    slots = world.campaigns.pressure.slots_key(doubtful)
     assert world.redis.zcard(slots) == 1  # the mail may have left: its slot stays counted
 
     # Redis loses its keys: the rebuild from the ledger counts the unconfirmed mail too.

@@ -9,7 +9,7 @@ import pytest
 from meshkit.errors import NotFound
 from meshkit.links import LinkKind, PersonLink, PersonLinks
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
-from services.campaigns.mail import Letterhead, MailFactory, PreferencesLink
+from services.campaigns.message import Letterhead, MailFactory, PreferencesLink
 
 TOKENS = UnsubscribeTokens("unit-secret")
 FACTORY = MailFactory(

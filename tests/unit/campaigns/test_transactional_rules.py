@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from meshkit.errors import InvalidArgument
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
-from services.campaigns.mail import Letterhead, MailFactory
+from services.campaigns.message import Letterhead, MailFactory
 from services.campaigns.policy import may_name_address, may_send_transactional
 from services.campaigns.validation import TransactionalMail, validated_transactional
 
