@@ -195,6 +195,12 @@ class Ledger:
                 self._claim_lock.release()
         return tuple(sorted((ClaimedRow(*row) for row in found), key=lambda r: r.id))
 
+    def still_running(self, campaign_id: str) -> bool:
+        """Whether the campaign is still running (not paused, cancelled or done)."""
+        with self._db.transaction() as session:
+            status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+        return status == "running"
+
     def decide(self, worker: str, decisions: Sequence[tuple[int, Outcome, str]]) -> None:
         """Closes rows that will not be mailed (membership, consent, address, pressure, 5xx)."""
         if not decisions:

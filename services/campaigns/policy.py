@@ -64,6 +64,13 @@ class Outcome(StrEnum):
     SMTP_FAILED = "smtp_failed"
     # The same person is listed again under the id they were merged into: one mail only.
     DUPLICATE = "duplicate"
+    # Over the pressure budget (or in quiet hours) now: waits for the first slot the
+    # policy allows before the campaign's deadline, then leaves on its own.
+    DEFERRED = "deferred"
+    # The campaign's deadline passed before a slot was free: never sent.
+    EXPIRED = "expired"
+    # The campaign was cancelled before this recipient's mail left.
+    CANCELLED = "cancelled"
 
 
 class MessageClass(StrEnum):
