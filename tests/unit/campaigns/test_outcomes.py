@@ -33,6 +33,9 @@ def test_outcome_codes_are_those_the_contract_documents() -> None:
         "invalid_address",
         "smtp_failed",
         "duplicate",
+        "deferred",
+        "expired",
+        "cancelled",
     }
     assert {o.value for o in Outcome} == codes
 

@@ -533,7 +533,10 @@ class Campaign(_message.Message):
     def outcome_counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Recipients per outcome code: pending, sent, unconfirmed, not_member (also
         an id that names no contact), no_email, no_consent, withdrawn, capped,
-        invalid_address, smtp_failed, duplicate (a merged person listed twice).
+        invalid_address, smtp_failed, duplicate (a merged person listed twice),
+        deferred (over the pressure budget or in quiet hours now: leaves on its own
+        at the first slot the policy allows), expired (the deadline passed first),
+        cancelled (the campaign was cancelled before the mail left).
         "unconfirmed": the relay may have the mail but never confirmed it (reply lost after the end of DATA, or worker lost mid-send); it counts
         against marketing pressure and is never sent again.
         """
