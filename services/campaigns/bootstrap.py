@@ -33,8 +33,8 @@ from services.campaigns.gate import Gate
 from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
-from services.campaigns.policy import global_rule
 from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure_policy import default_policy
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
@@ -132,10 +132,14 @@ def build(
     redis = redis if redis is not None else connect_redis(settings.redis_url)
 
     ledger = Ledger(db)
+    # Until the policy store is wired: the one grouping-wide rule of the settings.
+    fallback_policy = default_policy(
+        settings.pressure_max_per_window, settings.pressure_window_seconds
+    )
     pressure = PressureCounters(
         redis,
         settings.redis_key_prefix,
-        global_rule(settings.pressure_max_per_window, settings.pressure_window_seconds),
+        lambda: fallback_policy,
         ledger.recent_sends,
     )
     relay = SmtpRelay(_smtp_settings(settings))

@@ -36,6 +36,7 @@ class Recipient:
     email: str = ""
     merge_fields: Mapping[str, str] = field(default_factory=dict)
     professional_address: bool = False  # a business contact at its work address
+    time_zone: str = ""  # IANA zone of the contact, for quiet hours ("" = the policy's default)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def _recipient(found: contacts_pb2.Recipient | None, contact_id: str) -> Recipie
         found.email,
         dict(found.merge_fields),
         found.professional_address,
+        found.time_zone,
     )
 
 

@@ -45,6 +45,11 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # 1..10: higher wins a contact's last slot and more of the workers' time.
+    priority: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred past it: expired
+    # What to do with a recipient over the pressure budget: defer (default) or drop (capped).
+    over_budget: Mapped[str] = mapped_column(String(8), default="defer", server_default="defer")
 
 
 class Delivery(Base):
@@ -85,6 +90,8 @@ class Delivery(Base):
     # is "in doubt" (the worker died mid-send) and is never sent again.
     send_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A deferred row: when the pressure policy next allows it (also its claimed_until).
+    deferred_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     message_id: Mapped[str | None] = mapped_column(String(255))
 

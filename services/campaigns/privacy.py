@@ -15,14 +15,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from redis.exceptions import RedisError
-
 from meshkit.db import Database
 from meshkit.errors import Unavailable, Violations
 from meshkit.identity import Principal
 from services.campaigns import repository
 from services.campaigns.ledger import Clock, utc_now
-from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure import PressureCounters, PressureUnavailable
+from services.campaigns.pressure_policy import campaign_of
 from services.campaigns.repository import DeliveryRecord
 from services.campaigns.validation import MAX_CONTACT_ID, NUL
 
@@ -82,7 +81,7 @@ class ContactPrivacy:
             aliases = repository.remove_aliases(session, ids)
         try:
             dropped = self._pressure.drop(ids)
-        except RedisError:
+        except PressureUnavailable:
             # The database part is done; a repeat drops the keys (and finds no rows).
             raise Unavailable("the pressure counters could not be dropped; repeat") from None
         log.info(
@@ -97,11 +96,16 @@ class ContactPrivacy:
     def _slots(self, ids: list[str]) -> list[Slot]:
         try:
             found = self._pressure.slots(ids)
-        except RedisError:
+        except PressureUnavailable:
             raise Unavailable("the pressure counters could not be read; repeat") from None
-        rule = self._pressure.rule.code
+        policy = self._pressure.policy
         return [
-            Slot(campaign, datetime.fromtimestamp(ms / 1000, UTC), rule) for campaign, ms in found
+            Slot(
+                campaign_of(slot.key),
+                datetime.fromtimestamp(slot.at_ms / 1000, UTC),
+                ",".join(rule.code for rule in policy.rules_for(slot.message)),
+            )
+            for slot in found
         ]
 
 
