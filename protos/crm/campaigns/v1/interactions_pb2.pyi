@@ -123,7 +123,7 @@ class ListInteractionsRequest(_message.Message):
 
     @_builtins.property
     def until(self) -> _timestamp_pb2.Timestamp:
-        """exclusive; unset: up to now"""
+        """exclusive; unset: no end"""
 
     def __init__(
         self,
