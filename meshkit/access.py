@@ -27,6 +27,7 @@ DPO = frozenset({Role.DPO})
 _CONTACTS = "/crm.contacts.v1.ContactsService/"
 _CONSENT = "/crm.consent.v1.ConsentService/"
 _CAMPAIGNS = "/crm.campaigns.v1.CampaignsService/"
+_INTERACTIONS = "/crm.campaigns.v1.InteractionsService/"
 
 RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
     {
@@ -107,6 +108,9 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "SendTransactional": SIGNED_IN,
         _CAMPAIGNS + "ExportContact": SERVICE,
         _CAMPAIGNS + "EraseContact": SERVICE,
+        # campaigns: interaction history (members, their roles and services: checked by campaigns)
+        _INTERACTIONS + "RecordInteraction": SIGNED_IN,
+        _INTERACTIONS + "ListInteractions": SIGNED_IN,
     }
 )
 

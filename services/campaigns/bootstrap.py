@@ -30,6 +30,10 @@ from services.campaigns.clients import (
 )
 from services.campaigns.dispatch import Dispatcher, DispatchLimits
 from services.campaigns.gate import Gate
+from services.campaigns.interactions import Interactions
+from services.campaigns.interactions_servicer import SERVICE_NAME as INTERACTIONS_NAME
+from services.campaigns.interactions_servicer import InteractionsServicer
+from services.campaigns.interactions_servicer import register as register_interactions
 from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
@@ -78,6 +82,7 @@ class Campaigns:
     health: HealthServicer
     pressure: PressureCounters
     closers: list[Callable[[], None]] = field(default_factory=list)
+    interactions: Interactions | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -188,15 +193,31 @@ def build(
         ),
         ContactPrivacy(db, pressure),
     )
+    # The interaction history asks contacts who the members are (ExistingContacts).
+    members = directory if isinstance(directory, GrpcDirectory) else GrpcDirectory(contacts_channel)
+    interactions = Interactions(db, members)
     verifier = settings.verifier()
     server, health = build_server(
         verifier,
-        [(SERVICE_NAME, register(servicer))],
+        [
+            (SERVICE_NAME, register(servicer)),
+            (INTERACTIONS_NAME, register_interactions(InteractionsServicer(interactions))),
+        ],
         settings.max_workers,
         principal_check=organisation.check,
     )
     return Campaigns(
-        settings, db, service, dispatcher, workers, scheduler, server, health, pressure, closers
+        settings,
+        db,
+        service,
+        dispatcher,
+        workers,
+        scheduler,
+        server,
+        health,
+        pressure,
+        closers,
+        interactions,
     )
 
 

@@ -108,3 +108,34 @@ class ContactAlias(Base):
     merged_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     survivor_id: Mapped[str] = mapped_column(String(64), index=True)
     merged_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InteractionRow(Base):
+    """A contact made outside the ledger: a phone call, a meeting, an event, an SMS sent elsewhere.
+
+    Recorded by a member component (staff or a mesh service naming it); shown in
+    the contact's history to every member, its subject and content to the
+    recording component alone (services/campaigns/interactions.py). A channel
+    pressure rule counts it. The idempotency key is unique per recording
+    component: a repeat returns the first record, and one component's key can
+    never reach another's record.
+    """
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        UniqueConstraint("component", "idempotency_key", name="uq_interactions_idempotency_key"),
+        Index("ix_interactions_contact_occurred", "contact_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str] = mapped_column(String(64))  # who contacted the person
+    channel: Mapped[str] = mapped_column(String(16))  # pressure_policy.CHANNELS
+    purpose: Mapped[str | None] = mapped_column(String(64))  # a purpose key, when one applies
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(200))  # the token's subject
+    subject: Mapped[str | None] = mapped_column(String(300))
+    content: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(100))  # "staff" or "service:<name>"
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))

@@ -15,6 +15,7 @@ from services.gateway import (
     consent_links,
     contacts,
     imports,
+    interactions,
     meta,
     openapi,
     organisation,
@@ -43,6 +44,7 @@ AREAS = (
     privacy_requests,
     consent_links,
     receipts,
+    interactions,
 )
 MAX_BODY_BYTES = 1024 * 1024
 
