@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
 from services.campaigns.pressure import PressureCounters
-from services.campaigns.pressure_policy import default_policy
+from services.campaigns.pressure_policy import Counted, default_policy
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
@@ -137,16 +137,21 @@ def build(
     redis = redis if redis is not None else connect_redis(settings.redis_url)
 
     ledger = Ledger(db)
+    # The interaction history asks contacts who the members are (ExistingContacts).
+    members = directory if isinstance(directory, GrpcDirectory) else GrpcDirectory(contacts_channel)
+
+    def counted(contact_ids: Sequence[str], since: datetime) -> list[Counted]:
+        # Pressure counts campaign mail and the interactions staff record (a channel rule).
+        return ledger.recent_sends(contact_ids, since) + interactions.counted_since(
+            contact_ids, since
+        )
+
     # Until the policy store is wired: the one grouping-wide rule of the settings.
     fallback_policy = default_policy(
         settings.pressure_max_per_window, settings.pressure_window_seconds
     )
-    pressure = PressureCounters(
-        redis,
-        settings.redis_key_prefix,
-        lambda: fallback_policy,
-        ledger.recent_sends,
-    )
+    pressure = PressureCounters(redis, settings.redis_key_prefix, lambda: fallback_policy, counted)
+    interactions = Interactions(db, members, on_recorded=pressure.record)
     relay = SmtpRelay(_smtp_settings(settings))
     mails = MailFactory(
         Letterhead(settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto),
@@ -193,9 +198,6 @@ def build(
         ),
         ContactPrivacy(db, pressure),
     )
-    # The interaction history asks contacts who the members are (ExistingContacts).
-    members = directory if isinstance(directory, GrpcDirectory) else GrpcDirectory(contacts_channel)
-    interactions = Interactions(db, members)
     verifier = settings.verifier()
     server, health = build_server(
         verifier,

@@ -54,7 +54,7 @@ from services.campaigns.interactions_policy import (
 from services.campaigns.ledger import Clock, survivors_of, utc_now
 from services.campaigns.models import Campaign, ContactAlias, Delivery, InteractionRow
 from services.campaigns.policy import MessageClass, Outcome
-from services.campaigns.pressure_policy import Message
+from services.campaigns.pressure_policy import Counted, Message
 from services.campaigns.repository import person_ids
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,11 @@ log = logging.getLogger(__name__)
 # The ledger rows a history shows: a mail the relay took, or one whose send started.
 SHOWN_OUTCOMES = (Outcome.SENT.value, Outcome.UNCONFIRMED.value)
 MAILING_CHANNEL = "email"
-# (contact id, member key, message, when): what a pressure counter holds for one message.
-Counted = tuple[str, str, Message, datetime]
-OnRecorded = Callable[[str, Message, datetime], None]
+# (contact id, member key "i:<id>", message, when): count this interaction now.
+OnRecorded = Callable[[str, str, Message, datetime], None]
 
 
-def _no_op(_contact_id: str, _message: Message, _at: datetime) -> None:
+def _no_op(_contact_id: str, _key: str, _message: Message, _at: datetime) -> None:
     return None
 
 
@@ -152,7 +151,7 @@ class Interactions:
     def _tell(self, entry: Entry) -> None:
         message = Message(entry.component, entry.purpose, entry.channel)
         try:
-            self._on_recorded(entry.contact_id, message, entry.at)
+            self._on_recorded(entry.contact_id, entry.id, message, entry.at)
         except Exception as error:  # the row stands; a counter rebuild reads it back
             log.warning("interaction recorded, but not counted now: %s", type(error).__name__)
 
@@ -215,7 +214,7 @@ class Interactions:
                 .order_by(InteractionRow.occurred_at, InteractionRow.id)
             ).all()
         return [
-            (
+            Counted(
                 person[contact],
                 f"i:{row_id}",
                 Message(component, purpose or "", channel),

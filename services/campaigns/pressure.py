@@ -12,7 +12,8 @@ its logs.
 
 One Lua script (RESERVE_LUA) reads the log once and checks, for the message
 about to leave, every budget rule it counts against (grouping, component,
-purpose, channel) and the minimum gap, then adds the message to the log only
+purpose, channel) and the minimum gap (an interaction, key "i:...", counts
+only under the channel rules of its channel), then adds the message to the log only
 when all of them allow it. It answers `over` with the first time at which all
 of them would allow it (the deferral time) and the rule that decided it.
 `peek` mode runs the same checks and writes nothing: previews use it.
@@ -75,10 +76,11 @@ local entries = redis.call('ZRANGEBYSCORE', log_key, floor, '+inf', 'WITHSCORES'
 local items = {}
 local newest = nil
 for i = 1, #entries, 2 do
-  local _, component, purpose, channel = string.match(entries[i], '^(.*)|(.*)|(.*)|(.*)$')
+  local key, component, purpose, channel = string.match(entries[i], '^(.*)|(.*)|(.*)|(.*)$')
   local at = tonumber(entries[i + 1])
-  items[#items + 1] = {at, component, purpose, channel}
-  if newest == nil or at > newest then newest = at end
+  local interaction = string.sub(key, 1, 2) == 'i:'
+  items[#items + 1] = {at, component, purpose, channel, interaction}
+  if not interaction and (newest == nil or at > newest) then newest = at end
 end
 local retry, why = 0, ''
 if gap > 0 and newest ~= nil and now - newest < gap then
@@ -90,10 +92,10 @@ for r = 0, nrules - 1 do
   local max, window = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
   local scores = {}
   for _, it in ipairs(items) do
-    local counted = scope == 'grouping'
+    local counted = (scope == 'channel' and it[4] == value) or (not it[5] and (
+      scope == 'grouping'
       or (scope == 'component' and it[2] == value)
-      or (scope == 'purpose' and it[3] == value)
-      or (scope == 'channel' and it[4] == value)
+      or (scope == 'purpose' and it[3] == value)))
     if counted and it[1] > now - window then scores[#scores + 1] = it[1] end
   end
   local hb = 0

@@ -63,6 +63,17 @@ class BudgetRule:
     def window_ms(self) -> int:
         return self.window_seconds * 1000
 
+    def counts_logged(self, logged: Logged) -> bool:
+        """Whether a logged message falls under this rule.
+
+        An interaction recorded by staff (a call, a meeting, an SMS sent elsewhere)
+        counts only under the channel rules of its channel: a budget of campaign
+        mail is not spent by a meeting the person chose to attend.
+        """
+        if is_interaction(logged.key):
+            return self.scope is Scope.CHANNEL and self.scope_value == logged.message.channel
+        return self.counts(logged.message)
+
     def counts(self, message: Message) -> bool:
         """Whether a message falls under this rule."""
         if self.scope is Scope.GROUPING:
@@ -144,6 +155,11 @@ def campaign_key(campaign_id: str) -> str:
     return f"d:{campaign_id}"
 
 
+def is_interaction(key: str) -> bool:
+    """Whether a log key names an interaction recorded by staff ("i:<id>")."""
+    return key.startswith("i:")
+
+
 def campaign_of(key: str) -> str:
     """The campaign id of a campaign message's key; "" for another kind of message."""
     return key[2:] if key.startswith("d:") else ""
@@ -182,7 +198,8 @@ def evaluate(
     """(answer, retry-at ms, deciding rule code) for one message at `now_ms`.
 
     The Redis script (pressure.RESERVE_LUA) must agree with this function for
-    every input. A logged message counts for a rule while now - at < window;
+    every input. A logged message counts for a rule while now - at < window
+    (an interaction only for the channel rules of its channel, and not for the gap);
     `holdback` slots of every grouping and channel rule are left to
     higher-priority campaigns waiting for the same person. When
     over, retry-at is the first time every rule and the gap would allow it,
@@ -193,13 +210,14 @@ def evaluate(
     if any(m.key == key for m in alive):
         return Answer.RESERVED, 0, ""
     retry, why = 0, ""
-    if policy.min_gap_ms and alive:
-        newest = max(m.at_ms for m in alive)
+    mailed = [m for m in alive if not is_interaction(m.key)]
+    if policy.min_gap_ms and mailed:
+        newest = max(m.at_ms for m in mailed)
         if now_ms - newest < policy.min_gap_ms:
             retry, why = newest + policy.min_gap_ms, gap_rule_code(policy)
     for rule in policy.rules_for(message):
         scores = sorted(
-            m.at_ms for m in alive if rule.counts(m.message) and m.at_ms > now_ms - rule.window_ms
+            m.at_ms for m in alive if rule.counts_logged(m) and m.at_ms > now_ms - rule.window_ms
         )
         # Every campaign mail counts against grouping and channel rules: only there can a
         # higher-priority campaign of another component or purpose compete for the slot.

@@ -31,7 +31,7 @@ from services.campaigns.interactions import Interactions
 from services.campaigns.interactions_policy import NewInteraction
 from services.campaigns.merges import ContactMerges
 from services.campaigns.models import InteractionRow
-from services.campaigns.pressure_policy import Message
+from services.campaigns.pressure_policy import Counted, Message
 from tests.integration.campaigns.conftest import delete_keys
 from tests.integration.campaigns.peers import CallLog, Peers, Sink, campaigns_process
 from tests.integration.campaigns.test_process import consenting_person, violations, wait_status
@@ -417,8 +417,9 @@ def test_the_hook_hears_each_new_interaction_once_after_it_is_committed(
 ) -> None:
     heard: list[tuple[str, Message, datetime, int]] = []
 
-    def on_recorded(contact_id: str, message: Message, at: datetime) -> None:
+    def on_recorded(contact_id: str, key: str, message: Message, at: datetime) -> None:
         # Committed already: another connection finds the row.
+        assert key.startswith("i:")
         heard.append((contact_id, message, at, rows(pg_url, [contact_id])))
 
     interactions = Interactions(db, directory_only, on_recorded=on_recorded)
@@ -433,7 +434,7 @@ def test_the_hook_hears_each_new_interaction_once_after_it_is_committed(
         interactions.record(staff, NewInteraction(person, "fax"))
     assert len(heard) == 1
 
-    def failing(_contact_id: str, _message: Message, _at: datetime) -> None:
+    def failing(_contact_id: str, _key: str, _message: Message, _at: datetime) -> None:
         raise ConnectionError("redis away")
 
     flaky = Interactions(db, directory_only, on_recorded=failing)
@@ -465,9 +466,9 @@ def test_the_rebuild_reads_interactions_back_with_merged_ids_under_their_survivo
 
     counted = interactions.counted_since([survivor], since)
     assert counted == [
-        (survivor, mine.entry.id, Message(A, "", "phone"), since),
-        (survivor, theirs.entry.id, Message(A, "gala", "event"), since + timedelta(days=1)),
+        Counted(survivor, mine.entry.id, Message(A, "", "phone"), since),
+        Counted(survivor, theirs.entry.id, Message(A, "gala", "event"), since + timedelta(days=1)),
     ]
-    assert early.entry.id not in {member for _, member, _, _ in counted}
-    assert all(member.startswith("i:") for _, member, _, _ in counted)
+    assert early.entry.id not in {c.key for c in counted}
+    assert all(c.key.startswith("i:") for c in counted)
     assert interactions.counted_since([], since) == []

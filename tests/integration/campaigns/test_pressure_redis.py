@@ -330,3 +330,20 @@ def test_the_script_is_reloaded_after_the_cache_is_flushed(tmp_path: Path) -> No
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_recorded_interaction_counts_under_its_channel_rule(backend: Any, keys: str) -> None:
+    policy = PressurePolicy(
+        1,
+        (
+            BudgetRule("all", Scope.GROUPING, "", 2, 3600),
+            BudgetRule("sms", Scope.CHANNEL, "sms", 1, 3600),
+        ),
+    )
+    pressure = counters(backend, keys, policy)
+    sms = Message("sciences", "news", "sms")
+    assert pressure.reserve(campaign("c0"), ["x"])["x"].verdict is Verdict.ALLOWED  # marker set
+    pressure.record("x", "i:42", Message("lettres", "", "sms"), datetime.now(UTC))
+    answer = pressure.reserve(Sender("d:c1", sms), ["x"])["x"]
+    assert (answer.verdict, answer.rule) == (Verdict.OVER, "pressure:sms:1/3600s")
+    assert [s.key for s in pressure.slots(["x"])] == ["d:c0", "i:42"]
