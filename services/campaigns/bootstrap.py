@@ -39,6 +39,7 @@ from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
 from services.campaigns.pressure import PressureCounters
 from services.campaigns.pressure_policy import Counted, default_policy
+from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
@@ -83,6 +84,7 @@ class Campaigns:
     pressure: PressureCounters
     closers: list[Callable[[], None]] = field(default_factory=list)
     interactions: Interactions | None = None
+    previews: Previews | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -158,9 +160,10 @@ def build(
         UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value()),
         PersonLinks(settings.unsubscribe_secret.get_secret_value()),
     )
+    gate = Gate(ledger, directory, consent, pressure)
     dispatcher = Dispatcher(
         ledger,
-        Gate(ledger, directory, consent, pressure),
+        gate,
         relay,
         mails,
         DispatchLimits(
@@ -176,6 +179,7 @@ def build(
             scheduler.notify(campaign_id, send_at)
 
     service = CampaignsService(db, directory, purposes, on_scheduled=on_scheduled)
+    previews = Previews(db, gate, service.audience_of, settings.batch_size)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
@@ -220,6 +224,7 @@ def build(
         pressure,
         closers,
         interactions,
+        previews,
     )
 
 

@@ -49,6 +49,20 @@ class CampaignInfo:
     over_budget: str = "defer"  # defer | drop (capped)
 
 
+def info_of(campaign: Campaign) -> CampaignInfo:
+    """What dispatch (and a preview) needs to know of a campaign."""
+    return CampaignInfo(
+        campaign.id,
+        campaign.owner_component,
+        campaign.purpose,
+        campaign.subject_template,
+        campaign.body_template,
+        campaign.priority,
+        campaign.deadline,
+        campaign.over_budget,
+    )
+
+
 @dataclass(frozen=True)
 class ClaimedRow:
     id: int
