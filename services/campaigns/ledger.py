@@ -368,10 +368,11 @@ class Ledger:
                 )
 
     def finish_campaigns(self) -> list[str]:
-        """Running campaigns with no pending row left become done; returns their ids."""
+        """Running campaigns with no pending or deferred row left become done; their ids."""
         now = self._clock()
         pending = exists().where(
-            Delivery.campaign_id == Campaign.id, Delivery.outcome == Outcome.PENDING
+            Delivery.campaign_id == Campaign.id,
+            Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
         )
         with self._db.transaction() as session:
             # Read first: most polls find nothing, and then take no write lock.
