@@ -107,6 +107,12 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "SendTransactional": SIGNED_IN,
         _CAMPAIGNS + "ExportContact": SERVICE,
         _CAMPAIGNS + "EraseContact": SERVICE,
+        _CAMPAIGNS + "UpdateCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "UnscheduleCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "PauseCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "ResumeCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "CancelCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "SendTestCampaign": CAMPAIGN_MANAGER,
     }
 )
 
