@@ -162,6 +162,14 @@ BodyTemplate = Annotated[
     AfterValidator(_blank_refused),
 ]
 
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's `integer` admits 7.0: take it as 7 (the model stays strict otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 CampaignPriority = Annotated[
     int,
     Field(
@@ -171,7 +179,10 @@ CampaignPriority = Annotated[
         "campaigns after a contact's last slot, the higher wins. Absent on create: "
         f"{campaign_rules.DEFAULT_PRIORITY}.",
     ),
+    BeforeValidator(_integral),
 ]
+
+
 OverBudgetWord = Annotated[
     Literal["defer", "drop"],
     Field(
