@@ -111,6 +111,12 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         # campaigns: interaction history (members, their roles and services: checked by campaigns)
         _INTERACTIONS + "RecordInteraction": SIGNED_IN,
         _INTERACTIONS + "ListInteractions": SIGNED_IN,
+        _CAMPAIGNS + "UpdateCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "UnscheduleCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "PauseCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "ResumeCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "CancelCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "SendTestCampaign": CAMPAIGN_MANAGER,
     }
 )
 

@@ -101,8 +101,18 @@ def token(args: argparse.Namespace) -> None:
             level=args.level,
             roles=args.role or [role.value for role in DEFAULT_TOKEN_ROLES],
             ttl_seconds=args.ttl,
+            email=args.email or dev_email(args.sub, args.component),
         )
     )
+
+
+def dev_email(subject: str, component: str | None) -> str:
+    """A development token's own address: `alice@sciences` -> `alice@sciences.localhost`.
+
+    Where a test send of a campaign goes; `.localhost` never leaves the machine (RFC 6761).
+    """
+    local = subject.split("@", 1)[0] or "someone"
+    return f"{local}@{component or 'grouping'}.localhost"
 
 
 def keys(_: argparse.Namespace) -> None:
@@ -156,6 +166,11 @@ def parser() -> argparse.ArgumentParser:
         + ", ".join(role.value for role in Role),
     )
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+    p.add_argument(
+        "--email",
+        help="the caller's own address (test sends go there); "
+        "default <sub before @>@<component or grouping>.localhost",
+    )
     p.set_defaults(run=token)
 
     p = commands.add_parser("keys", help="create the dev key pairs and secrets in CRM_HOME/keys")

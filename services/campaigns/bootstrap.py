@@ -197,7 +197,13 @@ def build(
         if scheduler is not None:
             scheduler.notify(campaign_id, send_at)
 
-    service = CampaignsService(db, directory, purposes, on_scheduled=on_scheduled)
+    def on_unscheduled(campaign_id: str) -> None:
+        if scheduler is not None:
+            scheduler.forget(campaign_id)
+
+    service = CampaignsService(
+        db, directory, purposes, on_scheduled=on_scheduled, on_unscheduled=on_unscheduled
+    )
     previews = Previews(db, gate, service.audience_of, settings.batch_size)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(

@@ -48,11 +48,11 @@ from services.campaigns.pressure_policy import (
     campaign_key,
     quiet_until,
 )
+from services.campaigns.validation import OverBudget
 
 log = logging.getLogger(__name__)
 
 RULE_DEADLINE = "deadline"
-DROP = "drop"
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class Gate:
         budget: bool,
     ) -> Expected:
         """Deferred to `at` (pushed past any quiet period), expired, or dropped."""
-        if budget and campaign.over_budget == DROP:
+        if budget and campaign.over_budget == OverBudget.DROP:
             return Expected(item.contact_id, Outcome.CAPPED, rule, item.recipient)
         quiet = quiet_until(policy, campaign.owner_component, item.recipient.time_zone, at)
         if quiet is not None:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
+from services.campaigns.lifecycle import CampaignStatus
 from services.campaigns.models import Campaign, ContactAlias, Delivery
 from services.campaigns.policy import (
     COUNTED_BY_PRESSURE,
@@ -26,9 +27,12 @@ from services.campaigns.policy import (
     Outcome,
 )
 from services.campaigns.pressure_policy import Counted, Message, campaign_key
+from services.campaigns.validation import OverBudget
 
 Clock = Callable[[], datetime]
 _INSERT_CHUNK = 1000
+# The rule of a recipient whose mail had not started leaving when its campaign was cancelled.
+RULE_CANCELLED = "lifecycle:cancelled"
 
 
 def utc_now() -> datetime:
@@ -44,23 +48,15 @@ class CampaignInfo:
     purpose: str
     subject_template: str
     body_template: str
-    priority: int = 5  # 1..10: higher wins a contact's last slot, and more of the workers' time
-    deadline: datetime | None = None  # deferred past it: expired
-    over_budget: str = "defer"  # defer | drop (capped)
+    priority: int = 5
+    deadline: datetime | None = None
+    over_budget: OverBudget = OverBudget.DEFER
+    html_body_template: str = ""  # "": no HTML part
 
 
 def info_of(campaign: Campaign) -> CampaignInfo:
     """What dispatch (and a preview) needs to know of a campaign."""
-    return CampaignInfo(
-        campaign.id,
-        campaign.owner_component,
-        campaign.purpose,
-        campaign.subject_template,
-        campaign.body_template,
-        campaign.priority,
-        campaign.deadline,
-        campaign.over_budget,
-    )
+    return _campaign_info(campaign)
 
 
 @dataclass(frozen=True)
@@ -110,6 +106,27 @@ def insert_pending(session: Session, campaign_id: str, contact_ids: Iterable[str
             index_elements=["campaign_id", "contact_id"]
         )
         session.execute(statement, rows[start : start + _INSERT_CHUNK])
+
+
+def cancel_pending(session: Session, campaign_id: str, now: datetime) -> int:
+    """Every pending or deferred row of the campaign not yet in flight becomes `cancelled`.
+
+    One conditional UPDATE, in the caller's transaction (the one that marks the
+    campaign cancelled): a row whose send has started (send_started_at set) is left
+    to its worker, who closes it as usual; a worker still holding a row closed here
+    loses it (its own updates need the row pending). Returns how many rows it closed.
+    """
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
+            Delivery.send_started_at.is_(None),
+        )
+        .values(outcome=Outcome.CANCELLED.value, rule=RULE_CANCELLED, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def survivors_of(session: Session, contact_ids: list[str]) -> list[str]:
@@ -171,11 +188,12 @@ class Ledger:
                     Campaign.priority,
                     Campaign.deadline,
                     Campaign.over_budget,
+                    Campaign.html_body_template,
                 )
-                .where(Campaign.status == "running")
+                .where(Campaign.status == CampaignStatus.RUNNING)
                 .order_by(Campaign.started_at, Campaign.id)
             ).all()
-        for campaign in self._stride.order([CampaignInfo(*c) for c in running]):
+        for campaign in self._stride.order([_campaign_info(c) for c in running]):
             rows = self._claim_rows(campaign.id, worker, size, lease_seconds)
             if rows:
                 self._stride.advance(campaign)
@@ -224,7 +242,7 @@ class Ledger:
         """Whether the campaign is still running (not paused, cancelled or done)."""
         with self._db.transaction() as session:
             status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-        return status == "running"
+        return status == CampaignStatus.RUNNING
 
     def decide(self, worker: str, decisions: Sequence[tuple[int, Outcome, str]]) -> None:
         """Closes rows that will not be mailed (membership, consent, address, pressure, 5xx)."""
@@ -368,27 +386,52 @@ class Ledger:
                 )
 
     def finish_campaigns(self) -> list[str]:
-        """Running campaigns with no pending or deferred row left become done; their ids."""
+        """Running campaigns with no pending or deferred row left become done; their ids.
+
+        Also closes what a cancelled campaign left in flight when its worker died (no
+        worker claims a cancelled campaign's rows): `unconfirmed`, never sent again.
+        """
         now = self._clock()
-        pending = exists().where(
+        waiting = exists().where(
             Delivery.campaign_id == Campaign.id,
             Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
         )
+        running = CampaignStatus.RUNNING.value
         with self._db.transaction() as session:
+            self._close_abandoned(session, now)
             # Read first: most polls find nothing, and then take no write lock.
             finished = session.scalars(
-                select(Campaign.id).where(Campaign.status == "running", ~pending)
+                select(Campaign.id).where(Campaign.status == running, ~waiting)
             ).all()
             if not finished:
                 return []
             done = session.scalars(
                 update(Campaign)
-                .where(Campaign.id.in_(finished), Campaign.status == "running", ~pending)
-                .values(status="done", finished_at=now)
+                .where(Campaign.id.in_(finished), Campaign.status == running, ~waiting)
+                .values(status=CampaignStatus.DONE.value, finished_at=now)
                 .returning(Campaign.id)
                 .execution_options(synchronize_session=False)
             ).all()
         return list(done)
+
+    @staticmethod
+    def _close_abandoned(session: Session, now: datetime) -> None:
+        abandoned = and_(
+            Delivery.outcome == Outcome.PENDING.value,
+            Delivery.send_started_at.is_not(None),
+            Delivery.claimed_until < now,
+            Delivery.campaign_id.in_(
+                select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED.value)
+            ),
+        )
+        if session.scalar(select(Delivery.id).where(abandoned).limit(1)) is None:
+            return
+        session.execute(
+            update(Delivery)
+            .where(abandoned)
+            .values(outcome=Outcome.UNCONFIRMED.value, rule=RULE_WORKER_LOST, decided_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[Counted]:
         """Mails sent, unconfirmed, or whose send started, to these contacts since `since`.
@@ -525,6 +568,20 @@ class Stride:
         with self._lock:
             step = 1.0 / max(1, campaign.priority)
             self._pass[campaign.id] = self._pass.get(campaign.id, 0.0) + step
+
+
+def _campaign_info(row: Any) -> CampaignInfo:
+    return CampaignInfo(
+        id=row.id,
+        owner_component=row.owner_component,
+        purpose=row.purpose,
+        subject_template=row.subject_template,
+        body_template=row.body_template,
+        priority=row.priority,
+        deadline=_as_utc(row.deadline) if row.deadline is not None else None,
+        over_budget=OverBudget(row.over_budget),
+        html_body_template=row.html_body_template or "",
+    )
 
 
 def _as_utc(value: datetime | str) -> datetime:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.db import UtcDateTime
 from meshkit.scheduling import job_runs_table
+from services.campaigns.lifecycle import CampaignStatus
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 LedgerId = BigInteger().with_variant(Integer(), "sqlite")
@@ -30,6 +31,14 @@ class Base(DeclarativeBase):
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s.value}'" for s in CampaignStatus)),
+            name="ck_campaigns_status",
+        ),
+        CheckConstraint("priority BETWEEN 1 AND 10", name="ck_campaigns_priority"),
+        CheckConstraint("over_budget IN ('defer', 'drop')", name="ck_campaigns_over_budget"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -39,17 +48,22 @@ class Campaign(Base):
     body_template: Mapped[str] = mapped_column(Text)
     audience_kind: Mapped[str] = mapped_column(String(20))  # contact_ids | all_of_component
     audience_ids: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # draft|scheduled|running|done
+    # A services/campaigns/lifecycle.py CampaignStatus word (a CHECK lists them).
+    status: Mapped[str] = mapped_column(String(16), index=True)
     send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    # 1..10: higher wins a contact's last slot and more of the workers' time.
+    # 1..10: of two campaigns after a contact's last slot, the higher one wins.
     priority: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
-    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred past it: expired
-    # What to do with a recipient over the pressure budget: defer (default) or drop (capped).
+    # A recipient not reached by then is `expired` (None: no deadline).
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # defer | drop (services/campaigns/validation.py OverBudget)
     over_budget: Mapped[str] = mapped_column(String(8), default="defer", server_default="defer")
+    html_body_template: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the last pause
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Delivery(Base):

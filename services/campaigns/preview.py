@@ -29,10 +29,11 @@ from meshkit.identity import Principal
 from meshkit.roles import Role
 from services.campaigns.gate import Expected, Gate
 from services.campaigns.ledger import CampaignInfo, info_of, survivors_of
+from services.campaigns.lifecycle import CampaignStatus
 from services.campaigns.models import Campaign
 from services.campaigns.validation import check_campaign_id
 
-PREVIEWABLE = ("draft", "scheduled")
+PREVIEWABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 WILL_SEND = "sent"  # the outcome a preview shows for a recipient that would be mailed now

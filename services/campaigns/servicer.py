@@ -58,6 +58,41 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
     def SendNow(self, request: pb.SendNowRequest, context: grpc.ServicerContext) -> pb.Campaign:
         return mapping.campaign_to_proto(self._service.send_now(current_principal(), request.id))
 
+    def UpdateCampaign(
+        self, request: pb.UpdateCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        view = self._service.update(current_principal(), request.id, mapping.edit_from(request))
+        return mapping.campaign_to_proto(view)
+
+    def UnscheduleCampaign(
+        self, request: pb.UnscheduleCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.unschedule(current_principal(), request.id))
+
+    def PauseCampaign(
+        self, request: pb.PauseCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.pause(current_principal(), request.id))
+
+    def ResumeCampaign(
+        self, request: pb.ResumeCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.resume(current_principal(), request.id))
+
+    def CancelCampaign(
+        self, request: pb.CancelCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.cancel(current_principal(), request.id))
+
+    def SendTestCampaign(
+        self, request: pb.SendTestCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.SendTestCampaignResponse:
+        if self._transactional is None:
+            raise Unavailable("transactional mail is not wired in this process")
+        principal = current_principal()
+        mail = self._service.test_mail(principal, request.id, request.sample_contact_id)
+        return mapping.test_send_to_proto(self._transactional.send_test(principal, mail))
+
     def ListDeliveries(
         self, request: pb.ListDeliveriesRequest, context: grpc.ServicerContext
     ) -> pb.ListDeliveriesResponse:

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.campaigns.lifecycle import CampaignStatus
+from services.campaigns.validation import OverBudget
+
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
@@ -199,15 +202,31 @@ class Campaign(BaseModel):
     subject_template: str
     body_template: str
     audience: Audience | None = None
-    status: Literal["draft", "scheduled", "running", "done"] | None = None
+    status: CampaignStatus | None = Field(
+        None,
+        description="draft, scheduled, running, paused, done or cancelled.",
+    )
     send_at: Timestamp | None = None
     created_by: str
     created_at: Timestamp | None = None
     outcome_counts: dict[str, int] = Field(description="Recipients per outcome code.")
+    priority: int | None = Field(None, description="1 to 10; higher wins a contact's last slot.")
+    deadline: Timestamp | None = None
+    over_budget: OverBudget | None = None
+    html_body_template: str | None = Field(None, description="Absent: no HTML part.")
 
 
 class CampaignList(BaseModel):
     campaigns: list[Campaign]
+
+
+class TestSendResult(BaseModel):
+    """How the test send to the caller's own address ended (a transactional ledger row)."""
+
+    delivery_id: str
+    outcome: str = Field(description="sent, unconfirmed, smtp_failed or invalid_address.")
+    rule: str
+    message_id: str | None = None
 
 
 class Delivery(BaseModel):

@@ -34,6 +34,8 @@ class _CampaignStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Campai
     CAMPAIGN_STATUS_SCHEDULED: _CampaignStatus.ValueType  # 2
     CAMPAIGN_STATUS_RUNNING: _CampaignStatus.ValueType  # 3
     CAMPAIGN_STATUS_DONE: _CampaignStatus.ValueType  # 4
+    CAMPAIGN_STATUS_PAUSED: _CampaignStatus.ValueType  # 5
+    CAMPAIGN_STATUS_CANCELLED: _CampaignStatus.ValueType  # 6
 
 class CampaignStatus(_CampaignStatus, metaclass=_CampaignStatusEnumTypeWrapper): ...
 
@@ -42,7 +44,33 @@ CAMPAIGN_STATUS_DRAFT: CampaignStatus.ValueType  # 1
 CAMPAIGN_STATUS_SCHEDULED: CampaignStatus.ValueType  # 2
 CAMPAIGN_STATUS_RUNNING: CampaignStatus.ValueType  # 3
 CAMPAIGN_STATUS_DONE: CampaignStatus.ValueType  # 4
+CAMPAIGN_STATUS_PAUSED: CampaignStatus.ValueType  # 5
+CAMPAIGN_STATUS_CANCELLED: CampaignStatus.ValueType  # 6
 Global___CampaignStatus: _TypeAlias = CampaignStatus  # noqa: Y015
+
+class _OverBudget:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverBudgetEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverBudget.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVER_BUDGET_UNSPECIFIED: _OverBudget.ValueType  # 0
+    """on create: defer"""
+    OVER_BUDGET_DEFER: _OverBudget.ValueType  # 1
+    """wait for the first slot before the deadline"""
+    OVER_BUDGET_DROP: _OverBudget.ValueType  # 2
+    """dropped at once, outcome `capped`"""
+
+class OverBudget(_OverBudget, metaclass=_OverBudgetEnumTypeWrapper):
+    """What happens to a recipient over the pressure budget."""
+
+OVER_BUDGET_UNSPECIFIED: OverBudget.ValueType  # 0
+"""on create: defer"""
+OVER_BUDGET_DEFER: OverBudget.ValueType  # 1
+"""wait for the first slot before the deadline"""
+OVER_BUDGET_DROP: OverBudget.ValueType  # 2
+"""dropped at once, outcome `capped`"""
+Global___OverBudget: _TypeAlias = OverBudget  # noqa: Y015
 
 @_typing.final
 class SendTransactionalRequest(_message.Message):
@@ -462,13 +490,27 @@ class CreateCampaignRequest(_message.Message):
     SUBJECT_TEMPLATE_FIELD_NUMBER: _builtins.int
     BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FIELD_NUMBER: _builtins.int
+    HTML_BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     purpose: _builtins.str
     subject_template: _builtins.str
     """merge fields as {{ first_name }}"""
     body_template: _builtins.str
+    priority: _builtins.int
+    """1..10, higher wins a contact's last slot; 0: the default, 5"""
+    over_budget: Global___OverBudget.ValueType
+    """unspecified: defer"""
+    html_body_template: _builtins.str
+    """optional HTML part, same merge fields as the body"""
     @_builtins.property
     def audience(self) -> Global___Audience: ...
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp:
+        """Optional; after send_at and now. A recipient not reached by then: `expired`."""
+
     def __init__(
         self,
         *,
@@ -477,10 +519,14 @@ class CreateCampaignRequest(_message.Message):
         subject_template: _builtins.str = ...,
         body_template: _builtins.str = ...,
         audience: Global___Audience | None = ...,
+        priority: _builtins.int = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        over_budget: Global___OverBudget.ValueType = ...,
+        html_body_template: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "deadline", b"deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "name", b"name", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "deadline", b"deadline", "html_body_template", b"html_body_template", "name", b"name", "over_budget", b"over_budget", "priority", b"priority", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -522,6 +568,10 @@ class Campaign(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     OUTCOME_COUNTS_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FIELD_NUMBER: _builtins.int
+    HTML_BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     owner_component: _builtins.str
@@ -530,6 +580,10 @@ class Campaign(_message.Message):
     body_template: _builtins.str
     status: Global___CampaignStatus.ValueType
     created_by: _builtins.str
+    priority: _builtins.int
+    over_budget: Global___OverBudget.ValueType
+    html_body_template: _builtins.str
+    """empty: no HTML part"""
     @_builtins.property
     def audience(self) -> Global___Audience: ...
     @_builtins.property
@@ -548,6 +602,8 @@ class Campaign(_message.Message):
         against marketing pressure and is never sent again.
         """
 
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -563,10 +619,14 @@ class Campaign(_message.Message):
         created_by: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         outcome_counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        priority: _builtins.int = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        over_budget: Global___OverBudget.ValueType = ...,
+        html_body_template: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "created_at", b"created_at", "send_at", b"send_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "created_at", b"created_at", "deadline", b"deadline", "send_at", b"send_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "created_at", b"created_at", "created_by", b"created_by", "id", b"id", "name", b"name", "outcome_counts", b"outcome_counts", "owner_component", b"owner_component", "purpose", b"purpose", "send_at", b"send_at", "status", b"status", "subject_template", b"subject_template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "created_at", b"created_at", "created_by", b"created_by", "deadline", b"deadline", "html_body_template", b"html_body_template", "id", b"id", "name", b"name", "outcome_counts", b"outcome_counts", "over_budget", b"over_budget", "owner_component", b"owner_component", "priority", b"priority", "purpose", b"purpose", "send_at", b"send_at", "status", b"status", "subject_template", b"subject_template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -750,3 +810,213 @@ class ListDeliveriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDeliveriesResponse: _TypeAlias = ListDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCampaignRequest(_message.Message):
+    """Only the fields present change; absent ones keep their value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SUBJECT_TEMPLATE_FIELD_NUMBER: _builtins.int
+    BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    CLEAR_DEADLINE_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FIELD_NUMBER: _builtins.int
+    HTML_BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    purpose: _builtins.str
+    subject_template: _builtins.str
+    body_template: _builtins.str
+    priority: _builtins.int
+    clear_deadline: _builtins.bool
+    """removes the deadline (with no `deadline`)"""
+    over_budget: Global___OverBudget.ValueType
+    """unspecified: unchanged"""
+    html_body_template: _builtins.str
+    """"": no HTML part"""
+    @_builtins.property
+    def audience(self) -> Global___Audience: ...
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str | None = ...,
+        purpose: _builtins.str | None = ...,
+        subject_template: _builtins.str | None = ...,
+        body_template: _builtins.str | None = ...,
+        audience: Global___Audience | None = ...,
+        priority: _builtins.int | None = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        clear_deadline: _builtins.bool = ...,
+        over_budget: Global___OverBudget.ValueType = ...,
+        html_body_template: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_body_template", b"_body_template", "_html_body_template", b"_html_body_template", "_name", b"_name", "_priority", b"_priority", "_purpose", b"_purpose", "_subject_template", b"_subject_template", "audience", b"audience", "body_template", b"body_template", "deadline", b"deadline", "html_body_template", b"html_body_template", "name", b"name", "priority", b"priority", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_body_template", b"_body_template", "_html_body_template", b"_html_body_template", "_name", b"_name", "_priority", b"_priority", "_purpose", b"_purpose", "_subject_template", b"_subject_template", "audience", b"audience", "body_template", b"body_template", "clear_deadline", b"clear_deadline", "deadline", b"deadline", "html_body_template", b"html_body_template", "id", b"id", "name", b"name", "over_budget", b"over_budget", "priority", b"priority", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__body_template: _TypeAlias = _typing.Literal["body_template"]  # noqa: Y015
+    _WhichOneofArgType__body_template: _TypeAlias = _typing.Literal["_body_template", b"_body_template"]  # noqa: Y015
+    _WhichOneofReturnType__html_body_template: _TypeAlias = _typing.Literal["html_body_template"]  # noqa: Y015
+    _WhichOneofArgType__html_body_template: _TypeAlias = _typing.Literal["_html_body_template", b"_html_body_template"]  # noqa: Y015
+    _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
+    _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__priority: _TypeAlias = _typing.Literal["priority"]  # noqa: Y015
+    _WhichOneofArgType__priority: _TypeAlias = _typing.Literal["_priority", b"_priority"]  # noqa: Y015
+    _WhichOneofReturnType__purpose: _TypeAlias = _typing.Literal["purpose"]  # noqa: Y015
+    _WhichOneofArgType__purpose: _TypeAlias = _typing.Literal["_purpose", b"_purpose"]  # noqa: Y015
+    _WhichOneofReturnType__subject_template: _TypeAlias = _typing.Literal["subject_template"]  # noqa: Y015
+    _WhichOneofArgType__subject_template: _TypeAlias = _typing.Literal["_subject_template", b"_subject_template"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__body_template) -> _WhichOneofReturnType__body_template | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__html_body_template) -> _WhichOneofReturnType__html_body_template | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__priority) -> _WhichOneofReturnType__priority | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__purpose) -> _WhichOneofReturnType__purpose | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__subject_template) -> _WhichOneofReturnType__subject_template | None: ...
+
+Global___UpdateCampaignRequest: _TypeAlias = UpdateCampaignRequest  # noqa: Y015
+
+@_typing.final
+class UnscheduleCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnscheduleCampaignRequest: _TypeAlias = UnscheduleCampaignRequest  # noqa: Y015
+
+@_typing.final
+class PauseCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCampaignRequest: _TypeAlias = PauseCampaignRequest  # noqa: Y015
+
+@_typing.final
+class ResumeCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCampaignRequest: _TypeAlias = ResumeCampaignRequest  # noqa: Y015
+
+@_typing.final
+class CancelCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCampaignRequest: _TypeAlias = CancelCampaignRequest  # noqa: Y015
+
+@_typing.final
+class SendTestCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    SAMPLE_CONTACT_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    sample_contact_id: _builtins.str
+    """Optional: a contact the caller's component may see, whose fields fill the
+    merge fields (as contacts gives them to that component); empty fields otherwise.
+    """
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        sample_contact_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "sample_contact_id", b"sample_contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendTestCampaignRequest: _TypeAlias = SendTestCampaignRequest  # noqa: Y015
+
+@_typing.final
+class SendTestCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    delivery_id: _builtins.str
+    """the transactional row"""
+    outcome: _builtins.str
+    """sent, unconfirmed, smtp_failed, invalid_address"""
+    rule: _builtins.str
+    message_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        delivery_id: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery_id", b"delivery_id", "message_id", b"message_id", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendTestCampaignResponse: _TypeAlias = SendTestCampaignResponse  # noqa: Y015
