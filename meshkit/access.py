@@ -117,6 +117,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "ResumeCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "CancelCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "SendTestCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "PreviewCampaign": CAMPAIGN_MANAGER,
     }
 )
 

@@ -226,6 +226,7 @@ def build(
             settings.claim_lease_seconds,
         ),
         ContactPrivacy(db, pressure),
+        previews,
     )
     verifier = settings.verifier()
     server, health = build_server(

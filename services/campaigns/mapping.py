@@ -10,6 +10,7 @@ from meshkit.errors import invalid
 from protos.crm.campaigns.v1 import campaigns_pb2 as pb
 from services.campaigns.interactions_servicer import exported_interaction
 from services.campaigns.lifecycle import CampaignStatus
+from services.campaigns.preview import PreviewPage
 from services.campaigns.privacy import ContactRecords, Erasure
 from services.campaigns.service import CampaignView, DeliveriesPage
 from services.campaigns.transactional import TransactionalResult
@@ -150,6 +151,25 @@ def deliveries_to_proto(page: DeliveriesPage) -> pb.ListDeliveriesResponse:
         )
         if delivery.decided_at is not None:
             item.decided_at.CopyFrom(_timestamp(delivery.decided_at))
+        if delivery.deferred_until is not None:
+            item.deferred_until.CopyFrom(_timestamp(delivery.deferred_until))
+    return reply
+
+
+def preview_to_proto(page: PreviewPage) -> pb.PreviewCampaignResponse:
+    reply = pb.PreviewCampaignResponse(
+        audience=page.audience, counts=page.counts, next_page_token=page.next_page_token
+    )
+    for row in page.rows:
+        item = reply.recipients.add(
+            contact_id=row.contact_id,
+            outcome=row.outcome,
+            rule=row.rule,
+            email=row.email,
+            merge_fields=row.merge_fields,
+        )
+        if row.deferred_until is not None:
+            item.deferred_until.CopyFrom(_timestamp(row.deferred_until))
     return reply
 
 

@@ -108,6 +108,7 @@ class DeliveryView:
     rule: str | None
     decided_at: datetime | None
     message_id: str | None
+    deferred_until: datetime | None = None  # a deferred row: when it leaves
 
 
 @dataclass(frozen=True)
@@ -416,7 +417,14 @@ class CampaignsService:
         token = _make_token(campaign.id, rows[-1].id) if more else ""
         return DeliveriesPage(
             [
-                DeliveryView(r.contact_id, r.outcome, r.rule, r.decided_at, r.message_id)
+                DeliveryView(
+                    r.contact_id,
+                    r.outcome,
+                    r.rule,
+                    r.decided_at,
+                    r.message_id,
+                    r.deferred_until if r.outcome == "deferred" else None,
+                )
                 for r in rows
             ],
             token,

@@ -10,6 +10,7 @@ from protos.crm.campaigns.v1 import campaigns_pb2 as pb
 from protos.crm.campaigns.v1 import campaigns_pb2_grpc
 from services.campaigns import mapping
 from services.campaigns.merges import ContactMerges
+from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.service import CampaignsService
 from services.campaigns.transactional import TransactionalMails
@@ -24,11 +25,13 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
         merges: ContactMerges | None = None,
         transactional: TransactionalMails | None = None,
         privacy: ContactPrivacy | None = None,
+        previews: Previews | None = None,
     ):
         self._service = service
         self._merges = merges
         self._transactional = transactional
         self._privacy = privacy
+        self._previews = previews
 
     def CreateCampaign(
         self, request: pb.CreateCampaignRequest, context: grpc.ServicerContext
@@ -100,6 +103,16 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
             current_principal(), request.campaign_id, request.page_size, request.page_token
         )
         return mapping.deliveries_to_proto(page)
+
+    def PreviewCampaign(
+        self, request: pb.PreviewCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.PreviewCampaignResponse:
+        if self._previews is None:
+            raise Unavailable("previews are not wired in this process")
+        page = self._previews.preview(
+            current_principal(), request.id, request.page_size, request.page_token
+        )
+        return mapping.preview_to_proto(page)
 
     def MergeContacts(
         self, request: pb.MergeContactsRequest, context: grpc.ServicerContext

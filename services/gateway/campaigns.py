@@ -111,6 +111,27 @@ def list_deliveries(campaign_id: str, query: schemas.Page) -> responses.Delivery
 
 
 @routes.route(
+    "GET",
+    "/v1/campaigns/<campaign_id>/preview",
+    summary="Dry run of a draft or scheduled campaign: who would be reached now, and why not.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    query=schemas.Page,
+    replies=(
+        Reply(200, "One page of the preview; the first also counts outcomes.", responses.Preview),
+    ),
+)
+def preview_campaign(campaign_id: str, query: schemas.Page) -> responses.Preview:
+    """GET /v1/campaigns/<id>/preview: nothing is reserved or written; 409 once started."""
+    reply = upstream().campaigns.PreviewCampaign(
+        campaigns_pb2.PreviewCampaignRequest(
+            id=campaign_id, page_size=query.page_size, page_token=query.page_token
+        )
+    )
+    return mapping.preview(reply)
+
+
+@routes.route(
     "PATCH",
     "/v1/campaigns/<campaign_id>",
     summary="Change a draft or scheduled campaign; only the fields given change.",

@@ -440,4 +440,24 @@ def delivery(message: campaigns_pb2.Delivery) -> responses.Delivery:
         rule=message.rule,
         decided_at=_time(message, "decided_at"),
         message_id=message.message_id or None,  # set only once sent
+        deferred_until=_time(message, "deferred_until"),
+    )
+
+
+def preview(reply: campaigns_pb2.PreviewCampaignResponse) -> responses.Preview:
+    return responses.Preview(
+        audience=reply.audience,
+        counts=dict(reply.counts),
+        recipients=[
+            responses.PreviewRecipient(
+                contact_id=r.contact_id,
+                outcome=r.outcome,
+                rule=r.rule,
+                deferred_until=_time(r, "deferred_until"),
+                email=r.email or None,
+                merge_fields=dict(r.merge_fields),
+            )
+            for r in reply.recipients
+        ],
+        next_page_token=reply.next_page_token,
     )

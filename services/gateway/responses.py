@@ -231,10 +231,38 @@ class TestSendResult(BaseModel):
 
 class Delivery(BaseModel):
     contact_id: str
-    outcome: str = Field(description="pending, sent, unconfirmed, capped, no_consent, ...")
-    rule: str = Field(description="The rule that decided, e.g. `pressure:global:1/604800s`.")
+    outcome: str = Field(
+        description="pending, sent, unconfirmed, deferred, expired, capped, cancelled, "
+        "no_consent, withdrawn, not_member, no_email, invalid_address, smtp_failed, duplicate."
+    )
+    rule: str = Field(
+        description="The rule that decided, e.g. `pressure:grouping:3/604800s`, `quiet:hours`."
+    )
     decided_at: Timestamp | None = None
     message_id: str | None = None
+    deferred_until: Timestamp | None = Field(
+        None, description="When deferred: when the pressure policy next allows the mail."
+    )
+
+
+class PreviewRecipient(BaseModel):
+    contact_id: str
+    outcome: str = Field(description="`sent` when it would be mailed now, else the outcome code.")
+    rule: str = Field(description="The rule that decided.")
+    deferred_until: Timestamp | None = None
+    email: str | None = Field(None, description="Only when the component may see it.")
+    merge_fields: dict[str, str] = Field(
+        default_factory=dict, description="The merge fields of the templates the owner may see."
+    )
+
+
+class Preview(BaseModel):
+    """A dry run of a draft or scheduled campaign: nothing reserved, nothing written."""
+
+    audience: int = Field(description="Recipients, merged records counted once.")
+    counts: dict[str, int] = Field(description="Recipients per outcome; on the first page only.")
+    recipients: list[PreviewRecipient]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class DeliveryList(BaseModel):

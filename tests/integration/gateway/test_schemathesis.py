@@ -43,7 +43,7 @@ def test_no_5xx_and_no_valid_input_refused(gateway: Gateway) -> None:
     schema = schemathesis.openapi.from_url(f"{gateway.api.base}/openapi.json")
     schema = schema.include(path_regex=r"^/v1/(campaigns|components)")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 16  # campaigns (and their lifecycle steps), components and their
+    assert len(operations) == 17  # campaigns (their lifecycle steps, preview), components and their
     # services and attributes
     refused: list[Any] = []
 

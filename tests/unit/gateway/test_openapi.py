@@ -89,6 +89,7 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/campaigns/{campaign_id}/schedule", "POST"),
         ("/v1/campaigns/{campaign_id}/send", "POST"),
         ("/v1/campaigns/{campaign_id}/deliveries", "GET"),
+        ("/v1/campaigns/{campaign_id}/preview", "GET"),
         ("/v1/campaigns/{campaign_id}", "PATCH"),
         ("/v1/campaigns/{campaign_id}/unschedule", "POST"),
         ("/v1/campaigns/{campaign_id}/pause", "POST"),

@@ -73,6 +73,147 @@ OVER_BUDGET_DROP: OverBudget.ValueType  # 2
 Global___OverBudget: _TypeAlias = OverBudget  # noqa: Y015
 
 @_typing.final
+class PreviewCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    page_size: _builtins.int
+    """1 to 1000, default 100"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewCampaignRequest: _TypeAlias = PreviewCampaignRequest  # noqa: Y015
+
+@_typing.final
+class PreviewRecipient(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MergeFieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    DEFERRED_UNTIL_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    MERGE_FIELDS_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    outcome: _builtins.str
+    """"sent" (would be mailed now) or an outcome code"""
+    rule: _builtins.str
+    email: _builtins.str
+    """only when contacts lets the owner component see it"""
+    @_builtins.property
+    def deferred_until(self) -> _timestamp_pb2.Timestamp:
+        """when deferred"""
+
+    @_builtins.property
+    def merge_fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """only the fields the owner may see"""
+
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        deferred_until: _timestamp_pb2.Timestamp | None = ...,
+        email: _builtins.str = ...,
+        merge_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deferred_until", b"deferred_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deferred_until", b"deferred_until", "email", b"email", "merge_fields", b"merge_fields", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewRecipient: _TypeAlias = PreviewRecipient  # noqa: Y015
+
+@_typing.final
+class PreviewCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class CountsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    audience: _builtins.int
+    """recipients, merged records counted once"""
+    next_page_token: _builtins.str
+    @_builtins.property
+    def counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """on the first page only"""
+
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedCompositeFieldContainer[Global___PreviewRecipient]: ...
+    def __init__(
+        self,
+        *,
+        audience: _builtins.int = ...,
+        counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        recipients: _abc.Iterable[Global___PreviewRecipient] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "counts", b"counts", "next_page_token", b"next_page_token", "recipients", b"recipients"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewCampaignResponse: _TypeAlias = PreviewCampaignResponse  # noqa: Y015
+
+@_typing.final
 class SendTransactionalRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -737,6 +878,7 @@ class Delivery(_message.Message):
     RULE_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    DEFERRED_UNTIL_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     outcome: _builtins.str
     """one of the codes above"""
@@ -746,6 +888,10 @@ class Delivery(_message.Message):
     """set when sent"""
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deferred_until(self) -> _timestamp_pb2.Timestamp:
+        """when deferred: when it leaves"""
+
     def __init__(
         self,
         *,
@@ -754,10 +900,11 @@ class Delivery(_message.Message):
         rule: _builtins.str = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         message_id: _builtins.str = ...,
+        deferred_until: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "deferred_until", b"deferred_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "decided_at", b"decided_at", "message_id", b"message_id", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "decided_at", b"decided_at", "deferred_until", b"deferred_until", "message_id", b"message_id", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

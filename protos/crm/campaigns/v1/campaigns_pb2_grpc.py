@@ -114,6 +114,11 @@ class CampaignsServiceStub:
                 request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignResponse.FromString,
                 _registered_method=True)
+        self.PreviewCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/PreviewCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignsServiceServicer:
@@ -244,6 +249,17 @@ class CampaignsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewCampaign(self, request, context):
+        """A dry run of a draft or scheduled campaign: each recipient's expected
+        outcome now ("sent" when it would be mailed) and the rule that decided it,
+        asked of contacts, consent and the pressure counters exactly as a send
+        would, reserving nothing and writing nothing. The first page also counts
+        every outcome over the whole audience.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -326,6 +342,11 @@ def add_CampaignsServiceServicer_to_server(servicer, server):
                     servicer.SendTestCampaign,
                     request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignRequest.FromString,
                     response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignResponse.SerializeToString,
+            ),
+            'PreviewCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -760,6 +781,33 @@ class CampaignsService:
             '/crm.campaigns.v1.CampaignsService/SendTestCampaign',
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignRequest.SerializeToString,
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/PreviewCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -86,6 +86,13 @@ class CampaignsServiceStub:
     transactional mail of kind test_send: never counted by marketing pressure,
     never a row of the campaign.
     """
+    PreviewCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.PreviewCampaignRequest, _campaigns_pb2.PreviewCampaignResponse]
+    """A dry run of a draft or scheduled campaign: each recipient's expected
+    outcome now ("sent" when it would be mailed) and the rule that decided it,
+    asked of contacts, consent and the pressure counters exactly as a send
+    would, reserving nothing and writing nothing. The first page also counts
+    every outcome over the whole audience.
+    """
 
 @_typing.type_check_only
 class CampaignsServiceAsyncStub(CampaignsServiceStub):
@@ -142,6 +149,13 @@ class CampaignsServiceAsyncStub(CampaignsServiceStub):
     token's `email` claim; FAILED_PRECONDITION without one), as a
     transactional mail of kind test_send: never counted by marketing pressure,
     never a row of the campaign.
+    """
+    PreviewCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.PreviewCampaignRequest, _campaigns_pb2.PreviewCampaignResponse]  # type: ignore[assignment]
+    """A dry run of a draft or scheduled campaign: each recipient's expected
+    outcome now ("sent" when it would be mailed) and the rule that decided it,
+    asked of contacts, consent and the pressure counters exactly as a send
+    would, reserving nothing and writing nothing. The first page also counts
+    every outcome over the whole audience.
     """
 
 class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -292,6 +306,19 @@ class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
         token's `email` claim; FAILED_PRECONDITION without one), as a
         transactional mail of kind test_send: never counted by marketing pressure,
         never a row of the campaign.
+        """
+
+    @_abc_1.abstractmethod
+    def PreviewCampaign(
+        self,
+        request: _campaigns_pb2.PreviewCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.PreviewCampaignResponse, _abc.Awaitable[_campaigns_pb2.PreviewCampaignResponse]]:
+        """A dry run of a draft or scheduled campaign: each recipient's expected
+        outcome now ("sent" when it would be mailed) and the rule that decided it,
+        asked of contacts, consent and the pressure counters exactly as a send
+        would, reserving nothing and writing nothing. The first page also counts
+        every outcome over the whole audience.
         """
 
 def add_CampaignsServiceServicer_to_server(servicer: CampaignsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
