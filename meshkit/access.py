@@ -27,6 +27,7 @@ DPO = frozenset({Role.DPO})
 _CONTACTS = "/crm.contacts.v1.ContactsService/"
 _CONSENT = "/crm.consent.v1.ConsentService/"
 _CAMPAIGNS = "/crm.campaigns.v1.CampaignsService/"
+_PRESSURE = "/crm.campaigns.v1.PressurePolicyService/"
 
 RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
     {
@@ -107,6 +108,10 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "SendTransactional": SIGNED_IN,
         _CAMPAIGNS + "ExportContact": SERVICE,
         _CAMPAIGNS + "EraseContact": SERVICE,
+        # campaigns: the pressure policy (not personal data: any signed-in caller reads it)
+        _PRESSURE + "GetPressurePolicy": SIGNED_IN,
+        _PRESSURE + "PutPressurePolicy": ADMIN,
+        _PRESSURE + "ListPressurePolicyVersions": SIGNED_IN,
     }
 )
 

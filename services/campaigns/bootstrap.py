@@ -34,7 +34,12 @@ from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
 from services.campaigns.policy import global_rule
+from services.campaigns.policy_servicer import SERVICE_NAME as POLICY_SERVICE_NAME
+from services.campaigns.policy_servicer import PressurePolicyServicer
+from services.campaigns.policy_servicer import register as register_policy
+from services.campaigns.policy_store import PolicyStore
 from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure_policy import default_policy
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
@@ -78,6 +83,7 @@ class Campaigns:
     health: HealthServicer
     pressure: PressureCounters
     closers: list[Callable[[], None]] = field(default_factory=list)
+    policy_store: PolicyStore | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -184,16 +190,27 @@ def build(
         ),
         ContactPrivacy(db, pressure),
     )
+    tree = organisation
+    policy_store = PolicyStore(
+        db,
+        default_policy(settings.pressure_max_per_window, settings.pressure_window_seconds),
+        components=lambda: tree.tree().components,
+    )
     verifier = settings.verifier()
     server, health = build_server(
         verifier,
-        [(SERVICE_NAME, register(servicer))],
+        [
+            (SERVICE_NAME, register(servicer)),
+            (POLICY_SERVICE_NAME, register_policy(PressurePolicyServicer(policy_store))),
+        ],
         settings.max_workers,
         principal_check=organisation.check,
     )
-    return Campaigns(
+    campaigns = Campaigns(
         settings, db, service, dispatcher, workers, scheduler, server, health, pressure, closers
     )
+    campaigns.policy_store = policy_store
+    return campaigns
 
 
 def _smtp_settings(settings: CampaignsSettings) -> SmtpSettings:

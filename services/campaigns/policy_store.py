@@ -108,7 +108,7 @@ class PolicyStore:
                 and (now - self._cached_at).total_seconds() < self._cache_seconds
             ):
                 return self._cached
-            latest = self._latest()
+            latest = self.latest_version()
             self._cached, self._cached_at = latest, now
             return latest
 
@@ -144,7 +144,8 @@ class PolicyStore:
         more = len(rows) > size
         return versions, _make_token(versions[-1].version) if more else ""
 
-    def _latest(self) -> PolicyVersion:
+    def latest_version(self) -> PolicyVersion:
+        """The newest version, read from the database now (no cache): what an admin edits."""
         with self._db.transaction() as session:
             row = session.scalars(
                 select(PressurePolicyVersion)
@@ -158,6 +159,12 @@ class PolicyStore:
     def put(
         self, principal: Principal, policy: PressurePolicy, expected_version: int, note: str
     ) -> PressurePolicy:
+        """Writes `policy` as the version after `expected_version` (see put_version)."""
+        return self.put_version(principal, policy, expected_version, note).policy
+
+    def put_version(
+        self, principal: Principal, policy: PressurePolicy, expected_version: int, note: str
+    ) -> PolicyVersion:
         """Writes `policy` as the version after `expected_version`; admins only.
 
         `policy`'s own version, author and note are ignored: the new version is
@@ -213,7 +220,7 @@ class PolicyStore:
         with self._lock:
             if self._cached is None or self._cached.version < written.version:
                 self._cached, self._cached_at = written, self._clock()
-        return written.policy
+        return written
 
 
 def _stale(in_force: int, expected: int) -> FailedPrecondition:
