@@ -7,6 +7,10 @@ database, whose versions table is append-only.
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,6 +25,7 @@ pytestmark = pytest.mark.skipif(
     not campaigns_available(), reason="services/campaigns has no bootstrap.py yet"
 )
 PATH = "/v1/pressure-policy"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def header(reply: Any, name: str) -> str | None:
@@ -224,3 +229,33 @@ def test_at_reads_the_version_in_force_then_and_pages_cover_the_history(
     numbers = [v["version"] for v in paged]
     assert numbers == list(range(len(numbers), 0, -1))
     assert paged[: len(written)] == written[::-1]
+
+
+def test_the_cli_adds_a_rule_through_the_real_gateway(gateway: Gateway) -> None:
+    before = current(gateway)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env |= {"PYTHONPATH": str(ROOT), "CRM_TOKEN": gateway.keys.admin()}
+    rule_id = f"cli-{before['version']}"
+    command = [
+        sys.executable, "-m", "services.cli", "pressure", "add-rule", rule_id,
+        "--gateway", gateway.api.base, "--scope", "channel", "--value", "sms",
+        "--max", "2", "--window", "7d",
+    ]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    after = current(gateway)
+    assert after["version"] == before["version"] + 1
+    assert after["rules"][-1] == {
+        "id": rule_id,
+        "scope": "channel",
+        "scope_value": "sms",
+        "max_messages": 2,
+        "window_seconds": 604800,
+    }
+    assert after["rules"][:-1] == before["rules"]
+    env["CRM_TOKEN"] = gateway.keys.manager(A)
+    refused = subprocess.run(
+        [*command[:5], "cli-other", *command[6:]], env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "403" in refused.stderr
+    assert current(gateway) == after
