@@ -102,10 +102,11 @@ class PolicyStore:
         """The version in force now, with when it was written."""
         with self._lock:
             now = self._clock()
+            # A clock stepped back (negative age) reads again rather than keep a stale policy.
             if (
                 self._cached is not None
                 and self._cached_at is not None
-                and (now - self._cached_at).total_seconds() < self._cache_seconds
+                and 0 <= (now - self._cached_at).total_seconds() < self._cache_seconds
             ):
                 return self._cached
             latest = self.latest_version()

@@ -195,6 +195,19 @@ def test_two_admins_writing_from_the_same_version_exactly_one_wins(fresh_db: Dat
     assert count_versions(fresh_db) == 5
 
 
+def test_on_sqlite_too_exactly_one_of_the_racing_writers_wins(tmp_path: Path) -> None:
+    """The embedded mode: one SQLite file, writers in threads of one process."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'campaigns.db'}")
+    migrate_schema(engine)
+    store = store_of(Database(engine), cache_seconds=0)
+    for expected in range(3):
+        results = race(store, expected, 6)
+        assert sum(isinstance(r, PressurePolicy) for r in results) == 1
+        assert sum(isinstance(r, FailedPrecondition) for r in results) == 5
+    assert store.current().version == 3
+    engine.dispose()
+
+
 # --- time: at(T), history, cache --------------------------------------------------------------
 
 
@@ -278,6 +291,9 @@ def test_current_is_cached_for_its_seconds_then_read_again(fresh_db: Database) -
     assert reader.current() == FALLBACK  # another replica: within its cache time
     clock.now += timedelta(seconds=1)
     assert reader.current() == written
+    second = writer.put(ADMIN, PressurePolicy(version=0, rules=(), min_gap_seconds=60), 1, "")
+    clock.now -= timedelta(hours=1)  # the wall clock stepped back: read again, keep nothing
+    assert reader.current() == second
 
 
 # --- append-only, on both databases -----------------------------------------------------------
