@@ -27,6 +27,7 @@ DPO = frozenset({Role.DPO})
 _CONTACTS = "/crm.contacts.v1.ContactsService/"
 _CONSENT = "/crm.consent.v1.ConsentService/"
 _CAMPAIGNS = "/crm.campaigns.v1.CampaignsService/"
+_INTERACTIONS = "/crm.campaigns.v1.InteractionsService/"
 _PRESSURE = "/crm.campaigns.v1.PressurePolicyService/"
 
 RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
@@ -108,6 +109,9 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "SendTransactional": SIGNED_IN,
         _CAMPAIGNS + "ExportContact": SERVICE,
         _CAMPAIGNS + "EraseContact": SERVICE,
+        # campaigns: interaction history (members, their roles and services: checked by campaigns)
+        _INTERACTIONS + "RecordInteraction": SIGNED_IN,
+        _INTERACTIONS + "ListInteractions": SIGNED_IN,
         # campaigns: the pressure policy (not personal data: any signed-in caller reads it)
         _PRESSURE + "GetPressurePolicy": SIGNED_IN,
         _PRESSURE + "PutPressurePolicy": ADMIN,

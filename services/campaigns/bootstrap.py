@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,16 +30,19 @@ from services.campaigns.clients import (
 )
 from services.campaigns.dispatch import Dispatcher, DispatchLimits
 from services.campaigns.gate import Gate
+from services.campaigns.interactions import Interactions
+from services.campaigns.interactions_servicer import SERVICE_NAME as INTERACTIONS_NAME
+from services.campaigns.interactions_servicer import InteractionsServicer
+from services.campaigns.interactions_servicer import register as register_interactions
 from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
-from services.campaigns.policy import global_rule
 from services.campaigns.policy_servicer import SERVICE_NAME as POLICY_SERVICE_NAME
 from services.campaigns.policy_servicer import PressurePolicyServicer
 from services.campaigns.policy_servicer import register as register_policy
 from services.campaigns.policy_store import PolicyStore
 from services.campaigns.pressure import PressureCounters
-from services.campaigns.pressure_policy import default_policy
+from services.campaigns.pressure_policy import Counted, default_policy
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
@@ -83,6 +86,7 @@ class Campaigns:
     health: HealthServicer
     pressure: PressureCounters
     closers: list[Callable[[], None]] = field(default_factory=list)
+    interactions: Interactions | None = None
     policy_store: PolicyStore | None = None
 
     def start_background(self) -> None:
@@ -138,12 +142,25 @@ def build(
     redis = redis if redis is not None else connect_redis(settings.redis_url)
 
     ledger = Ledger(db)
-    pressure = PressureCounters(
-        redis,
-        settings.redis_key_prefix,
-        global_rule(settings.pressure_max_per_window, settings.pressure_window_seconds),
-        ledger.recent_sends,
+    # The interaction history asks contacts who the members are (ExistingContacts).
+    members = directory if isinstance(directory, GrpcDirectory) else GrpcDirectory(contacts_channel)
+
+    def counted(contact_ids: Sequence[str], since: datetime) -> list[Counted]:
+        # Pressure counts campaign mail and the interactions staff record (a channel rule).
+        return ledger.recent_sends(contact_ids, since) + interactions.counted_since(
+            contact_ids, since
+        )
+
+    # The policy admins write (policy_store.py), read again every few seconds; until one is
+    # written, the one grouping-wide rule of the settings (version 0).
+    tree = organisation
+    policy_store = PolicyStore(
+        db,
+        default_policy(settings.pressure_max_per_window, settings.pressure_window_seconds),
+        components=lambda: tree.tree().components,
     )
+    pressure = PressureCounters(redis, settings.redis_key_prefix, policy_store.current, counted)
+    interactions = Interactions(db, members, on_recorded=pressure.record)
     relay = SmtpRelay(_smtp_settings(settings))
     mails = MailFactory(
         Letterhead(settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto),
@@ -190,27 +207,31 @@ def build(
         ),
         ContactPrivacy(db, pressure),
     )
-    tree = organisation
-    policy_store = PolicyStore(
-        db,
-        default_policy(settings.pressure_max_per_window, settings.pressure_window_seconds),
-        components=lambda: tree.tree().components,
-    )
     verifier = settings.verifier()
     server, health = build_server(
         verifier,
         [
             (SERVICE_NAME, register(servicer)),
+            (INTERACTIONS_NAME, register_interactions(InteractionsServicer(interactions))),
             (POLICY_SERVICE_NAME, register_policy(PressurePolicyServicer(policy_store))),
         ],
         settings.max_workers,
         principal_check=organisation.check,
     )
-    campaigns = Campaigns(
-        settings, db, service, dispatcher, workers, scheduler, server, health, pressure, closers
+    return Campaigns(
+        settings,
+        db,
+        service,
+        dispatcher,
+        workers,
+        scheduler,
+        server,
+        health,
+        pressure,
+        closers,
+        interactions,
+        policy_store,
     )
-    campaigns.policy_store = policy_store
-    return campaigns
 
 
 def _smtp_settings(settings: CampaignsSettings) -> SmtpSettings:

@@ -25,6 +25,7 @@ from services.campaigns.policy import (
     MessageClass,
     Outcome,
 )
+from services.campaigns.pressure_policy import Counted, Message, campaign_key
 
 Clock = Callable[[], datetime]
 _INSERT_CHUNK = 1000
@@ -43,6 +44,9 @@ class CampaignInfo:
     purpose: str
     subject_template: str
     body_template: str
+    priority: int = 5  # 1..10: higher wins a contact's last slot, and more of the workers' time
+    deadline: datetime | None = None  # deferred past it: expired
+    over_budget: str = "defer"  # defer | drop (capped)
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,6 @@ class TransactionalRow:
     outcome: str
     rule: str | None
     message_id: str | None
-
-
-@dataclass(frozen=True)
-class RecentSend:
-    """A mail counted by the pressure rule: sent, or in flight, at `at`."""
-
-    campaign_id: str
-    contact_id: str
-    at: datetime
 
 
 def insert_pending(session: Session, campaign_id: str, contact_ids: Iterable[str]) -> None:
@@ -140,9 +135,17 @@ class Ledger:
         self._clock = clock
         # SQLite has no SKIP LOCKED: one claimer at a time in this (single) process.
         self._claim_lock = threading.Lock() if not db.is_postgres else None
+        self._stride = Stride()
 
     def claim(self, worker: str, size: int, lease_seconds: int) -> Batch | None:
-        """Up to `size` pending rows of one running campaign whose lease is free, now ours."""
+        """Up to `size` due rows of one running campaign, now ours; None when none is due.
+
+        Due: pending, or deferred until now, and no live lease. Campaigns share the
+        workers by priority (stride scheduling): each claimed batch moves its
+        campaign's pass forward by 1/priority and the lowest pass goes first, so a
+        priority-10 campaign gets ten batches for each batch of a priority-1 one,
+        and a campaign started later does not wait for the whole of an earlier one.
+        """
         with self._db.transaction() as session:
             running = session.execute(
                 select(
@@ -151,14 +154,18 @@ class Ledger:
                     Campaign.purpose,
                     Campaign.subject_template,
                     Campaign.body_template,
+                    Campaign.priority,
+                    Campaign.deadline,
+                    Campaign.over_budget,
                 )
                 .where(Campaign.status == "running")
                 .order_by(Campaign.started_at, Campaign.id)
             ).all()
-        for campaign in running:
+        for campaign in self._stride.order([CampaignInfo(*c) for c in running]):
             rows = self._claim_rows(campaign.id, worker, size, lease_seconds)
             if rows:
-                return Batch(CampaignInfo(*campaign), rows)
+                self._stride.advance(campaign)
+                return Batch(campaign, rows)
         return None
 
     def _claim_rows(
@@ -169,8 +176,8 @@ class Ledger:
             select(Delivery.id)
             .where(
                 Delivery.campaign_id == campaign_id,
-                Delivery.outcome == Outcome.PENDING,
-                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+                Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
+                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now),
             )
             .order_by(Delivery.id)
             .limit(size)
@@ -179,7 +186,11 @@ class Ledger:
         claim = (
             update(Delivery)
             .where(Delivery.id.in_(free.scalar_subquery()))
-            .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
+            .values(
+                outcome=Outcome.PENDING.value,
+                claimed_by=worker,
+                claimed_until=now + timedelta(seconds=lease_seconds),
+            )
             .returning(
                 Delivery.id, Delivery.contact_id, Delivery.send_started_at, Delivery.message_id
             )
@@ -217,6 +228,56 @@ class Ledger:
                         message_id=None,
                     )
                 )
+
+    def defer(self, worker: str, deferrals: Sequence[tuple[int, datetime, str]]) -> None:
+        """Rows over the budget now: `deferred` until the time given, then claimable again.
+
+        The row leaves its worker (no lease, no send started); the claim that takes it
+        again, once due, makes it pending. The time stays readable as `deferred_until`.
+        """
+        if not deferrals:
+            return
+        now = self._clock()
+        with self._db.transaction() as session:
+            for row_id, until, rule in deferrals:
+                session.execute(
+                    self._mine(row_id, worker).values(
+                        outcome=Outcome.DEFERRED,
+                        rule=rule,
+                        decided_at=now,
+                        deferred_until=until,
+                        claimed_by=None,
+                        claimed_until=until,
+                        send_started_at=None,
+                        message_id=None,
+                    )
+                )
+
+    def higher_priority_waiting(
+        self, campaign: CampaignInfo, contact_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """For each contact, how many running campaigns of higher priority still wait to mail it.
+
+        The pressure reservation leaves them that many slots: when campaigns compete
+        for a contact's last slot, the higher priority wins and the other is deferred.
+        """
+        if not contact_ids:
+            return {}
+        query = (
+            select(Delivery.contact_id, func.count())
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(
+                Delivery.contact_id.in_(list(contact_ids)),
+                Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
+                Delivery.send_started_at.is_(None),
+                Campaign.status == "running",
+                Campaign.priority > campaign.priority,
+                Campaign.id != campaign.id,
+            )
+            .group_by(Delivery.contact_id)
+        )
+        with self._db.transaction() as session:
+            return {str(contact): int(count) for contact, count in session.execute(query)}
 
     def mark_sending(
         self,
@@ -314,10 +375,10 @@ class Ledger:
             ).all()
         return list(done)
 
-    def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[RecentSend]:
+    def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[Counted]:
         """Mails sent, unconfirmed, or whose send started, to these contacts since `since`.
 
-        Any campaign: what the pressure rule counts when Redis lost its counters.
+        Any campaign: what the pressure rules count when Redis lost its counters.
         """
         at = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
         with self._db.transaction() as session:
@@ -328,19 +389,34 @@ class Ledger:
                 )
             ).all()
         person = {**{m: s for m, s in aliases}, **{c: c for c in contact_ids}}
-        query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
-            Delivery.contact_id.in_(list(person)),
-            # Transactional mail is exempt from the marketing-pressure budget.
-            Delivery.message_class == MessageClass.MARKETING,
-            or_(
-                Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
-                and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
-            ),
-            at >= since,
+        query = (
+            select(
+                Delivery.campaign_id,
+                Delivery.contact_id,
+                at,
+                Campaign.owner_component,
+                Campaign.purpose,
+            )
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(
+                Delivery.contact_id.in_(list(person)),
+                # Transactional mail is exempt from the marketing-pressure budget.
+                Delivery.message_class == MessageClass.MARKETING,
+                or_(
+                    Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
+                    and_(
+                        Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)
+                    ),
+                ),
+                at >= since,
+            )
         )
         with self._db.transaction() as session:
             found = session.execute(query).all()
-        return [RecentSend(str(c), person[k], _as_utc(t)) for c, k, t in found]
+        return [
+            Counted(person[k], campaign_key(str(c)), Message(owner, purpose, "email"), _as_utc(t))
+            for c, k, t, owner, purpose in found
+        ]
 
     # --- Transactional rows: no campaign, one per idempotency key ------------------------
 
@@ -413,6 +489,27 @@ class Ledger:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+class Stride:
+    """Stride scheduling of running campaigns, by priority, within one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pass: dict[str, float] = {}
+
+    def order(self, campaigns: list[CampaignInfo]) -> list[CampaignInfo]:
+        """The campaigns, lowest pass first; a new one starts at the lowest pass there is."""
+        with self._lock:
+            known = [self._pass[c.id] for c in campaigns if c.id in self._pass]
+            start = min(known, default=0.0)
+            self._pass = {c.id: self._pass.get(c.id, start) for c in campaigns}
+            return sorted(campaigns, key=lambda c: (self._pass[c.id], -c.priority))
+
+    def advance(self, campaign: CampaignInfo) -> None:
+        with self._lock:
+            step = 1.0 / max(1, campaign.priority)
+            self._pass[campaign.id] = self._pass.get(campaign.id, 0.0) + step
 
 
 def _as_utc(value: datetime | str) -> datetime:

@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from meshkit.errors import invalid
 from protos.crm.campaigns.v1 import campaigns_pb2 as pb
+from services.campaigns.interactions_servicer import exported_interaction
 from services.campaigns.privacy import ContactRecords, Erasure
 from services.campaigns.service import CampaignView, DeliveriesPage
 from services.campaigns.transactional import TransactionalResult
@@ -139,6 +140,7 @@ def export_to_proto(records: ContactRecords) -> pb.ContactExport:
             item.sent_at.CopyFrom(_timestamp(record.sent_at))
     for slot in records.pressure:
         reply.pressure.add(campaign_id=slot.campaign_id, at=_timestamp(slot.at), rule=slot.rule)
+    reply.interactions.extend(exported_interaction(i) for i in records.interactions)
     return reply
 
 

@@ -45,6 +45,11 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # 1..10: higher wins a contact's last slot and more of the workers' time.
+    priority: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred past it: expired
+    # What to do with a recipient over the pressure budget: defer (default) or drop (capped).
+    over_budget: Mapped[str] = mapped_column(String(8), default="defer", server_default="defer")
 
 
 class Delivery(Base):
@@ -85,6 +90,8 @@ class Delivery(Base):
     # is "in doubt" (the worker died mid-send) and is never sent again.
     send_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A deferred row: when the pressure policy next allows it (also its claimed_until).
+    deferred_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     message_id: Mapped[str | None] = mapped_column(String(255))
 
@@ -101,6 +108,37 @@ class ContactAlias(Base):
     merged_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     survivor_id: Mapped[str] = mapped_column(String(64), index=True)
     merged_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InteractionRow(Base):
+    """A contact made outside the ledger: a phone call, a meeting, an event, an SMS sent elsewhere.
+
+    Recorded by a member component (staff or a mesh service naming it); shown in
+    the contact's history to every member, its subject and content to the
+    recording component alone (services/campaigns/interactions.py). A channel
+    pressure rule counts it. The idempotency key is unique per recording
+    component: a repeat returns the first record, and one component's key can
+    never reach another's record.
+    """
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        UniqueConstraint("component", "idempotency_key", name="uq_interactions_idempotency_key"),
+        Index("ix_interactions_contact_occurred", "contact_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str] = mapped_column(String(64))  # who contacted the person
+    channel: Mapped[str] = mapped_column(String(16))  # pressure_policy.CHANNELS
+    purpose: Mapped[str | None] = mapped_column(String(64))  # a purpose key, when one applies
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(200))  # the token's subject
+    subject: Mapped[str | None] = mapped_column(String(300))
+    content: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(100))  # "staff" or "service:<name>"
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class PressurePolicyVersion(Base):

@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from meshkit.errors import FieldViolation, Violations
 from meshkit.purposes import PURPOSE_KEY_RULE, is_purpose_key
@@ -67,6 +67,17 @@ class BudgetRule:
     @property
     def window_ms(self) -> int:
         return self.window_seconds * 1000
+
+    def counts_logged(self, logged: Logged) -> bool:
+        """Whether a logged message falls under this rule.
+
+        An interaction recorded by staff (a call, a meeting, an SMS sent elsewhere)
+        counts only under the channel rules of its channel: a budget of campaign
+        mail is not spent by a meeting the person chose to attend.
+        """
+        if is_interaction(logged.key):
+            return self.scope is Scope.CHANNEL and self.scope_value == logged.message.channel
+        return self.counts(logged.message)
 
     def counts(self, message: Message) -> bool:
         """Whether a message falls under this rule."""
@@ -119,15 +130,182 @@ class PressurePolicy:
         return tuple(rule for rule in self.rules if rule.counts(message))
 
     @property
-    def longest_window_seconds(self) -> int:
+    def horizon_ms(self) -> int:
         """How far back the counters must remember (the minimum gap included)."""
-        return max([r.window_seconds for r in self.rules] + [self.min_gap_seconds, 1])
+        return max([r.window_ms for r in self.rules] + [self.min_gap_ms, 1000])
+
+    @property
+    def min_gap_ms(self) -> int:
+        return self.min_gap_seconds * 1000
 
 
 def default_policy(max_per_window: int, window_seconds: int) -> PressurePolicy:
     """Version 0: the one grouping-wide rule of the settings, until an admin writes a policy."""
     rule = BudgetRule("grouping", Scope.GROUPING, "", max_per_window, window_seconds)
     return PressurePolicy(version=0, rules=(rule,), note="from settings")
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A message the budget counts, as the database proves it (to rebuild the counters)."""
+
+    contact_id: str  # the person (a merged id already mapped to its survivor)
+    key: str  # unique per message: campaign_key(campaign id) for a campaign mail
+    message: Message
+    at: datetime
+
+
+def campaign_key(campaign_id: str) -> str:
+    """The key of a campaign's message to a person in the person's log."""
+    return f"d:{campaign_id}"
+
+
+def is_interaction(key: str) -> bool:
+    """Whether a log key names an interaction recorded by staff ("i:<id>")."""
+    return key.startswith("i:")
+
+
+def campaign_of(key: str) -> str:
+    """The campaign id of a campaign message's key; "" for another kind of message."""
+    return key[2:] if key.startswith("d:") else ""
+
+
+# --- The reference model of one reservation ----------------------------------------------
+
+
+class Answer(StrEnum):
+    ALLOWED = "allowed"
+    RESERVED = "reserved"  # the message holds a slot already
+    OVER = "over"
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A message in a contact's log: what the rules look at, and when it was counted."""
+
+    key: str
+    message: Message
+    at_ms: int
+
+
+def gap_rule_code(policy: PressurePolicy) -> str:
+    return f"pressure:min_gap:{policy.min_gap_seconds}s"
+
+
+def evaluate(
+    policy: PressurePolicy,
+    log: list[Logged],
+    key: str,
+    message: Message,
+    now_ms: int,
+    holdback: int = 0,
+) -> tuple[Answer, int, str]:
+    """(answer, retry-at ms, deciding rule code) for one message at `now_ms`.
+
+    The Redis script (pressure.RESERVE_LUA) must agree with this function for
+    every input. A logged message counts for a rule while now - at < window
+    (an interaction only for the channel rules of its channel, and not for the gap);
+    `holdback` slots of every grouping and channel rule are left to
+    higher-priority campaigns waiting for the same person. When
+    over, retry-at is the first time every rule and the gap would allow it,
+    were nothing else sent meanwhile.
+    """
+    horizon = policy.horizon_ms
+    alive = [m for m in log if m.at_ms >= now_ms - horizon]
+    if any(m.key == key for m in alive):
+        return Answer.RESERVED, 0, ""
+    retry, why = 0, ""
+    mailed = [m for m in alive if not is_interaction(m.key)]
+    if policy.min_gap_ms and mailed:
+        newest = max(m.at_ms for m in mailed)
+        if now_ms - newest < policy.min_gap_ms:
+            retry, why = newest + policy.min_gap_ms, gap_rule_code(policy)
+    for rule in policy.rules_for(message):
+        scores = sorted(
+            m.at_ms for m in alive if rule.counts_logged(m) and m.at_ms > now_ms - rule.window_ms
+        )
+        # Every campaign mail counts against grouping and channel rules: only there can a
+        # higher-priority campaign of another component or purpose compete for the slot.
+        held = holdback if rule.scope in (Scope.GROUPING, Scope.CHANNEL) else 0
+        over = len(scores) + held - rule.max_messages + 1
+        if over > 0:
+            free_at = (
+                scores[over - 1] + rule.window_ms
+                if over <= len(scores)
+                else now_ms + rule.window_ms
+            )
+            if free_at > retry:
+                retry, why = free_at, rule.code
+    if retry:
+        return Answer.OVER, retry, why
+    return Answer.ALLOWED, 0, ""
+
+
+# --- Quiet hours and quiet dates ---------------------------------------------------------
+
+
+def zone_of(name: str, default: str = DEFAULT_TIME_ZONE) -> ZoneInfo:
+    """The contact's zone; an unknown or empty name falls back to the policy's default."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo(default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """A quiet period holding a moment: when it ends (UTC), and the rule code that set it."""
+
+    until: datetime
+    rule: str
+
+
+QUIET_HOURS_RULE = "quiet:hours"
+
+
+def quiet_until(
+    policy: PressurePolicy, component: str, time_zone: str, at: datetime
+) -> Quiet | None:
+    """When the quiet period holding `at` ends for this contact, or None: not quiet.
+
+    Quiet hours and the quiet dates of the sending component (or of the whole
+    grouping) are read in the contact's own time zone; periods that follow each
+    other are joined (a quiet date ends at midnight, inside quiet hours). The rule
+    is the first period's.
+    """
+    zone = zone_of(time_zone, policy.default_time_zone)
+    moment = at.astimezone(zone)
+    first = ""
+    for _ in range(32):  # each step moves forward; a policy cannot chain more than this
+        step = _quiet_step(policy, component, moment, zone)
+        if step is None:
+            break
+        moment, rule = step
+        first = first or rule
+    return Quiet(moment.astimezone(UTC), first) if first else None
+
+
+def _quiet_step(
+    policy: PressurePolicy, component: str, moment: datetime, zone: ZoneInfo
+) -> tuple[datetime, str] | None:
+    for dates in policy.quiet_dates:
+        if dates.component in ("", component) and dates.start <= moment.date() <= dates.end:
+            midnight = datetime.combine(dates.end + timedelta(days=1), time(0), tzinfo=zone)
+            return midnight, f"quiet:dates:{dates.id}"
+    hours = policy.quiet_hours
+    if hours is None:
+        return None
+    now = moment.time().replace(tzinfo=None)
+    today = moment.date()
+    end: datetime | None = None
+    if hours.start < hours.end:
+        if hours.start <= now < hours.end:
+            end = datetime.combine(today, hours.end, tzinfo=zone)
+    elif now >= hours.start:
+        end = datetime.combine(today + timedelta(days=1), hours.end, tzinfo=zone)
+    elif now < hours.end:
+        end = datetime.combine(today, hours.end, tzinfo=zone)
+    return (end, QUIET_HOURS_RULE) if end is not None else None
 
 
 # --- Validation ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from services.gateway import (
     consent_links,
     contacts,
     imports,
+    interactions,
     meta,
     openapi,
     organisation,
@@ -44,6 +45,7 @@ AREAS = (
     privacy_requests,
     consent_links,
     receipts,
+    interactions,
     pressure,
 )
 MAX_BODY_BYTES = 1024 * 1024

@@ -110,6 +110,8 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/consent/receipts/{event_id}", "GET"),
         ("/consent/receipts/{token}", "GET"),
         ("/consent/receipt-keys", "GET"),
+        ("/v1/contacts/{contact_id}/interactions", "GET"),
+        ("/v1/contacts/{contact_id}/interactions", "POST"),
     }
     assert documented(document) == expected
 

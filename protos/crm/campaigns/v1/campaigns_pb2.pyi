@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from protos.crm.campaigns.v1 import interactions_pb2 as _interactions_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -200,6 +201,7 @@ class ContactExport(_message.Message):
     MERGED_IDS_FIELD_NUMBER: _builtins.int
     DELIVERIES_FIELD_NUMBER: _builtins.int
     PRESSURE_FIELD_NUMBER: _builtins.int
+    INTERACTIONS_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     @_builtins.property
     def merged_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -209,6 +211,10 @@ class ContactExport(_message.Message):
     def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExportedDelivery]: ...
     @_builtins.property
     def pressure(self) -> _containers.RepeatedCompositeFieldContainer[Global___PressureSlot]: ...
+    @_builtins.property
+    def interactions(self) -> _containers.RepeatedCompositeFieldContainer[_interactions_pb2.ExportedInteraction]:
+        """The interactions recorded for the person (interactions.proto), oldest first."""
+
     def __init__(
         self,
         *,
@@ -216,10 +222,11 @@ class ContactExport(_message.Message):
         merged_ids: _abc.Iterable[_builtins.str] | None = ...,
         deliveries: _abc.Iterable[Global___ExportedDelivery] | None = ...,
         pressure: _abc.Iterable[Global___PressureSlot] | None = ...,
+        interactions: _abc.Iterable[_interactions_pb2.ExportedInteraction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deliveries", b"deliveries", "merged_ids", b"merged_ids", "pressure", b"pressure"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deliveries", b"deliveries", "interactions", b"interactions", "merged_ids", b"merged_ids", "pressure", b"pressure"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,7 +7,7 @@ TRUNCATE on PostgreSQL), like consent's notices. With no row, the settings'
 single grouping rule is in force (version 0).
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0009 (written on 0004; chained after main's 0007 and 0009 when main was merged in)
 Create Date: 2025-03-10
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels = None
 depends_on = None
 
