@@ -43,6 +43,7 @@ from services.campaigns.policy_servicer import register as register_policy
 from services.campaigns.policy_store import PolicyStore
 from services.campaigns.pressure import PressureCounters
 from services.campaigns.pressure_policy import Counted, default_policy
+from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
@@ -62,14 +63,33 @@ def migrate_schema(engine: Engine) -> None:
 
 
 def connect_redis(url: str) -> Any:
-    """redis-py for redis:// URLs; memory:// is an in-process fakeredis (Lua through lupa)."""
+    """redis-py for redis:// and rediss:// URLs; redis+cluster:// (or rediss+cluster://)
+    for a Redis Cluster, given one or more of its nodes; memory:// is an in-process
+    fakeredis (Lua through lupa)."""
     if url == "memory://":
         import fakeredis
 
         return fakeredis.FakeRedis(decode_responses=True)
     import redis
 
+    scheme, _, rest = url.partition("://")
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        plain = scheme.removesuffix("+cluster")
+        first, _, others = rest.partition("/")[0].partition(",")
+        nodes = [n for n in [first, *others.split(",")] if n]
+        return RedisCluster.from_url(
+            f"{plain}://{first}",
+            startup_nodes=[ClusterNode(*_host_port(n)) for n in nodes],
+            decode_responses=True,
+        )
     return redis.Redis.from_url(url, decode_responses=True)
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition("@")[2].rpartition(":")
+    return host, int(port or 6379)
 
 
 @dataclass
@@ -87,6 +107,7 @@ class Campaigns:
     pressure: PressureCounters
     closers: list[Callable[[], None]] = field(default_factory=list)
     interactions: Interactions | None = None
+    previews: Previews | None = None
     policy_store: PolicyStore | None = None
 
     def start_background(self) -> None:
@@ -167,9 +188,10 @@ def build(
         UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value()),
         PersonLinks(settings.unsubscribe_secret.get_secret_value()),
     )
+    gate = Gate(ledger, directory, consent, pressure)
     dispatcher = Dispatcher(
         ledger,
-        Gate(ledger, directory, consent, pressure),
+        gate,
         relay,
         mails,
         DispatchLimits(
@@ -185,6 +207,7 @@ def build(
             scheduler.notify(campaign_id, send_at)
 
     service = CampaignsService(db, directory, purposes, on_scheduled=on_scheduled)
+    previews = Previews(db, gate, service.audience_of, settings.batch_size)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
@@ -230,7 +253,8 @@ def build(
         pressure,
         closers,
         interactions,
-        policy_store,
+        previews,
+        policy_store=policy_store,
     )
 
 

@@ -49,6 +49,20 @@ class CampaignInfo:
     over_budget: str = "defer"  # defer | drop (capped)
 
 
+def info_of(campaign: Campaign) -> CampaignInfo:
+    """What dispatch (and a preview) needs to know of a campaign."""
+    return CampaignInfo(
+        campaign.id,
+        campaign.owner_component,
+        campaign.purpose,
+        campaign.subject_template,
+        campaign.body_template,
+        campaign.priority,
+        campaign.deadline,
+        campaign.over_budget,
+    )
+
+
 @dataclass(frozen=True)
 class ClaimedRow:
     id: int
@@ -354,10 +368,11 @@ class Ledger:
                 )
 
     def finish_campaigns(self) -> list[str]:
-        """Running campaigns with no pending row left become done; returns their ids."""
+        """Running campaigns with no pending or deferred row left become done; their ids."""
         now = self._clock()
         pending = exists().where(
-            Delivery.campaign_id == Campaign.id, Delivery.outcome == Outcome.PENDING
+            Delivery.campaign_id == Campaign.id,
+            Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
         )
         with self._db.transaction() as session:
             # Read first: most polls find nothing, and then take no write lock.

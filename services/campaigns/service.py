@@ -176,7 +176,7 @@ class CampaignsService:
         with self._db.transaction() as session:
             campaign = _owned(session, principal, campaign_id, field="id")
             _require_startable(campaign)
-        contact_ids = self._audience_of(campaign)
+        contact_ids = self.audience_of(campaign)
         with self._db.transaction() as session:
             if not self._mark_running(session, campaign.id, STARTABLE, None):
                 raise FailedPrecondition("the campaign was started meanwhile")
@@ -189,7 +189,7 @@ class CampaignsService:
             campaign = session.get(Campaign, campaign_id)
             if campaign is None or campaign.status != "scheduled" or campaign.send_at != send_at:
                 return False
-        contact_ids = self._audience_of(campaign)
+        contact_ids = self.audience_of(campaign)
         try:
             with self._db.transaction() as session:
                 if not self._mark_running(session, campaign_id, ("scheduled",), send_at):
@@ -240,7 +240,8 @@ class CampaignsService:
             token,
         )
 
-    def _audience_of(self, campaign: Campaign) -> Sequence[str]:
+    def audience_of(self, campaign: Campaign) -> Sequence[str]:
+        """The campaign's audience as listed (merged records not yet folded)."""
         if campaign.audience_kind == AudienceKind.ALL_OF_COMPONENT:
             # Under the service identity: every contact the owner component is a member of.
             return list(dict.fromkeys(self._directory.member_ids(campaign.owner_component)))

@@ -347,3 +347,18 @@ def test_a_recorded_interaction_counts_under_its_channel_rule(backend: Any, keys
     answer = pressure.reserve(Sender("d:c1", sms), ["x"])["x"]
     assert (answer.verdict, answer.rule) == (Verdict.OVER, "pressure:sms:1/3600s")
     assert [s.key for s in pressure.slots(["x"])] == ["d:c0", "i:42"]
+
+
+def test_a_cluster_url_connects_to_the_cluster(cluster: Any) -> None:
+    from services.campaigns.bootstrap import connect_redis
+
+    nodes = ",".join(f"{n.host}:{n.port}" for n in cluster.get_primaries())
+    client = connect_redis(f"redis+cluster://{nodes}")
+    try:
+        assert len(client.get_primaries()) == 3
+        pressure = counters(client, redis_prefix(), default_policy(1, 60))
+        answers = pressure.reserve(campaign("c1"), [f"u{i}" for i in range(10)])
+        assert {a.verdict for a in answers.values()} == {Verdict.ALLOWED}
+        pressure.drop(list(answers))
+    finally:
+        client.close()
