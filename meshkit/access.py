@@ -28,6 +28,7 @@ _CONTACTS = "/crm.contacts.v1.ContactsService/"
 _CONSENT = "/crm.consent.v1.ConsentService/"
 _CAMPAIGNS = "/crm.campaigns.v1.CampaignsService/"
 _INTERACTIONS = "/crm.campaigns.v1.InteractionsService/"
+_PRESSURE = "/crm.campaigns.v1.PressurePolicyService/"
 
 RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
     {
@@ -118,6 +119,10 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "CancelCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "SendTestCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "PreviewCampaign": CAMPAIGN_MANAGER,
+        # campaigns: the pressure policy (not personal data: any signed-in caller reads it)
+        _PRESSURE + "GetPressurePolicy": SIGNED_IN,
+        _PRESSURE + "PutPressurePolicy": ADMIN,
+        _PRESSURE + "ListPressurePolicyVersions": SIGNED_IN,
     }
 )
 

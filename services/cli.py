@@ -20,7 +20,7 @@ from meshkit.settings import (
     dev_public_key,
     make_dev_keys,
 )
-from services import consent_cli, org_cli
+from services import consent_cli, org_cli, pressure_cli
 
 SERVICES = ("contacts", "consent", "campaigns", "gateway")
 # What `crm token` gives when no --role is named: edit contacts and run campaigns.
@@ -200,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
 
     org_cli.add_parser(commands)
     consent_cli.add_parser(commands)
+    pressure_cli.add_parser(commands)
 
     p = commands.add_parser("health", help="exit 0 when a service answers healthy (for probes)")
     p.add_argument("protocol", choices=["grpc", "http"])

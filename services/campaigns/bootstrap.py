@@ -37,6 +37,10 @@ from services.campaigns.interactions_servicer import register as register_intera
 from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
+from services.campaigns.policy_servicer import SERVICE_NAME as POLICY_SERVICE_NAME
+from services.campaigns.policy_servicer import PressurePolicyServicer
+from services.campaigns.policy_servicer import register as register_policy
+from services.campaigns.policy_store import PolicyStore
 from services.campaigns.pressure import PressureCounters
 from services.campaigns.pressure_policy import Counted, default_policy
 from services.campaigns.preview import Previews
@@ -104,6 +108,7 @@ class Campaigns:
     closers: list[Callable[[], None]] = field(default_factory=list)
     interactions: Interactions | None = None
     previews: Previews | None = None
+    policy_store: PolicyStore | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -167,11 +172,15 @@ def build(
             contact_ids, since
         )
 
-    # Until the policy store is wired: the one grouping-wide rule of the settings.
-    fallback_policy = default_policy(
-        settings.pressure_max_per_window, settings.pressure_window_seconds
+    # The policy admins write (policy_store.py), read again every few seconds; until one is
+    # written, the one grouping-wide rule of the settings (version 0).
+    tree = organisation
+    policy_store = PolicyStore(
+        db,
+        default_policy(settings.pressure_max_per_window, settings.pressure_window_seconds),
+        components=lambda: tree.tree().components,
     )
-    pressure = PressureCounters(redis, settings.redis_key_prefix, lambda: fallback_policy, counted)
+    pressure = PressureCounters(redis, settings.redis_key_prefix, policy_store.current, counted)
     interactions = Interactions(db, members, on_recorded=pressure.record)
     relay = SmtpRelay(_smtp_settings(settings))
     mails = MailFactory(
@@ -234,6 +243,7 @@ def build(
         [
             (SERVICE_NAME, register(servicer)),
             (INTERACTIONS_NAME, register_interactions(InteractionsServicer(interactions))),
+            (POLICY_SERVICE_NAME, register_policy(PressurePolicyServicer(policy_store))),
         ],
         settings.max_workers,
         principal_check=organisation.check,
@@ -251,6 +261,7 @@ def build(
         closers,
         interactions,
         previews,
+        policy_store=policy_store,
     )
 
 

@@ -153,3 +153,20 @@ class InteractionRow(Base):
     content: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(100))  # "staff" or "service:<name>"
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class PressurePolicyVersion(Base):
+    """One version of the grouping's pressure policy; append-only (triggers refuse changes).
+
+    A change is a new row whose version is the previous one plus one, so two admins
+    writing from the same version collide on the primary key and one of them is refused.
+    """
+
+    __tablename__ = "campaigns_pressure_policy_versions"
+    __table_args__ = (CheckConstraint("version > 0", name="ck_pressure_policy_version"),)
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, object]] = mapped_column(JSON)  # the policy, policy_store.py
+    changed_by: Mapped[str] = mapped_column(Text)  # the admin's subject, from the token
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")

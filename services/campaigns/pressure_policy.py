@@ -15,10 +15,15 @@ change makes a new version and the old ones stay readable (history).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from meshkit.errors import FieldViolation, Violations
+from meshkit.purposes import PURPOSE_KEY_RULE, is_purpose_key
 
 # The channels a message or an interaction may use; a channel rule names one of them.
 CHANNELS = ("email", "sms", "phone", "post", "meeting", "event", "other")
@@ -301,3 +306,142 @@ def _quiet_step(
     elif now < hours.end:
         end = datetime.combine(today, hours.end, tzinfo=zone)
     return (end, QUIET_HOURS_RULE) if end is not None else None
+
+
+# --- Validation ---------------------------------------------------------------------------------
+# What an admin may write (policy_store.put checks it before anything is written). Pure: the
+# organisation's components are passed in (campaigns reads the tree from contacts), and a
+# purpose is checked for its form only (meshkit.purposes), so writing a policy asks no peer
+# but the tree.
+
+DAY_SECONDS = 86_400
+MAX_RULES = 100
+MAX_QUIET_DATES = 500
+MIN_MESSAGES, MAX_MESSAGES = 1, 1000
+MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS = 60, 366 * DAY_SECONDS
+MAX_GAP_SECONDS = 30 * DAY_SECONDS
+MAX_QUIET_DAYS = 731  # two years, a leap day included: end - start at most this many days
+MAX_LABEL = 200
+MAX_NOTE = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_time_zone(name: str) -> bool:
+    """True for an IANA time zone name this machine knows (zoneinfo's list)."""
+    return name in _time_zones()
+
+
+def policy_violations(policy: PressurePolicy, components: Collection[str]) -> list[FieldViolation]:
+    """Every reason `policy` may not be written, as field violations (empty: it may).
+
+    `components` are the organisation tree's component ids. The version, author and
+    note of `policy` are not looked at: the store sets them.
+    """
+    found = Violations()
+    _check_rules(policy.rules, components, found)
+    if not 0 <= policy.min_gap_seconds <= MAX_GAP_SECONDS:
+        found.add("min_gap_seconds", f"must be 0 to {MAX_GAP_SECONDS} seconds (30 days)")
+    if policy.quiet_hours is not None:
+        _check_quiet_hours(policy.quiet_hours, found)
+    _check_quiet_dates(policy.quiet_dates, components, found)
+    if not is_time_zone(policy.default_time_zone):
+        found.add("default_time_zone", "must be an IANA time zone, e.g. Europe/Paris")
+    return found.items
+
+
+def validate_policy(policy: PressurePolicy, components: Collection[str]) -> None:
+    """InvalidArgument naming every bad field of `policy` (see policy_violations)."""
+    found = Violations()
+    found.items = policy_violations(policy, components)
+    found.raise_if_any()
+
+
+def _check_rules(
+    rules: tuple[BudgetRule, ...], components: Collection[str], found: Violations
+) -> None:
+    if len(rules) > MAX_RULES:
+        found.add("rules", f"at most {MAX_RULES} rules")
+        return
+    seen: set[str] = set()
+    for index, rule in enumerate(rules):
+        path = f"rules[{index}]"
+        if not RULE_ID.fullmatch(rule.id):
+            found.add(f"{path}.id", _ID_RULE)
+        elif rule.id in seen:
+            found.add(f"{path}.id", "is used by an earlier rule: ids must be unique")
+        seen.add(rule.id)
+        scope_problem = _scope_problem(rule, components)
+        if scope_problem is not None:
+            found.add(f"{path}.scope_value", scope_problem)
+        if not MIN_MESSAGES <= rule.max_messages <= MAX_MESSAGES:
+            found.add(f"{path}.max_messages", f"must be {MIN_MESSAGES} to {MAX_MESSAGES}")
+        if not MIN_WINDOW_SECONDS <= rule.window_seconds <= MAX_WINDOW_SECONDS:
+            found.add(
+                f"{path}.window_seconds",
+                f"must be {MIN_WINDOW_SECONDS} to {MAX_WINDOW_SECONDS} seconds (366 days)",
+            )
+
+
+_ID_RULE = "must be 1 to 63 of a-z, 0-9, '_' and '-', starting with a letter or digit"
+
+
+def _scope_problem(rule: BudgetRule, components: Collection[str]) -> str | None:
+    """Why the rule's scope value does not fit its scope, or None."""
+    value = rule.scope_value
+    if rule.scope is Scope.GROUPING:
+        return None if value == "" else "must be empty for a grouping rule"
+    if value == "":
+        return f"is required for a {rule.scope.value} rule"
+    if rule.scope is Scope.COMPONENT:
+        return None if value in components else "is not a component of the organisation"
+    if rule.scope is Scope.PURPOSE:
+        return None if is_purpose_key(value) else f"must be a purpose key: {PURPOSE_KEY_RULE}"
+    return None if value in CHANNELS else f"must be one of {', '.join(CHANNELS)}"
+
+
+def _on_the_minute(value: time) -> bool:
+    return value.second == 0 and value.microsecond == 0 and value.tzinfo is None
+
+
+def _check_quiet_hours(hours: QuietHours, found: Violations) -> None:
+    for name in ("start", "end"):
+        if not _on_the_minute(getattr(hours, name)):
+            found.add(f"quiet_hours.{name}", "must be a local time on the minute (HH:MM)")
+    if hours.start == hours.end:
+        found.add("quiet_hours.end", "must differ from start (give no quiet hours instead)")
+
+
+def _check_quiet_dates(
+    dates: tuple[QuietDates, ...], components: Collection[str], found: Violations
+) -> None:
+    if len(dates) > MAX_QUIET_DATES:
+        found.add("quiet_dates", f"at most {MAX_QUIET_DATES} periods")
+        return
+    seen: set[str] = set()
+    for index, period in enumerate(dates):
+        path = f"quiet_dates[{index}]"
+        if not RULE_ID.fullmatch(period.id):
+            found.add(f"{path}.id", _ID_RULE)
+        elif period.id in seen:
+            found.add(f"{path}.id", "is used by an earlier period: ids must be unique")
+        seen.add(period.id)
+        if period.component and period.component not in components:
+            found.add(f"{path}.component", "is not a component of the organisation")
+        if period.end < period.start:
+            found.add(f"{path}.end", "must not be before start")
+        elif (period.end - period.start).days > MAX_QUIET_DAYS:
+            found.add(f"{path}.end", f"at most {MAX_QUIET_DAYS} days after start (2 years)")
+        if len(period.label) > MAX_LABEL or _CONTROL.search(period.label):
+            found.add(f"{path}.label", f"at most {MAX_LABEL} characters, no control character")
+
+
+def note_problem(note: str) -> str | None:
+    """Why a change's note may not be kept, or None."""
+    if len(note) > MAX_NOTE or "\x00" in note:
+        return f"at most {MAX_NOTE} characters, no NUL"
+    return None

@@ -21,6 +21,7 @@ from services.gateway import (
     organisation,
     person_links,
     preferences,
+    pressure,
     privacy,
     privacy_requests,
     problems,
@@ -45,6 +46,7 @@ AREAS = (
     consent_links,
     receipts,
     interactions,
+    pressure,
 )
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -74,6 +76,7 @@ def create_app(
     # Person links share the unsubscribe secret with consent and campaigns, which sign them.
     person_links.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
+    pressure.install(app)  # over the campaigns channel of the clients just set
     return app
 
 

@@ -1,7 +1,7 @@
 """interactions: contacts made outside the ledger (calls, meetings, events, SMS sent elsewhere).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2025-03-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels = None
 depends_on = None
 
