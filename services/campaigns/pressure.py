@@ -69,18 +69,54 @@ if mode == 'reserve' then
   redis.call('ZREMRANGEBYSCORE', log_key, '-inf', '(' .. floor)
 end
 local mine = redis.call('ZSCORE', log_key, member)
-if mine and tonumber(mine) >= now - horizon then
-  return {'reserved', now, 0, ''}
-end
+if mine and tonumber(mine) < now - horizon then mine = nil end
 local entries = redis.call('ZRANGEBYSCORE', log_key, floor, '+inf', 'WITHSCORES')
 local items = {}
 local newest = nil
 for i = 1, #entries, 2 do
-  local key, component, purpose, channel = string.match(entries[i], '^(.*)|(.*)|(.*)|(.*)$')
-  local at = tonumber(entries[i + 1])
-  local interaction = string.sub(key, 1, 2) == 'i:'
-  items[#items + 1] = {at, component, purpose, channel, interaction}
-  if not interaction and (newest == nil or at > newest) then newest = at end
+  if entries[i] ~= member then
+    local key, component, purpose, channel = string.match(entries[i], '^(.*)|(.*)|(.*)|(.*)$')
+    local at = tonumber(entries[i + 1])
+    local interaction = string.sub(key, 1, 2) == 'i:'
+    items[#items + 1] = {at, component, purpose, channel, interaction, key}
+    if not interaction and (newest == nil or at > newest) then newest = at end
+  end
+end
+local function counts(it, scope, value)
+  return (scope == 'channel' and it[4] == value) or (not it[5] and (
+    scope == 'grouping'
+    or (scope == 'component' and it[2] == value)
+    or (scope == 'purpose' and it[3] == value)))
+end
+if mine then
+  -- Our entry holds its slot while, under every rule, fewer than max counted entries
+  -- come before it (by time, then key) and none within the gap before it.
+  local at_mine = tonumber(mine)
+  local key_mine = string.match(member, '^([^|]*)|')
+  local holds = true
+  for _, it in ipairs(items) do
+    local earlier = it[1] < at_mine or (it[1] == at_mine and it[6] < key_mine)
+    if earlier and gap > 0 and not it[5] and at_mine - it[1] < gap then holds = false end
+  end
+  for r = 0, nrules - 1 do
+    local base = 7 + r * 5
+    local scope, value = ARGV[base + 1], ARGV[base + 2]
+    local max, window = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+    local before = 0
+    for _, it in ipairs(items) do
+      local earlier = it[1] < at_mine or (it[1] == at_mine and it[6] < key_mine)
+      if earlier and counts(it, scope, value) and it[1] > now - window then
+        before = before + 1
+      end
+    end
+    if before + 1 > max then holds = false end
+  end
+  if holds then
+    return {'reserved', now, 0, ''}
+  end
+  if mode == 'reserve' then
+    redis.call('ZREM', log_key, member)  -- a slot lost to others: asked again below
+  end
 end
 local retry, why = 0, ''
 if gap > 0 and newest ~= nil and now - newest < gap then
@@ -92,11 +128,7 @@ for r = 0, nrules - 1 do
   local max, window = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
   local scores = {}
   for _, it in ipairs(items) do
-    local counted = (scope == 'channel' and it[4] == value) or (not it[5] and (
-      scope == 'grouping'
-      or (scope == 'component' and it[2] == value)
-      or (scope == 'purpose' and it[3] == value)))
-    if counted and it[1] > now - window then scores[#scores + 1] = it[1] end
+    if counts(it, scope, value) and it[1] > now - window then scores[#scores + 1] = it[1] end
   end
   local hb = 0
   if scope == 'grouping' or scope == 'channel' then hb = holdback end

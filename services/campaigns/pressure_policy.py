@@ -209,10 +209,19 @@ def evaluate(
     higher-priority campaigns waiting for the same person. When
     over, retry-at is the first time every rule and the gap would allow it,
     were nothing else sent meanwhile.
+
+    A message already in the log is RESERVED only while its entry still holds a
+    slot: under every rule, fewer than the maximum counted entries come before it
+    (by time, then key), and none comes within the gap before it. A log rebuilt
+    from the database may hold more entries than a rule allows (mails in flight
+    whose reservations Redis lost while others took their slots); the later ones
+    are then asked again as new messages, and wait.
     """
     horizon = policy.horizon_ms
     alive = [m for m in log if m.at_ms >= now_ms - horizon]
-    if any(m.key == key for m in alive):
+    mine = next((m for m in alive if m.key == key), None)
+    alive = [m for m in alive if m.key != key]
+    if mine is not None and _holds(policy, alive, mine, message, now_ms):
         return Answer.RESERVED, 0, ""
     retry, why = 0, ""
     mailed = [m for m in alive if not is_interaction(m.key)]
@@ -239,6 +248,22 @@ def evaluate(
     if retry:
         return Answer.OVER, retry, why
     return Answer.ALLOWED, 0, ""
+
+
+def _holds(
+    policy: PressurePolicy, others: list[Logged], mine: Logged, message: Message, now_ms: int
+) -> bool:
+    """Whether a logged message still holds its slot among the others of the log."""
+    before = [m for m in others if (m.at_ms, m.key) < (mine.at_ms, mine.key)]
+    if policy.min_gap_ms and any(
+        not is_interaction(m.key) and mine.at_ms - m.at_ms < policy.min_gap_ms for m in before
+    ):
+        return False
+    for rule in policy.rules_for(message):
+        counted = [m for m in before if rule.counts_logged(m) and m.at_ms > now_ms - rule.window_ms]
+        if len(counted) + 1 > rule.max_messages:
+            return False
+    return True
 
 
 # --- Quiet hours and quiet dates ---------------------------------------------------------
