@@ -148,3 +148,43 @@ def test_workers_share_their_time_by_priority(world: World) -> None:  # noqa: F8
         assert {o for o, _ in world.outcomes(low).values()} == {"sent"}
     finally:
         small.close()
+
+
+def test_quiet_hours_in_the_contacts_zone_defer_to_their_end(world: World) -> None:  # noqa: F811
+    from zoneinfo import ZoneInfo
+
+    from meshkit.identity import Principal
+    from services.campaigns.pressure_policy import (
+        BudgetRule,
+        PressurePolicy,
+        QuietHours,
+        Scope,
+        default_policy,
+    )
+
+    store = world.campaigns.policy_store
+    assert store is not None
+    admin = Principal("admin@grouping", roles=frozenset({"admin"}))
+    paris = ZoneInfo("Europe/Paris")  # the contacts' zone, as contacts resolves it
+    now = datetime.now(paris)
+    start = (now - timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    end = (now + timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    grouping = BudgetRule("grouping", Scope.GROUPING, "", 5, 604800)
+    quiet = PressurePolicy(0, (grouping,), quiet_hours=QuietHours(start, end))
+    version = store.latest_version().policy.version
+    store.put(admin, quiet, version, "quiet now")
+    try:
+        person = world.person("sciences")
+        campaign_id = started(world, [person], "at night")
+        world.drain()
+        row = world.ledger(campaign_id)[person]
+        assert (row.outcome, row.rule) == ("deferred", "quiet:hours")
+        ends = datetime.combine(
+            now.date() if end > now.time() else now.date() + timedelta(days=1), end, tzinfo=paris
+        )
+        assert row.deferred_until == ends.astimezone(UTC)
+        assert world.sink.to(world.address(person)) == []
+    finally:
+        settings = world.campaigns.settings
+        back = default_policy(settings.pressure_max_per_window, settings.pressure_window_seconds)
+        store.put(admin, back, version + 1, "quiet test over")
