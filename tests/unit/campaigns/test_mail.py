@@ -92,7 +92,7 @@ def test_a_campaign_mail_ends_with_its_preference_link_in_both_languages() -> No
         unsubscribe=UnsubscribeRequest("contact-1", "newsletter", "campaign-1"),
         preferences=PreferencesLink("contact-1", "campaign-1"),
     )
-    body = mail.get_body().get_content()  # type: ignore[union-attr]
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert body.startswith("Texte\n\n-- \n")
     urls = re.findall(r"https://crm\.univ\.example/preferences/(\S+)", body)
     assert len(urls) == 2 and urls[0] == urls[1]  # the French line, then the English one
