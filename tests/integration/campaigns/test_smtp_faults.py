@@ -4,13 +4,19 @@ may), and one connection kept open across batches."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterator
 from typing import Any
 
+import dkim
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from meshkit.db import Database
 from services.campaigns.policy import RULE_REPLY_LOST
+from services.campaigns.signing import DkimSigner
 from tests.support.dispatch_rig import Rig
 from tests.support.fault_relay import FaultRelay, fault_relay
 
@@ -220,3 +226,33 @@ def test_a_relay_that_is_away_loses_no_one_and_counts_no_attempt(
         (r.outcome, r.attempts, r.send_started_at) == ("pending", 0, None) for r in rows.values()
     )
     assert not any(rig.holds_slot(campaign, c) for c in people)
+
+
+def test_what_the_relay_receives_is_signed_multipart_with_escaped_values(
+    db: Database, redis_client: Any, prefix: str, relay: FaultRelay
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    signer = DkimSigner("sel", "univ.example", pem)
+    rig = Rig(db, redis_client, prefix, relay, signer=signer)
+    try:
+        dispatcher = rig.dispatcher()
+        campaign, people = rig.campaign(1)
+        contact, address = only(people)
+        rig.directory.names[contact] = "<script>x()</script>"
+        rig.drain(dispatcher)
+    finally:
+        rig.close()
+
+    (data,) = relay.copies(address)
+    record = signer.dns_record().encode()
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: record)
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Message-ID"] == rig.rows(campaign)[contact].message_id
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html and "<script>" not in html
