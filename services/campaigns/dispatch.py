@@ -177,7 +177,7 @@ class Dispatcher:
         try:
             with self._relay.session() as smtp:
                 for index, group in enumerate(groups):
-                    if index and (stopping() or not self._ledger.still_running(campaign.id)):
+                    if stopping() or not self._ledger.still_running(campaign.id):
                         # Paused, cancelled or stopping: the rest goes back now, unsent.
                         given_back = [i for g in groups[index:] for i in g]
                         break
