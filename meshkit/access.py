@@ -27,6 +27,8 @@ DPO = frozenset({Role.DPO})
 _CONTACTS = "/crm.contacts.v1.ContactsService/"
 _CONSENT = "/crm.consent.v1.ConsentService/"
 _CAMPAIGNS = "/crm.campaigns.v1.CampaignsService/"
+_INTERACTIONS = "/crm.campaigns.v1.InteractionsService/"
+_PRESSURE = "/crm.campaigns.v1.PressurePolicyService/"
 
 RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
     {
@@ -107,6 +109,20 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "SendTransactional": SIGNED_IN,
         _CAMPAIGNS + "ExportContact": SERVICE,
         _CAMPAIGNS + "EraseContact": SERVICE,
+        # campaigns: interaction history (members, their roles and services: checked by campaigns)
+        _INTERACTIONS + "RecordInteraction": SIGNED_IN,
+        _INTERACTIONS + "ListInteractions": SIGNED_IN,
+        _CAMPAIGNS + "UpdateCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "UnscheduleCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "PauseCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "ResumeCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "CancelCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "SendTestCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "PreviewCampaign": CAMPAIGN_MANAGER,
+        # campaigns: the pressure policy (not personal data: any signed-in caller reads it)
+        _PRESSURE + "GetPressurePolicy": SIGNED_IN,
+        _PRESSURE + "PutPressurePolicy": ADMIN,
+        _PRESSURE + "ListPressurePolicyVersions": SIGNED_IN,
     }
 )
 

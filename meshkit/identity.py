@@ -43,6 +43,9 @@ class Principal:
     # Set only by the organisation check (never from a token): the placement and roles
     # above are the tree's, so a later step of the same request need not read it again.
     placed: bool = field(default=False, compare=False)
+    # The caller's own address (the `email` claim), e.g. where a test send goes. Personal
+    # data: never logged, never quoted in an error.
+    email: str | None = field(default=None, repr=False)
 
     def has_role(self, role: Role) -> bool:
         """True when the token carries `role`."""
@@ -170,6 +173,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         service=text("service"),
         level=text("level"),
         roles=frozenset(roles),
+        email=text("email"),
     )
 
 
@@ -191,6 +195,7 @@ class TokenIssuer:
         level: str | None = None,
         roles: Iterable[str] = (),
         ttl_seconds: int = 3600,
+        email: str | None = None,
     ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -201,7 +206,8 @@ class TokenIssuer:
             "exp": now + ttl_seconds,
             "roles": sorted(roles),
         }
-        for name, value in (("component", component), ("service", service), ("level", level)):
+        named = (("component", component), ("service", service), ("level", level))
+        for name, value in (*named, ("email", email)):
             if value:
                 claims[name] = value
         return jwt.encode(

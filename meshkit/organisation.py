@@ -70,12 +70,13 @@ class Tree:
             return principal
         person = self.people.get(principal.subject)
         if person is not None:
-            return Principal(
-                principal.subject,
-                person.component,
-                person.service,
-                person.level,
-                person.roles,
+            # The token's own claims that the tree does not hold (its email) are kept.
+            return replace(
+                principal,
+                component=person.component,
+                service=person.service,
+                level=person.level,
+                roles=person.roles,
                 placed=True,
             )
         unknown = self.unknown_claims(principal)

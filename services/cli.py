@@ -20,7 +20,7 @@ from meshkit.settings import (
     dev_public_key,
     make_dev_keys,
 )
-from services import consent_cli, org_cli
+from services import consent_cli, org_cli, pressure_cli
 
 SERVICES = ("contacts", "consent", "campaigns", "gateway")
 # What `crm token` gives when no --role is named: edit contacts and run campaigns.
@@ -101,8 +101,18 @@ def token(args: argparse.Namespace) -> None:
             level=args.level,
             roles=args.role or [role.value for role in DEFAULT_TOKEN_ROLES],
             ttl_seconds=args.ttl,
+            email=args.email or dev_email(args.sub, args.component),
         )
     )
+
+
+def dev_email(subject: str, component: str | None) -> str:
+    """A development token's own address: `alice@sciences` -> `alice@sciences.localhost`.
+
+    Where a test send of a campaign goes; `.localhost` never leaves the machine (RFC 6761).
+    """
+    local = subject.split("@", 1)[0] or "someone"
+    return f"{local}@{component or 'grouping'}.localhost"
 
 
 def keys(_: argparse.Namespace) -> None:
@@ -156,6 +166,11 @@ def parser() -> argparse.ArgumentParser:
         + ", ".join(role.value for role in Role),
     )
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+    p.add_argument(
+        "--email",
+        help="the caller's own address (test sends go there); "
+        "default <sub before @>@<component or grouping>.localhost",
+    )
     p.set_defaults(run=token)
 
     p = commands.add_parser("keys", help="create the dev key pairs and secrets in CRM_HOME/keys")
@@ -185,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
 
     org_cli.add_parser(commands)
     consent_cli.add_parser(commands)
+    pressure_cli.add_parser(commands)
 
     p = commands.add_parser("health", help="exit 0 when a service answers healthy (for probes)")
     p.add_argument("protocol", choices=["grpc", "http"])

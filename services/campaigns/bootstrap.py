@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,11 +30,20 @@ from services.campaigns.clients import (
 )
 from services.campaigns.dispatch import Dispatcher, DispatchLimits
 from services.campaigns.gate import Gate
+from services.campaigns.interactions import Interactions
+from services.campaigns.interactions_servicer import SERVICE_NAME as INTERACTIONS_NAME
+from services.campaigns.interactions_servicer import InteractionsServicer
+from services.campaigns.interactions_servicer import register as register_interactions
 from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
-from services.campaigns.policy import global_rule
+from services.campaigns.policy_servicer import SERVICE_NAME as POLICY_SERVICE_NAME
+from services.campaigns.policy_servicer import PressurePolicyServicer
+from services.campaigns.policy_servicer import register as register_policy
+from services.campaigns.policy_store import PolicyStore
 from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure_policy import Counted, default_policy
+from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
@@ -55,14 +64,33 @@ def migrate_schema(engine: Engine) -> None:
 
 
 def connect_redis(url: str) -> Any:
-    """redis-py for redis:// URLs; memory:// is an in-process fakeredis (Lua through lupa)."""
+    """redis-py for redis:// and rediss:// URLs; redis+cluster:// (or rediss+cluster://)
+    for a Redis Cluster, given one or more of its nodes; memory:// is an in-process
+    fakeredis (Lua through lupa)."""
     if url == "memory://":
         import fakeredis
 
         return fakeredis.FakeRedis(decode_responses=True)
     import redis
 
+    scheme, _, rest = url.partition("://")
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        plain = scheme.removesuffix("+cluster")
+        first, _, others = rest.partition("/")[0].partition(",")
+        nodes = [n for n in [first, *others.split(",")] if n]
+        return RedisCluster.from_url(
+            f"{plain}://{first}",
+            startup_nodes=[ClusterNode(*_host_port(n)) for n in nodes],
+            decode_responses=True,
+        )
     return redis.Redis.from_url(url, decode_responses=True)
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition("@")[2].rpartition(":")
+    return host, int(port or 6379)
 
 
 @dataclass
@@ -79,6 +107,9 @@ class Campaigns:
     health: HealthServicer
     pressure: PressureCounters
     closers: list[Callable[[], None]] = field(default_factory=list)
+    interactions: Interactions | None = None
+    previews: Previews | None = None
+    policy_store: PolicyStore | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -133,12 +164,25 @@ def build(
     redis = redis if redis is not None else connect_redis(settings.redis_url)
 
     ledger = Ledger(db)
-    pressure = PressureCounters(
-        redis,
-        settings.redis_key_prefix,
-        global_rule(settings.pressure_max_per_window, settings.pressure_window_seconds),
-        ledger.recent_sends,
+    # The interaction history asks contacts who the members are (ExistingContacts).
+    members = directory if isinstance(directory, GrpcDirectory) else GrpcDirectory(contacts_channel)
+
+    def counted(contact_ids: Sequence[str], since: datetime) -> list[Counted]:
+        # Pressure counts campaign mail and the interactions staff record (a channel rule).
+        return ledger.recent_sends(contact_ids, since) + interactions.counted_since(
+            contact_ids, since
+        )
+
+    # The policy admins write (policy_store.py), read again every few seconds; until one is
+    # written, the one grouping-wide rule of the settings (version 0).
+    tree = organisation
+    policy_store = PolicyStore(
+        db,
+        default_policy(settings.pressure_max_per_window, settings.pressure_window_seconds),
+        components=lambda: tree.tree().components,
     )
+    pressure = PressureCounters(redis, settings.redis_key_prefix, policy_store.current, counted)
+    interactions = Interactions(db, members, on_recorded=pressure.record)
     # Dispatch and transactional mail keep pools of their own: a transactional send never
     # waits for a batch to finish with a connection.
     relay = SmtpRelay(_smtp_settings(settings), settings.smtp_pool_size)
@@ -153,9 +197,10 @@ def build(
         PersonLinks(settings.unsubscribe_secret.get_secret_value()),
         _dkim_signer(settings, letterhead),
     )
+    gate = Gate(ledger, directory, consent, pressure)
     dispatcher = Dispatcher(
         ledger,
-        Gate(ledger, directory, consent, pressure),
+        gate,
         relay,
         mails,
         DispatchLimits(
@@ -175,7 +220,14 @@ def build(
         if scheduler is not None:
             scheduler.notify(campaign_id, send_at)
 
-    service = CampaignsService(db, directory, purposes, on_scheduled=on_scheduled)
+    def on_unscheduled(campaign_id: str) -> None:
+        if scheduler is not None:
+            scheduler.forget(campaign_id)
+
+    service = CampaignsService(
+        db, directory, purposes, on_scheduled=on_scheduled, on_unscheduled=on_unscheduled
+    )
+    previews = Previews(db, gate, service.audience_of, settings.batch_size)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
@@ -197,16 +249,33 @@ def build(
             settings.claim_lease_seconds,
         ),
         ContactPrivacy(db, pressure),
+        previews,
     )
     verifier = settings.verifier()
     server, health = build_server(
         verifier,
-        [(SERVICE_NAME, register(servicer))],
+        [
+            (SERVICE_NAME, register(servicer)),
+            (INTERACTIONS_NAME, register_interactions(InteractionsServicer(interactions))),
+            (POLICY_SERVICE_NAME, register_policy(PressurePolicyServicer(policy_store))),
+        ],
         settings.max_workers,
         principal_check=organisation.check,
     )
     return Campaigns(
-        settings, db, service, dispatcher, workers, scheduler, server, health, pressure, closers
+        settings,
+        db,
+        service,
+        dispatcher,
+        workers,
+        scheduler,
+        server,
+        health,
+        pressure,
+        closers,
+        interactions,
+        previews,
+        policy_store=policy_store,
     )
 
 

@@ -36,6 +36,7 @@ class Recipient:
     email: str = ""
     merge_fields: Mapping[str, str] = field(default_factory=dict)
     professional_address: bool = False  # a business contact at its work address
+    time_zone: str = ""  # IANA zone of the contact, for quiet hours ("" = the policy's default)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,22 @@ class GrpcDirectory:
             if not token:
                 return
 
+    def members(self, contact_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """ExistingContacts: the ids among these that name a contact, with its member components.
+
+        A merged id is answered with its survivor's members; an unknown id is absent.
+        """
+        found: dict[str, frozenset[str]] = {}
+        ids = list(contact_ids)
+        for start in range(0, len(ids), EXISTING_BATCH):
+            request = contacts_pb2.ExistingContactsRequest(ids=ids[start : start + EXISTING_BATCH])
+            try:
+                reply = self._stub.ExistingContacts(request)
+            except grpc.RpcError as error:
+                raise domain_error(error) from None
+            found.update({c.id: frozenset(c.member_components) for c in reply.contacts})
+        return found
+
 
 def _recipient(found: contacts_pb2.Recipient | None, contact_id: str) -> Recipient:
     if found is None:
@@ -141,6 +158,7 @@ def _recipient(found: contacts_pb2.Recipient | None, contact_id: str) -> Recipie
         found.email,
         dict(found.merge_fields),
         found.professional_address,
+        found.time_zone,
     )
 
 
@@ -231,3 +249,15 @@ def _purpose(message: consent_pb2.Purpose) -> CataloguePurpose:
         consent_pb2.Channel.Name(c).removeprefix("CHANNEL_").lower() for c in message.channels
     )
     return CataloguePurpose(message.key, message.active, channels)
+
+
+# Ids per ExistingContacts call (contacts answers at most 1,000).
+EXISTING_BATCH = 1000
+
+
+class MemberDirectory(Protocol):
+    """Contacts as the interaction history asks it: who is a member of a contact."""
+
+    def members(self, contact_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The ids among these that name a contact, each with its member components."""
+        ...

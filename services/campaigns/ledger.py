@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database, UtcDateTime
+from services.campaigns.lifecycle import CampaignStatus
 from services.campaigns.models import Campaign, ContactAlias, Delivery
 from services.campaigns.policy import (
     COUNTED_BY_PRESSURE,
@@ -25,9 +26,13 @@ from services.campaigns.policy import (
     MessageClass,
     Outcome,
 )
+from services.campaigns.pressure_policy import Counted, Message, campaign_key
+from services.campaigns.validation import OverBudget
 
 Clock = Callable[[], datetime]
 _INSERT_CHUNK = 1000
+# The rule of a recipient whose mail had not started leaving when its campaign was cancelled.
+RULE_CANCELLED = "lifecycle:cancelled"
 
 
 def utc_now() -> datetime:
@@ -43,6 +48,15 @@ class CampaignInfo:
     purpose: str
     subject_template: str
     body_template: str
+    priority: int = 5
+    deadline: datetime | None = None
+    over_budget: OverBudget = OverBudget.DEFER
+    html_body_template: str = ""  # "": no HTML part
+
+
+def info_of(campaign: Campaign) -> CampaignInfo:
+    """What dispatch (and a preview) needs to know of a campaign."""
+    return _campaign_info(campaign)
 
 
 @dataclass(frozen=True)
@@ -75,15 +89,6 @@ class TransactionalRow:
     outcome: str
     rule: str | None
     message_id: str | None
-
-
-@dataclass(frozen=True)
-class RecentSend:
-    """A mail counted by the pressure rule: sent, or in flight, at `at`."""
-
-    campaign_id: str
-    contact_id: str
-    at: datetime
 
 
 @dataclass
@@ -123,6 +128,27 @@ def insert_pending(session: Session, campaign_id: str, contact_ids: Iterable[str
         session.execute(statement, rows[start : start + _INSERT_CHUNK])
 
 
+def cancel_pending(session: Session, campaign_id: str, now: datetime) -> int:
+    """Every pending or deferred row of the campaign not yet in flight becomes `cancelled`.
+
+    One conditional UPDATE, in the caller's transaction (the one that marks the
+    campaign cancelled): a row whose send has started (send_started_at set) is left
+    to its worker, who closes it as usual; a worker still holding a row closed here
+    loses it (its own updates need the row pending). Returns how many rows it closed.
+    """
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
+            Delivery.send_started_at.is_(None),
+        )
+        .values(outcome=Outcome.CANCELLED.value, rule=RULE_CANCELLED, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def survivors_of(session: Session, contact_ids: list[str]) -> list[str]:
     """Each id, or the contact it was merged into, in order."""
     survivor: dict[str, str] = {}
@@ -160,9 +186,17 @@ class Ledger:
         self._clock = clock
         # SQLite has no SKIP LOCKED: one claimer at a time in this (single) process.
         self._claim_lock = threading.Lock() if not db.is_postgres else None
+        self._stride = Stride()
 
     def claim(self, worker: str, size: int, lease_seconds: int) -> Batch | None:
-        """Up to `size` pending rows of one running campaign whose lease is free, now ours."""
+        """Up to `size` due rows of one running campaign, now ours; None when none is due.
+
+        Due: pending, or deferred until now, and no live lease. Campaigns share the
+        workers by priority (stride scheduling): each claimed batch moves its
+        campaign's pass forward by 1/priority and the lowest pass goes first, so a
+        priority-10 campaign gets ten batches for each batch of a priority-1 one,
+        and a campaign started later does not wait for the whole of an earlier one.
+        """
         with self._db.transaction() as session:
             running = session.execute(
                 select(
@@ -171,14 +205,19 @@ class Ledger:
                     Campaign.purpose,
                     Campaign.subject_template,
                     Campaign.body_template,
+                    Campaign.priority,
+                    Campaign.deadline,
+                    Campaign.over_budget,
+                    Campaign.html_body_template,
                 )
-                .where(Campaign.status == "running")
+                .where(Campaign.status == CampaignStatus.RUNNING)
                 .order_by(Campaign.started_at, Campaign.id)
             ).all()
-        for campaign in running:
+        for campaign in self._stride.order([_campaign_info(c) for c in running]):
             rows = self._claim_rows(campaign.id, worker, size, lease_seconds)
             if rows:
-                return Batch(CampaignInfo(*campaign), rows)
+                self._stride.advance(campaign)
+                return Batch(campaign, rows)
         return None
 
     def _claim_rows(
@@ -189,8 +228,8 @@ class Ledger:
             select(Delivery.id)
             .where(
                 Delivery.campaign_id == campaign_id,
-                Delivery.outcome == Outcome.PENDING,
-                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+                Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
+                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now),
             )
             .order_by(Delivery.id)
             .limit(size)
@@ -199,7 +238,11 @@ class Ledger:
         claim = (
             update(Delivery)
             .where(Delivery.id.in_(free.scalar_subquery()))
-            .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
+            .values(
+                outcome=Outcome.PENDING.value,
+                claimed_by=worker,
+                claimed_until=now + timedelta(seconds=lease_seconds),
+            )
             .returning(
                 Delivery.id, Delivery.contact_id, Delivery.send_started_at, Delivery.message_id
             )
@@ -219,7 +262,7 @@ class Ledger:
         """Whether the campaign is still running (not paused, cancelled or done)."""
         with self._db.transaction() as session:
             status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-        return status == "running"
+        return status == CampaignStatus.RUNNING
 
     def decide(self, worker: str, decisions: Sequence[tuple[int, Outcome, str]]) -> None:
         """Closes rows that will not be mailed (membership, consent, address, pressure, 5xx)."""
@@ -237,6 +280,56 @@ class Ledger:
                         message_id=None,
                     )
                 )
+
+    def defer(self, worker: str, deferrals: Sequence[tuple[int, datetime, str]]) -> None:
+        """Rows over the budget now: `deferred` until the time given, then claimable again.
+
+        The row leaves its worker (no lease, no send started); the claim that takes it
+        again, once due, makes it pending. The time stays readable as `deferred_until`.
+        """
+        if not deferrals:
+            return
+        now = self._clock()
+        with self._db.transaction() as session:
+            for row_id, until, rule in deferrals:
+                session.execute(
+                    self._mine(row_id, worker).values(
+                        outcome=Outcome.DEFERRED,
+                        rule=rule,
+                        decided_at=now,
+                        deferred_until=until,
+                        claimed_by=None,
+                        claimed_until=until,
+                        send_started_at=None,
+                        message_id=None,
+                    )
+                )
+
+    def higher_priority_waiting(
+        self, campaign: CampaignInfo, contact_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """For each contact, how many running campaigns of higher priority still wait to mail it.
+
+        The pressure reservation leaves them that many slots: when campaigns compete
+        for a contact's last slot, the higher priority wins and the other is deferred.
+        """
+        if not contact_ids:
+            return {}
+        query = (
+            select(Delivery.contact_id, func.count())
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(
+                Delivery.contact_id.in_(list(contact_ids)),
+                Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
+                Delivery.send_started_at.is_(None),
+                Campaign.status == "running",
+                Campaign.priority > campaign.priority,
+                Campaign.id != campaign.id,
+            )
+            .group_by(Delivery.contact_id)
+        )
+        with self._db.transaction() as session:
+            return {str(contact): int(count) for contact, count in session.execute(query)}
 
     def mark_sending(
         self,
@@ -416,31 +509,57 @@ class Ledger:
         )
 
     def finish_campaigns(self) -> list[str]:
-        """Running campaigns with no pending row left become done; returns their ids."""
+        """Running campaigns with no pending or deferred row left become done; their ids.
+
+        Also closes what a cancelled campaign left in flight when its worker died (no
+        worker claims a cancelled campaign's rows): `unconfirmed`, never sent again.
+        """
         now = self._clock()
-        pending = exists().where(
-            Delivery.campaign_id == Campaign.id, Delivery.outcome == Outcome.PENDING
+        waiting = exists().where(
+            Delivery.campaign_id == Campaign.id,
+            Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
         )
+        running = CampaignStatus.RUNNING.value
         with self._db.transaction() as session:
+            self._close_abandoned(session, now)
             # Read first: most polls find nothing, and then take no write lock.
             finished = session.scalars(
-                select(Campaign.id).where(Campaign.status == "running", ~pending)
+                select(Campaign.id).where(Campaign.status == running, ~waiting)
             ).all()
             if not finished:
                 return []
             done = session.scalars(
                 update(Campaign)
-                .where(Campaign.id.in_(finished), Campaign.status == "running", ~pending)
-                .values(status="done", finished_at=now)
+                .where(Campaign.id.in_(finished), Campaign.status == running, ~waiting)
+                .values(status=CampaignStatus.DONE.value, finished_at=now)
                 .returning(Campaign.id)
                 .execution_options(synchronize_session=False)
             ).all()
         return list(done)
 
-    def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[RecentSend]:
+    @staticmethod
+    def _close_abandoned(session: Session, now: datetime) -> None:
+        abandoned = and_(
+            Delivery.outcome == Outcome.PENDING.value,
+            Delivery.send_started_at.is_not(None),
+            Delivery.claimed_until < now,
+            Delivery.campaign_id.in_(
+                select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED.value)
+            ),
+        )
+        if session.scalar(select(Delivery.id).where(abandoned).limit(1)) is None:
+            return
+        session.execute(
+            update(Delivery)
+            .where(abandoned)
+            .values(outcome=Outcome.UNCONFIRMED.value, rule=RULE_WORKER_LOST, decided_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[Counted]:
         """Mails sent, unconfirmed, or whose send started, to these contacts since `since`.
 
-        Any campaign: what the pressure rule counts when Redis lost its counters.
+        Any campaign: what the pressure rules count when Redis lost its counters.
         """
         at = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
         with self._db.transaction() as session:
@@ -451,19 +570,34 @@ class Ledger:
                 )
             ).all()
         person = {**{m: s for m, s in aliases}, **{c: c for c in contact_ids}}
-        query = select(Delivery.campaign_id, Delivery.contact_id, at).where(
-            Delivery.contact_id.in_(list(person)),
-            # Transactional mail is exempt from the marketing-pressure budget.
-            Delivery.message_class == MessageClass.MARKETING,
-            or_(
-                Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
-                and_(Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)),
-            ),
-            at >= since,
+        query = (
+            select(
+                Delivery.campaign_id,
+                Delivery.contact_id,
+                at,
+                Campaign.owner_component,
+                Campaign.purpose,
+            )
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(
+                Delivery.contact_id.in_(list(person)),
+                # Transactional mail is exempt from the marketing-pressure budget.
+                Delivery.message_class == MessageClass.MARKETING,
+                or_(
+                    Delivery.outcome.in_(sorted(COUNTED_BY_PRESSURE)),
+                    and_(
+                        Delivery.outcome == Outcome.PENDING, Delivery.send_started_at.is_not(None)
+                    ),
+                ),
+                at >= since,
+            )
         )
         with self._db.transaction() as session:
             found = session.execute(query).all()
-        return [RecentSend(str(c), person[k], _as_utc(t)) for c, k, t in found]
+        return [
+            Counted(person[k], campaign_key(str(c)), Message(owner, purpose, "email"), _as_utc(t))
+            for c, k, t, owner, purpose in found
+        ]
 
     # --- Transactional rows: no campaign, one per idempotency key ------------------------
 
@@ -536,6 +670,41 @@ class Ledger:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+class Stride:
+    """Stride scheduling of running campaigns, by priority, within one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pass: dict[str, float] = {}
+
+    def order(self, campaigns: list[CampaignInfo]) -> list[CampaignInfo]:
+        """The campaigns, lowest pass first; a new one starts at the lowest pass there is."""
+        with self._lock:
+            known = [self._pass[c.id] for c in campaigns if c.id in self._pass]
+            start = min(known, default=0.0)
+            self._pass = {c.id: self._pass.get(c.id, start) for c in campaigns}
+            return sorted(campaigns, key=lambda c: (self._pass[c.id], -c.priority))
+
+    def advance(self, campaign: CampaignInfo) -> None:
+        with self._lock:
+            step = 1.0 / max(1, campaign.priority)
+            self._pass[campaign.id] = self._pass.get(campaign.id, 0.0) + step
+
+
+def _campaign_info(row: Any) -> CampaignInfo:
+    return CampaignInfo(
+        id=row.id,
+        owner_component=row.owner_component,
+        purpose=row.purpose,
+        subject_template=row.subject_template,
+        body_template=row.body_template,
+        priority=row.priority,
+        deadline=_as_utc(row.deadline) if row.deadline is not None else None,
+        over_budget=OverBudget(row.over_budget),
+        html_body_template=row.html_body_template or "",
+    )
 
 
 def _by_rule(rows: Sequence[tuple[int, str]]) -> dict[str, list[int]]:

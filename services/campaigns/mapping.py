@@ -8,17 +8,31 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from meshkit.errors import invalid
 from protos.crm.campaigns.v1 import campaigns_pb2 as pb
+from services.campaigns.interactions_servicer import exported_interaction
+from services.campaigns.lifecycle import CampaignStatus
+from services.campaigns.preview import PreviewPage
 from services.campaigns.privacy import ContactRecords, Erasure
 from services.campaigns.service import CampaignView, DeliveriesPage
 from services.campaigns.transactional import TransactionalResult
-from services.campaigns.validation import Audience, AudienceKind, Draft, TransactionalMail
+from services.campaigns.validation import (
+    DEFAULT_PRIORITY,
+    Audience,
+    AudienceKind,
+    CampaignEdit,
+    Draft,
+    OverBudget,
+    TransactionalMail,
+)
 
+# Every status has its value: the lifecycle's words and the contract's enum, one for one.
 _STATUS = {
-    "draft": pb.CAMPAIGN_STATUS_DRAFT,
-    "scheduled": pb.CAMPAIGN_STATUS_SCHEDULED,
-    "running": pb.CAMPAIGN_STATUS_RUNNING,
-    "done": pb.CAMPAIGN_STATUS_DONE,
+    status: pb.CampaignStatus.Value(f"CAMPAIGN_STATUS_{status.name}") for status in CampaignStatus
 }
+_OVER_BUDGET = {
+    OverBudget.DEFER: pb.OVER_BUDGET_DEFER,
+    OverBudget.DROP: pb.OVER_BUDGET_DROP,
+}
+_OVER_BUDGET_FROM = {value: word for word, value in _OVER_BUDGET.items()}
 
 
 def draft_from(request: pb.CreateCampaignRequest) -> Draft:
@@ -29,10 +43,56 @@ def draft_from(request: pb.CreateCampaignRequest) -> Draft:
         subject_template=request.subject_template,
         body_template=request.body_template,
         audience=_audience_from(request),
+        priority=request.priority or DEFAULT_PRIORITY,
+        deadline=_time_from(request, "deadline"),
+        over_budget=_over_budget_from(request.over_budget) or OverBudget.DEFER,
+        html_body_template=request.html_body_template,
     )
 
 
-def _audience_from(request: pb.CreateCampaignRequest) -> Audience | None:
+def edit_from(request: pb.UpdateCampaignRequest) -> CampaignEdit:
+    """The changes an UpdateCampaign request asks for: fields it does not carry stay."""
+
+    def given(name: str) -> str | None:
+        return str(getattr(request, name)) if request.HasField(name) else None  # type: ignore[arg-type]
+
+    return CampaignEdit(
+        name=given("name"),
+        purpose=given("purpose"),
+        subject_template=given("subject_template"),
+        body_template=given("body_template"),
+        audience=_audience_from(request) if request.HasField("audience") else None,
+        priority=request.priority if request.HasField("priority") else None,
+        deadline=_time_from(request, "deadline"),
+        clear_deadline=request.clear_deadline,
+        over_budget=_over_budget_from(request.over_budget),
+        html_body_template=given("html_body_template"),
+    )
+
+
+def _over_budget_from(value: pb.OverBudget.ValueType) -> OverBudget | None:
+    if value == pb.OVER_BUDGET_UNSPECIFIED:
+        return None
+    try:
+        return _OVER_BUDGET_FROM[value]
+    except KeyError:
+        raise invalid("over_budget", "must be defer or drop") from None
+
+
+def _time_from(
+    request: pb.CreateCampaignRequest | pb.UpdateCampaignRequest, name: str
+) -> datetime | None:
+    if not request.HasField(name):  # type: ignore[arg-type]
+        return None
+    try:
+        return getattr(request, name).ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError):
+        raise invalid(name, "is not a valid timestamp") from None
+
+
+def _audience_from(
+    request: pb.CreateCampaignRequest | pb.UpdateCampaignRequest,
+) -> Audience | None:
     if not request.HasField("audience"):
         return None
     kind = request.audience.WhichOneof("kind")
@@ -65,7 +125,12 @@ def campaign_to_proto(view: CampaignView) -> pb.Campaign:
         created_by=view.created_by,
         created_at=_timestamp(view.created_at),
         outcome_counts=view.outcome_counts,
+        priority=view.priority,
+        over_budget=_OVER_BUDGET[view.over_budget],
+        html_body_template=view.html_body_template,
     )
+    if view.deadline is not None:
+        message.deadline.CopyFrom(_timestamp(view.deadline))
     if view.audience.kind is AudienceKind.ALL_OF_COMPONENT:
         message.audience.all_of_component = True
     else:
@@ -86,6 +151,25 @@ def deliveries_to_proto(page: DeliveriesPage) -> pb.ListDeliveriesResponse:
         )
         if delivery.decided_at is not None:
             item.decided_at.CopyFrom(_timestamp(delivery.decided_at))
+        if delivery.deferred_until is not None:
+            item.deferred_until.CopyFrom(_timestamp(delivery.deferred_until))
+    return reply
+
+
+def preview_to_proto(page: PreviewPage) -> pb.PreviewCampaignResponse:
+    reply = pb.PreviewCampaignResponse(
+        audience=page.audience, counts=page.counts, next_page_token=page.next_page_token
+    )
+    for row in page.rows:
+        item = reply.recipients.add(
+            contact_id=row.contact_id,
+            outcome=row.outcome,
+            rule=row.rule,
+            email=row.email,
+            merge_fields=row.merge_fields,
+        )
+        if row.deferred_until is not None:
+            item.deferred_until.CopyFrom(_timestamp(row.deferred_until))
     return reply
 
 
@@ -117,6 +201,16 @@ def transactional_to_proto(result: TransactionalResult) -> pb.SendTransactionalR
     )
 
 
+def test_send_to_proto(result: TransactionalResult) -> pb.SendTestCampaignResponse:
+    row = result.row
+    return pb.SendTestCampaignResponse(
+        delivery_id=str(row.id),
+        outcome=row.outcome,
+        rule=row.rule or "",
+        message_id=row.message_id or "",
+    )
+
+
 def export_to_proto(records: ContactRecords) -> pb.ContactExport:
     reply = pb.ContactExport(contact_id=records.contact_id, merged_ids=records.merged_ids)
     for record in records.deliveries:
@@ -139,6 +233,7 @@ def export_to_proto(records: ContactRecords) -> pb.ContactExport:
             item.sent_at.CopyFrom(_timestamp(record.sent_at))
     for slot in records.pressure:
         reply.pressure.add(campaign_id=slot.campaign_id, at=_timestamp(slot.at), rule=slot.rule)
+    reply.interactions.extend(exported_interaction(i) for i in records.interactions)
     return reply
 
 

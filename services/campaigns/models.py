@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.db import UtcDateTime
 from meshkit.scheduling import job_runs_table
+from services.campaigns.lifecycle import CampaignStatus
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 LedgerId = BigInteger().with_variant(Integer(), "sqlite")
@@ -30,6 +31,14 @@ class Base(DeclarativeBase):
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s.value}'" for s in CampaignStatus)),
+            name="ck_campaigns_status",
+        ),
+        CheckConstraint("priority BETWEEN 1 AND 10", name="ck_campaigns_priority"),
+        CheckConstraint("over_budget IN ('defer', 'drop')", name="ck_campaigns_over_budget"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -39,12 +48,22 @@ class Campaign(Base):
     body_template: Mapped[str] = mapped_column(Text)
     audience_kind: Mapped[str] = mapped_column(String(20))  # contact_ids | all_of_component
     audience_ids: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # draft|scheduled|running|done
+    # A services/campaigns/lifecycle.py CampaignStatus word (a CHECK lists them).
+    status: Mapped[str] = mapped_column(String(16), index=True)
     send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # 1..10: of two campaigns after a contact's last slot, the higher one wins.
+    priority: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    # A recipient not reached by then is `expired` (None: no deadline).
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # defer | drop (services/campaigns/validation.py OverBudget)
+    over_budget: Mapped[str] = mapped_column(String(8), default="defer", server_default="defer")
+    html_body_template: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the last pause
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Delivery(Base):
@@ -85,6 +104,8 @@ class Delivery(Base):
     # is "in doubt" (the worker died mid-send) and is never sent again.
     send_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A deferred row: when the pressure policy next allows it (also its claimed_until).
+    deferred_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     message_id: Mapped[str | None] = mapped_column(String(255))
     # Temporary refusals (4xx) so far: each retry waits longer; at the limit, smtp_failed.
@@ -103,3 +124,51 @@ class ContactAlias(Base):
     merged_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     survivor_id: Mapped[str] = mapped_column(String(64), index=True)
     merged_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InteractionRow(Base):
+    """A contact made outside the ledger: a phone call, a meeting, an event, an SMS sent elsewhere.
+
+    Recorded by a member component (staff or a mesh service naming it); shown in
+    the contact's history to every member, its subject and content to the
+    recording component alone (services/campaigns/interactions.py). A channel
+    pressure rule counts it. The idempotency key is unique per recording
+    component: a repeat returns the first record, and one component's key can
+    never reach another's record.
+    """
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        UniqueConstraint("component", "idempotency_key", name="uq_interactions_idempotency_key"),
+        Index("ix_interactions_contact_occurred", "contact_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str] = mapped_column(String(64))  # who contacted the person
+    channel: Mapped[str] = mapped_column(String(16))  # pressure_policy.CHANNELS
+    purpose: Mapped[str | None] = mapped_column(String(64))  # a purpose key, when one applies
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(200))  # the token's subject
+    subject: Mapped[str | None] = mapped_column(String(300))
+    content: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(100))  # "staff" or "service:<name>"
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class PressurePolicyVersion(Base):
+    """One version of the grouping's pressure policy; append-only (triggers refuse changes).
+
+    A change is a new row whose version is the previous one plus one, so two admins
+    writing from the same version collide on the primary key and one of them is refused.
+    """
+
+    __tablename__ = "campaigns_pressure_policy_versions"
+    __table_args__ = (CheckConstraint("version > 0", name="ck_pressure_policy_version"),)
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, object]] = mapped_column(JSON)  # the policy, policy_store.py
+    changed_by: Mapped[str] = mapped_column(Text)  # the admin's subject, from the token
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -6,8 +6,7 @@
 - Merge fields: which contact fields a mail may quote. A field the sending
   component may not see is simply absent from what contacts gives us, and
   renders as nothing; it is never fetched any other way.
-- Pressure: how many mails one contact may receive, from all components
-  together, over a rolling window.
+- Pressure: see pressure_policy.py (the rules) and pressure.py (the counters).
 - Transactional mail: who may send a mail that asks no consent and counts
   against no budget, and what it may carry.
 """
@@ -260,68 +259,6 @@ def render_html(template: Template, merge_fields: Mapping[str, str]) -> str:
 
 def _escape_html(value: str) -> str:
     return html.escape(value, quote=True)
-
-
-# --- Pressure ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PressureRule:
-    """At most `max_per_window` mails per contact over any rolling `window_seconds`."""
-
-    name: str
-    max_per_window: int
-    window_seconds: float
-
-    @property
-    def code(self) -> str:
-        """The rule code recorded in the ledger, e.g. "pressure:global:3/604800s"."""
-        return f"pressure:{self.name}:{self.max_per_window}/{self.window_seconds:g}s"
-
-    @property
-    def window_ms(self) -> int:
-        return round(self.window_seconds * 1000)
-
-
-def global_rule(max_per_window: int, window_seconds: float) -> PressureRule:
-    """The grouping's shared budget: mails from all components together."""
-    return PressureRule("global", max_per_window, window_seconds)
-
-
-class Verdict(StrEnum):
-    """The pressure answer for one delivery."""
-
-    ALLOWED = "allowed"
-    ALREADY_RESERVED = "reserved"  # this delivery holds a slot already (a retry)
-    CAPPED = "capped"
-
-
-@dataclass(frozen=True)
-class PressureAnswer:
-    verdict: Verdict
-    now_ms: int
-    retry_at_ms: int = 0  # when capped: when the oldest mail leaves the window
-
-    @property
-    def may_send(self) -> bool:
-        return self.verdict is not Verdict.CAPPED
-
-
-def reserve(
-    slots: dict[str, int], member: str, now_ms: int, rule: PressureRule
-) -> tuple[PressureAnswer, dict[str, int]]:
-    """The reference model of the rolling window: one contact's slots {delivery: sent at}.
-
-    A slot counts while now - sent_at < window. Returns the answer and the new
-    slots; the Redis script must agree with this function for every input.
-    """
-    alive = {m: at for m, at in slots.items() if at > now_ms - rule.window_ms}
-    if member in alive:
-        return PressureAnswer(Verdict.ALREADY_RESERVED, now_ms), alive
-    if len(alive) < rule.max_per_window:
-        return PressureAnswer(Verdict.ALLOWED, now_ms), {**alive, member: now_ms}
-    oldest = min(alive.values())
-    return PressureAnswer(Verdict.CAPPED, now_ms, oldest + rule.window_ms), alive
 
 
 # --- Transactional mail --------------------------------------------------------------------

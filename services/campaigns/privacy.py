@@ -6,23 +6,29 @@ merged into it) and the pressure slots counted for them now. Erasure leaves
 no row naming the person: ledger rows keep their campaign, class and outcome
 under a random id of their own (so every campaign's counts stay right), the
 id leaves campaign audiences and merge aliases, and the pressure keys go.
+The interactions recorded for the person (services/campaigns/interactions.py) are
+exported whole, and deleted by the erasure: without the person they say nothing.
 Running it again finds nothing more to do.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from redis.exceptions import RedisError
 
 from meshkit.db import Database
 from meshkit.errors import Unavailable, Violations
 from meshkit.identity import Principal
 from services.campaigns import repository
+from services.campaigns.interactions import (
+    InteractionRecord,
+    delete_interactions,
+    interactions_of,
+)
 from services.campaigns.ledger import Clock, utc_now
-from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure import PressureCounters, PressureUnavailable
+from services.campaigns.pressure_policy import campaign_of
 from services.campaigns.repository import DeliveryRecord
 from services.campaigns.validation import MAX_CONTACT_ID, NUL
 
@@ -44,6 +50,7 @@ class ContactRecords:
     merged_ids: list[str]
     deliveries: list[DeliveryRecord]
     pressure: list[Slot]
+    interactions: list[InteractionRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Erasure:
     audiences_changed: int
     aliases_removed: int
     pressure_keys_dropped: int
+    interactions_deleted: int = 0
 
 
 class ContactPrivacy:
@@ -69,7 +77,8 @@ class ContactPrivacy:
         with self._db.transaction() as session:
             ids = repository.person_ids(session, contact_id)
             deliveries = repository.deliveries_of(session, ids)
-        return ContactRecords(contact_id, ids[1:], deliveries, self._slots(ids))
+            interactions = interactions_of(session, ids)
+        return ContactRecords(contact_id, ids[1:], deliveries, self._slots(ids), interactions)
 
     def erase(self, principal: Principal, contact_id: str) -> Erasure:
         """Leaves no row or key naming the person; idempotent."""
@@ -79,29 +88,37 @@ class ContactPrivacy:
             ids = repository.person_ids(session, contact_id)
             anonymised = repository.anonymise_deliveries(session, ids, self._clock())
             audiences = repository.remove_from_audiences(session, ids)
+            interactions = delete_interactions(session, ids)
             aliases = repository.remove_aliases(session, ids)
         try:
             dropped = self._pressure.drop(ids)
-        except RedisError:
+        except PressureUnavailable:
             # The database part is done; a repeat drops the keys (and finds no rows).
             raise Unavailable("the pressure counters could not be dropped; repeat") from None
         log.info(
-            "erasure: %d deliveries anonymised, %d audiences, %d aliases, %d pressure keys",
+            "erasure: %d deliveries anonymised, %d audiences, %d aliases, %d pressure keys, "
+            "%d interactions",
             anonymised,
             audiences,
             aliases,
             dropped,
+            interactions,
         )
-        return Erasure(anonymised, audiences, aliases, dropped)
+        return Erasure(anonymised, audiences, aliases, dropped, interactions)
 
     def _slots(self, ids: list[str]) -> list[Slot]:
         try:
             found = self._pressure.slots(ids)
-        except RedisError:
+        except PressureUnavailable:
             raise Unavailable("the pressure counters could not be read; repeat") from None
-        rule = self._pressure.rule.code
+        policy = self._pressure.policy
         return [
-            Slot(campaign, datetime.fromtimestamp(ms / 1000, UTC), rule) for campaign, ms in found
+            Slot(
+                campaign_of(slot.key),
+                datetime.fromtimestamp(slot.at_ms / 1000, UTC),
+                ",".join(rule.code for rule in policy.rules_for(slot.message)),
+            )
+            for slot in found
         ]
 
 

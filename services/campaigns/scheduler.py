@@ -60,6 +60,14 @@ class CampaignScheduler:
         """A campaign was (re)scheduled in this process: plan it now rather than at next sync."""
         self._add(campaign_id, send_at)
 
+    def forget(self, campaign_id: str) -> None:
+        """A campaign was unscheduled or cancelled in this process: drop its start now.
+
+        Another replica's leader drops it at its next sync; a start that fires
+        meanwhile finds the campaign no longer scheduled and does nothing.
+        """
+        self.runner.remove(f"{_START}{campaign_id}")
+
     def start_campaign(self, campaign_id: str, send_at: datetime) -> None:
         """The date job: enqueue the campaign (idempotent); a failure is retried by the sync."""
         try:

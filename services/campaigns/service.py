@@ -1,4 +1,4 @@
-"""Use cases of campaigns: create, read, schedule, start, and read the ledger.
+"""Use cases of campaigns: create, read, edit, schedule, start, pause, resume, cancel, test.
 
 A campaign is visible only to its owner component (and to administrators);
 to anyone else it does not exist. Any token of the owner component reads it;
@@ -6,12 +6,20 @@ changing it (create, schedule, send) needs the campaign_manager role, checked
 here again whatever the gateway did, and before the input is looked at.
 Starting a campaign writes its audience to the ledger as pending rows, in the
 same transaction that marks it running.
+
+Every change of status follows the table of lifecycle.py and is made by a
+conditional UPDATE on the statuses that table allows it from, so of two
+concurrent actions (a cancel and the scheduler's start, a pause and the last
+row's close) exactly one wins, and the other is FAILED_PRECONDITION.
+Cancelling closes every recipient not yet in flight as `cancelled` in the same
+transaction; a mail already in flight finishes and keeps its own outcome.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -27,18 +35,47 @@ from meshkit.identity import Principal
 from meshkit.roles import Role
 from meshkit.scheduling import claim_run
 from services.campaigns.clients import Directory, PurposeCatalogue
-from services.campaigns.ledger import Clock, insert_pending, outcome_counts, utc_now
+from services.campaigns.ledger import (
+    Clock,
+    cancel_pending,
+    insert_pending,
+    outcome_counts,
+    utc_now,
+)
+from services.campaigns.lifecycle import (
+    EDITABLE,
+    Action,
+    CampaignStatus,
+    edit_refusal,
+    refusal,
+    sources,
+    target,
+    test_send_refusal,
+)
 from services.campaigns.models import JOB_RUNS, Campaign, Delivery
+from services.campaigns.policy import (
+    Reachability,
+    TransactionalKind,
+    merge_fields_of,
+    parse_template,
+    render,
+)
 from services.campaigns.validation import (
+    MAX_CONTACT_ID,
+    NUL,
     Audience,
     AudienceKind,
+    CampaignEdit,
     Draft,
+    OverBudget,
+    TransactionalMail,
     check_campaign_id,
     check_catalogued,
+    edited,
     validated,
 )
 
-STARTABLE = ("draft", "scheduled")
+STARTABLE = tuple(sorted(sources(Action.START)))
 START_JOB = "campaign-start"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -53,11 +90,15 @@ class CampaignView:
     subject_template: str
     body_template: str
     audience: Audience
-    status: str
+    status: CampaignStatus
     send_at: datetime | None
     created_by: str
     created_at: datetime
     outcome_counts: dict[str, int] = field(default_factory=dict)
+    priority: int = 5
+    deadline: datetime | None = None
+    over_budget: OverBudget = OverBudget.DEFER
+    html_body_template: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +108,7 @@ class DeliveryView:
     rule: str | None
     decided_at: datetime | None
     message_id: str | None
+    deferred_until: datetime | None = None  # a deferred row: when it leaves
 
 
 @dataclass(frozen=True)
@@ -76,6 +118,10 @@ class DeliveriesPage:
 
 
 def _no_op(_campaign_id: str, _send_at: datetime) -> None:
+    return None
+
+
+def _forget_nothing(_campaign_id: str) -> None:
     return None
 
 
@@ -98,33 +144,30 @@ class CampaignsService:
         purposes: PurposeCatalogue,
         clock: Clock = utc_now,
         on_scheduled: Callable[[str, datetime], None] = _no_op,
+        on_unscheduled: Callable[[str], None] = _forget_nothing,
     ):
         self._db = db
         self._directory = directory
         self._purposes = purposes
         self._clock = clock
         self._on_scheduled = on_scheduled
+        self._on_unscheduled = on_unscheduled
 
     def create(self, principal: Principal, draft: Draft) -> CampaignView:
         """A new draft campaign owned by the caller's component, on a purpose of the catalogue."""
         component = _manager_of(principal)
-        draft = validated(draft)
+        draft = validated(draft, now=self._clock())
         # Asked of consent only once the draft is well formed; Unavailable when it cannot say.
         check_catalogued(self._purposes.find(draft.purpose))
         assert draft.audience is not None  # validated() guarantees it
         campaign = Campaign(
             id=str(uuid.uuid4()),
-            name=draft.name,
             owner_component=component,
-            purpose=draft.purpose,
-            subject_template=draft.subject_template,
-            body_template=draft.body_template,
-            audience_kind=draft.audience.kind.value,
-            audience_ids=list(draft.audience.contact_ids),
-            status="draft",
+            status=CampaignStatus.DRAFT.value,
             send_at=None,
             created_by=principal.subject,
             created_at=self._clock(),
+            **_columns(draft),
         )
         with self._db.transaction() as session:
             session.add(campaign)
@@ -157,12 +200,17 @@ class CampaignsService:
             raise invalid("send_at", "must be in the future")
         with self._db.transaction() as session:
             campaign = _owned(session, principal, campaign_id, field="id")
-            _require_startable(campaign)
+            _require(campaign, Action.SCHEDULE)
+            if campaign.deadline is not None and send_at >= campaign.deadline:
+                raise invalid("send_at", "must be before the campaign's deadline")
             # Conditional, like every start: a SendNow that won meanwhile is not undone.
             moved = session.execute(
                 update(Campaign)
-                .where(Campaign.id == campaign.id, Campaign.status.in_(STARTABLE))
-                .values(status="scheduled", send_at=send_at)
+                .where(
+                    Campaign.id == campaign.id,
+                    Campaign.status.in_(_words(sources(Action.SCHEDULE))),
+                )
+                .values(status=CampaignStatus.SCHEDULED.value, send_at=send_at)
                 .execution_options(synchronize_session=False)
             )
             if not moved.rowcount:  # type: ignore[attr-defined]
@@ -175,8 +223,8 @@ class CampaignsService:
         _manager_of(principal)
         with self._db.transaction() as session:
             campaign = _owned(session, principal, campaign_id, field="id")
-            _require_startable(campaign)
-        contact_ids = self._audience_of(campaign)
+            _require(campaign, Action.START)
+        contact_ids = self.audience_of(campaign)
         with self._db.transaction() as session:
             if not self._mark_running(session, campaign.id, STARTABLE, None):
                 raise FailedPrecondition("the campaign was started meanwhile")
@@ -187,12 +235,17 @@ class CampaignsService:
         """The scheduler's start: runs once per (campaign, send_at); False when nothing to do."""
         with self._db.transaction() as session:
             campaign = session.get(Campaign, campaign_id)
-            if campaign is None or campaign.status != "scheduled" or campaign.send_at != send_at:
+            if (
+                campaign is None
+                or campaign.status != CampaignStatus.SCHEDULED
+                or campaign.send_at != send_at
+            ):
                 return False
-        contact_ids = self._audience_of(campaign)
+        contact_ids = self.audience_of(campaign)
         try:
             with self._db.transaction() as session:
-                if not self._mark_running(session, campaign_id, ("scheduled",), send_at):
+                scheduled = (CampaignStatus.SCHEDULED.value,)
+                if not self._mark_running(session, campaign_id, scheduled, send_at):
                     return False
                 if not claim_run(
                     session, JOB_RUNS, START_JOB, start_run_key(campaign_id, send_at), runner
@@ -207,9 +260,139 @@ class CampaignsService:
         """(campaign id, send_at) of every scheduled campaign, for the scheduler."""
         with self._db.transaction() as session:
             rows = session.execute(
-                select(Campaign.id, Campaign.send_at).where(Campaign.status == "scheduled")
+                select(Campaign.id, Campaign.send_at).where(
+                    Campaign.status == CampaignStatus.SCHEDULED
+                )
             ).all()
         return [(campaign_id, send_at) for campaign_id, send_at in rows if send_at is not None]
+
+    def update(self, principal: Principal, campaign_id: str, edit: CampaignEdit) -> CampaignView:
+        """Changes a draft or scheduled campaign; FailedPrecondition once it may have sent."""
+        _manager_of(principal)
+        with self._db.transaction() as session:
+            campaign = _owned(session, principal, campaign_id, field="id")
+            reason = edit_refusal(CampaignStatus(campaign.status))
+            if reason is not None:
+                raise FailedPrecondition(reason)
+            send_at = campaign.send_at if campaign.status == CampaignStatus.SCHEDULED else None
+            draft = validated(edited(_draft_of(campaign), edit), self._clock(), send_at)
+            purpose_changed = draft.purpose != campaign.purpose
+        if edit.empty:
+            return self.get(principal, campaign_id)
+        if purpose_changed:
+            check_catalogued(self._purposes.find(draft.purpose))
+        with self._db.transaction() as session:
+            # Conditional: a start that won since the read above is not edited under its feet.
+            moved = session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.status.in_(_words(EDITABLE)))
+                .values(**_columns(draft))
+                .execution_options(synchronize_session=False)
+            )
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                raise FailedPrecondition("the campaign was started meanwhile")
+        return self.get(principal, campaign_id)
+
+    def unschedule(self, principal: Principal, campaign_id: str) -> CampaignView:
+        """scheduled -> draft: the planned start is dropped, and the scheduler forgets it."""
+        self._move(principal, campaign_id, Action.UNSCHEDULE, send_at=None)
+        self._on_unscheduled(campaign_id)
+        return self.get(principal, campaign_id)
+
+    def pause(self, principal: Principal, campaign_id: str) -> CampaignView:
+        """running -> paused: workers stop claiming its rows; mails in flight finish."""
+        self._move(principal, campaign_id, Action.PAUSE, paused_at=self._clock())
+        return self.get(principal, campaign_id)
+
+    def resume(self, principal: Principal, campaign_id: str) -> CampaignView:
+        """paused -> running: the recipients still pending leave, from the ledger."""
+        self._move(principal, campaign_id, Action.RESUME)
+        return self.get(principal, campaign_id)
+
+    def cancel(self, principal: Principal, campaign_id: str) -> CampaignView:
+        """Any status before done -> cancelled; recipients not yet in flight: `cancelled`."""
+        now = self._clock()
+        was = self._move(principal, campaign_id, Action.CANCEL, cancelled_at=now)
+        if was is CampaignStatus.SCHEDULED:
+            self._on_unscheduled(campaign_id)
+        return self.get(principal, campaign_id)
+
+    def _move(
+        self, principal: Principal, campaign_id: str, action: Action, **values: object
+    ) -> CampaignStatus:
+        """Applies `action` by a conditional UPDATE; returns the status it moved from.
+
+        A cancel closes the rows not yet in flight in the same transaction.
+        """
+        _manager_of(principal)
+        with self._db.transaction() as session:
+            campaign = _owned(session, principal, campaign_id, field="id")
+            _require(campaign, action)
+            was = CampaignStatus(campaign.status)
+            moved = session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign.id, Campaign.status == was.value)
+                .values(status=_target(was, action).value, **values)
+                .execution_options(synchronize_session=False)
+            )
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                raise FailedPrecondition("the campaign changed meanwhile; read it again")
+            if action is Action.CANCEL:
+                cancel_pending(session, campaign.id, self._clock())
+        return was
+
+    def test_mail(
+        self, principal: Principal, campaign_id: str, sample_contact_id: str
+    ) -> TransactionalMail:
+        """The test send of a draft or scheduled campaign to the caller's own address.
+
+        The merge fields are those contacts gives the caller's component for the sample
+        contact (empty without one): the manager sees nothing they could not read.
+        Returned as a transactional mail of kind test_send, for TransactionalMails.
+        """
+        component = _manager_of(principal)
+        with self._db.transaction() as session:
+            campaign = _owned(session, principal, campaign_id, field="id")
+        if not principal.email:
+            raise FailedPrecondition("the token carries no email claim to send the test to")
+        reason = test_send_refusal(CampaignStatus(campaign.status))
+        if reason is not None:
+            raise FailedPrecondition(reason)
+        fields = self._sample_fields(component, campaign, _sample_id(sample_contact_id))
+        subject = render(parse_template(campaign.subject_template), fields, single_line=True)
+        body = render(parse_template(campaign.body_template), fields)
+        html_body = ""
+        if campaign.html_body_template:
+            escaped = {name: html.escape(value) for name, value in fields.items()}
+            html_body = render(parse_template(campaign.html_body_template), escaped)
+        return TransactionalMail(
+            idempotency_key=f"test-send:{campaign.id}:{uuid.uuid4().hex}",
+            # Not the sample's id: the sample contact receives nothing.
+            contact_id=f"test-send:{campaign.id}",
+            kind=TransactionalKind.TEST_SEND.value,
+            subject=subject,
+            text_body=body,
+            component_id=component,
+            to=principal.email,
+            html_body=html_body,
+            purpose=campaign.purpose,
+        )
+
+    def _sample_fields(
+        self, component: str, campaign: Campaign, sample_contact_id: str
+    ) -> dict[str, str]:
+        if not sample_contact_id:
+            return {}
+        templates = [campaign.subject_template, campaign.body_template]
+        if campaign.html_body_template:
+            templates.append(campaign.html_body_template)
+        (recipient,) = self._directory.resolve(
+            component, campaign.purpose, [sample_contact_id], merge_fields_of(*templates)
+        )
+        if recipient.reachability is Reachability.NOT_MEMBER:
+            # Unknown and foreign ids answer alike: ids cannot be probed.
+            raise invalid("sample_contact_id", "names no contact of your component")
+        return dict(recipient.merge_fields)
 
     def list_deliveries(
         self, principal: Principal, campaign_id: str, page_size: int, page_token: str
@@ -234,13 +417,21 @@ class CampaignsService:
         token = _make_token(campaign.id, rows[-1].id) if more else ""
         return DeliveriesPage(
             [
-                DeliveryView(r.contact_id, r.outcome, r.rule, r.decided_at, r.message_id)
+                DeliveryView(
+                    r.contact_id,
+                    r.outcome,
+                    r.rule,
+                    r.decided_at,
+                    r.message_id,
+                    r.deferred_until if r.outcome == "deferred" else None,
+                )
                 for r in rows
             ],
             token,
         )
 
-    def _audience_of(self, campaign: Campaign) -> Sequence[str]:
+    def audience_of(self, campaign: Campaign) -> Sequence[str]:
+        """The campaign's audience as listed (merged records not yet folded)."""
         if campaign.audience_kind == AudienceKind.ALL_OF_COMPONENT:
             # Under the service identity: every contact the owner component is a member of.
             return list(dict.fromkeys(self._directory.member_ids(campaign.owner_component)))
@@ -260,9 +451,9 @@ class CampaignsService:
         if send_at is not None:
             statement = statement.where(Campaign.send_at == send_at)
         result = session.execute(
-            statement.values(status="running", started_at=self._clock()).execution_options(
-                synchronize_session=False
-            )
+            statement.values(
+                status=CampaignStatus.RUNNING.value, started_at=self._clock()
+            ).execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -306,11 +497,60 @@ def _owned(session: Session, principal: Principal, campaign_id: str, field: str)
     return campaign
 
 
-def _require_startable(campaign: Campaign) -> None:
-    if campaign.status not in STARTABLE:
-        raise FailedPrecondition(
-            f"the campaign is {campaign.status}; only a draft or scheduled one"
+def _require(campaign: Campaign, action: Action) -> None:
+    """FailedPrecondition when the campaign's status does not allow `action`."""
+    reason = refusal(CampaignStatus(campaign.status), action)
+    if reason is not None:
+        raise FailedPrecondition(reason)
+
+
+def _target(status: CampaignStatus, action: Action) -> CampaignStatus:
+    moved = target(status, action)
+    assert moved is not None  # _require() checked it
+    return moved
+
+
+def _words(statuses: frozenset[CampaignStatus]) -> list[str]:
+    return sorted(s.value for s in statuses)
+
+
+def _columns(draft: Draft) -> dict[str, object]:
+    """The campaign columns a (validated) draft sets."""
+    assert draft.audience is not None
+    return {
+        "name": draft.name,
+        "purpose": draft.purpose,
+        "subject_template": draft.subject_template,
+        "body_template": draft.body_template,
+        "audience_kind": draft.audience.kind.value,
+        "audience_ids": list(draft.audience.contact_ids),
+        "priority": draft.priority,
+        "deadline": draft.deadline,
+        "over_budget": draft.over_budget.value,
+        "html_body_template": draft.html_body_template or None,
+    }
+
+
+def _draft_of(campaign: Campaign) -> Draft:
+    return Draft(
+        name=campaign.name,
+        purpose=campaign.purpose,
+        subject_template=campaign.subject_template,
+        body_template=campaign.body_template,
+        audience=Audience(AudienceKind(campaign.audience_kind), tuple(campaign.audience_ids)),
+        priority=campaign.priority,
+        deadline=campaign.deadline,
+        over_budget=OverBudget(campaign.over_budget),
+        html_body_template=campaign.html_body_template or "",
+    )
+
+
+def _sample_id(sample_contact_id: str) -> str:
+    if len(sample_contact_id) > MAX_CONTACT_ID or NUL in sample_contact_id:
+        raise invalid(
+            "sample_contact_id", f"must be at most {MAX_CONTACT_ID} characters, without NUL"
         )
+    return sample_contact_id
 
 
 def _view(campaign: Campaign, counts: dict[str, int]) -> CampaignView:
@@ -322,11 +562,15 @@ def _view(campaign: Campaign, counts: dict[str, int]) -> CampaignView:
         subject_template=campaign.subject_template,
         body_template=campaign.body_template,
         audience=Audience(AudienceKind(campaign.audience_kind), tuple(campaign.audience_ids)),
-        status=campaign.status,
+        status=CampaignStatus(campaign.status),
         send_at=campaign.send_at,
         created_by=campaign.created_by,
         created_at=campaign.created_at,
         outcome_counts=dict(counts),
+        priority=campaign.priority,
+        deadline=campaign.deadline,
+        over_budget=OverBudget(campaign.over_budget),
+        html_body_template=campaign.html_body_template or "",
     )
 
 

@@ -10,6 +10,7 @@ from protos.crm.campaigns.v1 import campaigns_pb2 as pb
 from protos.crm.campaigns.v1 import campaigns_pb2_grpc
 from services.campaigns import mapping
 from services.campaigns.merges import ContactMerges
+from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.service import CampaignsService
 from services.campaigns.transactional import TransactionalMails
@@ -24,11 +25,13 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
         merges: ContactMerges | None = None,
         transactional: TransactionalMails | None = None,
         privacy: ContactPrivacy | None = None,
+        previews: Previews | None = None,
     ):
         self._service = service
         self._merges = merges
         self._transactional = transactional
         self._privacy = privacy
+        self._previews = previews
 
     def CreateCampaign(
         self, request: pb.CreateCampaignRequest, context: grpc.ServicerContext
@@ -58,6 +61,41 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
     def SendNow(self, request: pb.SendNowRequest, context: grpc.ServicerContext) -> pb.Campaign:
         return mapping.campaign_to_proto(self._service.send_now(current_principal(), request.id))
 
+    def UpdateCampaign(
+        self, request: pb.UpdateCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        view = self._service.update(current_principal(), request.id, mapping.edit_from(request))
+        return mapping.campaign_to_proto(view)
+
+    def UnscheduleCampaign(
+        self, request: pb.UnscheduleCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.unschedule(current_principal(), request.id))
+
+    def PauseCampaign(
+        self, request: pb.PauseCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.pause(current_principal(), request.id))
+
+    def ResumeCampaign(
+        self, request: pb.ResumeCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.resume(current_principal(), request.id))
+
+    def CancelCampaign(
+        self, request: pb.CancelCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.Campaign:
+        return mapping.campaign_to_proto(self._service.cancel(current_principal(), request.id))
+
+    def SendTestCampaign(
+        self, request: pb.SendTestCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.SendTestCampaignResponse:
+        if self._transactional is None:
+            raise Unavailable("transactional mail is not wired in this process")
+        principal = current_principal()
+        mail = self._service.test_mail(principal, request.id, request.sample_contact_id)
+        return mapping.test_send_to_proto(self._transactional.send_test(principal, mail))
+
     def ListDeliveries(
         self, request: pb.ListDeliveriesRequest, context: grpc.ServicerContext
     ) -> pb.ListDeliveriesResponse:
@@ -65,6 +103,16 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
             current_principal(), request.campaign_id, request.page_size, request.page_token
         )
         return mapping.deliveries_to_proto(page)
+
+    def PreviewCampaign(
+        self, request: pb.PreviewCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.PreviewCampaignResponse:
+        if self._previews is None:
+            raise Unavailable("previews are not wired in this process")
+        page = self._previews.preview(
+            current_principal(), request.id, request.page_size, request.page_token
+        )
+        return mapping.preview_to_proto(page)
 
     def MergeContacts(
         self, request: pb.MergeContactsRequest, context: grpc.ServicerContext

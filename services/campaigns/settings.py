@@ -38,7 +38,9 @@ class CampaignsSettings(ServiceSettings):
     )
     redis_url: str = Field(
         "memory://",
-        description="Redis holding pressure counters; memory:// is an in-process fakeredis.",
+        description="Redis holding pressure counters: redis://host:port/db, or "
+        "redis+cluster://host1:port1,host2:port2 for a Redis Cluster; memory:// is an "
+        "in-process fakeredis.",
     )
     redis_key_prefix: str = Field(
         "crm:", description="Prefix of every Redis key this service uses."

@@ -34,6 +34,7 @@ from meshkit.errors import (
     Unavailable,
 )
 from meshkit.identity import Principal
+from meshkit.roles import Role
 from meshkit.unsubscribe import UnsubscribeRequest
 from services.campaigns.clients import Directory
 from services.campaigns.ledger import Ledger, TransactionalRow
@@ -45,6 +46,7 @@ from services.campaigns.policy import (
     RULE_TRANSACTIONAL,
     Outcome,
     Reachability,
+    TransactionalKind,
     may_name_address,
     may_send_transactional,
     membership_outcome,
@@ -92,21 +94,31 @@ class TransactionalMails:
                 "CAMPAIGNS_TRANSACTIONAL_ROLES names"
             )
         mail = validated_transactional(self._for_caller(principal, mail))
+        return self._send(principal.subject, mail)
+
+    def send_test(self, principal: Principal, mail: TransactionalMail) -> TransactionalResult:
+        """A campaign manager's test send (CampaignsService.test_mail built it).
+
+        It goes to the caller's own address (the token's email claim) only, so it
+        needs the campaign_manager role rather than a transactional one.
+        """
+        principal.require_role(Role.CAMPAIGN_MANAGER)
+        if mail.kind != TransactionalKind.TEST_SEND or not mail.to or mail.to != principal.email:
+            raise PermissionDenied("a test send goes to the caller's own address only")
+        return self._send(principal.subject, validated_transactional(mail))
+
+    def _send(self, sender: str, mail: TransactionalMail) -> TransactionalResult:
         worker = f"tx:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         row, held = self._ledger.open_transactional(
             mail.idempotency_key,
             mail.contact_id,
             mail.kind,
-            principal.subject,
+            sender,
             worker,
             self._lease,
         )
         if not held:
-            if (row.contact_id, row.kind, row.sender) != (
-                mail.contact_id,
-                mail.kind,
-                principal.subject,
-            ):
+            if (row.contact_id, row.kind, row.sender) != (mail.contact_id, mail.kind, sender):
                 raise FailedPrecondition("idempotency_key: already used for another message")
             return TransactionalResult(row, replayed=True)
         self._deliver(worker, row.id, mail)

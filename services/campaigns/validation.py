@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from enum import StrEnum
 
 from meshkit.addresses import is_valid_address
@@ -21,6 +22,8 @@ MAX_BODY = 100_000
 MAX_AUDIENCE = 100_000
 MAX_CONTACT_ID = 64
 MAX_CAMPAIGN_ID = 64
+MAX_HTML_BODY = 200_000
+MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 1, 10, 5
 
 
 def check_catalogued(purpose: CataloguePurpose | None) -> None:
@@ -59,6 +62,13 @@ class Audience:
     contact_ids: tuple[str, ...] = ()
 
 
+class OverBudget(StrEnum):
+    """What happens to a recipient the pressure budget has no slot for now."""
+
+    DEFER = "defer"  # waits for the first slot the policy allows before the deadline
+    DROP = "drop"  # dropped at once, outcome `capped`
+
+
 @dataclass(frozen=True)
 class Draft:
     """A campaign as its manager asked for it."""
@@ -68,10 +78,60 @@ class Draft:
     subject_template: str
     body_template: str
     audience: Audience | None
+    priority: int = DEFAULT_PRIORITY  # of two campaigns after one last slot, the higher wins
+    deadline: datetime | None = None
+    over_budget: OverBudget = OverBudget.DEFER
+    html_body_template: str = ""  # "": no HTML part
 
 
-def validated(draft: Draft) -> Draft:
-    """The draft with its audience deduplicated; InvalidArgument naming every bad field."""
+@dataclass(frozen=True)
+class CampaignEdit:
+    """The changes a manager asks for: None (or False) leaves a field as it is."""
+
+    name: str | None = None
+    purpose: str | None = None
+    subject_template: str | None = None
+    body_template: str | None = None
+    audience: Audience | None = None
+    priority: int | None = None
+    deadline: datetime | None = None
+    clear_deadline: bool = False
+    over_budget: OverBudget | None = None
+    html_body_template: str | None = None  # "": remove the HTML part
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) in (None, False) for f in fields(self))
+
+
+def edited(current: Draft, edit: CampaignEdit) -> Draft:
+    """`current` with the edit applied, not yet validated.
+
+    InvalidArgument when the edit asks for a deadline and its removal at once.
+    """
+    if edit.clear_deadline and edit.deadline is not None:
+        raise invalid("deadline", "give a deadline or clear_deadline, not both")
+    changes = {
+        f.name: getattr(edit, f.name)
+        for f in fields(edit)
+        if f.name != "clear_deadline" and getattr(edit, f.name) is not None
+    }
+    if edit.clear_deadline:
+        changes["deadline"] = None
+    return replace(current, **changes)
+
+
+def check_deadline(violations: Violations, deadline: datetime | None, after: datetime) -> None:
+    """A deadline must leave time to send: later than `after` (now, or the planned start)."""
+    if deadline is not None and deadline <= after:
+        violations.add("deadline", "must be after the planned start and after now")
+
+
+def validated(draft: Draft, now: datetime | None = None, send_at: datetime | None = None) -> Draft:
+    """The draft with its audience deduplicated; InvalidArgument naming every bad field.
+
+    With `now`, the deadline must be after it and after `send_at` (the planned start).
+    """
     violations = Violations()
     if not draft.name.strip() or len(draft.name) > MAX_NAME:
         violations.add("name", f"must be 1 to {MAX_NAME} characters, not blank")
@@ -82,8 +142,14 @@ def validated(draft: Draft) -> Draft:
     _check_template(violations, "subject_template", draft.subject_template, MAX_SUBJECT)
     _check_template(violations, "body_template", draft.body_template, MAX_BODY)
     audience = _checked_audience(violations, draft.audience)
+    if not MIN_PRIORITY <= draft.priority <= MAX_PRIORITY:
+        violations.add("priority", f"must be {MIN_PRIORITY} to {MAX_PRIORITY}")
+    if now is not None:
+        check_deadline(violations, draft.deadline, max(now, send_at or now))
+    if draft.html_body_template:
+        _check_template(violations, "html_body_template", draft.html_body_template, MAX_HTML_BODY)
     violations.raise_if_any()
-    return Draft(draft.name, draft.purpose, draft.subject_template, draft.body_template, audience)
+    return replace(draft, audience=audience)
 
 
 def check_campaign_id(field: str, campaign_id: str) -> None:

@@ -15,11 +15,13 @@ from services.gateway import (
     consent_links,
     contacts,
     imports,
+    interactions,
     meta,
     openapi,
     organisation,
     person_links,
     preferences,
+    pressure,
     privacy,
     privacy_requests,
     problems,
@@ -43,6 +45,8 @@ AREAS = (
     privacy_requests,
     consent_links,
     receipts,
+    interactions,
+    pressure,
 )
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -72,6 +76,7 @@ def create_app(
     # Person links share the unsubscribe secret with consent and campaigns, which sign them.
     person_links.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
+    pressure.install(app)  # over the campaigns channel of the clients just set
     return app
 
 

@@ -108,3 +108,124 @@ def list_deliveries(campaign_id: str, query: schemas.Page) -> responses.Delivery
         deliveries=[mapping.delivery(d) for d in reply.deliveries],
         next_page_token=reply.next_page_token,
     )
+
+
+@routes.route(
+    "GET",
+    "/v1/campaigns/<campaign_id>/preview",
+    summary="Dry run of a draft or scheduled campaign: who would be reached now, and why not.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    query=schemas.Page,
+    replies=(
+        Reply(200, "One page of the preview; the first also counts outcomes.", responses.Preview),
+    ),
+)
+def preview_campaign(campaign_id: str, query: schemas.Page) -> responses.Preview:
+    """GET /v1/campaigns/<id>/preview: nothing is reserved or written; 409 once started."""
+    reply = upstream().campaigns.PreviewCampaign(
+        campaigns_pb2.PreviewCampaignRequest(
+            id=campaign_id, page_size=query.page_size, page_token=query.page_token
+        )
+    )
+    return mapping.preview(reply)
+
+
+@routes.route(
+    "PATCH",
+    "/v1/campaigns/<campaign_id>",
+    summary="Change a draft or scheduled campaign; only the fields given change.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    body=schemas.CampaignChanges,
+    replies=(Reply(200, "The campaign as changed.", responses.Campaign),),
+)
+def update_campaign(campaign_id: str, body: schemas.CampaignChanges) -> responses.Campaign:
+    """PATCH /v1/campaigns/<id>: 409 once the campaign is running, paused, done or cancelled."""
+    request = mapping.campaign_changes(campaign_id, body)
+    return mapping.campaign(upstream().campaigns.UpdateCampaign(request))
+
+
+@routes.route(
+    "POST",
+    "/v1/campaigns/<campaign_id>/unschedule",
+    summary="Take a scheduled campaign back to draft; its planned start is dropped.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    body=schemas.LifecycleStep,
+    body_optional=True,
+    replies=(Reply(200, "The draft.", responses.Campaign),),
+)
+def unschedule(campaign_id: str, body: schemas.LifecycleStep) -> responses.Campaign:
+    """POST /v1/campaigns/<id>/unschedule: 409 unless it is scheduled."""
+    request = campaigns_pb2.UnscheduleCampaignRequest(id=campaign_id)
+    return mapping.campaign(upstream().campaigns.UnscheduleCampaign(request))
+
+
+@routes.route(
+    "POST",
+    "/v1/campaigns/<campaign_id>/pause",
+    summary="Pause a running campaign: no further recipient is mailed until it resumes.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    body=schemas.LifecycleStep,
+    body_optional=True,
+    replies=(Reply(200, "The paused campaign.", responses.Campaign),),
+)
+def pause(campaign_id: str, body: schemas.LifecycleStep) -> responses.Campaign:
+    """POST /v1/campaigns/<id>/pause: 409 unless it is running."""
+    request = campaigns_pb2.PauseCampaignRequest(id=campaign_id)
+    return mapping.campaign(upstream().campaigns.PauseCampaign(request))
+
+
+@routes.route(
+    "POST",
+    "/v1/campaigns/<campaign_id>/resume",
+    summary="Resume a paused campaign: the recipients not yet reached are mailed, once each.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    body=schemas.LifecycleStep,
+    body_optional=True,
+    replies=(Reply(200, "The running campaign.", responses.Campaign),),
+)
+def resume(campaign_id: str, body: schemas.LifecycleStep) -> responses.Campaign:
+    """POST /v1/campaigns/<id>/resume: 409 unless it is paused."""
+    request = campaigns_pb2.ResumeCampaignRequest(id=campaign_id)
+    return mapping.campaign(upstream().campaigns.ResumeCampaign(request))
+
+
+@routes.route(
+    "POST",
+    "/v1/campaigns/<campaign_id>/cancel",
+    summary="Cancel a campaign for good: recipients whose mail has not left get `cancelled`.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    body=schemas.LifecycleStep,
+    body_optional=True,
+    replies=(Reply(200, "The cancelled campaign.", responses.Campaign),),
+)
+def cancel(campaign_id: str, body: schemas.LifecycleStep) -> responses.Campaign:
+    """POST /v1/campaigns/<id>/cancel: 409 once it is done or cancelled."""
+    request = campaigns_pb2.CancelCampaignRequest(id=campaign_id)
+    return mapping.campaign(upstream().campaigns.CancelCampaign(request))
+
+
+@routes.route(
+    "POST",
+    "/v1/campaigns/<campaign_id>/test-send",
+    summary="Mail a draft or scheduled campaign once to the caller's own address.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    body=schemas.TestSend,
+    body_optional=True,
+    replies=(Reply(200, "How the test send ended.", responses.TestSendResult),),
+)
+def test_send(campaign_id: str, body: schemas.TestSend) -> responses.TestSendResult:
+    """POST /v1/campaigns/<id>/test-send: a transactional mail, outside the pressure budget.
+
+    409 when the token has no `email` claim or the campaign is past scheduled.
+    """
+    request = campaigns_pb2.SendTestCampaignRequest(
+        id=campaign_id, sample_contact_id=body.sample_contact_id or ""
+    )
+    return mapping.test_send(upstream().campaigns.SendTestCampaign(request))

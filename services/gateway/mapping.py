@@ -16,6 +16,8 @@ from meshkit.unsubscribe import UnsubscribeRequest
 from protos.crm.campaigns.v1 import campaigns_pb2
 from protos.crm.consent.v1 import consent_pb2
 from protos.crm.contacts.v1 import contacts_pb2
+from services.campaigns.lifecycle import CampaignStatus
+from services.campaigns.validation import OverBudget
 from services.gateway import responses, schemas
 from services.gateway.inputs import Requester
 
@@ -322,19 +324,66 @@ def consent_receipt(message: consent_pb2.ConsentReceipt) -> responses.ConsentRec
     )
 
 
+def _campaign_audience(body: schemas.AudienceInput) -> campaigns_pb2.Audience:
+    if body.contact_ids is not None:
+        return campaigns_pb2.Audience(contact_ids=campaigns_pb2.ContactIds(ids=body.contact_ids))
+    return campaigns_pb2.Audience(all_of_component=True)
+
+
+def _stamp(value: Any) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)  # aware datetimes are converted to UTC
+    return stamp
+
+
+def _over_budget(word: str | None) -> Any:
+    return _value(campaigns_pb2.OverBudget, "OVER_BUDGET_", word)
+
+
 def new_campaign(body: schemas.NewCampaign) -> campaigns_pb2.CreateCampaignRequest:
-    if body.audience.contact_ids is not None:
-        audience = campaigns_pb2.Audience(
-            contact_ids=campaigns_pb2.ContactIds(ids=body.audience.contact_ids)
-        )
-    else:
-        audience = campaigns_pb2.Audience(all_of_component=True)
-    return campaigns_pb2.CreateCampaignRequest(
+    request = campaigns_pb2.CreateCampaignRequest(
         name=body.name,
         purpose=body.purpose,
         subject_template=body.subject_template,
         body_template=body.body_template,
-        audience=audience,
+        audience=_campaign_audience(body.audience),
+        priority=body.priority or 0,
+        over_budget=_over_budget(body.over_budget),
+        html_body_template=body.html_body_template or "",
+    )
+    if body.deadline is not None:
+        request.deadline.CopyFrom(_stamp(body.deadline))
+    return request
+
+
+def campaign_changes(
+    campaign_id: str, body: schemas.CampaignChanges
+) -> campaigns_pb2.UpdateCampaignRequest:
+    """Only the fields the body gives are set: the service changes those alone."""
+    request = campaigns_pb2.UpdateCampaignRequest(
+        id=campaign_id,
+        clear_deadline=body.clears_deadline,
+        over_budget=_over_budget(body.over_budget),
+    )
+    for name in ("name", "purpose", "subject_template", "body_template", "html_body_template"):
+        value = getattr(body, name)
+        if value is not None:
+            setattr(request, name, value)
+    if body.priority is not None:
+        request.priority = body.priority
+    if body.audience is not None:
+        request.audience.CopyFrom(_campaign_audience(body.audience))
+    if body.deadline is not None:
+        request.deadline.CopyFrom(_stamp(body.deadline))
+    return request
+
+
+def test_send(message: campaigns_pb2.SendTestCampaignResponse) -> responses.TestSendResult:
+    return responses.TestSendResult(
+        delivery_id=message.delivery_id,
+        outcome=message.outcome,
+        rule=message.rule,
+        message_id=message.message_id or None,
     )
 
 
@@ -362,12 +411,26 @@ def campaign(message: campaigns_pb2.Campaign) -> responses.Campaign:
         subject_template=message.subject_template,
         body_template=message.body_template,
         audience=_audience(message.audience) if message.HasField("audience") else None,
-        status=_word(campaigns_pb2.CampaignStatus, "CAMPAIGN_STATUS_", message.status),
+        status=_enum(
+            CampaignStatus, campaigns_pb2.CampaignStatus, "CAMPAIGN_STATUS_", message.status
+        ),
         send_at=_time(message, "send_at"),
         created_by=message.created_by,
         created_at=_time(message, "created_at"),
         outcome_counts=dict(message.outcome_counts),
+        priority=message.priority or None,
+        deadline=_time(message, "deadline"),
+        over_budget=_enum(
+            OverBudget, campaigns_pb2.OverBudget, "OVER_BUDGET_", message.over_budget
+        ),
+        html_body_template=message.html_body_template or None,
     )
+
+
+def _enum(words: Any, enum: Any, prefix: str, value: int) -> Any:
+    """A proto enum value as the service's own StrEnum member; unset -> None (absent)."""
+    word = _word(enum, prefix, value)
+    return None if word is None else words(word)
 
 
 def delivery(message: campaigns_pb2.Delivery) -> responses.Delivery:
@@ -377,4 +440,24 @@ def delivery(message: campaigns_pb2.Delivery) -> responses.Delivery:
         rule=message.rule,
         decided_at=_time(message, "decided_at"),
         message_id=message.message_id or None,  # set only once sent
+        deferred_until=_time(message, "deferred_until"),
+    )
+
+
+def preview(reply: campaigns_pb2.PreviewCampaignResponse) -> responses.Preview:
+    return responses.Preview(
+        audience=reply.audience,
+        counts=dict(reply.counts),
+        recipients=[
+            responses.PreviewRecipient(
+                contact_id=r.contact_id,
+                outcome=r.outcome,
+                rule=r.rule,
+                deferred_until=_time(r, "deferred_until"),
+                email=r.email or None,
+                merge_fields=dict(r.merge_fields),
+            )
+            for r in reply.recipients
+        ],
+        next_page_token=reply.next_page_token,
     )

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.campaigns.lifecycle import CampaignStatus
+from services.campaigns.validation import OverBudget
+
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
@@ -199,23 +202,67 @@ class Campaign(BaseModel):
     subject_template: str
     body_template: str
     audience: Audience | None = None
-    status: Literal["draft", "scheduled", "running", "done"] | None = None
+    status: CampaignStatus | None = Field(
+        None,
+        description="draft, scheduled, running, paused, done or cancelled.",
+    )
     send_at: Timestamp | None = None
     created_by: str
     created_at: Timestamp | None = None
     outcome_counts: dict[str, int] = Field(description="Recipients per outcome code.")
+    priority: int | None = Field(None, description="1 to 10; higher wins a contact's last slot.")
+    deadline: Timestamp | None = None
+    over_budget: OverBudget | None = None
+    html_body_template: str | None = Field(None, description="Absent: no HTML part.")
 
 
 class CampaignList(BaseModel):
     campaigns: list[Campaign]
 
 
+class TestSendResult(BaseModel):
+    """How the test send to the caller's own address ended (a transactional ledger row)."""
+
+    delivery_id: str
+    outcome: str = Field(description="sent, unconfirmed, smtp_failed or invalid_address.")
+    rule: str
+    message_id: str | None = None
+
+
 class Delivery(BaseModel):
     contact_id: str
-    outcome: str = Field(description="pending, sent, unconfirmed, capped, no_consent, ...")
-    rule: str = Field(description="The rule that decided, e.g. `pressure:global:1/604800s`.")
+    outcome: str = Field(
+        description="pending, sent, unconfirmed, deferred, expired, capped, cancelled, "
+        "no_consent, withdrawn, not_member, no_email, invalid_address, smtp_failed, duplicate."
+    )
+    rule: str = Field(
+        description="The rule that decided, e.g. `pressure:grouping:3/604800s`, `quiet:hours`."
+    )
     decided_at: Timestamp | None = None
     message_id: str | None = None
+    deferred_until: Timestamp | None = Field(
+        None, description="When deferred: when the pressure policy next allows the mail."
+    )
+
+
+class PreviewRecipient(BaseModel):
+    contact_id: str
+    outcome: str = Field(description="`sent` when it would be mailed now, else the outcome code.")
+    rule: str = Field(description="The rule that decided.")
+    deferred_until: Timestamp | None = None
+    email: str | None = Field(None, description="Only when the component may see it.")
+    merge_fields: dict[str, str] = Field(
+        default_factory=dict, description="The merge fields of the templates the owner may see."
+    )
+
+
+class Preview(BaseModel):
+    """A dry run of a draft or scheduled campaign: nothing reserved, nothing written."""
+
+    audience: int = Field(description="Recipients, merged records counted once.")
+    counts: dict[str, int] = Field(description="Recipients per outcome; on the first page only.")
+    recipients: list[PreviewRecipient]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class DeliveryList(BaseModel):

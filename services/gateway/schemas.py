@@ -163,6 +163,44 @@ BodyTemplate = Annotated[
 ]
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema's `integer` admits 7.0: take it as 7 (the model stays strict otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+CampaignPriority = Annotated[
+    int,
+    Field(
+        ge=campaign_rules.MIN_PRIORITY,
+        le=campaign_rules.MAX_PRIORITY,
+        description=f"{campaign_rules.MIN_PRIORITY} to {campaign_rules.MAX_PRIORITY}: of two "
+        "campaigns after a contact's last slot, the higher wins. Absent on create: "
+        f"{campaign_rules.DEFAULT_PRIORITY}.",
+    ),
+    BeforeValidator(_integral),
+]
+
+
+OverBudgetWord = Annotated[
+    Literal["defer", "drop"],
+    Field(
+        description="A recipient over the pressure budget: `defer` (the default) waits for the "
+        "first slot allowed before the deadline; `drop` is `capped` at once."
+    ),
+]
+HtmlBodyTemplate = Annotated[
+    str,
+    Field(
+        max_length=campaign_rules.MAX_HTML_BODY,
+        pattern=campaign_rules.TEMPLATE_PATTERN,
+        description="Optional HTML part, same merge fields as the text body (values are "
+        "escaped); empty: no HTML part.",
+    ),
+]
+
+
 Kind = Literal["person", "company"]
 Channel = Literal["email", "sms", "phone", "post"]
 ScopeWord = Literal["component", "grouping"]
@@ -493,6 +531,30 @@ def _absent_by_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _future_and_in_range(value: datetime) -> datetime:
+    """`value` in UTC; out of the range a timestamp holds, or not in the future: a 400."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range", "must be between year 1 and year 9999 in UTC"
+        ) from None
+    if utc <= datetime.now(UTC):
+        raise PydanticCustomError("datetime_future", "must be in the future")
+    return utc
+
+
+Deadline = Annotated[
+    AwareDatetime,
+    AfterValidator(_future_and_in_range),
+    Field(
+        description="RFC 3339 with an offset; in the future and after the planned start. A "
+        "recipient not reached by then is `expired`.",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+
+
 class AudienceInput(BaseModel):
     """Exactly one of: a list of contact ids, or every contact of the owner component."""
 
@@ -543,19 +605,10 @@ class NewCampaign(BaseModel):
     subject_template: SubjectTemplate
     body_template: BodyTemplate
     audience: AudienceInput
-
-
-def _future_and_in_range(value: datetime) -> datetime:
-    """`value` in UTC; out of the range a timestamp holds, or not in the future: a 400."""
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        raise PydanticCustomError(
-            "datetime_range", "must be between year 1 and year 9999 in UTC"
-        ) from None
-    if utc <= datetime.now(UTC):
-        raise PydanticCustomError("datetime_future", "must be in the future")
-    return utc
+    priority: CampaignPriority | None = Field(None, json_schema_extra=_absent_by_default)
+    deadline: Deadline | None = Field(None, json_schema_extra=_absent_by_default)
+    over_budget: OverBudgetWord | None = Field(None, json_schema_extra=_absent_by_default)
+    html_body_template: HtmlBodyTemplate | None = Field(None, json_schema_extra=_absent_by_default)
 
 
 class Schedule(BaseModel):
@@ -574,6 +627,50 @@ class SendNow(BaseModel):
     """No options yet: an empty body or `{}`."""
 
     model_config = _closed({})
+
+
+class CampaignChanges(BaseModel):
+    """A change of a draft or scheduled campaign: only the fields given change.
+
+    `deadline: null` removes the deadline; `html_body_template: ""` the HTML part.
+    """
+
+    model_config = _closed({"name": "Rentrée 2025 (v2)", "priority": 8, "deadline": None})
+
+    name: CampaignName | None = Field(None, json_schema_extra=_absent_by_default)
+    purpose: Purpose | None = Field(None, json_schema_extra=_absent_by_default)
+    subject_template: SubjectTemplate | None = Field(None, json_schema_extra=_absent_by_default)
+    body_template: BodyTemplate | None = Field(None, json_schema_extra=_absent_by_default)
+    audience: AudienceInput | None = Field(None, json_schema_extra=_absent_by_default)
+    priority: CampaignPriority | None = Field(None, json_schema_extra=_absent_by_default)
+    deadline: Deadline | None = Field(
+        None, description="null removes the deadline; absent keeps it."
+    )
+    over_budget: OverBudgetWord | None = Field(None, json_schema_extra=_absent_by_default)
+    html_body_template: HtmlBodyTemplate | None = Field(None, json_schema_extra=_absent_by_default)
+
+    @property
+    def clears_deadline(self) -> bool:
+        return "deadline" in self.model_fields_set and self.deadline is None
+
+
+class LifecycleStep(BaseModel):
+    """Unschedule, pause, resume or cancel: no options, an empty body or `{}`."""
+
+    model_config = _closed({})
+
+
+class TestSend(BaseModel):
+    """A test send to the caller's own address (the token's `email` claim)."""
+
+    model_config = _closed({"sample_contact_id": "c-1"})
+
+    sample_contact_id: AudienceContactId | None = Field(
+        None,
+        description="A contact of the caller's component whose fields fill the merge fields "
+        "(as the component sees them); absent: the merge fields are empty.",
+        json_schema_extra=_absent_by_default,
+    )
 
 
 class Page(BaseModel):

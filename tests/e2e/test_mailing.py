@@ -55,7 +55,7 @@ def test_a_mailing_reaches_exactly_the_members_with_consent(world: World) -> Non
         assert world.mesh.inbox.to(contact["email"]) == []
 
 
-def test_second_mailing_inside_the_window_is_capped_across_components(world: World) -> None:
+def test_second_mailing_inside_the_window_is_deferred_across_components(world: World) -> None:
     shared = world.new_contact(world.a)
     world.new_contact(world.b, email=shared["email"])
     world.grant(world.a, shared["id"])
@@ -64,13 +64,21 @@ def test_second_mailing_inside_the_window_is_capped_across_components(world: Wor
     first = world.campaign(world.a, [shared["id"]])
     world.send_and_wait(world.a, first["id"])
     second = world.campaign(world.b, [shared["id"]], name="Relance")
-    world.send_and_wait(world.b, second["id"])
+    reply = world.api.call("POST", f"/v1/campaigns/{second['id']}/send", world.b, {})
+    assert reply.status == 202, reply.text
+    world.mesh.wait_settled(world.b, second["id"])
 
     assert world.outcomes(world.a, first["id"]) == {shared["id"]: "sent"}
-    assert world.outcomes(world.b, second["id"]) == {shared["id"]: "capped"}
+    # Over the grouping's budget: deferred to the first slot the policy allows.
+    assert world.outcomes(world.b, second["id"]) == {shared["id"]: "deferred"}
     assert len(world.mesh.inbox.to(shared["email"])) == 1
     deliveries = world.api.call("GET", f"/v1/campaigns/{second['id']}/deliveries", world.b).json
-    assert deliveries["deliveries"][0]["rule"].startswith("pressure:")
+    (row,) = deliveries["deliveries"]
+    assert row["rule"].startswith("pressure:") and row["deferred_until"]
+    # A campaign that drops what is over its budget closes it as capped instead.
+    third = world.campaign(world.b, [shared["id"]], name="Dernière", over_budget="drop")
+    world.send_and_wait(world.b, third["id"])
+    assert world.outcomes(world.b, third["id"]) == {shared["id"]: "capped"}
 
 
 def test_one_click_unsubscribe_stops_the_next_mail_for_every_component(world: World) -> None:

@@ -26,8 +26,9 @@ from services.campaigns.gate import Gate
 from services.campaigns.ledger import Ledger, insert_pending
 from services.campaigns.message import Letterhead, MailFactory
 from services.campaigns.models import Campaign, Delivery
-from services.campaigns.policy import ConsentDecision, Reachability, global_rule
+from services.campaigns.policy import ConsentDecision, Reachability
 from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure_policy import campaign_key, default_policy
 from services.campaigns.signing import DkimSigner
 from services.campaigns.smtp import SmtpRelay, SmtpSettings
 from tests.support.fault_relay import FaultRelay
@@ -98,11 +99,9 @@ class Rig:
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.db, self.clock)
+        policy = default_policy(self.pressure_max, 3600)
         self.pressure = PressureCounters(
-            self.redis,
-            self.prefix,
-            global_rule(self.pressure_max, 3600),
-            self.ledger.recent_sends,
+            self.redis, self.prefix, lambda: policy, self.ledger.recent_sends
         )
         self.mails = MailFactory(
             LETTERHEAD, UnsubscribeTokens(SECRET), PersonLinks(SECRET), self.signer
@@ -183,8 +182,7 @@ class Rig:
 
     def holds_slot(self, campaign_id: str, contact_id: str) -> bool:
         """Whether the contact's pressure slot for this campaign is taken in Redis."""
-        key = self.pressure.slots_key(contact_id)
-        return self.redis.zscore(key, f"{campaign_id}:{contact_id}") is not None
+        return any(s.key == campaign_key(campaign_id) for s in self.pressure.slots([contact_id]))
 
     def close(self) -> None:
         for pool in self.pools:

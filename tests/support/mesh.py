@@ -138,12 +138,16 @@ class Mesh:
         batch_size: int = 50,
         lease_seconds: int = 300,
         smtp_delay_seconds: float = 0.0,
+        dispatch_threads: int = 2,
+        redis_url: str = REDIS_URL,
     ):
         self.workdir = workdir
         self.pressure_max = pressure_max
         self.batch_size = batch_size
         self.keys = TestKeys(workdir)
         self.lease_seconds = lease_seconds
+        self.dispatch_threads = dispatch_threads
+        self.redis_url = redis_url
         self.inbox = Inbox(keep=keep_mail, delay_seconds=smtp_delay_seconds)
         self.logs = workdir / "logs"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -203,7 +207,8 @@ class Mesh:
                 "CAMPAIGNS_DATABASE_URL": urls["campaigns"],
                 "CAMPAIGNS_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",
                 "CAMPAIGNS_CONSENT_TARGET": f"127.0.0.1:{ports['consent']}",
-                "CAMPAIGNS_REDIS_URL": REDIS_URL,
+                "CAMPAIGNS_REDIS_URL": self.redis_url,
+                "CAMPAIGNS_DISPATCH_THREADS": str(self.dispatch_threads),
                 "CAMPAIGNS_REDIS_KEY_PREFIX": self.redis_prefix,
                 "CAMPAIGNS_SMTP_HOST": "127.0.0.1",
                 "CAMPAIGNS_SMTP_PORT": str(smtp_port),
@@ -241,6 +246,20 @@ class Mesh:
     def all_logs(self) -> str:
         """Everything every process wrote, for no-leak checks."""
         return "\n".join(p.read_text(errors="replace") for p in self.logs.rglob("*.log"))
+
+    def wait_settled(self, token: str, campaign_id: str, timeout: float = 90.0) -> dict[str, Any]:
+        """Polls a campaign until no recipient is pending (sent, decided or deferred)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.api.call("GET", f"/v1/campaigns/{campaign_id}", token)
+            assert reply.status == 200, reply.text
+            campaign: dict[str, Any] = reply.json
+            counts = campaign["outcome_counts"]
+            if campaign["status"] == "done" or (counts and not counts.get("pending")):
+                return campaign
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"campaign still {campaign['status']}: {counts}")
+            time.sleep(0.2)
 
     def wait_done(self, token: str, campaign_id: str, timeout: float = 90.0) -> dict[str, Any]:
         """Polls a campaign until it is done; returns it."""

@@ -411,7 +411,7 @@ def test_the_global_cap_holds_across_campaigns(world: World) -> None:
     second = world.send([shared], name="Relance")
     world.drain()
     assert world.outcomes(first)[shared] == ("sent", "consent:consent_given")
-    assert world.outcomes(second)[shared] == ("capped", "pressure:global:1/604800s")
+    assert world.outcomes(second)[shared] == ("deferred", "pressure:grouping:1/604800s")
     assert len(world.sink.to(world.address(shared))) == 1
 
 
@@ -425,7 +425,7 @@ def test_after_redis_loses_its_keys_the_ledger_still_caps(world: World) -> None:
     second = world.send([mailed, fresh], name="Relance")
     world.drain()
     assert world.outcomes(second) == {
-        mailed: ("capped", "pressure:global:1/604800s"),
+        mailed: ("deferred", "pressure:grouping:1/604800s"),
         fresh: ("sent", "consent:consent_given"),
     }
     assert len(world.sink.to(world.address(mailed))) == 1
@@ -572,7 +572,7 @@ def test_redis_losing_data_between_the_check_and_the_send_still_caps(world: Worl
         dispatcher.run_once("A")
     finally:
         slow.close()
-    assert world.outcomes(first)[contact] == ("capped", "pressure:global:1/604800s")
+    assert world.outcomes(first)[contact] == ("deferred", "pressure:grouping:1/604800s")
     assert len(world.sink.to(world.address(contact))) == 1
 
 
@@ -612,7 +612,7 @@ def test_a_reply_lost_after_the_end_of_data_is_in_doubt_and_never_retried(
     delete_keys(world.redis, world.prefix)
     again = world.send([doubtful], name="Relance")
     world.drain()
-    assert world.outcomes(again)[doubtful] == ("capped", "pressure:global:1/604800s")
+    assert world.outcomes(again)[doubtful] == ("deferred", "pressure:grouping:1/604800s")
     assert len(sink.to(world.address(doubtful))) + len(world.sink.to(world.address(doubtful))) == 1
 
 

@@ -111,6 +111,19 @@ def wait_status(client: Client, campaign_id: str, status: int, timeout: float = 
         time.sleep(0.05)
 
 
+def wait_settled(client: Client, campaign_id: str, timeout: float = 30) -> pb.Campaign:
+    """Waits until no recipient is pending: every one sent, decided, or deferred to later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        campaign = client.GetCampaign(pb.GetCampaignRequest(id=campaign_id))
+        counts = dict(campaign.outcome_counts)
+        if counts and not counts.get("pending"):
+            return campaign  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"campaign still has pending recipients: {counts}")
+        time.sleep(0.05)
+
+
 def test_a_campaign_is_created_read_and_listed(sciences: Client) -> None:
     created = new_campaign(sciences, ["a", "b", "a"])
     assert created.status == pb.CAMPAIGN_STATUS_DRAFT

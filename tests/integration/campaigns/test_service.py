@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from meshkit.identity import Principal
 from services.campaigns.clients import GrpcDirectory, GrpcPurposeCatalogue
+from services.campaigns.ledger import Ledger
 from services.campaigns.models import Campaign, Delivery
 from services.campaigns.service import CampaignsService
 from services.campaigns.validation import Audience, AudienceKind, Draft
@@ -22,6 +24,7 @@ SCIENCES = Principal("ana@sciences", component="sciences", roles=frozenset({"cam
 LETTRES = Principal("leo@lettres", component="lettres", roles=frozenset({"campaign_manager"}))
 ADMIN = Principal("admin@grouping", roles=frozenset({"admin"}))
 NOBODY = Principal("someone", roles=frozenset({"campaign_manager"}))
+SCIENCES_VIEWER = Principal("viewer@sciences", component="sciences")  # not a manager
 
 
 @pytest.fixture
@@ -184,3 +187,134 @@ def test_deliveries_come_page_by_page(service: CampaignsService) -> None:
     with pytest.raises(InvalidArgument):  # a token of one campaign is no good for another
         service.list_deliveries(SCIENCES, other.id, 2, first.next_page_token)
     assert len(service.list_deliveries(SCIENCES, campaign.id, 5000, "").deliveries) == 5
+
+
+# --- Lifecycle (issue 8): the ledger side of pause, cancel and finish -----------------------
+
+
+def rows_of(db: Database, campaign_id: str) -> dict[str, Delivery]:
+    with db.transaction() as session:
+        found = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign_id))
+        return {row.contact_id: row for row in found}
+
+
+def hold(db: Database, campaign_id: str, contact_id: str, *, started: bool, lease: float) -> int:
+    """A worker `w1` holds this row, its send started or not, its lease ending in `lease` s."""
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        row = session.scalars(
+            select(Delivery).where(
+                Delivery.campaign_id == campaign_id, Delivery.contact_id == contact_id
+            )
+        ).one()
+        row.claimed_by = "w1"
+        row.claimed_until = now + timedelta(seconds=lease)
+        row.send_started_at = now if started else None
+        return row.id
+
+
+def test_cancel_closes_every_row_not_in_flight_and_leaves_the_one_in_flight_to_its_worker(
+    service: CampaignsService, db: Database
+) -> None:
+    campaign = service.create(SCIENCES, draft(("a", "b", "c", "d")))
+    service.send_now(SCIENCES, campaign.id)
+    in_flight = hold(db, campaign.id, "a", started=True, lease=60)
+    held = hold(db, campaign.id, "b", started=False, lease=60)
+    with db.transaction() as session:  # an earlier worker's row deferred to a later slot
+        session.get_one(Delivery, rows_of(db, campaign.id)["c"].id).outcome = "deferred"
+
+    with pytest.raises(NotFound):
+        service.cancel(LETTRES, campaign.id)
+    cancelled = service.cancel(SCIENCES, campaign.id)
+    assert cancelled.status == "cancelled"
+    assert cancelled.outcome_counts == {"pending": 1, "cancelled": 3}
+    ledger = Ledger(db)
+    # The holder of a closed row lost it; the mail in flight is closed as usual.
+    assert not ledger.mark_sending("w1", held, "<m@x>", 60)
+    assert ledger.close_sent("w1", in_flight, "consent:consent_given")
+    assert campaign.id not in ledger.finish_campaigns()  # cancelled never turns done
+    outcomes = {c: (r.outcome, r.rule) for c, r in rows_of(db, campaign.id).items()}
+    assert outcomes == {
+        "a": ("sent", "consent:consent_given"),
+        "b": ("cancelled", "lifecycle:cancelled"),
+        "c": ("cancelled", "lifecycle:cancelled"),
+        "d": ("cancelled", "lifecycle:cancelled"),
+    }
+    assert service.get(SCIENCES, campaign.id).status == "cancelled"
+    with pytest.raises(FailedPrecondition) as refused:
+        service.cancel(SCIENCES, campaign.id)
+    assert refused.value.detail.startswith("the campaign is cancelled;")
+
+
+def test_a_send_in_flight_abandoned_by_a_dead_worker_after_a_cancel_ends_unconfirmed(
+    service: CampaignsService, db: Database
+) -> None:
+    campaign = service.create(SCIENCES, draft(("a", "b")))
+    service.send_now(SCIENCES, campaign.id)
+    hold(db, campaign.id, "a", started=True, lease=-1)  # its worker died mid-send
+    service.cancel(SCIENCES, campaign.id)
+    Ledger(db).finish_campaigns()
+    outcomes = {c: (r.outcome, r.rule) for c, r in rows_of(db, campaign.id).items()}
+    assert outcomes == {
+        "a": ("unconfirmed", "smtp:worker_lost"),
+        "b": ("cancelled", "lifecycle:cancelled"),
+    }
+
+
+def test_a_running_campaign_is_done_only_when_no_row_is_pending_or_deferred(
+    service: CampaignsService, db: Database
+) -> None:
+    campaign = service.create(SCIENCES, draft(("a",)))
+    service.send_now(SCIENCES, campaign.id)
+    row_id = rows_of(db, campaign.id)["a"].id
+    ledger = Ledger(db)
+    for outcome, done in (("deferred", False), ("pending", False), ("sent", True)):
+        with db.transaction() as session:
+            session.get_one(Delivery, row_id).outcome = outcome
+        assert (campaign.id in ledger.finish_campaigns()) is done
+    assert service.get(SCIENCES, campaign.id).status == "done"
+
+
+def test_pause_and_resume_follow_the_table_and_claims_skip_a_paused_campaign(
+    service: CampaignsService, db: Database
+) -> None:
+    campaign = service.create(SCIENCES, draft(("a", "b")))
+    with pytest.raises(FailedPrecondition):
+        service.pause(SCIENCES, campaign.id)
+    service.send_now(SCIENCES, campaign.id)
+    ledger = Ledger(db)
+    assert ledger.still_running(campaign.id)
+    assert service.pause(SCIENCES, campaign.id).status == "paused"
+    assert not ledger.still_running(campaign.id)
+    with db.transaction() as session:
+        assert session.get_one(Campaign, campaign.id).paused_at is not None
+    for _ in range(20):  # whatever else runs in this database, not our rows
+        batch = ledger.claim("w9", 1000, 60)
+        if batch is None:
+            break
+        assert batch.campaign.id != campaign.id
+    with pytest.raises(PermissionDenied):
+        service.resume(SCIENCES_VIEWER, campaign.id)
+    with pytest.raises(NotFound):
+        service.resume(LETTRES, campaign.id)
+    assert service.resume(SCIENCES, campaign.id).status == "running"
+    assert ledger.still_running(campaign.id)
+
+
+def test_unschedule_and_cancel_of_a_scheduled_campaign_forget_its_start(
+    db: Database, directory: tuple[GrpcDirectory, CallLog], purposes: tuple[Any, CallLog]
+) -> None:
+    forgotten: list[str] = []
+    service = CampaignsService(db, directory[0], purposes[0], on_unscheduled=forgotten.append)
+    send_at = datetime.now(UTC) + timedelta(hours=1)
+    first, second = (service.create(SCIENCES, draft(("a",))) for _ in range(2))
+    for campaign in (first, second):
+        service.schedule(SCIENCES, campaign.id, send_at)
+    assert service.unschedule(SCIENCES, first.id).status == "draft"
+    assert service.cancel(SCIENCES, second.id).status == "cancelled"
+    assert forgotten == [first.id, second.id]
+    # A start that fires anyway does nothing.
+    assert not service.start_scheduled(first.id, send_at, "test")
+    assert not service.start_scheduled(second.id, send_at, "test")
+    assert rows_of(db, first.id) == {} and rows_of(db, second.id) == {}
+    assert service.get(SCIENCES, first.id).send_at is None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.integration.gateway.conftest import campaigns_available
 from tests.integration.gateway.harness import A, B, Gateway, problem
@@ -115,3 +117,114 @@ def test_a_send_time_out_of_range_or_past_is_400_on_send_at(gateway: Gateway, se
     assert {e["field"] for e in refused["errors"]} == {"send_at"}
     after = gateway.api.call("GET", f"/v1/campaigns/{draft['id']}", manager).json
     assert (after["status"], after.get("send_at")) == ("draft", None)
+
+
+def _call(gateway: Gateway, token: str, method: str, path: str, body: object = None) -> Any:
+    return gateway.api.call(method, path, token, body)
+
+
+def test_a_draft_is_patched_unscheduled_and_cancelled_and_another_component_gets_404(
+    gateway: Gateway,
+) -> None:
+    a_token, b_token = gateway.keys.manager(A), gateway.keys.manager(B)
+    body = {
+        **CAMPAIGN,
+        "priority": 7,
+        "deadline": "2099-06-01T00:00:00+02:00",
+        "over_budget": "drop",
+        "html_body_template": "<p>Bonjour {{ first_name }}</p>",
+    }
+    created = _call(gateway, a_token, "POST", "/v1/campaigns", body)
+    assert created.status == 201, created.text
+    campaign = created.json
+    assert (campaign["priority"], campaign["over_budget"]) == (7, "drop")
+    assert campaign["deadline"] == "2099-05-31T22:00:00Z"
+    assert campaign["html_body_template"] == body["html_body_template"]
+    path = f"/v1/campaigns/{campaign['id']}"
+
+    patched = _call(gateway, a_token, "PATCH", path, {"name": "Rentrée v2", "deadline": None})
+    assert patched.status == 200, patched.text
+    assert patched.json["name"] == "Rentrée v2" and "deadline" not in patched.json
+    assert patched.json["priority"] == 7  # absent: unchanged
+    bad = problem(_call(gateway, a_token, "PATCH", path, {"priority": 11}), 400)
+    assert {e["field"] for e in bad["errors"]} == {"priority"}
+
+    for method, suffix, step_body in (
+        ("PATCH", "", {"name": "Theirs"}),
+        ("POST", "/unschedule", {}),
+        ("POST", "/pause", None),
+        ("POST", "/resume", {}),
+        ("POST", "/cancel", {}),
+        ("POST", "/test-send", {}),
+    ):
+        problem(_call(gateway, b_token, method, path + suffix, step_body), 404)
+
+    for suffix in ("/unschedule", "/pause", "/resume"):  # not allowed from draft
+        refused = problem(_call(gateway, a_token, "POST", path + suffix, {}), 409)
+        assert refused["detail"].startswith("the campaign is draft;")
+    schedule = {"send_at": "2099-01-01T08:00:00Z"}
+    assert _call(gateway, a_token, "POST", path + "/schedule", schedule).status == 200
+    unscheduled = _call(gateway, a_token, "POST", path + "/unschedule")
+    assert unscheduled.status == 200, unscheduled.text
+    assert unscheduled.json["status"] == "draft" and "send_at" not in unscheduled.json
+
+    cancelled = _call(gateway, a_token, "POST", path + "/cancel")
+    assert cancelled.status == 200, cancelled.text
+    assert cancelled.json["status"] == "cancelled"
+    for method, suffix, step_body in (
+        ("PATCH", "", {"name": "Late"}),
+        ("POST", "/cancel", {}),
+        ("POST", "/send", {}),
+        ("POST", "/test-send", {}),
+    ):
+        problem(_call(gateway, a_token, method, path + suffix, step_body), 409)
+    assert _call(gateway, a_token, "GET", path).json["name"] == "Rentrée v2"
+
+
+def test_a_running_campaign_is_paused_resumed_then_cancelled_and_every_row_decided(
+    gateway: Gateway,
+) -> None:
+    token = gateway.keys.manager(A)
+    # Ids no contact has: each is decided not_member, batch after batch, long enough to act.
+    ids = [f"nobody-{uuid.uuid4().hex[:6]}-{i}" for i in range(20_000)]
+    body = {**CAMPAIGN, "audience": {"contact_ids": ids}}
+    campaign = _call(gateway, token, "POST", "/v1/campaigns", body).json
+    path = f"/v1/campaigns/{campaign['id']}"
+    assert _call(gateway, token, "POST", path + "/send").status == 202
+    paused = _call(gateway, token, "POST", path + "/pause")
+    assert paused.status == 200, paused.text
+    assert paused.json["status"] == "paused"
+    problem(_call(gateway, token, "PATCH", path, {"name": "Too late"}), 409)
+    problem(_call(gateway, token, "POST", path + "/pause"), 409)
+    resumed = _call(gateway, token, "POST", path + "/resume")
+    assert resumed.status == 200 and resumed.json["status"] == "running", resumed.text
+    cancelled = _call(gateway, token, "POST", path + "/cancel")
+    assert cancelled.status == 200, cancelled.text
+    assert cancelled.json["status"] == "cancelled"
+    counts = cancelled.json["outcome_counts"]
+    assert counts.get("cancelled", 0) > 0
+    assert set(counts) <= {"cancelled", "not_member", "pending"}
+    assert sum(counts.values()) == len(ids)
+
+
+def test_a_test_send_needs_an_email_claim_and_goes_to_it(gateway: Gateway) -> None:
+    manager = gateway.keys.manager(A)
+    with_email = gateway.keys.manager(A, email=f"ana.{uuid.uuid4().hex[:6]}@example.org")
+    campaign = _call(gateway, manager, "POST", "/v1/campaigns", CAMPAIGN).json
+    path = f"/v1/campaigns/{campaign['id']}/test-send"
+    refused = problem(_call(gateway, manager, "POST", path, {}), 409)
+    assert "email" in refused["detail"]
+    bad = problem(_call(gateway, with_email, "POST", path, {"sample_contact_id": ""}), 400)
+    assert {e["field"] for e in bad["errors"]} == {"sample_contact_id"}
+    # This mesh has no SMTP relay of its own (the campaigns tests have one): the mail was
+    # addressed and recorded as a transactional test send, then the relay was not there.
+    problem(_call(gateway, with_email, "POST", path), 503)
+    with gateway.databases["campaigns"].connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT message_class, kind, campaign_id FROM deliveries"
+                " WHERE idempotency_key LIKE :key"
+            ),
+            {"key": f"test-send:{campaign['id']}:%"},
+        ).all()
+    assert [tuple(row) for row in rows] == [("transactional", "test_send", None)]

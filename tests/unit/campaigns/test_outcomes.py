@@ -12,11 +12,11 @@ from services.campaigns.policy import (
     Reachability,
     consent_outcome,
     consent_rule,
-    global_rule,
     is_permanent_smtp_failure,
     membership_outcome,
     smtp_rule,
 )
+from services.campaigns.pressure_policy import default_policy
 
 
 def test_outcome_codes_are_those_the_contract_documents() -> None:
@@ -76,7 +76,7 @@ def test_rule_codes() -> None:
     assert consent_rule(ConsentDecision.NO_CONSENT) == "consent:no_consent"
     assert consent_rule(ConsentDecision.WITHDRAWN) == "consent:withdrawn"
     assert smtp_rule(550) == "smtp:550"
-    assert global_rule(3, 604800).code == "pressure:global:3/604800s"
+    assert default_policy(3, 604800).rules[0].code == "pressure:grouping:3/604800s"
 
 
 @given(st.integers(min_value=200, max_value=599))

@@ -61,3 +61,17 @@ def test_token_without_role_gives_contact_editor_and_campaign_manager(tmp_path: 
     assert roles == {"contact_editor", "campaign_manager"}
     help_text = _crm(tmp_path, {}, "token", "--help").stdout
     assert all(role in help_text for role in ("viewer", "dpo", "admin", "service"))
+
+
+def test_token_carries_the_callers_own_email_claim(tmp_path: Path) -> None:
+    home = tmp_path / "mesh-home"
+    generate_dev_keys(home / "keys" / "dev-private.pem", home / "keys" / "dev-public.pem")
+    verifier = TokenVerifier(
+        "crm-mesh-dev", "crm-mesh", public_key_file=home / "keys" / "dev-public.pem"
+    )
+    env = {"CRM_HOME": str(home)}
+    default = _crm(tmp_path, env, "token", "--sub", "alice@sciences", "--component", "sciences")
+    assert default.returncode == 0, default.stderr
+    assert verifier.verify(default.stdout.strip()).email == "alice@sciences.localhost"
+    named = _crm(tmp_path, env, "token", "--sub", "bob", "--email", "bob@univ.example")
+    assert verifier.verify(named.stdout.strip()).email == "bob@univ.example"

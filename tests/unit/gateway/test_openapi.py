@@ -89,6 +89,16 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/campaigns/{campaign_id}/schedule", "POST"),
         ("/v1/campaigns/{campaign_id}/send", "POST"),
         ("/v1/campaigns/{campaign_id}/deliveries", "GET"),
+        ("/v1/campaigns/{campaign_id}/preview", "GET"),
+        ("/v1/pressure-policy", "GET"),
+        ("/v1/pressure-policy", "PUT"),
+        ("/v1/pressure-policy/versions", "GET"),
+        ("/v1/campaigns/{campaign_id}", "PATCH"),
+        ("/v1/campaigns/{campaign_id}/unschedule", "POST"),
+        ("/v1/campaigns/{campaign_id}/pause", "POST"),
+        ("/v1/campaigns/{campaign_id}/resume", "POST"),
+        ("/v1/campaigns/{campaign_id}/cancel", "POST"),
+        ("/v1/campaigns/{campaign_id}/test-send", "POST"),
         ("/unsubscribe/{token}", "GET"),
         ("/unsubscribe/{token}", "POST"),
         ("/consent/confirm/{token}", "GET"),
@@ -110,6 +120,8 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/consent/receipts/{event_id}", "GET"),
         ("/consent/receipts/{token}", "GET"),
         ("/consent/receipt-keys", "GET"),
+        ("/v1/contacts/{contact_id}/interactions", "GET"),
+        ("/v1/contacts/{contact_id}/interactions", "POST"),
     }
     assert documented(document) == expected
 

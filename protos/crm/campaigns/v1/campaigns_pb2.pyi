@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from protos.crm.campaigns.v1 import interactions_pb2 as _interactions_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -33,6 +34,8 @@ class _CampaignStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Campai
     CAMPAIGN_STATUS_SCHEDULED: _CampaignStatus.ValueType  # 2
     CAMPAIGN_STATUS_RUNNING: _CampaignStatus.ValueType  # 3
     CAMPAIGN_STATUS_DONE: _CampaignStatus.ValueType  # 4
+    CAMPAIGN_STATUS_PAUSED: _CampaignStatus.ValueType  # 5
+    CAMPAIGN_STATUS_CANCELLED: _CampaignStatus.ValueType  # 6
 
 class CampaignStatus(_CampaignStatus, metaclass=_CampaignStatusEnumTypeWrapper): ...
 
@@ -41,7 +44,174 @@ CAMPAIGN_STATUS_DRAFT: CampaignStatus.ValueType  # 1
 CAMPAIGN_STATUS_SCHEDULED: CampaignStatus.ValueType  # 2
 CAMPAIGN_STATUS_RUNNING: CampaignStatus.ValueType  # 3
 CAMPAIGN_STATUS_DONE: CampaignStatus.ValueType  # 4
+CAMPAIGN_STATUS_PAUSED: CampaignStatus.ValueType  # 5
+CAMPAIGN_STATUS_CANCELLED: CampaignStatus.ValueType  # 6
 Global___CampaignStatus: _TypeAlias = CampaignStatus  # noqa: Y015
+
+class _OverBudget:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverBudgetEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverBudget.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVER_BUDGET_UNSPECIFIED: _OverBudget.ValueType  # 0
+    """on create: defer"""
+    OVER_BUDGET_DEFER: _OverBudget.ValueType  # 1
+    """wait for the first slot before the deadline"""
+    OVER_BUDGET_DROP: _OverBudget.ValueType  # 2
+    """dropped at once, outcome `capped`"""
+
+class OverBudget(_OverBudget, metaclass=_OverBudgetEnumTypeWrapper):
+    """What happens to a recipient over the pressure budget."""
+
+OVER_BUDGET_UNSPECIFIED: OverBudget.ValueType  # 0
+"""on create: defer"""
+OVER_BUDGET_DEFER: OverBudget.ValueType  # 1
+"""wait for the first slot before the deadline"""
+OVER_BUDGET_DROP: OverBudget.ValueType  # 2
+"""dropped at once, outcome `capped`"""
+Global___OverBudget: _TypeAlias = OverBudget  # noqa: Y015
+
+@_typing.final
+class PreviewCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    page_size: _builtins.int
+    """1 to 1000, default 100"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewCampaignRequest: _TypeAlias = PreviewCampaignRequest  # noqa: Y015
+
+@_typing.final
+class PreviewRecipient(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MergeFieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    DEFERRED_UNTIL_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    MERGE_FIELDS_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    outcome: _builtins.str
+    """"sent" (would be mailed now) or an outcome code"""
+    rule: _builtins.str
+    email: _builtins.str
+    """only when contacts lets the owner component see it"""
+    @_builtins.property
+    def deferred_until(self) -> _timestamp_pb2.Timestamp:
+        """when deferred"""
+
+    @_builtins.property
+    def merge_fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """only the fields the owner may see"""
+
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        deferred_until: _timestamp_pb2.Timestamp | None = ...,
+        email: _builtins.str = ...,
+        merge_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deferred_until", b"deferred_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deferred_until", b"deferred_until", "email", b"email", "merge_fields", b"merge_fields", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewRecipient: _TypeAlias = PreviewRecipient  # noqa: Y015
+
+@_typing.final
+class PreviewCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class CountsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    audience: _builtins.int
+    """recipients, merged records counted once"""
+    next_page_token: _builtins.str
+    @_builtins.property
+    def counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """on the first page only"""
+
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedCompositeFieldContainer[Global___PreviewRecipient]: ...
+    def __init__(
+        self,
+        *,
+        audience: _builtins.int = ...,
+        counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        recipients: _abc.Iterable[Global___PreviewRecipient] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "counts", b"counts", "next_page_token", b"next_page_token", "recipients", b"recipients"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewCampaignResponse: _TypeAlias = PreviewCampaignResponse  # noqa: Y015
 
 @_typing.final
 class SendTransactionalRequest(_message.Message):
@@ -200,6 +370,7 @@ class ContactExport(_message.Message):
     MERGED_IDS_FIELD_NUMBER: _builtins.int
     DELIVERIES_FIELD_NUMBER: _builtins.int
     PRESSURE_FIELD_NUMBER: _builtins.int
+    INTERACTIONS_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     @_builtins.property
     def merged_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -209,6 +380,10 @@ class ContactExport(_message.Message):
     def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExportedDelivery]: ...
     @_builtins.property
     def pressure(self) -> _containers.RepeatedCompositeFieldContainer[Global___PressureSlot]: ...
+    @_builtins.property
+    def interactions(self) -> _containers.RepeatedCompositeFieldContainer[_interactions_pb2.ExportedInteraction]:
+        """The interactions recorded for the person (interactions.proto), oldest first."""
+
     def __init__(
         self,
         *,
@@ -216,10 +391,11 @@ class ContactExport(_message.Message):
         merged_ids: _abc.Iterable[_builtins.str] | None = ...,
         deliveries: _abc.Iterable[Global___ExportedDelivery] | None = ...,
         pressure: _abc.Iterable[Global___PressureSlot] | None = ...,
+        interactions: _abc.Iterable[_interactions_pb2.ExportedInteraction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deliveries", b"deliveries", "merged_ids", b"merged_ids", "pressure", b"pressure"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deliveries", b"deliveries", "interactions", b"interactions", "merged_ids", b"merged_ids", "pressure", b"pressure"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -455,13 +631,27 @@ class CreateCampaignRequest(_message.Message):
     SUBJECT_TEMPLATE_FIELD_NUMBER: _builtins.int
     BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FIELD_NUMBER: _builtins.int
+    HTML_BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     purpose: _builtins.str
     subject_template: _builtins.str
     """merge fields as {{ first_name }}"""
     body_template: _builtins.str
+    priority: _builtins.int
+    """1..10, higher wins a contact's last slot; 0: the default, 5"""
+    over_budget: Global___OverBudget.ValueType
+    """unspecified: defer"""
+    html_body_template: _builtins.str
+    """optional HTML part, same merge fields as the body"""
     @_builtins.property
     def audience(self) -> Global___Audience: ...
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp:
+        """Optional; after send_at and now. A recipient not reached by then: `expired`."""
+
     def __init__(
         self,
         *,
@@ -470,10 +660,14 @@ class CreateCampaignRequest(_message.Message):
         subject_template: _builtins.str = ...,
         body_template: _builtins.str = ...,
         audience: Global___Audience | None = ...,
+        priority: _builtins.int = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        over_budget: Global___OverBudget.ValueType = ...,
+        html_body_template: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "deadline", b"deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "name", b"name", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "deadline", b"deadline", "html_body_template", b"html_body_template", "name", b"name", "over_budget", b"over_budget", "priority", b"priority", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -515,6 +709,10 @@ class Campaign(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     OUTCOME_COUNTS_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FIELD_NUMBER: _builtins.int
+    HTML_BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     owner_component: _builtins.str
@@ -523,6 +721,10 @@ class Campaign(_message.Message):
     body_template: _builtins.str
     status: Global___CampaignStatus.ValueType
     created_by: _builtins.str
+    priority: _builtins.int
+    over_budget: Global___OverBudget.ValueType
+    html_body_template: _builtins.str
+    """empty: no HTML part"""
     @_builtins.property
     def audience(self) -> Global___Audience: ...
     @_builtins.property
@@ -541,6 +743,8 @@ class Campaign(_message.Message):
         against marketing pressure and is never sent again.
         """
 
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -556,10 +760,14 @@ class Campaign(_message.Message):
         created_by: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         outcome_counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        priority: _builtins.int = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        over_budget: Global___OverBudget.ValueType = ...,
+        html_body_template: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "created_at", b"created_at", "send_at", b"send_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "created_at", b"created_at", "deadline", b"deadline", "send_at", b"send_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "created_at", b"created_at", "created_by", b"created_by", "id", b"id", "name", b"name", "outcome_counts", b"outcome_counts", "owner_component", b"owner_component", "purpose", b"purpose", "send_at", b"send_at", "status", b"status", "subject_template", b"subject_template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "body_template", b"body_template", "created_at", b"created_at", "created_by", b"created_by", "deadline", b"deadline", "html_body_template", b"html_body_template", "id", b"id", "name", b"name", "outcome_counts", b"outcome_counts", "over_budget", b"over_budget", "owner_component", b"owner_component", "priority", b"priority", "purpose", b"purpose", "send_at", b"send_at", "status", b"status", "subject_template", b"subject_template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -670,6 +878,7 @@ class Delivery(_message.Message):
     RULE_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    DEFERRED_UNTIL_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     outcome: _builtins.str
     """one of the codes above"""
@@ -679,6 +888,10 @@ class Delivery(_message.Message):
     """set when sent"""
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deferred_until(self) -> _timestamp_pb2.Timestamp:
+        """when deferred: when it leaves"""
+
     def __init__(
         self,
         *,
@@ -687,10 +900,11 @@ class Delivery(_message.Message):
         rule: _builtins.str = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         message_id: _builtins.str = ...,
+        deferred_until: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "deferred_until", b"deferred_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "decided_at", b"decided_at", "message_id", b"message_id", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "decided_at", b"decided_at", "deferred_until", b"deferred_until", "message_id", b"message_id", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -743,3 +957,213 @@ class ListDeliveriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDeliveriesResponse: _TypeAlias = ListDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCampaignRequest(_message.Message):
+    """Only the fields present change; absent ones keep their value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SUBJECT_TEMPLATE_FIELD_NUMBER: _builtins.int
+    BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    CLEAR_DEADLINE_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FIELD_NUMBER: _builtins.int
+    HTML_BODY_TEMPLATE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    purpose: _builtins.str
+    subject_template: _builtins.str
+    body_template: _builtins.str
+    priority: _builtins.int
+    clear_deadline: _builtins.bool
+    """removes the deadline (with no `deadline`)"""
+    over_budget: Global___OverBudget.ValueType
+    """unspecified: unchanged"""
+    html_body_template: _builtins.str
+    """"": no HTML part"""
+    @_builtins.property
+    def audience(self) -> Global___Audience: ...
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str | None = ...,
+        purpose: _builtins.str | None = ...,
+        subject_template: _builtins.str | None = ...,
+        body_template: _builtins.str | None = ...,
+        audience: Global___Audience | None = ...,
+        priority: _builtins.int | None = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        clear_deadline: _builtins.bool = ...,
+        over_budget: Global___OverBudget.ValueType = ...,
+        html_body_template: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_body_template", b"_body_template", "_html_body_template", b"_html_body_template", "_name", b"_name", "_priority", b"_priority", "_purpose", b"_purpose", "_subject_template", b"_subject_template", "audience", b"audience", "body_template", b"body_template", "deadline", b"deadline", "html_body_template", b"html_body_template", "name", b"name", "priority", b"priority", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_body_template", b"_body_template", "_html_body_template", b"_html_body_template", "_name", b"_name", "_priority", b"_priority", "_purpose", b"_purpose", "_subject_template", b"_subject_template", "audience", b"audience", "body_template", b"body_template", "clear_deadline", b"clear_deadline", "deadline", b"deadline", "html_body_template", b"html_body_template", "id", b"id", "name", b"name", "over_budget", b"over_budget", "priority", b"priority", "purpose", b"purpose", "subject_template", b"subject_template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__body_template: _TypeAlias = _typing.Literal["body_template"]  # noqa: Y015
+    _WhichOneofArgType__body_template: _TypeAlias = _typing.Literal["_body_template", b"_body_template"]  # noqa: Y015
+    _WhichOneofReturnType__html_body_template: _TypeAlias = _typing.Literal["html_body_template"]  # noqa: Y015
+    _WhichOneofArgType__html_body_template: _TypeAlias = _typing.Literal["_html_body_template", b"_html_body_template"]  # noqa: Y015
+    _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
+    _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__priority: _TypeAlias = _typing.Literal["priority"]  # noqa: Y015
+    _WhichOneofArgType__priority: _TypeAlias = _typing.Literal["_priority", b"_priority"]  # noqa: Y015
+    _WhichOneofReturnType__purpose: _TypeAlias = _typing.Literal["purpose"]  # noqa: Y015
+    _WhichOneofArgType__purpose: _TypeAlias = _typing.Literal["_purpose", b"_purpose"]  # noqa: Y015
+    _WhichOneofReturnType__subject_template: _TypeAlias = _typing.Literal["subject_template"]  # noqa: Y015
+    _WhichOneofArgType__subject_template: _TypeAlias = _typing.Literal["_subject_template", b"_subject_template"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__body_template) -> _WhichOneofReturnType__body_template | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__html_body_template) -> _WhichOneofReturnType__html_body_template | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__priority) -> _WhichOneofReturnType__priority | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__purpose) -> _WhichOneofReturnType__purpose | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__subject_template) -> _WhichOneofReturnType__subject_template | None: ...
+
+Global___UpdateCampaignRequest: _TypeAlias = UpdateCampaignRequest  # noqa: Y015
+
+@_typing.final
+class UnscheduleCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnscheduleCampaignRequest: _TypeAlias = UnscheduleCampaignRequest  # noqa: Y015
+
+@_typing.final
+class PauseCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCampaignRequest: _TypeAlias = PauseCampaignRequest  # noqa: Y015
+
+@_typing.final
+class ResumeCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCampaignRequest: _TypeAlias = ResumeCampaignRequest  # noqa: Y015
+
+@_typing.final
+class CancelCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCampaignRequest: _TypeAlias = CancelCampaignRequest  # noqa: Y015
+
+@_typing.final
+class SendTestCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    SAMPLE_CONTACT_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    sample_contact_id: _builtins.str
+    """Optional: a contact the caller's component may see, whose fields fill the
+    merge fields (as contacts gives them to that component); empty fields otherwise.
+    """
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        sample_contact_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "sample_contact_id", b"sample_contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendTestCampaignRequest: _TypeAlias = SendTestCampaignRequest  # noqa: Y015
+
+@_typing.final
+class SendTestCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    delivery_id: _builtins.str
+    """the transactional row"""
+    outcome: _builtins.str
+    """sent, unconfirmed, smtp_failed, invalid_address"""
+    rule: _builtins.str
+    message_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        delivery_id: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery_id", b"delivery_id", "message_id", b"message_id", "outcome", b"outcome", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendTestCampaignResponse: _TypeAlias = SendTestCampaignResponse  # noqa: Y015

@@ -84,6 +84,41 @@ class CampaignsServiceStub:
                 request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactResponse.FromString,
                 _registered_method=True)
+        self.UpdateCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/UpdateCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.UpdateCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.UnscheduleCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/UnscheduleCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.UnscheduleCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.PauseCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/PauseCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PauseCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.ResumeCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/ResumeCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ResumeCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.CancelCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/CancelCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.CancelCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.SendTestCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/SendTestCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignResponse.FromString,
+                _registered_method=True)
+        self.PreviewCampaign = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/PreviewCampaign',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignsServiceServicer:
@@ -166,6 +201,65 @@ class CampaignsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCampaign(self, request, context):
+        """Changes a draft or scheduled campaign (FAILED_PRECONDITION otherwise); only
+        the fields present change. campaign_manager of the owner component.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnscheduleCampaign(self, request, context):
+        """scheduled -> draft: the planned start is forgotten.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseCampaign(self, request, context):
+        """running -> paused: no worker claims its recipients until it resumes; a
+        batch in hand stops between groups.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeCampaign(self, request, context):
+        """paused -> running: the rest of the audience leaves, from the ledger.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCampaign(self, request, context):
+        """Any status before done -> cancelled: every recipient whose mail has not
+        started leaving gets the outcome `cancelled`; mails in flight finish.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendTestCampaign(self, request, context):
+        """A draft or scheduled campaign mailed once to the caller's own address (the
+        token's `email` claim; FAILED_PRECONDITION without one), as a
+        transactional mail of kind test_send: never counted by marketing pressure,
+        never a row of the campaign.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewCampaign(self, request, context):
+        """A dry run of a draft or scheduled campaign: each recipient's expected
+        outcome now ("sent" when it would be mailed) and the rule that decided it,
+        asked of contacts, consent and the pressure counters exactly as a send
+        would, reserving nothing and writing nothing. The first page also counts
+        every outcome over the whole audience.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -218,6 +312,41 @@ def add_CampaignsServiceServicer_to_server(servicer, server):
                     servicer.EraseContact,
                     request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactRequest.FromString,
                     response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactResponse.SerializeToString,
+            ),
+            'UpdateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.UpdateCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.SerializeToString,
+            ),
+            'UnscheduleCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnscheduleCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.UnscheduleCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.SerializeToString,
+            ),
+            'PauseCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PauseCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.SerializeToString,
+            ),
+            'ResumeCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ResumeCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.SerializeToString,
+            ),
+            'CancelCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.CancelCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.SerializeToString,
+            ),
+            'SendTestCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTestCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignResponse.SerializeToString,
+            ),
+            'PreviewCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewCampaign,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -490,6 +619,195 @@ class CampaignsService:
             '/crm.campaigns.v1.CampaignsService/EraseContact',
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactRequest.SerializeToString,
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.EraseContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/UpdateCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.UpdateCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnscheduleCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/UnscheduleCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.UnscheduleCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/PauseCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PauseCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/ResumeCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.ResumeCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/CancelCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.CancelCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTestCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/SendTestCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.SendTestCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/PreviewCampaign',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,

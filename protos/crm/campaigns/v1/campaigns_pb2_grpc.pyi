@@ -64,6 +64,35 @@ class CampaignsServiceStub:
     the id leaves campaign audiences and merge aliases, and its pressure
     counters are dropped. Idempotent.
     """
+    UpdateCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.UpdateCampaignRequest, _campaigns_pb2.Campaign]
+    """Changes a draft or scheduled campaign (FAILED_PRECONDITION otherwise); only
+    the fields present change. campaign_manager of the owner component.
+    """
+    UnscheduleCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.UnscheduleCampaignRequest, _campaigns_pb2.Campaign]
+    """scheduled -> draft: the planned start is forgotten."""
+    PauseCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.PauseCampaignRequest, _campaigns_pb2.Campaign]
+    """running -> paused: no worker claims its recipients until it resumes; a
+    batch in hand stops between groups.
+    """
+    ResumeCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ResumeCampaignRequest, _campaigns_pb2.Campaign]
+    """paused -> running: the rest of the audience leaves, from the ledger."""
+    CancelCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.CancelCampaignRequest, _campaigns_pb2.Campaign]
+    """Any status before done -> cancelled: every recipient whose mail has not
+    started leaving gets the outcome `cancelled`; mails in flight finish.
+    """
+    SendTestCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.SendTestCampaignRequest, _campaigns_pb2.SendTestCampaignResponse]
+    """A draft or scheduled campaign mailed once to the caller's own address (the
+    token's `email` claim; FAILED_PRECONDITION without one), as a
+    transactional mail of kind test_send: never counted by marketing pressure,
+    never a row of the campaign.
+    """
+    PreviewCampaign: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.PreviewCampaignRequest, _campaigns_pb2.PreviewCampaignResponse]
+    """A dry run of a draft or scheduled campaign: each recipient's expected
+    outcome now ("sent" when it would be mailed) and the rule that decided it,
+    asked of contacts, consent and the pressure counters exactly as a send
+    would, reserving nothing and writing nothing. The first page also counts
+    every outcome over the whole audience.
+    """
 
 @_typing.type_check_only
 class CampaignsServiceAsyncStub(CampaignsServiceStub):
@@ -98,6 +127,35 @@ class CampaignsServiceAsyncStub(CampaignsServiceStub):
     person is anonymised (its outcome stays, so campaign counts stay right),
     the id leaves campaign audiences and merge aliases, and its pressure
     counters are dropped. Idempotent.
+    """
+    UpdateCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.UpdateCampaignRequest, _campaigns_pb2.Campaign]  # type: ignore[assignment]
+    """Changes a draft or scheduled campaign (FAILED_PRECONDITION otherwise); only
+    the fields present change. campaign_manager of the owner component.
+    """
+    UnscheduleCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.UnscheduleCampaignRequest, _campaigns_pb2.Campaign]  # type: ignore[assignment]
+    """scheduled -> draft: the planned start is forgotten."""
+    PauseCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.PauseCampaignRequest, _campaigns_pb2.Campaign]  # type: ignore[assignment]
+    """running -> paused: no worker claims its recipients until it resumes; a
+    batch in hand stops between groups.
+    """
+    ResumeCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ResumeCampaignRequest, _campaigns_pb2.Campaign]  # type: ignore[assignment]
+    """paused -> running: the rest of the audience leaves, from the ledger."""
+    CancelCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.CancelCampaignRequest, _campaigns_pb2.Campaign]  # type: ignore[assignment]
+    """Any status before done -> cancelled: every recipient whose mail has not
+    started leaving gets the outcome `cancelled`; mails in flight finish.
+    """
+    SendTestCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.SendTestCampaignRequest, _campaigns_pb2.SendTestCampaignResponse]  # type: ignore[assignment]
+    """A draft or scheduled campaign mailed once to the caller's own address (the
+    token's `email` claim; FAILED_PRECONDITION without one), as a
+    transactional mail of kind test_send: never counted by marketing pressure,
+    never a row of the campaign.
+    """
+    PreviewCampaign: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.PreviewCampaignRequest, _campaigns_pb2.PreviewCampaignResponse]  # type: ignore[assignment]
+    """A dry run of a draft or scheduled campaign: each recipient's expected
+    outcome now ("sent" when it would be mailed) and the rule that decided it,
+    asked of contacts, consent and the pressure counters exactly as a send
+    would, reserving nothing and writing nothing. The first page also counts
+    every outcome over the whole audience.
     """
 
 class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -190,6 +248,77 @@ class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
         person is anonymised (its outcome stays, so campaign counts stay right),
         the id leaves campaign audiences and merge aliases, and its pressure
         counters are dropped. Idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCampaign(
+        self,
+        request: _campaigns_pb2.UpdateCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.Campaign, _abc.Awaitable[_campaigns_pb2.Campaign]]:
+        """Changes a draft or scheduled campaign (FAILED_PRECONDITION otherwise); only
+        the fields present change. campaign_manager of the owner component.
+        """
+
+    @_abc_1.abstractmethod
+    def UnscheduleCampaign(
+        self,
+        request: _campaigns_pb2.UnscheduleCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.Campaign, _abc.Awaitable[_campaigns_pb2.Campaign]]:
+        """scheduled -> draft: the planned start is forgotten."""
+
+    @_abc_1.abstractmethod
+    def PauseCampaign(
+        self,
+        request: _campaigns_pb2.PauseCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.Campaign, _abc.Awaitable[_campaigns_pb2.Campaign]]:
+        """running -> paused: no worker claims its recipients until it resumes; a
+        batch in hand stops between groups.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeCampaign(
+        self,
+        request: _campaigns_pb2.ResumeCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.Campaign, _abc.Awaitable[_campaigns_pb2.Campaign]]:
+        """paused -> running: the rest of the audience leaves, from the ledger."""
+
+    @_abc_1.abstractmethod
+    def CancelCampaign(
+        self,
+        request: _campaigns_pb2.CancelCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.Campaign, _abc.Awaitable[_campaigns_pb2.Campaign]]:
+        """Any status before done -> cancelled: every recipient whose mail has not
+        started leaving gets the outcome `cancelled`; mails in flight finish.
+        """
+
+    @_abc_1.abstractmethod
+    def SendTestCampaign(
+        self,
+        request: _campaigns_pb2.SendTestCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.SendTestCampaignResponse, _abc.Awaitable[_campaigns_pb2.SendTestCampaignResponse]]:
+        """A draft or scheduled campaign mailed once to the caller's own address (the
+        token's `email` claim; FAILED_PRECONDITION without one), as a
+        transactional mail of kind test_send: never counted by marketing pressure,
+        never a row of the campaign.
+        """
+
+    @_abc_1.abstractmethod
+    def PreviewCampaign(
+        self,
+        request: _campaigns_pb2.PreviewCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.PreviewCampaignResponse, _abc.Awaitable[_campaigns_pb2.PreviewCampaignResponse]]:
+        """A dry run of a draft or scheduled campaign: each recipient's expected
+        outcome now ("sent" when it would be mailed) and the rule that decided it,
+        asked of contacts, consent and the pressure counters exactly as a send
+        would, reserving nothing and writing nothing. The first page also counts
+        every outcome over the whole audience.
         """
 
 def add_CampaignsServiceServicer_to_server(servicer: CampaignsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

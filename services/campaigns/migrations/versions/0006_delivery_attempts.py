@@ -5,7 +5,7 @@ temporary refusal, waits longer after each, and closes the row `smtp_failed`
 when the limit is reached.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0009
 Create Date: 2025-04-01
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,189 @@
+"""gRPC adapter of the pressure policy (crm.campaigns.v1.PressurePolicyService), with its mapping.
+
+Reading is open to any signed-in caller (the policy is not personal data);
+writing needs the admin role, checked by the store whatever meshkit.access
+said. Text fields of the messages (times, dates) are parsed here; a malformed
+one is a field violation on the same path the store's validation uses
+(`rules[2].scope`, `quiet_hours.start`, `quiet_dates[0].end`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from meshkit.errors import Violations, invalid
+from meshkit.identity import current_principal
+from protos.crm.campaigns.v1 import pressure_pb2 as pb
+from protos.crm.campaigns.v1 import pressure_pb2_grpc
+from services.campaigns.policy_store import PolicyStore, PolicyVersion
+from services.campaigns.pressure_policy import (
+    DEFAULT_TIME_ZONE,
+    BudgetRule,
+    PressurePolicy,
+    QuietDates,
+    QuietHours,
+    Scope,
+)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PressurePolicyService"].full_name
+
+_SCOPES = {
+    Scope.GROUPING: pb.PRESSURE_SCOPE_GROUPING,
+    Scope.COMPONENT: pb.PRESSURE_SCOPE_COMPONENT,
+    Scope.PURPOSE: pb.PRESSURE_SCOPE_PURPOSE,
+    Scope.CHANNEL: pb.PRESSURE_SCOPE_CHANNEL,
+}
+_SCOPE_OF = {number: scope for scope, number in _SCOPES.items()}
+HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class PressurePolicyServicer(pressure_pb2_grpc.PressurePolicyServiceServicer):
+    def __init__(self, store: PolicyStore):
+        self._store = store
+
+    def GetPressurePolicy(
+        self, request: pb.GetPressurePolicyRequest, context: grpc.ServicerContext
+    ) -> pb.PressurePolicyVersion:
+        current_principal()  # bound by the interceptor: a verified caller
+        if request.HasField("at"):
+            return version_to_proto(self._store.version_at(instant_from(request.at)))
+        return version_to_proto(self._store.latest_version())
+
+    def PutPressurePolicy(
+        self, request: pb.PutPressurePolicyRequest, context: grpc.ServicerContext
+    ) -> pb.PressurePolicyVersion:
+        principal = current_principal()
+        principal.require_admin()  # before the input is looked at
+        written = self._store.put_version(
+            principal, policy_from_proto(request.policy), request.expected_version, request.note
+        )
+        return version_to_proto(written)
+
+    def ListPressurePolicyVersions(
+        self, request: pb.ListPressurePolicyVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListPressurePolicyVersionsResponse:
+        current_principal()
+        versions, token = self._store.history(request.page_size, request.page_token)
+        return pb.ListPressurePolicyVersionsResponse(
+            versions=[version_to_proto(v) for v in versions], next_page_token=token
+        )
+
+
+def register(servicer: PressurePolicyServicer):  # type: ignore[no-untyped-def]
+    """The register function build_server expects for this servicer."""
+
+    def add(server: grpc.Server) -> None:
+        pressure_pb2_grpc.add_PressurePolicyServiceServicer_to_server(servicer, server)
+
+    return add
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+
+def instant_from(stamp: Timestamp) -> datetime:
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise invalid("at", "is not a valid timestamp") from None
+
+
+def policy_from_proto(message: pb.PressurePolicy) -> PressurePolicy:
+    """The policy a request carries (not yet validated); malformed text fields are refused."""
+    found = Violations()
+    rules = []
+    for index, rule in enumerate(message.rules):
+        scope = _SCOPE_OF.get(rule.scope)
+        if scope is None:
+            found.add(f"rules[{index}].scope", "must be grouping, component, purpose or channel")
+            continue
+        rules.append(
+            BudgetRule(rule.id, scope, rule.scope_value, rule.max_messages, rule.window_seconds)
+        )
+    hours = None
+    if message.HasField("quiet_hours"):
+        start = _time(message.quiet_hours.start, "quiet_hours.start", found)
+        end = _time(message.quiet_hours.end, "quiet_hours.end", found)
+        if start is not None and end is not None:
+            hours = QuietHours(start, end)
+    periods = []
+    for index, period in enumerate(message.quiet_dates):
+        first = _date(period.start, f"quiet_dates[{index}].start", found)
+        last = _date(period.end, f"quiet_dates[{index}].end", found)
+        if first is not None and last is not None:
+            periods.append(QuietDates(period.id, period.component, first, last, period.label))
+    found.raise_if_any()
+    return PressurePolicy(
+        version=0,
+        rules=tuple(rules),
+        min_gap_seconds=message.min_gap_seconds,
+        quiet_hours=hours,
+        quiet_dates=tuple(periods),
+        default_time_zone=message.default_time_zone or DEFAULT_TIME_ZONE,
+    )
+
+
+def _time(text: str, path: str, found: Violations) -> time | None:
+    if HH_MM.fullmatch(text) is None:
+        found.add(path, "must be a local time HH:MM, e.g. 21:30")
+        return None
+    return time.fromisoformat(text)
+
+
+def _date(text: str, path: str, found: Violations) -> date | None:
+    if ISO_DATE.fullmatch(text) is not None:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    found.add(path, "must be a date YYYY-MM-DD")
+    return None
+
+
+def policy_to_proto(policy: PressurePolicy) -> pb.PressurePolicy:
+    message = pb.PressurePolicy(
+        rules=[
+            pb.PressureBudgetRule(
+                id=rule.id,
+                scope=_SCOPES[rule.scope],
+                scope_value=rule.scope_value,
+                max_messages=rule.max_messages,
+                window_seconds=rule.window_seconds,
+            )
+            for rule in policy.rules
+        ],
+        min_gap_seconds=policy.min_gap_seconds,
+        quiet_dates=[
+            pb.PressureQuietDates(
+                id=period.id,
+                component=period.component,
+                start=period.start.isoformat(),
+                end=period.end.isoformat(),
+                label=period.label,
+            )
+            for period in policy.quiet_dates
+        ],
+        default_time_zone=policy.default_time_zone,
+    )
+    if policy.quiet_hours is not None:
+        message.quiet_hours.start = policy.quiet_hours.start.isoformat(timespec="minutes")
+        message.quiet_hours.end = policy.quiet_hours.end.isoformat(timespec="minutes")
+    return message
+
+
+def version_to_proto(version: PolicyVersion) -> pb.PressurePolicyVersion:
+    policy = version.policy
+    message = pb.PressurePolicyVersion(
+        version=policy.version,
+        policy=policy_to_proto(policy),
+        changed_by=policy.changed_by,
+        note=policy.note,
+    )
+    if version.changed_at is not None:
+        message.changed_at.FromDatetime(version.changed_at)
+    return message

@@ -1,0 +1,144 @@
+"""Preview (dry run) of a draft or scheduled campaign: who would be reached now, and why not.
+
+The preview asks the very gate dispatch asks (gate.Gate.evaluate), in the
+same batches, with `peek`: contacts, consent, the address, quiet periods and
+every pressure rule answer as they would for a real send, but no slot is
+reserved and nothing is written to the ledger. A preview made right before a
+send therefore agrees with it on every recipient, as long as nothing changes
+between the two.
+
+The first page carries the counts per outcome over the whole audience (the
+audience is evaluated batch by batch, never held whole with its answers);
+each page lists its recipients with the rule that decided each one and only
+what contacts let the owner component see of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from meshkit.db import Database
+from meshkit.errors import FailedPrecondition, NotFound, invalid
+from meshkit.identity import Principal
+from meshkit.roles import Role
+from services.campaigns.gate import Expected, Gate
+from services.campaigns.ledger import CampaignInfo, info_of, survivors_of
+from services.campaigns.lifecycle import CampaignStatus
+from services.campaigns.models import Campaign
+from services.campaigns.validation import check_campaign_id
+
+PREVIEWABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+WILL_SEND = "sent"  # the outcome a preview shows for a recipient that would be mailed now
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    contact_id: str
+    outcome: str  # "sent" (would be mailed now) or the outcome code that stops it
+    rule: str
+    deferred_until: datetime | None
+    email: str  # only when contacts lets the owner component see it
+    merge_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreviewPage:
+    audience: int  # recipients after merged records are folded into one person
+    counts: dict[str, int]  # on the first page only (empty on the next ones)
+    rows: list[PreviewRow]
+    next_page_token: str
+
+
+Audience = Callable[[Campaign], Sequence[str]]
+
+
+class Previews:
+    """Dry runs of campaigns, for the managers of their owner component."""
+
+    def __init__(self, db: Database, gate: Gate, audience: Audience, batch_size: int):
+        self._db = db
+        self._gate = gate
+        self._audience = audience
+        self._batch = batch_size
+
+    def preview(
+        self, principal: Principal, campaign_id: str, page_size: int, page_token: str
+    ) -> PreviewPage:
+        """One page of the dry run; its first page also counts every outcome."""
+        component = principal.require_component()
+        principal.require_role(Role.CAMPAIGN_MANAGER)
+        check_campaign_id("id", campaign_id)
+        if page_size < 0:
+            raise invalid("page_size", "must not be negative")
+        size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        with self._db.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign.owner_component != component:
+                raise NotFound("campaign not found")
+            if campaign.status not in PREVIEWABLE:
+                raise FailedPrecondition(
+                    f"the campaign is {campaign.status}; only a draft or scheduled one"
+                )
+            info = info_of(campaign)
+        start = _read_token(page_token, campaign_id)
+        people = self._people(campaign)
+        counts: dict[str, int] = {}
+        if start == 0:
+            found = Counter(_code(e) for e in self._all(info, people))
+            counts = dict(found)
+        page = people[start : start + size]
+        rows = [_row(e) for e in self._gate.evaluate(info, page, peek=True)] if page else []
+        more = start + size < len(people)
+        token = _make_token(campaign_id, start + size) if more else ""
+        return PreviewPage(len(people), counts, rows, token)
+
+    def _people(self, campaign: Campaign) -> list[str]:
+        ids = list(self._audience(campaign))
+        with self._db.transaction() as session:
+            return list(dict.fromkeys(survivors_of(session, ids)))
+
+    def _all(self, info: CampaignInfo, people: list[str]) -> Iterator[Expected]:
+        for start in range(0, len(people), self._batch):
+            yield from self._gate.evaluate(info, people[start : start + self._batch], peek=True)
+
+
+def _row(expected: Expected) -> PreviewRow:
+    recipient = expected.recipient
+    return PreviewRow(
+        contact_id=expected.contact_id,
+        outcome=_code(expected),
+        rule=expected.rule,
+        deferred_until=expected.until,
+        email=recipient.email,
+        merge_fields=dict(recipient.merge_fields),
+    )
+
+
+def _code(expected: Expected) -> str:
+    return expected.outcome.value if expected.outcome is not None else WILL_SEND
+
+
+def _make_token(campaign_id: str, offset: int) -> str:
+    raw = json.dumps({"c": campaign_id, "at": offset}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _read_token(token: str, campaign_id: str) -> int:
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        offset = data["at"]
+        if data["c"] == campaign_id and isinstance(offset, int) and offset >= 0:
+            return offset
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
+        pass
+    raise invalid("page_token", "is not a token from a previous page of this preview")
