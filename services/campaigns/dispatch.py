@@ -307,9 +307,8 @@ class Dispatcher:
 
 
 def _content_of(campaign: CampaignInfo) -> _Content:
-    # An HTML template, once campaigns carry one (`html_body_template`); else the HTML
-    # part is made from the text.
-    html = getattr(campaign, "html_body_template", "") or ""
+    # The campaign's HTML template, if any; else the HTML part is made from the text.
+    html = campaign.html_body_template
     return _Content(
         parse_template(campaign.subject_template),
         parse_template(campaign.body_template),

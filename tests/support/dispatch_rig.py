@@ -152,6 +152,7 @@ class Rig:
                     purpose="newsletter",
                     subject_template=more.get("subject", "Bonjour {{ first_name }}"),
                     body_template=body,
+                    html_body_template=more.get("html", ""),
                     audience_kind="contact_ids",
                     audience_ids=list(people),
                     status="running",

@@ -256,3 +256,22 @@ def test_what_the_relay_receives_is_signed_multipart_with_escaped_values(
     assert message["Message-ID"] == rig.rows(campaign)[contact].message_id
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "&lt;script&gt;x()&lt;/script&gt;" in html and "<script>" not in html
+
+
+def test_a_campaign_html_template_is_sent_with_values_escaped_and_the_footer(
+    rig: Rig, relay: FaultRelay
+) -> None:
+    dispatcher = rig.dispatcher()
+    html = "<html><body><h1>Bonjour {{ first_name }}</h1></body></html>"
+    campaign, people = rig.campaign(1, html=html)
+    contact, address = only(people)
+    rig.directory.names[contact] = '<img src=x onerror="y()">'
+    rig.drain(dispatcher)
+
+    (data,) = relay.copies(address)
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    part = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<h1>Bonjour &lt;img src=x onerror=&quot;y()&quot;&gt;</h1>" in part
+    assert "<img" not in part
+    # The footer goes inside the body, before its end.
+    assert part.index("Se désinscrire en un clic") < part.index("</body>")
