@@ -49,6 +49,7 @@ from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
 from services.campaigns.servicer import SERVICE_NAME, CampaignsServicer, register
 from services.campaigns.settings import CampaignsSettings
+from services.campaigns.signing import DkimSigner
 from services.campaigns.smtp import SmtpRelay, SmtpSettings
 from services.campaigns.transactional import TransactionalMails
 from services.campaigns.workers import DispatchWorkers, worker_name
@@ -182,11 +183,19 @@ def build(
     )
     pressure = PressureCounters(redis, settings.redis_key_prefix, policy_store.current, counted)
     interactions = Interactions(db, members, on_recorded=pressure.record)
-    relay = SmtpRelay(_smtp_settings(settings))
+    # Dispatch and transactional mail keep pools of their own: a transactional send never
+    # waits for a batch to finish with a connection.
+    relay = SmtpRelay(_smtp_settings(settings), settings.smtp_pool_size)
+    transactional_relay = SmtpRelay(_smtp_settings(settings), settings.smtp_pool_size)
+    closers += [relay.close, transactional_relay.close]
+    letterhead = Letterhead(
+        settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto
+    )
     mails = MailFactory(
-        Letterhead(settings.mail_from, settings.public_base_url, settings.unsubscribe_mailto),
+        letterhead,
         UnsubscribeTokens(settings.unsubscribe_secret.get_secret_value()),
         PersonLinks(settings.unsubscribe_secret.get_secret_value()),
+        _dkim_signer(settings, letterhead),
     )
     gate = Gate(ledger, directory, consent, pressure)
     dispatcher = Dispatcher(
@@ -195,7 +204,12 @@ def build(
         relay,
         mails,
         DispatchLimits(
-            settings.batch_size, settings.claim_lease_seconds, settings.retry_delay_seconds
+            settings.batch_size,
+            settings.claim_lease_seconds,
+            settings.retry_delay_seconds,
+            group_size=settings.send_group_size,
+            max_attempts=settings.smtp_max_attempts,
+            retry_max_seconds=settings.smtp_retry_max_seconds,
         ),
     )
     workers = DispatchWorkers(dispatcher, settings.dispatch_threads, settings.poll_seconds)
@@ -229,7 +243,7 @@ def build(
         TransactionalMails(
             ledger,
             directory,
-            relay,
+            transactional_relay,
             mails,
             frozenset(settings.transactional_roles),
             settings.claim_lease_seconds,
@@ -274,6 +288,16 @@ def _smtp_settings(settings: CampaignsSettings) -> SmtpSettings:
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         timeout_seconds=settings.smtp_timeout_seconds,
     )
+
+
+def _dkim_signer(settings: CampaignsSettings, letterhead: Letterhead) -> DkimSigner | None:
+    """The DKIM signer when a key file is configured (its domain: From's, unless named)."""
+    if settings.dkim_private_key_file is None:
+        return None
+    if not settings.dkim_selector:
+        raise ValueError("CAMPAIGNS_DKIM_SELECTOR is required with CAMPAIGNS_DKIM_PRIVATE_KEY_FILE")
+    domain = settings.dkim_domain or letterhead.domain
+    return DkimSigner.from_file(settings.dkim_selector, domain, settings.dkim_private_key_file)
 
 
 def main() -> None:

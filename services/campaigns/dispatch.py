@@ -1,40 +1,59 @@
-"""Dispatch of one claimed batch: the gate decides who may be reached, then send one by one.
+"""Dispatch of one claimed batch: the gate decides who may be reached, then send by groups.
 
 The gate (gate.py) answers membership, consent, address and pressure for the
-whole batch. Then, for each recipient still allowed: record that its send starts, check
-its pressure slot is still held, send; its row is closed in the very commit
-that records the next send's start (right after the send, for the last one),
-so each mail costs one database commit. A worker
-killed at any point leaves every row either closed, or pending and claimable
-once its lease ends; a row whose send had started is never sent again.
+whole batch. The recipients still allowed are then sent in groups of k
+(CAMPAIGNS_SEND_GROUP_SIZE), over one SMTP connection kept open across batches:
 
-A mail whose relay reply was lost after the end of DATA is closed `unconfirmed`
-at once, keeping its pressure slot; the rest of the batch waits for a new
-connection. Only a refusal (4xx, or a failure before the end of DATA) is retried.
+1. the in-flight marks of the group's k rows are written in one commit, with
+   the outcomes of the group before (one commit per group);
+2. once the marks are durable, one pipelined `gate.recheck` confirms each
+   row's pressure slot (Redis may have lost it since the batch check; a
+   rebuild from the ledger now counts these rows);
+3. the k mails are sent; their outcomes wait for the next group's commit
+   (or one commit of their own, for the last group).
+
+A worker killed at any point leaves every row either closed, or pending and
+claimable once its lease ends; a row whose send had started (at most the k of
+the group in hand) is never sent again: the next claimer closes it
+`unconfirmed` (close_in_doubt). Between groups, a campaign paused or cancelled
+by a manager (`still_running` turns false), or a worker told to stop, gives the
+rest back at once, unsent.
+
+A mail whose relay reply was lost after the end of DATA is `unconfirmed` at
+once, keeping its pressure slot; the next mail goes over a new connection.
+A temporary refusal (4xx, or a failure before the end of DATA) is retried
+later, each wait longer (exponential backoff with jitter) up to
+CAMPAIGNS_SMTP_MAX_ATTEMPTS refusals, then fails `smtp_failed`
+(`smtp:<code>:retries_exhausted`); a permanent refusal (5xx) fails at once.
+Both free the pressure slot, after the commit that records them. A relay
+that cannot be reached gives the rest of the batch back, with no attempt counted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from meshkit.errors import DomainError
 from meshkit.unsubscribe import UnsubscribeRequest
 from services.campaigns.gate import Gate, Sendable
-from services.campaigns.ledger import Batch, CampaignInfo, Ledger
+from services.campaigns.ledger import Batch, CampaignInfo, Ledger, SendOutcomes
 from services.campaigns.message import MailFactory, PreferencesLink
 from services.campaigns.policy import (
     RULE_REPLY_LOST,
-    Outcome,
     Template,
     parse_template,
     render,
+    render_html,
     smtp_rule,
 )
 from services.campaigns.pressure import PressureUnavailable
 from services.campaigns.smtp import (
+    Outgoing,
     PermanentFailure,
+    RelayUnavailable,
     ReplyLost,
     SmtpRelay,
     SmtpSession,
@@ -48,23 +67,48 @@ log = logging.getLogger(__name__)
 class DispatchLimits:
     batch_size: int
     lease_seconds: int
-    retry_delay_seconds: int
+    retry_delay_seconds: int  # the first wait after a temporary refusal; it doubles after
+    group_size: int = 20  # in-flight marks per commit: at most this many in doubt on a kill
+    max_attempts: int = 5  # temporary refusals of one row before it fails for good
+    retry_max_seconds: int = 3600  # the longest wait between two attempts
+
+
+def retry_delay(refusals: int, first: float, longest: float, jitter: float) -> float:
+    """Seconds before a row refused `refusals` times (1, 2, ...) is tried again.
+
+    Exponential backoff with "equal jitter": the full wait doubles from `first`
+    at each refusal up to `longest`; the row waits its upper half, placed by
+    `jitter` in [0, 1], so rows refused together do not come back together and
+    a wait is never shorter than the one before (until the longest is reached).
+    """
+    full = min(longest, first * 2 ** max(0, refusals - 1))
+    return full / 2 + full / 2 * jitter
+
+
+def exhausted_rule(code: int | None) -> str:
+    """The rule of a row refused temporarily too many times, e.g. "smtp:451:retries_exhausted"."""
+    return f"smtp:{code if code is not None else 'lost'}:retries_exhausted"
+
+
+@dataclass(frozen=True)
+class _Content:
+    """The parsed templates of a campaign's mail."""
+
+    subject: Template
+    body: Template
+    html: Template | None
 
 
 @dataclass
-class _Unclosed:
-    """The row of a mail the relay accepted, closed with the next row's send mark."""
+class _Unwritten:
+    """Outcomes held for the next commit, and the slots to free once it is made."""
 
-    row_id: int | None = None
-    rule: str = ""
+    outcomes: SendOutcomes = field(default_factory=SendOutcomes)
+    slots_to_free: list[str] = field(default_factory=list)
 
-    def hold(self, row_id: int, rule: str) -> None:
-        self.row_id, self.rule = row_id, rule
-
-    def take(self) -> tuple[int, str] | None:
-        if self.row_id is None:
-            return None
-        taken, self.row_id = (self.row_id, self.rule), None
+    def take(self) -> tuple[SendOutcomes, list[str]]:
+        taken = self.outcomes, self.slots_to_free
+        self.outcomes, self.slots_to_free = SendOutcomes(), []
         return taken
 
 
@@ -78,12 +122,14 @@ class Dispatcher:
         relay: SmtpRelay,
         mails: MailFactory,
         limits: DispatchLimits,
+        jitter: Callable[[], float] = random.random,
     ):
         self._ledger = ledger
         self._gate = gate
         self._relay = relay
         self._mails = mails
         self._limits = limits
+        self._jitter = jitter
 
     def run_once(self, worker: str, stopping: Callable[[], bool] = lambda: False) -> int:
         """Dispatches one batch; returns how many rows it claimed (0: nothing to do).
@@ -122,114 +168,149 @@ class Dispatcher:
         sendable: list[Sendable],
         stopping: Callable[[], bool],
     ) -> None:
-        subject = parse_template(campaign.subject_template)
-        body = parse_template(campaign.body_template)
-        done = 0
-        unclosed = _Unclosed()
+        content = _content_of(campaign)
+        unwritten = _Unwritten()
+        size = self._limits.group_size
+        groups = [sendable[i : i + size] for i in range(0, len(sendable), size)]
+        given_back: list[Sendable] = []
+        wait = 0
         try:
-            try:
-                with self._relay.session() as smtp:
-                    for item in sendable:
-                        if stopping():
-                            break
-                        self._send_one(worker, campaign, smtp, item, subject, body, unclosed)
-                        done += 1
-            finally:
-                self._close(worker, unclosed)  # the last accepted mail, whatever happens next
-            if done < len(sendable):
-                self._give_back(worker, campaign, sendable[done:], retry_after_seconds=0)
-        except TemporaryFailure as failure:
-            log.warning(
-                "campaign %s: SMTP relay unavailable (code %s), %d recipients wait",
-                campaign.id,
-                failure.code,
-                len(sendable) - done,
-            )
-            self._give_back(worker, campaign, sendable[done:])
-        except ReplyLost:
-            # The row in doubt is closed, its slot kept; the connection is gone.
-            log.warning(
-                "campaign %s: SMTP reply lost after a mail, %d recipients wait",
-                campaign.id,
-                len(sendable) - done - 1,
-            )
-            self._give_back(worker, campaign, sendable[done + 1 :])
-        except PressureUnavailable as error:
-            log.warning("campaign %s: pressure unavailable (%s)", campaign.id, error)
-            self._give_back(worker, campaign, sendable[done:])
+            with self._relay.session() as smtp:
+                for index, group in enumerate(groups):
+                    if stopping() or not self._ledger.still_running(campaign.id):
+                        # Paused, cancelled or stopping: the rest goes back now, unsent.
+                        given_back = [i for g in groups[index:] for i in g]
+                        break
+                    try:
+                        self._send_group(worker, campaign, smtp, group, content, unwritten)
+                    except (RelayUnavailable, PressureUnavailable) as error:
+                        log.warning(
+                            "campaign %s: %s, the rest of the batch waits", campaign.id, error
+                        )
+                        given_back = [i for g in groups[index + 1 :] for i in g]
+                        wait = self._limits.retry_delay_seconds
+                        break
+        finally:
+            # Whatever happens, the outcomes in hand are written, then the slots freed.
+            outcomes, slots = unwritten.take()
+            outcomes.retry += [(i.row.id, wait, False) for i in given_back]
+            self._ledger.close_group(worker, outcomes)
+            self._free_slots(campaign, slots + [i.recipient.contact_id for i in given_back])
 
-    def _send_one(
+    def _send_group(
         self,
         worker: str,
         campaign: CampaignInfo,
         smtp: SmtpSession,
-        item: Sendable,
-        subject: Template,
-        body: Template,
-        unclosed: _Unclosed,
+        group: Sequence[Sendable],
+        content: _Content,
+        unwritten: _Unwritten,
     ) -> None:
+        """Marks the group in flight (with the outcomes before), rechecks it, sends it.
+
+        Raises RelayUnavailable or PressureUnavailable after recording every row of
+        the group not sent in `unwritten`, to be given back.
+        """
+        mails = {item.row.id: self._build(campaign, item, content) for item in group}
+        outcomes, slots = unwritten.take()
+        try:
+            refusals = self._ledger.mark_group(
+                worker,
+                [(row_id, message_id) for row_id, (message_id, _) in mails.items()],
+                self._limits.lease_seconds,
+                close=outcomes,
+            )
+        except BaseException:
+            unwritten.outcomes, unwritten.slots_to_free = outcomes, slots  # not written yet
+            raise
+        self._free_slots(campaign, slots)
+        lost = len(group) - len(refusals)
+        if lost:
+            log.warning("campaign %s: lost the claim on %d rows", campaign.id, lost)
+        marked = [item for item in group if item.row.id in refusals]
+        # The marks are durable: a rebuild from the ledger counts these mails now.
+        try:
+            kept = self._gate.recheck(worker, campaign, marked)
+        except PressureUnavailable:
+            self._give_back(unwritten, marked, self._limits.retry_delay_seconds)
+            raise
+        for position, item in enumerate(kept):
+            try:
+                smtp.send(mails[item.row.id][1])
+            except RelayUnavailable:
+                self._give_back(unwritten, kept[position:], self._limits.retry_delay_seconds)
+                raise
+            except PermanentFailure as failure:
+                log.info("campaign %s: row %d refused (%d)", campaign.id, item.row.id, failure.code)
+                unwritten.outcomes.failed.append((item.row.id, smtp_rule(failure.code)))
+                unwritten.slots_to_free.append(item.recipient.contact_id)
+            except TemporaryFailure as failure:
+                self._refused_for_now(campaign, item, failure, refusals[item.row.id], unwritten)
+            except ReplyLost:
+                # The relay has the whole mail and may deliver it: in doubt, never sent
+                # again, and its pressure slot stays taken.
+                log.warning("campaign %s: row %d unconfirmed, reply lost", campaign.id, item.row.id)
+                unwritten.outcomes.unconfirmed.append((item.row.id, RULE_REPLY_LOST))
+            else:
+                unwritten.outcomes.sent.append((item.row.id, item.basis))
+
+    def _refused_for_now(
+        self,
+        campaign: CampaignInfo,
+        item: Sendable,
+        failure: TemporaryFailure,
+        refusals_before: int,
+        unwritten: _Unwritten,
+    ) -> None:
+        refusals = refusals_before + 1
+        unwritten.slots_to_free.append(item.recipient.contact_id)
+        if refusals >= self._limits.max_attempts:
+            log.info("campaign %s: row %d refused %d times", campaign.id, item.row.id, refusals)
+            unwritten.outcomes.failed.append((item.row.id, exhausted_rule(failure.code)))
+            return
+        delay = retry_delay(
+            refusals,
+            self._limits.retry_delay_seconds,
+            max(self._limits.retry_max_seconds, self._limits.retry_delay_seconds),
+            self._jitter(),
+        )
+        log.info("campaign %s: row %d deferred (%s)", campaign.id, item.row.id, failure.code)
+        unwritten.outcomes.retry.append((item.row.id, delay, True))
+
+    def _build(
+        self, campaign: CampaignInfo, item: Sendable, content: _Content
+    ) -> tuple[str, Outgoing]:
         contact_id = item.recipient.contact_id
         message_id = self._mails.new_message_id()
         fields = item.recipient.merge_fields
         message = self._mails.build(
             to=item.recipient.email,
-            subject=render(subject, fields, single_line=True),
-            body=render(body, fields),
+            subject=render(content.subject, fields, single_line=True),
+            body=render(content.body, fields),
+            html=render_html(content.html, fields) if content.html else "",
             message_id=message_id,
             unsubscribe=UnsubscribeRequest(contact_id, campaign.purpose, campaign.id),
             preferences=PreferencesLink(contact_id, campaign.id),
         )
-        if not self._ledger.mark_sending(
-            worker, item.row.id, message_id, self._limits.lease_seconds, close=unclosed.take()
-        ):
-            log.warning("campaign %s: lost the claim on contact %s", campaign.id, contact_id)
-            return
-        # The in-flight mark is durable now, so a rebuild from the ledger counts this mail:
-        # check the slot is still held (Redis may have lost it since the batch check).
-        if not self._gate.recheck(worker, campaign, [item]):
-            return
-        try:
-            smtp.send(message)
-        except PermanentFailure as failure:
-            log.info("campaign %s: contact %s refused (%d)", campaign.id, contact_id, failure.code)
-            self._ledger.decide(
-                worker, [(item.row.id, Outcome.SMTP_FAILED, smtp_rule(failure.code))]
-            )
-            self._free_slots(campaign, [contact_id])
-            return
-        except TemporaryFailure as failure:
-            if failure.connection_lost:
-                raise  # the caller gives this row and the rest back
-            log.info("campaign %s: contact %s deferred (%s)", campaign.id, contact_id, failure.code)
-            self._ledger.release(worker, [item.row.id], self._limits.retry_delay_seconds)
-            self._free_slots(campaign, [contact_id])
-            return
-        except ReplyLost:
-            # The relay has the whole mail and may deliver it: in doubt, never sent again,
-            # and its pressure slot stays taken. (Should this commit fail, the row stays
-            # pending with its send mark: the next claimer closes it in doubt.)
-            log.warning("campaign %s: contact %s unconfirmed, reply lost", campaign.id, contact_id)
-            self._ledger.close_unconfirmed(worker, item.row.id, RULE_REPLY_LOST)
-            raise
-        unclosed.hold(item.row.id, item.basis)
+        return message_id, self._mails.outgoing(message)
 
-    def _close(self, worker: str, unclosed: _Unclosed) -> None:
-        taken = unclosed.take()
-        if taken:
-            self._ledger.close_sent(worker, *taken)
-
-    def _give_back(
-        self,
-        worker: str,
-        campaign: CampaignInfo,
-        items: list[Sendable],
-        retry_after_seconds: int | None = None,
-    ) -> None:
-        if retry_after_seconds is None:
-            retry_after_seconds = self._limits.retry_delay_seconds
-        # Rows first: a crash in between leaves a slot held, never a mail uncounted.
-        self._ledger.release(worker, [i.row.id for i in items], retry_after_seconds)
-        self._free_slots(campaign, [i.recipient.contact_id for i in items])
+    @staticmethod
+    def _give_back(unwritten: _Unwritten, items: Sequence[Sendable], wait: float) -> None:
+        unwritten.outcomes.retry += [(i.row.id, wait, False) for i in items]
+        unwritten.slots_to_free += [i.recipient.contact_id for i in items]
 
     def _free_slots(self, campaign: CampaignInfo, contact_ids: list[str]) -> None:
-        self._gate.release(campaign, contact_ids)
+        # Called after the commit that closed the rows: a crash in between leaves a slot
+        # held, never a mail uncounted.
+        if contact_ids:
+            self._gate.release(campaign, contact_ids)
+
+
+def _content_of(campaign: CampaignInfo) -> _Content:
+    # The campaign's HTML template, if any; else the HTML part is made from the text.
+    html = campaign.html_body_template
+    return _Content(
+        parse_template(campaign.subject_template),
+        parse_template(campaign.body_template),
+        parse_template(html) if html else None,
+    )

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from meshkit.db import Database
+from meshkit.db import Database, UtcDateTime
 from services.campaigns.lifecycle import CampaignStatus
 from services.campaigns.models import Campaign, ContactAlias, Delivery
 from services.campaigns.policy import (
@@ -89,6 +89,26 @@ class TransactionalRow:
     outcome: str
     rule: str | None
     message_id: str | None
+
+
+@dataclass
+class SendOutcomes:
+    """How the sends of a group ended, written together in one commit.
+
+    `retry` rows go back to pending, claimable after their delay, their send mark
+    cleared; those with `refused` True count one more temporary refusal (attempts).
+    """
+
+    sent: list[tuple[int, str]] = field(default_factory=list)  # row id, rule
+    failed: list[tuple[int, str]] = field(default_factory=list)  # smtp_failed, rule
+    unconfirmed: list[tuple[int, str]] = field(default_factory=list)
+    retry: list[tuple[int, float, bool]] = field(default_factory=list)  # id, delay s, refused
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.failed or self.unconfirmed or self.retry)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed) + len(self.unconfirmed) + len(self.retry)
 
 
 def insert_pending(session: Session, campaign_id: str, contact_ids: Iterable[str]) -> None:
@@ -385,6 +405,109 @@ class Ledger:
                     )
                 )
 
+    def mark_group(
+        self,
+        worker: str,
+        marks: Sequence[tuple[int, str]],
+        lease_seconds: int,
+        close: SendOutcomes | None = None,
+    ) -> dict[int, int]:
+        """Records, in one commit, that the SMTP conversations of a group are about to start.
+
+        `marks` are (row id, message id). `close` holds the outcomes of the group
+        sent before, written in the same commit: one commit per group, not two.
+        Returns {row id: temporary refusals so far} for each row marked; a row
+        missing from it is no longer this worker's (lease lost): it must not be sent.
+        """
+        now = self._clock()
+        with self._db.transaction() as session:
+            if close:
+                self._write_outcomes(session, worker, close, now)
+            if not marks:
+                return {}
+            message_ids = dict(marks)
+            marked = session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(list(message_ids)),
+                    Delivery.outcome == Outcome.PENDING,
+                    Delivery.claimed_by == worker,
+                    Delivery.send_started_at.is_(None),
+                )
+                .values(
+                    send_started_at=now,
+                    message_id=case(message_ids, value=Delivery.id),
+                    claimed_until=now + timedelta(seconds=lease_seconds),
+                )
+                .returning(Delivery.id, Delivery.attempts)
+                .execution_options(synchronize_session=False)
+            ).all()
+        return {row_id: attempts for row_id, attempts in marked}
+
+    def close_group(self, worker: str, outcomes: SendOutcomes) -> None:
+        """Writes the outcomes of a group's sends in one commit (nothing when empty)."""
+        if not outcomes:
+            return
+        with self._db.transaction() as session:
+            self._write_outcomes(session, worker, outcomes, self._clock())
+
+    def _write_outcomes(
+        self, session: Session, worker: str, outcomes: SendOutcomes, now: datetime
+    ) -> None:
+        # One statement per rule (a group has one or two), each row only while it is ours.
+        for rule, ids in _by_rule(outcomes.sent).items():
+            session.execute(
+                self._ours(ids, worker).values(
+                    outcome=Outcome.SENT, rule=rule, decided_at=now, sent_at=now
+                )
+            )
+        for rule, ids in _by_rule(outcomes.failed).items():
+            session.execute(
+                self._ours(ids, worker).values(
+                    outcome=Outcome.SMTP_FAILED,
+                    rule=rule,
+                    decided_at=now,
+                    send_started_at=None,
+                    message_id=None,
+                )
+            )
+        for rule, ids in _by_rule(outcomes.unconfirmed).items():
+            # The send mark stays: the time the pressure rebuild counts.
+            session.execute(
+                self._ours(ids, worker).values(
+                    outcome=Outcome.UNCONFIRMED, rule=rule, decided_at=now
+                )
+            )
+        if outcomes.retry:
+            waits = {
+                row_id: literal(now + timedelta(seconds=delay), UtcDateTime())
+                for row_id, delay, _ in outcomes.retry
+            }
+            refused = [row_id for row_id, _, counted in outcomes.retry if counted]
+            session.execute(
+                self._ours(list(waits), worker).values(
+                    claimed_until=case(waits, value=Delivery.id),
+                    send_started_at=None,
+                    message_id=None,
+                    attempts=case(
+                        (Delivery.id.in_(refused), Delivery.attempts + 1),
+                        else_=Delivery.attempts,
+                    ),
+                )
+            )
+
+    @staticmethod
+    def _ours(row_ids: Sequence[int], worker: str):  # type: ignore[no-untyped-def]
+        return (
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(row_ids)),
+                Delivery.outcome == Outcome.PENDING,
+                Delivery.claimed_by == worker,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
     def finish_campaigns(self) -> list[str]:
         """Running campaigns with no pending or deferred row left become done; their ids.
 
@@ -582,6 +705,13 @@ def _campaign_info(row: Any) -> CampaignInfo:
         over_budget=OverBudget(row.over_budget),
         html_body_template=row.html_body_template or "",
     )
+
+
+def _by_rule(rows: Sequence[tuple[int, str]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for row_id, rule in rows:
+        grouped.setdefault(rule, []).append(row_id)
+    return grouped
 
 
 def _as_utc(value: datetime | str) -> datetime:

@@ -1,13 +1,20 @@
-"""Building a campaign or transactional mail: headers, body, the preference-page footer.
+"""Building a campaign or transactional mail: headers, body, the unsubscribe footer.
 
 A mail carries the rendered subject and body, the recipient's address and
 nothing else of the contact: the unsubscribe token names only opaque ids. A
-campaign mail ends with a link (French, English) to the person's preference
+campaign mail is multipart/alternative, text and HTML (the campaign's HTML, or
+one made from the text: escaped, in paragraphs), and both parts end with a
+footer (French, English) that shows the one-click unsubscribe link, the very
+URL of the List-Unsubscribe header, and the link to the person's preference
 page, a PersonLinks PREFERENCES token naming the contact and the campaign.
+
+`outgoing` serialises a mail once, with CRLF line ends, and signs those bytes
+with DKIM when a key is configured: what the relay gets is what was signed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -17,10 +24,14 @@ from html import escape
 
 from meshkit.links import LinkKind, PersonLinks
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
+from services.campaigns.signing import DkimSigner
+from services.campaigns.smtp import Outgoing
 
 # Header lines may reach RFC 5322's 998 characters: folded at 78, the long unsubscribe
 # link would be turned into RFC 2047 encoded words, which mail clients do not follow.
 MAIL_POLICY = default_policy.clone(max_line_length=998)
+# What goes on the wire (and is signed): the same, with SMTP's line ends.
+WIRE_POLICY = MAIL_POLICY.clone(linesep="\r\n")
 
 
 @dataclass(frozen=True)
@@ -46,17 +57,75 @@ class PreferencesLink:
 
 _PREFERENCES_FR = "Vos préférences (ce que vous recevez, ou ne plus rien recevoir)"
 _PREFERENCES_EN = "Your preferences (what you receive, or nothing more)"
+_UNSUBSCRIBE_FR = "Se désinscrire en un clic"
+_UNSUBSCRIBE_EN = "Unsubscribe in one click"
+_PARAGRAPHS = re.compile(r"\n[ \t]*\n+")
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def text_to_html(text: str) -> str:
+    """An HTML body saying what `text` says: escaped, blank lines part paragraphs."""
+    paragraphs = [p.strip("\n") for p in _PARAGRAPHS.split(text.replace("\r\n", "\n"))]
+    return "\n".join(
+        "<p>" + "<br>\n".join(escape(line) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+        if p.strip()
+    )
+
+
+def text_footer(unsubscribe_url: str, preferences_url: str) -> str:
+    """The signature block ("-- ") of a campaign mail's text part."""
+    return (
+        "-- \n"
+        f"{_UNSUBSCRIBE_FR} : {unsubscribe_url}\n"
+        f"{_UNSUBSCRIBE_EN}: {unsubscribe_url}\n"
+        f"{_PREFERENCES_FR} : {preferences_url}\n"
+        f"{_PREFERENCES_EN}: {preferences_url}\n"
+    )
+
+
+def html_footer(unsubscribe_url: str, preferences_url: str) -> str:
+    """The same links, visible in the HTML part."""
+    unsubscribe = f'<a href="{escape(unsubscribe_url)}">{{}}</a>'
+    preferences = f'<a href="{escape(preferences_url)}">{{}}</a>'
+    return (
+        '<hr>\n<p style="font-size:small">'
+        f"{unsubscribe.format(_UNSUBSCRIBE_FR)} · {preferences.format(escape(_PREFERENCES_FR))}"
+        f"<br>\n{unsubscribe.format(_UNSUBSCRIBE_EN)} · {preferences.format(_PREFERENCES_EN)}"
+        "</p>\n"
+    )
+
+
+def _with_footer(html: str, footer: str) -> str:
+    ends = list(_BODY_END.finditer(html))
+    if not ends:
+        return f"{html}\n{footer}"
+    at = ends[-1].start()
+    return f"{html[:at]}{footer}{html[at:]}"
+
+
+def _html_document(subject: str, content: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{escape(subject)}</title></head>\n<body>\n{content}\n</body></html>\n"
+    )
 
 
 class MailFactory:
     """Turns a rendered mail for one delivery into an RFC 5322 message."""
 
     def __init__(
-        self, letterhead: Letterhead, tokens: UnsubscribeTokens, links: PersonLinks | None = None
+        self,
+        letterhead: Letterhead,
+        tokens: UnsubscribeTokens,
+        links: PersonLinks | None = None,
+        signer: DkimSigner | None = None,
     ):
         self._letterhead = letterhead
         self._tokens = tokens
         self._links = links
+        self._signer = signer
+        self._envelope_from = parseaddr(letterhead.mail_from)[1]
 
     def new_message_id(self) -> str:
         return make_msgid(domain=self._letterhead.domain)
@@ -75,18 +144,14 @@ class MailFactory:
     ) -> EmailMessage:
         """The mail with Message-ID, Date and, when `unsubscribe` is given, RFC 8058 headers.
 
-        Campaign mail always carries the unsubscribe headers and, with
-        `preferences`, the footer link to the preference page; a transactional
-        mail only when its sender asks. `headers` are extra ones the caller checked.
+        Campaign mail (`preferences` given, with `unsubscribe`) is text and HTML, both
+        ending with the visible unsubscribe and preference links; `html` is its HTML
+        body, already rendered with escaped merge values, or empty to make one from
+        the text. A transactional mail has the unsubscribe headers only when its
+        sender asks, and HTML when it gives one. `headers` are extra ones the caller
+        checked.
         """
-        if preferences is not None:
-            url = self.preferences_url(preferences)
-            ended = body if body.endswith("\n") else body + "\n"
-            body = f"{ended}\n-- \n{_PREFERENCES_FR} : {url}\n{_PREFERENCES_EN}: {url}\n"
-            if html:
-                link = f'<a href="{escape(url)}">{{}}</a>'
-                html += f"<p>{link.format(_PREFERENCES_FR)}<br>{link.format(_PREFERENCES_EN)}</p>"
-
+        unsubscribe_url = ""
         message = EmailMessage(policy=MAIL_POLICY)
         message["From"] = self._letterhead.mail_from
         message["To"] = to
@@ -95,16 +160,34 @@ class MailFactory:
         message["Message-ID"] = message_id
         if unsubscribe is not None:
             token = self._tokens.sign(unsubscribe)
-            url = f"{self._letterhead.public_base_url.rstrip('/')}/unsubscribe/{token}"
+            unsubscribe_url = f"{self._letterhead.public_base_url.rstrip('/')}/unsubscribe/{token}"
             mailto = f"mailto:{self._letterhead.unsubscribe_mailto}?subject=unsubscribe-{token}"
-            message["List-Unsubscribe"] = f"<{url}>, <{mailto}>"
+            message["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{mailto}>"
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if preferences is not None:
+            preferences_url = self.preferences_url(preferences)
+            if not unsubscribe_url:
+                raise ValueError("a campaign mail needs its unsubscribe link")
+            if html:
+                html = _with_footer(html, html_footer(unsubscribe_url, preferences_url))
+            else:
+                footer = html_footer(unsubscribe_url, preferences_url)
+                html = _html_document(subject, f"{text_to_html(body)}\n{footer}")
+            ended = body if body.endswith("\n") else body + "\n"
+            body = f"{ended}\n{text_footer(unsubscribe_url, preferences_url)}"
         for name, value in (headers or {}).items():
             message[name] = value
         message.set_content(body)
         if html:
             message.add_alternative(html, subtype="html")
         return message
+
+    def outgoing(self, message: EmailMessage) -> Outgoing:
+        """The mail as the relay gets it: envelope, bytes serialised once, DKIM-signed."""
+        data = message.as_bytes(policy=WIRE_POLICY)
+        if self._signer is not None:
+            data = self._signer.sign(data)
+        return Outgoing(self._envelope_from, parseaddr(str(message["To"]))[1], data)
 
     def preferences_url(self, link: PreferencesLink) -> str:
         """`<public base URL>/preferences/<token>`, the token naming contact and campaign."""

@@ -108,6 +108,8 @@ class Delivery(Base):
     deferred_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     message_id: Mapped[str | None] = mapped_column(String(255))
+    # Temporary refusals (4xx) so far: each retry waits longer; at the limit, smtp_failed.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # Scheduled starts that ran (meshkit.scheduling run keys): a second run is a no-op.

@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -225,19 +226,39 @@ def merge_fields_of(*texts: str) -> list[str]:
     return list(dict.fromkeys(f for text in texts for f in parse_template(text).fields))
 
 
-def render(template: Template, merge_fields: Mapping[str, str], single_line: bool = False) -> str:
+def render(
+    template: Template,
+    merge_fields: Mapping[str, str],
+    single_line: bool = False,
+    escape: Callable[[str], str] | None = None,
+) -> str:
     """Fills each field from `merge_fields` only; a field absent from it renders as nothing.
 
     `single_line` (headers) turns line breaks inside values into spaces, so a
-    value can never add a header.
+    value can never add a header. `escape` is applied to every value (never to
+    the template's own text): `render_html` uses it so a value cannot add markup.
     """
     parts = [template.literals[0]]
     for name, literal in zip(template.fields, template.literals[1:], strict=True):
         value = merge_fields.get(name, "")
         if single_line:
             value = " ".join(value.splitlines())
+        if escape is not None:
+            value = escape(value)
         parts += [value, literal]
     return "".join(parts)
+
+
+def render_html(template: Template, merge_fields: Mapping[str, str]) -> str:
+    """An HTML template filled like `render`, each value escaped for HTML text and quoted
+    attributes (&, <, >, " and ' become entities): a merge value shows as text, never
+    as markup or script. The template's own markup is the campaign manager's.
+    """
+    return render(template, merge_fields, escape=_escape_html)
+
+
+def _escape_html(value: str) -> str:
+    return html.escape(value, quote=True)
 
 
 # --- Transactional mail --------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -101,6 +102,42 @@ class CampaignsSettings(ServiceSettings):
         frozenset(),
         description="Roles (comma-separated) whose holders may send transactional mail, besides "
         "the consent service; empty: services only.",
+    )
+
+    smtp_pool_size: int = Field(
+        2,
+        ge=1,
+        description="SMTP connections this process keeps open and reuses across batches (dispatch "
+        "workers wait for a free one); transactional mail has a pool of the same size.",
+    )
+    send_group_size: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Mails whose in-flight marks share one commit before they are sent, and "
+        "whose outcomes share one after: a worker killed mid-group leaves at most this many "
+        "recipients unconfirmed.",
+    )
+    smtp_max_attempts: int = Field(
+        5,
+        ge=1,
+        description="Temporary SMTP refusals (4xx) of one recipient before it fails for good "
+        "(smtp_failed, rule smtp:<code>:retries_exhausted).",
+    )
+    smtp_retry_max_seconds: int = Field(
+        3600,
+        ge=0,
+        description="Longest wait before a temporarily refused recipient is retried; the wait "
+        "doubles from CAMPAIGNS_RETRY_DELAY_SECONDS at each refusal, with jitter, up to this.",
+    )
+    dkim_selector: str | None = Field(
+        None, description="DKIM selector (s=); with a key file, every mail is DKIM-signed."
+    )
+    dkim_domain: str | None = Field(
+        None, description="DKIM signing domain (d=); default: the domain of the From address."
+    )
+    dkim_private_key_file: Path | None = Field(
+        None, description="PEM file of the DKIM private key (RSA); none: mail is not signed."
     )
 
     @field_validator("transactional_roles", mode="before")

@@ -7,6 +7,9 @@ may deliver it whatever happens to its reply (RFC 1047). A reply lost after that
 point (timeout, connection closed, unreadable reply) is ReplyLost: the mail is in
 doubt and must never be sent again. Any failure before that point is a refusal
 (PermanentFailure, TemporaryFailure) and no copy can have been delivered.
+
+Connections are pooled per process and kept open across batches (SmtpRelay);
+a session whose connection was lost opens a new one at its next send.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from services.campaigns.policy import is_permanent_smtp_failure
@@ -104,45 +107,136 @@ class SmtpSettings:
     timeout_seconds: float
 
 
-class SmtpRelay:
-    """Opens one SMTP connection per batch and sends mails through it."""
+@dataclass(frozen=True)
+class Outgoing:
+    """One mail as it goes on the wire: its envelope and the exact bytes (signed, with DKIM)."""
 
-    def __init__(self, settings: SmtpSettings):
+    mail_from: str
+    rcpt_to: str
+    data: bytes
+
+
+class RelayUnavailable(TemporaryFailure):
+    """No connection to the relay could be opened: nothing of this mail was attempted."""
+
+    def __init__(self, code: int | None):
+        super().__init__(code, connection_lost=True)
+        self.args = (f"SMTP relay unreachable (code {code})",)
+
+
+class SmtpRelay:
+    """A pool of SMTP connections kept open and reused across batches.
+
+    At most `pool_size` connections are open at once in this process; a session
+    takes an idle one (checked with NOOP: the relay may have closed it while idle)
+    or opens one, and puts it back afterwards while it still works. Dispatch
+    threads beyond the pool size wait for a free connection.
+    """
+
+    def __init__(self, settings: SmtpSettings, pool_size: int = 1):
         self._settings = settings
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._idle: list[smtplib.SMTP] = []  # last in, first out: the warmest first
+        self._lock = threading.Lock()
+        self._closed = False
 
     @contextmanager
     def session(self) -> Iterator[SmtpSession]:
-        """A connected session, closed on exit; TemporaryFailure when the relay is away."""
-        connection = _connect(self._settings)
+        """A session holding one pooled connection until exit.
+
+        The connection opens at the first send when none is idle; sending then
+        raises RelayUnavailable when the relay is away.
+        """
+        self._slots.acquire()
+        session = SmtpSession(self._settings, self._take_idle())
         try:
-            yield SmtpSession(connection)
+            yield session
         finally:
+            kept = session.detach()
+            with self._lock:
+                if kept is not None and not self._closed:
+                    self._idle.append(kept)
+                    kept = None
+            if kept is not None:
+                _quit(kept)
+            self._slots.release()
+
+    def close(self) -> None:
+        """Says QUIT on every idle connection; sessions in use close theirs on exit."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            _quit(connection)
+
+    def _take_idle(self) -> smtplib.SMTP | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                connection = self._idle.pop()
             try:
-                connection.quit()
+                code, _ = connection.noop()
             except (smtplib.SMTPException, OSError):
-                connection.close()
+                code = 0
+            if code == 250:
+                return connection
+            connection.close()
 
 
 class SmtpSession:
-    def __init__(self, connection: smtplib.SMTP):
+    """Sends mails over one connection, opening a new one when the last was lost."""
+
+    def __init__(self, settings: SmtpSettings, connection: smtplib.SMTP | None = None):
+        self._settings = settings
         self._connection = connection
 
-    def send(self, message: EmailMessage) -> None:
-        """Hands one mail over; raises PermanentFailure (5xx), TemporaryFailure or ReplyLost."""
+    def send(self, mail: Outgoing) -> None:
+        """Hands one mail over; raises PermanentFailure (5xx), TemporaryFailure or ReplyLost.
+
+        RelayUnavailable (a TemporaryFailure) means no connection could be opened.
+        After a lost connection (ReplyLost, or TemporaryFailure with connection_lost),
+        the next send opens a new one.
+        """
+        if self._connection is None:
+            self._connection = _connect(self._settings)
+        connection = self._connection
         try:
-            refused = self._connection.send_message(message)
+            refused = connection.sendmail(mail.mail_from, [mail.rcpt_to], mail.data)
         except _ReplyLostError:
+            self._drop()
             raise ReplyLost() from None
         except smtplib.SMTPRecipientsRefused as error:
             codes = [code for code, _ in error.recipients.values()]
-            raise _failure(codes[0] if codes else 550, connection_lost=False) from None
+            raise self._refusal(codes[0] if codes else 550) from None
         except smtplib.SMTPResponseException as error:  # sender refused, data error, ...
-            raise _failure(error.smtp_code, connection_lost=False) from None
-        except (smtplib.SMTPException, OSError):
+            raise self._refusal(error.smtp_code) from None
+        except (smtplib.SMTPException, OSError):  # before the end of DATA: nothing delivered
+            self._drop()
             raise TemporaryFailure(None, connection_lost=True) from None
         if refused:  # one recipient per mail: a partial refusal is a refusal
             code = next(iter(refused.values()))[0]
-            raise _failure(code, connection_lost=False)
+            raise self._refusal(code)
+
+    def detach(self) -> smtplib.SMTP | None:
+        """The connection, when it still works; the session holds none afterwards."""
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.sock is None:
+            return None
+        return connection
+
+    def _refusal(self, code: int) -> Exception:
+        failure = _failure(code, connection_lost=False)
+        if isinstance(failure, TemporaryFailure) and failure.connection_lost:
+            self._drop()  # 421: the relay closes this connection
+        elif self._connection is not None and self._connection.sock is None:
+            self._connection = None  # smtplib closed it itself
+        return failure
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def _failure(code: int, connection_lost: bool) -> Exception:
@@ -161,6 +255,13 @@ def _connect(settings: SmtpSettings) -> smtplib.SMTP:
             connection.login(settings.username, settings.password or "")
         return connection
     except smtplib.SMTPResponseException as error:
-        raise TemporaryFailure(error.smtp_code, connection_lost=True) from None
+        raise RelayUnavailable(error.smtp_code) from None
     except (smtplib.SMTPException, OSError):
-        raise TemporaryFailure(None, connection_lost=True) from None
+        raise RelayUnavailable(None) from None
+
+
+def _quit(connection: smtplib.SMTP) -> None:
+    try:
+        connection.quit()
+    except (smtplib.SMTPException, OSError):
+        connection.close()

@@ -156,12 +156,13 @@ class TransactionalMails:
             ),
             headers=dict((AUTO_SUBMITTED, *mail.headers)),
         )
+        outgoing = self._mails.outgoing(message)  # serialised (and signed) before the mark
         if not self._ledger.mark_sending(worker, row_id, message_id, self._lease):
             log.warning("transactional %d: lost its claim before the send", row_id)
             return
         try:
             with self._relay.session() as smtp:
-                smtp.send(message)
+                smtp.send(outgoing)
         except PermanentFailure as failure:
             self._ledger.decide(worker, [(row_id, Outcome.SMTP_FAILED, smtp_rule(failure.code))])
         except TemporaryFailure as failure:

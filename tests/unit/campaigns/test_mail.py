@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from meshkit.errors import NotFound
 from meshkit.links import LinkKind, PersonLink, PersonLinks
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
+from services.campaigns.dispatch import exhausted_rule, retry_delay
 from services.campaigns.message import Letterhead, MailFactory, PreferencesLink
 
 TOKENS = UnsubscribeTokens("unit-secret")
@@ -92,7 +95,7 @@ def test_a_campaign_mail_ends_with_its_preference_link_in_both_languages() -> No
         unsubscribe=UnsubscribeRequest("contact-1", "newsletter", "campaign-1"),
         preferences=PreferencesLink("contact-1", "campaign-1"),
     )
-    body = mail.get_body().get_content()  # type: ignore[union-attr]
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert body.startswith("Texte\n\n-- \n")
     urls = re.findall(r"https://crm\.univ\.example/preferences/(\S+)", body)
     assert len(urls) == 2 and urls[0] == urls[1]  # the French line, then the English one
@@ -115,3 +118,33 @@ def test_a_mail_asked_to_link_preferences_without_a_secret_is_refused() -> None:
             unsubscribe=None,
             preferences=PreferencesLink("contact-1", "campaign-1"),
         )
+
+
+# --- Retries of temporary refusals -----------------------------------------------------
+
+refusals = st.integers(min_value=1, max_value=40)
+jitters = st.floats(min_value=0, max_value=1)
+
+
+@given(refusals, jitters, st.integers(1, 600), st.integers(1, 86_400))
+def test_a_retry_waits_the_upper_half_of_its_doubling_step(
+    refused: int, jitter: float, first: int, longest: int
+) -> None:
+    full = min(longest, first * 2 ** (refused - 1))
+    assert full / 2 <= retry_delay(refused, first, longest, jitter) <= full
+
+
+@given(refusals, jitters, jitters, st.integers(1, 600), st.integers(1, 86_400))
+def test_a_retry_never_waits_less_than_the_one_before_it_until_the_longest_wait(
+    refused: int, before: float, after: float, first: int, longest: int
+) -> None:
+    if first * 2**refused > longest:
+        return  # the next step is capped: both waits sit in [longest/2, longest]
+    assert retry_delay(refused, first, longest, before) <= retry_delay(
+        refused + 1, first, longest, after
+    )
+
+
+def test_the_rule_of_a_row_refused_too_often_names_the_last_code() -> None:
+    assert exhausted_rule(451) == "smtp:451:retries_exhausted"
+    assert exhausted_rule(None) == "smtp:lost:retries_exhausted"

@@ -129,3 +129,18 @@ def test_every_documented_field_is_known() -> None:
 def test_render_example() -> None:
     template = parse_template("Dear {{first_name}} {{ last_name }}, {{ attr.tier }}!")
     assert render(template, {"first_name": "Ada", "attr.tier": "gold"}) == "Dear Ada , gold!"
+
+
+@given(templates(), st.data())
+def test_escape_applies_to_every_value_and_to_nothing_else(
+    case: tuple[str, list[str], list[str]], data: st.DataObject
+) -> None:
+    source, fields, _ = case
+    given_fields = data.draw(
+        st.dictionaries(st.sampled_from(fields), values) if fields else st.just({})
+    )
+    template = parse_template(source)
+    escaped = render(template, given_fields, escape=lambda v: f"[{v.upper()}]")
+    # Absent fields render as the escape of nothing: the escape sees every field.
+    expected = render(template, {f: f"[{given_fields.get(f, '').upper()}]" for f in fields})
+    assert escaped == expected
