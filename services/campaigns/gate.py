@@ -112,7 +112,9 @@ class Gate:
                 for c in contact_ids
             ]
         owner, purpose = campaign.owner_component, campaign.purpose
-        fields = merge_fields_of(campaign.subject_template, campaign.body_template)
+        fields = merge_fields_of(
+            campaign.subject_template, campaign.body_template, campaign.html_body_template
+        )
         decided: dict[str, Expected] = {}
         reachable: list[Recipient] = []
         for recipient in self._directory.resolve(owner, purpose, list(contact_ids), fields):

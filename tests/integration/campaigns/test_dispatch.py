@@ -382,7 +382,7 @@ def test_the_mail_has_its_headers_and_only_fields_contacts_gave(world: World) ->
     assert mail["To"] == world.address(ada)
     assert mail["Date"]
     assert mail["Subject"] == "Bonjour Ada"
-    text, footer = mail.get_content().replace("\r\n", "\n").split("\n-- \n")
+    text, footer = mail.get_body(("plain",)).get_content().replace("\r\n", "\n").split("\n-- \n")
     assert text.strip() == "Cher Ada L., ."  # lettres.secret is not theirs: empty
     # The footer links to Ada's preference page, for this campaign, in French and English.
     (link,) = set(re.findall(r"https://crm\.example\.org/preferences/(\S+)", footer))
@@ -487,20 +487,27 @@ def test_peers_or_relay_away_means_nothing_sent_and_nothing_lost(world: World) -
 def test_a_worker_killed_mid_batch_leaves_no_recipient_twice_or_lost(world: World) -> None:
     people = [world.person("sciences") for _ in range(5)]
     # A worker with a 1 s lease that "dies" right after its second mail left.
-    doomed = world.another_worker(claim_lease_seconds=1)
+    doomed = world.another_worker(claim_lease_seconds=1, send_group_size=1)
     ledger = doomed.dispatcher._ledger  # noqa: SLF001
-    real_mark = ledger.mark_sending
-    closed: list[tuple[int, str]] = []
+    real_mark, real_close = ledger.mark_group, ledger.close_group
+    marks = 0
 
-    def mark_or_die(*args: Any, close: tuple[int, str] | None = None) -> bool:
-        # A mail's row is closed with the next row's send mark: die at the second close.
-        if close and len(closed) == 1:
+    def mark_or_die(*args: Any, **kwargs: Any) -> dict[int, int]:
+        # Groups of one: a mail's outcome rides on the next mark. Die at the third mark,
+        # which would have closed the second mail: nothing is written after a kill.
+        nonlocal marks
+        marks += 1
+        if marks >= 3:
             raise RuntimeError("worker killed")
-        if close:
-            closed.append(close)
-        return real_mark(*args, close=close)
+        return real_mark(*args, **kwargs)
 
-    ledger.mark_sending = mark_or_die  # type: ignore[method-assign]
+    def dead(*args: Any, **kwargs: Any) -> None:
+        if marks >= 3:
+            raise RuntimeError("worker killed")
+        real_close(*args, **kwargs)
+
+    ledger.mark_group = mark_or_die  # type: ignore[method-assign]
+    ledger.close_group = dead  # type: ignore[method-assign]
     campaign_id = world.send(people)
     try:
         with pytest.raises(RuntimeError, match="worker killed"):
@@ -646,7 +653,7 @@ def test_lines_starting_with_a_dot_arrive_as_written(world: World) -> None:
     world.send([reader], body=body)
     world.drain()
     (mail,) = world.sink.to(world.address(reader))
-    text = mail.get_content().replace("\r\n", "\n").split("\n-- \n")[0]
+    text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n").split("\n-- \n")[0]
     assert text == body + "\n"
 
 

@@ -3,7 +3,7 @@
 deliveries gains deferred_until. A deferred row has outcome `deferred` and the
 same time in claimed_until, so the claim takes it again, once, when it is due.
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-28
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
+revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """interactions: contacts made outside the ledger (calls, meetings, events, SMS sent elsewhere).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0008
+Revises: 0007
 Create Date: 2025-03-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0008"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@ deliveries gains attempts (0 for every existing row): dispatch adds one for each
 temporary refusal, waits longer after each, and closes the row `smtp_failed`
 when the limit is reached.
 
-Revision ID: 0006
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 Create Date: 2025-04-01
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0009"
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels = None
 depends_on = None
 

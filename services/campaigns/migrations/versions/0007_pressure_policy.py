@@ -6,8 +6,8 @@ row is ever updated or deleted: triggers refuse UPDATE and DELETE (and
 TRUNCATE on PostgreSQL), like consent's notices. With no row, the settings'
 single grouping rule is in force (version 0).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0007
+Revises: 0006
 Create Date: 2025-03-10
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels = None
 depends_on = None
 
