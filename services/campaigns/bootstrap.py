@@ -227,7 +227,7 @@ def build(
     service = CampaignsService(
         db, directory, purposes, on_scheduled=on_scheduled, on_unscheduled=on_unscheduled
     )
-    previews = Previews(db, gate, service.audience_of, settings.batch_size)
+    previews = Previews(db, gate, service.audience_of)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
