@@ -196,7 +196,16 @@ class Ledger:
         campaign's pass forward by 1/priority and the lowest pass goes first, so a
         priority-10 campaign gets ten batches for each batch of a priority-1 one,
         and a campaign started later does not wait for the whole of an earlier one.
+
+        Only campaigns with a due row are tried: a campaign whose recipients all wait
+        (deferred for days) costs the pollers one index probe, not a claim attempt.
         """
+        now = self._clock()
+        due = exists().where(
+            Delivery.campaign_id == Campaign.id,
+            Delivery.outcome.in_([Outcome.PENDING.value, Outcome.DEFERRED.value]),
+            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now),
+        )
         with self._db.transaction() as session:
             running = session.execute(
                 select(
@@ -210,7 +219,7 @@ class Ledger:
                     Campaign.over_budget,
                     Campaign.html_body_template,
                 )
-                .where(Campaign.status == CampaignStatus.RUNNING)
+                .where(Campaign.status == CampaignStatus.RUNNING, due)
                 .order_by(Campaign.started_at, Campaign.id)
             ).all()
         for campaign in self._stride.order([_campaign_info(c) for c in running]):
