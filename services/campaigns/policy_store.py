@@ -16,9 +16,6 @@ time, and a put is seen at once by the replica that made it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import threading
 from collections.abc import Callable, Collection
@@ -32,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, Violations, invalid
 from meshkit.identity import Principal
+from services.campaigns import page_tokens
 from services.campaigns.ledger import Clock, utc_now
 from services.campaigns.models import PressurePolicyVersion
 from services.campaigns.pressure_policy import (
@@ -135,7 +133,7 @@ class PolicyStore:
         if page_size < 0:
             raise invalid("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
-        before = _read_token(page_token)
+        before = page_tokens.decode(page_token, "", "the history")
         query = select(PressurePolicyVersion).order_by(PressurePolicyVersion.version.desc())
         if before is not None:
             query = query.where(PressurePolicyVersion.version < before)
@@ -143,7 +141,7 @@ class PolicyStore:
             rows = session.scalars(query.limit(size + 1)).all()
             versions = [_version_of(row) for row in rows[:size]]
         more = len(rows) > size
-        return versions, _make_token(versions[-1].version) if more else ""
+        return versions, page_tokens.encode("", versions[-1].version) if more else ""
 
     def latest_version(self) -> PolicyVersion:
         """The newest version, read from the database now (no cache): what an admin edits."""
@@ -310,23 +308,3 @@ def from_document(
         changed_by=changed_by,
         note=note,
     )
-
-
-# --- page tokens ------------------------------------------------------------------------------
-
-
-def _make_token(last_version: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": last_version}).encode()).decode()
-
-
-def _read_token(token: str) -> int | None:
-    if not token:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        before = data["before"]
-        if isinstance(before, int) and not isinstance(before, bool) and before > 0:
-            return before
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeError):
-        pass
-    raise invalid("page_token", "is not a token from a previous page of the history")

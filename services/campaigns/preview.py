@@ -15,9 +15,6 @@ what contacts let the owner component see of them.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +25,7 @@ from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, NotFound, invalid
 from meshkit.identity import Principal
 from meshkit.roles import Role
+from services.campaigns import page_tokens
 from services.campaigns.gate import Expected, Gate
 from services.campaigns.ledger import CampaignInfo, info_of, survivors_of
 from services.campaigns.lifecycle import CampaignStatus
@@ -95,7 +93,7 @@ class Previews:
                     f"the campaign is {campaign.status}; only a draft or scheduled one"
                 )
             info = info_of(campaign)
-        start = _read_token(page_token, campaign_id)
+        start = page_tokens.decode(page_token, campaign_id, "this preview") or 0
         people = self._people(campaign)
         counts: dict[str, int] = {}
         if start == 0:
@@ -104,7 +102,7 @@ class Previews:
         page = people[start : start + size]
         rows = [_row(e) for e in self._gate.evaluate(info, page, peek=True)] if page else []
         more = start + size < len(people)
-        token = _make_token(campaign_id, start + size) if more else ""
+        token = page_tokens.encode(campaign_id, start + size) if more else ""
         return PreviewPage(len(people), counts, rows, token)
 
     def _people(self, campaign: Campaign) -> list[str]:
@@ -138,21 +136,3 @@ def _row(expected: Expected) -> PreviewRow:
 
 def _code(expected: Expected) -> str:
     return expected.outcome.value if expected.outcome is not None else WILL_SEND
-
-
-def _make_token(campaign_id: str, offset: int) -> str:
-    raw = json.dumps({"c": campaign_id, "at": offset}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _read_token(token: str, campaign_id: str) -> int:
-    if not token:
-        return 0
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        offset = data["at"]
-        if data["c"] == campaign_id and isinstance(offset, int) and offset >= 0:
-            return offset
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
-        pass
-    raise invalid("page_token", "is not a token from a previous page of this preview")

@@ -17,10 +17,7 @@ transaction; a mail already in flight finishes and keeps its own outcome.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +31,7 @@ from meshkit.errors import FailedPrecondition, NotFound, invalid
 from meshkit.identity import Principal
 from meshkit.roles import Role
 from meshkit.scheduling import claim_run
+from services.campaigns import page_tokens
 from services.campaigns.clients import Directory, PurposeCatalogue
 from services.campaigns.ledger import (
     Clock,
@@ -403,7 +401,7 @@ class CampaignsService:
         size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
         with self._db.transaction() as session:
             campaign = _visible(session, principal, campaign_id, field="campaign_id")
-            after = _read_token(page_token, campaign.id)
+            after = page_tokens.decode(page_token, campaign.id, "this campaign") or 0
             rows = list(
                 session.scalars(
                     select(Delivery)
@@ -414,7 +412,7 @@ class CampaignsService:
             )
         more = len(rows) > size
         rows = rows[:size]
-        token = _make_token(campaign.id, rows[-1].id) if more else ""
+        token = page_tokens.encode(campaign.id, rows[-1].id) if more else ""
         return DeliveriesPage(
             [
                 DeliveryView(
@@ -572,21 +570,3 @@ def _view(campaign: Campaign, counts: dict[str, int]) -> CampaignView:
         over_budget=OverBudget(campaign.over_budget),
         html_body_template=campaign.html_body_template or "",
     )
-
-
-def _make_token(campaign_id: str, last_id: int) -> str:
-    raw = json.dumps({"c": campaign_id, "after": last_id}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _read_token(token: str, campaign_id: str) -> int:
-    if not token:
-        return 0
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after = data["after"]
-        if data["c"] == campaign_id and isinstance(after, int) and after >= 0:
-            return after
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
-        pass
-    raise invalid("page_token", "is not a token from a previous page of this campaign")
