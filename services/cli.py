@@ -1,4 +1,5 @@
-"""`crm`: run a service, migrate its schema, mint a development token, run the local mesh."""
+"""`crm`: run a service, migrate its schema, mint a development token, run the local mesh,
+and administer a running mesh through its gateway."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from meshkit.settings import (
     dev_public_key,
     make_dev_keys,
 )
-from services import consent_cli, org_cli, pressure_cli
+from services import admin
 
 SERVICES = ("contacts", "consent", "campaigns", "gateway")
 # What `crm token` gives when no --role is named: edit contacts and run campaigns.
@@ -198,18 +199,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", required=True)
     p.set_defaults(run=mailcatcher)
 
-    org_cli.add_parser(commands)
-    consent_cli.add_parser(commands)
-    pressure_cli.add_parser(commands)
-
     p = commands.add_parser("health", help="exit 0 when a service answers healthy (for probes)")
     p.add_argument("protocol", choices=["grpc", "http"])
     p.add_argument("target", help="host:port for grpc, a URL for http")
     p.set_defaults(run=health)
 
-    from services import cli_import
-
-    cli_import.add_parser(commands)
+    admin.add_parsers(commands)
     return root
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from services.cli_import import summarise
+from services.admin.contacts import summarise
 from tests.integration.gateway.harness import problem
 from tests.support.mesh import Api, Reply
 from tests.support.processes import free_port, service_process, wait_grpc_healthy, wait_http_healthy

@@ -260,9 +260,12 @@ def test_history_all_follows_every_page(gateway: FakeGateway) -> None:
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)["versions"]
     assert [v["version"] for v in listed] == [4, 3, 2, 1, 0]
-    one_page = json.loads(crm(gateway, "history", "--page-size", "2").stdout)
-    assert [v["version"] for v in one_page["versions"]] == [4, 3]
-    assert one_page["next_page_token"]
+    # Without --all it is the same: every list follows its pages unless a page is named.
+    every = json.loads(crm(gateway, "history", "--page-size", "2").stdout)
+    assert [v["version"] for v in every["versions"]] == [4, 3, 2, 1, 0]
+    one_page = json.loads(crm(gateway, "history", "--page-size", "2", "--page-token", "2").stdout)
+    assert [v["version"] for v in one_page["versions"]] == [2, 1]
+    assert one_page["next_page_token"] == "4"
 
 
 def test_a_refused_token_exits_1_with_the_problem(gateway: FakeGateway) -> None:
