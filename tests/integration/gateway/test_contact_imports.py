@@ -307,7 +307,8 @@ def test_the_cli_uploads_a_file_writes_the_report_and_resumes(
     env = {**os.environ, "CRM_TOKEN": running.editor(A)}
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
-    assert "created=1" in first.stdout and "rejected=1" in first.stdout
+    totals = json.loads(first.stdout)["totals"]  # crm prints JSON now
+    assert totals["created"] == 1 and totals["rejected"] == 1
     report = tmp_path / "contacts.report.csv"
     assert summarise(report) == {"created": 1, "rejected": 1}
     counts = running.counts()
