@@ -46,14 +46,20 @@ def format_option(parser: argparse.ArgumentParser) -> None:
 
 
 def area(commands: Subparsers, name: str, help: str, description: str, dest: str = "verb") -> Any:
-    """A `crm NAME` command whose verbs are added to what this returns."""
+    """A `crm NAME` command (or a group inside one) whose verbs are added to what this returns.
+
+    Its --help ends with the first example of each verb added below it.
+    """
     parser = commands.add_parser(
         name,
         help=help,
         description=description,
+        epilog="examples:",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    return parser.add_subparsers(dest=dest, required=True, metavar="{verb}")
+    verbs = parser.add_subparsers(dest=dest, required=True, metavar="{verb}")
+    verbs.crm_parents = [parser, *getattr(commands, "crm_parents", [])]
+    return verbs
 
 
 def command(
@@ -75,6 +81,8 @@ def command(
     )
     if reads:
         format_option(parser)
+    for parent in getattr(verbs, "crm_parents", []):
+        parent.epilog += f"\n  {examples[0]}"
     parser.set_defaults(run=_runner(parser.prog, run))
     return parser
 

@@ -132,8 +132,7 @@ def add_parser(commands: Subparsers) -> None:
     )
 
     def group(name: str, help: str) -> Subparsers:
-        parser = areas.add_parser(name, help=help, description=help)
-        return parser.add_subparsers(dest="verb", required=True, metavar="{verb}")
+        return area(areas, name, help=help, description=help)
 
     verbs = group("components", "the components of the grouping")
     p = command(

@@ -154,8 +154,8 @@ def add_parser(commands: Subparsers) -> None:
         set_policy,
         "replace the whole policy with a JSON file (admin)",
         [
-            "crm pressure show > policy.json  # edit it, then:",
             "crm pressure set --file policy.json --note 'one a day at most'",
+            "crm pressure set --file policy.json  # policy.json: `crm pressure show`, edited",
         ],
     )
     p.add_argument(
