@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
 
 from services.admin.http import DEFAULT_GATEWAY, CliError, Gateway, default_gateway
 
@@ -97,9 +100,6 @@ def _runner(prog: str, run: Run) -> Callable[[argparse.Namespace], None]:
         except CliError as error:
             print(f"{area}: {error}", file=sys.stderr)
             sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            print(f"{area}: interrupted", file=sys.stderr)
-            sys.exit(130)
 
     return go
 
@@ -194,6 +194,27 @@ def page_options(parser: argparse.ArgumentParser, what: str) -> None:
         default="",
         help="only this page (a next_page_token printed before); default: every page",
     )
+
+
+@contextmanager
+def replaced_on_success(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file written beside `path` that replaces it only once written whole.
+
+    An interrupted or refused run leaves any earlier file at `path` as it was,
+    and no half-written one.
+    """
+    part = path.with_name(f".{path.name}.part")
+    text = "b" not in mode  # a text file is UTF-8, its newlines left to the writer (csv)
+    try:
+        with open(
+            part, mode, encoding="utf-8" if text else None, newline="" if text else None
+        ) as out:
+            yield out
+        os.replace(part, path)
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def read_json_file(path: str, option: str) -> Any:

@@ -23,10 +23,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from meshkit.fields import DISPLAY_NAME
-from services.admin.command import Subparsers, area, command
+from services.admin.command import Subparsers, area, command, replaced_on_success
 from services.admin.http import CliError, Gateway, GatewayError, UsageError
 from services.admin.progress import Progress
 
@@ -50,7 +50,7 @@ def import_contacts(gateway: Gateway, args: argparse.Namespace) -> Any:
     query = {"kind": args.kind, "import_id": import_id, "dry_run": args.dry_run}
     headers = {"Content-Type": "text/csv", "Content-Length": str(size), "Accept": "text/csv"}
     try:
-        with report.open("wb") as sink:
+        with replaced_on_success(report, "wb") as sink:
             answer = gateway.send(
                 "POST",
                 "/v1/contacts/imports",
@@ -61,13 +61,9 @@ def import_contacts(gateway: Gateway, args: argparse.Namespace) -> Any:
                 sink=sink,
             )
     except GatewayError as error:
-        report.unlink(missing_ok=True)
         progress.finish()
         if "applied_through_line" in error.problem:
             raise CliError(f"{error}\n  resume with: --import-id {import_id}") from None
-        raise
-    except CliError:
-        report.unlink(missing_ok=True)
         raise
     progress.finish()
     return {
@@ -163,7 +159,7 @@ def export_contacts(gateway: Gateway, args: argparse.Namespace) -> Any:
         if args.output == "-":
             _write_csv(spool, header, sys.stdout)
         else:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:
+            with replaced_on_success(Path(args.output)) as out:
                 _write_csv(spool, header, out)
     print(
         f"exported {progress.done} contacts, {len(header)} columns"
@@ -190,7 +186,7 @@ def _spool(contacts: Iterator[dict[str, Any]], spool: TextIO, progress: Progress
     return list(seen)
 
 
-def _write_csv(spool: TextIO, header: list[str], out: TextIO) -> None:
+def _write_csv(spool: IO[str], header: list[str], out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for line in spool:

@@ -14,7 +14,7 @@ import shutil
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 GATEWAY_VARIABLE = "CRM_GATEWAY"
@@ -107,7 +107,7 @@ class Gateway:
         headers: Mapping[str, str] | None = None,
         query: Query | None = None,
         timeout: float | None = None,
-        sink: BinaryIO | None = None,
+        sink: IO[bytes] | None = None,
     ) -> Answer:
         """One request; an error status raises GatewayError, a network failure Unreachable.
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from services.admin.command import Subparsers, area, command, page_options, paged
-from services.admin.http import CliError, Gateway, UsageError, quote
+from services.admin.command import (
+    Subparsers,
+    area,
+    command,
+    page_options,
+    paged,
+    replaced_on_success,
+)
+from services.admin.http import Gateway, UsageError, quote
 
 KINDS = ("access", "erasure", "rectification")
 STATUSES = ("open", "in_progress", "done", "failed")
@@ -56,11 +64,8 @@ def export(gateway: Gateway, args: argparse.Namespace) -> Any:
     document = gateway.call("GET", f"/v1/privacy-requests/{quote(args.id)}/export")
     if args.output == "-":
         return document
-    try:
-        with open(args.output, "w", encoding="utf-8") as out:
-            json.dump(document, out, ensure_ascii=False, indent=2)
-    except OSError as error:
-        raise CliError(f"--output: cannot write {args.output}: {error.strerror}") from None
+    with replaced_on_success(Path(args.output)) as out:
+        json.dump(document, out, ensure_ascii=False, indent=2)
     return None
 
 

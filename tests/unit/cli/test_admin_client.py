@@ -8,6 +8,7 @@ where the exit of a real process (no traceback) is the point.
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import json
 import os
@@ -30,6 +31,8 @@ from services.cli import parser
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "header.payload.signature"
+# A token whose (unverified) payload says it acts for sciences, as `crm import` checks.
+SCIENCES_TOKEN = "h." + base64.urlsafe_b64encode(b'{"component":"sciences"}').decode() + ".s"
 Route = Callable[[dict[str, str], Any], tuple[int, Any]]
 
 
@@ -39,13 +42,14 @@ class FakeGateway:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Route] = {}
         self.seen: list[tuple[str, str, dict[str, str], Any]] = []
+        self.headers: dict[str, str] = {}  # sent with every answer
         self.url = ""
 
     def answer(self, method: str, target: str, body: Any, auth: str) -> tuple[int, Any]:
         url = urlsplit(target)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.seen.append((method, url.path, query, body))
-        if auth != f"Bearer {TOKEN}":
+        if auth not in (f"Bearer {TOKEN}", f"Bearer {SCIENCES_TOKEN}"):
             return 401, {"type": "about:blank", "title": "Unauthorized", "status": 401,
                          "detail": "a bearer token is required"}  # fmt: skip
         route = self.routes.get((method, url.path))
@@ -61,14 +65,18 @@ def gateway() -> Iterator[FakeGateway]:
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
+            raw_body = self.rfile.read(length) if length else b""
+            is_json = self.headers.get("Content-Type") == "application/json"
+            body = json.loads(raw_body) if is_json else raw_body or None
             status, answer = fake.answer(
                 self.command, self.path, body, self.headers.get("Authorization", "")
             )
             raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
             self.send_response(status)
             kind = "application/json" if status < 400 else "application/problem+json"
-            self.send_header("Content-Type", "text/html" if isinstance(answer, bytes) else kind)
+            self.send_header("Content-Type", "text/plain" if isinstance(answer, bytes) else kind)
+            for name, value in fake.headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
@@ -266,3 +274,37 @@ def test_progress_redraws_on_a_terminal_and_writes_one_line_elsewhere() -> None:
         rows.advance(1)
     rows.finish()
     assert pipe.getvalue() == "export 1,234 rows\n"
+
+
+def test_an_import_replaces_its_report_only_when_the_gateway_answered_one(
+    gateway: FakeGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_bytes(b"email\r\nada@example.org\r\n")
+    report = tmp_path / "people.report.csv"
+    report.write_text("the report of an earlier run")
+    problem = {"type": "about:blank", "title": "Bad Request", "status": 400,
+               "detail": "the header of the file is not usable"}  # fmt: skip
+    gateway.routes[("POST", "/v1/contacts/imports")] = lambda q, b: (400, problem)
+    words = ("import", "contacts", str(source), "--component", "sciences")
+    assert crm(gateway, *words, token=SCIENCES_TOKEN) == 1
+    assert "400 Bad Request" in capsys.readouterr().err
+    assert report.read_text() == "the report of an earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv", "people.report.csv"]
+
+    answered = b"line,outcome,contact_id,same_as_line,problems\r\n2,created,c1,,\r\n"
+    gateway.routes[("POST", "/v1/contacts/imports")] = lambda q, b: (200, answered)
+    gateway.headers["X-Import-Totals"] = "created=1, rejected=0"
+    assert crm(gateway, *words, token=SCIENCES_TOKEN) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["totals"] == {"created": 1, "rejected": 0}
+    assert report.read_bytes() == answered
+    method, _, query, body = gateway.seen[-1]
+    assert body == source.read_bytes() and query["kind"] == "person"
+    assert query["import_id"] == printed["import_id"] and "dry_run" not in query
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv", "people.report.csv"]
+    # A token acting for another component is refused before anything is sent.
+    assert crm(gateway, "import", "contacts", str(source), "--component", "droit",
+               token=SCIENCES_TOKEN) == 1  # fmt: skip
+    assert "does not act for the component droit" in capsys.readouterr().err
+    assert len(gateway.seen) == 2
