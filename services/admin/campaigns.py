@@ -69,7 +69,7 @@ def add_parser(commands: Subparsers) -> None:
         "--status",
         action="append",
         choices=["draft", "scheduled", "running", "paused", "done", "cancelled"],
-        help="repeatable: only campaigns in these statuses",
+        help="repeatable: only campaigns in these statuses (crm filters; the list cannot)",
     )
     p.add_argument("--page-size", type=int, default=0, help="campaigns per request (0: default)")
 

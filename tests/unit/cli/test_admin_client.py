@@ -308,3 +308,21 @@ def test_an_import_replaces_its_report_only_when_the_gateway_answered_one(
                token=SCIENCES_TOKEN) == 1  # fmt: skip
     assert "does not act for the component droit" in capsys.readouterr().err
     assert len(gateway.seen) == 2
+
+
+def test_a_privacy_export_goes_to_its_file_and_a_refused_one_leaves_none(
+    gateway: FakeGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = {"format": "crm-mesh/privacy-export/v1", "request": {"id": "r1"}, "contacts": []}
+    gateway.routes[("GET", "/v1/privacy-requests/r1/export")] = lambda q, b: (200, document)
+    conflict = {"type": "about:blank", "title": "Conflict", "status": 409,
+                "detail": "the request is not done"}  # fmt: skip
+    gateway.routes[("GET", "/v1/privacy-requests/r2/export")] = lambda q, b: (409, conflict)
+    target = tmp_path / "person.json"
+    assert crm(gateway, "privacy", "export", "r1", "--output", str(target)) == 0
+    assert json.loads(target.read_text(encoding="utf-8")) == document
+    assert capsys.readouterr().out == ""
+    other = tmp_path / "other.json"
+    assert crm(gateway, "privacy", "export", "r2", "--output", str(other)) == 1
+    assert capsys.readouterr().err == "crm privacy: 409 Conflict: the request is not done\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["person.json"]
