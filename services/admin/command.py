@@ -1,8 +1,8 @@
 """What every admin command shares: its options, its help layout, its output and exit codes.
 
 Exit codes: 0 done; 1 the gateway refused (its problem on stderr), it could not
-be reached, or the input was wrong in a way only known after parsing; 2 a usage
-error (argparse's own).
+be reached, or a file or token was not usable; 2 a usage error (argparse's own,
+or options that parse but do not go together).
 """
 
 from __future__ import annotations
