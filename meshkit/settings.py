@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier, generate_dev_keys
 from meshkit.secret_files import SecretFileSettings
+from meshkit.tls import TlsSettings
 
 
 def crm_home() -> Path:
@@ -68,7 +69,7 @@ class IdentitySettings(SecretFileSettings):
         return ServiceIdentity(issuer, name)
 
 
-class ServiceSettings(IdentitySettings):
+class ServiceSettings(IdentitySettings, TlsSettings):
     """Settings of a gRPC service: where it listens and where its data lives."""
 
     listen: str = Field(description="host:port the gRPC server binds.")
