@@ -55,7 +55,12 @@ def open_channel(
 
     With `credentials` (meshkit.tls) the channel is TLS; without, plaintext.
     """
-    options = [("grpc.max_receive_message_length", 32 * 1024 * 1024)]
+    options = [
+        ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+        # A target with several addresses (a headless Kubernetes Service: one per replica)
+        # gets its calls spread over all of them; pick_first would send all to one.
+        ("grpc.lb_policy_name", "round_robin"),
+    ]
     if credentials is None:
         channel = grpc.insecure_channel(target, options=options)
     else:
