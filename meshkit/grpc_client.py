@@ -45,11 +45,26 @@ class _TokenAndDeadline(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
         return continuation(self._details(details), request)
 
 
-def open_channel(target: str, token: Callable[[], str], timeout_seconds: float) -> grpc.Channel:
-    """A channel whose calls carry `token()` as bearer and `timeout_seconds` unless set."""
-    channel = grpc.insecure_channel(
-        target, options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)]
-    )
+def open_channel(
+    target: str,
+    token: Callable[[], str],
+    timeout_seconds: float,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> grpc.Channel:
+    """A channel whose calls carry `token()` as bearer and `timeout_seconds` unless set.
+
+    With `credentials` (meshkit.tls) the channel is TLS; without, plaintext.
+    """
+    options = [
+        ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+        # A target with several addresses (a headless Kubernetes Service: one per replica)
+        # gets its calls spread over all of them; pick_first would send all to one.
+        ("grpc.lb_policy_name", "round_robin"),
+    ]
+    if credentials is None:
+        channel = grpc.insecure_channel(target, options=options)
+    else:
+        channel = grpc.secure_channel(target, credentials, options=options)
     return grpc.intercept_channel(channel, _TokenAndDeadline(token, timeout_seconds))
 
 

@@ -189,16 +189,22 @@ def run_until_signalled(
     listen: str,
     grace_seconds: float,
     on_stop: Callable[[], None] = lambda: None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> None:
     """Binds, starts, and on SIGTERM/SIGINT drains in-flight RPCs before returning.
 
+    With `credentials` (meshkit.tls) the port speaks TLS only; without, plaintext.
     A port already in use ends the process with one line (exit 1). During the drain, a
     second signal cuts the grace short: in-flight RPCs are cancelled and this returns.
     """
     why = address_in_use(listen)
     if why is None:
         try:
-            if server.add_insecure_port(listen) == 0:
+            if credentials is None:
+                bound = server.add_insecure_port(listen)
+            else:
+                bound = server.add_secure_port(listen, credentials)
+            if bound == 0:
                 why = "the address cannot be bound"
         except RuntimeError:
             why = "the address cannot be bound"
@@ -207,7 +213,7 @@ def run_until_signalled(
         raise SystemExit(1)
     signals = StopSignals()
     server.start()
-    log.info("ready on %s", listen)
+    log.info("ready on %s (%s)", listen, "plaintext" if credentials is None else "TLS")
     signals.wait(more_than=0)
     log.info("shutting down; a second signal cancels what is still running")
     health_servicer.enter_graceful_shutdown()

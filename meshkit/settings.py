@@ -13,9 +13,11 @@ import secrets
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier, generate_dev_keys
+from meshkit.secret_files import SecretFileSettings
+from meshkit.tls import TlsSettings
 
 
 def crm_home() -> Path:
@@ -35,7 +37,7 @@ def sqlite_url(name: str) -> str:
     return f"sqlite:///{crm_home() / f'{name}.db'}"
 
 
-class IdentitySettings(BaseSettings):
+class IdentitySettings(SecretFileSettings):
     """How tokens are verified and how this service signs its own."""
 
     jwt_issuer: str = Field("crm-mesh-dev", description="Expected `iss` of every token.")
@@ -67,7 +69,7 @@ class IdentitySettings(BaseSettings):
         return ServiceIdentity(issuer, name)
 
 
-class ServiceSettings(IdentitySettings):
+class ServiceSettings(IdentitySettings, TlsSettings):
     """Settings of a gRPC service: where it listens and where its data lives."""
 
     listen: str = Field(description="host:port the gRPC server binds.")
@@ -77,7 +79,7 @@ class ServiceSettings(IdentitySettings):
     grace_seconds: float = Field(5.0, description="Time in-flight RPCs get to finish on shutdown.")
 
 
-class LogSettings(BaseSettings):
+class LogSettings(SecretFileSettings):
     """What every process of the mesh logs (CRM_LOG_*, the same for all services)."""
 
     model_config = SettingsConfigDict(env_prefix="CRM_LOG_")

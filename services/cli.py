@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from meshkit.identity import TokenIssuer
 from meshkit.logs import configure_logging
@@ -134,9 +135,14 @@ def mailcatcher(args: argparse.Namespace) -> None:
 
 
 def health(args: argparse.Namespace) -> None:
+    from meshkit.tls import TlsFiles
     from services.dev.health import grpc_serving, http_ok
 
-    healthy = grpc_serving(args.target) if args.protocol == "grpc" else http_ok(args.target)
+    if args.protocol == "grpc":
+        tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca)
+        healthy = grpc_serving(args.target, tls=tls)
+    else:
+        healthy = http_ok(args.target)
     sys.exit(0 if healthy else 1)
 
 
@@ -202,6 +208,10 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("health", help="exit 0 when a service answers healthy (for probes)")
     p.add_argument("protocol", choices=["grpc", "http"])
     p.add_argument("target", help="host:port for grpc, a URL for http")
+    # A service with TLS answers TLS probes only; with client auth, probes show a certificate.
+    p.add_argument("--tls-ca", type=Path, help="grpc over TLS: PEM CA verifying the server")
+    p.add_argument("--tls-cert", type=Path, help="grpc over TLS: PEM client certificate")
+    p.add_argument("--tls-key", type=Path, help="grpc over TLS: PEM key of --tls-cert")
     p.set_defaults(run=health)
 
     admin.add_parsers(commands)

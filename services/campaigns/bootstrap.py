@@ -144,8 +144,9 @@ def build(
     db = Database(engine)
     closers: list[Callable[[], None]] = [engine.dispose]
     identity = settings.service_identity("campaigns")
+    tls = settings.channel_credentials()
     contacts_channel = open_channel(
-        settings.contacts_target, identity.token, settings.rpc_timeout_seconds
+        settings.contacts_target, identity.token, settings.rpc_timeout_seconds, tls
     )
     closers.append(contacts_channel.close)
     if directory is None:
@@ -154,7 +155,7 @@ def build(
         # Every caller's token is checked against the organisation tree contacts holds.
         organisation = Organisation(grpc_fetch(contacts_channel))
     consent_channel = open_channel(
-        settings.consent_target, identity.token, settings.rpc_timeout_seconds
+        settings.consent_target, identity.token, settings.rpc_timeout_seconds, tls
     )
     closers.append(consent_channel.close)
     if consent is None:
@@ -316,6 +317,7 @@ def main() -> None:
             settings.listen,
             settings.grace_seconds,
             on_stop=campaigns.stop_background,
+            credentials=settings.server_credentials(),
         )
     finally:
         campaigns.close()

@@ -91,6 +91,7 @@ def build(
         settings.contacts_target,
         settings.service_identity("consent").token,
         settings.rpc_timeout_seconds,
+        settings.channel_credentials(),
     )
     closers.append(channel.close)
     if contacts is None:
@@ -106,6 +107,7 @@ def build(
         settings.campaigns_target,
         settings.service_identity("consent").token,
         settings.rpc_timeout_seconds,
+        settings.channel_credentials(),
     )
     closers.append(campaigns_channel.close)
     parts = privacy_requests.Parts(
@@ -216,6 +218,7 @@ def main() -> None:
             settings.listen,
             settings.grace_seconds,
             on_stop=app.stop_side_tasks,
+            credentials=settings.server_credentials(),
         )
     finally:
         app.close()  # after in-flight RPCs have drained

@@ -39,6 +39,7 @@ def build(settings: ContactsSettings) -> App:
         settings.consent_target,
         settings.service_identity("contacts").token,
         settings.rpc_timeout_seconds,
+        settings.channel_credentials(),
     )
     servicer = ContactsServicer(database, GrpcSuppressionList(consent))
 
@@ -71,6 +72,7 @@ def main() -> None:
         settings.listen,
         settings.grace_seconds,
         on_stop=app.database.engine.dispose,
+        credentials=settings.server_credentials(),
     )
     app.consent.close()
 

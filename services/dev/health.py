@@ -8,10 +8,21 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from meshkit.tls import TlsFiles
 
-def grpc_serving(target: str, timeout: float = 2.0) -> bool:
-    """True when the server at `target` answers SERVING on the standard health service."""
-    with grpc.insecure_channel(target) as channel:
+
+def grpc_serving(target: str, timeout: float = 2.0, tls: TlsFiles | None = None) -> bool:
+    """True when the server at `target` answers SERVING on the standard health service.
+
+    With `tls` the probe speaks TLS: it verifies the server against the CA and presents
+    the certificate, as a peer service would (a server requiring client certificates).
+    """
+    credentials = tls.channel_credentials() if tls is not None else None
+    if credentials is None:
+        opened = grpc.insecure_channel(target)
+    else:
+        opened = grpc.secure_channel(target, credentials)
+    with opened as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout

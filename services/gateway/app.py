@@ -83,4 +83,9 @@ def create_app(
 def _as_gateway(settings: GatewaySettings) -> object:
     """A channel to contacts with the gateway's own identity (reads the organisation tree)."""
     identity = settings.service_identity("gateway")
-    return open_channel(settings.contacts_target, identity.token, settings.rpc_timeout_seconds)
+    return open_channel(
+        settings.contacts_target,
+        identity.token,
+        settings.rpc_timeout_seconds,
+        settings.channel_credentials(),
+    )

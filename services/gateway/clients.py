@@ -83,13 +83,14 @@ def open_clients(settings: GatewaySettings) -> Clients:
     """Channels to the three services; nothing connects until the first call."""
     timeout = settings.rpc_timeout_seconds
     gateway = settings.service_identity("gateway")
+    tls = settings.channel_credentials()
     return Clients.over(
-        contacts=open_channel(settings.contacts_target, forwarded_token, timeout),
-        consent=open_channel(settings.consent_target, forwarded_token, timeout),
-        campaigns=open_channel(settings.campaigns_target, forwarded_token, timeout),
-        consent_as_gateway=open_channel(settings.consent_target, gateway.token, timeout),
-        campaigns_as_gateway=open_channel(settings.campaigns_target, gateway.token, timeout),
-        contacts_as_gateway=open_channel(settings.contacts_target, gateway.token, timeout),
+        contacts=open_channel(settings.contacts_target, forwarded_token, timeout, tls),
+        consent=open_channel(settings.consent_target, forwarded_token, timeout, tls),
+        campaigns=open_channel(settings.campaigns_target, forwarded_token, timeout, tls),
+        consent_as_gateway=open_channel(settings.consent_target, gateway.token, timeout, tls),
+        campaigns_as_gateway=open_channel(settings.campaigns_target, gateway.token, timeout, tls),
+        contacts_as_gateway=open_channel(settings.contacts_target, gateway.token, timeout, tls),
     )
 
 

@@ -6,9 +6,10 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from meshkit.settings import IdentitySettings, dev_unsubscribe_secret
+from meshkit.tls import TlsClientSettings
 
 
-class GatewaySettings(IdentitySettings):
+class GatewaySettings(IdentitySettings, TlsClientSettings):
     """Where the gateway listens, which services it fronts, and the secrets it checks."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")
