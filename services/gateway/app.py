@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
 from meshkit.grpc_client import open_channel
 from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.unsubscribe import UnsubscribeTokens
+from meshkit.redis_url import connect_redis
 from services.gateway import (
     auth,
     campaigns,
     consent,
     consent_links,
     contacts,
+    idempotency,
     imports,
     interactions,
     meta,
@@ -26,11 +30,13 @@ from services.gateway import (
     privacy_requests,
     problems,
     public,
+    ratelimit,
     receipts,
 )
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
+from services.gateway.wsgi_limits import JSON_BODY_BYTES
 
 AREAS = (
     meta,
@@ -48,19 +54,22 @@ AREAS = (
     interactions,
     pressure,
 )
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(
-    settings: GatewaySettings, clients: Clients | None = None, tree: Organisation | None = None
+    settings: GatewaySettings,
+    clients: Clients | None = None,
+    tree: Organisation | None = None,
+    redis: Any = None,
 ) -> Flask:
     """A gateway app; `clients` defaults to channels to the targets in `settings`.
 
     `tree` (the organisation client tokens are checked against) defaults to one
-    reading contacts as the gateway itself, unless the caller passes its own `clients`.
+    reading contacts as the gateway itself, unless the caller passes its own `clients`;
+    `redis` (idempotency keys, rate limits) to a connection to `settings.redis_url`.
     """
     app = Flask(__name__, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = JSON_BODY_BYTES
     app.config[imports.MAX_BYTES] = settings.import_max_bytes
     operations = {}
     for area in AREAS:
@@ -70,6 +79,14 @@ def create_app(
     if tree is None and clients is None:
         tree = Organisation(grpc_fetch(_as_gateway(settings)))
     auth.install(app, verifier, operations, tree)
+    # After authentication (they count per caller), rate limits first: a 429 is never kept.
+    redis = redis if redis is not None else connect_redis(settings.redis_url)
+    prefix = settings.redis_key_prefix
+    ratelimit.install(app, ratelimit.RateLimiter(redis, prefix), _budgets(settings), operations)
+    store = idempotency.IdempotencyStore(
+        redis, prefix, settings.idempotency_ttl_seconds, settings.idempotency_lock_seconds
+    )
+    idempotency.install(app, store, operations)
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
@@ -78,6 +95,14 @@ def create_app(
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     pressure.install(app)  # over the campaigns channel of the clients just set
     return app
+
+
+def _budgets(settings: GatewaySettings) -> ratelimit.Budgets:
+    return ratelimit.Budgets(
+        caller=settings.rate_limit_per_minute,
+        writes=settings.rate_limit_writes_per_minute,
+        public=settings.rate_limit_public_per_minute,
+    )
 
 
 def _as_gateway(settings: GatewaySettings) -> object:
