@@ -36,6 +36,7 @@ from services.gateway import (
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
+from services.gateway import wsgi_limits
 from services.gateway.wsgi_limits import JSON_BODY_BYTES
 
 AREAS = (
@@ -94,6 +95,7 @@ def create_app(
     person_links.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     pressure.install(app)  # over the campaigns channel of the clients just set
+    wsgi_limits.install(app, settings)  # 431 problem+json on a too-large head
     return app
 
 

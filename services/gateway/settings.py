@@ -40,8 +40,8 @@ class GatewaySettings(IdentitySettings):
     max_header_bytes: int = Field(
         default=32 * 1024,
         ge=4096,
-        description="Largest request head (request line and headers, bytes) the HTTP server "
-        "reads; a larger one is refused with 431.",
+        description="Largest request head (request line and headers, bytes) the gateway "
+        "accepts; a larger one is refused with 431 (waitress stops reading at eight times it).",
     )
     redis_url: str = Field(
         default="memory://",

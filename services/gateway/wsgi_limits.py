@@ -1,14 +1,21 @@
-"""The HTTP server (waitress) with the gateway's size limits, refusing in problem+json too.
+"""Size limits of requests, refused in problem+json whoever refuses them.
 
-Waitress answers a request head larger than `max_request_header_size` (431) and a
-body larger than `max_request_body_size` (413) itself, before any WSGI app runs,
-in text/plain. Its channels here write those answers (and its 400s on a malformed
-request) as the same RFC 9457 problem+json every other gateway error is.
+The gateway's own limit on the request head (`max_header_bytes`) is a WSGI
+middleware in front of Flask, so it holds under any WSGI server and answers after
+the whole head was read (a server that closes a connection with unread data resets
+it, and the client may never see the answer). Waitress itself keeps a hard stop
+further out (eight times that head, and the largest upload plus its multipart
+framing for a body) and answers those, and its 400s on a malformed request,
+before any WSGI app runs: its channels here write them as the same RFC 9457
+problem+json every other gateway error is, not its text/plain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from flask import Flask
 
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
@@ -48,9 +55,45 @@ class ProblemChannel(HTTPChannel):  # type: ignore[misc]
 
 
 def limits(settings: GatewaySettings) -> dict[str, int]:
-    """Waitress's size limits for these settings: the head, and the largest upload."""
+    """Waitress's hard size limits for these settings: the head, and the largest upload."""
     body = max(settings.import_max_bytes + MULTIPART_SLACK, JSON_BODY_BYTES)
-    return {"max_request_header_size": settings.max_header_bytes, "max_request_body_size": body}
+    head = settings.max_header_bytes * HARD_HEAD_FACTOR
+    return {"max_request_header_size": head, "max_request_body_size": body}
+
+
+HARD_HEAD_FACTOR = 8
+StartResponse = Callable[..., Any]
+
+
+def head_size(environ: dict[str, Any]) -> int:
+    """About the bytes of the request line and headers, as the WSGI environ holds them."""
+    size = len(environ.get("REQUEST_METHOD", "")) + len(environ.get("RAW_URI") or "") + 11
+    for name, value in environ.items():
+        if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            size += len(name) + len(str(value)) + 4  # "Name: value\r\n"
+    return size
+
+
+class HeadLimit:
+    """Answers 431 problem+json when the request head is larger than the gateway accepts."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if head_size(environ) <= self.max_bytes:
+            return self.app(environ, start_response)
+        title = "Request Header Fields Too Large"
+        body = problem_body(431, title, _DETAILS[431], title)
+        headers = [("Content-Type", PROBLEM_JSON), ("Content-Length", str(len(body)))]
+        start_response(f"431 {title}", headers)
+        return [body]
+
+
+def install(app: Flask, settings: GatewaySettings) -> None:
+    """Puts the head limit in front of the Flask app."""
+    app.wsgi_app = HeadLimit(app.wsgi_app, settings.max_header_bytes)  # type: ignore[method-assign]
 
 
 def serve(app: Any, settings: GatewaySettings, **adjustments: Any) -> Any:
