@@ -9,8 +9,8 @@ from flask import Flask
 from meshkit.grpc_client import open_channel
 from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
-from meshkit.unsubscribe import UnsubscribeTokens
 from meshkit.redis_url import connect_redis
+from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import (
     auth,
     campaigns,
@@ -32,11 +32,11 @@ from services.gateway import (
     public,
     ratelimit,
     receipts,
+    wsgi_limits,
 )
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
-from services.gateway import wsgi_limits
 from services.gateway.wsgi_limits import JSON_BODY_BYTES
 
 AREAS = (

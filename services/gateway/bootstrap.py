@@ -21,7 +21,9 @@ def build(settings: GatewaySettings) -> Flask:
 
 
 def main() -> None:
-    """Reads GATEWAY_* settings and serves the app with waitress (its size limits and problem+json refusals) until SIGTERM or Ctrl-C.
+    """Reads GATEWAY_* settings and serves the app with waitress until SIGTERM or Ctrl-C.
+
+    Waitress has the settings' size limits and answers its own refusals in problem+json.
 
     `crm` turns the first SIGTERM or SIGINT into SystemExit, on which waitress closes its
     sockets and returns; a later signal is ignored while it does.

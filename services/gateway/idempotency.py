@@ -74,8 +74,10 @@ class StillRunning(DomainError):
 
 def applies(operation: Operation) -> bool:
     """True for the operations that honour Idempotency-Key (every POST taking a token)."""
-    return operation.method == "POST" and operation.access is not Access.PUBLIC and not (
-        operation.upload
+    return (
+        operation.method == "POST"
+        and operation.access is not Access.PUBLIC
+        and not (operation.upload)
     )
 
 

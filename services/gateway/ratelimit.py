@@ -80,6 +80,11 @@ class Count:
         return self.used > self.budget.quota
 
 
+def counted(operation: Operation) -> bool:
+    """False for what is never limited: the public routes that call no service (health, docs)."""
+    return operation.access is not Access.PUBLIC or operation.calls_upstream
+
+
 @dataclass(frozen=True)
 class Budgets:
     """The budgets the settings set: per caller, per caller's writes, per IP on public pages."""
@@ -90,11 +95,9 @@ class Budgets:
 
     def of(self, operation: Operation | None, method: str) -> list[Budget]:
         """The budgets a request to `operation` spends from (none for health and unknown routes)."""
-        if operation is None:
+        if operation is None or not counted(operation):
             return []
         if operation.access is Access.PUBLIC:
-            if not operation.calls_upstream:
-                return []
             return [Budget("public", self.public)] if self.public else []
         budgets = [Budget("caller", self.caller)] if self.caller else []
         if self.writes and method not in READS:
@@ -105,9 +108,7 @@ class Budgets:
 class RateLimiter:
     """Counts requests in Redis, one key per (who, budget, window)."""
 
-    def __init__(
-        self, redis: Any, prefix: str, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, redis: Any, prefix: str, clock: Callable[[], float] = time.time) -> None:
         self._hit = redis.register_script(_HIT)
         self._prefix = prefix
         self._clock = clock

@@ -189,7 +189,7 @@ def test_a_5xx_is_not_kept_so_a_retry_after_an_outage_runs(
     assert contacts.creations == 1
 
 
-def test_a_4xx_is_kept_and_replayed(client: FlaskClient, keys: TestKeys, contacts: Contacts) -> None:
+def test_a_4xx_is_kept_and_replayed(client: FlaskClient, keys: TestKeys) -> None:
     bad = {"id": "Not A Slug!", "name": "x"}
     first = assert_problem(post(client, admin(keys), "bad-body", bad), 400)
     again = post(client, admin(keys), "bad-body", bad)
