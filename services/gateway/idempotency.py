@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -23,10 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from redis.exceptions import RedisError
 
 from meshkit.errors import DomainError, Unavailable, invalid
 from services.gateway.api import Access, Operation
 from services.gateway.auth import principal
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "crm.gateway.idempotency"
 HEADER = "Idempotency-Key"
@@ -165,7 +169,7 @@ def begin() -> Response | None:
     fingerprint, owner = _fingerprint(), secrets.token_hex(16)
     try:
         found = store.begin(record, fingerprint, owner)
-    except Exception as error:  # a lost Redis must not let a retry create twice
+    except (RedisError, OSError) as error:  # a lost Redis must not let a retry create twice
         raise Unavailable("idempotency keys cannot be checked now; retry later") from error
     if found is None:
         g.idempotency = (record, owner)
@@ -194,11 +198,15 @@ def finish(response: Response) -> Response:
         return response
     store: IdempotencyStore = current_app.extensions[EXTENSION].store
     status = response.status_code
-    if status >= 500 or status == 429 or response.is_streamed:
-        store.abandon(*held)
-        return response
-    kept = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
-    store.finish(*held, Answer(status, kept, response.get_data()))
+    try:
+        if status >= 500 or status == 429 or response.is_streamed:
+            store.abandon(*held)
+        else:
+            kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+            store.finish(*held, Answer(status, kept, response.get_data()))
+    except (RedisError, OSError) as error:
+        # The work is done: answer it. A retry meets the held key (409) until the hold expires.
+        log.warning("idempotency answer not kept: %s", type(error).__name__)
     return response
 
 
@@ -206,4 +214,7 @@ def release(_: BaseException | None) -> None:
     """A request that ended without an answer (a failure past the error handlers) lets go."""
     held: tuple[str, str] | None = g.pop("idempotency", None)
     if held is not None:
-        current_app.extensions[EXTENSION].store.abandon(*held)
+        try:
+            current_app.extensions[EXTENSION].store.abandon(*held)
+        except (RedisError, OSError) as error:
+            log.warning("idempotency key not released: %s", type(error).__name__)

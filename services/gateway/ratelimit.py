@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from redis.exceptions import RedisError
 
 from meshkit.errors import DomainError
 from services.gateway.api import Access, Operation
@@ -157,7 +158,7 @@ def count() -> None:
         who = f"caller:{caller.subject}\x00{caller.component or ''}"
     try:
         counts = limits.limiter.hit(who, budgets)
-    except Exception as error:  # noqa: BLE001 - a Redis outage must not take the API down
+    except (RedisError, OSError) as error:  # a Redis outage must not take the API down
         log.warning("rate limits not counted: %s", type(error).__name__)
         return
     g.rate_counts = counts

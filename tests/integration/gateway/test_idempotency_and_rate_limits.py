@@ -326,3 +326,17 @@ def _operations() -> list[Any]:
     from services.gateway.app import AREAS
 
     return [op for area in AREAS for op in area.routes.operations]
+
+
+def test_without_redis_keyed_posts_are_refused_and_reads_go_on_unlimited(
+    keys: TestKeys, prefix: str, contacts: Contacts
+) -> None:
+    from meshkit.redis_url import connect_redis
+
+    down = connect_redis("redis://127.0.0.1:9/0")  # nothing listens on the discard port
+    client = make_app(keys, prefix, down, contacts).test_client()
+    assert_problem(post(client, admin(keys), "no-redis"), 503)
+    assert contacts.creations == 0  # never created without a key that could be checked
+    read = client.get("/v1/components", headers=admin(keys))
+    assert read.status_code == 200 and "RateLimit" not in read.headers
+    down.close()
