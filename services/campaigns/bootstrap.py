@@ -18,6 +18,7 @@ from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
+from meshkit.redis_url import connect_redis
 from meshkit.scheduling import leader_for
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.campaigns.clients import (
@@ -61,36 +62,6 @@ VERSION_TABLE = "alembic_version_campaigns"
 def migrate_schema(engine: Engine) -> None:
     """Applies the campaigns migrations to head."""
     migrate(engine, MIGRATIONS, version_table=VERSION_TABLE)
-
-
-def connect_redis(url: str) -> Any:
-    """redis-py for redis:// and rediss:// URLs; redis+cluster:// (or rediss+cluster://)
-    for a Redis Cluster, given one or more of its nodes; memory:// is an in-process
-    fakeredis (Lua through lupa)."""
-    if url == "memory://":
-        import fakeredis
-
-        return fakeredis.FakeRedis(decode_responses=True)
-    import redis
-
-    scheme, _, rest = url.partition("://")
-    if scheme in ("redis+cluster", "rediss+cluster"):
-        from redis.cluster import ClusterNode, RedisCluster
-
-        plain = scheme.removesuffix("+cluster")
-        first, _, others = rest.partition("/")[0].partition(",")
-        nodes = [n for n in [first, *others.split(",")] if n]
-        return RedisCluster.from_url(
-            f"{plain}://{first}",
-            startup_nodes=[ClusterNode(*_host_port(n)) for n in nodes],
-            decode_responses=True,
-        )
-    return redis.Redis.from_url(url, decode_responses=True)
-
-
-def _host_port(node: str) -> tuple[str, int]:
-    host, _, port = node.rpartition("@")[2].rpartition(":")
-    return host, int(port or 6379)
 
 
 @dataclass

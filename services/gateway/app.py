@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
 from meshkit.grpc_client import open_channel
 from meshkit.links import PersonLinks
 from meshkit.organisation import Organisation, grpc_fetch
+from meshkit.redis_url import connect_redis
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import (
     auth,
@@ -14,6 +17,7 @@ from services.gateway import (
     consent,
     consent_links,
     contacts,
+    idempotency,
     imports,
     interactions,
     meta,
@@ -26,11 +30,14 @@ from services.gateway import (
     privacy_requests,
     problems,
     public,
+    ratelimit,
     receipts,
+    wsgi_limits,
 )
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients, open_clients
 from services.gateway.settings import GatewaySettings
+from services.gateway.wsgi_limits import JSON_BODY_BYTES
 
 AREAS = (
     meta,
@@ -48,19 +55,22 @@ AREAS = (
     interactions,
     pressure,
 )
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(
-    settings: GatewaySettings, clients: Clients | None = None, tree: Organisation | None = None
+    settings: GatewaySettings,
+    clients: Clients | None = None,
+    tree: Organisation | None = None,
+    redis: Any = None,
 ) -> Flask:
     """A gateway app; `clients` defaults to channels to the targets in `settings`.
 
     `tree` (the organisation client tokens are checked against) defaults to one
-    reading contacts as the gateway itself, unless the caller passes its own `clients`.
+    reading contacts as the gateway itself, unless the caller passes its own `clients`;
+    `redis` (idempotency keys, rate limits) to a connection to `settings.redis_url`.
     """
     app = Flask(__name__, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = JSON_BODY_BYTES
     app.config[imports.MAX_BYTES] = settings.import_max_bytes
     operations = {}
     for area in AREAS:
@@ -70,6 +80,14 @@ def create_app(
     if tree is None and clients is None:
         tree = Organisation(grpc_fetch(_as_gateway(settings)))
     auth.install(app, verifier, operations, tree)
+    # After authentication (they count per caller), rate limits first: a 429 is never kept.
+    redis = redis if redis is not None else connect_redis(settings.redis_url)
+    prefix = settings.redis_key_prefix
+    ratelimit.install(app, ratelimit.RateLimiter(redis, prefix), _budgets(settings), operations)
+    store = idempotency.IdempotencyStore(
+        redis, prefix, settings.idempotency_ttl_seconds, settings.idempotency_lock_seconds
+    )
+    idempotency.install(app, store, operations)
     problems.install(app)
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
@@ -77,7 +95,16 @@ def create_app(
     person_links.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
     pressure.install(app)  # over the campaigns channel of the clients just set
+    wsgi_limits.install(app, settings)  # 431 problem+json on a too-large head
     return app
+
+
+def _budgets(settings: GatewaySettings) -> ratelimit.Budgets:
+    return ratelimit.Budgets(
+        caller=settings.rate_limit_per_minute,
+        writes=settings.rate_limit_writes_per_minute,
+        public=settings.rate_limit_public_per_minute,
+    )
 
 
 def _as_gateway(settings: GatewaySettings) -> object:

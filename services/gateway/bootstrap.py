@@ -10,6 +10,7 @@ from services.gateway.app import create_app
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients
 from services.gateway.settings import GatewaySettings
+from services.gateway.wsgi_limits import serve
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +23,15 @@ def build(settings: GatewaySettings) -> Flask:
 def main() -> None:
     """Reads GATEWAY_* settings and serves the app with waitress until SIGTERM or Ctrl-C.
 
+    Waitress has the settings' size limits and answers its own refusals in problem+json.
+
     `crm` turns the first SIGTERM or SIGINT into SystemExit, on which waitress closes its
     sockets and returns; a later signal is ignored while it does.
     """
-    from waitress import create_server
-
     settings = GatewaySettings()  # type: ignore[call-arg]  # read from the environment
     app = build(settings)
     try:
-        server = create_server(app, listen=settings.listen, threads=settings.threads)
+        server = serve(app, settings)
     except OSError as error:
         log.error("cannot listen on %s: %s", settings.listen, error.strerror or error)
         raise SystemExit(1) from None

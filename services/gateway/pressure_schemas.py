@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from meshkit.purposes import PURPOSE_KEY
 from services.campaigns import pressure_policy as policy_rules
 from services.gateway.responses import Timestamp
-from services.gateway.schemas import INT32_MAX, anchored
+from services.gateway.schemas import INT32_MAX, WholeNumber, anchored
 
 ScopeWord = Literal["grouping", "component", "purpose", "channel"]
 RuleId = Annotated[
@@ -106,8 +106,8 @@ class PressureRuleInput(BaseModel):
         description="Empty for `grouping`; else a component id, a purpose key or a channel "
         f"({', '.join(policy_rules.CHANNELS)}).",
     )
-    max_messages: int = Field(ge=policy_rules.MIN_MESSAGES, le=policy_rules.MAX_MESSAGES)
-    window_seconds: int = Field(
+    max_messages: WholeNumber = Field(ge=policy_rules.MIN_MESSAGES, le=policy_rules.MAX_MESSAGES)
+    window_seconds: WholeNumber = Field(
         ge=policy_rules.MIN_WINDOW_SECONDS,
         le=policy_rules.MAX_WINDOW_SECONDS,
         description="60 seconds to 366 days, e.g. 604800 (7 days).",
@@ -141,7 +141,7 @@ class PressurePolicyChange(BaseModel):
     model_config = _closed({**POLICY_EXAMPLE, "note": "Exam period", "expected_version": 3})
 
     rules: list[PressureRuleInput] = Field(max_length=policy_rules.MAX_RULES)
-    min_gap_seconds: int = Field(
+    min_gap_seconds: WholeNumber = Field(
         0,
         ge=0,
         le=policy_rules.MAX_GAP_SECONDS,
@@ -158,7 +158,7 @@ class PressurePolicyChange(BaseModel):
         description="IANA zone for a contact whose zone is unknown, e.g. `Europe/Paris`.",
     )
     note: str = Field("", max_length=policy_rules.MAX_NOTE, description="Why, kept in the history.")
-    expected_version: int | None = Field(
+    expected_version: WholeNumber | None = Field(
         None,
         ge=0,
         le=INT32_MAX,

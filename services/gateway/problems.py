@@ -33,6 +33,16 @@ def problem_type(name: str) -> str:
     return TYPE_PREFIX + "-".join(words)
 
 
+def problem_body(
+    status: int, title: str, detail: str, kind: str, errors: list[FieldError] | None = None
+) -> bytes:
+    """The JSON of a problem (also written by the HTTP server itself, outside Flask)."""
+    body = Problem(
+        type=problem_type(kind), title=title, status=status, detail=detail, errors=errors
+    )
+    return body.model_dump_json(exclude_none=True).encode()
+
+
 def problem_response(
     status: int,
     title: str,
@@ -42,10 +52,8 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """A problem+json answer."""
-    body = Problem(
-        type=problem_type(kind), title=title, status=status, detail=detail, errors=errors
-    )
-    response = Response(body.model_dump_json(exclude_none=True), status, mimetype=PROBLEM_JSON)
+    body = problem_body(status, title, detail, kind, errors)
+    response = Response(body, status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
     return response
 

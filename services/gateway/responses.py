@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from services.campaigns.lifecycle import CampaignStatus
+from services.campaigns.policy import Outcome
 from services.campaigns.validation import OverBudget
+from services.contacts.imports import Outcome as RowOutcome
 
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+# Inline (no schema of its own), so the document's one `Outcome` is the campaigns' delivery one.
+ImportOutcome = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": [o.value for o in RowOutcome]})
+]
 
 
 class Health(BaseModel):
@@ -209,7 +215,7 @@ class Campaign(BaseModel):
     send_at: Timestamp | None = None
     created_by: str
     created_at: Timestamp | None = None
-    outcome_counts: dict[str, int] = Field(description="Recipients per outcome code.")
+    outcome_counts: dict[Outcome, int] = Field(description="Recipients per outcome code.")
     priority: int | None = Field(None, description="1 to 10; higher wins a contact's last slot.")
     deadline: Timestamp | None = None
     over_budget: OverBudget | None = None
@@ -224,14 +230,14 @@ class TestSendResult(BaseModel):
     """How the test send to the caller's own address ended (a transactional ledger row)."""
 
     delivery_id: str
-    outcome: str = Field(description="sent, unconfirmed, smtp_failed or invalid_address.")
+    outcome: Outcome = Field(description="sent, unconfirmed, smtp_failed or invalid_address.")
     rule: str
     message_id: str | None = None
 
 
 class Delivery(BaseModel):
     contact_id: str
-    outcome: str = Field(
+    outcome: Outcome = Field(
         description="pending, sent, unconfirmed, deferred, expired, capped, cancelled, "
         "no_consent, withdrawn, not_member, no_email, invalid_address, smtp_failed, duplicate."
     )
@@ -247,7 +253,9 @@ class Delivery(BaseModel):
 
 class PreviewRecipient(BaseModel):
     contact_id: str
-    outcome: str = Field(description="`sent` when it would be mailed now, else the outcome code.")
+    outcome: Outcome = Field(
+        description="`sent` when it would be mailed now, else the outcome code."
+    )
     rule: str = Field(description="The rule that decided.")
     deferred_until: Timestamp | None = None
     email: str | None = Field(None, description="Only when the component may see it.")
@@ -260,7 +268,9 @@ class Preview(BaseModel):
     """A dry run of a draft or scheduled campaign: nothing reserved, nothing written."""
 
     audience: int = Field(description="Recipients, merged records counted once.")
-    counts: dict[str, int] = Field(description="Recipients per outcome; on the first page only.")
+    counts: dict[Outcome, int] = Field(
+        description="Recipients per outcome; on the first page only."
+    )
     recipients: list[PreviewRecipient]
     next_page_token: str = Field(description="Empty on the last page.")
 
@@ -437,7 +447,7 @@ class ImportProblem(BaseModel):
 
 class ImportRowReport(BaseModel):
     line: int = Field(description="Line of the file where the row starts (the header is 1).")
-    outcome: Literal["created", "joined", "updated", "unchanged", "rejected"]
+    outcome: ImportOutcome
     contact_id: str | None = None
     problems: list[ImportProblem] | None = Field(None, description="Why it was rejected.")
     same_as_line: int | None = Field(
@@ -449,14 +459,14 @@ class ImportReport(BaseModel):
     import_id: str = Field(description="Send the same file again under this id to resume.")
     dry_run: bool
     last_line: int = Field(description="The last line of the file that was read.")
-    totals: dict[str, int] = Field(description="Rows per outcome.")
+    totals: dict[ImportOutcome, int] = Field(description="Rows per outcome.")
     rows: list[ImportRowReport]
 
 
 class ImportStatus(BaseModel):
     import_id: str
     last_line: int = Field(description="Last line of the last applied batch; 0: none yet.")
-    counts: dict[str, int] = Field(description="Rows applied per outcome.")
+    counts: dict[ImportOutcome, int] = Field(description="Rows applied per outcome.")
 
 
 # --- Privacy requests (i7-priv) ----------------------------------------------------------------

@@ -170,6 +170,10 @@ def _integral(value: Any) -> Any:
     return value
 
 
+# An integer of a strict model that also takes the 7.0 JSON Schema calls an integer.
+WholeNumber = Annotated[int, BeforeValidator(_integral)]
+
+
 CampaignPriority = Annotated[
     int,
     Field(
@@ -463,7 +467,7 @@ class NewPurpose(BaseModel):
     label_en: Label
     channels: list[Channel] = Field(min_length=1)
     marketing: bool = True
-    retention_months: int = Field(36, ge=1, le=consent_rules.MAX_RETENTION_MONTHS)
+    retention_months: WholeNumber = Field(36, ge=1, le=consent_rules.MAX_RETENTION_MONTHS)
 
 
 class PurposeChange(BaseModel):

@@ -38,3 +38,47 @@ class GatewaySettings(IdentitySettings, TlsClientSettings):
         ge=1,
         description="Largest contact import upload (bytes); a larger one is refused with 413.",
     )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=4096,
+        description="Largest request head (request line and headers, bytes) the gateway "
+        "accepts; a larger one is refused with 431 (waitress stops reading at eight times it).",
+    )
+    redis_url: str = Field(
+        default="memory://",
+        description="Redis holding idempotency records and rate-limit counters: "
+        "redis://host:port/db, or redis+cluster://host1:port1,host2:port2 for a Redis Cluster; "
+        "memory:// is an in-process fakeredis (one gateway process only).",
+    )
+    redis_key_prefix: str = Field(
+        default="crm:gateway:", description="Prefix of every Redis key the gateway uses."
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=24 * 3600,
+        ge=1,
+        description="How long the answer to a POST with an Idempotency-Key is kept and replayed.",
+    )
+    idempotency_lock_seconds: int = Field(
+        default=120,
+        ge=1,
+        description="How long a POST with an Idempotency-Key holds its key while it runs (a "
+        "retry meanwhile gets 409); longer than any request can last.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=1200,
+        ge=0,
+        description="Requests per caller (token subject and component) per fixed minute; "
+        "0 turns per-caller limits off.",
+    )
+    rate_limit_writes_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Of those, writes (any method but GET) per caller per minute; 0: no "
+        "separate write budget.",
+    )
+    rate_limit_public_per_minute: int = Field(
+        default=300,
+        ge=0,
+        description="Requests per client IP per minute on the public pages (unsubscribe, "
+        "preferences, receipts); 0 turns it off. Health and the OpenAPI document are not limited.",
+    )

@@ -243,3 +243,100 @@ def test_the_document_is_served_as_built(app: Flask, client: FlaskClient) -> Non
 def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
     """Checked against the OpenAPI 3.1 meta-schema, as client generators would read it."""
     validate(document)
+
+
+def _operations_of(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(p, m, op) for p, item in document["paths"].items() for m, op in item.items()]
+
+
+def test_every_example_matches_its_schema(document: dict[str, Any]) -> None:
+    """Success and problem answers each show an example, and it is valid."""
+    checked = 0
+    for path, method, operation in _operations_of(document):
+        for status, response in operation["responses"].items():
+            for media, content in response.get("content", {}).items():
+                if "$ref" not in content["schema"]:
+                    continue
+                assert "example" in content, (path, method, status, media)
+                name = content["schema"]["$ref"].rsplit("/", 1)[1]
+                errors = list(validator(document, name).iter_errors(content["example"]))
+                assert errors == [], (path, method, status, [e.message for e in errors])
+                checked += 1
+    assert checked > 500
+
+
+def test_every_status_an_operation_can_answer_is_documented(document: dict[str, Any]) -> None:
+    for path, method, operation in _operations_of(document):
+        documented_statuses = set(operation["responses"])
+        public = operation["security"] == []
+        expected = {"431", "default"}
+        if not public:
+            expected |= {"401", "403", "429"}
+        if "requestBody" in operation:
+            expected |= {"400", "413", "415"}
+        if any(p["in"] == "path" for p in operation.get("parameters", [])):
+            expected.add("404")
+        if any(p["name"] == "If-Match" for p in operation.get("parameters", [])):
+            expected |= {"412", "428"}
+        if not public and method != "get":
+            expected.add("409")
+        assert expected <= documented_statuses, (path, method, expected - documented_statuses)
+
+
+def test_idempotency_key_is_documented_on_every_post_taking_a_token(
+    document: dict[str, Any],
+) -> None:
+    with_key = set()
+    for path, method, operation in _operations_of(document):
+        names = {p["name"] for p in operation.get("parameters", [])}
+        if "Idempotency-Key" not in names:
+            continue
+        with_key.add((path, method.upper()))
+        responses = operation["responses"]
+        assert {"409", "422"} <= set(responses), (path, method)
+        success = [s for s in responses if s.startswith("2")]
+        assert all("Idempotency-Replayed" in responses[s]["headers"] for s in success)
+    posts = {
+        (p, m.upper())
+        for p, m, op in _operations_of(document)
+        if m == "post" and op["security"] != []
+    }
+    # A contact import resumes by its import_id instead (the file is not kept to compare).
+    assert with_key == posts - {("/v1/contacts/imports", "POST")}
+
+
+def test_rate_limit_headers_are_documented_on_limited_operations(
+    document: dict[str, Any],
+) -> None:
+    for path, method, operation in _operations_of(document):
+        responses = operation["responses"]
+        if "429" not in responses:  # health, the document, the pages that call no service
+            assert operation["security"] == [], (path, method)
+            assert all("RateLimit" not in r.get("headers", {}) for r in responses.values())
+            continue
+        assert "Retry-After" in responses["429"]["headers"], (path, method)
+        for status, response in responses.items():
+            assert {"RateLimit", "RateLimit-Policy"} <= set(response["headers"]), (path, status)
+    assert "429" in document["paths"]["/unsubscribe/{token}"]["post"]["responses"]
+    assert "429" not in document["paths"]["/healthz"]["get"]["responses"]
+
+
+def test_outcome_codes_are_enums(document: dict[str, Any]) -> None:
+    from services.campaigns.policy import Outcome
+    from services.contacts.imports import Outcome as RowOutcome
+
+    schemas_ = document["components"]["schemas"]
+    assert schemas_["Outcome"]["enum"] == [o.value for o in Outcome]
+    for model in ("Delivery", "PreviewRecipient", "TestSendResult"):
+        assert schemas_[model]["properties"]["outcome"] == {
+            "$ref": "#/components/schemas/Outcome",
+            "description": schemas_[model]["properties"]["outcome"]["description"],
+        }
+    counts = schemas_["Campaign"]["properties"]["outcome_counts"]
+    assert counts["propertyNames"] == {"$ref": "#/components/schemas/Outcome"}
+    rows = schemas_["ImportRowReport"]["properties"]["outcome"]
+    assert (
+        rows["enum"]
+        == [o.value for o in RowOutcome]
+        == ["created", "joined", "updated", "unchanged", "rejected"]
+    )
