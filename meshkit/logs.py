@@ -28,7 +28,8 @@ from meshkit.settings import LogSettings
 OWN_LOGGERS = ("meshkit", "services")
 NAME_WIDTH = len("mailcatcher")
 
-_EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)+")
+# The local part as RFC 5322 allows it unquoted (atext and dots), then a dotted domain.
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _BEARER = re.compile(r"(?i)\bbearer\s+[\w.~+/=-]+")
 _JWT = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*")
 
