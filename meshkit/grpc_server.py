@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from typing import Any
@@ -101,12 +102,15 @@ class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
             except DomainError as error:
                 code = error.grpc_code
                 context.abort_with_status(status_of(error))
-            except Exception:
+            except Exception as failure:
                 if context.code() is not None:  # the servicer aborted on purpose
                     code = _code_name(context.code(), "UNKNOWN")
                     raise
                 code = "INTERNAL"
-                log.exception("unexpected error in %s", method)
+                # An exception's message may quote data (pydantic and drivers quote inputs,
+                # names included): log its kind and where it happened, never its text.
+                stack = "".join(traceback.format_tb(failure.__traceback__))
+                log.error("unexpected %s in %s\n%s", type(failure).__name__, method, stack)
                 context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
                 observe_rpc(method, code, time.perf_counter() - started)

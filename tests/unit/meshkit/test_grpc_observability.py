@@ -1,7 +1,9 @@
-"""The request id: validated or made, sent by every gRPC client, bound by every gRPC server."""
+"""The request id (validated or made, sent by every gRPC client, bound by every gRPC server),
+the per-RPC metrics, and what a server logs of an unexpected error."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 
@@ -28,6 +30,7 @@ from tests.support.processes import free_port
 from tests.support.tokens import TestKeys
 
 METHOD = "/test.Echo/Call"
+SECRET_NAME = "Camille " + "Dupont-Secret"  # a value the logs must not show
 VALID = re.compile(rf"[!-~]{{1,{MAX_LENGTH}}}")
 
 
@@ -35,6 +38,8 @@ def _echo(request: empty_pb2.Empty, context: grpc.ServicerContext) -> empty_pb2.
     """Answers with the request id bound while it runs, in the trailing metadata."""
     if current_principal().subject == "invalid":
         raise errors.InvalidArgument("refused on purpose")
+    if current_principal().subject == "crash":
+        raise RuntimeError(f"row of {SECRET_NAME} not written")  # the stack shows the name
     context.set_trailing_metadata((("seen-request-id", current_request_id() or "<none>"),))
     return empty_pb2.Empty()
 
@@ -136,3 +141,17 @@ def test_whatever_comes_in_the_id_kept_is_short_visible_ascii(candidate: str | N
     assert VALID.fullmatch(kept)
     if candidate is not None and VALID.fullmatch(candidate):
         assert kept == candidate
+
+
+def test_an_unexpected_error_is_logged_by_kind_and_place_never_its_text(
+    served: tuple[str, TestKeys], caplog: pytest.LogCaptureFixture
+) -> None:
+    target, keys = served
+    internal = _handled("INTERNAL")
+    with caplog.at_level(logging.ERROR, logger="meshkit.grpc_server"):
+        with pytest.raises(grpc.RpcError) as caught:
+            _seen(target, keys.issuer.mint("crash"))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL  # type: ignore[attr-defined]
+    assert "RuntimeError" in caplog.text and "_echo" in caplog.text
+    assert "Dupont-Secret" not in caplog.text
+    assert _handled("INTERNAL") == internal + 1
