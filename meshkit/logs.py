@@ -1,8 +1,8 @@
 """One logging set-up for every process of the mesh: `crm serve <name>`, the catcher, `crm up`.
 
 Each line names the process that wrote it, then the logger, then the request id
-when one is bound (meshkit.request_id):
-`2026-01-05 10:00:00,123 contacts    INFO    meshkit.grpc_server [4f1c...]: message`.
+in brackets when one is bound (meshkit.request_id):
+`2026-01-05 10:00:00,123 contacts    INFO    meshkit.grpc_server: [4f1c...] message`.
 With CRM_LOG_FORMAT=json each line is one JSON object instead (time, level, service,
 logger, message, request_id, exception), for a log collector.
 The mesh's own loggers (meshkit.*, services.*) log at CRM_LOG_LEVEL (INFO); libraries
@@ -67,7 +67,7 @@ class WithRequestId(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """`time process LEVEL logger [request id]: message`, the id only when one is bound."""
+    """`time process LEVEL logger: [request id] message`, the id only when one is bound."""
 
     def __init__(self, process_name: str):
         super().__init__(f"%(asctime)s {process_name:<{NAME_WIDTH}} %(levelname)-7s %(where)s")
@@ -75,7 +75,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", None)
         record.where = (
-            f"{record.name} [{request_id}]: {record.getMessage()}"
+            f"{record.name}: [{request_id}] {record.getMessage()}"
             if request_id
             else f"{record.name}: {record.getMessage()}"
         )

@@ -6,7 +6,8 @@ is bound for the request's log lines and gRPC calls (meshkit.request_id) and
 returned on every answer, problem+json included.
 
 Once answered, one access-log line (logger `services.gateway.access`) says
-method, route template, status, duration in ms and the caller's component. The
+method, route template, status, duration in ms and the caller's component (the
+health probe, `/healthz`, is only counted in the metrics). The
 route is the template (`/v1/contacts/<contact_id>`), not the path: paths carry
 ids and the public pages' signed tokens. Neither the query string (search
 terms, addresses) nor a body nor the Authorization header is ever logged.
@@ -26,6 +27,8 @@ from meshkit.request_id import HEADER, accepted, bind_request_id, unbind_request
 access_log = logging.getLogger("services.gateway.access")
 
 UNMATCHED = "<unmatched>"  # any path no route knows: one label, not one per path tried
+# Probed every few seconds by orchestrators: counted in the metrics, kept out of the log.
+QUIET_ROUTES = frozenset({"/healthz"})
 
 HTTP_REQUESTS = Counter(
     "crm_http_requests",
@@ -63,6 +66,8 @@ def _finish(response: Response) -> Response:
     method = request.method if request.method in _METHODS else "OTHER"
     HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
     HTTP_SECONDS.labels(method, route).observe(seconds)
+    if route in QUIET_ROUTES:
+        return response
     principal = g.get("principal")
     component = (principal.component if principal is not None else None) or "-"
     access_log.info(

@@ -49,7 +49,7 @@ def _lines_with(world: World, text: str, logger: str) -> list[str]:
         lines = [
             line
             for line in world.mesh.all_logs().splitlines()
-            if text in line and f" {logger} " in line
+            if text in line and f" {logger}: " in line
         ]
         if lines:
             return lines
@@ -75,7 +75,7 @@ def test_the_request_id_goes_from_the_gateway_into_a_services_log_lines(world: W
     (line,) = _lines_with(world, request_id, "services.campaigns.policy_store")
     assert " campaigns " in line and "pressure policy version" in line
     access = _lines_with(world, request_id, "services.gateway.access")
-    assert [a.split(f"[{request_id}]: ")[1].split(" ")[:3] for a in access] == [
+    assert [a.split(f"[{request_id}] ")[1].split(" ")[:3] for a in access] == [
         ["GET", "/v1/pressure-policy", "200"],
         ["PUT", "/v1/pressure-policy", "200"],
     ]

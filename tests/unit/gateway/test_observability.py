@@ -50,6 +50,9 @@ def test_one_access_line_per_request_with_the_route_template_only(
     assert line.endswith("component=-")
     for secret in ("c-secret-id", "marie.dupont", "not-a-token", "email="):
         assert secret not in line
+    caplog.clear()
+    client.get("/healthz")  # probed every few seconds: not logged
+    assert [r for r in caplog.records if r.name == "services.gateway.access"] == []
 
 
 def _requests(route: str, status: str) -> float:

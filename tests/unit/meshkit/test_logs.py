@@ -137,7 +137,7 @@ def test_text_lines_show_the_request_id_after_the_logger() -> None:
         output = _emit(TextFormatter("campaigns"), "campaign %s done", "c-2")
     finally:
         unbind_request_id(binding)
-    assert output.rstrip().endswith("services.campaigns.dispatch [req-8]: campaign c-2 done")
+    assert output.rstrip().endswith("services.campaigns.dispatch: [req-8] campaign c-2 done")
 
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
