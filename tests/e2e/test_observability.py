@@ -123,8 +123,9 @@ def test_metrics_count_what_a_mailing_did(world: World) -> None:
     assert routes[tuple(sorted(send_route.items()))] >= 1
     backlog = _by(_samples(world, REPLICAS, "crm_campaign_ledger_backlog"), "state")
     assert set(backlog) == {"pending", "deferred"}
-    for name in ("contacts", "consent", "campaigns", "campaigns2", "gateway"):
-        assert "crm_grpc_server_handling_seconds" in world.mesh.scrape(name) or name == "gateway"
+    for name in ("contacts", "consent", "campaigns", "campaigns2"):
+        assert "crm_grpc_server_handling_seconds_bucket{" in world.mesh.scrape(name), name
+    assert "crm_http_request_duration_seconds_bucket{" in world.mesh.scrape("gateway")
 
 
 def test_no_log_line_holds_an_address_or_a_token(world: World) -> None:
