@@ -123,7 +123,7 @@ def test_metrics_count_what_a_mailing_did(world: World) -> None:
     assert routes[tuple(sorted(send_route.items()))] >= 1
     backlog = _by(_samples(world, REPLICAS, "crm_campaign_ledger_backlog"), "state")
     assert set(backlog) == {"pending", "deferred"}
-    for name in ("contacts", "consent", "campaigns", "campaigns2"):
+    for name in ("contacts", "consent", "campaigns"):  # the second replica may serve no RPC
         assert "crm_grpc_server_handling_seconds_bucket{" in world.mesh.scrape(name), name
     assert "crm_http_request_duration_seconds_bucket{" in world.mesh.scrape("gateway")
 
