@@ -32,7 +32,7 @@ def _samples(world: World, names: tuple[str, ...], metric: str) -> Counter[tuple
         for family in text_string_to_metric_families(world.mesh.scrape(name)):
             for sample in family.samples:
                 if sample.name == metric:
-                    total[tuple(sorted(sample.labels.items()))] += sample.value
+                    total[tuple(sorted(sample.labels.items()))] += int(sample.value)
     return total
 
 
