@@ -1,4 +1,4 @@
-"""Outbound gRPC channels: every call carries a bearer token and a deadline."""
+"""Outbound gRPC channels: every call carries a bearer token, a deadline and the request id."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from meshkit import errors
+from meshkit.request_id import METADATA_KEY, current_request_id
 
 
 class _CallDetails(NamedTuple):
@@ -21,14 +22,22 @@ class _CallDetails(NamedTuple):
     compression: Any
 
 
+_SET_HERE = ("authorization", METADATA_KEY)
+
+
 class _TokenAndDeadline(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     def __init__(self, token: Callable[[], str], timeout_seconds: float):
         self._token = token
         self._timeout = timeout_seconds
 
     def _details(self, details: Any) -> _CallDetails:
-        metadata = [m for m in (details.metadata or []) if m[0] != "authorization"]
+        request_id = current_request_id()
+        replaced = _SET_HERE if request_id is not None else _SET_HERE[:1]
+        metadata = [m for m in (details.metadata or []) if m[0] not in replaced]
         metadata.append(("authorization", f"Bearer {self._token()}"))
+        if request_id is not None:
+            # The caller's request id goes on, so the callee's log lines carry it too.
+            metadata.append((METADATA_KEY, request_id))
         return _CallDetails(
             details.method,
             details.timeout if details.timeout is not None else self._timeout,
@@ -51,7 +60,8 @@ def open_channel(
     timeout_seconds: float,
     credentials: grpc.ChannelCredentials | None = None,
 ) -> grpc.Channel:
-    """A channel whose calls carry `token()` as bearer and `timeout_seconds` unless set.
+    """A channel whose calls carry `token()` as bearer, `timeout_seconds` unless set, and
+    the request id bound in the calling context (meshkit.request_id), if any.
 
     With `credentials` (meshkit.tls) the channel is TLS; without, plaintext.
     """

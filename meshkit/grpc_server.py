@@ -1,9 +1,10 @@
 """The gRPC server skeleton every service runs: auth, error mapping, health, reflection.
 
-One interceptor verifies the caller's token and binds the principal for the
-servicer; the same wrapper turns domain errors into status codes with field
-violations, and any other exception into a bare INTERNAL (logged here, never
-shown to the caller).
+One interceptor binds the caller's request id (metadata `x-request-id`) and
+verifies its token, binding the principal for the servicer; the same wrapper
+turns domain errors into status codes with field violations, and any other
+exception into a bare INTERNAL (logged here, never shown to the caller), and
+counts each call and its status code for the metrics (meshkit.metrics).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import signal
 import socket
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from typing import Any
@@ -24,6 +26,8 @@ from grpc_status import rpc_status
 
 from meshkit.errors import DomainError
 from meshkit.identity import Principal, TokenVerifier, bind_principal, unbind_principal
+from meshkit.metrics import observe_rpc
+from meshkit.request_id import METADATA_KEY, accepted, bind_request_id, unbind_request_id
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +82,46 @@ class AuthAndErrorsInterceptor(grpc.ServerInterceptor):
 
     def _guard(self, behaviour: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Any:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            metadata = dict(context.invocation_metadata())
+            # Calls made outside any request (background jobs) carry no id: none is bound.
+            given = metadata.get(METADATA_KEY)
+            bound = bind_request_id(accepted(given) if given is not None else None)
+            code = "OK"
             try:
-                metadata = dict(context.invocation_metadata())
                 principal = self._verifier.verify_header(metadata.get("authorization"))
                 if self._check is not None:
                     principal = self._check(method, principal)
                 token = bind_principal(principal)
                 try:
-                    return behaviour(request, context)
+                    answer = behaviour(request, context)
                 finally:
                     unbind_principal(token)
+                code = _code_name(context.code(), "OK")
+                return answer
             except DomainError as error:
+                code = error.grpc_code
                 context.abort_with_status(status_of(error))
-            except Exception:
+            except Exception as failure:
                 if context.code() is not None:  # the servicer aborted on purpose
+                    code = _code_name(context.code(), "UNKNOWN")
                     raise
-                log.exception("unexpected error in %s", method)
+                code = "INTERNAL"
+                # An exception's message may quote data (pydantic and drivers quote inputs,
+                # names included): log its kind and where it happened, never its text.
+                stack = "".join(traceback.format_tb(failure.__traceback__))
+                log.error("unexpected %s in %s\n%s", type(failure).__name__, method, stack)
                 context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                observe_rpc(method, code, time.perf_counter() - started)
+                unbind_request_id(bound)
 
         return guarded
+
+
+def _code_name(code: Any, default: str) -> str:
+    """The name of a status code set on a context ("NOT_FOUND"), or `default` when unset."""
+    return code.name if isinstance(code, grpc.StatusCode) else default
 
 
 def build_server(

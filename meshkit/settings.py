@@ -11,6 +11,7 @@ import fcntl
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -87,6 +88,11 @@ class LogSettings(SecretFileSettings):
     level: str = Field("INFO", description="Level of the mesh's own log lines.")
     third_party: bool = Field(
         False, description="Also show the INFO lines of libraries (alembic, aiosmtpd, waitress...)."
+    )
+    format: Literal["text", "json"] = Field(
+        "text",
+        description="`text`: one readable line per event; `json`: one JSON object per line "
+        "(time, level, service, logger, message, request_id, exception) for a log collector.",
     )
 
 

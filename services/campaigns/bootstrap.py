@@ -17,6 +17,7 @@ from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.links import PersonLinks
+from meshkit.metrics import serve_metrics
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.redis_url import connect_redis
 from meshkit.scheduling import leader_for
@@ -38,6 +39,7 @@ from services.campaigns.interactions_servicer import register as register_intera
 from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
+from services.campaigns.metrics import register_backlog
 from services.campaigns.policy_servicer import SERVICE_NAME as POLICY_SERVICE_NAME
 from services.campaigns.policy_servicer import PressurePolicyServicer
 from services.campaigns.policy_servicer import register as register_policy
@@ -280,6 +282,9 @@ def main() -> None:
     campaigns = build(settings)
     if settings.auto_migrate:
         migrate_schema(campaigns.db.engine)
+    if settings.metrics_listen:
+        register_backlog(Ledger(campaigns.db).backlog)
+    serve_metrics(settings.metrics_listen)
     campaigns.start_background()
     try:
         run_until_signalled(

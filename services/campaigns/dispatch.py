@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 from meshkit.errors import DomainError
 from meshkit.unsubscribe import UnsubscribeRequest
+from services.campaigns import metrics
 from services.campaigns.gate import Gate, Sendable
 from services.campaigns.ledger import Batch, CampaignInfo, Ledger, SendOutcomes
 from services.campaigns.message import MailFactory, PreferencesLink
@@ -252,6 +253,7 @@ class Dispatcher:
                 log.warning("campaign %s: row %d unconfirmed, reply lost", campaign.id, item.row.id)
                 unwritten.outcomes.unconfirmed.append((item.row.id, RULE_REPLY_LOST))
             else:
+                metrics.SENDS.labels("campaign").inc()
                 unwritten.outcomes.sent.append((item.row.id, item.basis))
 
     def _refused_for_now(
@@ -275,6 +277,7 @@ class Dispatcher:
             self._jitter(),
         )
         log.info("campaign %s: row %d deferred (%s)", campaign.id, item.row.id, failure.code)
+        metrics.SMTP_RETRIES.inc()
         unwritten.outcomes.retry.append((item.row.id, delay, True))
 
     def _build(

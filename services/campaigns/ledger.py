@@ -8,6 +8,7 @@ and a row that left `pending` is never claimed again.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database, UtcDateTime
+from services.campaigns import metrics
 from services.campaigns.lifecycle import CampaignStatus
 from services.campaigns.models import Campaign, ContactAlias, Delivery
 from services.campaigns.policy import (
@@ -273,14 +275,31 @@ class Ledger:
             status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
         return status == CampaignStatus.RUNNING
 
+    def backlog(self) -> dict[str, int]:
+        """Rows of running campaigns still waiting, by state (pending, deferred).
+
+        Runs on each metrics scrape: it walks the running campaigns (status index) and
+        their waiting rows (campaign and outcome index), never the whole ledger.
+        """
+        waiting = [Outcome.PENDING.value, Outcome.DEFERRED.value]
+        query = (
+            select(Delivery.outcome, func.count())
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(Campaign.status == CampaignStatus.RUNNING.value, Delivery.outcome.in_(waiting))
+            .group_by(Delivery.outcome)
+        )
+        with self._db.transaction() as session:
+            return {str(outcome): int(count) for outcome, count in session.execute(query)}
+
     def decide(self, worker: str, decisions: Sequence[tuple[int, Outcome, str]]) -> None:
         """Closes rows that will not be mailed (membership, consent, address, pressure, 5xx)."""
         if not decisions:
             return
         now = self._clock()
+        written: Counter[str] = Counter()
         with self._db.transaction() as session:
             for row_id, outcome, rule in decisions:
-                session.execute(
+                result = session.execute(
                     self._mine(row_id, worker).values(
                         outcome=outcome,
                         rule=rule,
@@ -289,6 +308,8 @@ class Ledger:
                         message_id=None,
                     )
                 )
+                written[outcome] += _rows(result)
+        metrics.count_decisions(written)
 
     def defer(self, worker: str, deferrals: Sequence[tuple[int, datetime, str]]) -> None:
         """Rows over the budget now: `deferred` until the time given, then claimable again.
@@ -299,20 +320,24 @@ class Ledger:
         if not deferrals:
             return
         now = self._clock()
+        deferred = 0
         with self._db.transaction() as session:
             for row_id, until, rule in deferrals:
-                session.execute(
-                    self._mine(row_id, worker).values(
-                        outcome=Outcome.DEFERRED,
-                        rule=rule,
-                        decided_at=now,
-                        deferred_until=until,
-                        claimed_by=None,
-                        claimed_until=until,
-                        send_started_at=None,
-                        message_id=None,
+                deferred += _rows(
+                    session.execute(
+                        self._mine(row_id, worker).values(
+                            outcome=Outcome.DEFERRED,
+                            rule=rule,
+                            decided_at=now,
+                            deferred_until=until,
+                            claimed_by=None,
+                            claimed_until=until,
+                            send_started_at=None,
+                            message_id=None,
+                        )
                     )
                 )
+        metrics.DEFERRALS.inc(deferred)
 
     def higher_priority_waiting(
         self, campaign: CampaignInfo, contact_ids: Sequence[str]
@@ -372,6 +397,7 @@ class Ledger:
         """The relay accepted the mail: the row is sent, for good."""
         with self._db.transaction() as session:
             result = session.execute(self._sent(worker, row_id, rule, self._clock()))
+        metrics.count_decisions({Outcome.SENT: _rows(result)})
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _sent(self, worker: str, row_id: int, rule: str, now: datetime):  # type: ignore[no-untyped-def]
@@ -387,14 +413,19 @@ class Ledger:
         """
         with self._db.transaction() as session:
             result = session.execute(self._unconfirmed(worker, row_id, rule, self._clock()))
+        metrics.count_decisions({Outcome.UNCONFIRMED: _rows(result)})
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def close_in_doubt(self, worker: str, rows: Sequence[ClaimedRow]) -> None:
         """Rows whose send started but never ended (worker lost): unconfirmed, never resent."""
         now = self._clock()
+        closed = 0
         with self._db.transaction() as session:
             for row in rows:
-                session.execute(self._unconfirmed(worker, row.id, RULE_WORKER_LOST, now))
+                closed += _rows(
+                    session.execute(self._unconfirmed(worker, row.id, RULE_WORKER_LOST, now))
+                )
+        metrics.count_decisions({Outcome.UNCONFIRMED: closed})
 
     def _unconfirmed(self, worker: str, row_id: int, rule: str, now: datetime):  # type: ignore[no-untyped-def]
         return self._mine(row_id, worker).values(
@@ -429,28 +460,30 @@ class Ledger:
         missing from it is no longer this worker's (lease lost): it must not be sent.
         """
         now = self._clock()
+        written: Counter[str] = Counter()
+        marked: Sequence[Any] = []
         with self._db.transaction() as session:
             if close:
-                self._write_outcomes(session, worker, close, now)
-            if not marks:
-                return {}
-            message_ids = dict(marks)
-            marked = session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id.in_(list(message_ids)),
-                    Delivery.outcome == Outcome.PENDING,
-                    Delivery.claimed_by == worker,
-                    Delivery.send_started_at.is_(None),
-                )
-                .values(
-                    send_started_at=now,
-                    message_id=case(message_ids, value=Delivery.id),
-                    claimed_until=now + timedelta(seconds=lease_seconds),
-                )
-                .returning(Delivery.id, Delivery.attempts)
-                .execution_options(synchronize_session=False)
-            ).all()
+                written = self._write_outcomes(session, worker, close, now)
+            if marks:
+                message_ids = dict(marks)
+                marked = session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_(list(message_ids)),
+                        Delivery.outcome == Outcome.PENDING,
+                        Delivery.claimed_by == worker,
+                        Delivery.send_started_at.is_(None),
+                    )
+                    .values(
+                        send_started_at=now,
+                        message_id=case(message_ids, value=Delivery.id),
+                        claimed_until=now + timedelta(seconds=lease_seconds),
+                    )
+                    .returning(Delivery.id, Delivery.attempts)
+                    .execution_options(synchronize_session=False)
+                ).all()
+        metrics.count_decisions(written)  # after the commit, like every count of the ledger
         return {row_id: attempts for row_id, attempts in marked}
 
     def close_group(self, worker: str, outcomes: SendOutcomes) -> None:
@@ -458,33 +491,42 @@ class Ledger:
         if not outcomes:
             return
         with self._db.transaction() as session:
-            self._write_outcomes(session, worker, outcomes, self._clock())
+            written = self._write_outcomes(session, worker, outcomes, self._clock())
+        metrics.count_decisions(written)
 
     def _write_outcomes(
         self, session: Session, worker: str, outcomes: SendOutcomes, now: datetime
-    ) -> None:
+    ) -> Counter[str]:
+        """Writes the outcomes; the rows closed per outcome, to count once committed."""
+        written: Counter[str] = Counter()
         # One statement per rule (a group has one or two), each row only while it is ours.
         for rule, ids in _by_rule(outcomes.sent).items():
-            session.execute(
-                self._ours(ids, worker).values(
-                    outcome=Outcome.SENT, rule=rule, decided_at=now, sent_at=now
+            written[Outcome.SENT] += _rows(
+                session.execute(
+                    self._ours(ids, worker).values(
+                        outcome=Outcome.SENT, rule=rule, decided_at=now, sent_at=now
+                    )
                 )
             )
         for rule, ids in _by_rule(outcomes.failed).items():
-            session.execute(
-                self._ours(ids, worker).values(
-                    outcome=Outcome.SMTP_FAILED,
-                    rule=rule,
-                    decided_at=now,
-                    send_started_at=None,
-                    message_id=None,
+            written[Outcome.SMTP_FAILED] += _rows(
+                session.execute(
+                    self._ours(ids, worker).values(
+                        outcome=Outcome.SMTP_FAILED,
+                        rule=rule,
+                        decided_at=now,
+                        send_started_at=None,
+                        message_id=None,
+                    )
                 )
             )
         for rule, ids in _by_rule(outcomes.unconfirmed).items():
             # The send mark stays: the time the pressure rebuild counts.
-            session.execute(
-                self._ours(ids, worker).values(
-                    outcome=Outcome.UNCONFIRMED, rule=rule, decided_at=now
+            written[Outcome.UNCONFIRMED] += _rows(
+                session.execute(
+                    self._ours(ids, worker).values(
+                        outcome=Outcome.UNCONFIRMED, rule=rule, decided_at=now
+                    )
                 )
             )
         if outcomes.retry:
@@ -504,6 +546,7 @@ class Ledger:
                     ),
                 )
             )
+        return written
 
     @staticmethod
     def _ours(row_ids: Sequence[int], worker: str):  # type: ignore[no-untyped-def]
@@ -558,12 +601,14 @@ class Ledger:
         )
         if session.scalar(select(Delivery.id).where(abandoned).limit(1)) is None:
             return
-        session.execute(
+        result = session.execute(
             update(Delivery)
             .where(abandoned)
             .values(outcome=Outcome.UNCONFIRMED.value, rule=RULE_WORKER_LOST, decided_at=now)
             .execution_options(synchronize_session=False)
         )
+        # Counted before the commit of finish_campaigns: a rare failure there over-counts.
+        metrics.count_decisions({Outcome.UNCONFIRMED: _rows(result)})
 
     def recent_sends(self, contact_ids: Sequence[str], since: datetime) -> list[Counted]:
         """Mails sent, unconfirmed, or whose send started, to these contacts since `since`.
@@ -714,6 +759,11 @@ def _campaign_info(row: Any) -> CampaignInfo:
         over_budget=OverBudget(row.over_budget),
         html_body_template=row.html_body_template or "",
     )
+
+
+def _rows(result: Any) -> int:
+    """Rows an UPDATE changed (0 when the row was no longer this worker's)."""
+    return int(result.rowcount)
 
 
 def _by_rule(rows: Sequence[tuple[int, str]]) -> dict[str, list[int]]:

@@ -37,6 +37,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from services.campaigns import metrics
 from services.campaigns.ledger import Clock, utc_now
 from services.campaigns.pressure_policy import (
     BudgetRule,
@@ -334,6 +335,7 @@ class PressureCounters:
                 pipeline.pexpire(self.log_key(contact_id), horizon_ms)
             pipeline.set(self.marker_key(contact_id), str(horizon_ms), px=horizon_ms)
         self._execute(pipeline)
+        metrics.PRESSURE_REBUILDS.inc(len(contact_ids))
         log.info("rebuilt pressure counters of %d contacts from the database", len(contact_ids))
 
     def forget(self, contact_ids: Sequence[str]) -> None:

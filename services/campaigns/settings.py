@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from meshkit.metrics import MetricsSettings
 from meshkit.roles import Role
 from meshkit.settings import ServiceSettings, dev_unsubscribe_secret, sqlite_url
 
@@ -17,7 +18,7 @@ def _default_database_url() -> str:
     return sqlite_url("campaigns")
 
 
-class CampaignsSettings(ServiceSettings):
+class CampaignsSettings(ServiceSettings, MetricsSettings):
     """Where campaigns listens, stores its ledger, finds its peers, Redis and the SMTP relay."""
 
     model_config = SettingsConfigDict(env_prefix="CAMPAIGNS_")

@@ -36,6 +36,7 @@ from meshkit.errors import (
 from meshkit.identity import Principal
 from meshkit.roles import Role
 from meshkit.unsubscribe import UnsubscribeRequest
+from services.campaigns import metrics
 from services.campaigns.clients import Directory
 from services.campaigns.ledger import Ledger, TransactionalRow
 from services.campaigns.message import MailFactory
@@ -177,6 +178,7 @@ class TransactionalMails:
             log.warning("transactional %d: unconfirmed, reply lost", row_id)
             self._ledger.close_unconfirmed(worker, row_id, RULE_REPLY_LOST)
         else:
+            metrics.SENDS.labels("transactional").inc()
             self._ledger.close_sent(worker, row_id, RULE_TRANSACTIONAL)
 
     def _resolve(self, worker: str, row_id: int, mail: TransactionalMail) -> str:

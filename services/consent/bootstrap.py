@@ -19,6 +19,7 @@ from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.links import PersonLinks
+from meshkit.metrics import serve_metrics
 from meshkit.organisation import Organisation, grpc_fetch
 from meshkit.scheduling import LeaderScheduler, leader_for
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
@@ -207,6 +208,7 @@ def main() -> None:
     app = build(settings)
     if settings.auto_migrate:
         migrate_schema(app.database.engine)
+    serve_metrics(settings.metrics_listen)
     if app.inbound is not None:
         app.inbound.start()  # a taken port ends the process here, with one line
     if app.jobs is not None:

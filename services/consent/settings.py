@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from meshkit.metrics import MetricsSettings
 from meshkit.settings import (
     ServiceSettings,
     dev_receipt_private_key,
@@ -17,7 +18,7 @@ from meshkit.settings import (
 )
 
 
-class ConsentSettings(ServiceSettings):
+class ConsentSettings(ServiceSettings, MetricsSettings):
     """Where the consent service listens, where its events live, which tokens it trusts."""
 
     model_config = SettingsConfigDict(env_prefix="CONSENT_")

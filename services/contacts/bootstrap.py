@@ -12,6 +12,7 @@ from meshkit.db import Database, make_engine, migrate, migrate_url
 from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.identity import Principal
+from meshkit.metrics import serve_metrics
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from services.contacts import organisation
 from services.contacts.clients import GrpcSuppressionList
@@ -66,6 +67,7 @@ def main() -> None:
     app = build(settings)
     if settings.auto_migrate:
         apply_migrations(app.database)
+    serve_metrics(settings.metrics_listen)
     run_until_signalled(
         app.server,
         app.health,

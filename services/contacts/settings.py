@@ -5,10 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from meshkit.metrics import MetricsSettings
 from meshkit.settings import ServiceSettings, sqlite_url
 
 
-class ContactsSettings(ServiceSettings):
+class ContactsSettings(ServiceSettings, MetricsSettings):
     """Where the contacts service listens and where its records live."""
 
     model_config = SettingsConfigDict(env_prefix="CONTACTS_")

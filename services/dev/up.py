@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 START_SECONDS = 60.0  # for one service to answer its health check
 STOP_SECONDS = 15.0  # for one group of services to exit after SIGTERM, before SIGKILL
 HURRY_SECONDS = 3.0  # the same, after a second Ctrl-C or SIGTERM
+PORT_COUNT = 10  # ports a mesh takes from --port-base N on: N to N+9
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,25 @@ class Ports:
     campaigns: int = 50053
     smtp: int = 8025
     inbound: int = 2525  # consent's endpoint for the mailto: of List-Unsubscribe
+    # Each process's Prometheus endpoint (meshkit.metrics), on ports of their own.
+    gateway_metrics: int = 9100
+    contacts_metrics: int = 9101
+    consent_metrics: int = 9102
+    campaigns_metrics: int = 9103
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
+        """Ports N to N+9 (PORT_COUNT): the services first, their metrics endpoints last."""
+        return cls(*range(base, base + PORT_COUNT))
+
+    def metrics(self) -> dict[str, int]:
+        """The metrics port of each service, by name."""
+        return {
+            "gateway": self.gateway_metrics,
+            "contacts": self.contacts_metrics,
+            "consent": self.consent_metrics,
+            "campaigns": self.campaigns_metrics,
+        }
 
     def named(self) -> dict[str, int]:
         """Each part's port, by the name it logs under."""
@@ -58,6 +74,7 @@ class Ports:
             "campaigns": self.campaigns,
             "mailcatcher": self.smtp,
             "consent (unsubscribe mail)": self.inbound,
+            **{f"{name} (metrics)": port for name, port in self.metrics().items()},
         }
 
     def env(self) -> dict[str, str]:
@@ -81,6 +98,10 @@ class Ports:
             "GATEWAY_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "GATEWAY_CONSENT_TARGET": f"{local}:{self.consent}",
             "GATEWAY_CAMPAIGNS_TARGET": f"{local}:{self.campaigns}",
+            **{
+                f"{name.upper()}_METRICS_LISTEN": f"{local}:{port}"
+                for name, port in self.metrics().items()
+            },
         }
 
 
@@ -221,12 +242,17 @@ def _grpc_check(target: str) -> Callable[[], bool]:
     return lambda: grpc_serving(target, 1.0)
 
 
+def _metrics_ports(ports: Ports) -> str:
+    return ", ".join(f"{name} {port}" for name, port in ports.metrics().items())
+
+
 def _banner(home: Path, mail: Path, ports: Ports) -> str:
     return f"""
 The mesh is up.
   gateway (REST, OpenAPI at /openapi.json): http://127.0.0.1:{ports.gateway}
   contacts, consent, campaigns (gRPC): {ports.contacts}, {ports.consent}, {ports.campaigns}
   unsubscribe mail (SMTP, to unsubscribe@crm.localhost): 127.0.0.1:{ports.inbound}
+  Prometheus metrics (http://127.0.0.1:PORT/metrics): {_metrics_ports(ports)}
   local state (SQLite files, dev keys):     {home}
   caught mail (one .eml file per message):  {mail}
 Mint a token, from this folder or anywhere with CRM_HOME={home}:

@@ -21,6 +21,7 @@ from services.gateway import (
     imports,
     interactions,
     meta,
+    observability,
     openapi,
     organisation,
     person_links,
@@ -76,6 +77,7 @@ def create_app(
     for area in AREAS:
         app.register_blueprint(area.blueprint)
         operations.update({op.endpoint: op for op in area.routes.operations})
+    observability.install(app)  # first: the request id is bound before any other hook runs
     verifier = settings.verifier()
     if tree is None and clients is None:
         tree = Organisation(grpc_fetch(_as_gateway(settings)))

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask
 
+from meshkit.metrics import serve_metrics
 from services.gateway.app import create_app
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients
@@ -35,6 +36,7 @@ def main() -> None:
     except OSError as error:
         log.error("cannot listen on %s: %s", settings.listen, error.strerror or error)
         raise SystemExit(1) from None
+    serve_metrics(settings.metrics_listen)
     log.info("ready on %s", settings.listen)
     try:
         server.run()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from meshkit.metrics import MetricsSettings
 from meshkit.settings import IdentitySettings, dev_unsubscribe_secret
 from meshkit.tls import TlsClientSettings
 
 
-class GatewaySettings(IdentitySettings, TlsClientSettings):
+class GatewaySettings(IdentitySettings, TlsClientSettings, MetricsSettings):
     """Where the gateway listens, which services it fronts, and the secrets it checks."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from services.dev.up import PORT_COUNT
 from tests.support.embedded import free_port_run
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +48,8 @@ class Up:
 
     @property
     def ports(self) -> list[int]:
-        return list(range(self.base, self.base + 5))
+        # The services' and catcher's ports, and the metrics endpoints (N+6 on).
+        return [*range(self.base, self.base + 5), *range(self.base + 6, self.base + PORT_COUNT)]
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -101,7 +103,7 @@ def _listening(port: int) -> bool:
 
 
 def _start(home: Path, *extra: str) -> Up:
-    base = free_port_run(6)
+    base = free_port_run(PORT_COUNT)
     log = home / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -216,7 +218,7 @@ def test_the_start_is_quiet_and_each_line_names_its_service(mesh: Callable[..., 
 
 
 def test_crm_up_refuses_to_start_beside_a_server_on_one_of_its_ports(tmp_path: Path) -> None:
-    base = free_port_run(6)
+    base = free_port_run(PORT_COUNT)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", base + 2))  # where consent would listen
         taken.listen()

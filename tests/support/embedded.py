@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from services.dev.up import Ports
+from services.dev.up import PORT_COUNT, Ports
 from tests.support.processes import wait_http_healthy
 
 SERVICE_PREFIXES = ("CONTACTS_", "CONSENT_", "CAMPAIGNS_", "GATEWAY_", "CRM_")
@@ -41,7 +41,7 @@ class EmbeddedMesh:
     def __init__(self, folder: Path, *args: str) -> None:
         self.folder = folder
         self.home = folder / ".crm"
-        self.ports = Ports.from_base(free_port_run(6))
+        self.ports = Ports.from_base(free_port_run(PORT_COUNT))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_PREFIXES)}
         self.log_path = folder / "up.log"
         self._args = args

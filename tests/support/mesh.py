@@ -173,6 +173,11 @@ class Mesh:
             n: f"127.0.0.1:{port}" for n, port in ports.items() if n not in ("gateway", "inbound")
         }
         self.inbound_port = ports["inbound"]  # consent's unsubscribe-mail endpoint (SMTP)
+        # Each process's Prometheus endpoint, by the name used in `processes`.
+        metrics = {
+            n: free_port() for n in ("contacts", "consent", "campaigns", "campaigns2", "gateway")
+        }
+        self.metrics_urls = {n: f"http://127.0.0.1:{port}/metrics" for n, port in metrics.items()}
         self.redis_prefix = redis_prefix()
         base = {"CRM_HOME": str(self.workdir / "home")}
         for name in ("contacts", "consent"):
@@ -181,6 +186,7 @@ class Mesh:
                 **base,
                 **self.keys.env(prefix),
                 f"{prefix}LISTEN": f"127.0.0.1:{ports[name]}",
+                f"{prefix}METRICS_LISTEN": f"127.0.0.1:{metrics[name]}",
                 f"{prefix}DATABASE_URL": urls[name],
             }
             if name == "consent":
@@ -204,6 +210,7 @@ class Mesh:
                 **base,
                 **self.keys.env("CAMPAIGNS_"),
                 "CAMPAIGNS_LISTEN": f"127.0.0.1:{ports[replica]}",
+                "CAMPAIGNS_METRICS_LISTEN": f"127.0.0.1:{metrics[replica]}",
                 "CAMPAIGNS_DATABASE_URL": urls["campaigns"],
                 "CAMPAIGNS_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",
                 "CAMPAIGNS_CONSENT_TARGET": f"127.0.0.1:{ports['consent']}",
@@ -226,6 +233,7 @@ class Mesh:
             **base,
             **self.keys.env("GATEWAY_"),
             "GATEWAY_LISTEN": f"127.0.0.1:{ports['gateway']}",
+            "GATEWAY_METRICS_LISTEN": f"127.0.0.1:{metrics['gateway']}",
             "GATEWAY_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",
             "GATEWAY_CONSENT_TARGET": f"127.0.0.1:{ports['consent']}",
             "GATEWAY_CAMPAIGNS_TARGET": f"127.0.0.1:{ports['campaigns']}",
@@ -246,6 +254,11 @@ class Mesh:
     def all_logs(self) -> str:
         """Everything every process wrote, for no-leak checks."""
         return "\n".join(p.read_text(errors="replace") for p in self.logs.rglob("*.log"))
+
+    def scrape(self, name: str) -> str:
+        """The Prometheus text one process serves now (`campaigns2`: the second replica)."""
+        with urllib.request.urlopen(self.metrics_urls[name], timeout=10) as reply:
+            return str(reply.read().decode())
 
     def wait_settled(self, token: str, campaign_id: str, timeout: float = 90.0) -> dict[str, Any]:
         """Polls a campaign until no recipient is pending (sent, decided or deferred)."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from meshkit.identity import Principal
+from services.consent import metrics
 from services.consent.domain import (
     BatchEvent,
     Channel,
@@ -94,7 +95,11 @@ def append(
         .returning(ConsentEventRow)
     )
     row = session.scalars(statement).first()
-    return event_of(row) if row is not None else None
+    if row is None:
+        return None
+    # Counted at the insert: a transaction rolled back after it (rare) over-counts by one.
+    metrics.EVENTS.labels(new.kind.value).inc()
+    return event_of(row)
 
 
 def by_repeat_key(session: Session, key: str) -> ConsentEvent:
