@@ -10,14 +10,17 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
-from meshkit.identity import TokenIssuer
+from meshkit.claims import USER_ROLES
+from meshkit.identity import SERVICE_PREFIX, TokenIssuer
 from meshkit.logs import configure_logging
 from meshkit.roles import Role
+from meshkit.service_keys import JWKS_FILE
 from meshkit.settings import (
     IdentitySettings,
     dev_private_key,
-    dev_public_key,
+    keys_folder,
     make_dev_keys,
 )
 from services import consent_cli, org_cli, pressure_cli
@@ -81,7 +84,11 @@ def migrate(args: argparse.Namespace) -> None:
 
 def token(args: argparse.Namespace) -> None:
     identity = IdentitySettings(_env_prefix="CRM_")  # type: ignore[call-arg]
-    key = identity.service_private_key_file
+    if Role.SERVICE.value in (args.role or []) or args.sub.startswith(SERVICE_PREFIX):
+        # Service tokens are signed by each service's own key; a user token never passes for one.
+        print("crm token: development tokens cannot act as a service of the mesh", file=sys.stderr)
+        sys.exit(2)
+    key = dev_private_key()
     if not key.is_file():
         # Making a key here would sign tokens the running mesh rejects ("bad signature").
         print(
@@ -90,9 +97,7 @@ def token(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    issuer = TokenIssuer(
-        identity.service_private_key_file, identity.jwt_issuer, identity.jwt_audience
-    )
+    issuer = TokenIssuer(key, identity.jwt_issuer, identity.jwt_audience)
     print(
         issuer.mint(
             args.sub,
@@ -115,9 +120,14 @@ def dev_email(subject: str, component: str | None) -> str:
     return f"{local}@{component or 'grouping'}.localhost"
 
 
-def keys(_: argparse.Namespace) -> None:
-    make_dev_keys()
-    print(f"private: {dev_private_key()}\npublic:  {dev_public_key()}")
+def keys(args: argparse.Namespace) -> None:
+    folder = (args.dir or keys_folder()).resolve()
+    make_dev_keys(folder)
+    print(
+        f"development tokens (crm token only): {folder / 'dev-private.pem'}\n"
+        f"each service's own key:              {folder / 'service-<name>-private.pem'}\n"
+        f"services' public keys:               {folder / JWKS_FILE}"
+    )
 
 
 def up(args: argparse.Namespace) -> None:
@@ -159,11 +169,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         action="append",
-        choices=[role.value for role in Role],
+        choices=sorted(USER_ROLES),
         help="repeatable, replaces the default ("
         + " and ".join(role.value for role in DEFAULT_TOKEN_ROLES)
         + "): one of "
-        + ", ".join(role.value for role in Role),
+        + ", ".join(role.value for role in Role if role.value in USER_ROLES)
+        + " (never service: each service signs its own tokens)",
     )
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     p.add_argument(
@@ -173,7 +184,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=token)
 
-    p = commands.add_parser("keys", help="create the dev key pairs and secrets in CRM_HOME/keys")
+    p = commands.add_parser(
+        "keys", help="create the key pairs and secrets (each once) in CRM_HOME/keys or --dir"
+    )
+    p.add_argument(
+        "--dir", type=Path, default=None, help="folder to write them to (default CRM_HOME/keys)"
+    )
     p.set_defaults(run=keys)
 
     p = commands.add_parser("up", help="run the whole mesh on embedded defaults")
