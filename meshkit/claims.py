@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from meshkit.roles import Role
 
@@ -33,6 +33,8 @@ class ClaimsError(ValueError):
 
 class ClaimsMapping(BaseModel):
     """Where each part of the mesh's identity sits in one issuer's tokens."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default
 
     subject_claim: str = Field("sub", description="Claim holding the caller's stable subject.")
     groups_claim: str = Field("groups", description="Claim holding group paths.")
@@ -53,6 +55,16 @@ class ClaimsMapping(BaseModel):
         description='Provider role name -> mesh role, e.g. {"crm-admin": "admin"}.',
     )
     email_claim: str | None = Field("email", description="Claim holding the caller's address.")
+
+    @field_validator("role_names")
+    @classmethod
+    def _renames_name_mesh_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - USER_ROLES)
+        if unknown:
+            raise ValueError(
+                f"role_names maps onto unknown roles {unknown}; one of {sorted(USER_ROLES)}"
+            )
+        return value
 
 
 @dataclass(frozen=True)

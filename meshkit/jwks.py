@@ -55,6 +55,7 @@ def parse_jwks(document: Mapping[str, Any]) -> list[VerifyingKey]:
 def _parse_key(jwk: dict[str, Any]) -> VerifyingKey | None:
     if jwk.get("use", "sig") != "sig":
         return None
+    allowed: tuple[str, ...]
     if jwk.get("kty") == "RSA":
         allowed = RSA_ALGORITHMS
     elif jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":

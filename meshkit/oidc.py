@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jwt
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from meshkit.claims import ClaimsMapping
 from meshkit.jwks import KeySet, Loader, url_loader
@@ -24,6 +24,8 @@ DISCOVERY_PATH = "/.well-known/openid-configuration"
 class OidcIssuer(BaseModel):
     """One identity provider whose tokens the mesh trusts."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default
+
     issuer: str = Field(description="The provider's `iss`, e.g. https://sso.example/realms/univ.")
     audience: str = Field(description="The `aud` its tokens must name (e.g. the client id).")
     jwks_uri: str | None = Field(
@@ -31,9 +33,11 @@ class OidcIssuer(BaseModel):
     )
     claims: ClaimsMapping = Field(default_factory=ClaimsMapping)  # type: ignore[arg-type]
     min_refresh_seconds: float = Field(
-        30.0, description="Least time between two loads of its keys (unknown `kid`s)."
+        30.0, ge=1, description="Least time between two loads of its keys (unknown `kid`s)."
     )
-    max_age_seconds: float = Field(3600.0, description="Its keys are loaded again after this.")
+    max_age_seconds: float = Field(
+        3600.0, ge=1, description="Its keys are loaded again after this (revoked keys go)."
+    )
 
 
 class IssuerVerifier:

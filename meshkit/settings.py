@@ -96,6 +96,10 @@ class IdentitySettings(BaseSettings):
         return ServiceIdentity(issuer, name)
 
 
+# The identity settings naming key files: when one is set, the keys are deployed, not made.
+KEY_SETTINGS = ("JWT_PUBLIC_KEY_FILE", "SERVICE_KEYS_FILE", "SERVICE_PRIVATE_KEY_FILE")
+
+
 class ServiceSettings(IdentitySettings):
     """Settings of a gRPC service: where it listens and where its data lives."""
 
@@ -143,17 +147,18 @@ def dev_receipt_public_key() -> Path:
     return keys_folder() / "receipt-public.pem"
 
 
-def make_dev_keys(folder: Path | None = None) -> None:
+def make_dev_keys(folder: Path | None = None, *, token_keys: bool = True) -> None:
     """Every key and secret in `folder` (default CRM_HOME/keys), each made once.
 
     The development token key pair (only `crm token` reads its private half), each
-    service's own key and the JWKS of their public halves, the consent receipts' key
-    pair, the unsubscribe secret (campaigns, gateway, consent) and the suppression-list
-    secret (consent).
+    service's own key and the JWKS of their public halves (unless not `token_keys`),
+    the consent receipts' key pair, the unsubscribe secret (campaigns, gateway, consent)
+    and the suppression-list secret (consent).
     """
     folder = folder or keys_folder()
-    generate_dev_keys(folder / "dev-private.pem", folder / "dev-public.pem")
-    service_keys.make_service_keys(folder)
+    if token_keys:
+        generate_dev_keys(folder / "dev-private.pem", folder / "dev-public.pem")
+        service_keys.make_service_keys(folder)
     generate_dev_keys(folder / "receipt-private.pem", folder / "receipt-public.pem")
     dev_secret("unsubscribe-secret", folder)
     dev_secret("suppression-secret", folder)

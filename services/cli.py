@@ -18,6 +18,7 @@ from meshkit.logs import configure_logging
 from meshkit.roles import Role
 from meshkit.service_keys import JWKS_FILE
 from meshkit.settings import (
+    KEY_SETTINGS,
     IdentitySettings,
     dev_private_key,
     keys_folder,
@@ -37,7 +38,7 @@ def _bootstrap(name: str):  # type: ignore[no-untyped-def]
 
 
 def serve(args: argparse.Namespace) -> None:
-    _ensure_dev_keys()
+    _ensure_dev_keys(args.service)
     _bootstrap(args.service).main()
     _exit_within(EXIT_SECONDS)
 
@@ -69,10 +70,16 @@ def _exit_on_first_signal() -> None:
         signal.signal(sig, handle)
 
 
-def _ensure_dev_keys() -> None:
-    """On embedded defaults a first `crm serve` needs the development keys; make them once."""
+def _ensure_dev_keys(service: str) -> None:
+    """On embedded defaults a first `crm serve` needs the development keys; make them once.
+
+    When the service is given any key file setting, its token keys are deployed: none is
+    made (a service must never hold a development private key that could mint user tokens).
+    """
+    prefix = f"{service.upper()}_"
+    deployed = any(os.environ.get(prefix + name) is not None for name in KEY_SETTINGS)
     try:
-        make_dev_keys()
+        make_dev_keys(token_keys=not deployed)
     except OSError:
         pass  # a read-only CRM_HOME: keys are mounted, as in production
 
