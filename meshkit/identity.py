@@ -2,7 +2,10 @@
 
 Tokens carry subject, component, service, hierarchy level and roles. The
 gateway verifies them and forwards them; every service verifies them again.
-Services calling services mint short-lived tokens with the `service` role.
+People's tokens come from an OIDC provider (meshkit.oidc, claims mapped by
+meshkit.claims) or the development key (`crm token`). Services calling services
+mint short-lived tokens with the `service` role, each with its own key
+(meshkit.service_keys), accepted only as that very service.
 """
 
 from __future__ import annotations
@@ -273,7 +276,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 class TokenIssuer:
-    """Signs tokens with a private key (development tokens, service identities)."""
+    """Signs tokens with a private key: the development key (`crm token`), or one service's
+    own key (its ServiceIdentity)."""
 
     def __init__(self, private_key_file: Path, issuer: str, audience: str):
         self._key = serialization.load_pem_private_key(private_key_file.read_bytes(), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from meshkit.claims import (
@@ -29,6 +29,7 @@ def path(prefix: str, where: tuple[str, str | None]) -> str:
     return prefix + component + (f"/{service}" if service else "")
 
 
+@settings(deadline=None)  # no wall-clock limit: the machine may be busy
 @given(where=place, others=st.lists(segment.map(lambda s: "/other/" + s)), prefix=st.just("/crm/"))
 def test_the_only_group_under_the_prefix_places_the_caller(
     where: tuple[str, str | None], others: list[str], prefix: str
@@ -38,6 +39,7 @@ def test_the_only_group_under_the_prefix_places_the_caller(
     assert placement(list(reversed(groups)), prefix, None) == where
 
 
+@settings(deadline=None)  # no wall-clock limit: the machine may be busy
 @given(places=st.lists(place, min_size=2, unique=True))
 def test_several_places_without_a_preferred_component_are_refused(
     places: list[tuple[str, str | None]],
@@ -46,6 +48,7 @@ def test_several_places_without_a_preferred_component_are_refused(
         placement([path("/", p) for p in places], "/", None)
 
 
+@settings(deadline=None)  # no wall-clock limit: the machine may be busy
 @given(chosen=place, others=st.lists(place))
 def test_a_preferred_component_with_one_group_settles_it(
     chosen: tuple[str, str | None], others: list[tuple[str, str | None]]
@@ -55,6 +58,7 @@ def test_a_preferred_component_with_one_group_settles_it(
     assert placement(groups, "/", chosen[0]) == chosen
 
 
+@settings(deadline=None)  # no wall-clock limit: the machine may be busy
 @given(places=st.lists(place), name=segment)
 def test_a_preferred_component_outside_the_groups_is_refused(
     places: list[tuple[str, str | None]], name: str
@@ -64,6 +68,7 @@ def test_a_preferred_component_outside_the_groups_is_refused(
         placement([path("/", p) for p in places], "/", name)
 
 
+@settings(deadline=None)  # no wall-clock limit: the machine may be busy
 @given(names=role_names, renames=st.dictionaries(st.text(max_size=12), st.text(max_size=12)))
 def test_roles_are_only_mesh_roles_and_every_named_one_is_kept(
     names: list[str], renames: dict[str, str]
