@@ -70,6 +70,10 @@ class TestProvider:
         """One `*_OIDC_ISSUERS` entry trusting this provider (discovery finds its JWKS)."""
         return {"issuer": self.issuer, "audience": audience, **more}
 
+    def env(self, prefix: str) -> dict[str, str]:
+        """The setting that makes the service `prefix` names (e.g. "GATEWAY_") trust it."""
+        return {f"{prefix}OIDC_ISSUERS": json.dumps([self.config()])}
+
     def rotate(self) -> str:
         """A new signing key replaces the served ones; returns its `kid`."""
         kid = secrets.token_hex(8)
