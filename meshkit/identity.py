@@ -10,10 +10,13 @@ mint short-lived tokens with the `service` role, each with its own key
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import contextvars
 import fcntl
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -155,8 +158,7 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            header, unverified = _unverified_parts(token)
             issuer = unverified.get("iss")
             if issuer == self._issuer:
                 return self._mesh_token(token, header)
@@ -208,6 +210,24 @@ class TokenVerifier:
                 email=mapped.email,
             )
         )
+
+
+def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims, unverified: only to choose the key that will verify the token.
+
+    Parsed here once, plainly, because PyJWT's own parsing is costly; jwt.decode then checks
+    the whole token again with the chosen key.
+    """
+    try:
+        header, payload, _ = token.split(".")
+        parts = [
+            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in (header, payload)
+        ]
+    except (ValueError, binascii.Error):
+        raise jwt.DecodeError("malformed") from None
+    if not all(isinstance(part, dict) for part in parts):
+        raise jwt.DecodeError("malformed")
+    return parts[0], parts[1]
 
 
 # A service key file changes only when keys are rotated: read it again at most this often.

@@ -115,3 +115,20 @@ def test_keys_makes_each_services_own_key_and_their_public_set(tmp_path: Path) -
         assert verifier.verify(own.mint(f"service:{name}", roles=["service"])).is_service
         with pytest.raises(Unauthenticated):
             verifier.verify(own.mint("admin@grouping", roles=["admin"]))
+
+
+def test_serve_makes_no_token_key_when_key_files_are_deployed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.cli import _ensure_dev_keys
+
+    monkeypatch.setenv("CRM_HOME", str(tmp_path / "deployed"))
+    monkeypatch.setenv("CONTACTS_SERVICE_PRIVATE_KEY_FILE", "/run/secrets/contacts-key")
+    _ensure_dev_keys("contacts")
+    made = {p.name for p in (tmp_path / "deployed" / "keys").iterdir()}
+    assert not {"dev-private.pem", "service-contacts-private.pem", JWKS_FILE} & made
+    assert "receipt-private.pem" in made  # what is not a token key is still made once
+    monkeypatch.delenv("CONTACTS_SERVICE_PRIVATE_KEY_FILE")
+    monkeypatch.setenv("CRM_HOME", str(tmp_path / "embedded"))
+    _ensure_dev_keys("contacts")  # embedded defaults: every key, as `crm up` makes them
+    assert (tmp_path / "embedded" / "keys" / "dev-private.pem").exists()
