@@ -2,17 +2,24 @@
 
 Tokens carry subject, component, service, hierarchy level and roles. The
 gateway verifies them and forwards them; every service verifies them again.
-Services calling services mint short-lived tokens with the `service` role.
+People's tokens come from an OIDC provider (meshkit.oidc, claims mapped by
+meshkit.claims) or the development key (`crm token`). Services calling services
+mint short-lived tokens with the `service` role, each with its own key
+(meshkit.service_keys), accepted only as that very service.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import contextvars
 import fcntl
 import hashlib
+import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +28,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from meshkit.claims import ClaimsError, map_claims
 from meshkit.errors import PermissionDenied, Unauthenticated
+from meshkit.jwks import KeySet, file_loader
+from meshkit.oidc import IssuerVerifier, OidcIssuer, UnknownKey
 from meshkit.roles import Role, missing_role_message
 
+# The development key's algorithms (never `none` nor HS*).
 ALGORITHMS = ["ES256", "RS256"]
 # Aliases kept for existing callers: they are the enum's members.
 ROLE_ADMIN = Role.ADMIN
@@ -98,39 +109,64 @@ def unbind_principal(token: contextvars.Token[Principal]) -> None:
 
 
 class TokenVerifier:
-    """Checks signature, issuer, audience and expiry; returns the principal."""
+    """Checks a token against the key that signed it and that key's rules; returns the principal.
+
+    Three kinds of signers are trusted, each for its own kind of token:
+    - the development key (`public_key_file`; none: no development tokens): user tokens
+      with the mesh's own claims, issuer `issuer`;
+    - each service's own key (`service_keys_file`, a JWKS naming each key's service):
+      only that very service's tokens (subject `service:<name>`, roles exactly `service`,
+      no placement), issuer `issuer`;
+    - OIDC issuers (`oidc_issuers`): user tokens, claims mapped per issuer.
+    A user token (development key or OIDC) carrying the `service` role, or a subject of the
+    form `service:<name>`, is refused.
+    """
 
     def __init__(
         self,
         issuer: str,
         audience: str,
         public_key_file: Path | None = None,
-        jwks_url: str | None = None,
+        *,
+        service_keys_file: Path | None = None,
+        oidc_issuers: Iterable[OidcIssuer] = (),
         leeway_seconds: int = 30,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        if not public_key_file and not jwks_url:
-            raise ValueError("a public key file or a JWKS URL is required")
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
-        self._jwks = jwt.PyJWKClient(jwks_url) if jwks_url else None
-        self._key = load_public_key(public_key_file) if public_key_file and not jwks_url else None
+        self._dev_key = load_public_key(public_key_file) if public_key_file else None
+        self._dev_kid = key_id(self._dev_key) if self._dev_key is not None else None
+        self._service_keys = (
+            KeySet(
+                file_loader(service_keys_file),
+                name="service keys",
+                min_refresh_seconds=SERVICE_KEYS_REFRESH_SECONDS,
+                clock=clock,
+            )
+            if service_keys_file
+            else None
+        )
+        self._oidc: dict[str, IssuerVerifier] = {}
+        for config in oidc_issuers:
+            if config.issuer == issuer or config.issuer in self._oidc:
+                raise ValueError("each OIDC issuer must differ from the others and the mesh's own")
+            self._oidc[config.issuer] = IssuerVerifier(
+                config, leeway_seconds=leeway_seconds, clock=clock
+            )
 
     def verify(self, token: str) -> Principal:
         try:
-            key: Any = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=ALGORITHMS,
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-            )
+            header, unverified = _unverified_parts(token)
+            issuer = unverified.get("iss")
+            if issuer == self._issuer:
+                return self._mesh_token(token, header)
+            if isinstance(issuer, str) and issuer in self._oidc:
+                return self._oidc_token(self._oidc[issuer], token, header)
+            raise jwt.InvalidIssuerError("unknown issuer")
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated(f"invalid token: {_reason(exc)}") from None
-        return principal_from_claims(claims)
 
     def verify_header(self, authorization: str | None) -> Principal:
         """Verifies an `Authorization: Bearer <jwt>` header value."""
@@ -141,8 +177,89 @@ class TokenVerifier:
             raise Unauthenticated("expected an Authorization header of the form 'Bearer <token>'")
         return self.verify(token.strip())
 
+    def _mesh_token(self, token: str, header: dict[str, Any]) -> Principal:
+        kid = header.get("kid")
+        if self._dev_key is not None and kid in (None, self._dev_kid):
+            return _user(principal_from_claims(self._decode(token, self._dev_key, ALGORITHMS)))
+        found = self._service_keys.find(kid) if self._service_keys and kid else None
+        if found is None:
+            raise UnknownKey("unknown key")
+        return service_principal(self._decode(token, found.key, found.algorithms), found.service)
+
+    def _decode(self, token: str, key: Any, algorithms: Iterable[str]) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=list(algorithms),
+            audience=self._audience,
+            issuer=self._issuer,
+            leeway=self._leeway,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+        return claims
+
+    def _oidc_token(self, issuer: IssuerVerifier, token: str, header: dict[str, Any]) -> Principal:
+        mapped = map_claims(issuer.decode(token, header), issuer.config.claims)
+        return _user(
+            Principal(
+                subject=mapped.subject,
+                component=mapped.component,
+                service=mapped.service,
+                level=mapped.level,
+                roles=mapped.roles,
+                email=mapped.email,
+            )
+        )
+
+
+def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims, unverified: only to choose the key that will verify the token.
+
+    Parsed here once, plainly, because PyJWT's own parsing is costly; jwt.decode then checks
+    the whole token again with the chosen key.
+    """
+    try:
+        header, payload, _ = token.split(".")
+        parts = [
+            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in (header, payload)
+        ]
+    except (ValueError, binascii.Error):
+        raise jwt.DecodeError("malformed") from None
+    if not all(isinstance(part, dict) for part in parts):
+        raise jwt.DecodeError("malformed")
+    return parts[0], parts[1]
+
+
+# A service key file changes only when keys are rotated: read it again at most this often.
+SERVICE_KEYS_REFRESH_SECONDS = 10.0
+SERVICE_PREFIX = "service:"
+
+
+def _user(principal: Principal) -> Principal:
+    """A user's principal, refused when it would pass for a service of the mesh."""
+    if principal.is_service or principal.subject.startswith(SERVICE_PREFIX):
+        raise ClaimsError("a user token cannot act as a service of the mesh")
+    return principal
+
+
+def service_principal(claims: dict[str, Any], service: str | None) -> Principal:
+    """The principal of a token signed by `service`'s own key: that service and nothing more."""
+    if service is None or claims.get("sub") != service_subject(service):
+        raise ClaimsError("a service key signs only its own service's tokens")
+    if claims.get("roles") != [Role.SERVICE.value]:
+        raise ClaimsError("a service key signs only tokens with the service role alone")
+    if any(claims.get(name) for name in ("component", "service", "level", "email")):
+        raise ClaimsError("a service token carries no placement")
+    return Principal(service_subject(service), roles=frozenset({Role.SERVICE.value}))
+
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClaimsError):
+        return str(exc)
+    if isinstance(exc, UnknownKey):
+        return "unknown key"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "algorithm not allowed"
     if isinstance(exc, jwt.ExpiredSignatureError):
         return "expired"
     if isinstance(exc, jwt.InvalidSignatureError):
@@ -157,6 +274,7 @@ def _reason(exc: Exception) -> str:
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The principal of a development token: the mesh's own claims, as they are."""
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthenticated("invalid token: roles must be a list of strings")
@@ -178,7 +296,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 class TokenIssuer:
-    """Signs tokens with a private key (development tokens, service identities)."""
+    """Signs tokens with a private key: the development key (`crm token`), or one service's
+    own key (its ServiceIdentity)."""
 
     def __init__(self, private_key_file: Path, issuer: str, audience: str):
         self._key = serialization.load_pem_private_key(private_key_file.read_bytes(), None)
@@ -258,23 +377,35 @@ def load_public_key(path: Path) -> Any:
 
 def generate_dev_keys(private_file: Path, public_file: Path) -> None:
     """Creates an EC P-256 key pair for local development, unless it exists."""
-    private_file.parent.mkdir(parents=True, exist_ok=True)
-    # Several processes may start at once on a fresh machine: one of them writes the pair.
-    with open(private_file.parent / ".keys.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with keys_lock(private_file.parent):
         if private_file.exists() and public_file.exists():
             return
         key = ec.generate_private_key(ec.SECP256R1())
-        private_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        private_file.chmod(0o600)
+        write_private_key(private_file, key)
         public_file.write_bytes(
             key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
+
+
+@contextlib.contextmanager
+def keys_lock(folder: Path) -> Iterator[None]:
+    """Held while keys are made in `folder`: several processes may start at once on a fresh
+    machine, and one of them writes each key."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".keys.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def write_private_key(path: Path, key: Any) -> None:
+    """Writes a private key as unencrypted PKCS#8 PEM, readable by its owner only."""
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)

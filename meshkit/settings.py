@@ -13,10 +13,12 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from meshkit import service_keys
 from meshkit.identity import ServiceIdentity, TokenIssuer, TokenVerifier, generate_dev_keys
+from meshkit.oidc import OidcIssuer
 from meshkit.secret_files import SecretFileSettings
 from meshkit.tls import TlsSettings
 
@@ -26,12 +28,21 @@ def crm_home() -> Path:
     return Path(os.environ.get("CRM_HOME", ".crm")).resolve()
 
 
+def keys_folder() -> Path:
+    """Where `crm keys` and embedded defaults keep keys and secrets: CRM_HOME/keys."""
+    return crm_home() / "keys"
+
+
 def dev_private_key() -> Path:
-    return crm_home() / "keys" / "dev-private.pem"
+    return keys_folder() / "dev-private.pem"
 
 
 def dev_public_key() -> Path:
-    return crm_home() / "keys" / "dev-public.pem"
+    return keys_folder() / "dev-public.pem"
+
+
+def dev_service_keys() -> Path:
+    return keys_folder() / service_keys.JWKS_FILE
 
 
 def sqlite_url(name: str) -> str:
@@ -41,19 +52,35 @@ def sqlite_url(name: str) -> str:
 class IdentitySettings(SecretFileSettings):
     """How tokens are verified and how this service signs its own."""
 
-    jwt_issuer: str = Field("crm-mesh-dev", description="Expected `iss` of every token.")
-    jwt_audience: str = Field("crm-mesh", description="Expected `aud` of every token.")
+    jwt_issuer: str = Field(
+        "crm-mesh-dev", description="`iss` of development tokens and of the services' own tokens."
+    )
+    jwt_audience: str = Field(
+        "crm-mesh", description="`aud` of development tokens and of the services' own tokens."
+    )
     jwt_public_key_file: Path | None = Field(
         default_factory=dev_public_key,
-        description="PEM public key that verifies tokens (ignored when a JWKS URL is set).",
+        description="PEM public key of development tokens (`crm token`); empty: none accepted.",
     )
-    jwks_url: str | None = Field(
-        None, description="JWKS URL that verifies tokens, instead of a key file."
+    oidc_issuers: list[OidcIssuer] = Field(
+        default_factory=list,
+        description="JSON list of trusted OIDC providers: `issuer`, `audience`, optional "
+        "`jwks_uri` and `claims` mapping (see docs/identity.md).",
     )
-    service_private_key_file: Path = Field(
-        default_factory=dev_private_key,
-        description="PEM private key this service signs its own short-lived tokens with.",
+    service_keys_file: Path = Field(
+        default_factory=dev_service_keys,
+        description="JWKS of the services' own public keys; verifies service tokens.",
     )
+    service_private_key_file: Path | None = Field(
+        None,
+        description="PEM private key this service signs its own service tokens with; "
+        "default `$CRM_HOME/keys/service-<name>-private.pem`.",
+    )
+
+    @field_validator("jwt_public_key_file", "service_private_key_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     def verifier(self) -> TokenVerifier:
         """The token verifier these settings describe."""
@@ -61,13 +88,19 @@ class IdentitySettings(SecretFileSettings):
             self.jwt_issuer,
             self.jwt_audience,
             public_key_file=self.jwt_public_key_file,
-            jwks_url=self.jwks_url,
+            service_keys_file=self.service_keys_file,
+            oidc_issuers=self.oidc_issuers,
         )
 
     def service_identity(self, name: str) -> ServiceIdentity:
-        """This service's own identity for outbound calls, signed with its private key."""
-        issuer = TokenIssuer(self.service_private_key_file, self.jwt_issuer, self.jwt_audience)
+        """This service's own identity for outbound calls, signed with its own private key."""
+        key = self.service_private_key_file or service_keys.private_key_file(keys_folder(), name)
+        issuer = TokenIssuer(key, self.jwt_issuer, self.jwt_audience)
         return ServiceIdentity(issuer, name)
+
+
+# The identity settings naming key files: when one is set, the keys are deployed, not made.
+KEY_SETTINGS = ("JWT_PUBLIC_KEY_FILE", "SERVICE_KEYS_FILE", "SERVICE_PRIVATE_KEY_FILE")
 
 
 class ServiceSettings(IdentitySettings, TlsSettings):
@@ -101,9 +134,10 @@ def dev_unsubscribe_secret() -> str:
     return dev_secret("unsubscribe-secret")
 
 
-def dev_secret(name: str) -> str:
-    """A random secret kept in CRM_HOME/keys/<name>, made once (by whichever process is first)."""
-    path = crm_home() / "keys" / name
+def dev_secret(name: str, folder: Path | None = None) -> str:
+    """A random secret kept in <folder>/<name> (default CRM_HOME/keys), made once (by whichever
+    process is first)."""
+    path = (folder or keys_folder()) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / ".secret.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -114,20 +148,25 @@ def dev_secret(name: str) -> str:
 
 
 def dev_receipt_private_key() -> Path:
-    return crm_home() / "keys" / "receipt-private.pem"
+    return keys_folder() / "receipt-private.pem"
 
 
 def dev_receipt_public_key() -> Path:
-    return crm_home() / "keys" / "receipt-public.pem"
+    return keys_folder() / "receipt-public.pem"
 
 
-def make_dev_keys() -> None:
-    """Every development key and secret under CRM_HOME/keys, each made once.
+def make_dev_keys(folder: Path | None = None, *, token_keys: bool = True) -> None:
+    """Every key and secret in `folder` (default CRM_HOME/keys), each made once.
 
-    The token key pair, the consent receipts' key pair, the unsubscribe secret
-    (campaigns, gateway, consent) and the suppression-list secret (consent).
+    The development token key pair (only `crm token` reads its private half), each
+    service's own key and the JWKS of their public halves (unless not `token_keys`),
+    the consent receipts' key pair, the unsubscribe secret (campaigns, gateway, consent)
+    and the suppression-list secret (consent).
     """
-    generate_dev_keys(dev_private_key(), dev_public_key())
-    generate_dev_keys(dev_receipt_private_key(), dev_receipt_public_key())
-    dev_unsubscribe_secret()
-    dev_secret("suppression-secret")
+    folder = folder or keys_folder()
+    if token_keys:
+        generate_dev_keys(folder / "dev-private.pem", folder / "dev-public.pem")
+        service_keys.make_service_keys(folder)
+    generate_dev_keys(folder / "receipt-private.pem", folder / "receipt-public.pem")
+    dev_secret("unsubscribe-secret", folder)
+    dev_secret("suppression-secret", folder)

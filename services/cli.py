@@ -13,13 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-from meshkit.identity import TokenIssuer
+from meshkit.claims import USER_ROLES
+from meshkit.identity import SERVICE_PREFIX, TokenIssuer
 from meshkit.logs import configure_logging
 from meshkit.roles import Role
+from meshkit.service_keys import JWKS_FILE
 from meshkit.settings import (
+    KEY_SETTINGS,
     IdentitySettings,
     dev_private_key,
-    dev_public_key,
+    keys_folder,
     make_dev_keys,
 )
 from services import admin
@@ -36,7 +39,7 @@ def _bootstrap(name: str):  # type: ignore[no-untyped-def]
 
 
 def serve(args: argparse.Namespace) -> None:
-    _ensure_dev_keys()
+    _ensure_dev_keys(args.service)
     _bootstrap(args.service).main()
     _exit_within(EXIT_SECONDS)
 
@@ -68,10 +71,16 @@ def _exit_on_first_signal() -> None:
         signal.signal(sig, handle)
 
 
-def _ensure_dev_keys() -> None:
-    """On embedded defaults a first `crm serve` needs the development keys; make them once."""
+def _ensure_dev_keys(service: str) -> None:
+    """On embedded defaults a first `crm serve` needs the development keys; make them once.
+
+    When the service is given any key file setting, its token keys are deployed: none is
+    made (a service must never hold a development private key that could mint user tokens).
+    """
+    prefix = f"{service.upper()}_"
+    deployed = any(os.environ.get(prefix + name) is not None for name in KEY_SETTINGS)
     try:
-        make_dev_keys()
+        make_dev_keys(token_keys=not deployed)
     except OSError:
         pass  # a read-only CRM_HOME: keys are mounted, as in production
 
@@ -83,7 +92,11 @@ def migrate(args: argparse.Namespace) -> None:
 
 def token(args: argparse.Namespace) -> None:
     identity = IdentitySettings(_env_prefix="CRM_")  # type: ignore[call-arg]
-    key = identity.service_private_key_file
+    if Role.SERVICE.value in (args.role or []) or args.sub.startswith(SERVICE_PREFIX):
+        # Service tokens are signed by each service's own key; a user token never passes for one.
+        print("crm token: development tokens cannot act as a service of the mesh", file=sys.stderr)
+        sys.exit(2)
+    key = dev_private_key()
     if not key.is_file():
         # Making a key here would sign tokens the running mesh rejects ("bad signature").
         print(
@@ -92,9 +105,7 @@ def token(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    issuer = TokenIssuer(
-        identity.service_private_key_file, identity.jwt_issuer, identity.jwt_audience
-    )
+    issuer = TokenIssuer(key, identity.jwt_issuer, identity.jwt_audience)
     print(
         issuer.mint(
             args.sub,
@@ -117,9 +128,14 @@ def dev_email(subject: str, component: str | None) -> str:
     return f"{local}@{component or 'grouping'}.localhost"
 
 
-def keys(_: argparse.Namespace) -> None:
-    make_dev_keys()
-    print(f"private: {dev_private_key()}\npublic:  {dev_public_key()}")
+def keys(args: argparse.Namespace) -> None:
+    folder = (args.dir or keys_folder()).resolve()
+    make_dev_keys(folder)
+    print(
+        f"development tokens (crm token only): {folder / 'dev-private.pem'}\n"
+        f"each service's own key:              {folder / 'service-<name>-private.pem'}\n"
+        f"services' public keys:               {folder / JWKS_FILE}"
+    )
 
 
 def up(args: argparse.Namespace) -> None:
@@ -166,11 +182,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         action="append",
-        choices=[role.value for role in Role],
+        choices=sorted(USER_ROLES),
         help="repeatable, replaces the default ("
         + " and ".join(role.value for role in DEFAULT_TOKEN_ROLES)
         + "): one of "
-        + ", ".join(role.value for role in Role),
+        + ", ".join(role.value for role in Role if role.value in USER_ROLES)
+        + " (never service: each service signs its own tokens)",
     )
     p.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     p.add_argument(
@@ -180,7 +197,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=token)
 
-    p = commands.add_parser("keys", help="create the dev key pairs and secrets in CRM_HOME/keys")
+    p = commands.add_parser(
+        "keys", help="create the key pairs and secrets (each once) in CRM_HOME/keys or --dir"
+    )
+    p.add_argument(
+        "--dir", type=Path, default=None, help="folder to write them to (default CRM_HOME/keys)"
+    )
     p.set_defaults(run=keys)
 
     p = commands.add_parser("up", help="run the whole mesh on embedded defaults")

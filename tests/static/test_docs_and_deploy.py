@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
-import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
@@ -156,8 +155,6 @@ def test_crm_keys_makes_the_layout_compose_mounts(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "CRM_HOME": str(tmp_path / "home")},
     )
-    if done.returncode == 2 and "--dir" in done.stderr:
-        pytest.skip("crm keys --dir is the identity part of issue 9, not merged here yet")
     assert done.returncode == 0, done.stderr
     assert KEY_LAYOUT <= {p.name for p in tmp_path.iterdir()}
 

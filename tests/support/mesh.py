@@ -23,6 +23,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.support.oidc import TestProvider
 from tests.support.processes import (
     free_port,
     service_process,
@@ -145,6 +146,7 @@ class Mesh:
         self.pressure_max = pressure_max
         self.batch_size = batch_size
         self.keys = TestKeys(workdir)
+        self.provider: TestProvider | None = None  # the identity provider, once started
         self.lease_seconds = lease_seconds
         self.dispatch_threads = dispatch_threads
         self.redis_url = redis_url
@@ -180,11 +182,15 @@ class Mesh:
         self.metrics_urls = {n: f"http://127.0.0.1:{port}/metrics" for n, port in metrics.items()}
         self.redis_prefix = redis_prefix()
         base = {"CRM_HOME": str(self.workdir / "home")}
+        # Every service also trusts a test identity provider, as with Keycloak in production.
+        provider = self.provider = TestProvider("EC")
+        stack.callback(provider.close)
         for name in ("contacts", "consent"):
             prefix = f"{name.upper()}_"
             env = {
                 **base,
                 **self.keys.env(prefix),
+                **provider.env(prefix),
                 f"{prefix}LISTEN": f"127.0.0.1:{ports[name]}",
                 f"{prefix}METRICS_LISTEN": f"127.0.0.1:{metrics[name]}",
                 f"{prefix}DATABASE_URL": urls[name],
@@ -209,6 +215,7 @@ class Mesh:
             env = {
                 **base,
                 **self.keys.env("CAMPAIGNS_"),
+                **provider.env("CAMPAIGNS_"),
                 "CAMPAIGNS_LISTEN": f"127.0.0.1:{ports[replica]}",
                 "CAMPAIGNS_METRICS_LISTEN": f"127.0.0.1:{metrics[replica]}",
                 "CAMPAIGNS_DATABASE_URL": urls["campaigns"],
@@ -232,6 +239,7 @@ class Mesh:
         env = {
             **base,
             **self.keys.env("GATEWAY_"),
+            **provider.env("GATEWAY_"),
             "GATEWAY_LISTEN": f"127.0.0.1:{ports['gateway']}",
             "GATEWAY_METRICS_LISTEN": f"127.0.0.1:{metrics['gateway']}",
             "GATEWAY_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",

@@ -9,7 +9,6 @@ import pytest
 import redis
 
 from meshkit.db import Database, make_engine
-from meshkit.identity import ServiceIdentity
 from services.campaigns.bootstrap import migrate_schema
 from services.campaigns.clients import GrpcDirectory, GrpcPurposeCatalogue
 from tests.integration.campaigns.peers import CallLog, Peers, logged_channel, serve_peers
@@ -57,7 +56,7 @@ def peers(keys: TestKeys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def directory(peers: Peers, keys: TestKeys) -> Iterator[tuple[GrpcDirectory, CallLog]]:
     """The real contacts service as campaigns reaches it, and a log of the calls made to it."""
     calls = CallLog()
-    identity = ServiceIdentity(keys.issuer, "campaigns")
+    identity = keys.identity("campaigns")
     channel = logged_channel(peers.contacts_target, identity.token, 10.0, calls)
     yield GrpcDirectory(channel), calls
     channel.close()
@@ -67,7 +66,7 @@ def directory(peers: Peers, keys: TestKeys) -> Iterator[tuple[GrpcDirectory, Cal
 def purposes(peers: Peers, keys: TestKeys) -> Iterator[tuple[GrpcPurposeCatalogue, CallLog]]:
     """The real consent catalogue as campaigns reads it, and a log of the calls made to it."""
     calls = CallLog()
-    identity = ServiceIdentity(keys.issuer, "campaigns")
+    identity = keys.identity("campaigns")
     channel = logged_channel(peers.consent_target, identity.token, 10.0, calls)
     yield GrpcPurposeCatalogue(channel), calls
     channel.close()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from meshkit.db import Database
 from meshkit.errors import InvalidArgument, Unavailable
 from meshkit.grpc_client import open_channel
-from meshkit.identity import Principal, ServiceIdentity
+from meshkit.identity import Principal
 from protos.crm.consent.v1 import consent_pb2
 from services.campaigns.clients import GrpcDirectory, GrpcPurposeCatalogue
 from services.campaigns.models import Campaign
@@ -117,7 +117,7 @@ def test_a_purpose_just_added_is_found_and_the_catalogue_is_read_once_meanwhile(
 def test_consent_away_is_unavailable_and_writes_nothing(
     db: Database, directory: tuple[GrpcDirectory, CallLog], keys: TestKeys
 ) -> None:
-    identity = ServiceIdentity(keys.issuer, "campaigns")
+    identity = keys.identity("campaigns")
     nowhere = open_channel(f"127.0.0.1:{free_port()}", identity.token, 2.0)
     try:
         service = CampaignsService(db, directory[0], GrpcPurposeCatalogue(nowhere))
@@ -150,7 +150,7 @@ def test_a_cached_catalogue_too_old_is_not_trusted_when_consent_is_away(
 
 
 def _channel_as_campaigns(peers: Peers) -> grpc.Channel:
-    identity = ServiceIdentity(peers.keys.issuer, "campaigns")
+    identity = peers.keys.identity("campaigns")
     return open_channel(peers.consent_target, identity.token, 10.0)
 
 

@@ -13,7 +13,6 @@ import grpc
 import pytest
 from sqlalchemy import create_engine
 
-from meshkit.identity import ServiceIdentity
 from protos.crm.consent.v1 import consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2_grpc
 from services.consent.clients import GrpcContacts
@@ -79,7 +78,7 @@ def consent_without_contacts(
 def directory(keys: TestKeys, contacts: RunningContacts) -> Iterator[tuple[GrpcContacts, CallLog]]:
     """The real contacts service as consent reaches it, and a log of the calls made to it."""
     calls = CallLog()
-    identity = ServiceIdentity(keys.issuer, "consent")
+    identity = keys.identity("consent")
     channel = logged_channel(contacts.target, identity.token, 10.0, calls)
     yield GrpcContacts(channel), calls
     channel.close()

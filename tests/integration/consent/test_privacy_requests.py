@@ -26,7 +26,7 @@ from meshkit.errors import (
     Unavailable,
 )
 from meshkit.grpc_client import open_channel
-from meshkit.identity import Principal, ServiceIdentity
+from meshkit.identity import Principal
 from protos.crm.contacts.v1 import contacts_pb2
 from services.consent import privacy_requests, service
 from services.consent.bootstrap import migrate_schema
@@ -104,7 +104,7 @@ def _migrated(url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def world(db: Database, keys: TestKeys, contacts: RunningContacts) -> Iterator[World]:
-    identity = ServiceIdentity(keys.issuer, "consent")
+    identity = keys.identity("consent")
     channel = open_channel(contacts.target, identity.token, TIMEOUT)
     clock, campaigns, suppression = Clock(), StandIn(), StandIn()
     parts = Parts(

@@ -1,4 +1,4 @@
-"""`crm token` signs with the mesh's key, and never makes a key of its own."""
+"""`crm token` signs with the development key and never makes one; `crm keys` makes them all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from meshkit.identity import TokenVerifier, generate_dev_keys
+import pytest
+
+from meshkit.errors import Unauthenticated
+from meshkit.identity import TokenIssuer, TokenVerifier, generate_dev_keys
+from meshkit.service_keys import JWKS_FILE, SERVICE_NAMES, private_key_file
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,3 +79,56 @@ def test_token_carries_the_callers_own_email_claim(tmp_path: Path) -> None:
     assert verifier.verify(default.stdout.strip()).email == "alice@sciences.localhost"
     named = _crm(tmp_path, env, "token", "--sub", "bob", "--email", "bob@univ.example")
     assert verifier.verify(named.stdout.strip()).email == "bob@univ.example"
+
+
+def test_token_never_signs_a_service_token(tmp_path: Path) -> None:
+    home = tmp_path / "mesh-home"
+    generate_dev_keys(home / "keys" / "dev-private.pem", home / "keys" / "dev-public.pem")
+    env = {"CRM_HOME": str(home)}
+    as_role = _crm(tmp_path, env, "token", "--sub", "x", "--role", "service")
+    as_subject = _crm(tmp_path, env, "token", "--sub", "service:contacts", "--role", "admin")
+    for result in (as_role, as_subject):
+        assert result.returncode == 2 and result.stdout == ""
+        assert "Traceback" not in result.stderr
+    assert "cannot act as a service" in as_subject.stderr
+
+
+def test_keys_makes_each_services_own_key_and_their_public_set(tmp_path: Path) -> None:
+    folder = tmp_path / "secrets"
+    result = _crm(tmp_path, {}, "keys", "--dir", str(folder))
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+    assert names == {
+        "dev-private.pem",
+        "dev-public.pem",
+        *(f"service-{name}-private.pem" for name in SERVICE_NAMES),
+        JWKS_FILE,
+        "receipt-private.pem",
+        "receipt-public.pem",
+        "unsubscribe-secret",
+        "suppression-secret",
+    }
+    assert not (tmp_path / ".crm").exists()  # nothing written under CRM_HOME
+    verifier = TokenVerifier("crm-mesh-dev", "crm-mesh", service_keys_file=folder / JWKS_FILE)
+    for name in SERVICE_NAMES:
+        own = TokenIssuer(private_key_file(folder, name), "crm-mesh-dev", "crm-mesh")
+        assert verifier.verify(own.mint(f"service:{name}", roles=["service"])).is_service
+        with pytest.raises(Unauthenticated):
+            verifier.verify(own.mint("admin@grouping", roles=["admin"]))
+
+
+def test_serve_makes_no_token_key_when_key_files_are_deployed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.cli import _ensure_dev_keys
+
+    monkeypatch.setenv("CRM_HOME", str(tmp_path / "deployed"))
+    monkeypatch.setenv("CONTACTS_SERVICE_PRIVATE_KEY_FILE", "/run/secrets/contacts-key")
+    _ensure_dev_keys("contacts")
+    made = {p.name for p in (tmp_path / "deployed" / "keys").iterdir()}
+    assert not {"dev-private.pem", "service-contacts-private.pem", JWKS_FILE} & made
+    assert "receipt-private.pem" in made  # what is not a token key is still made once
+    monkeypatch.delenv("CONTACTS_SERVICE_PRIVATE_KEY_FILE")
+    monkeypatch.setenv("CRM_HOME", str(tmp_path / "embedded"))
+    _ensure_dev_keys("contacts")  # embedded defaults: every key, as `crm up` makes them
+    assert (tmp_path / "embedded" / "keys" / "dev-private.pem").exists()

@@ -16,7 +16,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from meshkit.grpc_client import open_channel
-from meshkit.identity import ServiceIdentity
 from services.gateway.app import create_app
 from services.gateway.clients import Clients, forwarded_token
 from services.gateway.settings import GatewaySettings
@@ -37,7 +36,8 @@ def settings(keys: TestKeys) -> GatewaySettings:
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
         jwt_public_key_file=keys.public_file,
-        service_private_key_file=keys.private_file,
+        service_keys_file=keys.service_keys_file,
+        service_private_key_file=keys.service_private_file("gateway"),
         contacts_target=nowhere,
         consent_target=nowhere,
         campaigns_target=nowhere,
@@ -57,7 +57,7 @@ def app(settings: GatewaySettings, keys: TestKeys, recorder: CallRecorder) -> It
         opened = open_channel(settings.contacts_target, token, settings.rpc_timeout_seconds)
         return grpc.intercept_channel(opened, recorder)
 
-    gateway = ServiceIdentity(keys.issuer, "gateway")
+    gateway = keys.identity("gateway")
     clients = Clients.over(
         contacts=channel(forwarded_token),
         consent=channel(forwarded_token),

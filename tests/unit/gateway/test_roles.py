@@ -72,8 +72,11 @@ def call(client: FlaskClient, operation: Operation, token: str) -> Any:
 
 
 def all_but(keys: TestKeys, role: Role) -> str:
-    """A token acting for a component, with every role but `role` (and an unknown one)."""
-    roles = [r.value for r in Role if r is not role] + ["staff"]
+    """A token acting for a component, with every role but `role` (and an unknown one).
+
+    Never `service`: a user token carrying it is refused outright (401), whatever the route.
+    """
+    roles = [r.value for r in Role if r not in (role, Role.SERVICE)] + ["staff"]
     return keys.issuer.mint(f"someone@{COMPONENT}", component=COMPONENT, roles=roles)
 
 
