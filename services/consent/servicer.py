@@ -100,8 +100,15 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.RecordChangesResponse(events=[mapping.event_message(e) for e in events])
 
     def GetHistory(self, request: pb.GetHistoryRequest, context: Context) -> pb.GetHistoryResponse:
-        events = service.history(self._db, self._contacts, current_principal(), request.contact_id)
-        return mapping.history_message(events)
+        page = service.history(
+            self._db,
+            self._contacts,
+            current_principal(),
+            request.contact_id,
+            request.page_size,
+            request.page_token,
+        )
+        return mapping.history_message(page.events, page.next_page_token)
 
     def GetState(self, request: pb.GetStateRequest, context: Context) -> pb.GetStateResponse:
         at = mapping.at_of(request)

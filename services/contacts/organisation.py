@@ -8,8 +8,6 @@ checked against the tree read fresh from the database: `effective_principal`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from meshkit import access
+from meshkit import access, page_tokens
 from meshkit.db import Database
 from meshkit.errors import (
     AlreadyExists,
@@ -46,6 +44,7 @@ SLUG = COMPONENT_ID  # services and levels are named like components
 MAX_SUBJECT = 200
 MAX_LEVELS = 20
 MAX_GRANTS = 50
+POLICY_CHANGES_LIST = "field-policies.changes"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PERSON_ROLES = frozenset(r.value for r in Role if r is not Role.SERVICE)
 
@@ -383,7 +382,7 @@ def list_field_policy_changes(
     """The policy history, newest first, one page at a time (administrators only)."""
     principal.require_admin()
     size = page_size(requested_size)
-    before_id = _decode_change_token(page_token)
+    before_id = page_tokens.after_int(page_token, POLICY_CHANGES_LIST, field)
     with db.transaction() as session:
         rows = repository.field_policy_changes(session, field or None, before_id, size + 1)
     changes = [
@@ -396,25 +395,11 @@ def list_field_policy_changes(
         )
         for row in rows[:size]
     ]
-    next_token = _encode_change_token(rows[size - 1].id) if len(rows) > size else ""
+    more = len(rows) > size
+    next_token = (
+        page_tokens.encode(POLICY_CHANGES_LIST, (rows[size - 1].id,), field) if more else ""
+    )
     return changes, next_token
-
-
-def _encode_change_token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"pc:{last_id}".encode()).decode().rstrip("=")
-
-
-def _decode_change_token(token: str) -> int | None:
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii")).decode()
-    except (ValueError, UnicodeError, binascii.Error):
-        text = ""
-    prefix, _, number = text.partition(":")
-    if prefix != "pc" or not number.isdigit():
-        raise invalid("page_token", "is not a token returned by this listing")
-    return int(number)
 
 
 def _short_text(problems: Violations, name: str, value: str, required: bool = False) -> str:

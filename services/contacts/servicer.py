@@ -33,9 +33,12 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def ListComponents(
         self, request: pb.ListComponentsRequest, context: grpc.ServicerContext
     ) -> pb.ListComponentsResponse:
-        components = service.list_components(self._db, current_principal())
+        components, next_token = service.list_components(
+            self._db, current_principal(), request.page_size, request.page_token
+        )
         return pb.ListComponentsResponse(
-            components=[mapping.component_message(c) for c in components]
+            next_page_token=next_token,
+            components=[mapping.component_message(c) for c in components],
         )
 
     # --- Contacts ----------------------------------------------------------------------

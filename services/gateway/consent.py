@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.consent.v1 import consent_pb2
-from services.gateway import mapping, responses, schemas
+from services.gateway import mapping, paging, responses, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.auth import principal
 from services.gateway.clients import upstream
@@ -53,12 +53,21 @@ def withdraw(contact_id: str, body: schemas.ConsentWithdrawal) -> responses.Cons
     summary="The consent history of a contact, oldest first.",
     access=Access.COMPONENT,
     role=ANY_ROLE,
-    replies=(Reply(200, "Every recorded event.", responses.ConsentHistory),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of the recorded events.", responses.ConsentHistory),),
 )
-def history(contact_id: str) -> responses.ConsentHistory:
+def history(contact_id: str, query: schemas.Page) -> Response:
     """GET /v1/contacts/<id>/consents."""
-    reply = upstream().consent.GetHistory(consent_pb2.GetHistoryRequest(contact_id=contact_id))
-    return responses.ConsentHistory(events=[mapping.consent_event(e) for e in reply.events])
+    reply = upstream().consent.GetHistory(
+        consent_pb2.GetHistoryRequest(
+            contact_id=contact_id, page_size=query.page_size, page_token=query.page_token
+        )
+    )
+    listed = responses.ConsentHistory(
+        events=[mapping.consent_event(e) for e in reply.events],
+        next_page_token=reply.next_page_token,
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

@@ -12,7 +12,7 @@ from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2 as pb
-from services.gateway import responses, schemas
+from services.gateway import paging, responses, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.clients import upstream
 
@@ -232,14 +232,14 @@ def list_field_policies() -> responses.FieldPolicyList:
 )
 def list_field_policy_changes(
     query: schemas.PolicyChangesQuery,
-) -> responses.FieldPolicyChangeList:
+) -> Response:
     """GET /v1/field-policies/changes."""
     reply = upstream().contacts.ListFieldPolicyChanges(
         pb.ListFieldPolicyChangesRequest(
             field=query.field, page_size=query.page_size, page_token=query.page_token
         )
     )
-    return responses.FieldPolicyChangeList(
+    listed = responses.FieldPolicyChangeList(
         changes=[
             responses.FieldPolicyChange(
                 field=c.field,
@@ -252,6 +252,7 @@ def list_field_policy_changes(
         ],
         next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 # --- Mapping -------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ class Component(BaseModel):
 
 class ComponentList(BaseModel):
     components: list[Component]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class FieldValue(BaseModel):
@@ -185,6 +186,7 @@ class ConsentNoticeList(BaseModel):
 
 class ConsentHistory(BaseModel):
     events: list[ConsentEvent]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class Audience(BaseModel):
@@ -218,6 +220,7 @@ class Campaign(BaseModel):
 
 class CampaignList(BaseModel):
     campaigns: list[Campaign]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class TestSendResult(BaseModel):

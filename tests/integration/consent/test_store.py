@@ -197,7 +197,7 @@ def test_recorded_at_is_the_server_clock_in_utc(
     at = datetime(2024, 6, 1, 12, 0, tzinfo=paris)
     contact = contacts.new_contact()
     recorded = service.grant(db, directory[0], MANAGER, grant_request(contact), clock=lambda: at)
-    [stored] = service.history(db, directory[0], MANAGER, contact)
+    [stored] = service.history(db, directory[0], MANAGER, contact).events
     assert recorded.recorded_at == stored.recorded_at == at
     assert stored.recorded_at.utcoffset() == timedelta(0)
     assert stored.recorded_at == datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
@@ -210,7 +210,7 @@ def test_seq_orders_history_whatever_the_clock_says(
     contact, asks = contacts.new_contact(), directory[0]
     first = service.grant(db, asks, MANAGER, grant_request(contact), clock=lambda: later)
     second = service.withdraw(db, asks, MANAGER, grant_request(contact), clock=lambda: earlier)
-    history = service.history(db, directory[0], MANAGER, contact)
+    history = service.history(db, directory[0], MANAGER, contact).events
     assert [e.id for e in history] == [first.id, second.id]
     [(_, verdict)] = service.check_batch(
         db, CAMPAIGNS, BatchRequest("law", Channel.EMAIL, "newsletter", [contact]), SECRET
