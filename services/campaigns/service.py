@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from meshkit import page_tokens
@@ -198,7 +198,9 @@ class CampaignsService:
         after = page_tokens.after_time_and_id(page_token, CAMPAIGNS_LIST, scope)
         if after is not None:
             # Keyset, newest first: a campaign created meanwhile sorts before the position.
-            query = query.where(tuple_(Campaign.created_at, Campaign.id) < tuple_(*after))
+            # Bound with the columns' own types (UTC handling on SQLite as on PostgreSQL).
+            at, last_id = literal(after[0], Campaign.created_at.type), literal(after[1])
+            query = query.where(tuple_(Campaign.created_at, Campaign.id) < tuple_(at, last_id))
         query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(size + 1)
         with self._db.transaction() as session:
             campaigns = list(session.scalars(query))
