@@ -295,9 +295,11 @@ def search_contacts(
                 i for i in page if i in loaded and holds(loaded[i], viewer, rules, query.conditions)
             ]
         shown = _show(session, principal, viewer, rules, page, "SearchContacts")
-    more = len(ids) > size
-    next_token = page_tokens.encode(CONTACTS_LIST, (ids[size - 1],), scope, query.digest())
-    return ContactPage(shown, next_token if more else "")
+    if len(ids) <= size:
+        return ContactPage(shown, "")
+    return ContactPage(
+        shown, page_tokens.encode(CONTACTS_LIST, (ids[size - 1],), scope, query.digest())
+    )
 
 
 def _checked_query(
