@@ -98,7 +98,7 @@ def after_time_and_id(token: str, listing: str, *binding: str) -> tuple[datetime
 
 def refused() -> InvalidArgument:
     """The error of a token this list did not issue."""
-    return invalid("page_token", "is not a token returned by this list for this query")
+    return invalid("page_token", "is not a token returned by this listing")
 
 
 def _plain(key: Key) -> str | int:

@@ -197,12 +197,14 @@ def test_campaigns_come_page_by_page_newest_first_ties_by_id(
     """Keyset pages on (created_at, id): with two instants shared by several campaigns
     (ties broken by id), every page size gives every campaign once, newest first; a
     campaign created between two pages sorts before the position and is not repeated."""
-    years = [2031] * 3 + [2032] * 2 + [2033]
-    instants = iter(datetime(year, 1, 1, tzinfo=UTC) for year in years)
-    timed = CampaignsService(db, directory[0], purposes[0], clock=lambda: next(instants))
+    now = [datetime(2031, 1, 1, tzinfo=UTC)]
+    timed = CampaignsService(db, directory[0], purposes[0], clock=lambda: now[0])
     component = f"lettres{uuid.uuid4().hex[:6]}"
     owner = Principal(f"m@{component}", component=component, roles=frozenset({"campaign_manager"}))
-    made = [timed.create(owner, draft()).id for _ in range(5)]
+    made = []
+    for year in (2031, 2031, 2031, 2032, 2032):
+        now[0] = datetime(year, 1, 1, tzinfo=UTC)
+        made.append(timed.create(owner, draft()).id)
     every = timed.list_campaigns(owner, 1000).campaigns
     assert [(c.created_at, c.id) for c in every] == sorted(
         ((c.created_at, c.id) for c in every), reverse=True
@@ -218,7 +220,8 @@ def test_campaigns_come_page_by_page_newest_first_ties_by_id(
             assert len(page.campaigns) == size
         assert seen == [c.id for c in every]
     first = timed.list_campaigns(owner, 2)
-    timed.create(owner, draft())  # in 2033: newer than every listed campaign
+    now[0] = datetime(2033, 1, 1, tzinfo=UTC)
+    timed.create(owner, draft())  # newer than every listed campaign
     rest = timed.list_campaigns(owner, 1000, first.next_page_token).campaigns
     assert [c.id for c in first.campaigns + rest] == [c.id for c in every]
     for size, token, field in ((-1, "", "page_size"), (2, "garbage", "page_token")):
