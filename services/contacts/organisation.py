@@ -44,6 +44,7 @@ SLUG = COMPONENT_ID  # services and levels are named like components
 MAX_SUBJECT = 200
 MAX_LEVELS = 20
 MAX_GRANTS = 50
+POLICIES_LIST = "field-policies"
 POLICY_CHANGES_LIST = "field-policies.changes"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PERSON_ROLES = frozenset(r.value for r in Role if r is not Role.SERVICE)
@@ -365,11 +366,19 @@ def _check_grant(
         problems.add(f"{at}.subject", f"at most {MAX_SUBJECT} printable characters")
 
 
-def list_field_policies(db: Database, principal: Principal) -> list[FieldPolicy]:
-    """The policies an administrator set, by field (every other field is its owner's alone)."""
+def list_field_policies(
+    db: Database, principal: Principal, requested_size: int = 0, page_token: str = ""
+) -> tuple[list[FieldPolicy], str]:
+    """One page of the policies an administrator set, by field (every other field is its
+    owner's alone), and the token of the next page ("" on the last)."""
+    size = page_size(requested_size)
+    after = page_tokens.after_str(page_token, POLICIES_LIST)
     with db.transaction() as session:
-        rows = repository.field_policy_rows(session)
-        return [_policy_of(row.field, row.read, row.write) for row in rows]
+        rows = repository.field_policy_rows(session, after, size + 1)
+    policies = [_policy_of(row.field, row.read, row.write) for row in rows[:size]]
+    if len(rows) <= size:
+        return policies, ""
+    return policies, page_tokens.encode(POLICIES_LIST, (rows[size - 1].field,))
 
 
 def _policy_of(field: str, read: list[dict[str, Any]], write: list[dict[str, Any]]) -> FieldPolicy:

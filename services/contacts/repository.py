@@ -829,8 +829,14 @@ def field_policy_row(session: Session, field: str, lock: bool = False) -> FieldP
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def field_policy_rows(session: Session) -> list[FieldPolicyRow]:
-    return list(session.scalars(select(FieldPolicyRow).order_by(FieldPolicyRow.field)))
+def field_policy_rows(
+    session: Session, after: str | None = None, limit: int | None = None
+) -> list[FieldPolicyRow]:
+    """The field policies by field: those after field `after`, at most `limit`."""
+    query = select(FieldPolicyRow).order_by(FieldPolicyRow.field)
+    if after is not None:
+        query = query.where(FieldPolicyRow.field > after)
+    return list(session.scalars(query.limit(limit)))
 
 
 def put_field_policy(

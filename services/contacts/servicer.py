@@ -245,9 +245,11 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def ListFieldPolicies(
         self, request: pb.ListFieldPoliciesRequest, context: grpc.ServicerContext
     ) -> pb.ListFieldPoliciesResponse:
-        policies = organisation.list_field_policies(self._db, current_principal())
+        policies, next_token = organisation.list_field_policies(
+            self._db, current_principal(), request.page_size, request.page_token
+        )
         return pb.ListFieldPoliciesResponse(
-            policies=[org_mapping.policy_message(p) for p in policies]
+            policies=[org_mapping.policy_message(p) for p in policies], next_page_token=next_token
         )
 
     def ListFieldPolicyChanges(

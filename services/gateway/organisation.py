@@ -213,12 +213,18 @@ def set_field_policy(field: str, body: schemas.PolicyBody) -> responses.FieldPol
     summary="The field policies an administrator set (every other field is its owner's alone).",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "The policies, by field.", responses.FieldPolicyList),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of the policies, by field.", responses.FieldPolicyList),),
 )
-def list_field_policies() -> responses.FieldPolicyList:
+def list_field_policies(query: schemas.Page) -> Response:
     """GET /v1/field-policies."""
-    reply = upstream().contacts.ListFieldPolicies(pb.ListFieldPoliciesRequest())
-    return responses.FieldPolicyList(policies=[_policy(p) for p in reply.policies])
+    reply = upstream().contacts.ListFieldPolicies(
+        pb.ListFieldPoliciesRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = responses.FieldPolicyList(
+        policies=[_policy(p) for p in reply.policies], next_page_token=reply.next_page_token
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

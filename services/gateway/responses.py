@@ -157,6 +157,7 @@ class ConsentPurpose(BaseModel):
 
 class ConsentPurposeList(BaseModel):
     purposes: list[ConsentPurpose]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class BasisRule(BaseModel):
@@ -168,6 +169,7 @@ class BasisRule(BaseModel):
 
 class BasisRuleList(BaseModel):
     rules: list[BasisRule]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class ConsentNotice(BaseModel):
@@ -182,6 +184,7 @@ class ConsentNotice(BaseModel):
 
 class ConsentNoticeList(BaseModel):
     notices: list[ConsentNotice]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class ConsentHistory(BaseModel):
@@ -415,6 +418,7 @@ class FieldPolicy(BaseModel):
 
 class FieldPolicyList(BaseModel):
     policies: list[FieldPolicy]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class FieldPolicyChange(BaseModel):

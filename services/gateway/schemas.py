@@ -494,7 +494,7 @@ class PurposeChange(BaseModel):
     active: bool | None = None
 
 
-class PurposesQuery(BaseModel):
+class PurposesQuery(Page):
     model_config = ConfigDict(extra="forbid")
 
     include_inactive: bool = False
