@@ -44,6 +44,7 @@ SLUG = COMPONENT_ID  # services and levels are named like components
 MAX_SUBJECT = 200
 MAX_LEVELS = 20
 MAX_GRANTS = 50
+CATALOGUE_LIST = "catalogue"
 POLICIES_LIST = "field-policies"
 POLICY_CHANGES_LIST = "field-policies.changes"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -247,19 +248,37 @@ def get_organisation(db: Database, principal: Principal) -> Organisation:
 # --- Catalogue ---------------------------------------------------------------------------
 
 
-def get_catalogue(db: Database, principal: Principal) -> list[FieldDefinition]:
-    """Core fields first, then every declared attribute by component and key."""
+def get_catalogue(
+    db: Database, principal: Principal, requested_size: int = 0, page_token: str = ""
+) -> tuple[list[FieldDefinition], str]:
+    """One page of the catalogue: core fields first, then every declared attribute by
+    component and key; and the token of the next page ("" on the last)."""
+    size = page_size(requested_size)
+    position = page_tokens.decode(page_token, CATALOGUE_LIST, (int, int, str, str))
+    start: tuple[int, int, str, str] | None = None
+    if position is not None:
+        group, index, component, key = position
+        assert isinstance(group, int) and isinstance(index, int)  # decode checked the shape
+        start = (group, index, str(component), str(key))
     core = [
-        FieldDefinition(f.name, f.type, f.label_fr, f.label_en, mergeable=f.mergeable)
-        for f in CORE_FIELDS
+        (
+            (0, i, "", ""),
+            FieldDefinition(f.name, f.type, f.label_fr, f.label_en, mergeable=f.mergeable),
+        )
+        for i, f in enumerate(CORE_FIELDS)
     ]
     with db.transaction() as session:
         catalogue = repository.load_catalogue(session)
     attributes = [
-        _attribute_definition(spec)
-        for spec in sorted(catalogue.attributes.values(), key=lambda s: (s.component_id, s.key))
+        ((1, 0, spec.component_id, spec.key), _attribute_definition(spec))
+        for spec in catalogue.attributes.values()
     ]
-    return core + attributes
+    # Keyset on (core first, core order, component, key): the catalogue is in memory anyway.
+    ordered = sorted(core + attributes, key=lambda entry: entry[0])
+    after = [e for e in ordered if start is None or e[0] > start]
+    page = after[:size]
+    token = page_tokens.encode(CATALOGUE_LIST, page[-1][0]) if len(after) > size else ""
+    return [definition for _, definition in page], token
 
 
 def _attribute_definition(spec: AttributeSpec) -> FieldDefinition:

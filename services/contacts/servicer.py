@@ -221,8 +221,10 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def GetCatalogue(
         self, request: pb.GetCatalogueRequest, context: grpc.ServicerContext
     ) -> pb.Catalogue:
-        fields = organisation.get_catalogue(self._db, current_principal())
-        return org_mapping.catalogue_message(fields)
+        fields, next_token = organisation.get_catalogue(
+            self._db, current_principal(), request.page_size, request.page_token
+        )
+        return org_mapping.catalogue_message(fields, next_token)
 
     def DefineAttribute(
         self, request: pb.DefineAttributeRequest, context: grpc.ServicerContext

@@ -137,12 +137,15 @@ def get_organisation() -> responses.Organisation:
     summary="Every field a contact can hold: core fields, then components' attributes.",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "The field catalogue.", responses.Catalogue),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of the field catalogue.", responses.Catalogue),),
 )
-def get_catalogue() -> responses.Catalogue:
+def get_catalogue(query: schemas.Page) -> Response:
     """GET /v1/catalogue."""
-    reply = upstream().contacts.GetCatalogue(pb.GetCatalogueRequest())
-    return responses.Catalogue(
+    reply = upstream().contacts.GetCatalogue(
+        pb.GetCatalogueRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = responses.Catalogue(
         fields=[
             responses.FieldDefinition(
                 field=f.field,
@@ -154,8 +157,10 @@ def get_catalogue() -> responses.Catalogue:
                 mergeable=f.mergeable,
             )
             for f in reply.fields
-        ]
+        ],
+        next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

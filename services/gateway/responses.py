@@ -391,6 +391,7 @@ class FieldDefinition(BaseModel):
 
 class Catalogue(BaseModel):
     fields: list[FieldDefinition] = Field(description="Core fields first, then attributes.")
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class AttributeDefinition(BaseModel):

@@ -51,7 +51,7 @@ def problem(reply: Any, status: int) -> dict[str, Any]:
 _NEXT = re.compile(r'^<([^>]+)>; rel="next"$')
 
 
-def walk(gateway: Gateway, path: str, token: str, key: str, page_size: int) -> list[Any]:
+def walk(api: Api, path: str, token: str, key: str, page_size: int) -> list[Any]:
     """Every item of a list, page by page, following each page's `Link` rel="next".
 
     Checks on the way: a page is never larger than asked, a page with a next one is
@@ -61,7 +61,7 @@ def walk(gateway: Gateway, path: str, token: str, key: str, page_size: int) -> l
     url = f"{path}{'&' if '?' in path else '?'}page_size={page_size}"
     items: list[Any] = []
     while True:
-        reply = gateway.api.call("GET", url, token)
+        reply = api.call("GET", url, token)
         assert reply.status == 200, reply.text
         page, next_token = reply.json[key], reply.json["next_page_token"]
         assert len(page) <= page_size
@@ -79,7 +79,7 @@ def walk(gateway: Gateway, path: str, token: str, key: str, page_size: int) -> l
         assert urlsplit(url).path == urlsplit(path).path
 
 
-def refuses_bad_pages(gateway: Gateway, path: str, token: str, foreign_token: str) -> None:
+def refuses_bad_pages(api: Api, path: str, token: str, foreign_token: str) -> None:
     """A forged token, a token of another list and a negative size are 400s naming the field."""
     separator = "&" if "?" in path else "?"
     for query, field_name in (
@@ -87,5 +87,5 @@ def refuses_bad_pages(gateway: Gateway, path: str, token: str, foreign_token: st
         (f"page_token={foreign_token}", "page_token"),
         ("page_size=-1", "page_size"),
     ):
-        body = problem(gateway.api.call("GET", f"{path}{separator}{query}", token), 400)
+        body = problem(api.call("GET", f"{path}{separator}{query}", token), 400)
         assert [e["field"] for e in body["errors"]] == [field_name], body

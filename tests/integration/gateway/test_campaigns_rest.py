@@ -238,17 +238,17 @@ def test_campaigns_are_paged_newest_first_and_stable_under_inserts(gateway: Gate
     assert created.status == 201, created.text
     manager = gateway.keys.manager(component)
     made = [_call(gateway, manager, "POST", "/v1/campaigns", CAMPAIGN).json["id"] for _ in range(4)]
-    everything = walk(gateway, "/v1/campaigns", manager, "campaigns", 1000)
+    everything = walk(gateway.api, "/v1/campaigns", manager, "campaigns", 1000)
     assert sorted(c["id"] for c in everything) == sorted(made)
     order = [(c["created_at"], c["id"]) for c in everything]
     assert order == sorted(order, reverse=True)  # newest first, ties by id
     for size in range(1, len(made) + 1):
-        assert walk(gateway, "/v1/campaigns", manager, "campaigns", size) == everything
+        assert walk(gateway.api, "/v1/campaigns", manager, "campaigns", size) == everything
 
     first = gateway.api.call("GET", "/v1/campaigns?page_size=2", manager)
     newer = _call(gateway, manager, "POST", "/v1/campaigns", CAMPAIGN).json["id"]
     rest = walk(
-        gateway,
+        gateway.api,
         f"/v1/campaigns?page_token={first.json['next_page_token']}",
         manager,
         "campaigns",
@@ -257,10 +257,10 @@ def test_campaigns_are_paged_newest_first_and_stable_under_inserts(gateway: Gate
     # The campaign created between two pages sorts before the position: nothing repeats or
     # goes missing among those listed before it.
     assert [c["id"] for c in first.json["campaigns"] + rest] == [c["id"] for c in everything]
-    assert walk(gateway, "/v1/campaigns", manager, "campaigns", 3)[0]["id"] == newer
+    assert walk(gateway.api, "/v1/campaigns", manager, "campaigns", 3)[0]["id"] == newer
 
     components = gateway.api.call("GET", "/v1/components?page_size=1", manager)
-    refuses_bad_pages(gateway, "/v1/campaigns", manager, components.json["next_page_token"])
+    refuses_bad_pages(gateway.api, "/v1/campaigns", manager, components.json["next_page_token"])
     for _ in range(2):
         _call(gateway, gateway.keys.manager(A), "POST", "/v1/campaigns", CAMPAIGN)
     other = gateway.api.call("GET", "/v1/campaigns?page_size=1", gateway.keys.manager(A))

@@ -186,19 +186,20 @@ def test_consent_history_is_paged_oldest_first_and_stable_under_inserts(
             assert gateway.api.call("POST", path + suffix, token, body).status == 201
 
     record(4)
-    everything = walk(gateway, path, token, "events", 1000)
+    everything = walk(gateway.api, path, token, "events", 1000)
     assert [e["action"] for e in everything] == ["grant", "withdraw"] * 2
     for size in range(1, len(everything) + 1):
-        assert walk(gateway, path, token, "events", size) == everything
+        assert walk(gateway.api, path, token, "events", size) == everything
 
     first = gateway.api.call("GET", f"{path}?page_size=3", token)
     record(1)  # recorded between two pages: it comes last, nothing earlier repeats or is lost
-    rest = walk(gateway, f"{path}?page_token={first.json['next_page_token']}", token, "events", 3)
+    resumed = f"{path}?page_token={first.json['next_page_token']}"
+    rest = walk(gateway.api, resumed, token, "events", 3)
     ids = [e["id"] for e in first.json["events"] + rest]
     assert ids[:4] == [e["id"] for e in everything] and len(ids) == len(set(ids)) == 5
 
     other = gateway.api.call("GET", "/v1/components?page_size=1", gateway.keys.admin())
-    refuses_bad_pages(gateway, path, token, other.json["next_page_token"])
+    refuses_bad_pages(gateway.api, path, token, other.json["next_page_token"])
     # A token is bound to its contact (and reader): it does not resume another's history.
     elsewhere = f"/v1/contacts/{uuid.uuid4()}/consents?page_token={first.json['next_page_token']}"
     body = problem(gateway.api.call("GET", elsewhere, token), 400)

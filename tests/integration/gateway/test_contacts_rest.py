@@ -251,11 +251,11 @@ def test_a_component_the_contacts_service_does_not_know_is_refused(gateway: Gate
 
 def test_components_are_paged_in_id_order_and_stable_under_inserts(gateway: Gateway) -> None:
     admin = gateway.keys.admin()
-    everything = walk(gateway, "/v1/components", admin, "components", 1000)
+    everything = walk(gateway.api, "/v1/components", admin, "components", 1000)
     ids = [c["id"] for c in everything]
     assert ids == sorted(ids) and {A, B} <= set(ids)
     for size in (1, 2):
-        assert walk(gateway, "/v1/components", admin, "components", size) == everything
+        assert walk(gateway.api, "/v1/components", admin, "components", size) == everything
 
     first = gateway.api.call("GET", "/v1/components?page_size=1", admin)
     assert first.json["components"] == everything[:1]
@@ -264,11 +264,11 @@ def test_components_are_paged_in_id_order_and_stable_under_inserts(gateway: Gate
         body = {"id": new, "name": new}
         assert gateway.api.call("POST", "/v1/components", admin, body).status == 201
     after = f"/v1/components?page_token={first.json['next_page_token']}"
-    rest = [c["id"] for c in walk(gateway, after, admin, "components", 2)]
+    rest = [c["id"] for c in walk(gateway.api, after, admin, "components", 2)]
     listed = [c["id"] for c in first.json["components"]] + rest
     assert [i for i in listed if i not in (f"a0{tag}", f"zz{tag}")] == ids  # none lost or twice
     assert f"a0{tag}" not in rest and rest[-1] == f"zz{tag}"
 
     # A genuine token of another list (the consent history's) names no component.
     foreign = page_tokens.encode("consent.history", (1,), str(uuid.uuid4()), "")
-    refuses_bad_pages(gateway, "/v1/components", admin, foreign)
+    refuses_bad_pages(gateway.api, "/v1/components", admin, foreign)
