@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_origin
 from urllib.parse import parse_qsl, urlsplit
 
 from flask import Flask
 from pydantic import BaseModel
 
 from services.gateway import paging
+from services.gateway.app import AREAS
 
 
 class Listed(BaseModel):
@@ -48,3 +50,38 @@ def test_the_link_ignores_the_host_the_caller_named() -> None:
     with app.test_request_context("/v1/components", headers={"Host": "evil.example"}):
         response = paging.page(Listed(items=[], next_page_token="t"), "t")
     assert response.headers["Link"] == '</v1/components?page_token=t>; rel="next"'
+
+
+# Single documents that hold lists inside them, not lists of items: served whole.
+DOCUMENTS = {
+    "/v1/contacts/<contact_id>",
+    "/v1/contacts/<contact_id>/consent",
+    "/v1/contacts/<contact_id>/export",
+    "/v1/organisation",
+    "/v1/pressure-policy",
+    "/v1/privacy-requests/<request_id>",
+    "/consent/receipt-keys",
+}
+
+
+def test_every_list_the_gateway_serves_is_paged() -> None:
+    """A GET whose answer is a list of items takes page_size and page_token and answers
+    next_page_token: no list is fetched whole from a service."""
+    unpaged = []
+    for operation in (op for area in AREAS for op in area.routes.operations):
+        model = operation.replies[0].model
+        if operation.method != "GET" or model is None or operation.rule in DOCUMENTS:
+            continue
+        if not any(get_origin(f.annotation) is list for f in model.model_fields.values()):
+            continue
+        query = set(operation.query.model_fields) if operation.query else set()
+        if (
+            "next_page_token" not in model.model_fields
+            or not {
+                "page_size",
+                "page_token",
+            }
+            <= query
+        ):
+            unpaged.append(operation.rule)
+    assert unpaged == []
