@@ -359,6 +359,8 @@ class Page(BaseModel):
     page_token: str = Field(
         "",
         max_length=1024,
+        # The shape of meshkit.page_tokens' tokens; whether one was issued, no schema can say.
+        pattern=r"^([A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16})?$",
         description="`next_page_token` of the previous page of the same list and query "
         '(also in the `Link` header, `rel="next"`).',
     )

@@ -80,10 +80,11 @@ def walk(api: Api, path: str, token: str, key: str, page_size: int) -> list[Any]
 
 
 def refuses_bad_pages(api: Api, path: str, token: str, foreign_token: str) -> None:
-    """A forged token, a token of another list and a negative size are 400s naming the field."""
+    """Forged tokens, a token of another list and a negative size are 400s naming the field."""
     separator = "&" if "?" in path else "?"
     for query, field_name in (
-        ("page_token=bm90LWEtdG9rZW4", "page_token"),
+        ("page_token=bm90LWEtdG9rZW4", "page_token"),  # not even shaped like a token
+        ("page_token=WzFd.AAAAAAAAAAAAAAAA", "page_token"),  # shaped like one, never issued
         (f"page_token={foreign_token}", "page_token"),
         ("page_size=-1", "page_size"),
     ):
