@@ -25,6 +25,7 @@ AUDIENCE_PAGE = 5000
 CONSENT_BATCH = 10_000
 # How long the purposes catalogue read from consent is trusted.
 PURPOSES_TTL_SECONDS = 5.0
+PURPOSES_PAGE = 1000  # the largest page ListPurposes serves
 
 
 @dataclass(frozen=True)
@@ -233,14 +234,23 @@ class GrpcPurposeCatalogue:
             return self._purposes.get(key)
 
     def _refresh(self, now: float) -> None:
-        request = consent_pb2.ListPurposesRequest(include_inactive=True)
-        try:
-            reply = self._stub.ListPurposes(request)
-        except grpc.RpcError as error:
-            # Whatever consent answered, the caller's request is not at fault: 503, retry.
-            log.warning("purposes catalogue not read: consent answered %s", error.code())  # type: ignore[attr-defined]
-            raise Unavailable("the consent purposes catalogue cannot be read now") from None
-        self._purposes = {p.key: _purpose(p) for p in reply.purposes}
+        purposes: dict[str, CataloguePurpose] = {}
+        token = ""
+        while True:  # the whole catalogue, a page at a time (one page in practice)
+            request = consent_pb2.ListPurposesRequest(
+                include_inactive=True, page_size=PURPOSES_PAGE, page_token=token
+            )
+            try:
+                reply = self._stub.ListPurposes(request)
+            except grpc.RpcError as error:
+                # Whatever consent answered, the caller's request is not at fault: 503, retry.
+                log.warning("purposes catalogue not read: consent answered %s", error.code())  # type: ignore[attr-defined]
+                raise Unavailable("the consent purposes catalogue cannot be read now") from None
+            purposes |= {p.key: _purpose(p) for p in reply.purposes}
+            token = reply.next_page_token
+            if not token:
+                break
+        self._purposes = purposes
         self._fetched_at = now
 
 

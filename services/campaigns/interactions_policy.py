@@ -27,10 +27,7 @@ call, a meeting, an event attended, an SMS sent elsewhere), newest first.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import heapq
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -38,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import islice
 
+from meshkit import page_tokens
 from meshkit.errors import PermissionDenied, Violations, invalid
 from meshkit.fields import COMPONENT_ID
 from meshkit.identity import Principal
@@ -52,6 +50,7 @@ MAX_CONTENT = 10_000
 MAX_IDEMPOTENCY_KEY = 200
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+HISTORY_LIST = "contacts.interactions"
 # How far ahead of the server's clock an interaction may be dated (clocks drift).
 FUTURE_SKEW = timedelta(minutes=5)
 SOURCE_STAFF = "staff"
@@ -235,9 +234,7 @@ def check_period(since: datetime | None, until: datetime | None) -> None:
 
 def page_size(asked: int) -> int:
     """The page size to use; 0 is the default, more than the maximum is the maximum."""
-    if asked < 0:
-        raise invalid("page_size", "must not be negative")
-    return min(asked or DEFAULT_PAGE, MAX_PAGE)
+    return page_tokens.page_size(asked, DEFAULT_PAGE, MAX_PAGE)
 
 
 @dataclass(frozen=True)
@@ -283,28 +280,19 @@ def newest_first(
 
 
 def encode_token(contact_id: str, position: Position) -> str:
-    raw = json.dumps({"c": contact_id, "at": position.at.isoformat(), "id": position.id})
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    """The token of the page after `position` in this contact's history."""
+    return page_tokens.encode(HISTORY_LIST, (position.at, position.id), contact_id)
 
 
 def decode_token(token: str, contact_id: str) -> Position | None:
     """The position a token names; InvalidArgument when it is not one of this contact's."""
-    if not token:
+    position = page_tokens.after_time_and_id(token, HISTORY_LIST, contact_id)
+    if position is None:
         return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        at = datetime.fromisoformat(data["at"])
-        entry_id = data["id"]
-        if (
-            data["c"] == contact_id
-            and at.tzinfo is not None
-            and isinstance(entry_id, str)
-            and _ENTRY_ID.fullmatch(entry_id)
-        ):
-            return Position(at.astimezone(UTC), entry_id)
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
-        pass
-    raise invalid("page_token", "is not a token from a previous page of this contact's history")
+    at, entry_id = position
+    if not _ENTRY_ID.fullmatch(entry_id):
+        raise page_tokens.refused()
+    return Position(at.astimezone(UTC), entry_id)
 
 
 _ENTRY_ID = re.compile(r"d:[0-9]{1,19}|i:[0-9a-f-]{36}")

@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from meshkit import page_tokens
 from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, Violations, invalid
 from meshkit.identity import Principal
-from services.campaigns import page_tokens
 from services.campaigns.ledger import Clock, utc_now
 from services.campaigns.models import PressurePolicyVersion
 from services.campaigns.pressure_policy import (
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 DOCUMENT_FORMAT = 1  # the shape of the stored JSON document; bump it with a reader for both
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
+HISTORY_LIST = "pressure-policy.versions"
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,8 @@ class PolicyStore:
 
     def history(self, page_size: int = 0, page_token: str = "") -> tuple[list[PolicyVersion], str]:
         """One page of the versions written, newest first, and the token of the next page ("")."""
-        if page_size < 0:
-            raise invalid("page_size", "must not be negative")
-        size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
-        before = page_tokens.decode(page_token, "", "the history")
+        size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
+        before = page_tokens.after_int(page_token, HISTORY_LIST)
         query = select(PressurePolicyVersion).order_by(PressurePolicyVersion.version.desc())
         if before is not None:
             query = query.where(PressurePolicyVersion.version < before)
@@ -141,7 +140,7 @@ class PolicyStore:
             rows = session.scalars(query.limit(size + 1)).all()
             versions = [_version_of(row) for row in rows[:size]]
         more = len(rows) > size
-        return versions, page_tokens.encode("", versions[-1].version) if more else ""
+        return versions, page_tokens.encode(HISTORY_LIST, (versions[-1].version,)) if more else ""
 
     def latest_version(self) -> PolicyVersion:
         """The newest version, read from the database now (no cache): what an admin edits."""

@@ -15,17 +15,18 @@ what contacts let the owner component see of them.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from meshkit import page_tokens
 from meshkit.db import Database
-from meshkit.errors import FailedPrecondition, NotFound, invalid
+from meshkit.errors import FailedPrecondition, NotFound
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.campaigns import page_tokens
 from services.campaigns.gate import Expected, Gate
 from services.campaigns.ledger import CampaignInfo, info_of, survivors_of
 from services.campaigns.lifecycle import CampaignStatus
@@ -39,6 +40,7 @@ PREVIEW_BATCH = 1000
 PREVIEW_THREADS = 4
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+PREVIEW_LIST = "campaigns.preview"
 WILL_SEND = "sent"  # the outcome a preview shows for a recipient that would be mailed now
 
 
@@ -81,9 +83,7 @@ class Previews:
         component = principal.require_component()
         principal.require_role(Role.CAMPAIGN_MANAGER)
         check_campaign_id("id", campaign_id)
-        if page_size < 0:
-            raise invalid("page_size", "must not be negative")
-        size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
         with self._db.transaction() as session:
             campaign = session.get(Campaign, campaign_id)
             if campaign is None or campaign.owner_component != component:
@@ -93,16 +93,19 @@ class Previews:
                     f"the campaign is {campaign.status}; only a draft or scheduled one"
                 )
             info = info_of(campaign)
-        start = page_tokens.decode(page_token, campaign_id, "this preview") or 0
-        people = self._people(campaign)
+        after = page_tokens.after_str(page_token, PREVIEW_LIST, campaign_id)
+        # In contact id order, resumed after the last id served (keyset, not an offset):
+        # a recipient who joins the audience between two pages does not shift the others.
+        people = sorted(self._people(campaign))
         counts: dict[str, int] = {}
-        if start == 0:
+        if after is None:
             found = Counter(self._all(info, people))
             counts = dict(found)
+        start = bisect_right(people, after) if after is not None else 0
         page = people[start : start + size]
         rows = [_row(e) for e in self._gate.evaluate(info, page, peek=True)] if page else []
         more = start + size < len(people)
-        token = page_tokens.encode(campaign_id, start + size) if more else ""
+        token = page_tokens.encode(PREVIEW_LIST, (page[-1],), campaign_id) if more else ""
         return PreviewPage(len(people), counts, rows, token)
 
     def _people(self, campaign: Campaign) -> list[str]:

@@ -23,15 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from meshkit import page_tokens
 from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, NotFound, invalid
 from meshkit.identity import Principal
 from meshkit.roles import Role
 from meshkit.scheduling import claim_run
-from services.campaigns import page_tokens
 from services.campaigns.clients import Directory, PurposeCatalogue
 from services.campaigns.ledger import (
     Clock,
@@ -77,6 +77,8 @@ STARTABLE = tuple(sorted(sources(Action.START)))
 START_JOB = "campaign-start"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+CAMPAIGNS_LIST = "campaigns"
+DELIVERIES_LIST = "campaigns.deliveries"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,12 @@ class DeliveryView:
     decided_at: datetime | None
     message_id: str | None
     deferred_until: datetime | None = None  # a deferred row: when it leaves
+
+
+@dataclass(frozen=True)
+class CampaignsPage:
+    campaigns: list[CampaignView]
+    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -177,15 +185,33 @@ class CampaignsService:
             campaign = _visible(session, principal, campaign_id, field="id", services_too=True)
             return _view(campaign, outcome_counts(session, [campaign.id])[campaign.id])
 
-    def list_campaigns(self, principal: Principal) -> list[CampaignView]:
-        """The caller's component's campaigns (every campaign for administrators)."""
-        query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id)
-        if not principal.is_admin:
-            query = query.where(Campaign.owner_component == principal.require_component())
+    def list_campaigns(
+        self, principal: Principal, page_size: int = 0, page_token: str = ""
+    ) -> CampaignsPage:
+        """One page of the caller's component's campaigns (every campaign for
+        administrators), newest first."""
+        size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
+        scope = "" if principal.is_admin else principal.require_component()
+        query = select(Campaign)
+        if scope:
+            query = query.where(Campaign.owner_component == scope)
+        after = page_tokens.after_time_and_id(page_token, CAMPAIGNS_LIST, scope)
+        if after is not None:
+            # Keyset, newest first: a campaign created meanwhile sorts before the position.
+            # Bound with the columns' own types (UTC handling on SQLite as on PostgreSQL).
+            at, last_id = literal(after[0], Campaign.created_at.type), literal(after[1])
+            query = query.where(tuple_(Campaign.created_at, Campaign.id) < tuple_(at, last_id))
+        query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(size + 1)
         with self._db.transaction() as session:
             campaigns = list(session.scalars(query))
+            more = len(campaigns) > size
+            campaigns = campaigns[:size]
             counts = outcome_counts(session, [c.id for c in campaigns])
-        return [_view(c, counts[c.id]) for c in campaigns]
+        last = campaigns[-1] if more else None
+        token = (
+            page_tokens.encode(CAMPAIGNS_LIST, (last.created_at, last.id), scope) if last else ""
+        )
+        return CampaignsPage([_view(c, counts[c.id]) for c in campaigns], token)
 
     def schedule(
         self, principal: Principal, campaign_id: str, send_at: datetime | None
@@ -396,12 +422,10 @@ class CampaignsService:
         self, principal: Principal, campaign_id: str, page_size: int, page_token: str
     ) -> DeliveriesPage:
         """One page of a campaign's ledger, in ledger order."""
-        if page_size < 0:
-            raise invalid("page_size", "must not be negative")
-        size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
         with self._db.transaction() as session:
             campaign = _visible(session, principal, campaign_id, field="campaign_id")
-            after = page_tokens.decode(page_token, campaign.id, "this campaign") or 0
+            after = page_tokens.after_int(page_token, DELIVERIES_LIST, campaign.id) or 0
             rows = list(
                 session.scalars(
                     select(Delivery)
@@ -412,7 +436,7 @@ class CampaignsService:
             )
         more = len(rows) > size
         rows = rows[:size]
-        token = page_tokens.encode(campaign.id, rows[-1].id) if more else ""
+        token = page_tokens.encode(DELIVERIES_LIST, (rows[-1].id,), campaign.id) if more else ""
         return DeliveriesPage(
             [
                 DeliveryView(

@@ -47,8 +47,13 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
     def ListCampaigns(
         self, request: pb.ListCampaignsRequest, context: grpc.ServicerContext
     ) -> pb.ListCampaignsResponse:
-        views = self._service.list_campaigns(current_principal())
-        return pb.ListCampaignsResponse(campaigns=[mapping.campaign_to_proto(v) for v in views])
+        page = self._service.list_campaigns(
+            current_principal(), request.page_size, request.page_token
+        )
+        return pb.ListCampaignsResponse(
+            campaigns=[mapping.campaign_to_proto(v) for v in page.campaigns],
+            next_page_token=page.next_page_token,
+        )
 
     def ScheduleCampaign(
         self, request: pb.ScheduleCampaignRequest, context: grpc.ServicerContext

@@ -3,6 +3,7 @@ anyone signed in reads)."""
 
 from __future__ import annotations
 
+from meshkit import page_tokens
 from meshkit.db import Database
 from meshkit.errors import (
     AlreadyExists,
@@ -27,6 +28,13 @@ from services.consent.validation import (
     valid_rule,
     valid_update,
 )
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+# The names that bind a page token to its list (see meshkit.page_tokens).
+PURPOSES_LIST = "consent.purposes"
+RULES_LIST = "consent.basis-rules"
+NOTICES_LIST = "consent.notices"
 
 
 def create_purpose(db: Database, principal: Principal, request: PurposeRequest) -> Purpose:
@@ -58,9 +66,18 @@ def update_purpose(
     return changed
 
 
-def list_purposes(db: Database, include_inactive: bool = False) -> list[Purpose]:
+def list_purposes(
+    db: Database, include_inactive: bool = False, page_size: int = 0, page_token: str = ""
+) -> tuple[list[Purpose], str]:
+    """One page of the catalogue by key, and the token of the next page ("" on the last)."""
+    size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
+    binding = "inactive too" if include_inactive else "active"
+    after = page_tokens.after_str(page_token, PURPOSES_LIST, binding)
     with db.transaction() as session:
-        return repository.purposes(session, include_inactive)
+        found = repository.purposes(session, include_inactive, after, size + 1)
+    if len(found) <= size:
+        return found, ""
+    return found[:size], page_tokens.encode(PURPOSES_LIST, (found[size - 1].key,), binding)
 
 
 def set_rule(db: Database, principal: Principal, request: RuleRequest) -> BasisRule:
@@ -72,9 +89,20 @@ def set_rule(db: Database, principal: Principal, request: RuleRequest) -> BasisR
     return rule
 
 
-def list_rules(db: Database, purpose_key: str = "") -> list[BasisRule]:
+def list_rules(
+    db: Database, purpose_key: str = "", page_size: int = 0, page_token: str = ""
+) -> tuple[list[BasisRule], str]:
+    """One page of the basis rules in key order, and the token of the next page."""
+    size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
+    position = page_tokens.decode(page_token, RULES_LIST, (str, str, str), purpose_key)
+    after = (str(position[0]), str(position[1]), str(position[2])) if position else None
     with db.transaction() as session:
-        return repository.rules(session, purpose_key or None)
+        found = repository.rules(session, purpose_key or None, after, size + 1)
+    if len(found) <= size:
+        return found, ""
+    last = found[size - 1]
+    key = (last.purpose, last.channel.value, last.contact_kind.value)
+    return found[:size], page_tokens.encode(RULES_LIST, key, purpose_key)
 
 
 def publish_notice(
@@ -99,8 +127,23 @@ def publish_notice(
     return published
 
 
-def list_notices(db: Database, purpose_key: str) -> list[Notice]:
+def list_notices(
+    db: Database, purpose_key: str, page_size: int = 0, page_token: str = ""
+) -> tuple[list[Notice], str]:
+    """One page of a purpose's notices by language then version, and the next page's token."""
+    size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
+    position = page_tokens.decode(page_token, NOTICES_LIST, (str, int), purpose_key)
+    after = None
+    if position is not None:
+        language, version = position
+        assert isinstance(version, int)  # decode checked the shape
+        after = (str(language), version)
     with db.transaction() as session:
         if repository.purpose(session, purpose_key) is None:
             raise NotFound("no purpose has this key")
-        return repository.notices(session, purpose_key)
+        found = repository.notices(session, purpose_key, after, size + 1)
+    if len(found) <= size:
+        return found, ""
+    last = found[size - 1]
+    key = (last.language.value, last.version)
+    return found[:size], page_tokens.encode(NOTICES_LIST, key, purpose_key)

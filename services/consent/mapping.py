@@ -159,8 +159,10 @@ def event_message(event: ConsentEvent) -> pb.ConsentEvent:
     return message
 
 
-def history_message(events: list[ConsentEvent]) -> pb.GetHistoryResponse:
-    return pb.GetHistoryResponse(events=[event_message(e) for e in events])
+def history_message(events: list[ConsentEvent], next_page_token: str) -> pb.GetHistoryResponse:
+    return pb.GetHistoryResponse(
+        events=[event_message(e) for e in events], next_page_token=next_page_token
+    )
 
 
 def batch_request(message: pb.CheckBatchRequest) -> BatchRequest:

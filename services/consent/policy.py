@@ -359,6 +359,14 @@ def reads_need_membership(principal: Principal) -> bool:
     return principal.component is not None
 
 
+def history_seen_by(principal: Principal) -> str | None:
+    """The component whose events a history reader sees besides the grouping's; None:
+    every event (the rule of may_see, for a reader may_read_history admits)."""
+    if principal.is_admin or principal.is_service or principal.component is None:
+        return None
+    return principal.component
+
+
 def may_see(principal: Principal, scope: Scope) -> bool:
     """A component sees grouping-wide events and its own; admins, services and the DPO all."""
     if principal.is_admin or principal.is_service:

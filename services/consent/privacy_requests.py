@@ -155,14 +155,16 @@ def list_requests(db: Database, principal: Principal, query: ListQuery) -> Page:
     require_grouping_dpo(principal)
     query = valid_list(query)
     size = page_size(query.page_size)
-    after = decode_page_token(query.page_token)
+    # A position belongs to one query: the same contact and status filters.
+    binding = (query.contact_id, query.status.value if query.status else "")
+    after = decode_page_token(query.page_token, *binding)
     digest = contact_digest(query.contact_id) if query.contact_id else None
     with db.transaction() as session:
         found = repository.privacy_requests(session, digest, query.status, after, size + 1)
     token = ""
     if len(found) > size:
         last = found[size - 1]
-        token = encode_page_token(last.opened_at, last.id)
+        token = encode_page_token(last.opened_at, last.id, *binding)
     return Page(found[:size], token)
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from meshkit import page_tokens
 from meshkit.errors import Violations, invalid
 from services.consent.privacy_policy import Kind, Rectification, Status
 from services.consent.validation import is_contact_id
@@ -18,6 +16,7 @@ MAX_VALUE = 5000
 MAX_FIELDS = 100
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
+REQUESTS_LIST = "privacy-requests"
 KINDS = ", ".join(k.value for k in Kind)
 
 
@@ -72,9 +71,8 @@ def valid_request_id(request_id: str) -> str:
 
 
 def page_size(requested: int) -> int:
-    if requested < 0:
-        raise invalid("page_size", "must not be negative")
-    return min(requested or DEFAULT_PAGE, MAX_PAGE)
+    """The page size of the requests list (0: the default)."""
+    return page_tokens.page_size(requested, DEFAULT_PAGE, MAX_PAGE)
 
 
 def valid_list(query: ListQuery) -> ListQuery:
@@ -87,20 +85,17 @@ def valid_list(query: ListQuery) -> ListQuery:
     return query
 
 
-def encode_page_token(opened_at: datetime, request_id: str) -> str:
-    payload = json.dumps({"t": opened_at.isoformat(), "i": request_id}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+def encode_page_token(opened_at: datetime, request_id: str, *binding: str) -> str:
+    """The token of the page after this request, bound to the query's filters."""
+    return page_tokens.encode(REQUESTS_LIST, (opened_at, request_id), *binding)
 
 
-def decode_page_token(token: str) -> tuple[datetime, str] | None:
+def decode_page_token(token: str, *binding: str) -> tuple[datetime, str] | None:
     """The boundary a token names; InvalidArgument for a token this listing did not make."""
-    if not token:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-        return datetime.fromisoformat(payload["t"]), valid_request_id(str(payload["i"]))
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
-        raise invalid("page_token", "is not a token returned by this listing") from None
+    position = page_tokens.after_time_and_id(token, REQUESTS_LIST, *binding)
+    if position is not None and not is_contact_id(position[1]):  # the canonical UUID form
+        raise page_tokens.refused()
+    return position
 
 
 def _check_contact_id(problems: Violations, contact_id: str) -> None:

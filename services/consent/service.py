@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from meshkit import page_tokens
 from meshkit.db import Database
 from meshkit.errors import (
     FailedPrecondition,
@@ -134,6 +135,9 @@ def _record_withdrawal(
 
 
 MAX_CHANGES = 200
+DEFAULT_HISTORY_PAGE = 100
+MAX_HISTORY_PAGE = 1000
+HISTORY_LIST = "consent.history"
 
 
 def record_changes(
@@ -376,17 +380,37 @@ def _refusal(kind: EventKind, scope: Scope) -> str:
 # --- Reading -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class HistoryPage:
+    events: list[ConsentEvent]
+    next_page_token: str
+
+
 def history(
-    db: Database, contacts: ContactDirectory, principal: Principal, contact_id: str
-) -> list[ConsentEvent]:
-    """The events of one contact the caller may see, oldest first."""
+    db: Database,
+    contacts: ContactDirectory,
+    principal: Principal,
+    contact_id: str,
+    page_size: int = 0,
+    page_token: str = "",
+) -> HistoryPage:
+    """One page of the events of one contact the caller may see, oldest first."""
     valid_contact_id(contact_id)
+    size = page_tokens.page_size(page_size, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE)
     if not policy.may_read_history(principal):
         raise PermissionDenied("reading consent history needs a token bound to a component")
+    seen_by = policy.history_seen_by(principal)
+    # Bound to the contact and to what the reader sees: a position means nothing elsewhere.
+    binding = (contact_id, seen_by or "")
+    after = page_tokens.after_int(page_token, HISTORY_LIST, *binding)
     _require_reader(contacts, principal, contact_id)
     with db.transaction() as session:
-        events = repository.history(session, [contact_id])
-    return [e for e in events if policy.may_see(principal, e.scope)]
+        rows = repository.history_page(session, contact_id, seen_by, after, size + 1)
+    # Defence in depth: the rule decides again on what the query returned.
+    events = [e for _, e in rows[:size] if policy.may_see(principal, e.scope)]
+    more = len(rows) > size
+    token = page_tokens.encode(HISTORY_LIST, (rows[size - 1][0],), *binding) if more else ""
+    return HistoryPage(events, token)
 
 
 @dataclass(frozen=True)

@@ -100,8 +100,15 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.RecordChangesResponse(events=[mapping.event_message(e) for e in events])
 
     def GetHistory(self, request: pb.GetHistoryRequest, context: Context) -> pb.GetHistoryResponse:
-        events = service.history(self._db, self._contacts, current_principal(), request.contact_id)
-        return mapping.history_message(events)
+        page = service.history(
+            self._db,
+            self._contacts,
+            current_principal(),
+            request.contact_id,
+            request.page_size,
+            request.page_token,
+        )
+        return mapping.history_message(page.events, page.next_page_token)
 
     def GetState(self, request: pb.GetStateRequest, context: Context) -> pb.GetStateResponse:
         at = mapping.at_of(request)
@@ -150,8 +157,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def ListPurposes(
         self, request: pb.ListPurposesRequest, context: Context
     ) -> pb.ListPurposesResponse:
-        purposes = catalogue.list_purposes(self._db, request.include_inactive)
-        return pb.ListPurposesResponse(purposes=[mapping.purpose_message(p) for p in purposes])
+        purposes, token = catalogue.list_purposes(
+            self._db, request.include_inactive, request.page_size, request.page_token
+        )
+        return pb.ListPurposesResponse(
+            purposes=[mapping.purpose_message(p) for p in purposes], next_page_token=token
+        )
 
     def SetBasisRule(self, request: pb.BasisRule, context: Context) -> pb.BasisRule:
         rule = catalogue.set_rule(self._db, current_principal(), mapping.rule_request(request))
@@ -160,8 +171,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def ListBasisRules(
         self, request: pb.ListBasisRulesRequest, context: Context
     ) -> pb.ListBasisRulesResponse:
-        rules = catalogue.list_rules(self._db, request.purpose)
-        return pb.ListBasisRulesResponse(rules=[mapping.rule_message(r) for r in rules])
+        rules, token = catalogue.list_rules(
+            self._db, request.purpose, request.page_size, request.page_token
+        )
+        return pb.ListBasisRulesResponse(
+            rules=[mapping.rule_message(r) for r in rules], next_page_token=token
+        )
 
     def PublishNotice(self, request: pb.PublishNoticeRequest, context: Context) -> pb.Notice:
         notice = catalogue.publish_notice(
@@ -177,8 +192,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def ListNotices(
         self, request: pb.ListNoticesRequest, context: Context
     ) -> pb.ListNoticesResponse:
-        notices = catalogue.list_notices(self._db, request.purpose)
-        return pb.ListNoticesResponse(notices=[mapping.notice_message(n) for n in notices])
+        notices, token = catalogue.list_notices(
+            self._db, request.purpose, request.page_size, request.page_token
+        )
+        return pb.ListNoticesResponse(
+            notices=[mapping.notice_message(n) for n in notices], next_page_token=token
+        )
 
     # --- Suppression list and consent receipts ---------------------------------------------
 

@@ -8,8 +8,6 @@ checked against the tree read fresh from the database: `effective_principal`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from meshkit import access
+from meshkit import access, page_tokens
 from meshkit.db import Database
 from meshkit.errors import (
     AlreadyExists,
@@ -46,6 +44,9 @@ SLUG = COMPONENT_ID  # services and levels are named like components
 MAX_SUBJECT = 200
 MAX_LEVELS = 20
 MAX_GRANTS = 50
+CATALOGUE_LIST = "catalogue"
+POLICIES_LIST = "field-policies"
+POLICY_CHANGES_LIST = "field-policies.changes"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PERSON_ROLES = frozenset(r.value for r in Role if r is not Role.SERVICE)
 
@@ -247,19 +248,37 @@ def get_organisation(db: Database, principal: Principal) -> Organisation:
 # --- Catalogue ---------------------------------------------------------------------------
 
 
-def get_catalogue(db: Database, principal: Principal) -> list[FieldDefinition]:
-    """Core fields first, then every declared attribute by component and key."""
+def get_catalogue(
+    db: Database, principal: Principal, requested_size: int = 0, page_token: str = ""
+) -> tuple[list[FieldDefinition], str]:
+    """One page of the catalogue: core fields first, then every declared attribute by
+    component and key; and the token of the next page ("" on the last)."""
+    size = page_size(requested_size)
+    position = page_tokens.decode(page_token, CATALOGUE_LIST, (int, int, str, str))
+    start: tuple[int, int, str, str] | None = None
+    if position is not None:
+        group, index, component, key = position
+        assert isinstance(group, int) and isinstance(index, int)  # decode checked the shape
+        start = (group, index, str(component), str(key))
     core = [
-        FieldDefinition(f.name, f.type, f.label_fr, f.label_en, mergeable=f.mergeable)
-        for f in CORE_FIELDS
+        (
+            (0, i, "", ""),
+            FieldDefinition(f.name, f.type, f.label_fr, f.label_en, mergeable=f.mergeable),
+        )
+        for i, f in enumerate(CORE_FIELDS)
     ]
     with db.transaction() as session:
         catalogue = repository.load_catalogue(session)
     attributes = [
-        _attribute_definition(spec)
-        for spec in sorted(catalogue.attributes.values(), key=lambda s: (s.component_id, s.key))
+        ((1, 0, spec.component_id, spec.key), _attribute_definition(spec))
+        for spec in catalogue.attributes.values()
     ]
-    return core + attributes
+    # Keyset on (core first, core order, component, key): the catalogue is in memory anyway.
+    ordered = sorted(core + attributes, key=lambda entry: entry[0])
+    after = [e for e in ordered if start is None or e[0] > start]
+    page = after[:size]
+    token = page_tokens.encode(CATALOGUE_LIST, page[-1][0]) if len(after) > size else ""
+    return [definition for _, definition in page], token
 
 
 def _attribute_definition(spec: AttributeSpec) -> FieldDefinition:
@@ -366,11 +385,19 @@ def _check_grant(
         problems.add(f"{at}.subject", f"at most {MAX_SUBJECT} printable characters")
 
 
-def list_field_policies(db: Database, principal: Principal) -> list[FieldPolicy]:
-    """The policies an administrator set, by field (every other field is its owner's alone)."""
+def list_field_policies(
+    db: Database, principal: Principal, requested_size: int = 0, page_token: str = ""
+) -> tuple[list[FieldPolicy], str]:
+    """One page of the policies an administrator set, by field (every other field is its
+    owner's alone), and the token of the next page ("" on the last)."""
+    size = page_size(requested_size)
+    after = page_tokens.after_str(page_token, POLICIES_LIST)
     with db.transaction() as session:
-        rows = repository.field_policy_rows(session)
-        return [_policy_of(row.field, row.read, row.write) for row in rows]
+        rows = repository.field_policy_rows(session, after, size + 1)
+    policies = [_policy_of(row.field, row.read, row.write) for row in rows[:size]]
+    if len(rows) <= size:
+        return policies, ""
+    return policies, page_tokens.encode(POLICIES_LIST, (rows[size - 1].field,))
 
 
 def _policy_of(field: str, read: list[dict[str, Any]], write: list[dict[str, Any]]) -> FieldPolicy:
@@ -383,7 +410,7 @@ def list_field_policy_changes(
     """The policy history, newest first, one page at a time (administrators only)."""
     principal.require_admin()
     size = page_size(requested_size)
-    before_id = _decode_change_token(page_token)
+    before_id = page_tokens.after_int(page_token, POLICY_CHANGES_LIST, field)
     with db.transaction() as session:
         rows = repository.field_policy_changes(session, field or None, before_id, size + 1)
     changes = [
@@ -396,25 +423,11 @@ def list_field_policy_changes(
         )
         for row in rows[:size]
     ]
-    next_token = _encode_change_token(rows[size - 1].id) if len(rows) > size else ""
+    more = len(rows) > size
+    next_token = (
+        page_tokens.encode(POLICY_CHANGES_LIST, (rows[size - 1].id,), field) if more else ""
+    )
     return changes, next_token
-
-
-def _encode_change_token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"pc:{last_id}".encode()).decode().rstrip("=")
-
-
-def _decode_change_token(token: str) -> int | None:
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii")).decode()
-    except (ValueError, UnicodeError, binascii.Error):
-        text = ""
-    prefix, _, number = text.partition(":")
-    if prefix != "pc" or not number.isdigit():
-        raise invalid("page_token", "is not a token returned by this listing")
-    return int(number)
 
 
 def _short_text(problems: Violations, name: str, value: str, required: bool = False) -> str:

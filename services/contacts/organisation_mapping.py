@@ -69,7 +69,7 @@ def organisation_message(tree: Organisation) -> pb.Organisation:
     )
 
 
-def catalogue_message(fields: list[FieldDefinition]) -> pb.Catalogue:
+def catalogue_message(fields: list[FieldDefinition], next_page_token: str = "") -> pb.Catalogue:
     return pb.Catalogue(
         fields=[
             pb.FieldDefinition(
@@ -82,7 +82,8 @@ def catalogue_message(fields: list[FieldDefinition]) -> pb.Catalogue:
                 mergeable=f.mergeable,
             )
             for f in fields
-        ]
+        ],
+        next_page_token=next_page_token,
     )
 
 

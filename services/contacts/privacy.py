@@ -20,12 +20,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from meshkit import page_tokens
 from meshkit.db import Database
 from meshkit.errors import FailedPrecondition, NotFound, PermissionDenied, Violations, invalid
 from meshkit.fields import EMAIL_FIELDS
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.contacts import page_tokens, repository
+from services.contacts import repository
 from services.contacts.policy import Kind, Rules, Viewer, sensitive
 from services.contacts.service import Shown, _rebind_addresses, _show, viewer_of
 from services.contacts.validation import (
@@ -37,6 +38,7 @@ from services.contacts.validation import (
 )
 
 MERGE_ROUTE = "MergeContacts"
+READS_LIST = "audit.sensitive-reads"
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def list_sensitive_reads(
     if contact_id and not is_contact_id(contact_id):
         raise invalid("contact_id", "is not a contact id")
     size = page_size(requested_size)
-    after = _decode_read_token(page_token, owner, contact_id)
+    after = page_tokens.after_int(page_token, READS_LIST, owner, contact_id)
     with db.transaction() as session:
         ids: list[str] | None = None
         if contact_id:
@@ -230,20 +232,9 @@ def list_sensitive_reads(
             ids = [target, *repository.merged_into(session, target)]
         rows = repository.sensitive_reads_of(session, owner, ids, after, size + 1)
     reads = [Read(r.subject, r.component, r.contact_id, r.field, r.route, r.read_at) for r in rows]
-    binding = _read_token_binding(owner, contact_id)
-    token = page_tokens.encode_position(binding, rows[size - 1].id) if len(rows) > size else ""
+    more = len(rows) > size
+    token = page_tokens.encode(READS_LIST, (rows[size - 1].id,), owner, contact_id) if more else ""
     return ReadsPage(reads[:size], token)
-
-
-def _read_token_binding(owner: str, contact_id: str) -> dict[str, str]:
-    return {"o": owner, "c": contact_id}
-
-
-def _decode_read_token(token: str, owner: str, contact_id: str) -> int | None:
-    last = page_tokens.decode_position(token, _read_token_binding(owner, contact_id))
-    if last is None or (isinstance(last, int) and not isinstance(last, bool)):
-        return last
-    raise invalid("page_token", "is not a token returned by this listing")
 
 
 # --- Export, rectification, erasure ---------------------------------------------------------

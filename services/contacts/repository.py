@@ -94,9 +94,14 @@ def add_component(session: Session, component_id: str, name: str) -> bool:
     return session.execute(statement).first() is not None
 
 
-def components(session: Session) -> list[tuple[str, str]]:
-    """Every registered component as (id, name), by id."""
-    rows = session.execute(select(ComponentRow.id, ComponentRow.name).order_by(ComponentRow.id))
+def components(
+    session: Session, after: str | None = None, limit: int | None = None
+) -> list[tuple[str, str]]:
+    """Registered components as (id, name), by id: those after `after`, at most `limit`."""
+    query = select(ComponentRow.id, ComponentRow.name).order_by(ComponentRow.id)
+    if after is not None:
+        query = query.where(ComponentRow.id > after)
+    rows = session.execute(query.limit(limit))
     return [(row.id, row.name) for row in rows]
 
 
@@ -824,8 +829,14 @@ def field_policy_row(session: Session, field: str, lock: bool = False) -> FieldP
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def field_policy_rows(session: Session) -> list[FieldPolicyRow]:
-    return list(session.scalars(select(FieldPolicyRow).order_by(FieldPolicyRow.field)))
+def field_policy_rows(
+    session: Session, after: str | None = None, limit: int | None = None
+) -> list[FieldPolicyRow]:
+    """The field policies by field: those after field `after`, at most `limit`."""
+    query = select(FieldPolicyRow).order_by(FieldPolicyRow.field)
+    if after is not None:
+        query = query.where(FieldPolicyRow.field > after)
+    return list(session.scalars(query.limit(limit)))
 
 
 def put_field_policy(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from meshkit import page_tokens
 from meshkit.db import Database
 from meshkit.errors import (
     AlreadyExists,
@@ -26,7 +27,7 @@ from meshkit.errors import (
 from meshkit.fields import EMAIL_FIELDS
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.contacts import organisation, page_tokens, repository
+from services.contacts import organisation, repository
 from services.contacts.policy import (
     Contact,
     ContactView,
@@ -59,6 +60,11 @@ from services.contacts.validation import (
     validate_recipients_request,
     validate_update,
 )
+
+# The names that bind a page token to its list (see meshkit.page_tokens).
+COMPONENTS_LIST = "components"
+CONTACTS_LIST = "contacts"
+AUDIENCE_LIST = "contacts.audience"
 
 
 @dataclass(frozen=True)
@@ -95,10 +101,18 @@ def create_component(db: Database, principal: Principal, component_id: str, name
     return Component(component_id, name)
 
 
-def list_components(db: Database, principal: Principal) -> list[Component]:
-    """Every registered component (any authenticated caller)."""
+def list_components(
+    db: Database, principal: Principal, requested_size: int = 0, page_token: str = ""
+) -> tuple[list[Component], str]:
+    """One page of the registered components in id order (any authenticated caller),
+    and the token of the next page ("" on the last)."""
+    size = page_size(requested_size)
+    after = page_tokens.after_str(page_token, COMPONENTS_LIST)
     with db.transaction() as session:
-        return [Component(*row) for row in repository.components(session)]
+        rows = repository.components(session, after, size + 1)
+    page = [Component(*row) for row in rows[:size]]
+    more = len(rows) > size
+    return page, page_tokens.encode(COMPONENTS_LIST, (page[-1].id,)) if more else ""
 
 
 def viewer_of(session: Session, principal: Principal) -> Viewer:
@@ -272,7 +286,7 @@ def search_contacts(
         rules = repository.load_rules(session)
         viewer = viewer_of(session, principal)
         query, scopes = _checked_query(session, rules, viewer, kind, updated_since, filters)
-        after = page_tokens.decode(page_token, scope, query.digest())
+        after = _contact_after(page_token, CONTACTS_LIST, scope, query)
         ids = repository.search_ids(session, scope, query, scopes, after, size + 1)
         page = ids[:size]
         if query.conditions:  # defence in depth: decide again on the loaded contacts
@@ -281,8 +295,11 @@ def search_contacts(
                 i for i in page if i in loaded and holds(loaded[i], viewer, rules, query.conditions)
             ]
         shown = _show(session, principal, viewer, rules, page, "SearchContacts")
-    next_token = page_tokens.encode(scope, ids[size - 1], query.digest()) if len(ids) > size else ""
-    return ContactPage(shown, next_token)
+    if len(ids) <= size:
+        return ContactPage(shown, "")
+    return ContactPage(
+        shown, page_tokens.encode(CONTACTS_LIST, (ids[size - 1],), scope, query.digest())
+    )
 
 
 def _checked_query(
@@ -328,10 +345,20 @@ def audience_ids(
         rules = repository.load_rules(session)
         viewer = Viewer(subject=f"component:{scope}", component=scope)
         query, scopes = _checked_query(session, rules, viewer, kind, "", filters)
-        after = page_tokens.decode(page_token, scope, query.digest())
+        after = _contact_after(page_token, AUDIENCE_LIST, scope, query)
         ids = repository.search_ids(session, scope, query, scopes, after, size + 1)
-    next_token = page_tokens.encode(scope, ids[size - 1], query.digest()) if len(ids) > size else ""
-    return ids[:size], next_token
+    if len(ids) <= size:
+        return ids, ""
+    return ids[:size], page_tokens.encode(AUDIENCE_LIST, (ids[size - 1],), scope, query.digest())
+
+
+def _contact_after(token: str, listing: str, scope: str, query: Query) -> str | None:
+    """The contact id a listing's token resumes after: bound to the component and the
+    query (kind, filters), so a position cannot be carried into another query."""
+    last = page_tokens.after_str(token, listing, scope, query.digest())
+    if last is not None and not is_contact_id(last):
+        raise page_tokens.refused()
+    return last
 
 
 def resolve_recipients(

@@ -33,9 +33,12 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def ListComponents(
         self, request: pb.ListComponentsRequest, context: grpc.ServicerContext
     ) -> pb.ListComponentsResponse:
-        components = service.list_components(self._db, current_principal())
+        components, next_token = service.list_components(
+            self._db, current_principal(), request.page_size, request.page_token
+        )
         return pb.ListComponentsResponse(
-            components=[mapping.component_message(c) for c in components]
+            next_page_token=next_token,
+            components=[mapping.component_message(c) for c in components],
         )
 
     # --- Contacts ----------------------------------------------------------------------
@@ -218,8 +221,10 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def GetCatalogue(
         self, request: pb.GetCatalogueRequest, context: grpc.ServicerContext
     ) -> pb.Catalogue:
-        fields = organisation.get_catalogue(self._db, current_principal())
-        return org_mapping.catalogue_message(fields)
+        fields, next_token = organisation.get_catalogue(
+            self._db, current_principal(), request.page_size, request.page_token
+        )
+        return org_mapping.catalogue_message(fields, next_token)
 
     def DefineAttribute(
         self, request: pb.DefineAttributeRequest, context: grpc.ServicerContext
@@ -242,9 +247,11 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def ListFieldPolicies(
         self, request: pb.ListFieldPoliciesRequest, context: grpc.ServicerContext
     ) -> pb.ListFieldPoliciesResponse:
-        policies = organisation.list_field_policies(self._db, current_principal())
+        policies, next_token = organisation.list_field_policies(
+            self._db, current_principal(), request.page_size, request.page_token
+        )
         return pb.ListFieldPoliciesResponse(
-            policies=[org_mapping.policy_message(p) for p in policies]
+            policies=[org_mapping.policy_message(p) for p in policies], next_page_token=next_token
         )
 
     def ListFieldPolicyChanges(

@@ -18,6 +18,7 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 
+from meshkit import page_tokens
 from meshkit.addresses import is_valid_address
 from meshkit.errors import Violations, invalid
 from meshkit.fields import (
@@ -352,9 +353,7 @@ def validate_recipients_request(
 
 def page_size(requested: int, default: int = DEFAULT_PAGE_SIZE, most: int = MAX_PAGE_SIZE) -> int:
     """The page size to serve: `default` when unset, at most `most`; negative is an error."""
-    if requested < 0:
-        raise invalid("page_size", "must not be negative")
-    return min(requested or default, most)
+    return page_tokens.page_size(requested, default, most)
 
 
 def _text(problems: Violations, name: str, value: str) -> str | None:

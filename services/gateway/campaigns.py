@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.campaigns.v1 import campaigns_pb2
-from services.gateway import mapping, responses, schemas
+from services.gateway import mapping, paging, responses, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.clients import upstream
 
@@ -34,12 +34,19 @@ def create_campaign(body: schemas.NewCampaign) -> responses.Campaign:
     summary="List the campaigns of the caller's component.",
     access=Access.COMPONENT,
     role=ANY_ROLE,
-    replies=(Reply(200, "The campaigns.", responses.CampaignList),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of campaigns, newest first.", responses.CampaignList),),
 )
-def list_campaigns() -> responses.CampaignList:
+def list_campaigns(query: schemas.Page) -> Response:
     """GET /v1/campaigns."""
-    reply = upstream().campaigns.ListCampaigns(campaigns_pb2.ListCampaignsRequest())
-    return responses.CampaignList(campaigns=[mapping.campaign(c) for c in reply.campaigns])
+    reply = upstream().campaigns.ListCampaigns(
+        campaigns_pb2.ListCampaignsRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = responses.CampaignList(
+        campaigns=[mapping.campaign(c) for c in reply.campaigns],
+        next_page_token=reply.next_page_token,
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -97,17 +104,18 @@ def send_now(campaign_id: str, body: schemas.SendNow) -> responses.Campaign:
     query=schemas.Page,
     replies=(Reply(200, "One page of deliveries.", responses.DeliveryList),),
 )
-def list_deliveries(campaign_id: str, query: schemas.Page) -> responses.DeliveryList:
+def list_deliveries(campaign_id: str, query: schemas.Page) -> Response:
     """GET /v1/campaigns/<id>/deliveries."""
     reply = upstream().campaigns.ListDeliveries(
         campaigns_pb2.ListDeliveriesRequest(
             campaign_id=campaign_id, page_size=query.page_size, page_token=query.page_token
         )
     )
-    return responses.DeliveryList(
+    listed = responses.DeliveryList(
         deliveries=[mapping.delivery(d) for d in reply.deliveries],
         next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -121,14 +129,15 @@ def list_deliveries(campaign_id: str, query: schemas.Page) -> responses.Delivery
         Reply(200, "One page of the preview; the first also counts outcomes.", responses.Preview),
     ),
 )
-def preview_campaign(campaign_id: str, query: schemas.Page) -> responses.Preview:
+def preview_campaign(campaign_id: str, query: schemas.Page) -> Response:
     """GET /v1/campaigns/<id>/preview: nothing is reserved or written; 409 once started."""
     reply = upstream().campaigns.PreviewCampaign(
         campaigns_pb2.PreviewCampaignRequest(
             id=campaign_id, page_size=query.page_size, page_token=query.page_token
         )
     )
-    return mapping.preview(reply)
+    listed = mapping.preview(reply)
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.consent.v1 import consent_pb2
-from services.gateway import mapping, responses, schemas
+from services.gateway import mapping, paging, responses, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.auth import principal
 from services.gateway.clients import upstream
@@ -53,12 +53,21 @@ def withdraw(contact_id: str, body: schemas.ConsentWithdrawal) -> responses.Cons
     summary="The consent history of a contact, oldest first.",
     access=Access.COMPONENT,
     role=ANY_ROLE,
-    replies=(Reply(200, "Every recorded event.", responses.ConsentHistory),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of the recorded events.", responses.ConsentHistory),),
 )
-def history(contact_id: str) -> responses.ConsentHistory:
+def history(contact_id: str, query: schemas.Page) -> Response:
     """GET /v1/contacts/<id>/consents."""
-    reply = upstream().consent.GetHistory(consent_pb2.GetHistoryRequest(contact_id=contact_id))
-    return responses.ConsentHistory(events=[mapping.consent_event(e) for e in reply.events])
+    reply = upstream().consent.GetHistory(
+        consent_pb2.GetHistoryRequest(
+            contact_id=contact_id, page_size=query.page_size, page_token=query.page_token
+        )
+    )
+    listed = responses.ConsentHistory(
+        events=[mapping.consent_event(e) for e in reply.events],
+        next_page_token=reply.next_page_token,
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -123,15 +132,21 @@ def state(contact_id: str, query: schemas.ConsentStateQuery) -> responses.Consen
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
     query=schemas.PurposesQuery,
-    replies=(Reply(200, "The purposes, by key.", responses.ConsentPurposeList),),
+    replies=(Reply(200, "One page of the purposes, by key.", responses.ConsentPurposeList),),
 )
-def list_purposes(query: schemas.PurposesQuery) -> responses.ConsentPurposeList:
+def list_purposes(query: schemas.PurposesQuery) -> Response:
     """GET /v1/consent/purposes."""
-    request = consent_pb2.ListPurposesRequest(include_inactive=query.include_inactive)
-    reply = upstream().consent.ListPurposes(request)
-    return responses.ConsentPurposeList(
-        purposes=[mapping.consent_purpose(p) for p in reply.purposes]
+    request = consent_pb2.ListPurposesRequest(
+        include_inactive=query.include_inactive,
+        page_size=query.page_size,
+        page_token=query.page_token,
     )
+    reply = upstream().consent.ListPurposes(request)
+    listed = responses.ConsentPurposeList(
+        purposes=[mapping.consent_purpose(p) for p in reply.purposes],
+        next_page_token=reply.next_page_token,
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -169,12 +184,21 @@ def update_purpose(key: str, body: schemas.PurposeChange) -> responses.ConsentPu
     summary="Every published version of a purpose's notice.",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "By language, then version.", responses.ConsentNoticeList),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page, by language then version.", responses.ConsentNoticeList),),
 )
-def list_notices(key: str) -> responses.ConsentNoticeList:
+def list_notices(key: str, query: schemas.Page) -> Response:
     """GET /v1/consent/purposes/<key>/notices."""
-    reply = upstream().consent.ListNotices(consent_pb2.ListNoticesRequest(purpose=key))
-    return responses.ConsentNoticeList(notices=[mapping.consent_notice(n) for n in reply.notices])
+    reply = upstream().consent.ListNotices(
+        consent_pb2.ListNoticesRequest(
+            purpose=key, page_size=query.page_size, page_token=query.page_token
+        )
+    )
+    listed = responses.ConsentNoticeList(
+        notices=[mapping.consent_notice(n) for n in reply.notices],
+        next_page_token=reply.next_page_token,
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -198,12 +222,18 @@ def publish_notice(key: str, body: schemas.NewNotice) -> responses.ConsentNotice
     summary="The legal basis per purpose, channel and contact kind.",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "Every rule.", responses.BasisRuleList),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of rules, by purpose, channel, kind.", responses.BasisRuleList),),
 )
-def list_basis_rules() -> responses.BasisRuleList:
+def list_basis_rules(query: schemas.Page) -> Response:
     """GET /v1/consent/basis-rules."""
-    reply = upstream().consent.ListBasisRules(consent_pb2.ListBasisRulesRequest())
-    return responses.BasisRuleList(rules=[mapping.basis_rule(r) for r in reply.rules])
+    reply = upstream().consent.ListBasisRules(
+        consent_pb2.ListBasisRulesRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = responses.BasisRuleList(
+        rules=[mapping.basis_rule(r) for r in reply.rules], next_page_token=reply.next_page_token
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

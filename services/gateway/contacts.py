@@ -6,7 +6,7 @@ from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2
-from services.gateway import mapping, responses, schemas
+from services.gateway import mapping, paging, responses, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes, json_response
 from services.gateway.clients import upstream
 
@@ -34,12 +34,19 @@ def create_component(body: schemas.NewComponent) -> responses.Component:
     summary="List the components of the grouping.",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "Every component.", responses.ComponentList),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of components, in id order.", responses.ComponentList),),
 )
-def list_components() -> responses.ComponentList:
+def list_components(query: schemas.Page) -> Response:
     """GET /v1/components."""
-    reply = upstream().contacts.ListComponents(contacts_pb2.ListComponentsRequest())
-    return responses.ComponentList(components=[mapping.component(c) for c in reply.components])
+    reply = upstream().contacts.ListComponents(
+        contacts_pb2.ListComponentsRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = responses.ComponentList(
+        components=[mapping.component(c) for c in reply.components],
+        next_page_token=reply.next_page_token,
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -78,13 +85,14 @@ def create_contact(body: schemas.NewContact) -> Response:
     query=schemas.ContactSearch,
     replies=(Reply(200, "One page of contacts.", responses.ContactList),),
 )
-def list_contacts(query: schemas.ContactSearch) -> responses.ContactList:
+def list_contacts(query: schemas.ContactSearch) -> Response:
     """GET /v1/contacts."""
     reply = upstream().contacts.SearchContacts(mapping.contact_search(query))
-    return responses.ContactList(
+    listed = responses.ContactList(
         contacts=[mapping.contact(c) for c in reply.contacts],
         next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.campaigns.v1 import interactions_pb2, interactions_pb2_grpc
 from services.gateway import interactions_schemas as schemas
-from services.gateway import mapping
+from services.gateway import mapping, paging
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.clients import upstream
 
@@ -50,7 +50,7 @@ def _stub() -> interactions_pb2_grpc.InteractionsServiceStub:
         ),
     ),
 )
-def list_interactions(contact_id: str, query: schemas.InteractionsQuery) -> schemas.InteractionList:
+def list_interactions(contact_id: str, query: schemas.InteractionsQuery) -> Response:
     """GET /v1/contacts/<id>/interactions?since=&until=&page_size=&page_token=."""
     request = interactions_pb2.ListInteractionsRequest(
         contact_id=contact_id, page_size=query.page_size, page_token=query.page_token
@@ -60,9 +60,10 @@ def list_interactions(contact_id: str, query: schemas.InteractionsQuery) -> sche
     if query.until is not None:
         request.until.FromDatetime(query.until.astimezone(UTC))
     reply = _stub().ListInteractions(request)
-    return schemas.InteractionList(
+    listed = schemas.InteractionList(
         entries=[entry(e) for e in reply.entries], next_page_token=reply.next_page_token
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

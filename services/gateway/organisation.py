@@ -12,7 +12,7 @@ from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2 as pb
-from services.gateway import responses, schemas
+from services.gateway import paging, responses, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
 from services.gateway.clients import upstream
 
@@ -137,12 +137,15 @@ def get_organisation() -> responses.Organisation:
     summary="Every field a contact can hold: core fields, then components' attributes.",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "The field catalogue.", responses.Catalogue),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of the field catalogue.", responses.Catalogue),),
 )
-def get_catalogue() -> responses.Catalogue:
+def get_catalogue(query: schemas.Page) -> Response:
     """GET /v1/catalogue."""
-    reply = upstream().contacts.GetCatalogue(pb.GetCatalogueRequest())
-    return responses.Catalogue(
+    reply = upstream().contacts.GetCatalogue(
+        pb.GetCatalogueRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = responses.Catalogue(
         fields=[
             responses.FieldDefinition(
                 field=f.field,
@@ -154,8 +157,10 @@ def get_catalogue() -> responses.Catalogue:
                 mergeable=f.mergeable,
             )
             for f in reply.fields
-        ]
+        ],
+        next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -213,12 +218,18 @@ def set_field_policy(field: str, body: schemas.PolicyBody) -> responses.FieldPol
     summary="The field policies an administrator set (every other field is its owner's alone).",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "The policies, by field.", responses.FieldPolicyList),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of the policies, by field.", responses.FieldPolicyList),),
 )
-def list_field_policies() -> responses.FieldPolicyList:
+def list_field_policies(query: schemas.Page) -> Response:
     """GET /v1/field-policies."""
-    reply = upstream().contacts.ListFieldPolicies(pb.ListFieldPoliciesRequest())
-    return responses.FieldPolicyList(policies=[_policy(p) for p in reply.policies])
+    reply = upstream().contacts.ListFieldPolicies(
+        pb.ListFieldPoliciesRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = responses.FieldPolicyList(
+        policies=[_policy(p) for p in reply.policies], next_page_token=reply.next_page_token
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(
@@ -232,14 +243,14 @@ def list_field_policies() -> responses.FieldPolicyList:
 )
 def list_field_policy_changes(
     query: schemas.PolicyChangesQuery,
-) -> responses.FieldPolicyChangeList:
+) -> Response:
     """GET /v1/field-policies/changes."""
     reply = upstream().contacts.ListFieldPolicyChanges(
         pb.ListFieldPolicyChangesRequest(
             field=query.field, page_size=query.page_size, page_token=query.page_token
         )
     )
-    return responses.FieldPolicyChangeList(
+    listed = responses.FieldPolicyChangeList(
         changes=[
             responses.FieldPolicyChange(
                 field=c.field,
@@ -252,6 +263,7 @@ def list_field_policy_changes(
         ],
         next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 # --- Mapping -------------------------------------------------------------------------------

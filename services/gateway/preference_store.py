@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import grpc
 
@@ -38,6 +39,7 @@ from services.gateway.schemas import PreferencesForm
 log = logging.getLogger(__name__)
 
 SOURCE = "preference-page"
+ALL_AT_ONCE = 1000  # the largest page the catalogue lists serve: one call in practice
 # What a box stands for: the person's consent, or a legitimate interest they may refuse.
 _WITHDRAWABLE = (consent_pb2.LEGAL_BASIS_CONSENT, consent_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST)
 
@@ -125,27 +127,31 @@ class PreferenceStore:
             self._consent.Object(request)
 
     def _purposes(self) -> list[consent_pb2.Purpose]:
-        reply = self._consent.ListPurposes(consent_pb2.ListPurposesRequest())
-        return sorted((p for p in reply.purposes if p.active), key=lambda p: p.key)
+        request = consent_pb2.ListPurposesRequest(page_size=ALL_AT_ONCE)
+        purposes = every_page(self._consent.ListPurposes, request, "purposes")
+        return sorted((p for p in purposes if p.active), key=lambda p: p.key)
 
     def _notices(
         self, purposes: list[consent_pb2.Purpose], lang: Language
     ) -> dict[str, tuple[str | None, str | None]]:
         """Per purpose, the text and id of the latest notice in `lang` (else in another)."""
-        calls = {
-            p.key: self._consent.ListNotices.future(consent_pb2.ListNoticesRequest(purpose=p.key))
+        requests = {
+            p.key: consent_pb2.ListNoticesRequest(purpose=p.key, page_size=ALL_AT_ONCE)
             for p in purposes
         }
+        calls = {key: self._consent.ListNotices.future(r) for key, r in requests.items()}
         found: dict[str, tuple[str | None, str | None]] = {}
         for key, call in calls.items():
-            latest = {n.language: n for n in call.result().notices}  # by version, ascending
+            notices = every_page(self._consent.ListNotices, requests[key], "notices", call.result())
+            latest = {n.language: n for n in notices}  # by version, ascending
             notice = latest.get(lang) or next(iter(latest.values()), None)
             found[key] = (notice.text, notice.id) if notice else (None, None)
         return found
 
     def _component_names(self) -> dict[str, str]:
-        reply = self._contacts.ListComponents(contacts_pb2.ListComponentsRequest())
-        return {c.id: c.name for c in reply.components}
+        request = contacts_pb2.ListComponentsRequest(page_size=ALL_AT_ONCE)
+        components = every_page(self._contacts.ListComponents, request, "components")
+        return {c.id: c.name for c in components}
 
     def _campaign_owner(self, campaign_id: str) -> str | None:
         """The component that sent the mail the link came in; None when it cannot be told."""
@@ -206,3 +212,15 @@ def _change(contact_id: str, choice: Choice, person: Requester) -> consent_pb2.C
         ip=person.ip,
         user_agent=person.user_agent,
     )
+
+
+def every_page(method: Any, request: Any, field: str, first: Any = None) -> list[Any]:
+    """Every item of a paged list RPC, following `next_page_token` (`first`: the reply to
+    `request` when already in hand)."""
+    reply = first if first is not None else method(request)
+    items = list(getattr(reply, field))
+    while reply.next_page_token:
+        request.page_token = reply.next_page_token
+        reply = method(request)
+        items += getattr(reply, field)
+    return items

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from meshkit.errors import Unavailable, invalid
 from meshkit.roles import Role
 from protos.crm.campaigns.v1 import pressure_pb2, pressure_pb2_grpc
-from services.gateway import schemas
+from services.gateway import paging, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes, json_response
 from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients
@@ -138,16 +138,17 @@ def put_pressure_policy(body: PressurePolicyChange) -> Response:
     query=schemas.Page,
     replies=(Reply(200, "One page of versions.", PressurePolicyVersionList),),
 )
-def list_pressure_policy_versions(query: schemas.Page) -> PressurePolicyVersionList:
+def list_pressure_policy_versions(query: schemas.Page) -> Response:
     """GET /v1/pressure-policy/versions."""
     reply = stub().ListPressurePolicyVersions(
         pressure_pb2.ListPressurePolicyVersionsRequest(
             page_size=query.page_size, page_token=query.page_token
         )
     )
-    return PressurePolicyVersionList(
+    listed = PressurePolicyVersionList(
         versions=[version_of(v) for v in reply.versions], next_page_token=reply.next_page_token
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 def _expected_version(body: PressurePolicyChange) -> int:

@@ -27,7 +27,7 @@ from meshkit.roles import Role
 from protos.crm.campaigns.v1 import campaigns_pb2
 from protos.crm.consent.v1 import consent_pb2
 from protos.crm.contacts.v1 import contacts_pb2
-from services.gateway import mapping, responses, schemas
+from services.gateway import mapping, paging, responses, schemas
 from services.gateway.api import Access, Reply, Routes, json_response
 from services.gateway.clients import upstream
 from services.gateway.problems import PROBLEM_JSON, problem_response, problem_type
@@ -142,7 +142,7 @@ def _conflicts(conflicts: Any) -> Response:
     query=schemas.SensitiveReadsQuery,
     replies=(Reply(200, "One page of reads.", responses.SensitiveReadList),),
 )
-def list_sensitive_reads(query: schemas.SensitiveReadsQuery) -> responses.SensitiveReadList:
+def list_sensitive_reads(query: schemas.SensitiveReadsQuery) -> Response:
     """GET /v1/audit/sensitive-reads."""
     reply = upstream().contacts.ListSensitiveReads(
         contacts_pb2.ListSensitiveReadsRequest(
@@ -151,7 +151,7 @@ def list_sensitive_reads(query: schemas.SensitiveReadsQuery) -> responses.Sensit
             page_token=query.page_token,
         )
     )
-    return responses.SensitiveReadList(
+    listed = responses.SensitiveReadList(
         reads=[
             responses.SensitiveRead(
                 subject=r.subject,
@@ -165,6 +165,7 @@ def list_sensitive_reads(query: schemas.SensitiveReadsQuery) -> responses.Sensit
         ],
         next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

@@ -12,7 +12,7 @@ from flask import Blueprint, Response
 
 from meshkit.roles import Role
 from protos.crm.consent.v1 import consent_pb2
-from services.gateway import mapping, responses, schemas
+from services.gateway import mapping, paging, responses, schemas
 from services.gateway.api import JSON, Access, Reply, Routes, json_response
 from services.gateway.clients import upstream
 
@@ -56,7 +56,7 @@ def open_privacy_request(body: schemas.NewPrivacyRequest) -> Response:
     query=schemas.PrivacyRequestsQuery,
     replies=(Reply(200, "One page of requests (no audit trails).", responses.PrivacyRequestList),),
 )
-def list_privacy_requests(query: schemas.PrivacyRequestsQuery) -> responses.PrivacyRequestList:
+def list_privacy_requests(query: schemas.PrivacyRequestsQuery) -> Response:
     """GET /v1/privacy-requests."""
     reply = upstream().consent.ListPrivacyRequests(
         consent_pb2.ListPrivacyRequestsRequest(
@@ -66,10 +66,11 @@ def list_privacy_requests(query: schemas.PrivacyRequestsQuery) -> responses.Priv
             page_token=query.page_token,
         )
     )
-    return responses.PrivacyRequestList(
+    listed = responses.PrivacyRequestList(
         requests=[privacy_request(r) for r in reply.requests],
         next_page_token=reply.next_page_token,
     )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

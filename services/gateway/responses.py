@@ -49,6 +49,7 @@ class Component(BaseModel):
 
 class ComponentList(BaseModel):
     components: list[Component]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class FieldValue(BaseModel):
@@ -162,6 +163,7 @@ class ConsentPurpose(BaseModel):
 
 class ConsentPurposeList(BaseModel):
     purposes: list[ConsentPurpose]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class BasisRule(BaseModel):
@@ -173,6 +175,7 @@ class BasisRule(BaseModel):
 
 class BasisRuleList(BaseModel):
     rules: list[BasisRule]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class ConsentNotice(BaseModel):
@@ -187,10 +190,12 @@ class ConsentNotice(BaseModel):
 
 class ConsentNoticeList(BaseModel):
     notices: list[ConsentNotice]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class ConsentHistory(BaseModel):
     events: list[ConsentEvent]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class Audience(BaseModel):
@@ -224,6 +229,7 @@ class Campaign(BaseModel):
 
 class CampaignList(BaseModel):
     campaigns: list[Campaign]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class TestSendResult(BaseModel):
@@ -395,6 +401,7 @@ class FieldDefinition(BaseModel):
 
 class Catalogue(BaseModel):
     fields: list[FieldDefinition] = Field(description="Core fields first, then attributes.")
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class AttributeDefinition(BaseModel):
@@ -422,6 +429,7 @@ class FieldPolicy(BaseModel):
 
 class FieldPolicyList(BaseModel):
     policies: list[FieldPolicy]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class FieldPolicyChange(BaseModel):

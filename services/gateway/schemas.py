@@ -349,7 +349,28 @@ SearchFilters = Annotated[
 ]
 
 
-class ContactSearch(BaseModel):
+class Page(BaseModel):
+    """Pagination of a list; every query value arrives as text, hence lax types."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    page_size: int = Field(
+        0,
+        ge=0,
+        le=INT32_MAX,
+        description="0: the list's default; more than the list's maximum is the maximum.",
+    )
+    page_token: str = Field(
+        "",
+        max_length=1024,
+        # The shape of meshkit.page_tokens' tokens; whether one was issued, no schema can say.
+        pattern=r"^([A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16})?$",
+        description="`next_page_token` of the previous page of the same list and query "
+        '(also in the `Link` header, `rel="next"`).',
+    )
+
+
+class ContactSearch(Page):
     """Which contacts to list; every query value arrives as text, hence lax types."""
 
     model_config = ConfigDict(extra="forbid")
@@ -373,8 +394,6 @@ class ContactSearch(BaseModel):
         "matches; numbers compare by value, dates as `YYYY-MM-DD`. A field the caller may not "
         "read, and a field that does not exist, are refused alike.",
     )
-    page_size: int = Field(0, ge=0, le=INT32_MAX, description="0: the service's default.")
-    page_token: str = Field("", description="`next_page_token` of the previous page.")
 
 
 class ConsentGrant(BaseModel):
@@ -481,7 +500,7 @@ class PurposeChange(BaseModel):
     active: bool | None = None
 
 
-class PurposesQuery(BaseModel):
+class PurposesQuery(Page):
     model_config = ConfigDict(extra="forbid")
 
     include_inactive: bool = False
@@ -675,15 +694,6 @@ class TestSend(BaseModel):
         "(as the component sees them); absent: the merge fields are empty.",
         json_schema_extra=_absent_by_default,
     )
-
-
-class Page(BaseModel):
-    """Pagination of a list; every query value arrives as text, hence lax types."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    page_size: int = Field(0, ge=0, le=INT32_MAX, description="0: the service's default.")
-    page_token: str = Field("", description="`next_page_token` of the previous page.")
 
 
 class UnsubscribeForm(BaseModel):
@@ -914,14 +924,12 @@ class PolicyBody(BaseModel):
     write: list[GrantBody] = Field(max_length=50)
 
 
-class PolicyChangesQuery(BaseModel):
+class PolicyChangesQuery(Page):
     """Which policy changes to list, newest first."""
 
     model_config = ConfigDict(extra="forbid")
 
     field: str = Field("", max_length=120, description="Only this field's changes; empty: all.")
-    page_size: int = Field(0, ge=0, le=INT32_MAX, description="0: the service's default.")
-    page_token: str = Field("", description="`next_page_token` of the previous page.")
 
 
 # --- Contact imports -----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from services.consent.repository.events import (
     event,
     event_by_id,
     history,
+    history_page,
     stream,
 )
 from services.consent.repository.outbox import (
@@ -83,6 +84,7 @@ __all__ = [
     "event",
     "event_by_id",
     "history",
+    "history_page",
     "insert_privacy_request",
     "lease_outbox",
     "lift",

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     func,
+    literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -35,12 +37,19 @@ def purpose(session: Session, key: str) -> Purpose | None:
     return purpose_of(row) if row is not None else None
 
 
-def purposes(session: Session, include_inactive: bool = False) -> list[Purpose]:
-    """The catalogue, by key."""
+def purposes(
+    session: Session,
+    include_inactive: bool = False,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[Purpose]:
+    """The catalogue, by key: the purposes after key `after`, at most `limit`."""
     statement = select(PurposeRow).order_by(PurposeRow.key)
     if not include_inactive:
         statement = statement.where(PurposeRow.active.is_(True))
-    return [purpose_of(row) for row in session.scalars(statement)]
+    if after is not None:
+        statement = statement.where(PurposeRow.key > after)
+    return [purpose_of(row) for row in session.scalars(statement.limit(limit))]
 
 
 def add_purpose(session: Session, new: Purpose) -> bool:
@@ -76,14 +85,21 @@ def save_purpose(session: Session, changed: Purpose) -> None:
     )
 
 
-def rules(session: Session, purpose_key: str | None = None) -> list[BasisRule]:
-    """The basis rules (of one purpose, or all), in key order."""
-    statement = select(BasisRuleRow).order_by(
-        BasisRuleRow.purpose, BasisRuleRow.channel, BasisRuleRow.contact_kind
-    )
+def rules(
+    session: Session,
+    purpose_key: str | None = None,
+    after: tuple[str, str, str] | None = None,
+    limit: int | None = None,
+) -> list[BasisRule]:
+    """The basis rules (of one purpose, or all), in key order: those after the
+    (purpose, channel, contact kind) `after`, at most `limit`."""
+    key = (BasisRuleRow.purpose, BasisRuleRow.channel, BasisRuleRow.contact_kind)
+    statement = select(BasisRuleRow).order_by(*key)
     if purpose_key is not None:
         statement = statement.where(BasisRuleRow.purpose == purpose_key)
-    return [rule_of(row) for row in session.scalars(statement)]
+    if after is not None:
+        statement = statement.where(tuple_(*key) > tuple_(*(literal(v) for v in after)))
+    return [rule_of(row) for row in session.scalars(statement.limit(limit))]
 
 
 def put_rule(session: Session, rule: BasisRule) -> None:
@@ -110,14 +126,20 @@ def notice(session: Session, notice_id: str) -> Notice | None:
     return notice_of(row) if row is not None else None
 
 
-def notices(session: Session, purpose_key: str) -> list[Notice]:
-    """Every published version for a purpose, by language then version."""
-    rows = session.scalars(
-        select(NoticeRow)
-        .where(NoticeRow.purpose == purpose_key)
-        .order_by(NoticeRow.language, NoticeRow.version)
-    )
-    return [notice_of(row) for row in rows]
+def notices(
+    session: Session,
+    purpose_key: str,
+    after: tuple[str, int] | None = None,
+    limit: int | None = None,
+) -> list[Notice]:
+    """The published versions for a purpose, by language then version: those after the
+    (language, version) `after`, at most `limit`."""
+    statement = select(NoticeRow).where(NoticeRow.purpose == purpose_key)
+    if after is not None:
+        position = tuple_(literal(after[0]), literal(after[1]))
+        statement = statement.where(tuple_(NoticeRow.language, NoticeRow.version) > position)
+    statement = statement.order_by(NoticeRow.language, NoticeRow.version).limit(limit)
+    return [notice_of(row) for row in session.scalars(statement)]
 
 
 def publish_notice(

@@ -150,6 +150,21 @@ def history(session: Session, contact_ids: Collection[str]) -> list[ConsentEvent
     return [event_of(row) for row in rows]
 
 
+def history_page(
+    session: Session, contact_id: str, seen_by: str | None, after: int | None, limit: int
+) -> list[tuple[int, ConsentEvent]]:
+    """At most `limit` events of one contact after sequence number `after`, by seq, with
+    their seq; `seen_by`: only the grouping's events and this component's (None: all)."""
+    row = ConsentEventRow
+    query = select(row).where(row.contact_id == contact_id)
+    if seen_by is not None:
+        query = query.where(or_(row.scope_component.is_(None), row.scope_component == seen_by))
+    if after is not None:
+        query = query.where(row.seq > after)
+    rows = session.scalars(query.order_by(row.seq).limit(limit))
+    return [(r.seq, event_of(r)) for r in rows]
+
+
 def batch(session: Session, contact_ids: Collection[str], question: Question) -> list[BatchEvent]:
     """The events of many contacts that may bear on one question, as tuples of what a
     verdict reads: one query, an index probe on (contact_id, channel, purpose) per id.

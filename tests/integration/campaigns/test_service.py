@@ -189,6 +189,49 @@ def test_deliveries_come_page_by_page(service: CampaignsService) -> None:
     assert len(service.list_deliveries(SCIENCES, campaign.id, 5000, "").deliveries) == 5
 
 
+def test_campaigns_come_page_by_page_newest_first_ties_by_id(
+    db: Database,
+    directory: tuple[GrpcDirectory, CallLog],
+    purposes: tuple[GrpcPurposeCatalogue, CallLog],
+) -> None:
+    """Keyset pages on (created_at, id): with two instants shared by several campaigns
+    (ties broken by id), every page size gives every campaign once, newest first; a
+    campaign created between two pages sorts before the position and is not repeated."""
+    now = [datetime(2031, 1, 1, tzinfo=UTC)]
+    timed = CampaignsService(db, directory[0], purposes[0], clock=lambda: now[0])
+    component = f"lettres{uuid.uuid4().hex[:6]}"
+    owner = Principal(f"m@{component}", component=component, roles=frozenset({"campaign_manager"}))
+    made = []
+    for year in (2031, 2031, 2031, 2032, 2032):
+        now[0] = datetime(year, 1, 1, tzinfo=UTC)
+        made.append(timed.create(owner, draft()).id)
+    every = timed.list_campaigns(owner, 1000).campaigns
+    assert [(c.created_at, c.id) for c in every] == sorted(
+        ((c.created_at, c.id) for c in every), reverse=True
+    )
+    assert sorted(c.id for c in every) == sorted(made)
+    for size in range(1, 6):
+        seen, token = [], ""
+        while True:
+            page = timed.list_campaigns(owner, size, token)
+            seen += [c.id for c in page.campaigns]
+            if not (token := page.next_page_token):
+                break
+            assert len(page.campaigns) == size
+        assert seen == [c.id for c in every]
+    first = timed.list_campaigns(owner, 2)
+    now[0] = datetime(2033, 1, 1, tzinfo=UTC)
+    timed.create(owner, draft())  # newer than every listed campaign
+    rest = timed.list_campaigns(owner, 1000, first.next_page_token).campaigns
+    assert [c.id for c in first.campaigns + rest] == [c.id for c in every]
+    for size, token, field in ((-1, "", "page_size"), (2, "garbage", "page_token")):
+        with pytest.raises(InvalidArgument) as error:
+            timed.list_campaigns(owner, size, token)
+        assert fields(error) == {field}
+    with pytest.raises(InvalidArgument):  # bound to the component listed
+        timed.list_campaigns(SCIENCES, 2, first.next_page_token)
+
+
 # --- Lifecycle (issue 8): the ledger side of pause, cancel and finish -----------------------
 
 

@@ -164,7 +164,8 @@ def test_a_write_asks_contacts_once_and_an_unknown_id_stops_it(
         service.withdraw(db, contacts, manager, request(str(uuid.uuid4())))
     assert consent.rows() == rows
     assert len(calls.named("ExistingContacts")) == 2
-    assert [e.id for e in service.history(db, contacts, manager, event.contact_id)] == [event.id]
+    history = service.history(db, contacts, manager, event.contact_id).events
+    assert [e.id for e in history] == [event.id]
 
 
 def test_an_unreachable_directory_is_unavailable() -> None:

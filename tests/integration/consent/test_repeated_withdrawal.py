@@ -167,7 +167,7 @@ def test_concurrent_withdrawals_in_process_append_one_event(
             REPLAYS,
             lambda: service.withdraw(db, asks, GATEWAY, request(contact, Scope.grouping())),
         )
-        recorded = service.history(db, asks, GATEWAY, contact)
+        recorded = service.history(db, asks, GATEWAY, contact).events
         assert [e.action for e in recorded] == [Action.GRANT, Action.WITHDRAW]
         assert {e.id for e in events} == {recorded[-1].id}
 
@@ -180,5 +180,5 @@ def test_concurrent_grant_withdraw_cycles_in_process(
     for _ in range(2):
         service.grant(db, asks, MANAGER, request(contact, Scope.of("law")))
         at_once(4, lambda: service.withdraw(db, asks, MANAGER, request(contact, Scope.of("law"))))
-    actions = [e.action for e in service.history(db, asks, GATEWAY, contact)]
+    actions = [e.action for e in service.history(db, asks, GATEWAY, contact).events]
     assert actions == [Action.GRANT, Action.WITHDRAW] * 2

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
-from tests.integration.gateway.harness import UNSUBSCRIBE_SECRET, A, B, Gateway, problem
+from tests.integration.gateway.harness import (
+    UNSUBSCRIBE_SECRET,
+    A,
+    B,
+    Gateway,
+    problem,
+    refuses_bad_pages,
+    walk,
+)
 
 GRANT = {
     "channel": "email",
@@ -163,3 +171,36 @@ def test_an_altered_link_writes_nothing(gateway: Gateway, contact_id: str) -> No
     )
     problem(reply, 404)
     assert history(gateway, contact_id) == []
+
+
+def test_consent_history_is_paged_oldest_first_and_stable_under_inserts(
+    gateway: Gateway, contact_id: str
+) -> None:
+    token, path = gateway.keys.manager(A), f"/v1/contacts/{contact_id}/consents"
+    withdrawal = {key: GRANT[key] for key in ("channel", "purpose", "scope", "source")}
+
+    def record(n: int) -> None:
+        for i in range(n):
+            suffix = "" if i % 2 == 0 else "/withdraw"
+            body = GRANT if i % 2 == 0 else withdrawal
+            assert gateway.api.call("POST", path + suffix, token, body).status == 201
+
+    record(4)
+    everything = walk(gateway.api, path, token, "events", 1000)
+    assert [e["action"] for e in everything] == ["grant", "withdraw"] * 2
+    for size in range(1, len(everything) + 1):
+        assert walk(gateway.api, path, token, "events", size) == everything
+
+    first = gateway.api.call("GET", f"{path}?page_size=3", token)
+    record(1)  # recorded between two pages: it comes last, nothing earlier repeats or is lost
+    resumed = f"{path}?page_token={first.json['next_page_token']}"
+    rest = walk(gateway.api, resumed, token, "events", 3)
+    ids = [e["id"] for e in first.json["events"] + rest]
+    assert ids[:4] == [e["id"] for e in everything] and len(ids) == len(set(ids)) == 5
+
+    other = gateway.api.call("GET", "/v1/components?page_size=1", gateway.keys.admin())
+    refuses_bad_pages(gateway.api, path, token, other.json["next_page_token"])
+    # A token is bound to its contact (and reader): it does not resume another's history.
+    elsewhere = f"/v1/contacts/{uuid.uuid4()}/consents?page_token={first.json['next_page_token']}"
+    body = problem(gateway.api.call("GET", elsewhere, token), 400)
+    assert [e["field"] for e in body["errors"]] == ["page_token"]

@@ -8,8 +8,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy import text
 
+from meshkit import page_tokens
 from tests.integration.contacts.harness import declare, set_policy
-from tests.integration.gateway.harness import A, B, Gateway, problem
+from tests.integration.gateway.harness import A, B, Gateway, problem, refuses_bad_pages, walk
 from tests.support.mesh import Api, Reply
 
 OWNER_ONLY_VALUE = "4321987"
@@ -246,3 +247,28 @@ def test_a_component_the_contacts_service_does_not_know_is_refused(gateway: Gate
     unknown = create(gateway, "unregistered", email=new_email())
     assert unknown.status in (403, 409), unknown.text
     assert unknown.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_components_are_paged_in_id_order_and_stable_under_inserts(gateway: Gateway) -> None:
+    admin = gateway.keys.admin()
+    everything = walk(gateway.api, "/v1/components", admin, "components", 1000)
+    ids = [c["id"] for c in everything]
+    assert ids == sorted(ids) and {A, B} <= set(ids)
+    for size in (1, 2):
+        assert walk(gateway.api, "/v1/components", admin, "components", size) == everything
+
+    first = gateway.api.call("GET", "/v1/components?page_size=1", admin)
+    assert first.json["components"] == everything[:1]
+    tag = uuid.uuid4().hex[:8]
+    for new in (f"a0{tag}", f"zz{tag}"):  # one before the position, one after it
+        body = {"id": new, "name": new}
+        assert gateway.api.call("POST", "/v1/components", admin, body).status == 201
+    after = f"/v1/components?page_token={first.json['next_page_token']}"
+    rest = [c["id"] for c in walk(gateway.api, after, admin, "components", 2)]
+    listed = [c["id"] for c in first.json["components"]] + rest
+    assert [i for i in listed if i not in (f"a0{tag}", f"zz{tag}")] == ids  # none lost or twice
+    assert f"a0{tag}" not in rest and rest[-1] == f"zz{tag}"
+
+    # A genuine token of another list (the consent history's) names no component.
+    foreign = page_tokens.encode("consent.history", (1,), str(uuid.uuid4()), "")
+    refuses_bad_pages(gateway.api, "/v1/components", admin, foreign)

@@ -30,6 +30,7 @@ from protos.crm.campaigns.v1 import campaigns_pb2, campaigns_pb2_grpc
 from protos.crm.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.gateway.api import ANY_ROLE, Access
 from services.gateway.app import AREAS
+from tests.integration.gateway.harness import refuses_bad_pages, walk
 from tests.support.mesh import Api
 from tests.support.processes import free_port, service_process, wait_grpc_healthy, wait_http_healthy
 from tests.support.stores import REDIS_URL, fresh_postgres, redis_prefix
@@ -340,3 +341,44 @@ def test_every_crm_org_command_has_help(words: list[str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0 and "usage: crm org" in result.stdout
+
+
+def test_catalogue_lists_are_paged_and_link_to_their_next_page(mesh: Mesh) -> None:
+    """Catalogue, field policies, purposes, notices, basis rules: every page size gives the same
+    items in the same order, and each list refuses a token of another."""
+    admin, api = mesh.keys.admin(), mesh.api
+    for field in ("first_name", "last_name", "phone"):
+        body = {"read": [{"audience": "owner"}], "write": [{"audience": "owner"}]}
+        assert api.call("PUT", f"/v1/field-policies/{field}", admin, body).status == 200
+    for text in ("Version un.", "Version deux.", "Version trois."):
+        body = {"language": "fr", "text": text}
+        reply = api.call("POST", "/v1/consent/purposes/newsletter/notices", admin, body)
+        assert reply.status == 201, reply.text
+    lists: dict[str, tuple[str, Any]] = {
+        "/v1/catalogue": ("fields", None),  # core fields in their own order, then attributes
+        "/v1/field-policies": ("policies", lambda p: p["field"]),
+        "/v1/consent/purposes?include_inactive=true": ("purposes", lambda p: p["key"]),
+        "/v1/consent/purposes/newsletter/notices": (
+            "notices",
+            lambda n: (n["language"], n["version"]),
+        ),
+        "/v1/consent/basis-rules": (
+            "rules",
+            lambda r: (r["purpose"], r["channel"], r["contact_kind"]),
+        ),
+    }
+    tokens = {}
+    for path, (key, order) in lists.items():
+        everything = walk(api, path, admin, key, 1000)
+        assert len(everything) >= 3, path
+        if order is not None:
+            assert [order(i) for i in everything] == sorted(order(i) for i in everything), path
+        for size in (1, 2):
+            assert walk(api, path, admin, key, size) == everything, (path, size)
+        separator = "&" if "?" in path else "?"
+        tokens[path] = api.call("GET", f"{path}{separator}page_size=1", admin).json[
+            "next_page_token"
+        ]
+    paths = list(lists)
+    for path, other in zip(paths, paths[1:] + paths[:1], strict=True):
+        refuses_bad_pages(api, path, admin, tokens[other])

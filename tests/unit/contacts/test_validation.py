@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from meshkit.errors import InvalidArgument
 from meshkit.fields import FieldType
-from services.contacts import page_tokens
 from services.contacts.policy import Kind
 from services.contacts.validation import (
     AttributeSpec,
@@ -198,21 +197,3 @@ def test_page_size_is_defaulted_and_capped(requested):
 def test_a_negative_page_size_is_invalid():
     with pytest.raises(InvalidArgument):
         page_size(-1)
-
-
-@given(st.uuids().map(str))
-def test_page_tokens_round_trip(last_id):
-    assert page_tokens.decode(page_tokens.encode("sciences", last_id), "sciences") == last_id
-
-
-@given(st.text(min_size=1))
-def test_garbage_page_tokens_are_invalid(token):
-    with pytest.raises(InvalidArgument) as caught:
-        page_tokens.decode(token, "sciences")
-    assert "page_token" in violations(caught.value)
-
-
-def test_a_page_token_only_resumes_its_own_listing():
-    token = page_tokens.encode("droit", "6f6e6863-5644-4f1d-9bf9-aad309b8f9e2")
-    with pytest.raises(InvalidArgument):
-        page_tokens.decode(token, "sciences")
