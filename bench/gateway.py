@@ -1,0 +1,211 @@
+"""Benchmark: contact reads through the gateway at a fixed rate, waitress against gunicorn.
+
+Starts the mesh of the end-to-end tests (bench.mailing.bench_mesh: real processes,
+PostgreSQL and Redis on this machine), imports --contacts business contacts, then
+reads them (GET /v1/contacts/{id}, a manager's token) through each gateway server
+in turn, with the same settings and the same services behind it:
+
+- waitress: the mesh's own gateway, `crm serve gateway` as deployed today;
+- gunicorn: `python -m services.gateway.wsgi`, --workers processes of gthread
+  workers (GATEWAY_THREADS threads each), started beside it for its run only.
+
+Open loop: request i is due at start + i / rate and is sent then whatever the
+latency of the others (by the first of --connections keep-alive connections that
+is free), and its latency counts from when it was due, so a slow server's queue
+shows in the figures instead of slowing the load (no coordinated omission). A
+warm-up of --warmup seconds at the same rate is not counted. Prints p50, p99,
+max, errors and the machine's load average for each server. Asserts nothing.
+
+    python -m bench.gateway [--rate 300] [--seconds 30] [--workers 2] [--servers waitress,gunicorn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.mailing import Bench, Figures, bench_mesh, populate
+from tests.support.processes import free_port, wait_http_healthy
+
+SERVERS = ("waitress", "gunicorn")
+
+
+@dataclass
+class Run:
+    """What one open-loop run saw: the latency of every answered request, and the errors."""
+
+    latencies: list[float]
+    errors: Counter[str]  # by kind: "HTTP 503", "TimeoutError"...
+    late_sends: int  # requests no connection was free to send within 1 ms of their time
+
+    def figures(self, title: str, rate: int, seconds: float) -> Figures:
+        ordered = sorted(self.latencies)
+        figures = Figures(title)
+        sent = len(ordered) + self.errors.total()
+        figures.add("requests", f"{sent} in {seconds:.0f} s at {rate}/s (open loop)")
+        if ordered:
+            figures.add("p50", f"{_quantile(ordered, 0.50) * 1000:.1f} ms")
+            figures.add("p99", f"{_quantile(ordered, 0.99) * 1000:.1f} ms")
+            figures.add("max", f"{ordered[-1] * 1000:.1f} ms")
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in self.errors.most_common())
+        figures.add("errors", f"{self.errors.total()} ({kinds})" if kinds else "0")
+        figures.add("sent late (no free connection)", str(self.late_sends))
+        return figures
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The nearest-rank quantile of sorted values."""
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def open_loop(
+    base: str, token: str, paths: list[str], rate: int, seconds: float, connections: int
+) -> Run:
+    """GETs `paths` in turn at `rate` per second for `seconds`; latency from each due time."""
+    host, _, port = base.removeprefix("http://").partition(":")
+    due: queue.SimpleQueue[tuple[str, float] | None] = queue.SimpleQueue()
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def fetch(connection: http.client.HTTPConnection, path: str) -> str | None:
+        """None when the answer is 200, else what went wrong."""
+        connection.request("GET", path, headers=headers)
+        reply = connection.getresponse()
+        reply.read()
+        return None if reply.status == 200 else f"HTTP {reply.status}"
+
+    def worker() -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        while (item := due.get()) is not None:
+            path, deadline = item
+            try:
+                try:
+                    error = fetch(connection, path)
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    # The server closed this idle keep-alive connection: like any client's
+                    # connection pool, send again once on a new one (http.client reopens it).
+                    connection.close()
+                    error = fetch(connection, path)
+            except (OSError, http.client.HTTPException) as failure:
+                connection.close()
+                error = type(failure).__name__
+            elapsed = time.perf_counter() - deadline
+            with lock:
+                if error is None:
+                    latencies.append(elapsed)
+                else:
+                    errors[error] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    total = int(rate * seconds)
+    late = 0
+    start = time.perf_counter() + 0.05
+    for i in range(total):
+        deadline = start + i / rate
+        pause = deadline - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        due.put((paths[i % len(paths)], deadline))
+        backlog = i + 1 - len(latencies) - errors.total()  # in flight or queued
+        late += backlog > connections
+    for _ in threads:
+        due.put(None)
+    for thread in threads:
+        thread.join()
+    return Run(latencies, errors, late)
+
+
+def gateway_environment(bench: Bench, listen: str) -> dict[str, str]:
+    """The settings of the mesh's own gateway (read from its process), listening on `listen`."""
+    pid = bench.mesh.processes["gateway"].pid
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+    return {**env, "GATEWAY_LISTEN": listen}
+
+
+@contextmanager
+def gunicorn_gateway(bench: Bench, workers: int, logs: Path) -> Iterator[str]:
+    """A second gateway, under gunicorn, on the same services; its base URL."""
+    listen = f"127.0.0.1:{free_port()}"
+    with open(logs / "gateway-gunicorn.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.gateway.wsgi", "--workers", str(workers)],
+            env=gateway_environment(bench, listen),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_http_healthy(f"http://{listen}/healthz", timeout=60)
+        yield f"http://{listen}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def server_base(bench: Bench, server: str, workers: int, logs: Path) -> Iterator[str]:
+    """The base URL of the gateway served by `server`, for the time of one run."""
+    if server == "waitress":
+        yield bench.mesh.gateway_url
+    else:
+        with gunicorn_gateway(bench, workers, logs) as base:
+            yield base
+
+
+def measure(bench: Bench, base: str, paths: list[str], args: argparse.Namespace) -> Run:
+    """A warm-up (not counted), then the measured run."""
+    open_loop(base, bench.token, paths, args.rate, args.warmup, args.connections)
+    return open_loop(base, bench.token, paths, args.rate, args.seconds, args.connections)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=300, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--contacts", type=int, default=1000, help="contacts read in turn")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    args = parser.parse_args()
+    servers = [s for s in args.servers.split(",") if s]
+    unknown = set(servers) - set(SERVERS)
+    if unknown:
+        parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")
+    with tempfile.TemporaryDirectory() as workdir, bench_mesh(Path(workdir), 200) as bench:
+        paths = [f"/v1/contacts/{i}" for i in populate(bench, args.contacts)]
+        print(f"setup: {len(paths)} contacts imported; {os.cpu_count()} cores", flush=True)
+        for server in servers:
+            with server_base(bench, server, args.workers, bench.mesh.logs) as base:
+                load_before = os.getloadavg()[0]
+                run = measure(bench, base, paths, args)
+                load_after = os.getloadavg()[0]
+            title = f"{server}: GET /v1/contacts/{{id}} through the gateway"
+            if server == "gunicorn":
+                title += f" ({args.workers} gthread workers)"
+            figures = run.figures(title, args.rate, args.seconds)
+            figures.add(
+                "load average (1 min) before, after", f"{load_before:.2f}, {load_after:.2f}"
+            )
+            figures.print()
+
+
+if __name__ == "__main__":
+    main()
