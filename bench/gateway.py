@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.mailing import Bench, Figures, bench_mesh, populate
+from tests.support.mesh import Mesh
 from tests.support.processes import free_port, wait_http_healthy
 
 SERVERS = ("waitress", "gunicorn")
@@ -132,47 +133,87 @@ def open_loop(
     return Run(latencies, errors, late)
 
 
-def gateway_environment(bench: Bench, listen: str) -> dict[str, str]:
+def gateway_environment(mesh: Mesh, listen: str) -> dict[str, str]:
     """The settings of the mesh's own gateway (read from its process), listening on `listen`."""
-    pid = bench.mesh.processes["gateway"].pid
+    pid = mesh.processes["gateway"].pid
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
     return {**env, "GATEWAY_LISTEN": listen}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes `pids` have used so far."""
+    total = 0
+    for pid in pids:
+        # The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def with_children(pid: int) -> list[int]:
+    """`pid` and its child processes (gunicorn's master and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
 @contextmanager
-def gunicorn_gateway(bench: Bench, workers: int, logs: Path) -> Iterator[str]:
-    """A second gateway, under gunicorn, on the same services; its base URL."""
+def gunicorn_gateway(bench: Bench, workers: int, logs: Path) -> Iterator[tuple[str, list[int]]]:
+    """A second gateway, under gunicorn, on the same services; its base URL and processes."""
     listen = f"127.0.0.1:{free_port()}"
     with open(logs / "gateway-gunicorn.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.gateway.wsgi", "--workers", str(workers)],
-            env=gateway_environment(bench, listen),
+            env=gateway_environment(bench.mesh, listen),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     try:
         wait_http_healthy(f"http://{listen}/healthz", timeout=60)
-        yield f"http://{listen}"
+        yield f"http://{listen}", with_children(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
 @contextmanager
-def server_base(bench: Bench, server: str, workers: int, logs: Path) -> Iterator[str]:
-    """The base URL of the gateway served by `server`, for the time of one run."""
+def served_by(
+    bench: Bench, server: str, workers: int, waitress: subprocess.Popen[bytes]
+) -> Iterator[tuple[str, list[int]]]:
+    """The base URL and processes of the gateway served by `server`, for one run."""
     if server == "waitress":
-        yield bench.mesh.gateway_url
+        yield bench.mesh.gateway_url, [waitress.pid]
     else:
-        with gunicorn_gateway(bench, workers, logs) as base:
-            yield base
+        with gunicorn_gateway(bench, workers, bench.mesh.logs) as served:
+            yield served
 
 
-def measure(bench: Bench, base: str, paths: list[str], args: argparse.Namespace) -> Run:
-    """A warm-up (not counted), then the measured run."""
-    open_loop(base, bench.token, paths, args.rate, args.warmup, args.connections)
-    return open_loop(base, bench.token, paths, args.rate, args.seconds, args.connections)
+def measure(bench: Bench, server: str, paths: list[str], args: argparse.Namespace) -> Figures:
+    """A warm-up (not counted), then the measured run of one server, with the CPU it cost."""
+    processes = bench.mesh.processes
+    with served_by(bench, server, args.workers, processes["gateway"]) as (base, pids):
+        parts = {
+            "gateway": pids,
+            "contacts": [processes["contacts"].pid],
+            "consent": [processes["consent"].pid],
+            "campaigns x2 (idle)": [processes[n].pid for n in ("campaigns", "campaigns2")],
+            "this client": [os.getpid()],
+        }
+        open_loop(base, bench.token, paths, args.rate, args.warmup, args.connections)
+        load_before = os.getloadavg()[0]
+        cpu_before = {name: cpu_seconds(p) for name, p in parts.items()}
+        run = open_loop(base, bench.token, paths, args.rate, args.seconds, args.connections)
+        cpu = {name: cpu_seconds(p) - cpu_before[name] for name, p in parts.items()}
+        load_after = os.getloadavg()[0]
+    title = f"{server}: GET /v1/contacts/{{id}} through the gateway"
+    if server == "gunicorn":
+        title += f" ({args.workers} gthread workers)"
+    figures = run.figures(title, args.rate, args.seconds)
+    figures.add("load average (1 min) before, after", f"{load_before:.2f}, {load_after:.2f}")
+    sent = max(1, len(run.latencies) + run.errors.total())
+    for name, seconds in cpu.items():
+        figures.add(f"CPU per request: {name}", f"{seconds * 1000 / sent:.2f} ms")
+    return figures
 
 
 def main() -> None:
@@ -193,18 +234,7 @@ def main() -> None:
         paths = [f"/v1/contacts/{i}" for i in populate(bench, args.contacts)]
         print(f"setup: {len(paths)} contacts imported; {os.cpu_count()} cores", flush=True)
         for server in servers:
-            with server_base(bench, server, args.workers, bench.mesh.logs) as base:
-                load_before = os.getloadavg()[0]
-                run = measure(bench, base, paths, args)
-                load_after = os.getloadavg()[0]
-            title = f"{server}: GET /v1/contacts/{{id}} through the gateway"
-            if server == "gunicorn":
-                title += f" ({args.workers} gthread workers)"
-            figures = run.figures(title, args.rate, args.seconds)
-            figures.add(
-                "load average (1 min) before, after", f"{load_before:.2f}, {load_after:.2f}"
-            )
-            figures.print()
+            measure(bench, server, paths, args).print()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients
 from services.gateway.settings import GatewaySettings
 
-log = logging.getLogger(__name__)
+# Named, not __name__: run as `python -m`, this module is __main__, outside the mesh's loggers.
+log = logging.getLogger("services.gateway.wsgi")
 
 GRACE_SECONDS = 10  # a stopped worker's time to finish its requests (crm serve's bound)
 
