@@ -25,6 +25,7 @@ import argparse
 import http.client
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 from bench.mailing import Bench, Figures, bench_mesh, populate
 from tests.support.mesh import Mesh
@@ -49,20 +52,24 @@ class Run:
 
     latencies: list[float]
     errors: Counter[str]  # by kind: "HTTP 503", "TimeoutError"...
-    late_sends: int  # requests no connection was free to send within 1 ms of their time
+    late_sends: int  # requests sent when every connection was still busy
+    seconds: float  # from the first request due to the last answer
 
     def figures(self, title: str, rate: int, seconds: float) -> Figures:
         ordered = sorted(self.latencies)
         figures = Figures(title)
         sent = len(ordered) + self.errors.total()
         figures.add("requests", f"{sent} in {seconds:.0f} s at {rate}/s (open loop)")
+        figures.add(
+            "answered at", f"{sent / self.seconds:.0f}/s (last answer at {self.seconds:.1f} s)"
+        )
         if ordered:
             figures.add("p50", f"{_quantile(ordered, 0.50) * 1000:.1f} ms")
             figures.add("p99", f"{_quantile(ordered, 0.99) * 1000:.1f} ms")
             figures.add("max", f"{ordered[-1] * 1000:.1f} ms")
         kinds = ", ".join(f"{kind}: {count}" for kind, count in self.errors.most_common())
         figures.add("errors", f"{self.errors.total()} ({kinds})" if kinds else "0")
-        figures.add("sent late (no free connection)", str(self.late_sends))
+        figures.add("sent while all connections busy", str(self.late_sends))
         return figures
 
 
@@ -130,7 +137,7 @@ def open_loop(
         due.put(None)
     for thread in threads:
         thread.join()
-    return Run(latencies, errors, late)
+    return Run(latencies, errors, late, time.perf_counter() - start)
 
 
 def gateway_environment(mesh: Mesh, listen: str) -> dict[str, str]:
@@ -145,8 +152,12 @@ def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time the processes `pids` have used so far."""
     total = 0
     for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue  # a pooled database connection closed meanwhile
         # The fields after the command's closing parenthesis; utime and stime are 14 and 15.
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -155,6 +166,22 @@ def with_children(pid: int) -> list[int]:
     """`pid` and its child processes (gunicorn's master and its workers)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [pid, *map(int, children)]
+
+
+def database_backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving `url`'s database now (the services' pools)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            return [int(row[0]) for row in rows]
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -200,6 +227,10 @@ def measure(bench: Bench, server: str, paths: list[str], args: argparse.Namespac
             "this client": [os.getpid()],
         }
         open_loop(base, bench.token, paths, args.rate, args.warmup, args.connections)
+        # After the warm-up, when the pools have opened their connections.
+        parts["PostgreSQL (contacts' database)"] = database_backends(
+            bench.mesh.database_urls["contacts"]
+        )
         load_before = os.getloadavg()[0]
         cpu_before = {name: cpu_seconds(p) for name, p in parts.items()}
         run = open_loop(base, bench.token, paths, args.rate, args.seconds, args.connections)
@@ -225,16 +256,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--logs", type=Path, help="keep the processes' logs in this folder")
     args = parser.parse_args()
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - set(SERVERS)
     if unknown:
         parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")
-    with tempfile.TemporaryDirectory() as workdir, bench_mesh(Path(workdir), 200) as bench:
-        paths = [f"/v1/contacts/{i}" for i in populate(bench, args.contacts)]
-        print(f"setup: {len(paths)} contacts imported; {os.cpu_count()} cores", flush=True)
-        for server in servers:
-            measure(bench, server, paths, args).print()
+    with tempfile.TemporaryDirectory() as workdir:
+        with bench_mesh(Path(workdir), 200) as bench:
+            paths = [f"/v1/contacts/{i}" for i in populate(bench, args.contacts)]
+            print(f"setup: {len(paths)} contacts imported; {os.cpu_count()} cores", flush=True)
+            for server in servers:
+                measure(bench, server, paths, args).print()
+        if args.logs:
+            shutil.copytree(bench.mesh.logs, args.logs, dirs_exist_ok=True)
 
 
 if __name__ == "__main__":
