@@ -148,9 +148,9 @@ def gateway_environment(mesh: Mesh, listen: str) -> dict[str, str]:
     return {**env, "GATEWAY_LISTEN": listen}
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the processes `pids` have used so far."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU time each of the processes `pids` has used so far."""
+    used = {}
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -158,8 +158,13 @@ def cpu_seconds(pids: list[int]) -> float:
             continue  # a pooled database connection closed meanwhile
         # The fields after the command's closing parenthesis; utime and stime are 14 and 15.
         fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings, by the processes alive at both."""
+    return sum(after[pid] - before[pid] for pid in after.keys() & before.keys())
 
 
 def with_children(pid: int) -> list[int]:
@@ -234,7 +239,7 @@ def measure(bench: Bench, server: str, paths: list[str], args: argparse.Namespac
         load_before = os.getloadavg()[0]
         cpu_before = {name: cpu_seconds(p) for name, p in parts.items()}
         run = open_loop(base, bench.token, paths, args.rate, args.seconds, args.connections)
-        cpu = {name: cpu_seconds(p) - cpu_before[name] for name, p in parts.items()}
+        cpu = {name: cpu_used(cpu_before[name], cpu_seconds(p)) for name, p in parts.items()}
         load_after = os.getloadavg()[0]
     title = f"{server}: GET /v1/contacts/{{id}} through the gateway"
     if server == "gunicorn":
