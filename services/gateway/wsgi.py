@@ -2,8 +2,9 @@
 
 waitress runs every request in one process, so the Flask handling, token checks and
 JSON of all requests share one interpreter lock and one core. gunicorn forks
-`workers` processes, each with `GATEWAY_THREADS` threads, so they spread over the
-machine's cores (bench/gateway.py measures both). Each worker builds its own app
+`workers` processes that share the `GATEWAY_THREADS` threads among them, so the
+work spreads over the machine's cores while as many calls as under waitress go
+upstream at once (bench/gateway.py measures both). Each worker builds its own app
 after the fork: gRPC channels must not cross a fork.
 
     python -m services.gateway.wsgi [--workers N]   # GATEWAY_* settings, like `crm serve`
@@ -63,7 +64,9 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
             "bind": [listen],
             "workers": self.workers,
             "worker_class": "gthread",
-            "threads": self.settings.threads,
+            # GATEWAY_THREADS stays the gateway's whole concurrency, shared by the workers:
+            # more calls at once upstream would overflow the services' database pools.
+            "threads": max(1, self.settings.threads // self.workers),
             "graceful_timeout": GRACE_SECONDS,
             "logger_class": MeshLogger,
             "accesslog": None,
