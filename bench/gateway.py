@@ -6,7 +6,7 @@ reads them (GET /v1/contacts/{id}, a manager's token) through each gateway serve
 in turn, with the same settings and the same services behind it:
 
 - waitress: the mesh's own gateway, `crm serve gateway` as deployed today;
-- gunicorn: `python -m services.gateway.wsgi`, --workers processes of gthread
+- gunicorn: `python -m bench.gunicorn_gateway`, --workers processes of gthread
   workers sharing GATEWAY_THREADS, started beside it for its run only.
 
 Open loop: request i is due at start + i / rate and is sent then whatever the
@@ -210,7 +210,7 @@ def gunicorn_gateway(bench: Bench, workers: int, logs: Path) -> Iterator[tuple[s
     listen = f"127.0.0.1:{free_port()}"
     with open(logs / "gateway-gunicorn.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.gateway.wsgi", "--workers", str(workers)],
+            [sys.executable, "-m", "bench.gunicorn_gateway", "--workers", str(workers)],
             env=gateway_environment(bench.mesh, listen),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,8 @@
-"""The gateway served by gunicorn: several processes of gthread workers instead of waitress.
+"""The gateway served by gunicorn, for bench/gateway.py to compare with waitress.
+
+Not how the mesh serves it: measured on the 2-core machine, gunicorn did not do
+clearly better than waitress (the contacts service bounds the read rate), so
+`crm serve gateway` keeps waitress and gunicorn is a development dependency only.
 
 waitress runs every request in one process, so the Flask handling, token checks and
 JSON of all requests share one interpreter lock and one core. gunicorn forks
@@ -7,7 +11,7 @@ work spreads over the machine's cores while as many calls as under waitress go
 upstream at once (bench/gateway.py measures both). Each worker builds its own app
 after the fork: gRPC channels must not cross a fork.
 
-    python -m services.gateway.wsgi [--workers N]   # GATEWAY_* settings, like `crm serve`
+    python -m bench.gunicorn_gateway [--workers N]   # GATEWAY_* settings, like `crm serve`
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from services.gateway.clients import EXTENSION as CLIENTS
 from services.gateway.clients import Clients
 from services.gateway.settings import GatewaySettings
 
-# Named, not __name__: run as `python -m`, this module is __main__, outside the mesh's loggers.
-log = logging.getLogger("services.gateway.wsgi")
+# Under the gateway's name, not __main__: the mesh's logging shows its loggers' INFO.
+log = logging.getLogger("services.gateway.gunicorn")
 
 GRACE_SECONDS = 10  # a stopped worker's time to finish its requests (crm serve's bound)
 
