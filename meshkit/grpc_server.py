@@ -21,12 +21,12 @@ from typing import Any
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from meshkit.errors import DomainError
 from meshkit.identity import Principal, TokenVerifier, bind_principal, unbind_principal
 from meshkit.metrics import observe_rpc
+from meshkit.reflection import enable_reflection
 from meshkit.request_id import METADATA_KEY, accepted, bind_request_id, unbind_request_id
 
 log = logging.getLogger(__name__)
@@ -153,9 +153,7 @@ def build_server(
         names.append(name)
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-    )
+    enable_reflection([*names, health.SERVICE_NAME], server)
     return server, health_servicer
 
 
