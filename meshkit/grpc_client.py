@@ -70,6 +70,9 @@ def open_channel(
         # A target with several addresses (a headless Kubernetes Service: one per replica)
         # gets its calls spread over all of them; pick_first would send all to one.
         ("grpc.lb_policy_name", "round_robin"),
+        # A peer that was down for a while is used again within 2 s of its return: the
+        # default backoff grows to 120 s, and calls fail fast (UNAVAILABLE) meanwhile.
+        ("grpc.max_reconnect_backoff_ms", 2000),
     ]
     if credentials is None:
         channel = grpc.insecure_channel(target, options=options)

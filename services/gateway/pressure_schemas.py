@@ -33,7 +33,13 @@ HhMm = Annotated[
     Field(pattern="^(?:[01][0-9]|2[0-3]):[0-5][0-9]$", description="Local time `HH:MM`."),
 ]
 IsoDate = Annotated[
-    str, Field(pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="A date `YYYY-MM-DD`.")
+    str,
+    # `format: date` too: the pattern alone admits 2025-02-30, which campaigns refuses.
+    Field(
+        pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        description="A date `YYYY-MM-DD`.",
+        json_schema_extra={"format": "date"},
+    ),
 ]
 # What a scope value may be, whatever the scope (the service checks it against the scope).
 _SCOPE_VALUE = f"^(?:|{PURPOSE_KEY.pattern})$"

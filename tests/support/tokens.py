@@ -10,7 +10,7 @@ from meshkit.service_keys import JWKS_FILE, SERVICE_NAMES, make_service_keys, pr
 ISSUER = "crm-test"
 AUDIENCE = "crm-mesh"
 # The mesh's services, plus the callers tests play ("test", consent's inbound mail).
-TEST_SERVICE_NAMES = (*SERVICE_NAMES, "test", "inbound")
+TEST_SERVICE_NAMES = (*SERVICE_NAMES, "test", "inbound", "events")
 
 
 class TestKeys:

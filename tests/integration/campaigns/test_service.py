@@ -98,9 +98,9 @@ def test_another_components_campaign_does_not_exist_for_them(service: CampaignsS
         with pytest.raises(NotFound) as error:
             call()
         assert error.value.detail == "campaign not found"
-    assert mine.id not in {c.id for c in service.list_campaigns(LETTRES)}
-    assert mine.id in {c.id for c in service.list_campaigns(SCIENCES)}
-    assert mine.id in {c.id for c in service.list_campaigns(ADMIN)}
+    assert mine.id not in {c.id for c in service.list_campaigns(LETTRES).campaigns}
+    assert mine.id in {c.id for c in service.list_campaigns(SCIENCES).campaigns}
+    assert mine.id in {c.id for c in service.list_campaigns(ADMIN).campaigns}
     assert service.get(ADMIN, mine.id).id == mine.id
     with pytest.raises(PermissionDenied):
         service.list_campaigns(NOBODY)
