@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -54,6 +55,24 @@ class _TokenAndDeadline(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
         return continuation(self._details(details), request)
 
 
+RETRY_UNAVAILABLE = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.25s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
 def open_channel(
     target: str,
     token: Callable[[], str],
@@ -70,9 +89,13 @@ def open_channel(
         # A target with several addresses (a headless Kubernetes Service: one per replica)
         # gets its calls spread over all of them; pick_first would send all to one.
         ("grpc.lb_policy_name", "round_robin"),
-        # A peer that was down for a while is used again within 2 s of its return: the
-        # default backoff grows to 120 s, and calls fail fast (UNAVAILABLE) meanwhile.
-        ("grpc.max_reconnect_backoff_ms", 2000),
+        # A peer that was down for a while is used again within 1 s of its return: the
+        # default backoff grows to 120 s, and calls fail fast (UNAVAILABLE) meanwhile...
+        ("grpc.max_reconnect_backoff_ms", 1000),
+        # ...and a call made in that second waits for it: UNAVAILABLE is tried again, three
+        # more times within about 2 s (round_robin fails a call at once while every address
+        # is reconnecting, where pick_first would have started a connection for it).
+        ("grpc.service_config", RETRY_UNAVAILABLE),
     ]
     if credentials is None:
         channel = grpc.insecure_channel(target, options=options)
