@@ -76,6 +76,16 @@ class PersonRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class OrganisationVersionRow(Base):
+    """One row: bumped by every write to the tree or the field policies (cache key)."""
+
+    __tablename__ = "organisation_version"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_organisation_version_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- Catalogue and policies ----------------------------------------------------------
 
 
