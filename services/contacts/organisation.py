@@ -8,8 +8,8 @@ checked against the tree as the database holds it now: `effective_principal`.
 Reads do not load the tree and the field policies each time: each process keeps
 them in memory (`snapshot`) with the value of the database's change counter they
 were read at, and reads only that counter (one primary-key row) per call. Every
-write to the tree or the policies bumps the counter in its own transaction, so
-the next call on any replica after the commit sees the change.
+write to the tree or the policies bumps the counter in its own transaction (by
+database triggers), so the next call on any replica after the commit sees it.
 """
 
 from __future__ import annotations

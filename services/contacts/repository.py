@@ -92,7 +92,7 @@ def add_component(session: Session, component_id: str, name: str) -> bool:
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(ComponentRow.id)
     )
-    return _bumped_if(session, session.execute(statement).first() is not None)
+    return session.execute(statement).first() is not None
 
 
 def components(
@@ -110,29 +110,14 @@ def components(
 
 
 def organisation_version(session: Session) -> int:
-    """The change counter of the tree and the field policies (one primary-key read)."""
+    """The change counter of the tree and the field policies (one primary-key read).
+
+    Triggers (migration 0003) bump it in the transaction of every write to components,
+    org_services, org_levels, people and field_policies, whoever writes.
+    """
     return session.execute(
         select(OrganisationVersionRow.version).where(OrganisationVersionRow.id == 1)
     ).scalar_one()
-
-
-def bump_organisation_version(session: Session) -> None:
-    """Counts one change of the tree or the field policies, in the writer's transaction.
-
-    Every write to components, org_services, org_levels, people or field_policies
-    calls it: replicas keep those in memory as long as the counter stays the same.
-    """
-    session.execute(
-        update(OrganisationVersionRow)
-        .where(OrganisationVersionRow.id == 1)
-        .values(version=OrganisationVersionRow.version + 1)
-    )
-
-
-def _bumped_if(session: Session, changed: bool) -> bool:
-    if changed:
-        bump_organisation_version(session)
-    return changed
 
 
 # --- Rules and catalogue ---------------------------------------------------------------
@@ -766,7 +751,7 @@ def add_org_service(session: Session, component_id: str, service_id: str, name: 
         .on_conflict_do_nothing(index_elements=["component_id", "id"])
         .returning(OrgServiceRow.id)
     )
-    return _bumped_if(session, session.execute(statement).first() is not None)
+    return session.execute(statement).first() is not None
 
 
 def levels(session: Session) -> tuple[str, ...]:
@@ -781,7 +766,6 @@ def replace_levels(session: Session, ordered: list[str]) -> None:
     session.execute(delete(LevelRow))
     if ordered:
         session.execute(insert(LevelRow), [{"rank": i, "id": v} for i, v in enumerate(ordered)])
-    bump_organisation_version(session)
 
 
 def people(session: Session, subject: str | None = None) -> list[PersonRow]:
@@ -814,7 +798,6 @@ def put_person(
         index_elements=["subject"], set_={k: v for k, v in values.items() if k != "subject"}
     )
     session.execute(statement)
-    bump_organisation_version(session)
 
 
 def remove_person(session: Session, subject: str) -> bool:
@@ -822,7 +805,7 @@ def remove_person(session: Session, subject: str) -> bool:
     result = session.execute(
         delete(PersonRow).where(PersonRow.subject == subject).returning(PersonRow.subject)
     )
-    return _bumped_if(session, result.first() is not None)
+    return result.first() is not None
 
 
 def attribute_definition(
@@ -898,7 +881,6 @@ def put_field_policy(
             field=field, before=before, after=after, changed_by=subject, changed_at=now
         )
     )
-    bump_organisation_version(session)
     return now
 
 
