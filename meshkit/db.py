@@ -88,19 +88,33 @@ class Database:
         with self._sessions.begin() as session:
             yield session
 
-    def run(self, work: Callable[[Session], T]) -> T:
-        """`work` in one transaction, run once more on a fresh connection if the first was dead.
+    @contextmanager
+    def statements(self) -> Iterator[Session]:
+        """A session outside any transaction: each statement commits, and sees commits, alone.
+
+        For reads that need no snapshot across statements: it spares the BEGIN and
+        COMMIT round trips of `transaction()`. Nothing is rolled back on error.
+        """
+        with self.engine.connect() as connection:
+            # Reset to the engine's isolation level when the connection is checked in.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            with Session(connection) as session:
+                yield session
+
+    def run(self, work: Callable[[Session], T], autocommit: bool = False) -> T:
+        """`work` in one transaction (or `statements()`), once more if the connection was dead.
 
         For work that may run twice: reads, and writes whose repetition is harmless
         (the connection can drop during COMMIT, leaving its outcome unknown).
         """
+        scope = self.statements if autocommit else self.transaction
         try:
-            with self.transaction() as session:
+            with scope() as session:
                 return work(session)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
-        with self.transaction() as session:
+        with scope() as session:
             return work(session)
 
     @property

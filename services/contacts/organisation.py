@@ -114,10 +114,7 @@ class _Snapshots:
         self._lock = threading.Lock()  # one load at a time: concurrent calls wait for it
         self._latest: Snapshot | None = None
 
-    def current(self, session: Session) -> Snapshot:
-        # The counter is read before the tree: a tree read newer than its label is only
-        # read again at the next call; a tree older than its label cannot be kept.
-        version = repository.organisation_version(session)
+    def current(self, session: Session, version: int) -> Snapshot:
         latest = self._latest
         if latest is not None and latest.version == version:
             return latest
@@ -136,15 +133,21 @@ _snapshots: WeakKeyDictionary[Engine, _Snapshots] = WeakKeyDictionary()
 _snapshots_lock = threading.Lock()
 
 
-def snapshot(session: Session) -> Snapshot:
-    """The tree and the rules as of the version the database holds now (cached per process)."""
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
+def snapshot(session: Session, version: int | None = None) -> Snapshot:
+    """The tree and the rules as of the version the database holds now (cached per process).
+
+    `version`: the counter as this session just read it, to spare reading it again.
+    """
+    # The counter is read before the tree: a tree read newer than its label is only
+    # read again at the next call; a tree older than its label cannot be kept.
+    if version is None:
+        version = repository.organisation_version(session)
+    engine = session.get_bind().engine  # the session's engine, or its connection's
     with _snapshots_lock:
         snapshots = _snapshots.get(engine)
         if snapshots is None:
             snapshots = _snapshots[engine] = _Snapshots()
-    return snapshots.current(session)
+    return snapshots.current(session, version)
 
 
 def rules(session: Session) -> Rules:
@@ -186,7 +189,8 @@ def check(db: Database, method: str, principal: Principal) -> Principal:
     """The gRPC principal check of contacts: the tree as of now, then the role of `method`."""
     if not principal.is_service:
         caller = principal
-        principal = db.run(lambda session: effective_principal(session, caller))
+        # One statement (the counter) while the tree is unchanged: no transaction around it.
+        principal = db.run(lambda session: effective_principal(session, caller), autocommit=True)
     access.require(method, principal)
     return principal
 

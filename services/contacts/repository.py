@@ -376,6 +376,57 @@ def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Co
     }
 
 
+@dataclass(frozen=True)
+class ContactRead:
+    """What one read of a contact needs: the organisation version, and the contact now."""
+
+    version: int
+    target: str  # the id asked for, or the survivor it was merged into
+    contact: policy.Contact | None  # None: no such contact
+
+
+def read_contact(session: Session, contact_id: str) -> ContactRead:
+    """The organisation version and the contact `contact_id` names now, in two queries.
+
+    The first reads the counter, follows a merge redirect, and reads the kind and the
+    members; the second the values (each round trip costs the read more than its rows).
+    """
+    survivor = (
+        select(RedirectRow.survivor_id).where(RedirectRow.merged_id == contact_id).scalar_subquery()
+    )
+    target = func.coalesce(survivor, literal(contact_id))
+    rows = session.execute(
+        select(
+            OrganisationVersionRow.version,
+            target.label("target"),
+            ContactRow.kind,
+            MembershipRow.component_id,
+        )
+        .select_from(OrganisationVersionRow)
+        .outerjoin(ContactRow, ContactRow.id == target)
+        .outerjoin(MembershipRow, MembershipRow.contact_id == ContactRow.id)
+        .where(OrganisationVersionRow.id == 1)
+    ).all()
+    first = rows[0]
+    if first.kind is None:
+        return ContactRead(first.version, first.target, None)
+    values = [
+        policy.Value(name, owner, value)
+        for name, owner, value in session.execute(
+            select(ValueRow.field, ValueRow.owner_component, ValueRow.value).where(
+                ValueRow.contact_id == first.target
+            )
+        )
+    ]
+    contact = policy.Contact(
+        first.target,
+        policy.Kind(first.kind),
+        frozenset(row.component_id for row in rows if row.component_id is not None),
+        tuple(sorted(values, key=lambda v: (v.field, v.owner))),
+    )
+    return ContactRead(first.version, first.target, contact)
+
+
 def member_ids(
     session: Session,
     component_id: str,

@@ -186,10 +186,15 @@ def get_contact(db: Database, principal: Principal, contact_id: str) -> Shown:
         raise invalid("id", "is required")
 
     def read(session: Session) -> tuple[str, list[Shown]]:
-        target = repository.survivors(session, [contact_id]).get(contact_id, contact_id)
-        rules = organisation.rules(session)
+        # One query for the counter, a merge redirect, kind and members; one for the values.
+        found = repository.read_contact(session, contact_id) if is_contact_id(contact_id) else None
+        rules = organisation.snapshot(session, found.version if found else None).rules
         viewer = viewer_of(session, principal)
-        return target, _show(session, principal, viewer, rules, [target], "GetContact")
+        if found is None or found.contact is None:
+            return contact_id, []
+        return found.target, _shown(
+            session, principal, viewer, rules, [found.contact], "GetContact"
+        )
 
     # Run again on a dropped connection: at worst a read audited twice, never unaudited.
     target, shown = db.run(read)
@@ -461,7 +466,21 @@ def _show(
 ) -> list[Shown]:
     """The viewer's views of these contacts (unknown ids skipped), protected reads audited."""
     contacts = repository.load_contacts(session, [i for i in ids if is_contact_id(i)])
-    views = [view_of(contacts[i], viewer, rules) for i in ids if i in contacts]
+    return _shown(
+        session, principal, viewer, rules, [contacts[i] for i in ids if i in contacts], route
+    )
+
+
+def _shown(
+    session: Session,
+    principal: Principal,
+    viewer: Viewer,
+    rules: Rules,
+    contacts: Sequence[Contact],
+    route: str,
+) -> list[Shown]:
+    """The viewer's views of these loaded contacts, protected reads audited."""
+    views = [view_of(contact, viewer, rules) for contact in contacts]
     repository.record_sensitive_reads(session, _sensitive_reads(principal, rules, views, route))
     return [Shown(view, etag_of(view)) for view in views]
 
