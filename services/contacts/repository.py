@@ -17,9 +17,11 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    String,
     Table,
     Text,
     and_,
+    bindparam,
     cast,
     delete,
     exists,
@@ -109,15 +111,19 @@ def components(
 # --- Version of the tree and the field policies ------------------------------------------
 
 
+# The statements of every call (the token check, a contact read) are built once, and run
+# on the session's connection: building, keying and ORM-executing a statement per call
+# cost contacts more CPU than PostgreSQL spent running it.
+_VERSION = select(OrganisationVersionRow.version).where(OrganisationVersionRow.id == 1)
+
+
 def organisation_version(session: Session) -> int:
     """The change counter of the tree and the field policies (one primary-key read).
 
     Triggers (migration 0003) bump it in the transaction of every write to components,
     org_services, org_levels, people and field_policies, whoever writes.
     """
-    return session.execute(
-        select(OrganisationVersionRow.version).where(OrganisationVersionRow.id == 1)
-    ).scalar_one()
+    return int(session.connection().execute(_VERSION).scalar_one())
 
 
 # --- Rules and catalogue ---------------------------------------------------------------
@@ -385,38 +391,42 @@ class ContactRead:
     contact: policy.Contact | None  # None: no such contact
 
 
+_ASKED = bindparam("contact_id", type_=String)
+_TARGET = func.coalesce(
+    select(RedirectRow.survivor_id).where(RedirectRow.merged_id == _ASKED).scalar_subquery(),
+    _ASKED,
+)
+_CONTACT_HEAD = (
+    select(
+        OrganisationVersionRow.version,
+        _TARGET.label("target"),
+        ContactRow.kind,
+        MembershipRow.component_id,
+    )
+    .select_from(OrganisationVersionRow)
+    .outerjoin(ContactRow, ContactRow.id == _TARGET)
+    .outerjoin(MembershipRow, MembershipRow.contact_id == ContactRow.id)
+    .where(OrganisationVersionRow.id == 1)
+)
+_CONTACT_VALUES = select(ValueRow.field, ValueRow.owner_component, ValueRow.value).where(
+    ValueRow.contact_id == bindparam("target", type_=String)
+)
+
+
 def read_contact(session: Session, contact_id: str) -> ContactRead:
     """The organisation version and the contact `contact_id` names now, in two queries.
 
     The first reads the counter, follows a merge redirect, and reads the kind and the
     members; the second the values (each round trip costs the read more than its rows).
     """
-    survivor = (
-        select(RedirectRow.survivor_id).where(RedirectRow.merged_id == contact_id).scalar_subquery()
-    )
-    target = func.coalesce(survivor, literal(contact_id))
-    rows = session.execute(
-        select(
-            OrganisationVersionRow.version,
-            target.label("target"),
-            ContactRow.kind,
-            MembershipRow.component_id,
-        )
-        .select_from(OrganisationVersionRow)
-        .outerjoin(ContactRow, ContactRow.id == target)
-        .outerjoin(MembershipRow, MembershipRow.contact_id == ContactRow.id)
-        .where(OrganisationVersionRow.id == 1)
-    ).all()
+    connection = session.connection()
+    rows = connection.execute(_CONTACT_HEAD, {"contact_id": contact_id}).all()
     first = rows[0]
     if first.kind is None:
         return ContactRead(first.version, first.target, None)
     values = [
         policy.Value(name, owner, value)
-        for name, owner, value in session.execute(
-            select(ValueRow.field, ValueRow.owner_component, ValueRow.value).where(
-                ValueRow.contact_id == first.target
-            )
-        )
+        for name, owner, value in connection.execute(_CONTACT_VALUES, {"target": first.target})
     ]
     contact = policy.Contact(
         first.target,
@@ -474,6 +484,9 @@ def record_change(
     )
 
 
+_INSERT_SENSITIVE_READS = insert(SensitiveReadRow)  # run on a Connection: Core, not ORM
+
+
 def record_sensitive_reads(session: Session, reads: Iterable[SensitiveRead]) -> None:
     """Appends one audit row per protected value shown, in a single statement."""
     now = utcnow()
@@ -489,8 +502,8 @@ def record_sensitive_reads(session: Session, reads: Iterable[SensitiveRead]) -> 
         }
         for r in reads
     ]
-    if rows:
-        session.execute(insert(SensitiveReadRow), rows)
+    if rows:  # a Core insert on the connection: the ORM's bulk path costs more than it
+        session.connection().execute(_INSERT_SENSITIVE_READS, rows)
 
 
 def insert_on_conflict(session: Session, table: Any) -> Any:
