@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     String,
     Table,
@@ -29,11 +30,13 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     text,
     true,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -396,42 +399,51 @@ _TARGET = func.coalesce(
     select(RedirectRow.survivor_id).where(RedirectRow.merged_id == _ASKED).scalar_subquery(),
     _ASKED,
 )
-_CONTACT_HEAD = (
+_NO_TEXT = cast(null(), String)
+# One query, two kinds of rows: the head (always one row at least: the counter, the
+# target id, the kind when the contact exists, one member per row) and one row per value.
+_CONTACT = union_all(
     select(
+        literal("member").label("part"),
         OrganisationVersionRow.version,
         _TARGET.label("target"),
         ContactRow.kind,
-        MembershipRow.component_id,
+        MembershipRow.component_id.label("first"),
+        _NO_TEXT.label("second"),
+        _NO_TEXT.label("value"),
     )
     .select_from(OrganisationVersionRow)
     .outerjoin(ContactRow, ContactRow.id == _TARGET)
     .outerjoin(MembershipRow, MembershipRow.contact_id == ContactRow.id)
-    .where(OrganisationVersionRow.id == 1)
-)
-_CONTACT_VALUES = select(ValueRow.field, ValueRow.owner_component, ValueRow.value).where(
-    ValueRow.contact_id == bindparam("target", type_=String)
+    .where(OrganisationVersionRow.id == 1),
+    select(
+        literal("value"),
+        cast(null(), BigInteger),
+        ValueRow.contact_id,
+        _NO_TEXT,
+        ValueRow.field,
+        ValueRow.owner_component,
+        ValueRow.value,
+    ).where(ValueRow.contact_id == _TARGET),
 )
 
 
 def read_contact(session: Session, contact_id: str) -> ContactRead:
-    """The organisation version and the contact `contact_id` names now, in two queries.
+    """The organisation version and the contact `contact_id` names now, in one query.
 
-    The first reads the counter, follows a merge redirect, and reads the kind and the
-    members; the second the values (each round trip costs the read more than its rows).
+    It reads the counter, follows a merge redirect, and reads the kind, the members
+    and the values (each round trip cost the read more than its rows).
     """
-    connection = session.connection()
-    rows = connection.execute(_CONTACT_HEAD, {"contact_id": contact_id}).all()
-    first = rows[0]
+    rows = session.connection().execute(_CONTACT, {"contact_id": contact_id}).all()
+    head = [row for row in rows if row.part == "member"]
+    first = head[0]
     if first.kind is None:
         return ContactRead(first.version, first.target, None)
-    values = [
-        policy.Value(name, owner, value)
-        for name, owner, value in connection.execute(_CONTACT_VALUES, {"target": first.target})
-    ]
+    values = [policy.Value(r.first, r.second, r.value) for r in rows if r.part == "value"]
     contact = policy.Contact(
         first.target,
         policy.Kind(first.kind),
-        frozenset(row.component_id for row in rows if row.component_id is not None),
+        frozenset(row.first for row in head if row.first is not None),
         tuple(sorted(values, key=lambda v: (v.field, v.owner))),
     )
     return ContactRead(first.version, first.target, contact)
