@@ -16,6 +16,8 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -74,6 +76,52 @@ class PersonRow(Base):
     level: Mapped[str | None] = mapped_column(String(40))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class OrganisationVersionRow(Base):
+    """One row: triggers bump it at every write to the tree or the field policies."""
+
+    __tablename__ = "organisation_version"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_organisation_version_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+# The tables whose every write bumps organisation_version (migration 0003 made the same).
+COUNTED_TABLES = ("components", "org_services", "org_levels", "people", "field_policies")
+_BUMP = "UPDATE organisation_version SET version = version + 1 WHERE id = 1"
+
+
+def organisation_counter_ddl(dialect: str) -> list[str]:
+    """The statements that seed organisation_version and make every counted write bump it."""
+    statements = ["INSERT INTO organisation_version (id, version) VALUES (1, 1)"]
+    if dialect == "postgresql":
+        statements.append(
+            "CREATE FUNCTION bump_organisation_version() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$ BEGIN {_BUMP}; RETURN NULL; END $$"
+        )
+        statements += [
+            f"CREATE TRIGGER {name}_count_changes"
+            f" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name}"
+            " FOR EACH STATEMENT EXECUTE FUNCTION bump_organisation_version()"
+            for name in COUNTED_TABLES
+        ]
+        return statements
+    return statements + [  # SQLite: row triggers, one per kind of write
+        f"CREATE TRIGGER {name}_count_{event.lower()}s AFTER {event} ON {name} BEGIN {_BUMP}; END"
+        for name in COUNTED_TABLES
+        for event in ("INSERT", "UPDATE", "DELETE")
+    ]
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _count_organisation_changes(target: Any, connection: Any, **kw: Any) -> None:
+    # Databases made by create_all (tests, tools) count changes as migrated ones do.
+    if OrganisationVersionRow.__table__ not in kw.get("tables", ()):
+        return  # already there (create_all skips existing tables)
+    for statement in organisation_counter_ddl(connection.dialect.name):
+        connection.execute(text(statement))
 
 
 # --- Catalogue and policies ----------------------------------------------------------

@@ -3,18 +3,27 @@
 Administrators build the tree (components, services, levels, people), declare
 attributes and set field policies; any signed-in caller reads them (the people
 of the tree only for administrators and the mesh's services). Every token is
-checked against the tree read fresh from the database: `effective_principal`.
+checked against the tree as the database holds it now: `effective_principal`.
+
+Reads do not load the tree and the field policies each time: each process keeps
+them in memory (`snapshot`) with the value of the database's change counter they
+were read at, and reads only that counter (one primary-key row) per call. Every
+write to the tree or the policies bumps the counter in its own transaction (by
+database triggers), so the next call on any replica after the commit sees it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from meshkit import access, page_tokens
@@ -32,7 +41,7 @@ from meshkit.identity import Principal
 from meshkit.organisation import Person, Tree
 from meshkit.roles import Role
 from services.contacts import repository
-from services.contacts.policy import Audience, FieldPolicy, Grant
+from services.contacts.policy import Audience, FieldPolicy, Grant, Rules
 from services.contacts.validation import (
     COMPONENT_ID,
     AttributeSpec,
@@ -86,11 +95,80 @@ class PolicyChange:
     changed_at: datetime
 
 
+# --- The tree and the rules in memory, keyed by the change counter -----------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole tree and the field policies in force, as of one organisation version."""
+
+    version: int
+    tree: Tree
+    rules: Rules
+
+
+class _Snapshots:
+    """The latest snapshot of one database; reloaded when its version is not the current one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # one load at a time: concurrent calls wait for it
+        self._latest: Snapshot | None = None
+
+    def current(self, session: Session, version: int) -> Snapshot:
+        latest = self._latest
+        if latest is not None and latest.version == version:
+            return latest
+        with self._lock:
+            latest = self._latest
+            if latest is not None and latest.version == version:
+                return latest
+            loaded = _load_snapshot(session, version)
+            # A call that read an older counter must not replace a newer snapshot.
+            if latest is None or latest.version < version:
+                self._latest = loaded
+            return loaded
+
+
+_snapshots: WeakKeyDictionary[Engine, _Snapshots] = WeakKeyDictionary()
+_snapshots_lock = threading.Lock()
+
+
+def snapshot(session: Session, version: int | None = None) -> Snapshot:
+    """The tree and the rules as of the version the database holds now (cached per process).
+
+    `version`: the counter as this session just read it, to spare reading it again.
+    """
+    # The counter is read before the tree: a tree read newer than its label is only
+    # read again at the next call; a tree older than its label cannot be kept.
+    if version is None:
+        version = repository.organisation_version(session)
+    engine = session.get_bind().engine  # the session's engine, or its connection's
+    with _snapshots_lock:
+        snapshots = _snapshots.get(engine)
+        if snapshots is None:
+            snapshots = _snapshots[engine] = _Snapshots()
+    return snapshots.current(session, version)
+
+
+def rules(session: Session) -> Rules:
+    """The field policies in force and the levels, as of now (from the process's snapshot)."""
+    return snapshot(session).rules
+
+
+def _load_snapshot(session: Session, version: int) -> Snapshot:
+    loaded = repository.load_rules(session)
+    return Snapshot(
+        version,
+        tree_for(session, None),
+        Rules(MappingProxyType(dict(loaded.policies)), loaded.levels),
+    )
+
+
 # --- Tokens against the tree ------------------------------------------------------------
 
 
-def tree_for(session: Session, subject: str) -> Tree:
-    """The tree as needed to check one caller: names, levels, and that caller's row if any."""
+def tree_for(session: Session, subject: str | None) -> Tree:
+    """The tree read now: names, levels, and `subject`'s row if any (every person's for None)."""
     rows = repository.people(session, subject)
     return Tree(
         components=frozenset(c for c, _ in repository.components(session)),
@@ -104,14 +182,15 @@ def effective_principal(session: Session, principal: Principal) -> Principal:
     """The caller as the tree sees it (PermissionDenied for a name the tree does not know)."""
     if principal.is_service or principal.placed:
         return principal  # a service, or already placed by this request's check
-    return tree_for(session, principal.subject).effective(principal)
+    return snapshot(session).tree.effective(principal)
 
 
 def check(db: Database, method: str, principal: Principal) -> Principal:
-    """The gRPC principal check of contacts: the tree read fresh, then the role of `method`."""
+    """The gRPC principal check of contacts: the tree as of now, then the role of `method`."""
     if not principal.is_service:
-        with db.transaction() as session:
-            principal = effective_principal(session, principal)
+        caller = principal
+        # One statement (the counter) while the tree is unchanged: no transaction around it.
+        principal = db.run(lambda session: effective_principal(session, caller), autocommit=True)
     access.require(method, principal)
     return principal
 

@@ -16,10 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    String,
     Table,
     Text,
     and_,
+    bindparam,
     cast,
     delete,
     exists,
@@ -27,11 +30,13 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     text,
     true,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,6 +55,7 @@ from services.contacts.models import (
     ImportBatchRow,
     LevelRow,
     MembershipRow,
+    OrganisationVersionRow,
     OrgServiceRow,
     PersonRow,
     RedirectRow,
@@ -103,6 +109,24 @@ def components(
         query = query.where(ComponentRow.id > after)
     rows = session.execute(query.limit(limit))
     return [(row.id, row.name) for row in rows]
+
+
+# --- Version of the tree and the field policies ------------------------------------------
+
+
+# The statements of every call (the token check, a contact read) are built once, and run
+# on the session's connection: building, keying and ORM-executing a statement per call
+# cost contacts more CPU than PostgreSQL spent running it.
+_VERSION = select(OrganisationVersionRow.version).where(OrganisationVersionRow.id == 1)
+
+
+def organisation_version(session: Session) -> int:
+    """The change counter of the tree and the field policies (one primary-key read).
+
+    Triggers (migration 0003) bump it in the transaction of every write to components,
+    org_services, org_levels, people and field_policies, whoever writes.
+    """
+    return int(session.connection().execute(_VERSION).scalar_one())
 
 
 # --- Rules and catalogue ---------------------------------------------------------------
@@ -361,6 +385,70 @@ def load_contacts(session: Session, ids: Collection[str]) -> dict[str, policy.Co
     }
 
 
+@dataclass(frozen=True)
+class ContactRead:
+    """What one read of a contact needs: the organisation version, and the contact now."""
+
+    version: int
+    target: str  # the id asked for, or the survivor it was merged into
+    contact: policy.Contact | None  # None: no such contact
+
+
+_ASKED = bindparam("contact_id", type_=String)
+_TARGET = func.coalesce(
+    select(RedirectRow.survivor_id).where(RedirectRow.merged_id == _ASKED).scalar_subquery(),
+    _ASKED,
+)
+_NO_TEXT = cast(null(), String)
+# One query, two kinds of rows: the head (always one row at least: the counter, the
+# target id, the kind when the contact exists, one member per row) and one row per value.
+_CONTACT = union_all(
+    select(
+        literal("member").label("part"),
+        OrganisationVersionRow.version,
+        _TARGET.label("target"),
+        ContactRow.kind,
+        MembershipRow.component_id.label("first"),
+        _NO_TEXT.label("second"),
+        _NO_TEXT.label("value"),
+    )
+    .select_from(OrganisationVersionRow)
+    .outerjoin(ContactRow, ContactRow.id == _TARGET)
+    .outerjoin(MembershipRow, MembershipRow.contact_id == ContactRow.id)
+    .where(OrganisationVersionRow.id == 1),
+    select(
+        literal("value"),
+        cast(null(), BigInteger),
+        ValueRow.contact_id,
+        _NO_TEXT,
+        ValueRow.field,
+        ValueRow.owner_component,
+        ValueRow.value,
+    ).where(ValueRow.contact_id == _TARGET),
+)
+
+
+def read_contact(session: Session, contact_id: str) -> ContactRead:
+    """The organisation version and the contact `contact_id` names now, in one query.
+
+    It reads the counter, follows a merge redirect, and reads the kind, the members
+    and the values (each round trip cost the read more than its rows).
+    """
+    rows = session.connection().execute(_CONTACT, {"contact_id": contact_id}).all()
+    head = [row for row in rows if row.part == "member"]
+    first = head[0]
+    if first.kind is None:
+        return ContactRead(first.version, first.target, None)
+    values = [policy.Value(r.first, r.second, r.value) for r in rows if r.part == "value"]
+    contact = policy.Contact(
+        first.target,
+        policy.Kind(first.kind),
+        frozenset(row.first for row in head if row.first is not None),
+        tuple(sorted(values, key=lambda v: (v.field, v.owner))),
+    )
+    return ContactRead(first.version, first.target, contact)
+
+
 def member_ids(
     session: Session,
     component_id: str,
@@ -408,6 +496,9 @@ def record_change(
     )
 
 
+_INSERT_SENSITIVE_READS = insert(SensitiveReadRow)  # run on a Connection: Core, not ORM
+
+
 def record_sensitive_reads(session: Session, reads: Iterable[SensitiveRead]) -> None:
     """Appends one audit row per protected value shown, in a single statement."""
     now = utcnow()
@@ -423,8 +514,8 @@ def record_sensitive_reads(session: Session, reads: Iterable[SensitiveRead]) -> 
         }
         for r in reads
     ]
-    if rows:
-        session.execute(insert(SensitiveReadRow), rows)
+    if rows:  # a Core insert on the connection: the ORM's bulk path costs more than it
+        session.connection().execute(_INSERT_SENSITIVE_READS, rows)
 
 
 def insert_on_conflict(session: Session, table: Any) -> Any:

@@ -148,7 +148,7 @@ def create_contact(
         _require_registered(session, component)
         catalogue = repository.load_catalogue(session)
         new = validate_new_contact(catalogue, kind, fields)
-        rules = repository.load_rules(session)
+        rules = organisation.rules(session)
         viewer = viewer_of(session, principal)
         _refuse_unwritable(rules, viewer, new.values, frozenset({component}))
         existing = repository.contact_for_addresses(session, new.addresses())
@@ -184,11 +184,23 @@ def get_contact(db: Database, principal: Principal, contact_id: str) -> Shown:
     """The caller's view of one contact; a merged-away id shows its survivor."""
     if not contact_id:
         raise invalid("id", "is required")
-    with db.transaction() as session:
-        target = repository.survivors(session, [contact_id]).get(contact_id, contact_id)
-        rules = repository.load_rules(session)
+
+    def read(session: Session) -> tuple[str, list[Shown]]:
+        # One query for the counter, a merge redirect, kind and members; one for the values.
+        found = repository.read_contact(session, contact_id) if is_contact_id(contact_id) else None
+        rules = organisation.snapshot(session, found.version if found else None).rules
         viewer = viewer_of(session, principal)
-        shown = _show(session, principal, viewer, rules, [target], "GetContact")
+        if found is None or found.contact is None:
+            return contact_id, []
+        return found.target, _shown(
+            session, principal, viewer, rules, [found.contact], "GetContact"
+        )
+
+    # No transaction around it (no BEGIN, no COMMIT round trip): under READ COMMITTED each
+    # statement saw its own snapshot anyway, and the audit insert is one statement that
+    # has committed before the answer leaves. Run again on a dropped connection: at worst
+    # a read audited twice, never unaudited.
+    target, shown = db.run(read, autocommit=True)
     if not shown:
         raise NotFound("contact not found")
     if target != contact_id:
@@ -213,7 +225,7 @@ def update_contact(
         kind = repository.lock_contact(session, contact_id) if is_contact_id(contact_id) else None
         if kind is None:
             raise NotFound("contact not found")
-        rules = repository.load_rules(session)
+        rules = organisation.rules(session)
         viewer = viewer_of(session, principal)
         contact = repository.load_contacts(session, [contact_id])[contact_id]
         if component not in contact.members:
@@ -283,7 +295,7 @@ def search_contacts(
     with db.transaction() as session:
         if not repository.component_exists(session, scope):
             raise NotFound("member_of: no such component")
-        rules = repository.load_rules(session)
+        rules = organisation.rules(session)
         viewer = viewer_of(session, principal)
         query, scopes = _checked_query(session, rules, viewer, kind, updated_since, filters)
         after = _contact_after(page_token, CONTACTS_LIST, scope, query)
@@ -342,7 +354,7 @@ def audience_ids(
     with db.transaction() as session:
         if not repository.component_exists(session, scope):
             raise NotFound("component_id: no such component")
-        rules = repository.load_rules(session)
+        rules = organisation.rules(session)
         viewer = Viewer(subject=f"component:{scope}", component=scope)
         query, scopes = _checked_query(session, rules, viewer, kind, "", filters)
         after = _contact_after(page_token, AUDIENCE_LIST, scope, query)
@@ -379,7 +391,7 @@ def resolve_recipients(
     with db.transaction() as session:
         if not repository.component_exists(session, component_id):
             raise NotFound("component_id: no such component")
-        rules = repository.load_rules(session)
+        rules = organisation.rules(session)
         wanted = [i for i in contact_ids if is_contact_id(i)]
         merged = repository.survivors(session, wanted)  # a merged-away id reads as its survivor
         contacts = repository.load_contacts(session, [merged.get(i, i) for i in wanted])
@@ -457,7 +469,21 @@ def _show(
 ) -> list[Shown]:
     """The viewer's views of these contacts (unknown ids skipped), protected reads audited."""
     contacts = repository.load_contacts(session, [i for i in ids if is_contact_id(i)])
-    views = [view_of(contacts[i], viewer, rules) for i in ids if i in contacts]
+    return _shown(
+        session, principal, viewer, rules, [contacts[i] for i in ids if i in contacts], route
+    )
+
+
+def _shown(
+    session: Session,
+    principal: Principal,
+    viewer: Viewer,
+    rules: Rules,
+    contacts: Sequence[Contact],
+    route: str,
+) -> list[Shown]:
+    """The viewer's views of these loaded contacts, protected reads audited."""
+    views = [view_of(contact, viewer, rules) for contact in contacts]
     repository.record_sensitive_reads(session, _sensitive_reads(principal, rules, views, route))
     return [Shown(view, etag_of(view)) for view in views]
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from google.protobuf import message_factory
+from sqlalchemy import text
 
 from meshkit.access import RPC_ROLES
 from meshkit.roles import Role
@@ -392,3 +393,60 @@ def test_a_policy_change_takes_effect_on_the_next_read_in_another_process(
     replica.call("SetFieldPolicy", pb.SetFieldPolicyRequest(policy=policy), tree.keys.admin())
     seen = tree.call("GetContact", pb.GetContactRequest(id=contact.id), law_editor)
     assert "first_name" not in seen.fields
+
+
+def test_a_removed_persons_roles_stop_working_at_once_in_another_process(
+    tree: ContactsServer, replica: ContactsServer
+) -> None:
+    # The replica keeps the tree in memory: it must drop it at the next call after a change.
+    admin, subject = tree.keys.admin(), "fay@sciences"
+    bare = token(tree, subject, [], component=SCI)  # every role comes from the tree
+
+    def create(email: str) -> pb.CreateContactRequest:
+        return pb.CreateContactRequest(kind=pb.CONTACT_KIND_PERSON, fields={"email": email})
+
+    person = pb.Person(subject=subject, component_id=SCI, roles=["contact_editor"])
+    tree.call("PutPerson", pb.PutPersonRequest(person=person), admin)
+    replica.call("CreateContact", create("fay-1@example.org"), bare)  # the replica's tree is warm
+    tree.call("RemovePerson", pb.RemovePersonRequest(subject=subject), admin)
+    refused = replica.fails("CreateContact", create("fay-2@example.org"), bare)
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Placed again through the replica: the first process sees it at its next call too.
+    assert tree.fails("CreateContact", create("fay-2@example.org"), bare).code() == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    replica.call("PutPerson", pb.PutPersonRequest(person=person), admin)
+    tree.call("CreateContact", create("fay-2@example.org"), bare)
+    tree.call("RemovePerson", pb.RemovePersonRequest(subject=subject), admin)
+
+
+def test_every_write_to_the_tree_or_the_policies_counts_a_change(tree: ContactsServer) -> None:
+    # Replicas reuse their tree and rules while this counter stays put: a write that
+    # did not bump it would leave every replica on a stale tree. Triggers count them all.
+    admin = tree.keys.admin()
+    policy = pb.FieldPolicy(
+        field="phone",
+        read=[pb.Grant(audience=pb.AUDIENCE_OWNER)],
+        write=[pb.Grant(audience=pb.AUDIENCE_OWNER)],
+    )
+    person = pb.Person(subject="gus@droit", component_id=LAW, roles=["viewer"])
+    writes = [
+        ("CreateComponent", pb.CreateComponentRequest(id="medecine", name="Médecine")),
+        ("CreateService", pb.CreateServiceRequest(component_id=LAW, id="stages", name="Stages")),
+        ("SetLevels", pb.SetLevelsRequest(levels=["agent", "manager", "director", "dean"])),
+        ("PutPerson", pb.PutPersonRequest(person=person)),
+        ("RemovePerson", pb.RemovePersonRequest(subject="gus@droit")),
+        ("SetFieldPolicy", pb.SetFieldPolicyRequest(policy=policy)),
+    ]
+    for method, request in writes:
+        before = version(tree)
+        tree.call(method, request, admin)
+        assert version(tree) > before, method
+    before = version(tree)
+    with tree.engine.begin() as connection:  # an operator's SQL, not the service
+        connection.execute(text("UPDATE people SET roles = '[]' WHERE subject = 'nobody'"))
+    assert version(tree) > before
+
+
+def version(server: ContactsServer) -> int:
+    return int(server.sql("SELECT version FROM organisation_version")[0][0])
