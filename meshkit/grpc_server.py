@@ -31,6 +31,7 @@ from meshkit.request_id import METADATA_KEY, accepted, bind_request_id, unbind_r
 
 log = logging.getLogger(__name__)
 
+NO_RETRY_KEY = "grpc-retry-pushback-ms"
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 # (method, verified principal) -> the principal the servicer sees, or a DomainError:
@@ -51,7 +52,12 @@ def status_of(error: DomainError) -> grpc.Status:
             ]
         )
         status.details.add().Pack(bad_request)
-    return rpc_status.to_status(status)
+    answer = rpc_status.to_status(status)
+    # The service answered: a client must not try the call again (gRPC's server pushback),
+    # even for UNAVAILABLE, which channels retry only when no server answered at all.
+    return answer._replace(  # type: ignore[attr-defined,no-any-return]
+        trailing_metadata=(*answer.trailing_metadata, (NO_RETRY_KEY, "-1"))
+    )
 
 
 class AuthAndErrorsInterceptor(grpc.ServerInterceptor):

@@ -19,6 +19,7 @@ from tests.support.processes import free_port
 from tests.support.tokens import TestKeys
 
 METHOD = "/test.Probe/Call"
+UNAVAILABLE_CALLS: list[str] = []
 
 
 def _behaviour(request: empty_pb2.Empty, context: grpc.ServicerContext) -> empty_pb2.Empty:
@@ -31,6 +32,9 @@ def _behaviour(request: empty_pb2.Empty, context: grpc.ServicerContext) -> empty
         raise RuntimeError("secret-value-42 leaked in an exception")
     if principal.subject == "slow":
         time.sleep(1.0)
+    if principal.subject.startswith("unavailable"):
+        UNAVAILABLE_CALLS.append(principal.subject)
+        raise errors.Unavailable("an upstream service did not answer in time")
     return empty_pb2.Empty()
 
 
@@ -87,6 +91,49 @@ def test_field_violations_travel_to_the_caller(served: tuple[str, TestKeys]) -> 
     error = domain_error(caught.value)
     assert isinstance(error, errors.InvalidArgument)
     assert error.violations == [errors.FieldViolation("email", "is not an address")]
+
+
+def test_a_service_that_answers_unavailable_is_called_once(served: tuple[str, TestKeys]) -> None:
+    # Channels retry UNAVAILABLE when no server answered; an answer (a write may be done)
+    # carries the server's "do not retry", so a test mail is not sent four times.
+    target, keys = served
+    with pytest.raises(grpc.RpcError) as caught:
+        _call(target, keys.issuer.mint("unavailable-once"))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert UNAVAILABLE_CALLS.count("unavailable-once") == 1
+
+
+def test_a_call_to_a_server_that_comes_back_is_retried(tmp_path: Path) -> None:
+    keys = TestKeys(tmp_path)
+    port = free_port()
+    channel = open_channel(f"127.0.0.1:{port}", lambda: keys.issuer.mint("ok"), 10.0)
+    with pytest.raises(grpc.RpcError):  # nobody listens: fails, and the channel backs off
+        channel.unary_unary(METHOD)(b"", timeout=0.5)
+    handler = grpc.method_handlers_generic_handler(
+        "test.Probe",
+        {
+            "Call": grpc.unary_unary_rpc_method_handler(
+                _behaviour,
+                request_deserializer=empty_pb2.Empty.FromString,
+                response_serializer=empty_pb2.Empty.SerializeToString,
+            )
+        },
+    )
+    server, _ = build_server(
+        keys.verifier, [("test.Probe", lambda s: s.add_generic_rpc_handlers((handler,)))]
+    )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    try:
+        reply = channel.unary_unary(
+            METHOD,
+            request_serializer=empty_pb2.Empty.SerializeToString,
+            response_deserializer=empty_pb2.Empty.FromString,
+        )(empty_pb2.Empty())
+        assert reply == empty_pb2.Empty()
+    finally:
+        server.stop(0)
+        channel.close()
 
 
 def test_an_unexpected_error_is_a_bare_internal(served: tuple[str, TestKeys]) -> None:
