@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
 
 from services.dev.up import PORT_COUNT, Ports
-from tests.support.processes import wait_http_healthy
+from tests.support.processes import free_port_run, wait_http_healthy
 
 SERVICE_PREFIXES = ("CONTACTS_", "CONSENT_", "CAMPAIGNS_", "GATEWAY_", "CRM_")
-
-
-def free_port_run(length: int) -> int:
-    """A base port with `length` free ports after it."""
-    for _ in range(100):
-        base = random.randrange(20000, 60000)
-        try:
-            for port in range(base, base + length):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
 
 
 class EmbeddedMesh:
