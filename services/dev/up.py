@@ -98,6 +98,8 @@ class Ports:
             "GATEWAY_CONTACTS_TARGET": f"{local}:{self.contacts}",
             "GATEWAY_CONSENT_TARGET": f"{local}:{self.consent}",
             "GATEWAY_CAMPAIGNS_TARGET": f"{local}:{self.campaigns}",
+            # Embedded defaults: the console offers the development sign-in.
+            "GATEWAY_CONSOLE_DEV_LOGIN": "true",
             **{
                 f"{name.upper()}_METRICS_LISTEN": f"{local}:{port}"
                 for name, port in self.metrics().items()

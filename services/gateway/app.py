@@ -16,6 +16,7 @@ from services.gateway import (
     campaigns,
     consent,
     consent_links,
+    console,
     contacts,
     idempotency,
     imports,
@@ -91,6 +92,7 @@ def create_app(
     )
     idempotency.install(app, store, operations)
     problems.install(app)
+    console.install(app, settings)  # after problems: its 404 page serves /console paths
     meta.install(app, openapi.document(operations.values()))
     public.install(app, UnsubscribeTokens(settings.unsubscribe_secret))
     # Person links share the unsubscribe secret with consent and campaigns, which sign them.

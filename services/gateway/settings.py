@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from meshkit.metrics import MetricsSettings
-from meshkit.settings import IdentitySettings, dev_unsubscribe_secret
+from meshkit.settings import IdentitySettings, dev_private_key, dev_secret, dev_unsubscribe_secret
 from meshkit.tls import TlsClientSettings
 
 
@@ -83,3 +85,58 @@ class GatewaySettings(IdentitySettings, TlsClientSettings, MetricsSettings):
         description="Requests per client IP per minute on the public pages (unsubscribe, "
         "preferences, receipts); 0 turns it off. Health and the OpenAPI document are not limited.",
     )
+    console_secret: str = Field(
+        default_factory=lambda: dev_secret("console-secret"),
+        description="Secret signing the web console's session cookies (at least 32 characters "
+        "in production; every gateway replica needs the same one).",
+    )
+    console_secure_cookies: bool = Field(
+        default=True,
+        description="Mark the console's session cookie `Secure` (browsers still accept it on "
+        "http://localhost and http://127.0.0.1).",
+    )
+    console_session_hours: float = Field(
+        default=8.0, gt=0, description="How long a console session lasts before signing in again."
+    )
+    console_dev_login: bool = Field(
+        default=False,
+        description="Development sign-in to the console (mints a token for a chosen component "
+        "and role with the development key). Embedded defaults only: `crm up` turns it on; "
+        "refused when development tokens are off (`JWT_PUBLIC_KEY_FILE` empty).",
+    )
+    console_dev_private_key_file: Path = Field(
+        default_factory=dev_private_key,
+        description="Private development key the development sign-in mints tokens with.",
+    )
+    console_oidc_issuer: str = Field(
+        default="",
+        description="Issuer the console signs users in with (authorization code with PKCE); "
+        "one of OIDC_ISSUERS. Empty: no single sign-on button.",
+    )
+    console_oidc_client_id: str = Field(
+        default="crm-console", description="Client id of the console at the identity provider."
+    )
+    console_oidc_client_secret: str = Field(
+        default="",
+        description="Client secret, for a confidential client (empty: a public client, PKCE only).",
+    )
+    console_oidc_scopes: str = Field(
+        default="openid email profile", description="Scopes the console asks the provider for."
+    )
+    console_public_url: str = Field(
+        default="",
+        description="Public base URL of the gateway (https://crm.example), for the OIDC "
+        "redirect URI behind a proxy; empty: the address the request came to.",
+    )
+
+    @model_validator(mode="after")
+    def _console_sign_in(self) -> GatewaySettings:
+        if self.console_dev_login and self.jwt_public_key_file is None:
+            raise ValueError(
+                "console_dev_login needs development tokens (JWT_PUBLIC_KEY_FILE is empty)"
+            )
+        if self.console_oidc_issuer and self.console_oidc_issuer not in {
+            issuer.issuer for issuer in self.oidc_issuers
+        }:
+            raise ValueError("console_oidc_issuer must be one of oidc_issuers")
+        return self

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.support.console import ConsoleClient
 from tests.support.oidc import TestProvider
 from tests.support.processes import (
     free_port,
@@ -240,6 +241,7 @@ class Mesh:
             **base,
             **self.keys.env("GATEWAY_"),
             **provider.env("GATEWAY_"),
+            "GATEWAY_CONSOLE_OIDC_ISSUER": provider.issuer,
             "GATEWAY_LISTEN": f"127.0.0.1:{ports['gateway']}",
             "GATEWAY_METRICS_LISTEN": f"127.0.0.1:{metrics['gateway']}",
             "GATEWAY_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",
@@ -258,6 +260,11 @@ class Mesh:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
         forget_redis_prefix(self.redis_prefix)
+
+    def console(self) -> ConsoleClient:
+        """A new browser-like console user (sign in with `.sign_in(person(...))`)."""
+        assert self.provider is not None
+        return ConsoleClient(self.gateway_url, self.provider)
 
     def all_logs(self) -> str:
         """Everything every process wrote, for no-leak checks."""

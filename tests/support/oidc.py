@@ -1,11 +1,21 @@
-"""A tiny OpenID Connect provider for tests: discovery and JWKS over HTTP, tokens it signs."""
+"""A tiny OpenID Connect provider for tests: discovery and JWKS over HTTP, tokens it signs,
+and the authorization-code flow with PKCE (S256) that the console signs in with.
+
+`login_as(**claims)` says who the next person to reach the authorization
+endpoint is (the provider's own login form is not modelled): the endpoint
+redirects back at once with a code, which the token endpoint exchanges only
+with the matching code verifier, once.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,6 +26,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from meshkit.oidc import DISCOVERY_PATH
 
 JWKS_PATH = "/protocol/openid-connect/certs"
+AUTH_PATH = "/protocol/openid-connect/auth"
+TOKEN_PATH = "/protocol/openid-connect/token"
 
 
 class TestProvider:
@@ -33,11 +45,22 @@ class TestProvider:
         self.down = False
         self._keys: list[tuple[str, Any]] = []
         self.rotate()
+        self.user: dict[str, Any] | None = None  # who signs in at the authorization endpoint
+        self.codes: dict[str, dict[str, Any]] = {}  # issued, not yet exchanged
+        self.exchanges: list[dict[str, str]] = []  # every token request's form
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 provider.requests += 1
+                if self.path.startswith("/realms/univ" + AUTH_PATH):
+                    status, headers = provider._authorize(self.path)
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 document = provider._document(self.path)
                 if provider.down or document is None:
                     self.send_response(503 if provider.down else 404)
@@ -45,6 +68,21 @@ class TestProvider:
                     return
                 body = json.dumps(document).encode()
                 self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                provider.requests += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                if self.path != "/realms/univ" + TOKEN_PATH:
+                    status, document = 404, {"error": "not_found"}
+                else:
+                    status, document = provider._exchange(form)
+                body = json.dumps(document).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -94,7 +132,12 @@ class TestProvider:
 
     def _document(self, path: str) -> dict[str, Any] | None:
         if path == "/realms/univ" + DISCOVERY_PATH:
-            return {"issuer": self.issuer, "jwks_uri": self.jwks_uri}
+            return {
+                "issuer": self.issuer,
+                "jwks_uri": self.jwks_uri,
+                "authorization_endpoint": self.issuer + AUTH_PATH,
+                "token_endpoint": self.issuer + TOKEN_PATH,
+            }
         if path == "/realms/univ" + JWKS_PATH:
             keys = []
             for kid, key in self._keys:
@@ -131,3 +174,52 @@ class TestProvider:
             algorithm=algorithm,
             headers={"kid": kid or self.kid},
         )
+
+    def login_as(self, **claims: Any) -> None:
+        """The next sign-in at the authorization endpoint is this person (claims on top of
+        `claims()`'s defaults, e.g. groups=["/sciences"], realm_access={"roles": [...]})."""
+        self.user = claims
+
+    def _authorize(self, path: str) -> tuple[int, dict[str, str]]:
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
+        redirect_uri = query.get("redirect_uri", "")
+        if (
+            self.user is None
+            or query.get("response_type") != "code"
+            or query.get("code_challenge_method") != "S256"
+            or not query.get("code_challenge")
+            or not redirect_uri
+        ):
+            return 400, {}
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = {
+            "challenge": query["code_challenge"],
+            "redirect_uri": redirect_uri,
+            "client_id": query.get("client_id", ""),
+            "nonce": query.get("nonce", ""),
+            "claims": dict(self.user),
+        }
+        answer = urllib.parse.urlencode({"code": code, "state": query.get("state", "")})
+        return 302, {"Location": f"{redirect_uri}?{answer}"}
+
+    def _exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        self.exchanges.append(form)
+        issued = self.codes.pop(form.get("code", ""), None)  # a code works once
+        if issued is None or form.get("grant_type") != "authorization_code":
+            return 400, {"error": "invalid_grant"}
+        digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        if (
+            challenge != issued["challenge"]
+            or form.get("redirect_uri") != issued["redirect_uri"]
+            or form.get("client_id") != issued["client_id"]
+        ):
+            return 400, {"error": "invalid_grant"}
+        claims = issued["claims"]
+        id_claims = {**claims, "nonce": issued["nonce"], "typ": "ID"}
+        return 200, {
+            "access_token": self.token(**claims),
+            "id_token": self.token(audience=issued["client_id"], **id_claims),
+            "token_type": "Bearer",
+            "expires_in": 300,
+        }

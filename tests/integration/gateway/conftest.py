@@ -16,6 +16,7 @@ from sqlalchemy import create_engine
 
 from tests.integration.gateway.harness import UNSUBSCRIBE_SECRET, A, B, Gateway
 from tests.support.mesh import Api
+from tests.support.oidc import TestProvider
 from tests.support.processes import free_port, service_process, wait_grpc_healthy, wait_http_healthy
 from tests.support.stores import REDIS_URL, fresh_postgres, redis_prefix
 from tests.support.tokens import TestKeys
@@ -26,10 +27,13 @@ def campaigns_available() -> bool:
     return importlib.util.find_spec("services.campaigns.bootstrap") is not None
 
 
-def _service_env(name: str, keys: TestKeys, port: int, database_url: str) -> dict[str, str]:
+def _service_env(
+    name: str, keys: TestKeys, provider: TestProvider, port: int, database_url: str
+) -> dict[str, str]:
     prefix = f"{name.upper()}_"
     return {
         **keys.env(prefix),
+        **provider.env(prefix),
         f"{prefix}LISTEN": f"127.0.0.1:{port}",
         f"{prefix}DATABASE_URL": database_url,
     }
@@ -45,9 +49,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home = {"CRM_HOME": str(folder / "home")}
     urls: dict[str, str] = {}
     with ExitStack() as stack:
+        # The identity provider the console signs people in with (and every service trusts).
+        provider = TestProvider("EC")
+        stack.callback(provider.close)
         for name in names:
             url = urls[name] = stack.enter_context(fresh_postgres(f"gw_{name}"))
-            env = {**home, **_service_env(name, keys, ports[name], url)}
+            env = {**home, **_service_env(name, keys, provider, ports[name], url)}
             env["CONSENT_CONTACTS_TARGET"] = f"127.0.0.1:{ports['contacts']}"
             env["CONTACTS_CONSENT_TARGET"] = f"127.0.0.1:{ports['consent']}"
             if name == "campaigns":
@@ -64,6 +71,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         env = {
             **home,
             **keys.env("GATEWAY_"),
+            **provider.env("GATEWAY_"),
+            "GATEWAY_CONSOLE_OIDC_ISSUER": provider.issuer,
             "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}",
             "GATEWAY_CONTACTS_TARGET": f"127.0.0.1:{ports['contacts']}",
             "GATEWAY_CONSENT_TARGET": f"127.0.0.1:{ports['consent']}",
@@ -88,6 +97,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             databases["contacts"],
             targets,
             databases,
+            provider,
         )
         for component in (A, B):
             reply = running.api.call(

@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import Engine
 
+from tests.support.console import ConsoleClient
 from tests.support.mesh import Api
+from tests.support.oidc import TestProvider
 from tests.support.tokens import TestKeys
 
 UNSUBSCRIBE_SECRET = "gateway-integration-unsubscribe-secret"
@@ -34,6 +36,12 @@ class Gateway:
     engine: Engine
     targets: dict[str, str] = field(default_factory=dict)  # gRPC address of each service
     databases: dict[str, Engine] = field(default_factory=dict)
+    provider: TestProvider | None = None  # the console signs people in with it
+
+    def console(self) -> ConsoleClient:
+        """A new browser-like console user (sign in with `.sign_in(person(...))`)."""
+        assert self.provider is not None
+        return ConsoleClient(self.api.base, self.provider)
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.logs.rglob("*.log"))

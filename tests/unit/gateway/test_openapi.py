@@ -29,9 +29,14 @@ def document(client: FlaskClient) -> dict[str, Any]:
 
 
 def served(app: Flask) -> set[tuple[str, str]]:
-    """(path, method) of every rule of the app, in OpenAPI's path syntax."""
+    """(path, method) of every API rule of the app, in OpenAPI's path syntax.
+
+    The web console's pages (/console/...) are HTML for people, not API operations.
+    """
     pairs = set()
     for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/console"):
+            continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         pairs |= {(path, m) for m in (rule.methods or set()) - IGNORED_METHODS}
     return pairs

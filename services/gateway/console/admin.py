@@ -1,0 +1,15 @@
+"""Console area: admin (placeholder landing page until its pages land)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from services.gateway.console import session as signed
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@blueprint.get("/")
+@signed.login_required
+def index() -> str:
+    return render_template("console/home.html")

@@ -1,0 +1,154 @@
+"""Signing in and out: single sign-on (OIDC code + PKCE) and, on embedded defaults only,
+the development sign-in.
+
+The development sign-in answers 404, exactly like a route that does not exist,
+unless GATEWAY_CONSOLE_DEV_LOGIN is on (`crm up` turns it on); the sign-in page
+then shows no form for it either.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from meshkit.errors import DomainError, InvalidArgument
+from meshkit.identity import TokenIssuer
+from meshkit.roles import Role
+from services.gateway.console import session as signed
+from services.gateway.console.oidc_client import OidcClient, Pending
+from services.gateway.settings import GatewaySettings
+
+blueprint = Blueprint("login", __name__)
+OIDC = "crm.console.oidc"
+DEV = "crm.console.dev_issuer"
+_PENDING = "oidc_pending"
+STAFF_ROLES = tuple(role for role in Role if role is not Role.SERVICE)
+DEV_TOKEN_SECONDS = 8 * 3600
+
+
+def configure(settings: GatewaySettings) -> dict[str, object]:
+    """The sign-in methods these settings allow, for the app's extensions."""
+    methods: dict[str, object] = {}
+    if settings.console_oidc_issuer:
+        issuer = next(i for i in settings.oidc_issuers if i.issuer == settings.console_oidc_issuer)
+        methods[OIDC] = OidcClient(
+            issuer,
+            settings.console_oidc_client_id,
+            settings.console_oidc_client_secret,
+            settings.console_oidc_scopes,
+        )
+    if settings.console_dev_login:
+        methods[DEV] = TokenIssuer(
+            settings.console_dev_private_key_file, settings.jwt_issuer, settings.jwt_audience
+        )
+    return methods
+
+
+def _client() -> OidcClient | None:
+    return current_app.extensions.get(OIDC)
+
+
+def _redirect_uri() -> str:
+    base = current_app.config.get("CONSOLE_PUBLIC_URL") or ""
+    path = url_for("console.login.callback")
+    return base.rstrip("/") + path if base else url_for("console.login.callback", _external=True)
+
+
+@blueprint.get("/login")
+def page() -> str:
+    """The sign-in page: the SSO button, and the development form where it exists."""
+    return render_template(
+        "console/login.html",
+        sso=_client() is not None,
+        dev=DEV in current_app.extensions,
+        roles=STAFF_ROLES,
+        next=request.args.get("next", ""),
+        expired=request.args.get("expired") == "1",
+        error=None,
+    )
+
+
+@blueprint.post("/login/sso")
+def sso() -> Response:
+    """Sends the browser to the provider with a fresh state, nonce and PKCE challenge."""
+    client = _client()
+    if client is None:
+        return redirect(url_for("console.login.page"))
+    target, pending = client.begin(_redirect_uri(), signed.safe_next(request.form.get("next")))
+    session[_PENDING] = pending.as_dict()
+    return redirect(target)
+
+
+@blueprint.get("/login/callback")
+def callback() -> Response | tuple[str, int]:
+    """The provider's answer: exchange the code, verify the token, open the session."""
+    client = _client()
+    if client is None:
+        return redirect(url_for("console.login.page"))
+    pending_value = session.pop(_PENDING, None)
+    try:
+        if request.args.get("error"):
+            raise InvalidArgument("the identity provider refused the sign-in")
+        pending = Pending.from_dict(pending_value)
+        token = client.finish(
+            pending, request.args.get("state", ""), request.args.get("code", ""), _redirect_uri()
+        )
+        signed.start(token)
+    except DomainError as error:
+        return _failed(error.detail)
+    return redirect(signed.safe_next(pending.next))
+
+
+@blueprint.post("/login/dev")
+def dev() -> Response | tuple[str, int]:
+    """Mints a development token for the chosen placement and role, then signs in with it."""
+    issuer: TokenIssuer | None = current_app.extensions.get(DEV)
+    if issuer is None:
+        abort(404)
+    form = request.form
+    role = form.get("role", "")
+    if role not in {r.value for r in STAFF_ROLES}:
+        return _failed("unknown role")
+    subject = form.get("subject", "").strip() or "dev-user"
+    token = issuer.mint(
+        subject,
+        component=form.get("component", "").strip() or None,
+        service=form.get("service", "").strip() or None,
+        level=form.get("level", "").strip() or None,
+        roles=[role],
+        ttl_seconds=DEV_TOKEN_SECONDS,
+        email=form.get("email", "").strip() or None,
+    )
+    try:
+        signed.start(token)
+    except DomainError as error:
+        return _failed(error.detail)
+    return redirect(signed.safe_next(form.get("next")))
+
+
+@blueprint.post("/logout")
+def logout() -> Response:
+    signed.end()
+    return redirect(url_for("console.login.page"))
+
+
+def _failed(reason: str) -> tuple[str, int]:
+    html = render_template(
+        "console/login.html",
+        sso=_client() is not None,
+        dev=DEV in current_app.extensions,
+        roles=STAFF_ROLES,
+        next="",
+        expired=False,
+        error=reason,
+    )
+    return html, 401

@@ -1,0 +1,86 @@
+"""What every console page shares: language, CSRF check, security headers, template helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Blueprint, g, request, url_for
+from werkzeug.wrappers import Response
+
+from meshkit.identity import Principal
+from meshkit.roles import Role
+from services.gateway.console import i18n, security
+from services.gateway.console import session as signed
+
+
+def install(blueprint: Blueprint) -> None:
+    blueprint.before_request(_before)
+    blueprint.after_request(_after)
+    # App-wide, so the console's 404 page (no blueprint matched) renders too.
+    blueprint.app_context_processor(_helpers)
+
+
+def _before() -> None:
+    g.lang = i18n.choose_language()
+    security.check_csrf()
+
+
+def _after(response: Response) -> Response:
+    return security.secure(response)
+
+
+def _helpers() -> dict[str, Any]:
+    if not request.path.startswith("/console"):
+        return {}
+    principal = _principal_or_none()
+    return {
+        "_": i18n.translate,
+        "lang": i18n.language(),
+        "languages": i18n.LANGUAGES,
+        "csrf_field": security.csrf_field,
+        "principal": principal,
+        "nav": navigation(principal),
+        "here": request.path,
+        "with_lang": _with_lang,
+        "role_options": role_options,
+        "role_labels": role_labels,
+    }
+
+
+def role_options(roles: Iterable[Role]) -> list[tuple[str, str]]:
+    """(value, translated label) of each role, for a select."""
+    return [(role.value, i18n.translate(f"role.{role.value}")) for role in roles]
+
+
+def role_labels(roles: Iterable[str]) -> str:
+    return ", ".join(i18n.translate(f"role.{role}") for role in sorted(roles))
+
+
+def _principal_or_none() -> Principal | None:
+    try:
+        return signed.load()
+    except signed.SignInNeeded:
+        return None
+
+
+def _with_lang(lang: str) -> str:
+    """The current page in another language."""
+    values: dict[str, Any] = {**request.args.to_dict(), **(request.view_args or {})}
+    values["lang"] = lang
+    return url_for(request.endpoint or "console.home", **values)
+
+
+def navigation(principal: Principal | None) -> list[tuple[str, str]]:
+    """(endpoint, message key) of the areas this principal may open."""
+    if principal is None:
+        return []
+    items = [("console.home", "nav.home")]
+    if principal.component:
+        items.append(("console.campaigns.index", "nav.campaigns"))
+        items.append(("console.contacts.index", "nav.contacts"))
+    if principal.has_role(Role.DPO):
+        items.append(("console.privacy.index", "nav.privacy"))
+    if principal.has_role(Role.ADMIN):
+        items.append(("console.admin.index", "nav.admin"))
+    return items

@@ -1,0 +1,159 @@
+"""Headless Chromium driven by Selenium, for the console's browser tests.
+
+Uses the operating system's Chromium and ChromeDriver (Debian packages
+`chromium` and `chromium-driver`; `.ci/run` installs them); Selenium's own
+driver download is never used. Screenshots go to the artefact folder
+(`CRM_TEST_ARTEFACTS`, default `test-artefacts/`), so a test run leaves a
+picture of each main page. `axe_violations()` runs the vendored axe-core in
+the page and returns its serious and critical findings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CRM_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CRM_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+SERIOUS = ("serious", "critical")
+
+# Flags the machine's closed network needs (no background connections to Google's hosts).
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-features=Translate,OptimizationHints,MediaRouter",
+    "--password-store=basic",
+)
+
+
+def artefacts() -> Path:
+    """Where screenshots go (made on first use)."""
+    folder = Path(os.environ.get("CRM_TEST_ARTEFACTS", "test-artefacts")) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def available() -> bool:
+    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+
+
+def require() -> None:
+    """Skips, naming what to install, when the machine has no Chromium (CI installs it)."""
+    if not available():
+        pytest.skip(
+            "Chromium and ChromeDriver are not installed (apt install chromium chromium-driver)"
+        )
+
+
+@contextmanager
+def chromium(width: int = 1280, height: int = 900, mobile: bool = False) -> Iterator[Any]:
+    """A fresh headless Chromium (its own empty profile), quit on exit.
+
+    `mobile` emulates a phone of `width` x `height` CSS pixels (touch, device pixel ratio 2).
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="crm-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument("--lang=fr-FR")
+    if mobile:
+        options.add_experimental_option(
+            "mobileEmulation",
+            {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": True}},
+        )
+    else:
+        options.add_argument(f"--window-size={width},{height}")
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot(driver: Any, name: str) -> Path:
+    """Saves the whole page as `<name>.png` in the artefact folder; returns the file."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+    path = artefacts() / f"{safe}.png"
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def axe_violations(driver: Any, serious_only: bool = True) -> list[dict[str, Any]]:
+    """axe-core's violations on the current page (serious and critical ones by default).
+
+    The script is injected through the driver (DevTools), which the page's
+    Content-Security-Policy does not restrict; the page itself is unchanged.
+    """
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    driver.set_script_timeout(60)
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => done(JSON.stringify(r.violations)))"
+        ".catch(e => done(JSON.stringify({error: String(e)})));"
+    )
+    found = json.loads(result)
+    if isinstance(found, dict):
+        raise AssertionError(f"axe-core failed: {found['error']}")
+    if serious_only:
+        found = [v for v in found if v.get("impact") in SERIOUS]
+    return found
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    """One line per violation and node, for an assertion message."""
+    lines = []
+    for violation in violations:
+        for node in violation.get("nodes", [])[:5]:
+            where = node.get("target")
+            lines.append(f"{violation['id']} ({violation['impact']}): {where} {violation['help']}")
+    return "\n".join(lines)
+
+
+def horizontal_overflow(driver: Any) -> int:
+    """How many CSS pixels the page is wider than the viewport (0: no horizontal scroll)."""
+    return int(
+        driver.execute_script(
+            "return Math.max(0, document.documentElement.scrollWidth - window.innerWidth)"
+        )
+    )
+
+
+def chart_counts(driver: Any, css: str = "svg.chart-bars") -> dict[str, int]:
+    """{data-key: value} read off the labels of the first chart matching `css`."""
+    from selenium.webdriver.common.by import By
+
+    chart = driver.find_element(By.CSS_SELECTOR, css)
+    counts = {}
+    for label in chart.find_elements(By.CSS_SELECTOR, "text.chart-label"):
+        counts[label.get_attribute("data-key")] = int(float(label.get_attribute("data-value")))
+    return counts
