@@ -17,6 +17,7 @@ from flask import Blueprint, Flask
 
 from services.gateway.console import (
     admin,
+    admin_catalogue,
     campaigns,
     contacts,
     errors,
@@ -27,7 +28,7 @@ from services.gateway.console import (
 )
 from services.gateway.settings import GatewaySettings
 
-AREAS = (login, campaigns, contacts, privacy, admin)
+AREAS = (login, campaigns, contacts, privacy, admin, admin_catalogue)
 
 blueprint = Blueprint(
     "console",

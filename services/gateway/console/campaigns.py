@@ -1,4 +1,4 @@
-"""Console area: campaigns (placeholder landing page until its pages land)."""
+"""Console area: the campaigns of the signed-in manager's component (placeholder)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ blueprint = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 @blueprint.get("/")
 @signed.login_required
 def index() -> str:
-    return render_template("console/home.html")
+    return render_template("console/placeholder.html", title="nav.campaigns")

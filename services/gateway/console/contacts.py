@@ -1,4 +1,4 @@
-"""Console area: contacts (placeholder landing page until its pages land)."""
+"""Console area: contact search and the contact page (placeholder)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ blueprint = Blueprint("contacts", __name__, url_prefix="/contacts")
 @blueprint.get("/")
 @signed.login_required
 def index() -> str:
-    return render_template("console/home.html")
+    return render_template("console/placeholder.html", title="nav.contacts")

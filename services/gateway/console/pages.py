@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.gateway.console import i18n, security
+from services.gateway.console import i18n, pressure_panel, security
 from services.gateway.console import session as signed
 
 
@@ -45,6 +45,7 @@ def _helpers() -> dict[str, Any]:
         "with_lang": _with_lang,
         "role_options": role_options,
         "role_labels": role_labels,
+        "pressure_panel": pressure_panel.panel,
     }
 
 

@@ -1,4 +1,4 @@
-"""Console area: privacy (placeholder landing page until its pages land)."""
+"""Console area: the data-protection officer's pages (placeholder)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ blueprint = Blueprint("privacy", __name__, url_prefix="/privacy")
 @blueprint.get("/")
 @signed.login_required
 def index() -> str:
-    return render_template("console/home.html")
+    return render_template("console/placeholder.html", title="nav.privacy")
