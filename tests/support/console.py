@@ -15,6 +15,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,18 +27,23 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def person(
     component: str | None,
-    role: str,
+    role: str | Sequence[str],
     *,
     service: str | None = None,
     level: str | None = None,
     email: str = "staff@univ.example",
     subject: str | None = None,
 ) -> dict[str, Any]:
-    """Claims of a member of staff as Keycloak would issue them (groups, realm roles)."""
+    """Claims of a member of staff as Keycloak would issue them (groups, realm roles).
+
+    `role`: one role or several (a manager usually also edits contacts).
+    """
+    roles = [role] if isinstance(role, str) else list(role)
     claims: dict[str, Any] = {
-        "realm_access": {"roles": [role]},
+        "realm_access": {"roles": roles},
         "email": email,
-        "sub": subject or f"{component or 'grouping'}-{role}-{service or ''}-{level or ''}",
+        "sub": subject
+        or f"{component or 'grouping'}-{'+'.join(roles)}-{service or ''}-{level or ''}",
     }
     if component:
         claims["groups"] = [f"/{component}" + (f"/{service}" if service else "")]
