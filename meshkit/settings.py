@@ -160,8 +160,8 @@ def make_dev_keys(folder: Path | None = None, *, token_keys: bool = True) -> Non
 
     The development token key pair (only `crm token` reads its private half), each
     service's own key and the JWKS of their public halves (unless not `token_keys`),
-    the consent receipts' key pair, the unsubscribe secret (campaigns, gateway, consent)
-    and the suppression-list secret (consent).
+    the consent receipts' key pair, the unsubscribe secret (campaigns, gateway, consent),
+    the suppression-list secret (consent) and the console's session secret (gateway).
     """
     folder = folder or keys_folder()
     if token_keys:
@@ -170,3 +170,4 @@ def make_dev_keys(folder: Path | None = None, *, token_keys: bool = True) -> Non
     generate_dev_keys(folder / "receipt-private.pem", folder / "receipt-public.pem")
     dev_secret("unsubscribe-secret", folder)
     dev_secret("suppression-secret", folder)
+    dev_secret("console-secret", folder)

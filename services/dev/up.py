@@ -252,6 +252,7 @@ def _banner(home: Path, mail: Path, ports: Ports) -> str:
     return f"""
 The mesh is up.
   gateway (REST, OpenAPI at /openapi.json): http://127.0.0.1:{ports.gateway}
+  web console (development sign-in):        http://127.0.0.1:{ports.gateway}/console/
   contacts, consent, campaigns (gRPC): {ports.contacts}, {ports.consent}, {ports.campaigns}
   unsubscribe mail (SMTP, to unsubscribe@crm.localhost): 127.0.0.1:{ports.inbound}
   Prometheus metrics (http://127.0.0.1:PORT/metrics): {_metrics_ports(ports)}
