@@ -100,6 +100,7 @@ KEY_LAYOUT = {
     "receipt-public.pem",
     "unsubscribe-secret",
     "suppression-secret",
+    "console-secret",
 }
 
 
