@@ -48,6 +48,7 @@ class TestProvider:
         self.user: dict[str, Any] | None = None  # who signs in at the authorization endpoint
         self.codes: dict[str, dict[str, Any]] = {}  # issued, not yet exchanged
         self.exchanges: list[dict[str, str]] = []  # every token request's form
+        self.refresh_tokens: dict[str, dict[str, Any]] = {}  # live ones (rotated on use)
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -204,6 +205,11 @@ class TestProvider:
 
     def _exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         self.exchanges.append(form)
+        if form.get("grant_type") == "refresh_token":
+            grant = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if grant is None or form.get("client_id") != grant["client_id"]:
+                return 400, {"error": "invalid_grant"}
+            return 200, self._tokens(grant["claims"], grant["client_id"])
         issued = self.codes.pop(form.get("code", ""), None)  # a code works once
         if issued is None or form.get("grant_type") != "authorization_code":
             return 400, {"error": "invalid_grant"}
@@ -215,11 +221,18 @@ class TestProvider:
             or form.get("client_id") != issued["client_id"]
         ):
             return 400, {"error": "invalid_grant"}
-        claims = issued["claims"]
+        claims, client_id = issued["claims"], issued["client_id"]
         id_claims = {**claims, "nonce": issued["nonce"], "typ": "ID"}
-        return 200, {
+        tokens = self._tokens(claims, client_id)
+        tokens["id_token"] = self.token(audience=client_id, **id_claims)
+        return 200, tokens
+
+    def _tokens(self, claims: dict[str, Any], client_id: str) -> dict[str, Any]:
+        refresh = secrets.token_urlsafe(24)
+        self.refresh_tokens[refresh] = {"claims": claims, "client_id": client_id}
+        return {
             "access_token": self.token(**claims),
-            "id_token": self.token(audience=issued["client_id"], **id_claims),
+            "refresh_token": refresh,
             "token_type": "Bearer",
             "expires_in": 300,
         }

@@ -8,6 +8,8 @@ then shows no form for it either.
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 from flask import (
     Blueprint,
     abort,
@@ -40,12 +42,13 @@ def configure(settings: GatewaySettings) -> dict[str, object]:
     methods: dict[str, object] = {}
     if settings.console_oidc_issuer:
         issuer = next(i for i in settings.oidc_issuers if i.issuer == settings.console_oidc_issuer)
-        methods[OIDC] = OidcClient(
+        client = methods[OIDC] = OidcClient(
             issuer,
             settings.console_oidc_client_id,
             settings.console_oidc_client_secret,
             settings.console_oidc_scopes,
         )
+        methods[signed.REFRESHER] = lambda refresh: astuple(client.refresh(refresh))
     if settings.console_dev_login:
         methods[DEV] = TokenIssuer(
             settings.console_dev_private_key_file, settings.jwt_issuer, settings.jwt_audience
@@ -99,10 +102,10 @@ def callback() -> Response | tuple[str, int]:
         if request.args.get("error"):
             raise InvalidArgument("the identity provider refused the sign-in")
         pending = Pending.from_dict(pending_value)
-        token = client.finish(
+        tokens = client.finish(
             pending, request.args.get("state", ""), request.args.get("code", ""), _redirect_uri()
         )
-        signed.start(token)
+        signed.start(tokens.access, tokens.refresh)
     except DomainError as error:
         return _failed(error.detail)
     return redirect(signed.safe_next(pending.next))

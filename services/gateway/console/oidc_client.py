@@ -25,6 +25,15 @@ from meshkit.errors import Unauthenticated
 from meshkit.oidc import DISCOVERY_PATH, IssuerVerifier, OidcIssuer
 
 TIMEOUT_SECONDS = 10.0
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """What the token endpoint returned: the access token, and a refresh token if any."""
+
+    access: str
+    refresh: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,8 +124,8 @@ class OidcClient:
         separator = "&" if "?" in authorization else "?"
         return f"{authorization}{separator}{query}", pending
 
-    def finish(self, pending: Pending, state: str, code: str, redirect_uri: str) -> str:
-        """The access token for `code`, once the state and the ID token's nonce match."""
+    def finish(self, pending: Pending, state: str, code: str, redirect_uri: str) -> Tokens:
+        """The tokens for `code`, once the state and the ID token's nonce match."""
         if not state or not hmac.compare_digest(state.encode(), pending.state.encode()):
             raise Unauthenticated("the sign-in answer does not match the sign-in started here")
         if not code:
@@ -148,7 +157,30 @@ class OidcClient:
             nonce = str(claims.get("nonce", ""))
             if not hmac.compare_digest(nonce.encode(), pending.nonce.encode()):
                 raise Unauthenticated("the ID token's nonce does not match this sign-in")
-        return access
+        return _tokens(answer)
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        """New tokens for a refresh token (the access token lapsed while the session lasts)."""
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return _tokens(self._token_request({**form, "client_id": self.client_id}))
+
+    def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        if self.client_secret:
+            pair = f"{urllib.parse.quote(self.client_id)}:{urllib.parse.quote(self.client_secret)}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        return _post_form(self.endpoints()["token"], form, headers)
+
+
+def _tokens(answer: dict[str, Any]) -> Tokens:
+    access = answer.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise Unauthenticated("the provider returned no access token")
+    refresh = answer.get("refresh_token")
+    return Tokens(access, refresh if isinstance(refresh, str) else "")
 
 
 def _get_json(url: str) -> dict[str, Any]:

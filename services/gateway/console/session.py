@@ -2,9 +2,12 @@
 
 The session cookie (Flask's, signed with GATEWAY_CONSOLE_SECRET; `HttpOnly`,
 `Secure`, `SameSite=Lax`, path `/console`) keeps the access token the user
-signed in with. Each request verifies it exactly as the API verifies a bearer
-token (same verifier, same organisation check) and forwards it upstream, so a
-page can never show more than the API would show the same person.
+signed in with, and the provider's refresh token if it gave one: an access
+token that lapsed (providers issue them for minutes) is renewed once with it,
+and when that fails too the user signs in again. Each request verifies the
+token exactly as the API verifies a bearer token (same verifier, same
+organisation check) and forwards it upstream, so a page can never show more
+than the API would show the same person.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from services.gateway.auth import EXTENSION as AUTH
 from services.gateway.auth import Gatekeeper
 
 _TOKEN = "token"
+_REFRESH = "refresh"
+REFRESHER = "crm.console.refresher"  # app extension: a callable refresh token -> (access, refresh)
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -35,7 +40,7 @@ class SignInNeeded(Exception):
         self.expired = expired
 
 
-def start(token: str) -> Principal:
+def start(token: str, refresh: str = "") -> Principal:
     """Verifies `token` and opens a session holding it (a fresh session: no fixation)."""
     principal = verify(token)
     language = session.get("lang")
@@ -43,6 +48,8 @@ def start(token: str) -> Principal:
     if language:
         session["lang"] = language
     session[_TOKEN] = token
+    if refresh:
+        session[_REFRESH] = refresh
     session.permanent = True
     return principal
 
@@ -72,11 +79,28 @@ def load() -> Principal | None:
     try:
         principal = verify(token)
     except DomainError:
-        end()
-        raise SignInNeeded(expired=True) from None
+        token, principal = _renewed()
     g.principal = principal
     g.token = token
     return principal
+
+
+def _renewed() -> tuple[str, Principal]:
+    """A new access token from the session's refresh token, or SignInNeeded."""
+    refresh = session.get(_REFRESH)
+    refresher = current_app.extensions.get(REFRESHER)
+    if not isinstance(refresh, str) or not refresh or refresher is None:
+        end()
+        raise SignInNeeded(expired=True)
+    try:
+        token, new_refresh = refresher(refresh)
+        principal = verify(token)
+    except DomainError:
+        end()
+        raise SignInNeeded(expired=True) from None
+    session[_TOKEN] = token
+    session[_REFRESH] = new_refresh or refresh
+    return token, principal
 
 
 def signed_in() -> Principal:
@@ -131,5 +155,5 @@ def safe_next(target: str | None) -> str:
 
 def to_login(expired: bool = False) -> Response:
     """A redirect to the sign-in page, coming back here afterwards."""
-    target = request.full_path if request.method == "GET" else None
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect(url_for("console.login.page", next=target, expired=int(expired) or None))

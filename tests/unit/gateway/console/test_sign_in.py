@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import urllib.parse
 from collections.abc import Callable
 
@@ -199,3 +200,40 @@ def test_foreign_targets_go_home(target: str) -> None:
     with app.test_request_context("/"):
         assert signed.safe_next(target) == "/console/"
     assert BASE.startswith("https")
+
+
+def expired_token(provider: TestProvider) -> str:
+    now = int(time.time())
+    claims = person("sciences", "viewer", email="late@u.example")
+    return provider.token(iat=now - 3600, exp=now - 600, **claims)
+
+
+def test_a_lapsed_access_token_is_renewed_with_the_refresh_token(
+    browser: FlaskClient, provider: TestProvider
+) -> None:
+    sign_in(browser, provider, person("sciences", "viewer", email="late@u.example"))
+    with browser.session_transaction("/console/", base_url=BASE) as kept:
+        kept["token"] = expired_token(provider)
+        lapsed = kept["token"]
+    page = get(browser, "/console/")
+    assert page.status_code == 200 and "late@u.example" in page.get_data(as_text=True)
+    assert provider.exchanges[-1]["grant_type"] == "refresh_token"
+    with browser.session_transaction("/console/", base_url=BASE) as kept:
+        assert kept["token"] != lapsed
+
+
+def test_a_lapsed_token_without_a_working_refresh_sends_to_sign_in(
+    browser: FlaskClient, provider: TestProvider
+) -> None:
+    sign_in(browser, provider, person("sciences", "viewer"))
+    provider.refresh_tokens.clear()  # the provider ended the SSO session
+    with browser.session_transaction("/console/", base_url=BASE) as kept:
+        kept["token"] = expired_token(provider)
+    page = get(browser, "/console/campaigns/")
+    assert page.status_code == 302
+    location = page.headers["Location"]
+    parts = urllib.parse.urlsplit(location)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    assert parts.path == "/console/login"
+    assert query == {"next": "/console/campaigns/", "expired": "1"}
+    assert get(browser, "/console/").status_code == 302  # the session is gone
