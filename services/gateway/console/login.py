@@ -8,7 +8,7 @@ then shows no form for it either.
 
 from __future__ import annotations
 
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 
 from flask import (
     Blueprint,
@@ -25,6 +25,8 @@ from werkzeug.wrappers import Response
 from meshkit.errors import DomainError, InvalidArgument
 from meshkit.identity import TokenIssuer
 from meshkit.roles import Role
+from services.gateway.auth import EXTENSION as AUTH
+from services.gateway.auth import Gatekeeper
 from services.gateway.console import session as signed
 from services.gateway.console.oidc_client import OidcClient, Pending
 from services.gateway.settings import GatewaySettings
@@ -69,14 +71,44 @@ def _redirect_uri() -> str:
 @blueprint.get("/login")
 def page() -> str:
     """The sign-in page: the SSO button, and the development form where it exists."""
+    return _render(next=request.args.get("next", ""), expired=request.args.get("expired") == "1")
+
+
+def _render(next: str = "", expired: bool = False, error: str | None = None) -> str:
+    dev = DEV in current_app.extensions
     return render_template(
         "console/login.html",
         sso=_client() is not None,
-        dev=DEV in current_app.extensions,
+        dev=dev,
+        known=_known_places() if dev else Known(),
         roles=STAFF_ROLES,
-        next=request.args.get("next", ""),
-        expired=request.args.get("expired") == "1",
-        error=None,
+        next=next,
+        expired=expired,
+        error=error,
+    )
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the development form suggests: the organisation's components, services, levels."""
+
+    components: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+
+
+def _known_places() -> Known:
+    keeper: Gatekeeper = current_app.extensions[AUTH]
+    if keeper.organisation is None:
+        return Known()
+    try:
+        tree = keeper.organisation.tree()
+    except DomainError:  # contacts not up yet: the form still works, without suggestions
+        return Known()
+    return Known(
+        tuple(sorted(tree.components)),
+        tuple(sorted({service for _, service in tree.services})),
+        tree.levels,
     )
 
 
@@ -145,13 +177,4 @@ def logout() -> Response:
 
 
 def _failed(reason: str) -> tuple[str, int]:
-    html = render_template(
-        "console/login.html",
-        sso=_client() is not None,
-        dev=DEV in current_app.extensions,
-        roles=STAFF_ROLES,
-        next="",
-        expired=False,
-        error=reason,
-    )
-    return html, 401
+    return _render(error=reason), 401
