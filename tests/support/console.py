@@ -134,8 +134,8 @@ class ConsoleClient:
     def sign_in(self, claims: dict[str, Any], next_path: str = "") -> Page:
         """The whole OIDC sign-in; returns the page the console lands on."""
         self.provider.login_as(**claims)
-        self.get("/console/login")
-        to_provider = self.post("/console/login/sso", {"next": next_path})
+        query = urllib.parse.urlencode({"next": next_path}) if next_path else ""
+        to_provider = self._send(f"/console/login/sso?{query}")
         assert to_provider.status in (302, 303), to_provider.html
         back = fetch(to_provider.location)
         assert back.status == 302, f"the provider refused the sign-in ({back.status})"

@@ -112,13 +112,18 @@ def _known_places() -> Known:
     )
 
 
-@blueprint.post("/login/sso")
+@blueprint.get("/login/sso")
 def sso() -> Response:
-    """Sends the browser to the provider with a fresh state, nonce and PKCE challenge."""
+    """Sends the browser to the provider with a fresh state, nonce and PKCE challenge.
+
+    A link, not a form: the CSP's `form-action 'self'` would stop a form whose answer
+    redirects to the provider. Starting a sign-in changes nothing but this browser's
+    own pending state; the answer is bound to it by `state`.
+    """
     client = _client()
     if client is None:
         return redirect(url_for("console.login.page"))
-    target, pending = client.begin(_redirect_uri(), signed.safe_next(request.form.get("next")))
+    target, pending = client.begin(_redirect_uri(), signed.safe_next(request.args.get("next")))
     session[_PENDING] = pending.as_dict()
     return redirect(target)
 

@@ -18,8 +18,7 @@ def test_a_manager_signs_in_and_lands_on_the_home_page(gateway: Gateway) -> None
 def test_a_group_the_organisation_does_not_know_cannot_sign_in(gateway: Gateway) -> None:
     user = gateway.console()
     user.provider.login_as(**person("no-such-component", "campaign_manager"))
-    user.get("/console/login")
-    started = user.post("/console/login/sso")
+    started = user.get("/console/login/sso")
     back = fetch(started.location)
     refused = user.get(back.location)
     assert refused.status == 401

@@ -1,0 +1,36 @@
+"""Signing in to the console in a real Chromium, through the identity provider, with the
+console's own Content-Security-Policy in force (a form whose answer redirected to the
+provider would be stopped by `form-action 'self'`: the sign-in must still work)."""
+
+from __future__ import annotations
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.conftest import COMPONENT_A, World
+from tests.support import browser
+from tests.support.console import person
+
+
+def test_a_manager_signs_in_through_the_provider_and_out_again(world: World) -> None:
+    browser.require()
+    provider = world.mesh.provider
+    assert provider is not None
+    provider.login_as(**person(COMPONENT_A, "campaign_manager", email="sso@univ.example"))
+    base = world.mesh.gateway_url
+    with browser.chromium() as driver:
+        driver.get(f"{base}/console/campaigns/")  # signed out: sent to sign in, then back
+        driver.find_element(By.ID, "sso").click()
+        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/console/campaigns/"))
+        assert "sso@univ.example" in driver.find_element(By.TAG_NAME, "header").text
+        cookie = driver.get_cookie("crm_console")
+        assert cookie is not None and cookie["httpOnly"] and cookie["secure"]
+        assert cookie["sameSite"] == "Lax" and cookie["path"] == "/console"
+        browser.screenshot(driver, "console-sign-in-landed")
+        driver.find_element(By.CSS_SELECTOR, "header form button[type=submit]").click()
+        WebDriverWait(driver, 30).until(lambda d: "/console/login" in d.current_url)
+        driver.get(f"{base}/console/")
+        assert "/console/login" in driver.current_url  # the session is gone
+        assert browser.axe_violations(driver) == [], browser.describe(
+            browser.axe_violations(driver)
+        )
