@@ -16,12 +16,11 @@ def test_a_manager_signs_in_through_the_provider_and_out_again(world: World) -> 
     browser.require()
     provider = world.mesh.provider
     assert provider is not None
-    provider.login_as(**person(COMPONENT_A, "campaign_manager", email="sso@univ.example"))
+    claims = person(COMPONENT_A, "campaign_manager", email="sso@univ.example")
     base = world.mesh.gateway_url
     with browser.chromium() as driver:
-        driver.get(f"{base}/console/campaigns/")  # signed out: sent to sign in, then back
-        driver.find_element(By.ID, "sso").click()
-        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/console/campaigns/"))
+        # Signed out on a page: sent to sign in, through the provider, then back.
+        browser.sign_in(driver, base, provider, claims, "/console/campaigns/")
         assert "sso@univ.example" in driver.find_element(By.TAG_NAME, "header").text
         cookie = driver.get_cookie("crm_console")
         assert cookie is not None and cookie["httpOnly"] and cookie["secure"]

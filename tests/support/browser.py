@@ -157,3 +157,18 @@ def chart_counts(driver: Any, css: str = "svg.chart-bars") -> dict[str, int]:
     for label in chart.find_elements(By.CSS_SELECTOR, "text.chart-label"):
         counts[label.get_attribute("data-key")] = int(float(label.get_attribute("data-value")))
     return counts
+
+
+def sign_in(
+    driver: Any, base: str, provider: Any, claims: dict[str, Any], path: str = "/console/"
+) -> None:
+    """Signs in through the identity provider (the #sso link), as a person would, and lands
+    on `path` (the console sends a signed-out visitor to sign in, then back)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    provider.login_as(**claims)
+    driver.delete_all_cookies()
+    driver.get(base + path)
+    driver.find_element(By.ID, "sso").click()
+    WebDriverWait(driver, 30).until(lambda d: d.current_url == base + path)
