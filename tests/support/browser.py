@@ -168,7 +168,8 @@ def sign_in(
     from selenium.webdriver.support.ui import WebDriverWait
 
     provider.login_as(**claims)
-    driver.delete_all_cookies()
+    driver.get(base + "/console/login")
+    driver.delete_all_cookies()  # whoever was signed in before is not any more
     driver.get(base + path)
     driver.find_element(By.ID, "sso").click()
     WebDriverWait(driver, 30).until(lambda d: d.current_url == base + path)
