@@ -7,6 +7,7 @@ blueprint made here, so each module stays small.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,8 +124,9 @@ def outcome_tone(code: str) -> str:
     return _TONES.get(code, "bad")
 
 
-def ordered_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+def ordered_counts(raw: Mapping[Any, int]) -> list[tuple[str, int]]:
     """Counts per outcome, known codes first in a fixed order, then the others by name."""
+    counts = {str(getattr(code, "value", code)): int(n) for code, n in raw.items()}
     known = [(code, counts[code]) for code in OUTCOMES if code in counts]
     others = sorted((code, n) for code, n in counts.items() if code not in OUTCOMES)
     return known + others

@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import g, redirect, render_template, request, url_for
 from pydantic import ValidationError
-from werkzeug.wrappers import Response
 
 from meshkit.errors import FieldViolation, InvalidArgument
 from meshkit.fields import DISPLAY_NAME

@@ -86,7 +86,7 @@ def preview(campaign_id: str) -> str:
     listed = mapping.preview(reply)
     chart = None
     if not token:
-        counts = common.ordered_counts(dict(listed.counts))
+        counts = common.ordered_counts(listed.counts)
         chart = charts.bar_chart(
             i18n.translate("campaigns.preview.chart"),
             [
@@ -169,7 +169,7 @@ def report(campaign_id: str) -> str:
         i18n.translate(f"campaigns.report.chart_desc_{unit}"),
         empty=i18n.translate("chart.empty"),
     )
-    counts = common.ordered_counts(dict(campaign.outcome_counts or {}))
+    counts = common.ordered_counts(campaign.outcome_counts or {})
     counts_chart = charts.bar_chart(
         i18n.translate("campaigns.report.counts"),
         [

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
 from flask import flash, redirect, render_template, request, url_for
+from pydantic import ValidationError
 from werkzeug.wrappers import Response
 
 from meshkit.errors import InvalidArgument
@@ -115,7 +115,7 @@ def _campaign_page(
         "console/campaigns/campaign.html",
         campaign=campaign,
         actions=_actions(campaign.status) if _manager() else {"report"},
-        counts=common.ordered_counts(dict(campaign.outcome_counts or {})),
+        counts=common.ordered_counts(campaign.outcome_counts or {}),
         errors=errors or {},
         send_at=send_at,
         ui=common,
