@@ -71,6 +71,7 @@ i18n.register(MESSAGES)
 _REPORT_PAGE = 1000
 _MAX_REPORT_PAGES = 50
 _MAX_FILLED_BUCKETS = 72
+_MIN_BUCKETS = 12
 
 
 @blueprint.get("/<campaign_id>/preview")
@@ -146,7 +147,10 @@ def _sends_over_time(campaign_id: str) -> tuple[list[charts.Bar], bool, str]:
     first, last = min(counted), max(counted)
     keys = sorted(counted)
     if (last - first) / step < _MAX_FILLED_BUCKETS:
-        keys = [first + step * i for i in range(int((last - first) / step) + 1)]
+        # At least _MIN_BUCKETS columns, ending at the last send: a lone column would
+        # fill the whole picture.
+        span = max(int((last - first) / step) + 1, _MIN_BUCKETS)
+        keys = [last - step * i for i in reversed(range(span))]
     shape = "%Y-%m-%dT%H:00Z" if hourly else "%Y-%m-%d"
     label = "%d/%m %Hh" if hourly else "%Y-%m-%d"
     bars = [
