@@ -14,13 +14,16 @@ decides who sees what.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from meshkit.errors import InvalidArgument, NotFound
+from meshkit.grpc_client import domain_error
 from meshkit.roles import Role
 from protos.crm.consent.v1 import consent_pb2
 from protos.crm.contacts.v1 import contacts_pb2
@@ -30,6 +33,7 @@ from services.gateway.console import i18n
 from services.gateway.console import session as signed
 
 blueprint = Blueprint("privacy", __name__, url_prefix="/privacy")
+Reply = TypeVar("Reply")
 
 PAGE_SIZE = 25
 DUE_SOON_DAYS = 7
@@ -304,14 +308,11 @@ def open_request() -> Any:
         errors["contact_id"] = i18n.translate("privacy.open.bad_contact")
     if not errors:
         try:
-            opened = upstream().consent.OpenPrivacyRequest(
-                consent_pb2.OpenPrivacyRequestRequest(
-                    kind=mapping._value(
-                        consent_pb2.PrivacyRequestKind, privacy_requests.KIND_PREFIX, form["kind"]
-                    ),
-                    contact_id=form["contact_id"],
-                )
+            kind = mapping._value(
+                consent_pb2.PrivacyRequestKind, privacy_requests.KIND_PREFIX, form["kind"]
             )
+            asked = consent_pb2.OpenPrivacyRequestRequest(kind=kind, contact_id=form["contact_id"])
+            opened = _refusals(lambda: upstream().consent.OpenPrivacyRequest(asked))
         except InvalidArgument as refused:
             errors = _field_errors(refused, {"kind", "contact_id"}, "contact_id")
         except NotFound:
@@ -359,11 +360,10 @@ def audit() -> Any:
     reads: list[contacts_pb2.SensitiveRead] = []
     next_token = ""
     try:
-        reply = upstream().contacts.ListSensitiveReads(
-            contacts_pb2.ListSensitiveReadsRequest(
-                contact_id=contact_id, page_size=PAGE_SIZE, page_token=token
-            )
+        asked = contacts_pb2.ListSensitiveReadsRequest(
+            contact_id=contact_id, page_size=PAGE_SIZE, page_token=token
         )
+        reply = _refusals(lambda: upstream().contacts.ListSensitiveReads(asked))
         reads, next_token = list(reply.reads), reply.next_page_token
     except InvalidArgument as refused:
         errors = _field_errors(refused, {"contact_id"}, "contact_id")
@@ -426,8 +426,16 @@ def _kind_options() -> list[tuple[str, str]]:
 
 
 def _receipt(event_id: str) -> Any:
-    reply = upstream().consent.GetReceipt(consent_pb2.GetReceiptRequest(event_id=event_id))
-    return mapping.consent_receipt(reply)
+    asked = consent_pb2.GetReceiptRequest(event_id=event_id)
+    return mapping.consent_receipt(_refusals(lambda: upstream().consent.GetReceipt(asked)))
+
+
+def _refusals(call: Callable[[], Reply]) -> Reply:
+    """The call's reply; a refusal as the domain error the service raised (forms catch some)."""
+    try:
+        return call()
+    except grpc.RpcError as error:
+        raise domain_error(error) from None
 
 
 def _field_errors(refused: InvalidArgument, fields: set[str], fallback: str) -> dict[str, str]:
