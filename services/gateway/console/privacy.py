@@ -168,6 +168,7 @@ MESSAGES = {
     "privacy.receipt.language": ("Langue", "Language"),
     "privacy.receipt.principal": ("Personne (identifiant)", "Person (id)"),
     "privacy.receipt.controllers": ("Responsables du traitement", "Controllers"),
+    "privacy.receipt.controller": ("Responsable", "Controller"),
     "privacy.receipt.policy": ("Politique de confidentialité", "Privacy policy"),
     "privacy.receipt.sensitive": ("Données sensibles", "Sensitive data"),
     "privacy.receipt.yes": ("oui", "yes"),
