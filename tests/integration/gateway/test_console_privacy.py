@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from services.consent.receipts import verify_receipt
+from services.gateway.console.privacy import Due, due
 from tests.integration.gateway.harness import A, B, Gateway, problem
 from tests.support.console import ConsoleClient, person
 
@@ -233,3 +235,13 @@ def test_a_receipt_reads_as_kantara_fields_and_its_jwt_verifies(gateway: Gateway
     # An unknown id is the service's 404, the same page as for another's receipt.
     assert user.get(f"/console/privacy/receipts?event_id={uuid.uuid4()}").status == 404
     assert user.get(f"/console/privacy/receipts/{uuid.uuid4()}.jwt").status == 404
+
+
+def test_days_left_flag_overdue_and_due_within_a_week_but_not_finished_requests() -> None:
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert due("open", "2026-03-20T12:00:00Z", now) == Due(19, "")
+    assert due("in_progress", "2026-03-08T12:00:00Z", now) == Due(7, "soon")
+    assert due("open", "2026-03-01T18:00:00Z", now) == Due(1, "soon")
+    assert due("open", "2026-02-27T12:00:00Z", now) == Due(-2, "overdue")
+    assert due("done", "2026-02-27T12:00:00Z", now) == Due(-2, "finished")
+    assert due("failed", "2026-03-03T12:00:00Z", now).flag == "finished"
