@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import statistics
 import tempfile
 import time
@@ -156,6 +157,14 @@ def add_times(figures: Figures, label: str, seconds: list[float]) -> None:
     )
 
 
+def _detail(body: str) -> str:
+    """A problem's detail, else the start of the body."""
+    try:
+        return str(json.loads(body).get("detail", ""))
+    except (ValueError, AttributeError):
+        return body[:120]
+
+
 def _console_rows(page: Page) -> int:
     """Recipient rows of the console's preview table (rows with a data-label'd cell)."""
     return page.html.count("<tr") - page.html.count("<thead")
@@ -194,15 +203,21 @@ def main() -> None:
         path = f"/v1/campaigns/{campaign_id}/preview?page_size={PAGE_SIZE}"
         last: dict[str, Any] = {}
 
+        refusals: list[str] = []
+
         def rest() -> tuple[int, int]:
             answer = mesh.api.call("GET", path, manager)
-            if answer.status == 200:
-                last.update(answer.json)
-            return answer.status, len(answer.json.get("recipients", [])) if answer.json else 0
+            if answer.status != 200:
+                refusals.append(f"{answer.status} {_detail(answer.text)}")
+                return answer.status, 0
+            last.update(answer.json)
+            return answer.status, len(answer.json["recipients"])
 
         seconds, status, rows = timed(args.runs, rest)
         add_times(figures, f"REST preview (x{args.runs})", seconds)
         figures.add("REST status, rows returned", f"{status}, {rows}")
+        if refusals:
+            figures.add("REST refusals", f"{len(refusals)} of {args.runs}: {refusals[-1]}")
         if last:
             figures.add("audience, counts", f"{last.get('audience')}, {last.get('counts')}")
         console = mesh.console()
