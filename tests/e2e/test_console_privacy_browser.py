@@ -10,42 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.conftest import COMPONENT_A, COMPONENT_B, World
 from tests.support import browser
-from tests.support.console import COOKIE, person
+from tests.support.console import person
 
 
 def sign_in(driver: Any, world: World, claims: dict[str, Any]) -> None:
-    """Through the test provider, as a person would: the console's SSO button.
-
-    Chromium applies the CSP's `form-action 'self'` to the redirect the SSO form
-    answers (to the provider, another origin) and blocks it; until the login
-    page's policy names the issuer, the same OIDC code+PKCE sign-in is made over
-    HTTP (ConsoleClient) and its session cookie handed to the browser.
-    """
-    mesh = world.mesh
-    assert mesh.provider is not None
-    mesh.provider.login_as(**claims)
-    driver.get(f"{mesh.gateway_url}/console/login?lang=en")
-    driver.find_element(By.ID, "sso").click()
-    try:
-        WebDriverWait(driver, 10).until(
-            lambda d: "/console/" in d.current_url and "/login" not in d.current_url
-        )
-        return
-    except TimeoutException:
-        pass
-    user = mesh.console()
-    landed = user.sign_in(claims)
-    assert landed.status == 200, landed.html
-    driver.delete_all_cookies()
-    driver.add_cookie({"name": COOKIE, "value": user.cookie, "path": "/console", "httpOnly": True})
-    driver.get(f"{mesh.gateway_url}/console/?lang=en")
-    assert "/login" not in driver.current_url, driver.current_url
+    """Through the test provider, as a person would: the console's SSO link."""
+    assert world.mesh.provider is not None
+    browser.sign_in(driver, world.mesh.gateway_url, world.mesh.provider, claims, "/console/")
+    driver.get(f"{world.mesh.gateway_url}/console/?lang=en")
 
 
 def open_page(driver: Any, world: World, path: str) -> str:
