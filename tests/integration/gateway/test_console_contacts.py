@@ -217,9 +217,9 @@ def test_consent_state_and_history_show_a_grant_made_through_the_api(gateway: Ga
     user = signed_in(gateway, A)
     page = user.get(f"/console/contacts/{contact['id']}")
     assert page.status == 200, page.html
-    (state,) = [r for r in rows(page, "Current consent state") if r.startswith("newsletter Email")]
-    assert f"Component {A}" in state and "Consent given" in state and "Yes" in state
-    assert event["id"] in state
+    entries = rows(page, "Current consent state")
+    (state,) = [r for r in entries if r.startswith("newsletter Email") and event["id"] in r]
+    assert f"Component {A}" in state and "Consent given" in state and "Yes" in state, entries
     (history,) = rows(page, "Consent events, oldest first")
     assert "Granted" in history and "web-form" in history and "Staff" in history
     assert event["id"] in history and event["recorded_at"][:10] in history
