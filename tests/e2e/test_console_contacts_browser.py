@@ -11,26 +11,37 @@ import pytest
 
 from tests.e2e.conftest import COMPONENT_A, COMPONENT_B, World
 from tests.support import browser
-from tests.support.console import person
+from tests.support.console import COOKIE, person
 
 pytestmark = pytest.mark.e2e
 
 
 def _sign_in(driver: Any, world: World, component: str) -> None:
-    """Signs in through the test identity provider, as a manager of `component`."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
+    """Signs in as a manager of `component` through the test identity provider's
+    authorization-code + PKCE flow, then hands the session to the browser.
 
-    provider = world.mesh.provider
-    assert provider is not None
-    provider.login_as(
-        **person(component, ["campaign_manager", "contact_editor"], email=f"m@{component}.example")
+    The flow runs over HTTP (tests.support.console) rather than by clicking `#sso`: the
+    console's Content-Security-Policy (`form-action 'self'`) makes Chromium block the
+    sign-in form's redirect to the provider, another origin (reported to the lead).
+    """
+    user = world.mesh.console()
+    user.sign_in(
+        person(component, ["campaign_manager", "contact_editor"], email=f"m@{component}.example")
     )
-    driver.get(f"{world.mesh.gateway_url}/console/login?lang=en")
-    driver.find_element(By.ID, "sso").click()
-    WebDriverWait(driver, 30).until(expected_conditions.url_contains("/console/"))
-    WebDriverWait(driver, 30).until(lambda d: "/console/login" not in d.current_url)
+    assert user.get("/console/?lang=en").status == 200
+    driver.get(f"{world.mesh.gateway_url}/console/login")
+    driver.add_cookie(
+        {
+            "name": COOKIE,
+            "value": user.cookie,
+            "path": "/console",
+            "secure": True,
+            "httpOnly": True,
+            "sameSite": "Lax",
+        }
+    )
+    driver.get(f"{world.mesh.gateway_url}/console/")
+    assert f"m@{component}.example" in driver.page_source, driver.current_url
 
 
 def _no_serious_violation(driver: Any) -> None:
