@@ -118,7 +118,6 @@ MESSAGES = {
     "contacts.consent.date": ("Date", "Date"),
     "contacts.consent.kind": ("Événement", "Event"),
     "contacts.consent.source": ("Source", "Source"),
-    "contacts.consent.how": ("Recueilli par", "Collected by"),
     "contacts.consent.component": ("Composante", "Component"),
     "contacts.consent.event_id": ("Identifiant de l'événement", "Event id"),
     "contacts.consent.pending": ("en attente de confirmation", "awaiting confirmation"),
