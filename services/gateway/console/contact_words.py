@@ -30,6 +30,7 @@ MESSAGES = {
         "For example last_name, email or sciences.promo. A field you may not read is "
         "refused like an unknown one.",
     ),
+    "contacts.search.more": ("Plus de conditions", "More conditions"),
     "contacts.search.equals": ("Égal à", "Equals"),
     "contacts.search.min": ("Au moins", "At least"),
     "contacts.search.max": ("Au plus", "At most"),

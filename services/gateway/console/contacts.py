@@ -207,6 +207,8 @@ def index() -> str | tuple[str, int]:
         contacts=found,
         searched=searched,
         errors=errors,
+        more_open=any(any(c.values()) for c in form.conditions[1:])
+        or any(name.startswith("f") and not name.startswith("f0_") for name in errors),
         next_url=_search_url(page_token=next_token) if next_token else None,
         first_url=_search_url(page_token=None) if form.page_token else None,
     )
