@@ -282,3 +282,46 @@ def test_interactions_show_content_to_their_component_only(gateway: Gateway) -> 
     bad = b.get(f"/console/contacts/{shared['id']}?month=March")
     assert bad.status == 400
     assert 'id="e-month"' in bad.html and 'value="March"' in bad.html
+
+
+def test_the_search_is_paged_with_a_next_link(gateway: Gateway) -> None:
+    last_name = f"Page{uuid.uuid4().hex[:6]}"
+    ids = {create(gateway, A, last_name=last_name, email=new_email())["id"] for _ in range(51)}
+    user = signed_in(gateway, A)
+    first = search(user, f0_field="last_name", f0_equals=last_name)
+    assert first.status == 200, first.html
+    found = re.search(r'rel="next" href="([^"]+)"', first.html)
+    assert found is not None, "a full page links to the next one"
+    second = user.get(found.group(1).replace("&amp;", "&"))
+    assert second.status == 200, second.html
+    assert 'rel="next"' not in second.html
+    listed = [
+        set(re.findall(r'href="/console/contacts/([0-9a-f-]{36})"', p.html))
+        for p in (first, second)
+    ]
+    assert (len(listed[0]), len(listed[1])) == (50, 1)
+    assert listed[0] | listed[1] == ids
+
+
+def test_a_viewer_without_a_component_picks_whose_contacts_to_search(gateway: Gateway) -> None:
+    last_name = f"Admin{uuid.uuid4().hex[:6]}"
+    contact = create(gateway, B, last_name=last_name, email=new_email())
+    user = gateway.console()
+    assert user.sign_in(person(None, "admin", email="admin@univ.example")).status == 200
+    page = search(user, member_of=B, lang="en")  # B has a handful of contacts: one page
+    assert page.status == 200, page.html
+    assert '<label for="f-member_of">Component</label>' in page.html
+    assert f'href="/console/contacts/{contact["id"]}"' in page.html
+    shown = user.get(f"/console/contacts/{contact['id']}")
+    assert shown.status == 200, shown.html
+    assert contact["id"] in shown.text and B in shown.text
+
+
+def test_the_pages_speak_french_by_default(gateway: Gateway) -> None:
+    contact = create(gateway, A, email=new_email())
+    user = gateway.console()
+    user.sign_in(person(A, "campaign_manager", email="fr@sciences.example"))
+    assert "Rechercher des contacts" in search(user).text
+    page = user.get(f"/console/contacts/{contact['id']}")
+    assert page.status == 200 and "Champs que vous pouvez voir" in page.text
+    assert '<html lang="fr">' in page.html
