@@ -184,7 +184,6 @@ def index() -> str | tuple[str, int]:
     components = [] if principal.component else _components()
     if components and not form.member_of:
         form.member_of = components[0][0]
-    searched = any(k != "lang" for k in request.args)
     found: list[responses.Contact] = []
     next_token = ""
     errors: dict[str, str] = {}
@@ -205,7 +204,6 @@ def index() -> str | tuple[str, int]:
         form=form,
         components=components,
         contacts=found,
-        searched=searched,
         errors=errors,
         more_open=any(any(c.values()) for c in form.conditions[1:])
         or any(name.startswith("f") and not name.startswith("f0_") for name in errors),
