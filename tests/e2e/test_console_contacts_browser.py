@@ -11,36 +11,19 @@ import pytest
 
 from tests.e2e.conftest import COMPONENT_A, COMPONENT_B, World
 from tests.support import browser
-from tests.support.console import COOKIE, person
+from tests.support.console import person
 
 pytestmark = pytest.mark.e2e
 
 
 def _sign_in(driver: Any, world: World, component: str) -> None:
-    """Signs in as a manager of `component` through the test identity provider's
-    authorization-code + PKCE flow, then hands the session to the browser.
-
-    The flow runs over HTTP (tests.support.console) rather than by clicking `#sso`: the
-    console's Content-Security-Policy (`form-action 'self'`) makes Chromium block the
-    sign-in form's redirect to the provider, another origin (reported to the lead).
-    """
-    user = world.mesh.console()
-    user.sign_in(
-        person(component, ["campaign_manager", "contact_editor"], email=f"m@{component}.example")
+    """Signs in as a manager of `component` through the test identity provider (`#sso`)."""
+    base = world.mesh.gateway_url
+    claims = person(
+        component, ["campaign_manager", "contact_editor"], email=f"m@{component}.example"
     )
-    assert user.get("/console/?lang=en").status == 200
-    driver.get(f"{world.mesh.gateway_url}/console/login")
-    driver.add_cookie(
-        {
-            "name": COOKIE,
-            "value": user.cookie,
-            "path": "/console",
-            "secure": True,
-            "httpOnly": True,
-            "sameSite": "Lax",
-        }
-    )
-    driver.get(f"{world.mesh.gateway_url}/console/")
+    browser.sign_in(driver, base, world.mesh.provider, claims)
+    driver.get(f"{base}/console/?lang=en")  # the session keeps the language
     assert f"m@{component}.example" in driver.page_source, driver.current_url
 
 
