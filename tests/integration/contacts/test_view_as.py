@@ -140,7 +140,8 @@ def test_each_placement_sees_what_its_policies_allow(world: tuple[ContactsServer
     assert law_alumni.fields[f"{SCI}.managers_note"].value == MANAGERS_UP
     assert SECRET not in str(law_alumni)
     outsider = view_as(server, contact_id, MED, "", "director")
-    assert set(outsider.fields) == {"organisation"}  # the grouping-wide field only
+    # The grouping-wide field and the derived display name only: no member's own values.
+    assert set(outsider.fields) == {"organisation", "display_name"}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
