@@ -32,9 +32,16 @@ def sign_in(driver: Any, world: World) -> None:
     driver.get(f"{world.api.base}/console/login")
     driver.execute_cdp_cmd(
         "Network.setCookie",
-        {"name": COOKIE, "value": client.cookie, "url": f"{world.api.base}/console/",
-         "path": "/console", "httpOnly": True, "secure": True, "sameSite": "Lax"},
-    )  # fmt: skip
+        {
+            "name": COOKIE,
+            "value": client.cookie,
+            "url": f"{world.api.base}/console/",
+            "path": "/console",
+            "httpOnly": True,
+            "secure": True,
+            "sameSite": "Lax",
+        },
+    )
     driver.get(f"{world.api.base}/console/")
     assert "admin@univ.example" in driver.page_source, "the browser is not signed in"
 
@@ -50,9 +57,11 @@ def test_an_admin_walks_the_admin_pages(world: World) -> None:
     browser.require()
     attribute = f"{COMPONENT_A}.secret_e2e"
     reply = world.api.call(
-        "PUT", f"/v1/components/{COMPONENT_A}/attributes/secret_e2e", world.admin,
+        "PUT",
+        f"/v1/components/{COMPONENT_A}/attributes/secret_e2e",
+        world.admin,
         {"type": "text", "label_fr": "Secret", "label_en": "Secret"},
-    )  # fmt: skip
+    )
     assert reply.status == 200, reply.text
     contact = world.new_contact(world.a, **{attribute: MARKER})
 

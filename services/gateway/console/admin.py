@@ -137,7 +137,10 @@ _AUDIENCE_WORDS = {
     pb.AUDIENCE_COMPONENTS: "components",
     pb.AUDIENCE_GROUPING: "grouping",
 }
-_KIND_WORDS = {pb.CONTACT_KIND_PERSON: "admin.va.person", pb.CONTACT_KIND_COMPANY: "admin.va.company"}
+_KIND_WORDS = {
+    pb.CONTACT_KIND_PERSON: "admin.va.person",
+    pb.CONTACT_KIND_COMPANY: "admin.va.company",
+}
 
 Reply = TypeVar("Reply")
 
@@ -173,9 +176,7 @@ def organisation() -> str:
     return _organisation_page({}, {}, done if done in ("component", "service") else "")
 
 
-def _organisation_page(
-    errors: Mapping[str, str], typed: Mapping[str, str], done: str = ""
-) -> str:
+def _organisation_page(errors: Mapping[str, str], typed: Mapping[str, str], done: str = "") -> str:
     tree = _call(upstream().contacts.GetOrganisation, pb.GetOrganisationRequest())
     services: dict[str, list[pb.OrgService]] = {}
     for service in tree.services:
@@ -333,9 +334,7 @@ def _grants_text(grants: Iterable[pb.Grant]) -> list[str]:
 
 def _grant_text(grant: pb.Grant) -> str:
     audience = _AUDIENCE_WORDS.get(grant.audience, "owner")
-    parts = [
-        i18n.translate(f"admin.pol.audience.{audience}", names=", ".join(grant.components))
-    ]
+    parts = [i18n.translate(f"admin.pol.audience.{audience}", names=", ".join(grant.components))]
     if grant.service:
         parts.append(i18n.translate("admin.pol.cond.service", value=grant.service))
     if grant.min_level:

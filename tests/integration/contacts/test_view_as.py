@@ -40,7 +40,9 @@ def world(server: ContactsServer) -> tuple[ContactsServer, str]:
     (joined by LAW) whose fields each have another policy."""
     admin = server.keys.admin()
     for component in (SCI, LAW, MED):
-        server.call("CreateComponent", pb.CreateComponentRequest(id=component, name=component), admin)
+        server.call(
+            "CreateComponent", pb.CreateComponentRequest(id=component, name=component), admin
+        )
     for component, service in ((SCI, "alumni"), (SCI, "stages"), (LAW, "alumni")):
         server.call(
             "CreateService",
@@ -53,9 +55,7 @@ def world(server: ContactsServer) -> tuple[ContactsServer, str]:
     managers = declare(server, SCI, "managers_note")
     set_policy(server, secret, read=[{"audience": "owner"}])
     set_policy(server, alumni, read=[{"audience": "grouping", "service": "alumni"}])
-    set_policy(
-        server, managers, read=[{"audience": "members", "min_level": "manager"}]
-    )
+    set_policy(server, managers, read=[{"audience": "members", "min_level": "manager"}])
     set_policy(server, "organisation", read=[{"audience": "grouping"}])
     set_policy(server, "first_name", read=[{"audience": "owner"}, {"audience": "members"}])
     email = f"{uuid.uuid4().hex[:10]}@example.org"
@@ -86,16 +86,23 @@ def world(server: ContactsServer) -> tuple[ContactsServer, str]:
     return server, created.id
 
 
-def view_as(server: ContactsServer, contact_id: str, component: str, service: str = "",
-            level: str = "", caller: str | None = None) -> pb.Contact:  # fmt: skip
+def view_as(
+    server: ContactsServer,
+    contact_id: str,
+    component: str,
+    service: str = "",
+    level: str = "",
+    caller: str | None = None,
+) -> pb.Contact:
     request = pb.GetContactRequest(
         id=contact_id, view_as=pb.ViewAs(component_id=component, service_id=service, level=level)
     )
     return server.call("GetContact", request, caller or server.keys.admin())  # type: ignore[no-any-return]
 
 
-def as_placed(server: ContactsServer, contact_id: str, component: str, service: str = "",
-              level: str = "") -> pb.Contact:  # fmt: skip
+def as_placed(
+    server: ContactsServer, contact_id: str, component: str, service: str = "", level: str = ""
+) -> pb.Contact:
     claims = {"component": component}
     if service:
         claims["service"] = service
@@ -144,10 +151,13 @@ def test_each_placement_sees_what_its_policies_allow(world: tuple[ContactsServer
     assert set(outsider.fields) == {"organisation", "display_name"}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    placement=st.sampled_from([(SCI, "alumni"), (SCI, "stages"), (SCI, ""), (LAW, "alumni"),
-                               (LAW, ""), (MED, "")]),  # fmt: skip
+    placement=st.sampled_from(
+        [(SCI, "alumni"), (SCI, "stages"), (SCI, ""), (LAW, "alumni"), (LAW, ""), (MED, "")]
+    ),
     level=st.sampled_from(["", *LEVELS]),
 )
 def test_view_as_matches_real_tokens_for_any_placement(
@@ -197,9 +207,7 @@ def test_an_unknown_placement_is_refused_per_field(world: tuple[ContactsServer, 
 
 def test_an_unknown_contact_is_not_found_as_for_anyone(world: tuple[ContactsServer, str]) -> None:
     server, _ = world
-    request = pb.GetContactRequest(
-        id=str(uuid.uuid4()), view_as=pb.ViewAs(component_id=SCI)
-    )
+    request = pb.GetContactRequest(id=str(uuid.uuid4()), view_as=pb.ViewAs(component_id=SCI))
     error = server.fails("GetContact", request, server.keys.admin())
     assert error.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
 

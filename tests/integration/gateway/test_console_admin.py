@@ -51,8 +51,10 @@ def test_non_admins_get_403_on_every_admin_page(gateway: Gateway) -> None:
             assert page.status == 403, (path, page.status)
         user.get("/console/")
         before = components_in_db(gateway)
-        refused = user.post("/console/admin/organisation/components",
-                            {"component_id": "intrus", "component_name": "Intrus"})  # fmt: skip
+        refused = user.post(
+            "/console/admin/organisation/components",
+            {"component_id": "intrus", "component_name": "Intrus"},
+        )
         assert refused.status == 403
         assert components_in_db(gateway) == before
 
@@ -81,49 +83,62 @@ def test_the_tree_shows_components_a_and_b(gateway: Gateway) -> None:
 def test_an_admin_creates_a_component_and_a_service_with_field_errors(gateway: Gateway) -> None:
     user = admin_console(gateway)
     user.get("/console/admin/organisation?lang=en")
-    bad = user.post("/console/admin/organisation/components",
-                    {"component_id": "Not A Slug!", "component_name": "Lettres"})  # fmt: skip
+    bad = user.post(
+        "/console/admin/organisation/components",
+        {"component_id": "Not A Slug!", "component_name": "Lettres"},
+    )
     assert bad.status == 400
     assert 'id="e-component_id"' in bad.html and 'value="Not A Slug!"' in bad.html
     assert 'value="Lettres"' in bad.html  # what was typed is kept
     assert "Not A Slug!" not in components_in_db(gateway)
 
     # Without its CSRF token the form is refused and nothing is created.
-    forged = user.post("/console/admin/organisation/components",
-                       {"component_id": "lettres", "component_name": "Lettres"}, csrf=False)  # fmt: skip
+    forged = user.post(
+        "/console/admin/organisation/components",
+        {"component_id": "lettres", "component_name": "Lettres"},
+        csrf=False,
+    )
     assert forged.status in (400, 403)
     assert "lettres" not in components_in_db(gateway)
 
     user.get("/console/admin/organisation")
-    done = user.post("/console/admin/organisation/components",
-                     {"component_id": "lettres", "component_name": "Lettres"})  # fmt: skip
+    done = user.post(
+        "/console/admin/organisation/components",
+        {"component_id": "lettres", "component_name": "Lettres"},
+    )
     assert done.status == 303, done.text
     shown = user.get(done.location)
     assert 'data-component="lettres"' in shown.html
     assert "lettres" in components_in_db(gateway)
 
-    again = user.post("/console/admin/organisation/components",
-                      {"component_id": "lettres", "component_name": "Lettres"})  # fmt: skip
+    again = user.post(
+        "/console/admin/organisation/components",
+        {"component_id": "lettres", "component_name": "Lettres"},
+    )
     assert again.status == 409 and 'id="e-component_id"' in again.html
 
-    created = user.post("/console/admin/organisation/services",
-                        {"service_component": "lettres", "service_id": "langues",
-                         "service_name": "Langues"})  # fmt: skip
+    created = user.post(
+        "/console/admin/organisation/services",
+        {"service_component": "lettres", "service_id": "langues", "service_name": "Langues"},
+    )
     assert created.status == 303, created.text
     assert 'data-service="langues"' in user.get(created.location).html
-    unknown = user.post("/console/admin/organisation/services",
-                        {"service_component": "nowhere", "service_id": "x1",
-                         "service_name": "X"})  # fmt: skip
+    unknown = user.post(
+        "/console/admin/organisation/services",
+        {"service_component": "nowhere", "service_id": "x1", "service_name": "X"},
+    )
     assert unknown.status == 404 and 'id="e-service_component"' in unknown.html
 
 
 def test_the_policies_table_shows_a_policy_set_through_the_api(gateway: Gateway) -> None:
     promo = declare(gateway, A, "promo_console")
     body = {
-        "read": [{"audience": "owner"}, {"audience": "components", "components": [B],
-                                         "min_level": None, "service": None}],
+        "read": [
+            {"audience": "owner"},
+            {"audience": "components", "components": [B], "min_level": None, "service": None},
+        ],
         "write": [{"audience": "owner"}],
-    }  # fmt: skip
+    }
     reply = gateway.api.call("PUT", f"/v1/field-policies/{promo}", gateway.keys.admin(), body)
     assert reply.status == 200, reply.text
     user = admin_console(gateway)
@@ -145,9 +160,10 @@ def test_the_policies_table_shows_a_policy_set_through_the_api(gateway: Gateway)
 def test_view_as_shows_each_placement_its_own_view(gateway: Gateway) -> None:
     secret = declare(gateway, A, "secret_console")  # no policy: owner only
     email = f"{uuid.uuid4().hex[:12]}@example.org"
-    body = {"kind": "person",
-            "fields": {"first_name": "Ada", "last_name": "Lovelace", "email": email,
-                       secret: MARKER}}  # fmt: skip
+    body = {
+        "kind": "person",
+        "fields": {"first_name": "Ada", "last_name": "Lovelace", "email": email, secret: MARKER},
+    }
     created = gateway.api.call("POST", "/v1/contacts", gateway.keys.manager(A), body)
     assert created.status == 201, created.text
     contact_id = created.json["contact"]["id"]
@@ -172,9 +188,11 @@ def test_view_as_shows_each_placement_its_own_view(gateway: Gateway) -> None:
 
 def test_view_as_refuses_an_unknown_placement_next_to_its_field(gateway: Gateway) -> None:
     created = gateway.api.call(
-        "POST", "/v1/contacts", gateway.keys.manager(A),
+        "POST",
+        "/v1/contacts",
+        gateway.keys.manager(A),
         {"kind": "person", "fields": {"email": f"{uuid.uuid4().hex[:12]}@example.org"}},
-    )  # fmt: skip
+    )
     contact_id = created.json["contact"]["id"]
     user = admin_console(gateway)
     page = user.get(f"/console/admin/view-as?contact={contact_id}&component={A}&level=emperor")

@@ -74,8 +74,9 @@ GRANTS = st.builds(
     subject=st.sampled_from([None, "ann"]),
 )
 PLACEMENTS = st.tuples(
-    st.sampled_from([("sciences", None), ("sciences", "alumni"), ("droit", None),
-                     ("droit", "stages")]),  # fmt: skip
+    st.sampled_from(
+        [("sciences", None), ("sciences", "alumni"), ("droit", None), ("droit", "stages")]
+    ),
     st.sampled_from([None, *TREE.levels]),
 )
 
@@ -86,9 +87,10 @@ PLACEMENTS = st.tuples(
     members=st.frozensets(st.sampled_from(["sciences", "droit"]), min_size=1),
 )
 def test_the_synthetic_viewer_sees_what_a_real_viewer_sees(
-    read: list[Grant], placement: tuple[tuple[str, str | None], str | None],
+    read: list[Grant],
+    placement: tuple[tuple[str, str | None], str | None],
     members: frozenset[str],
-) -> None:  # fmt: skip
+) -> None:
     (component, service), level = placement
     rules = Rules({"note": FieldPolicy("note", tuple(read))}, TREE.levels)
     contact = Contact(
