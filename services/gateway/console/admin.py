@@ -96,6 +96,19 @@ MESSAGES = {
     "admin.pol.before": ("Avant", "Before"),
     "admin.pol.after": ("Après", "After"),
     "admin.pol.back": ("Retour aux règles", "Back to the policies"),
+    "admin.pol.edit": ("Modifier", "Edit"),
+    "admin.pol.edit_of": ("Modifier la règle de {field}", "Edit the policy of {field}"),
+    "admin.pol.edit_title": ("Modifier une règle", "Edit a policy"),
+    "admin.pol.grants_help": (
+        "Une autorisation par ligne : owner, members, grouping ou components=a,b ; puis,"
+        " au besoin, service=…, level=… (ce niveau ou plus), person=…. Vide : personne.",
+        "One grant per line: owner, members, grouping or components=a,b; then, if needed,"
+        " service=…, level=… (that level or above), person=…. Empty: nobody.",
+    ),
+    "admin.pol.save": ("Enregistrer", "Save"),
+    "admin.pol.saved": ("Règle enregistrée.", "Policy saved."),
+    "admin.pol.bad_line": ("ligne {line} : {problem}", "line {line}: {problem}"),
+    "admin.pol.bad_word": ("« {word} » n'est pas compris", '"{word}" is not understood'),
     # View as
     "admin.va.intro": (
         "Affiche un contact exactement comme le verrait une personne de cette composante,"
@@ -323,7 +336,11 @@ def policy_history() -> str:
         else None
     )
     return render_template(
-        "console/admin/policy_history.html", field=field, changes=changes, next_url=next_url
+        "console/admin/policy_history.html",
+        field=field,
+        changes=changes,
+        next_url=next_url,
+        saved=request.args.get("saved") == "1",
     )
 
 
@@ -411,3 +428,96 @@ def _labels() -> dict[str, str]:
     """The catalogue's labels in the page's language (one page: core fields and attributes)."""
     catalogue = _call(upstream().contacts.GetCatalogue, pb.GetCatalogueRequest(page_size=1000))
     return {f.field: _label(f) for f in catalogue.fields}
+
+
+# --- Editing a policy (SetFieldPolicy) ---------------------------------------------------------
+
+_GRANT_AUDIENCES = {word: number for number, word in _AUDIENCE_WORDS.items()}
+_CONDITIONS = {"service": "service", "level": "min_level", "person": "subject"}
+
+
+@blueprint.get("/field-policies/edit")
+@signed.role_required(Role.ADMIN, component=False)
+def edit_policy() -> str:
+    field = request.args.get("field", "")
+    current = _all_policies().get(field) if field else None
+    typed = {
+        "field": field,
+        "read": "\n".join(_grant_line(g) for g in current.read) if current else "owner",
+        "write": "\n".join(_grant_line(g) for g in current.write) if current else "owner",
+    }
+    return render_template("console/admin/policy_edit.html", typed=typed, errors={})
+
+
+@blueprint.post("/field-policies/edit")
+@signed.role_required(Role.ADMIN, component=False)
+def save_policy() -> Response:
+    typed = {name: request.form.get(name, "").strip() for name in ("field", "read", "write")}
+    errors: dict[str, str] = {}
+    lists: dict[str, list[pb.Grant]] = {}
+    for kind in ("read", "write"):
+        lists[kind], problem = _parse_grants(typed[kind])
+        if problem:
+            errors[kind] = problem
+    if not errors:
+        policy = pb.FieldPolicy(field=typed["field"], read=lists["read"], write=lists["write"])
+        try:
+            _call(upstream().contacts.SetFieldPolicy, pb.SetFieldPolicyRequest(policy=policy))
+        except InvalidArgument as error:
+            errors = _policy_errors(error)
+        else:
+            target = url_for("console.admin.policy_history", field=typed["field"], saved=1)
+            return redirect(target, 303)
+    html = render_template("console/admin/policy_edit.html", typed=typed, errors=errors)
+    return Response(html, 400, mimetype="text/html")
+
+
+def _grant_line(grant: pb.Grant) -> str:
+    """A grant in the edit form's words (the inverse of `_parse_grants`)."""
+    audience = _AUDIENCE_WORDS.get(grant.audience, "owner")
+    words = [f"components={','.join(grant.components)}" if audience == "components" else audience]
+    for word, attribute in _CONDITIONS.items():
+        if getattr(grant, attribute):
+            words.append(f"{word}={getattr(grant, attribute)}")
+    return " ".join(words)
+
+
+def _parse_grants(text: str) -> tuple[list[pb.Grant], str]:
+    """The grants of a textarea, one a line; or the first problem, in words."""
+    grants: list[pb.Grant] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if not words:
+            continue
+        grant = pb.Grant()
+        for word in words:
+            name, _, value = word.partition("=")
+            if name in _GRANT_AUDIENCES and not value and not grant.audience:
+                grant.audience = _GRANT_AUDIENCES[name]
+            elif name == "components" and value and not grant.audience:
+                grant.audience = pb.AUDIENCE_COMPONENTS
+                grant.components.extend(v for v in value.split(",") if v)
+            elif name in _CONDITIONS and value:
+                setattr(grant, _CONDITIONS[name], value)
+            else:
+                problem = i18n.translate("admin.pol.bad_word", word=word)
+                return [], i18n.translate("admin.pol.bad_line", line=number, problem=problem)
+        grants.append(grant)
+    return grants, ""
+
+
+def _policy_errors(error: InvalidArgument) -> dict[str, str]:
+    """SetFieldPolicy's violations by form field: `policy.read[2].service` is line 3 of read."""
+    errors: dict[str, str] = {}
+    for violation in error.violations:
+        path = violation.field.removeprefix("policy.")
+        kind, _, rest = path.partition("[")
+        if kind in ("read", "write") and rest:
+            index, _, attribute = rest.partition("]")
+            problem = f"{attribute.lstrip('.')}: {violation.description}"
+            line = int(index) + 1 if index.isdigit() else 0
+            message = i18n.translate("admin.pol.bad_line", line=line, problem=problem)
+            errors.setdefault(kind, message)
+        else:
+            errors.setdefault("field", f"{violation.field}: {violation.description}")
+    return errors or {"field": str(error)}

@@ -200,3 +200,58 @@ def test_view_as_refuses_an_unknown_placement_next_to_its_field(gateway: Gateway
     assert 'id="e-level"' in page.html and f'value="{contact_id}"' in page.html
     wrong = user.get(f"/console/admin/view-as?contact={contact_id}&component=nowhere")
     assert wrong.status == 400 and 'id="e-component"' in wrong.html
+
+
+def test_an_admin_edits_a_policy_with_errors_next_to_the_grants(gateway: Gateway) -> None:
+    field = declare(gateway, A, "note_console")
+    admin_token = gateway.keys.admin()
+
+    def policy_via_api() -> dict[str, object] | None:
+        reply = gateway.api.call("GET", "/v1/field-policies?page_size=1000", admin_token)
+        found = [p for p in reply.json["policies"] if p["field"] == field]
+        return found[0] if found else None
+
+    user = admin_console(gateway)
+    form = user.get(f"/console/admin/field-policies/edit?field={field}&lang=en")
+    assert form.status == 200 and f'value="{field}"' in form.html
+
+    # Without its CSRF token: refused, nothing written.
+    forged = user.post(
+        "/console/admin/field-policies/edit",
+        {"field": field, "read": "grouping", "write": "owner"},
+        csrf=False,
+    )
+    assert forged.status in (400, 403) and policy_via_api() is None
+
+    garbled = user.post(
+        "/console/admin/field-policies/edit",
+        {"field": field, "read": "owner\neverybody", "write": "owner"},
+    )
+    assert garbled.status == 400 and 'id="e-read"' in garbled.html
+    assert "line 2" in garbled.text and "everybody" in garbled.html  # what was typed is kept
+    assert policy_via_api() is None
+
+    user.get(f"/console/admin/field-policies/edit?field={field}&lang=en")
+    unknown = user.post(
+        "/console/admin/field-policies/edit",
+        {"field": field, "read": "owner\nmembers level=emperor", "write": "owner"},
+    )
+    assert unknown.status == 400 and 'id="e-read"' in unknown.html
+    assert "line 2" in unknown.text and "min_level" in unknown.text
+    assert policy_via_api() is None
+
+    user.get(f"/console/admin/field-policies/edit?field={field}&lang=en")
+    saved = user.post(
+        "/console/admin/field-policies/edit",
+        {"field": field, "read": f"owner\ncomponents={B}", "write": "owner"},
+    )
+    assert saved.status == 303, saved.text
+    history = user.get(saved.location)
+    assert "Policy saved." in history.text and f"Components: {B}" in history.text
+    assert policy_via_api() == {
+        "field": field,
+        "read": [{"audience": "owner"}, {"audience": "components", "components": [B]}],
+        "write": [{"audience": "owner"}],
+    }
+    again = user.get(f"/console/admin/field-policies/edit?field={field}")
+    assert f"components={B}" in again.html  # the form shows the policy in force
