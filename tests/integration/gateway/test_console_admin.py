@@ -23,6 +23,7 @@ ADMIN_PAGES = (
     "/console/admin/field-policies",
     "/console/admin/field-policies/history?field=email",
     "/console/admin/view-as",
+    "/console/admin/field-policies/edit?field=email",
 )
 
 
@@ -57,6 +58,13 @@ def test_non_admins_get_403_on_every_admin_page(gateway: Gateway) -> None:
         )
         assert refused.status == 403
         assert components_in_db(gateway) == before
+        policy = user.post(
+            "/console/admin/field-policies/edit",
+            {"field": "email", "read": "grouping", "write": "owner"},
+        )
+        assert policy.status == 403
+        listed = gateway.api.call("GET", "/v1/field-policies", gateway.keys.admin())
+        assert "email" not in {p["field"] for p in listed.json["policies"]}
 
 
 def test_signed_out_users_are_sent_to_sign_in(gateway: Gateway) -> None:
