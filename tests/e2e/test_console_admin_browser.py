@@ -12,37 +12,17 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.conftest import COMPONENT_A, COMPONENT_B, World
 from tests.support import browser
-from tests.support.console import COOKIE, ConsoleClient, person
+from tests.support.console import person
 
 MARKER = "owner-only-e2e-6021"
 
 
 def sign_in(driver: Any, world: World) -> None:
-    """Signs the browser in as a grouping admin through the test identity provider.
-
-    The authorization-code + PKCE flow runs over HTTP (ConsoleClient), and its session
-    cookie is handed to Chromium: clicking `#sso` in Chromium is blocked today by the
-    console's CSP (`form-action 'self'` also governs the redirect to the provider).
-    """
+    """Signs the browser in as a grouping admin through the test identity provider (#sso)."""
     provider = world.mesh.provider
     assert provider is not None
-    client = ConsoleClient(world.api.base, provider)
-    home = client.sign_in(person(None, "admin", email="admin@univ.example"))
-    assert home.status == 200, home.text
-    driver.get(f"{world.api.base}/console/login")
-    driver.execute_cdp_cmd(
-        "Network.setCookie",
-        {
-            "name": COOKIE,
-            "value": client.cookie,
-            "url": f"{world.api.base}/console/",
-            "path": "/console",
-            "httpOnly": True,
-            "secure": True,
-            "sameSite": "Lax",
-        },
-    )
-    driver.get(f"{world.api.base}/console/")
+    claims = person(None, "admin", email="admin@univ.example")
+    browser.sign_in(driver, world.api.base, provider, claims, "/console/admin/")
     assert "admin@univ.example" in driver.page_source, "the browser is not signed in"
 
 
