@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from services.contacts.policy import Kind, Reachability, Resolution
-from services.contacts.service import Component, Shown
+from services.contacts.service import Component, Shown, ViewAs
 from services.contacts.validation import RawFilter
 
 _KINDS = {pb.CONTACT_KIND_PERSON: Kind.PERSON, pb.CONTACT_KIND_COMPANY: Kind.COMPANY}
@@ -25,6 +25,14 @@ _REACHABILITIES = {
 def kind_of(number: int) -> Kind | None:
     """The kind an enum number names; None for unspecified or unknown."""
     return _KINDS.get(number)  # type: ignore[call-overload]
+
+
+def view_as_of(request: pb.GetContactRequest) -> ViewAs | None:
+    """The placement a GetContact asks to view as; None when the request sets none."""
+    if not request.HasField("view_as"):
+        return None
+    placement = request.view_as
+    return ViewAs(placement.component_id, placement.service_id or None, placement.level or None)
 
 
 def contact_message(shown: Shown) -> pb.Contact:

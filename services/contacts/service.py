@@ -22,10 +22,12 @@ from meshkit.errors import (
     NotFound,
     PermissionDenied,
     Stale,
+    Violations,
     invalid,
 )
 from meshkit.fields import EMAIL_FIELDS
 from meshkit.identity import Principal
+from meshkit.organisation import Tree
 from meshkit.roles import Role
 from services.contacts import organisation, repository
 from services.contacts.policy import (
@@ -80,6 +82,15 @@ class Shown:
     view: ContactView
     etag: str
     merged_from: str = ""
+
+
+@dataclass(frozen=True)
+class ViewAs:
+    """A placement in the tree an administrator reads a contact as ("view as")."""
+
+    component: str
+    service: str | None = None
+    level: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,21 +191,32 @@ def create_contact(
     return shown, joined
 
 
-def get_contact(db: Database, principal: Principal, contact_id: str) -> Shown:
-    """The caller's view of one contact; a merged-away id shows its survivor."""
+def get_contact(
+    db: Database, principal: Principal, contact_id: str, view_as: ViewAs | None = None
+) -> Shown:
+    """The caller's view of one contact; a merged-away id shows its survivor.
+
+    With `view_as` (administrators only), the view a viewer placed there would get,
+    decided by the same policy code; each protected value shown is audited as the
+    administrator's read, its route naming the placement.
+    """
+    if view_as is not None:
+        principal.require_admin()
     if not contact_id:
         raise invalid("id", "is required")
+    route = "GetContact" if view_as is None else f"GetContact:view_as:{view_as.component}"
 
     def read(session: Session) -> tuple[str, list[Shown]]:
         # One query for the counter, a merge redirect, kind and members; one for the values.
         found = repository.read_contact(session, contact_id) if is_contact_id(contact_id) else None
-        rules = organisation.snapshot(session, found.version if found else None).rules
-        viewer = viewer_of(session, principal)
+        state = organisation.snapshot(session, found.version if found else None)
+        if view_as is None:
+            viewer = viewer_of(session, principal)
+        else:
+            viewer = placed_viewer(state.tree, view_as)
         if found is None or found.contact is None:
             return contact_id, []
-        return found.target, _shown(
-            session, principal, viewer, rules, [found.contact], "GetContact"
-        )
+        return found.target, _shown(session, principal, viewer, state.rules, [found.contact], route)
 
     # No transaction around it (no BEGIN, no COMMIT round trip): under READ COMMITTED each
     # statement saw its own snapshot anyway, and the audit insert is one statement that
@@ -206,6 +228,31 @@ def get_contact(db: Database, principal: Principal, contact_id: str) -> Shown:
     if target != contact_id:
         return Shown(shown[0].view, shown[0].etag, merged_from=contact_id)
     return shown[0]
+
+
+def placed_viewer(tree: Tree, placement: ViewAs) -> Viewer:
+    """A synthetic viewer with this placement and the viewer role, checked against the tree.
+
+    It has no subject, so no grant naming one person admits it: what it sees is what
+    any viewer placed there sees. InvalidArgument, per field, for a name the tree ignores.
+    """
+    problems = Violations()
+    if not placement.component:
+        problems.add("view_as.component_id", "is required")
+    elif placement.component not in tree.components:
+        problems.add("view_as.component_id", "names no component of the organisation")
+    if placement.service and (placement.component, placement.service) not in tree.services:
+        problems.add("view_as.service_id", "names no service of this component")
+    if placement.level and placement.level not in tree.levels:
+        problems.add("view_as.level", "names no hierarchy level")
+    problems.raise_if_any()
+    return Viewer(
+        "",
+        placement.component,
+        placement.service or None,
+        placement.level or None,
+        frozenset({Role.VIEWER.value}),
+    )
 
 
 def update_contact(

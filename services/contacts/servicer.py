@@ -56,7 +56,9 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def GetContact(
         self, request: pb.GetContactRequest, context: grpc.ServicerContext
     ) -> pb.Contact:
-        shown = service.get_contact(self._db, current_principal(), request.id)
+        shown = service.get_contact(
+            self._db, current_principal(), request.id, mapping.view_as_of(request)
+        )
         return mapping.contact_message(shown)
 
     def UpdateContact(

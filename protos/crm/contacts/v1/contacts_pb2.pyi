@@ -1041,19 +1041,58 @@ class GetContactRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
+    VIEW_AS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    @_builtins.property
+    def view_as(self) -> Global___ViewAs:
+        """Administrators only: the contact exactly as a viewer with this placement
+        would see it, decided by the same field policies (PERMISSION_DENIED for any
+        other caller). Every protected value shown is audited as the admin's read.
+        """
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
+        view_as: Global___ViewAs | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["view_as", b"view_as"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "view_as", b"view_as"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetContactRequest: _TypeAlias = GetContactRequest  # noqa: Y015
+
+@_typing.final
+class ViewAs(_message.Message):
+    """A placement in the tree, read as a synthetic person with the viewer role."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPONENT_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    component_id: _builtins.str
+    """required: a registered component"""
+    service_id: _builtins.str
+    """empty: no service; else a service of that component"""
+    level: _builtins.str
+    """empty: no level; else one of the hierarchy levels"""
+    def __init__(
+        self,
+        *,
+        component_id: _builtins.str = ...,
+        service_id: _builtins.str = ...,
+        level: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["component_id", b"component_id", "level", b"level", "service_id", b"service_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ViewAs: _TypeAlias = ViewAs  # noqa: Y015
 
 @_typing.final
 class UpdateContactRequest(_message.Message):

@@ -272,7 +272,8 @@ class ContactsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetContact(self, request, context):
-        """A merged-away id answers with the survivor (merged_from says so).
+        """A merged-away id answers with the survivor (merged_from says so); with
+        `view_as` (admins), as that placement would see it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -66,7 +66,9 @@ class ContactsServiceStub:
     the others' values that policy does not share with it.
     """
     GetContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.GetContactRequest, _contacts_pb2.Contact]
-    """A merged-away id answers with the survivor (merged_from says so)."""
+    """A merged-away id answers with the survivor (merged_from says so); with
+    `view_as` (admins), as that placement would see it.
+    """
     UpdateContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.UpdateContactRequest, _contacts_pb2.Contact]
     """Changes the caller's own values; `etag` must be the one last read (412 otherwise)."""
     LeaveContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.LeaveContactRequest, _contacts_pb2.LeaveContactResponse]
@@ -139,7 +141,9 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     the others' values that policy does not share with it.
     """
     GetContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.GetContactRequest, _contacts_pb2.Contact]  # type: ignore[assignment]
-    """A merged-away id answers with the survivor (merged_from says so)."""
+    """A merged-away id answers with the survivor (merged_from says so); with
+    `view_as` (admins), as that placement would see it.
+    """
     UpdateContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.UpdateContactRequest, _contacts_pb2.Contact]  # type: ignore[assignment]
     """Changes the caller's own values; `etag` must be the one last read (412 otherwise)."""
     LeaveContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.LeaveContactRequest, _contacts_pb2.LeaveContactResponse]  # type: ignore[assignment]
@@ -293,7 +297,9 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contacts_pb2.GetContactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_contacts_pb2.Contact, _abc.Awaitable[_contacts_pb2.Contact]]:
-        """A merged-away id answers with the survivor (merged_from says so)."""
+        """A merged-away id answers with the survivor (merged_from says so); with
+        `view_as` (admins), as that placement would see it.
+        """
 
     @_abc_1.abstractmethod
     def UpdateContact(
