@@ -377,16 +377,21 @@ _VIEW_AS_FORM = {
 }
 
 
-@blueprint.get("/view-as")
+@blueprint.route("/view-as", methods=["GET", "POST"])
 @signed.role_required(Role.ADMIN, component=False)
 def view_as() -> Response:
-    typed = {name: request.args.get(name, "").strip() for name in _VIEW_AS_FORM.values()}
+    """The form (GET), and a contact as a placement sees it (POST).
+
+    A POST, with the CSRF token: each view is an audited read of protected values, which a
+    link on another site must not be able to make in an admin's name.
+    """
+    typed = {name: request.form.get(name, "").strip() for name in _VIEW_AS_FORM.values()}
     contacts = upstream().contacts
     tree = _call(contacts.GetOrganisation, pb.GetOrganisationRequest())
     shown: pb.Contact | None = None
     errors: dict[str, str] = {}
     status = 200
-    if "contact" in request.args:  # the form was sent
+    if request.method == "POST":
         placement = pb.ViewAs(
             component_id=typed["component"], service_id=typed["service"], level=typed["level"]
         )

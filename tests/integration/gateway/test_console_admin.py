@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from tests.integration.contacts.harness import declare
 from tests.integration.gateway.harness import A, B, Gateway
-from tests.support.console import ConsoleClient, person
+from tests.support.console import ConsoleClient, Page, person
 
 MARKER = "owner-only-5150"
 ADMIN_PAGES = (
@@ -165,6 +165,12 @@ def test_the_policies_table_shows_a_policy_set_through_the_api(gateway: Gateway)
     assert "no policy" in history.text  # the field had none before
 
 
+def view_as(user: ConsoleClient, **form: str) -> Page:
+    """Posts the view-as form (with the CSRF token of its own page)."""
+    user.get("/console/admin/view-as?lang=en")
+    return user.post("/console/admin/view-as", form)
+
+
 def test_view_as_shows_each_placement_its_own_view(gateway: Gateway) -> None:
     secret = declare(gateway, A, "secret_console")  # no policy: owner only
     email = f"{uuid.uuid4().hex[:12]}@example.org"
@@ -176,12 +182,21 @@ def test_view_as_shows_each_placement_its_own_view(gateway: Gateway) -> None:
     assert created.status == 201, created.text
     contact_id = created.json["contact"]["id"]
     user = admin_console(gateway)
+    # A link (GET) never makes the audited read: only the form, posted with its token.
+    linked = user.get(f"/console/admin/view-as?contact={contact_id}&component={A}&lang=en")
+    assert linked.status == 200 and MARKER not in linked.html and 'id="view-as"' not in linked.html
+    assert (
+        user.post(
+            "/console/admin/view-as", {"contact": contact_id, "component": A}, csrf=False
+        ).status
+        == 400
+    )
 
-    as_a = user.get(f"/console/admin/view-as?contact={contact_id}&component={A}&lang=en")
+    as_a = view_as(user, contact=contact_id, component=A)
     assert as_a.status == 200, as_a.text
     assert MARKER in as_a.text and f'data-field="{secret}"' in as_a.html
 
-    as_b = user.get(f"/console/admin/view-as?contact={contact_id}&component={B}&lang=en")
+    as_b = view_as(user, contact=contact_id, component=B)
     assert as_b.status == 200, as_b.text
     assert f"as seen by {B}" in as_b.text
     assert MARKER not in as_b.html and secret not in as_b.html
@@ -203,10 +218,10 @@ def test_view_as_refuses_an_unknown_placement_next_to_its_field(gateway: Gateway
     )
     contact_id = created.json["contact"]["id"]
     user = admin_console(gateway)
-    page = user.get(f"/console/admin/view-as?contact={contact_id}&component={A}&level=emperor")
+    page = view_as(user, contact=contact_id, component=A, level="emperor")
     assert page.status == 400
     assert 'id="e-level"' in page.html and f'value="{contact_id}"' in page.html
-    wrong = user.get(f"/console/admin/view-as?contact={contact_id}&component=nowhere")
+    wrong = view_as(user, contact=contact_id, component="nowhere")
     assert wrong.status == 400 and 'id="e-component"' in wrong.html
 
 
