@@ -1,0 +1,383 @@
+"""Statistical disclosure control for aggregate queries: which cells of a table may be published.
+
+Input: the microdata of one aggregate query, rows of (contact, contributing component, value)
+each with its cell's coordinates (sector, year, ...). Output: a `Table` of cells, the interior
+cells and their margins (row, column and grand totals), each published with its value or
+suppressed with a reason. Plain Python, no I/O: the contacts service gathers the rows the
+caller may aggregate, calls `protect`, and sends only what it returns. docs/disclosure-control.md
+explains the rules and the choices; in short:
+
+1. Primary suppression, per cell: at least `k` contacts, at least `min_components`
+   contributing components, and no single contact nor single component contributing more than
+   `p`% of the cell (of its count for a count; of its count and of its magnitude, the sum of
+   absolute values, for the other statistics).
+2. Secondary (complementary) suppression, for margins: in each line (a margin and the cells it
+   sums), a suppressed cell never stands alone and the suppressed cells of a line with a
+   published margin together pass the primary rules (their total is the margin minus the
+   published cells); then an exact rank test (disclosure_linear) proves that no suppressed cell
+   is determined by the published ones, suppressing more until none is. Complementary cells
+   are chosen greedily, smallest contribution first.
+3. One pattern per query for the non-additive statistics: mean, median and percentiles are
+   published exactly where the sum (and the count) of the same query would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from itertools import product
+from math import floor
+from types import MappingProxyType
+
+from meshkit.errors import FieldViolation, InvalidArgument
+from services.contacts.disclosure_linear import RowSpace
+
+Number = int | Decimal | Fraction
+Key = tuple[str | None, ...]  # a cell's coordinates; None where a margin sums a dimension
+
+
+class Statistic(StrEnum):
+    COUNT = "count"  # distinct contacts in the cell
+    SUM = "sum"
+    MEAN = "mean"  # sum / count
+    MEDIAN = "median"  # of the per-contact totals
+    PERCENTILE = "percentile"  # of the per-contact totals, linear interpolation
+
+
+class Reason(StrEnum):
+    TOO_FEW_CONTACTS = "too_few_contacts"
+    TOO_FEW_COMPONENTS = "too_few_components"
+    DOMINATED = "dominated"
+    COMPLEMENTARY = "complementary"  # secondary: hides another suppressed cell
+
+
+@dataclass(frozen=True)
+class Rules:
+    k: int = 5  # minimum contacts per published cell
+    min_components: int = 2  # minimum contributing components per published cell
+    p: Number = 80  # percent: no contact or component contributes more than this
+
+    def __post_init__(self) -> None:
+        violations = []
+        if self.k < 1:
+            violations.append(FieldViolation("k", "must be at least 1"))
+        if self.min_components < 1:
+            violations.append(FieldViolation("min_components", "must be at least 1"))
+        if not 0 < self.p <= 100:
+            violations.append(FieldViolation("p", "must be above 0 and at most 100"))
+        if violations:
+            raise InvalidArgument("invalid disclosure rules", violations)
+
+
+@dataclass(frozen=True)
+class Row:
+    contact: str
+    component: str
+    cell: tuple[str, ...]
+    value: Number | None = None  # required except for a count
+
+
+@dataclass(frozen=True)
+class Cell:
+    key: Key
+    value: Fraction | None  # None when suppressed
+    reason: Reason | None  # None when published
+
+    @property
+    def published(self) -> bool:
+        return self.reason is None
+
+    @property
+    def is_margin(self) -> bool:
+        return None in self.key
+
+
+@dataclass(frozen=True)
+class Table:
+    statistic: Statistic
+    dimensions: int
+    cells: tuple[Cell, ...]  # interior cells first, then margins, each in key order
+    # The contact ids behind each published cell, for the query auditor (disclosure_audit):
+    # never sent to a caller.
+    members: Mapping[Key, frozenset[str]] = field(repr=False, compare=False)
+
+    def cell(self, key: Key) -> Cell:
+        return next(c for c in self.cells if c.key == key)
+
+    @property
+    def published(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.published)
+
+    @property
+    def suppressed(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if not c.published)
+
+
+def _exact(value: Number | None) -> Fraction:
+    if value is None:
+        raise InvalidArgument("a value is missing", [FieldViolation("value", "required")])
+    if isinstance(value, float):  # refused: a float sum is not exact  # type: ignore[unreachable]
+        raise InvalidArgument("values must be exact", [FieldViolation("value", "not exact")])
+    return Fraction(value)
+
+
+class _Contributions:
+    """Who contributes what to one cell (or to a union of cells)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, Fraction] = {}  # contact -> signed total of its rows
+        self.contact_size: dict[str, Fraction] = {}  # contact -> sum of |values|
+        self.component_size: dict[str, Fraction] = {}  # component -> sum of |values|
+        self.component_contacts: dict[str, set[str]] = {}
+
+    def add(self, contact: str, component: str, value: Fraction) -> None:
+        self.totals[contact] = self.totals.get(contact, Fraction(0)) + value
+        self.contact_size[contact] = self.contact_size.get(contact, Fraction(0)) + abs(value)
+        size = self.component_size.get(component, Fraction(0))
+        self.component_size[component] = size + abs(value)
+        self.component_contacts.setdefault(component, set()).add(contact)
+
+    def merged(self, others: Iterable[_Contributions]) -> _Contributions:
+        union = _Contributions()
+        for other in (self, *others):
+            for contact, total in other.totals.items():
+                union.totals[contact] = union.totals.get(contact, Fraction(0)) + total
+            for contact, size in other.contact_size.items():
+                union.contact_size[contact] = union.contact_size.get(contact, Fraction(0)) + size
+            for component, size in other.component_size.items():
+                before = union.component_size.get(component, Fraction(0))
+                union.component_size[component] = before + size
+            for component, contacts in other.component_contacts.items():
+                union.component_contacts.setdefault(component, set()).update(contacts)
+        return union
+
+    @property
+    def contacts(self) -> int:
+        return len(self.totals)
+
+    def magnitude(self) -> Fraction:
+        return sum(self.contact_size.values(), Fraction(0))
+
+
+def _dominated(largest: Fraction, whole: Fraction, p: Number) -> bool:
+    return whole > 0 and largest * 100 > Fraction(p) * whole
+
+
+def primary_reason(cell: _Contributions, statistic: Statistic, rules: Rules) -> Reason | None:
+    """The (n, k) dominance rules for one cell; None when it may be published."""
+    n = cell.contacts
+    if n < rules.k:
+        return Reason.TOO_FEW_CONTACTS
+    if len(cell.component_contacts) < rules.min_components:
+        return Reason.TOO_FEW_COMPONENTS
+    # shares of the count: one contact is 1/n of it, a component the contacts it brings
+    largest_component = max(len(c) for c in cell.component_contacts.values())
+    if _dominated(Fraction(1), Fraction(n), rules.p) or _dominated(
+        Fraction(largest_component), Fraction(n), rules.p
+    ):
+        return Reason.DOMINATED
+    if statistic is not Statistic.COUNT:
+        whole = cell.magnitude()
+        if _dominated(max(cell.contact_size.values()), whole, rules.p) or _dominated(
+            max(cell.component_size.values()), whole, rules.p
+        ):
+            return Reason.DOMINATED
+    return None
+
+
+def _value(cell: _Contributions, statistic: Statistic, percentile: Number | None) -> Fraction:
+    n = cell.contacts
+    if statistic is Statistic.COUNT:
+        return Fraction(n)
+    total = sum(cell.totals.values(), Fraction(0))
+    if statistic is Statistic.SUM:
+        return total
+    if statistic is Statistic.MEAN:
+        return total / n
+    q = Fraction(50) if statistic is Statistic.MEDIAN else Fraction(percentile or 0)
+    ordered = sorted(cell.totals.values())
+    position = (n - 1) * q / 100
+    low = floor(position)
+    high = min(low + 1, n - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _order(key: Key) -> tuple[tuple[bool, str], ...]:
+    return tuple((v is None, v or "") for v in key)
+
+
+def protect(
+    rows: Iterable[Row],
+    statistic: Statistic,
+    rules: Rules | None = None,
+    *,
+    dimensions: int | None = None,
+    percentile: Number | None = None,
+    margins: bool = True,
+) -> Table:
+    """The protected table of one aggregate query over `rows`.
+
+    `dimensions` is the number of coordinates of each row's cell (read from the rows when
+    omitted; required for an empty query). With `margins`, every total over any set of
+    dimensions is a cell too (for two dimensions: row, column and grand totals); the grand
+    total is always there, suppressed when there is nothing to publish.
+    """
+    rules = rules or Rules()
+    if statistic is Statistic.PERCENTILE and (percentile is None or not 0 <= percentile <= 100):
+        raise InvalidArgument(
+            "a percentile between 0 and 100 is required",
+            [FieldViolation("percentile", "between 0 and 100")],
+        )
+    rows = list(rows)
+    if dimensions is None:
+        if not rows:
+            raise InvalidArgument("dimensions required", [FieldViolation("dimensions", "required")])
+        dimensions = len(rows[0].cell)
+    masks = list(product((False, True), repeat=dimensions)) if margins else [(False,) * dimensions]
+    cells: dict[Key, _Contributions] = {}
+    for row in rows:
+        if len(row.cell) != dimensions:
+            raise InvalidArgument("rows of one query share their dimensions", [])
+        value = Fraction(1) if statistic is Statistic.COUNT else _exact(row.value)
+        for mask in masks:
+            key = tuple(None if total else v for v, total in zip(row.cell, mask, strict=True))
+            cells.setdefault(key, _Contributions()).add(row.contact, row.component, value)
+    if margins:
+        cells.setdefault((None,) * dimensions, _Contributions())
+
+    suppressed = {
+        key: reason
+        for key, cell in cells.items()
+        if (reason := primary_reason(cell, statistic, rules)) is not None
+    }
+    _complete(cells, suppressed, statistic, rules)
+
+    ordered = sorted(cells, key=lambda k: (None in k, _order(k)))
+    return Table(
+        statistic,
+        dimensions,
+        tuple(
+            Cell(key, None, suppressed[key])
+            if key in suppressed
+            else Cell(key, _value(cells[key], statistic, percentile), None)
+            for key in ordered
+        ),
+        MappingProxyType(
+            {key: frozenset(cells[key].totals) for key in ordered if key not in suppressed}
+        ),
+    )
+
+
+# --- secondary suppression -------------------------------------------------------------------
+
+
+def _lines(keys: Iterable[Key]) -> list[tuple[Key, list[Key]]]:
+    """Each margin with, for each dimension it sums, the cells one level below it."""
+    present = set(keys)
+    lines = []
+    children: dict[tuple[Key, int], list[Key]] = {}
+    for key in present:
+        for i, v in enumerate(key):
+            if v is not None:
+                children.setdefault((key[:i] + (None,) + key[i + 1 :], i), []).append(key)
+    for (margin, _), below in sorted(children.items(), key=lambda e: (_order(e[0][0]), e[0][1])):
+        if margin in present:
+            lines.append((margin, sorted(below, key=_order)))
+    return lines
+
+
+def _covers(margin: Key, key: Key) -> bool:
+    return all(m is None or m == v for m, v in zip(margin, key, strict=True))
+
+
+def determined(suppressed: Iterable[Key], keys: Iterable[Key]) -> list[Key]:
+    """The suppressed cells whose value follows from the published cells (exact rank test).
+
+    Unknowns are the suppressed interior cells; each published margin gives one equation
+    over the unknowns it covers (published interior cells are constants).
+    """
+    hidden = set(suppressed)
+    keys = list(keys)
+    unknowns = sorted((k for k in keys if None not in k and k in hidden), key=_order)
+
+    def support(key: Key) -> list[Key]:
+        return [u for u in unknowns if _covers(key, u)]
+
+    space = RowSpace(unknowns, (support(k) for k in keys if None in k and k not in hidden))
+    return [k for k in sorted(hidden, key=_order) if space.contains(support(k))]
+
+
+Cost = tuple[bool, Fraction, int, tuple[tuple[bool, str], ...]]
+
+
+def _cost(cell: _Contributions, key: Key, statistic: Statistic) -> Cost:
+    """Greedy order of complementary cells: interior before margins, smallest first."""
+    size = Fraction(cell.contacts) if statistic is Statistic.COUNT else cell.magnitude()
+    return (None in key, size, cell.contacts, _order(key))
+
+
+def _complete(
+    cells: Mapping[Key, _Contributions],
+    suppressed: dict[Key, Reason],
+    statistic: Statistic,
+    rules: Rules,
+) -> None:
+    """Adds complementary suppressions until no suppressed cell can be recovered."""
+    lines = _lines(cells)
+    if not lines:
+        return
+    costs = {key: _cost(cell, key, statistic) for key, cell in cells.items()}
+
+    def hide(candidates: Iterable[Key]) -> bool:
+        free = sorted((k for k in candidates if k not in suppressed), key=costs.__getitem__)
+        if not free:
+            return False
+        suppressed[free[0]] = Reason.COMPLEMENTARY
+        return True
+
+    while True:
+        changed = False
+        for margin, below in lines:
+            hidden = [k for k in below if k in suppressed]
+            if margin in suppressed:
+                if not hidden:  # the sum of the published cells would give it
+                    changed |= hide(below)
+                continue
+            if not hidden:
+                continue
+            if len(below) == 1:  # the margin is its only cell
+                changed |= hide([margin])
+                continue
+            while True:
+                # the margin minus the published cells gives the total of the hidden ones:
+                # there must be two, and together they must pass the primary rules
+                if len(hidden) >= 2:
+                    residue = cells[hidden[0]].merged(cells[k] for k in hidden[1:])
+                    if primary_reason(residue, statistic, rules) is None:
+                        break
+                if not hide(below):
+                    changed |= hide([margin])
+                    break
+                changed = True
+                hidden = [k for k in below if k in suppressed]
+        if changed:
+            continue
+        pinned = determined(suppressed, cells)
+        if not pinned:
+            return
+        _free(pinned[0], list(cells), suppressed, costs)
+
+
+def _free(
+    target: Key, keys: Sequence[Key], suppressed: dict[Key, Reason], costs: Mapping[Key, Cost]
+) -> None:
+    """Suppresses the cheapest published cell that makes `target` undetermined."""
+    candidates = sorted((k for k in keys if k not in suppressed), key=costs.__getitem__)
+    for key in candidates:
+        if target not in determined([*suppressed, key], keys):
+            suppressed[key] = Reason.COMPLEMENTARY
+            return
+    suppressed[candidates[0]] = Reason.COMPLEMENTARY
