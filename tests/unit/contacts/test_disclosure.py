@@ -148,7 +148,7 @@ def queries(draw: st.DrawFn) -> tuple[list[Row], int, Statistic, Rules, int]:
     return rows, dims, draw(st.sampled_from(list(Statistic))), rules, draw(st.integers(0, 100))
 
 
-@settings(max_examples=350, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(queries())
 def test_published_cells_obey_the_rules_and_no_hidden_cell_can_be_solved_for(
     query: tuple[list[Row], int, Statistic, Rules, int],
@@ -194,7 +194,7 @@ def test_published_cells_obey_the_rules_and_no_hidden_cell_can_be_solved_for(
                 assert breaks_rules(group, statistic, rules) is None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(queries())
 def test_sum_mean_median_and_percentile_share_one_pattern(
     query: tuple[list[Row], int, Statistic, Rules, int],
