@@ -36,6 +36,7 @@ from meshkit.errors import FieldViolation, InvalidArgument
 from services.contacts.disclosure_linear import RowSpace
 
 Number = int | Decimal | Fraction
+Exact = int | Fraction  # ints stay ints inside: exact, and much faster than Fraction
 Key = tuple[str | None, ...]  # a cell's coordinates; None where a margin sums a dimension
 
 
@@ -116,39 +117,42 @@ class Table:
         return tuple(c for c in self.cells if not c.published)
 
 
-def _exact(value: Number | None) -> Fraction:
+def _exact(value: Number | None) -> Exact:
     if value is None:
         raise InvalidArgument("a value is missing", [FieldViolation("value", "required")])
     if isinstance(value, float):  # refused: a float sum is not exact  # type: ignore[unreachable]
         raise InvalidArgument("values must be exact", [FieldViolation("value", "not exact")])
-    return Fraction(value)
+    if isinstance(value, int):
+        return value
+    exact = Fraction(value)
+    return exact.numerator if exact.denominator == 1 else exact
 
 
 class _Contributions:
     """Who contributes what to one cell (or to a union of cells)."""
 
     def __init__(self) -> None:
-        self.totals: dict[str, Fraction] = {}  # contact -> signed total of its rows
-        self.contact_size: dict[str, Fraction] = {}  # contact -> sum of |values|
-        self.component_size: dict[str, Fraction] = {}  # component -> sum of |values|
+        self.totals: dict[str, Exact] = {}  # contact -> signed total of its rows
+        self.contact_size: dict[str, Exact] = {}  # contact -> sum of |values|
+        self.component_size: dict[str, Exact] = {}  # component -> sum of |values|
         self.component_contacts: dict[str, set[str]] = {}
 
-    def add(self, contact: str, component: str, value: Fraction) -> None:
-        self.totals[contact] = self.totals.get(contact, Fraction(0)) + value
-        self.contact_size[contact] = self.contact_size.get(contact, Fraction(0)) + abs(value)
-        size = self.component_size.get(component, Fraction(0))
-        self.component_size[component] = size + abs(value)
+    def add(self, contact: str, component: str, value: Exact) -> None:
+        size = value if value >= 0 else -value
+        self.totals[contact] = self.totals.get(contact, 0) + value
+        self.contact_size[contact] = self.contact_size.get(contact, 0) + size
+        self.component_size[component] = self.component_size.get(component, 0) + size
         self.component_contacts.setdefault(component, set()).add(contact)
 
     def merged(self, others: Iterable[_Contributions]) -> _Contributions:
         union = _Contributions()
         for other in (self, *others):
             for contact, total in other.totals.items():
-                union.totals[contact] = union.totals.get(contact, Fraction(0)) + total
+                union.totals[contact] = union.totals.get(contact, 0) + total
             for contact, size in other.contact_size.items():
-                union.contact_size[contact] = union.contact_size.get(contact, Fraction(0)) + size
+                union.contact_size[contact] = union.contact_size.get(contact, 0) + size
             for component, size in other.component_size.items():
-                before = union.component_size.get(component, Fraction(0))
+                before = union.component_size.get(component, 0)
                 union.component_size[component] = before + size
             for component, contacts in other.component_contacts.items():
                 union.component_contacts.setdefault(component, set()).update(contacts)
@@ -158,11 +162,11 @@ class _Contributions:
     def contacts(self) -> int:
         return len(self.totals)
 
-    def magnitude(self) -> Fraction:
-        return sum(self.contact_size.values(), Fraction(0))
+    def magnitude(self) -> Exact:
+        return sum(self.contact_size.values(), 0)
 
 
-def _dominated(largest: Fraction, whole: Fraction, p: Number) -> bool:
+def _dominated(largest: Exact, whole: Exact, p: Number) -> bool:
     return whole > 0 and largest * 100 > Fraction(p) * whole
 
 
@@ -175,9 +179,7 @@ def primary_reason(cell: _Contributions, statistic: Statistic, rules: Rules) -> 
         return Reason.TOO_FEW_COMPONENTS
     # shares of the count: one contact is 1/n of it, a component the contacts it brings
     largest_component = max(len(c) for c in cell.component_contacts.values())
-    if _dominated(Fraction(1), Fraction(n), rules.p) or _dominated(
-        Fraction(largest_component), Fraction(n), rules.p
-    ):
+    if _dominated(1, n, rules.p) or _dominated(largest_component, n, rules.p):
         return Reason.DOMINATED
     if statistic is not Statistic.COUNT:
         whole = cell.magnitude()
@@ -192,7 +194,7 @@ def _value(cell: _Contributions, statistic: Statistic, percentile: Number | None
     n = cell.contacts
     if statistic is Statistic.COUNT:
         return Fraction(n)
-    total = sum(cell.totals.values(), Fraction(0))
+    total = Fraction(sum(cell.totals.values(), 0))
     if statistic is Statistic.SUM:
         return total
     if statistic is Statistic.MEAN:
@@ -241,10 +243,13 @@ def protect(
     for row in rows:
         if len(row.cell) != dimensions:
             raise InvalidArgument("rows of one query share their dimensions", [])
-        value = Fraction(1) if statistic is Statistic.COUNT else _exact(row.value)
+        value = 1 if statistic is Statistic.COUNT else _exact(row.value)
         for mask in masks:
             key = tuple(None if total else v for v, total in zip(row.cell, mask, strict=True))
-            cells.setdefault(key, _Contributions()).add(row.contact, row.component, value)
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = _Contributions()
+            cell.add(row.contact, row.component, value)
     if margins:
         cells.setdefault((None,) * dimensions, _Contributions())
 
@@ -310,12 +315,12 @@ def determined(suppressed: Iterable[Key], keys: Iterable[Key]) -> list[Key]:
     return [k for k in sorted(hidden, key=_order) if space.contains(support(k))]
 
 
-Cost = tuple[bool, Fraction, int, tuple[tuple[bool, str], ...]]
+Cost = tuple[bool, Exact, int, tuple[tuple[bool, str], ...]]
 
 
 def _cost(cell: _Contributions, key: Key, statistic: Statistic) -> Cost:
     """Greedy order of complementary cells: interior before margins, smallest first."""
-    size = Fraction(cell.contacts) if statistic is Statistic.COUNT else cell.magnitude()
+    size = cell.contacts if statistic is Statistic.COUNT else cell.magnitude()
     return (None in key, size, cell.contacts, _order(key))
 
 
@@ -376,6 +381,8 @@ def _free(
 ) -> None:
     """Suppresses the cheapest published cell that makes `target` undetermined."""
     candidates = sorted((k for k in keys if k not in suppressed), key=costs.__getitem__)
+    if not candidates:  # everything is hidden already: nothing is determined
+        return
     for key in candidates:
         if target not in determined([*suppressed, key], keys):
             suppressed[key] = Reason.COMPLEMENTARY

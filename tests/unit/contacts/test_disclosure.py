@@ -8,6 +8,7 @@ a suppressed cell can be solved for from the published cells and margins.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from itertools import product
 
@@ -283,3 +284,12 @@ def test_rules_and_statistics_are_checked() -> None:
         protect(crowd(("a",), 6, 0), Statistic.PERCENTILE)
     with pytest.raises(InvalidArgument):
         protect([Row("x", "droit", ("a",))], Statistic.SUM)
+    with pytest.raises(InvalidArgument):
+        protect([Row("x", "droit", ("a",), 0.1)], Statistic.SUM)  # type: ignore[arg-type]
+
+
+def test_decimal_values_add_up_exactly() -> None:
+    rows = [Row(f"x{i}", COMPONENTS[i % 3], ("a",), Decimal("0.10")) for i in range(10)]
+    table = protect(rows, Statistic.SUM)
+    assert table.cell(("a",)).value == 1
+    assert protect(rows, Statistic.MEAN).cell((None,)).value == Fraction(1, 10)
