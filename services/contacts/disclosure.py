@@ -106,7 +106,10 @@ class Table:
     members: Mapping[Key, frozenset[str]] = field(repr=False, compare=False)
 
     def cell(self, key: Key) -> Cell:
-        return next(c for c in self.cells if c.key == key)
+        for cell in self.cells:
+            if cell.key == key:
+                return cell
+        raise KeyError(key)
 
     @property
     def published(self) -> tuple[Cell, ...]:
