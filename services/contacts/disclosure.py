@@ -33,11 +33,10 @@ from math import floor
 from types import MappingProxyType
 
 from meshkit.errors import FieldViolation, InvalidArgument
-from services.contacts.disclosure_linear import RowSpace
+from services.contacts.disclosure_secondary import Key, complete, order
 
 Number = int | Decimal | Fraction
 Exact = int | Fraction  # ints stay ints inside: exact, and much faster than Fraction
-Key = tuple[str | None, ...]  # a cell's coordinates; None where a margin sums a dimension
 
 
 class Statistic(StrEnum):
@@ -210,10 +209,6 @@ def _value(cell: _Contributions, statistic: Statistic, percentile: Number | None
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _order(key: Key) -> tuple[tuple[bool, str], ...]:
-    return tuple((v is None, v or "") for v in key)
-
-
 def protect(
     rows: Iterable[Row],
     statistic: Statistic,
@@ -261,9 +256,19 @@ def protect(
         for key, cell in cells.items()
         if (reason := primary_reason(cell, statistic, rules)) is not None
     }
-    _complete(cells, suppressed, statistic, rules)
 
-    ordered = sorted(cells, key=lambda k: (None in k, _order(k)))
+    def size(key: Key) -> tuple[Exact, int]:
+        cell = cells[key]
+        return (cell.contacts if statistic is Statistic.COUNT else cell.magnitude(), cell.contacts)
+
+    def publishable(hidden: Sequence[Key]) -> bool:
+        union = cells[hidden[0]].merged(cells[k] for k in hidden[1:])
+        return primary_reason(union, statistic, rules) is None
+
+    for key in complete(list(cells), set(suppressed), size, publishable):
+        suppressed[key] = Reason.COMPLEMENTARY
+
+    ordered = sorted(cells, key=lambda k: (None in k, order(k)))
     return Table(
         statistic,
         dimensions,
@@ -277,117 +282,3 @@ def protect(
             {key: frozenset(cells[key].totals) for key in ordered if key not in suppressed}
         ),
     )
-
-
-# --- secondary suppression -------------------------------------------------------------------
-
-
-def _lines(keys: Iterable[Key]) -> list[tuple[Key, list[Key]]]:
-    """Each margin with, for each dimension it sums, the cells one level below it."""
-    present = set(keys)
-    lines = []
-    children: dict[tuple[Key, int], list[Key]] = {}
-    for key in present:
-        for i, v in enumerate(key):
-            if v is not None:
-                children.setdefault((key[:i] + (None,) + key[i + 1 :], i), []).append(key)
-    for (margin, _), below in sorted(children.items(), key=lambda e: (_order(e[0][0]), e[0][1])):
-        if margin in present:
-            lines.append((margin, sorted(below, key=_order)))
-    return lines
-
-
-def _covers(margin: Key, key: Key) -> bool:
-    return all(m is None or m == v for m, v in zip(margin, key, strict=True))
-
-
-def determined(suppressed: Iterable[Key], keys: Iterable[Key]) -> list[Key]:
-    """The suppressed cells whose value follows from the published cells (exact rank test).
-
-    Unknowns are the suppressed interior cells; each published margin gives one equation
-    over the unknowns it covers (published interior cells are constants).
-    """
-    hidden = set(suppressed)
-    keys = list(keys)
-    unknowns = sorted((k for k in keys if None not in k and k in hidden), key=_order)
-
-    def support(key: Key) -> list[Key]:
-        return [u for u in unknowns if _covers(key, u)]
-
-    space = RowSpace(unknowns, (support(k) for k in keys if None in k and k not in hidden))
-    return [k for k in sorted(hidden, key=_order) if space.contains(support(k))]
-
-
-Cost = tuple[bool, Exact, int, tuple[tuple[bool, str], ...]]
-
-
-def _cost(cell: _Contributions, key: Key, statistic: Statistic) -> Cost:
-    """Greedy order of complementary cells: interior before margins, smallest first."""
-    size = cell.contacts if statistic is Statistic.COUNT else cell.magnitude()
-    return (None in key, size, cell.contacts, _order(key))
-
-
-def _complete(
-    cells: Mapping[Key, _Contributions],
-    suppressed: dict[Key, Reason],
-    statistic: Statistic,
-    rules: Rules,
-) -> None:
-    """Adds complementary suppressions until no suppressed cell can be recovered."""
-    lines = _lines(cells)
-    if not lines:
-        return
-    costs = {key: _cost(cell, key, statistic) for key, cell in cells.items()}
-
-    def hide(candidates: Iterable[Key]) -> bool:
-        free = sorted((k for k in candidates if k not in suppressed), key=costs.__getitem__)
-        if not free:
-            return False
-        suppressed[free[0]] = Reason.COMPLEMENTARY
-        return True
-
-    while True:
-        changed = False
-        for margin, below in lines:
-            hidden = [k for k in below if k in suppressed]
-            if margin in suppressed:
-                if not hidden:  # the sum of the published cells would give it
-                    changed |= hide(below)
-                continue
-            if not hidden:
-                continue
-            if len(below) == 1:  # the margin is its only cell
-                changed |= hide([margin])
-                continue
-            while True:
-                # the margin minus the published cells gives the total of the hidden ones:
-                # there must be two, and together they must pass the primary rules
-                if len(hidden) >= 2:
-                    residue = cells[hidden[0]].merged(cells[k] for k in hidden[1:])
-                    if primary_reason(residue, statistic, rules) is None:
-                        break
-                if not hide(below):
-                    changed |= hide([margin])
-                    break
-                changed = True
-                hidden = [k for k in below if k in suppressed]
-        if changed:
-            continue
-        pinned = determined(suppressed, cells)
-        if not pinned:
-            return
-        _free(pinned[0], list(cells), suppressed, costs)
-
-
-def _free(
-    target: Key, keys: Sequence[Key], suppressed: dict[Key, Reason], costs: Mapping[Key, Cost]
-) -> None:
-    """Suppresses the cheapest published cell that makes `target` undetermined."""
-    candidates = sorted((k for k in keys if k not in suppressed), key=costs.__getitem__)
-    if not candidates:  # everything is hidden already: nothing is determined
-        return
-    for key in candidates:
-        if target not in determined([*suppressed, key], keys):
-            suppressed[key] = Reason.COMPLEMENTARY
-            return
-    suppressed[candidates[0]] = Reason.COMPLEMENTARY
