@@ -1,0 +1,130 @@
+"""The query auditor refuses differencing attacks, directly and through two groupings."""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meshkit.errors import PermissionDenied
+from services.contacts.disclosure import Row, Rules, Statistic, protect
+from services.contacts.disclosure_audit import (
+    Fingerprint,
+    audit,
+    fingerprints,
+    hash_contacts,
+)
+
+SECRET = b"audit-secret-for-tests"
+K = 5
+SECTOR_X = [f"3f1c9a2e-0000-4000-8000-{i:012d}" for i in range(20)]  # contact ids, uuid-like
+REGION_Y = SECTOR_X[:9]
+OTHER_REGIONS = SECTOR_X[9:]
+
+
+def total(
+    contacts: list[str], query: str, measure: str = "apprenticeship_tax"
+) -> list[Fingerprint]:
+    """The fingerprints of a protected one-cell answer: the sum over `contacts`."""
+    rows = [
+        Row(c, ("sciences", "lettres", "droit")[i % 3], (), 100 + i) for i, c in enumerate(contacts)
+    ]
+    table = protect(rows, Statistic.SUM, Rules(k=K), dimensions=0)
+    assert table.cell(()).published
+    return fingerprints(table, measure=measure, query=query, secret=SECRET)
+
+
+def test_a_total_with_and_without_one_contact_is_refused() -> None:
+    history = total(SECTOR_X, "sector = services")
+    refusal = audit(history, total(SECTOR_X[1:], "sector = services, created before May"), K)
+    assert refusal is not None
+    assert "sector = services" in refusal.message
+    assert all(c not in refusal.message for c in SECTOR_X)
+    assert isinstance(refusal.error(), PermissionDenied)
+    # nor by adding one: the attacker may ask the smaller total first
+    assert audit(total(SECTOR_X[1:], "small"), total(SECTOR_X, "all"), K) is not None
+
+
+def test_the_same_question_again_and_a_question_about_k_more_contacts_are_answered() -> None:
+    history = total(SECTOR_X, "sector = services")
+    assert audit(history, total(SECTOR_X, "sector = services"), K) is None
+    assert audit(history, total(SECTOR_X[K:], "sector = services, created before May"), K) is None
+    # another measure is not subtracted from this one
+    assert audit(history, total(SECTOR_X[1:], "donations", measure="donation"), K) is None
+
+
+def test_a_difference_through_two_overlapping_groupings_is_refused() -> None:
+    """sector=X earlier; then sector=X region=Y; then sector=X region≠Y without one contact."""
+    history = total(SECTOR_X, "sector = services")
+    history += total(REGION_Y, "sector = services, region = Bretagne")
+    assert audit(history, total(OTHER_REGIONS, "sector = services, region ≠ Bretagne"), K) is None
+    attack = total(OTHER_REGIONS[1:], "sector = services, region ≠ Bretagne, since 2020")
+    refusal = audit(history, attack, K)
+    assert refusal is not None
+    assert "sector = services" in refusal.message
+
+
+def test_the_whole_without_one_contact_after_its_two_parts_is_refused() -> None:
+    history = total(REGION_Y, "region = Bretagne") + total(OTHER_REGIONS, "region ≠ Bretagne")
+    assert audit(history, total(SECTOR_X, "all"), K) is None  # the sum of both: nothing new
+    assert audit(history, total(SECTOR_X[:-1], "all but the newest"), K) is not None
+
+
+def test_the_cells_of_one_new_grouping_can_rebuild_an_earlier_total_minus_one() -> None:
+    history = total(SECTOR_X, "sector = services")
+    rows = [
+        Row(c, ("sciences", "lettres")[i % 2], ("Bretagne" if c in REGION_Y else "other",), 7)
+        for i, c in enumerate(SECTOR_X[1:])
+    ]
+    table = protect(rows, Statistic.SUM, Rules(k=K, p=100), margins=False)
+    assert all(c.published for c in table.cells)
+    answer = fingerprints(table, measure="apprenticeship_tax", query="by region", secret=SECRET)
+    assert audit(history, answer, K) is not None
+
+
+def test_fingerprints_keep_only_keyed_hashes_of_published_cells_and_survive_storage() -> None:
+    rows = [Row(c, ("sciences", "lettres")[i % 2], ("a",), 1) for i, c in enumerate(SECTOR_X)]
+    rows += [Row("lonely", "droit", ("b",), 1)]
+    table = protect(rows, Statistic.COUNT, Rules(k=K), margins=False)
+    (only,) = fingerprints(table, measure="m", query="q", secret=SECRET)
+    assert only.members == hash_contacts(SECRET, SECTOR_X)
+    assert hash_contacts(b"another secret", SECTOR_X).isdisjoint(only.members)
+    stored = only.members_bytes()
+    assert all(c.encode() not in stored for c in SECTOR_X)
+    assert Fingerprint.from_storage("m", "q", stored) == only
+
+
+# --- against a brute-force reference ---------------------------------------------------------
+
+
+def reference(earlier: list[frozenset[int]], new: list[frozenset[int]], k: int) -> bool:
+    """Refuse iff some earlier/new pair, or disjoint A+B against C mixing old and new,
+    covers between 1 and k-1 contacts."""
+    for n in new:
+        for e in earlier:
+            if 0 < len(n ^ e) < k:
+                return True
+    pool = [(s, True) for s in earlier] + [(s, False) for s in new]
+    for (a, ea), (b, eb), (c, ec) in permutations(pool, 3):
+        if (ea or eb or ec) and not (ea and eb and ec) and not (a & b):
+            if 0 < len((a | b) ^ c) < k:
+                return True
+    return False
+
+
+sets = st.frozensets(st.integers(0, 9), max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(sets, max_size=4), st.lists(sets, min_size=1, max_size=3), st.integers(1, 4))
+def test_the_auditor_refuses_exactly_what_the_brute_force_reference_refuses(
+    earlier: list[frozenset[int]], new: list[frozenset[int]], k: int
+) -> None:
+    def prints(group: list[frozenset[int]], query: str) -> list[Fingerprint]:
+        return [Fingerprint("m", query, hash_contacts(SECRET, map(str, s))) for s in group]
+
+    refused = audit(prints(earlier, "earlier"), prints(new, "new"), k)
+    assert (refused is not None) == reference(earlier, new, k)
+    if refused:
+        assert refused.earlier_query == "earlier"
