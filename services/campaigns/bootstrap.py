@@ -240,9 +240,7 @@ def build(
             (INTERACTIONS_NAME, register_interactions(InteractionsServicer(interactions))),
             (
                 POLICY_SERVICE_NAME,
-                register_policy(
-                    PressurePolicyServicer(policy_store, pressure_status, simulations)
-                ),
+                register_policy(PressurePolicyServicer(policy_store, pressure_status, simulations)),
             ),
         ],
         settings.max_workers,

@@ -20,12 +20,6 @@ from meshkit.identity import current_principal
 from protos.crm.campaigns.v1 import pressure_pb2 as pb
 from protos.crm.campaigns.v1 import pressure_pb2_grpc
 from services.campaigns.policy_store import PolicyStore, PolicyVersion
-from services.campaigns.pressure_status import (
-    ContactPressure,
-    Outcomes,
-    PressureSimulations,
-    PressureStatus,
-)
 from services.campaigns.pressure_policy import (
     DEFAULT_TIME_ZONE,
     BudgetRule,
@@ -33,6 +27,12 @@ from services.campaigns.pressure_policy import (
     QuietDates,
     QuietHours,
     Scope,
+)
+from services.campaigns.pressure_status import (
+    ContactPressure,
+    Outcomes,
+    PressureSimulations,
+    PressureStatus,
 )
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PressurePolicyService"].full_name

@@ -33,7 +33,6 @@ from services.campaigns.interactions_policy import MAX_CONTACT_ID, NUL, may_read
 from services.campaigns.ledger import info_of, survivors_of
 from services.campaigns.models import Campaign
 from services.campaigns.policy import Outcome
-from services.campaigns.preview import PREVIEW_BATCH, Audience
 from services.campaigns.pressure import PressureCounters
 from services.campaigns.pressure_policy import (
     Answer,
@@ -45,6 +44,7 @@ from services.campaigns.pressure_policy import (
     is_interaction,
     validate_policy,
 )
+from services.campaigns.preview import PREVIEW_BATCH, Audience
 from services.campaigns.validation import check_campaign_id
 
 # The log key of the mail a status asks about: never a real message's key.
