@@ -176,3 +176,36 @@ def test_a_bad_rule_is_shown_next_to_its_field(gateway: Gateway, campaign: str) 
     assert simulate(admin, str(uuid.uuid4()), "1").status == 404
     manager = signed_in(gateway, person(A, ["campaign_manager", "contact_editor"]))
     assert simulate(manager, campaign, "1").status == 403
+
+
+def test_the_rpcs_behind_the_pages_refuse_the_same_over_grpc(
+    gateway: Gateway, contact: str, campaign: str
+) -> None:
+    import grpc
+
+    from protos.crm.campaigns.v1 import pressure_pb2, pressure_pb2_grpc
+
+    def call(token: str, method: str, request: Any) -> grpc.StatusCode:
+        with grpc.insecure_channel(gateway.targets["campaigns"]) as channel:
+            stub = pressure_pb2_grpc.PressurePolicyServiceStub(channel)
+            try:
+                getattr(stub, method)(
+                    request, metadata=[("authorization", f"Bearer {token}")], timeout=10
+                )
+            except grpc.RpcError as error:
+                return error.code()  # type: ignore[no-any-return]
+        return grpc.StatusCode.OK
+
+    status = pressure_pb2.GetContactPressureRequest(contact_id=contact)
+    assert call(gateway.keys.manager(A), "GetContactPressure", status) == grpc.StatusCode.OK
+    assert call(gateway.keys.manager(B), "GetContactPressure", status) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    simulation = pressure_pb2.SimulatePressureRequest(campaign_id=campaign)
+    simulation.policy.rules.add(
+        id="g", scope=pressure_pb2.PRESSURE_SCOPE_GROUPING, max_messages=1, window_seconds=WEEK
+    )
+    assert call(gateway.keys.manager(A), "SimulatePressure", simulation) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert call(gateway.keys.admin(), "SimulatePressure", simulation) == grpc.StatusCode.OK
