@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from meshkit.errors import InvalidArgument
@@ -122,6 +122,12 @@ MESSAGES = {
     "catalogue.basis": ("Base légale", "Legal basis"),
     "catalogue.number": ("doit être un nombre entier", "must be a whole number"),
     "catalogue.required": ("est obligatoire", "is required"),
+    "catalogue.publish": ("Publier une mention", "Publish a notice"),
+    "catalogue.publish_help": (
+        "Une nouvelle version s'ajoute aux précédentes, qui restent consultables.",
+        "A new version is added; the earlier ones stay readable.",
+    ),
+    "catalogue.publish_submit": ("Publier", "Publish"),
     "catalogue.empty": ("Aucun élément.", "Nothing yet."),
     "catalogue.more": ("Liste tronquée à la première page.", "List cut at its first page."),
 }
@@ -294,6 +300,30 @@ def _words(enum: Any, number: int, prefix: str) -> str:
 @blueprint.get("/purposes")
 @signed.role_required(Role.ADMIN, component=False)
 def purposes() -> str:
+    return _purposes_page({}, {}, 200)[0]
+
+
+@blueprint.post("/purposes/notices")
+@signed.role_required(Role.ADMIN, component=False)
+def publish_notice() -> Response | tuple[str, int]:
+    """Publishes a new version of a purpose's notice (never edited), then shows the list."""
+    form = {key: request.form.get(key, "") for key in ("purpose", "language", "text")}
+    try:
+        upstream().consent.PublishNotice(
+            consent_pb2.PublishNoticeRequest(
+                purpose=form["purpose"], language=form["language"], text=form["text"]
+            )
+        )
+    except grpc.RpcError as error:
+        problem = domain_error(error)
+        if not isinstance(problem, InvalidArgument):
+            raise
+        errors = {v.field: v.description for v in problem.violations} or {"text": str(problem)}
+        return _purposes_page(errors, form, 400)
+    return redirect(url_for("console.admin_catalogue.purposes"), 303)
+
+
+def _purposes_page(errors: dict[str, str], typed: dict[str, str], status: int) -> tuple[str, int]:
     consent = upstream().consent
     listed = consent.ListPurposes(
         consent_pb2.ListPurposesRequest(include_inactive=True, page_size=PAGE)
@@ -308,7 +338,7 @@ def purposes() -> str:
         notices += found.notices
         more_notices = more_notices or bool(found.next_page_token)
     rules = consent.ListBasisRules(consent_pb2.ListBasisRulesRequest(page_size=PAGE))
-    return render_template(
+    page = render_template(
         "console/admin_catalogue/purposes.html",
         purposes=listed.purposes,
         notices=notices,
@@ -318,4 +348,9 @@ def purposes() -> str:
         kind=lambda n: _words(consent_pb2.ContactKind, n, "CONTACT_KIND_"),
         basis=lambda n: _words(consent_pb2.LegalBasis, n, "LEGAL_BASIS_"),
         when=when,
+        errors=errors,
+        typed=typed,
+        purpose_options=[(p.key, p.key) for p in listed.purposes if p.active],
+        language_options=[("fr", "français"), ("en", "English")],
     )
+    return page, status

@@ -209,3 +209,24 @@ def test_the_rpcs_behind_the_pages_refuse_the_same_over_grpc(
         grpc.StatusCode.PERMISSION_DENIED
     )
     assert call(gateway.keys.admin(), "SimulatePressure", simulation) == grpc.StatusCode.OK
+
+
+def test_an_admin_publishes_a_notice_and_a_forged_post_changes_nothing(gateway: Gateway) -> None:
+    admin = signed_in(gateway, person(None, "admin"))
+    assert admin.get("/console/admin/purposes").status == 200
+    text = f"Mention {uuid.uuid4().hex[:8]} : vos données servent à la lettre."
+    form = {"purpose": "newsletter", "language": "fr", "text": text}
+    forged = admin.post("/console/admin/purposes/notices", form, csrf=False)
+    assert forged.status == 400
+    assert text not in admin.get("/console/admin/purposes").text  # nothing was published
+    published = admin.post("/console/admin/purposes/notices", form)
+    assert published.status == 303, published.text
+    assert published.location.endswith("/console/admin/purposes")
+    assert text in admin.get("/console/admin/purposes").text
+
+    refused = admin.post("/console/admin/purposes/notices", form | {"text": ""})
+    assert refused.status == 400
+    assert 'id="e-text"' in refused.html or 'class="errors"' in refused.html
+    manager = signed_in(gateway, person(A, ["campaign_manager", "contact_editor"]))
+    manager.get("/console/")
+    assert manager.post("/console/admin/purposes/notices", form).status == 403
