@@ -59,5 +59,6 @@ def install(app: Flask, settings: GatewaySettings) -> None:
         CONSOLE_PUBLIC_URL=settings.console_public_url,
     )
     app.extensions.update(login.configure(settings))
+    pages.install_globals(app)
     app.register_blueprint(blueprint)
     errors.install_app(app)

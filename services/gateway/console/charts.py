@@ -68,8 +68,9 @@ def column_chart(
 ) -> Markup:
     """Vertical columns over time (sends per hour or day), the value above each column."""
     chart_id = f"chart-{next(_ids)}"
-    column, gap, height, base = 28, 6, 160, 130
-    width = max(1, len(bars)) * (column + gap) + 20
+    column, gap, height, base, left = 28, 6, 160, 130, 40
+    # At least 12 slots wide, so one column does not fill the page; room for the first label.
+    width = max(12, len(bars)) * (column + gap) + 20 + left
     top = max((bar.value for bar in bars), default=0) or 1
     parts = [
         f'<svg class="chart chart-columns" role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
@@ -81,7 +82,7 @@ def column_chart(
     if not bars:
         parts.append(f'<text class="chart-empty" x="12" y="{base - 10}">{escape(empty)}</text>')
     for index, bar in enumerate(bars):
-        x = 14 + index * (column + gap)
+        x = left + 14 + index * (column + gap)
         h = 0 if bar.value <= 0 else max(2.0, (base - 20) * bar.value / top)
         value = _number(bar.value)
         parts.append(

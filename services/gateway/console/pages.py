@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, g, request, url_for
+from flask import Blueprint, Flask, g, request, url_for
 from werkzeug.wrappers import Response
 
 from meshkit.identity import Principal
@@ -19,6 +19,11 @@ def install(blueprint: Blueprint) -> None:
     blueprint.after_request(_after)
     # App-wide, so the console's 404 page (no blueprint matched) renders too.
     blueprint.app_context_processor(_helpers)
+
+
+def install_globals(app: Flask) -> None:
+    """What macros need without `with context`: translation and the CSRF field."""
+    app.jinja_env.globals.update(_=i18n.translate, csrf_field=security.csrf_field)
 
 
 def _before() -> None:
