@@ -123,6 +123,9 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _PRESSURE + "GetPressurePolicy": SIGNED_IN,
         _PRESSURE + "PutPressurePolicy": ADMIN,
         _PRESSURE + "ListPressurePolicyVersions": SIGNED_IN,
+        # a contact's pressure: those who read its interaction history (checked by campaigns)
+        _PRESSURE + "GetContactPressure": SIGNED_IN,
+        _PRESSURE + "SimulatePressure": ADMIN,
     }
 )
 

@@ -46,6 +46,7 @@ from services.campaigns.policy_servicer import register as register_policy
 from services.campaigns.policy_store import PolicyStore
 from services.campaigns.pressure import PressureCounters
 from services.campaigns.pressure_policy import Counted, default_policy
+from services.campaigns.pressure_status import PressureSimulations, PressureStatus
 from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
@@ -83,6 +84,8 @@ class Campaigns:
     interactions: Interactions | None = None
     previews: Previews | None = None
     policy_store: PolicyStore | None = None
+    pressure_status: PressureStatus | None = None
+    simulations: PressureSimulations | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -202,6 +205,10 @@ def build(
         db, directory, purposes, on_scheduled=on_scheduled, on_unscheduled=on_unscheduled
     )
     previews = Previews(db, gate, service.audience_of)
+    pressure_status = PressureStatus(db, members, pressure)
+    simulations = PressureSimulations(
+        db, gate, service.audience_of, pressure, lambda: tree.tree().components
+    )
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
@@ -231,7 +238,10 @@ def build(
         [
             (SERVICE_NAME, register(servicer)),
             (INTERACTIONS_NAME, register_interactions(InteractionsServicer(interactions))),
-            (POLICY_SERVICE_NAME, register_policy(PressurePolicyServicer(policy_store))),
+            (
+                POLICY_SERVICE_NAME,
+                register_policy(PressurePolicyServicer(policy_store, pressure_status, simulations)),
+            ),
         ],
         settings.max_workers,
         principal_check=organisation.check,
@@ -250,6 +260,8 @@ def build(
         interactions,
         previews,
         policy_store=policy_store,
+        pressure_status=pressure_status,
+        simulations=simulations,
     )
 
 

@@ -43,9 +43,12 @@ from services.campaigns.policy import (
 )
 from services.campaigns.pressure import PressureCounters, PressureUnavailable, Sender
 from services.campaigns.pressure_policy import (
+    Answer,
+    Logged,
     Message,
     PressurePolicy,
     campaign_key,
+    evaluate,
     quiet_until,
 )
 from services.campaigns.validation import OverBudget
@@ -111,6 +114,78 @@ class Gate:
                 Expected(c, Outcome.EXPIRED, RULE_DEADLINE, Recipient(c, Reachability.OK))
                 for c in contact_ids
             ]
+        decided, allowed = self._reachable(campaign, contact_ids)
+        for expected in self._pressure_of(campaign, allowed, now, peek):
+            decided[expected.contact_id] = expected
+        return [decided[c] for c in dict.fromkeys(contact_ids) if c in decided]
+
+    def simulate(
+        self,
+        campaign: CampaignInfo,
+        contact_ids: Sequence[str],
+        policies: Sequence[PressurePolicy],
+    ) -> list[list[Expected]]:
+        """Each recipient's outcome now under each of `policies`, writing nothing at all.
+
+        Contacts and consent are asked once for all the policies; pressure is read from
+        one snapshot of the counters (PressureCounters.snapshot) and decided by the
+        reference model the Redis script agrees with (pressure_policy.evaluate).
+        """
+        now = self._clock()
+        if campaign.deadline is not None and now > campaign.deadline:
+            expired = [
+                Expected(c, Outcome.EXPIRED, RULE_DEADLINE, Recipient(c, Reachability.OK))
+                for c in contact_ids
+            ]
+            return [list(expired) for _ in policies]
+        decided, allowed = self._reachable(campaign, contact_ids)
+        ids = [item.contact_id for item in allowed]
+        horizon = max([p.horizon_ms for p in policies] + [1000])
+        now_ms, logs = self._pressure.snapshot(ids, horizon)
+        holdback = self._ledger.higher_priority_waiting(campaign, ids)
+        sender = sender_of(campaign)
+        results: list[list[Expected]] = []
+        for policy in policies:
+            mine = dict(decided)
+            for item in allowed:
+                mine[item.contact_id] = self._modelled(
+                    campaign, policy, sender, item, logs, now, now_ms, holdback
+                )
+            results.append([mine[c] for c in dict.fromkeys(contact_ids) if c in mine])
+        return results
+
+    def _modelled(
+        self,
+        campaign: CampaignInfo,
+        policy: PressurePolicy,
+        sender: Sender,
+        item: Expected,
+        logs: dict[str, list[Logged]],
+        now: datetime,
+        now_ms: int,
+        holdback: dict[str, int],
+    ) -> Expected:
+        owner = campaign.owner_component
+        quiet = quiet_until(policy, owner, item.recipient.time_zone, now)
+        if quiet is not None:
+            return self._later(campaign, policy, item, quiet.until, quiet.rule, budget=False)
+        answer, retry_ms, rule = evaluate(
+            policy,
+            logs.get(item.contact_id, []),
+            sender.key,
+            sender.message,
+            now_ms,
+            holdback.get(item.contact_id, 0),
+        )
+        if answer is not Answer.OVER:
+            return item
+        retry = datetime.fromtimestamp(retry_ms / 1000, UTC)
+        return self._later(campaign, policy, item, retry, rule, budget=True)
+
+    def _reachable(
+        self, campaign: CampaignInfo, contact_ids: Sequence[str]
+    ) -> tuple[dict[str, Expected], list[Expected]]:
+        """Membership, consent and address: the recipients decided, and those left to pressure."""
         owner, purpose = campaign.owner_component, campaign.purpose
         fields = merge_fields_of(
             campaign.subject_template, campaign.body_template, campaign.html_body_template
@@ -153,9 +228,7 @@ class Gate:
                     allowed.append(
                         Expected(contact_id, None, consent_rule(answer.decision), recipient)
                     )
-        for expected in self._pressure_of(campaign, allowed, now, peek):
-            decided[expected.contact_id] = expected
-        return [decided[c] for c in dict.fromkeys(contact_ids) if c in decided]
+        return decided, allowed
 
     def _pressure_of(
         self, campaign: CampaignInfo, allowed: list[Expected], now: datetime, peek: bool

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from meshkit.errors import Violations, invalid
+from meshkit.errors import Unavailable, Violations, invalid
 from meshkit.identity import current_principal
 from protos.crm.campaigns.v1 import pressure_pb2 as pb
 from protos.crm.campaigns.v1 import pressure_pb2_grpc
@@ -27,6 +27,12 @@ from services.campaigns.pressure_policy import (
     QuietDates,
     QuietHours,
     Scope,
+)
+from services.campaigns.pressure_status import (
+    ContactPressure,
+    Outcomes,
+    PressureSimulations,
+    PressureStatus,
 )
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PressurePolicyService"].full_name
@@ -43,8 +49,43 @@ ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class PressurePolicyServicer(pressure_pb2_grpc.PressurePolicyServiceServicer):
-    def __init__(self, store: PolicyStore):
+    def __init__(
+        self,
+        store: PolicyStore,
+        status: PressureStatus | None = None,
+        simulations: PressureSimulations | None = None,
+    ):
         self._store = store
+        self._status = status
+        self._simulations = simulations
+
+    def GetContactPressure(
+        self, request: pb.GetContactPressureRequest, context: grpc.ServicerContext
+    ) -> pb.ContactPressure:
+        if self._status is None:
+            raise Unavailable("contact pressure is not wired in this instance")
+        found = self._status.status(
+            current_principal(), request.contact_id, request.component, request.purpose
+        )
+        return contact_pressure_to_proto(found)
+
+    def SimulatePressure(
+        self, request: pb.SimulatePressureRequest, context: grpc.ServicerContext
+    ) -> pb.SimulatePressureResponse:
+        principal = current_principal()
+        principal.require_admin()  # before the input is looked at
+        if self._simulations is None:
+            raise Unavailable("the pressure simulation is not wired in this instance")
+        result = self._simulations.simulate(
+            principal, request.campaign_id, policy_from_proto(request.policy)
+        )
+        return pb.SimulatePressureResponse(
+            campaign_id=result.campaign_id,
+            audience=result.audience,
+            current_version=result.current_version,
+            current=outcomes_to_proto(result.current),
+            candidate=outcomes_to_proto(result.candidate),
+        )
 
     def GetPressurePolicy(
         self, request: pb.GetPressurePolicyRequest, context: grpc.ServicerContext
@@ -187,3 +228,48 @@ def version_to_proto(version: PolicyVersion) -> pb.PressurePolicyVersion:
     if version.changed_at is not None:
         message.changed_at.FromDatetime(version.changed_at)
     return message
+
+
+def _stamp(message: Timestamp, value: datetime | None) -> None:
+    if value is not None:
+        message.FromDatetime(value)
+
+
+def contact_pressure_to_proto(found: ContactPressure) -> pb.ContactPressure:
+    message = pb.ContactPressure(
+        contact_id=found.contact_id,
+        policy_version=found.policy_version,
+        min_gap_seconds=found.min_gap_seconds,
+        deciding_rule=found.deciding_rule,
+    )
+    for status in found.rules:
+        rule = status.rule
+        item = message.rules.add(
+            rule=pb.PressureBudgetRule(
+                id=rule.id,
+                scope=_SCOPES[rule.scope],
+                scope_value=rule.scope_value,
+                max_messages=rule.max_messages,
+                window_seconds=rule.window_seconds,
+            ),
+            code=rule.code,
+            used=status.used,
+            free=status.free,
+        )
+        _stamp(item.next_free_at, status.next_free_at)
+    _stamp(message.last_counted_at, found.last_counted_at)
+    _stamp(message.gap_until, found.gap_until)
+    _stamp(message.next_allowed_at, found.next_allowed_at)
+    _stamp(message.as_of, found.as_of)
+    return message
+
+
+def outcomes_to_proto(outcomes: Outcomes) -> pb.PressureOutcomes:
+    return pb.PressureOutcomes(
+        would_send=outcomes.would_send,
+        deferred=outcomes.deferred,
+        deferred_by_rule=dict(outcomes.deferred_by_rule),
+        expired=outcomes.expired,
+        capped=outcomes.capped,
+        not_reached=outcomes.not_reached,
+    )

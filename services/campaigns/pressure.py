@@ -357,6 +357,51 @@ class PressureCounters:
         ]
         return sorted(found, key=lambda slot: slot.at_ms)
 
+    def snapshot(
+        self, contact_ids: Sequence[str], horizon_ms: int
+    ) -> tuple[int, dict[str, list[Logged]]]:
+        """The Redis clock (ms) and each contact's log as a check would read it; writes nothing.
+
+        A log whose rebuilt marker is missing or shorter than `horizon_ms` is read from
+        the database instead (what a rebuild would load), without being rebuilt: the
+        status page and the simulation never touch a counter.
+        """
+        wanted = list(dict.fromkeys(contact_ids))
+        try:
+            seconds, micros = self._redis.time()
+        except RedisError as error:
+            raise PressureUnavailable(f"redis: {type(error).__name__}") from None
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        logs: dict[str, list[Logged]] = {c: [] for c in wanted}
+        if not wanted:
+            return now_ms, logs
+        floor = now_ms - horizon_ms
+        pipeline = self._redis.pipeline(transaction=False)
+        for contact_id in wanted:
+            pipeline.get(self.marker_key(contact_id))
+            pipeline.zrangebyscore(self.log_key(contact_id), floor, "+inf", withscores=True)
+        replies = self._execute(pipeline)
+        untrusted: list[str] = []
+        for index, contact_id in enumerate(wanted):
+            marker, entries = replies[2 * index], replies[2 * index + 1]
+            if int(_text(marker) or 0) < horizon_ms:
+                untrusted.append(contact_id)
+                continue
+            logs[contact_id] = [logged(_text(name), int(score)) for name, score in entries]
+        if untrusted:
+            since = self._clock() - timedelta(milliseconds=horizon_ms) - _CLOCK_MARGIN
+            proved: dict[str, dict[str, int]] = defaultdict(dict)
+            for counted in self._history(untrusted, since):
+                value = member(counted.key, counted.message)
+                proved[counted.contact_id][value] = int(counted.at.timestamp() * 1000)
+            for contact_id in untrusted:
+                logs[contact_id] = [
+                    logged(value, at_ms)
+                    for value, at_ms in proved.get(contact_id, {}).items()
+                    if at_ms >= floor
+                ]
+        return now_ms, logs
+
     def drop(self, contact_ids: Sequence[str]) -> int:
         """Deletes these contacts' logs and rebuilt markers (an erasure); how many keys went."""
         pipeline = self._redis.pipeline(transaction=False)

@@ -24,11 +24,12 @@ from services.gateway.console import (
     home,
     login,
     pages,
+    pressure_panel,
     privacy,
 )
 from services.gateway.settings import GatewaySettings
 
-AREAS = (login, campaigns, contacts, privacy, admin, admin_catalogue)
+AREAS = (login, campaigns, contacts, privacy, admin, admin_catalogue, pressure_panel)
 
 blueprint = Blueprint(
     "console",

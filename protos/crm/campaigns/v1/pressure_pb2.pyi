@@ -329,3 +329,253 @@ class ListPressurePolicyVersionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPressurePolicyVersionsResponse: _TypeAlias = ListPressurePolicyVersionsResponse  # noqa: Y015
+
+@_typing.final
+class GetContactPressureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    COMPONENT_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    component: _builtins.str
+    """The mail asked about for next_allowed_at: its component (empty: the caller's own;
+    none for a caller without one) and purpose (empty: purpose rules are not counted).
+    """
+    purpose: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        component: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["component", b"component", "contact_id", b"contact_id", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactPressureRequest: _TypeAlias = GetContactPressureRequest  # noqa: Y015
+
+@_typing.final
+class RulePressure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    USED_FIELD_NUMBER: _builtins.int
+    FREE_FIELD_NUMBER: _builtins.int
+    NEXT_FREE_AT_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """as the ledger records it, e.g. "pressure:grouping:3/604800s" """
+    used: _builtins.int
+    """messages the rule counts in its window now"""
+    free: _builtins.int
+    """max_messages - used, never below 0"""
+    @_builtins.property
+    def rule(self) -> Global___PressureBudgetRule: ...
+    @_builtins.property
+    def next_free_at(self) -> _timestamp_pb2.Timestamp:
+        """When the rule is full: when its next slot frees. Absent: a slot is free now."""
+
+    def __init__(
+        self,
+        *,
+        rule: Global___PressureBudgetRule | None = ...,
+        code: _builtins.str = ...,
+        used: _builtins.int = ...,
+        free: _builtins.int = ...,
+        next_free_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_free_at", b"next_free_at", "rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "free", b"free", "next_free_at", b"next_free_at", "rule", b"rule", "used", b"used"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RulePressure: _TypeAlias = RulePressure  # noqa: Y015
+
+@_typing.final
+class ContactPressure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    POLICY_VERSION_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    MIN_GAP_SECONDS_FIELD_NUMBER: _builtins.int
+    LAST_COUNTED_AT_FIELD_NUMBER: _builtins.int
+    GAP_UNTIL_FIELD_NUMBER: _builtins.int
+    NEXT_ALLOWED_AT_FIELD_NUMBER: _builtins.int
+    DECIDING_RULE_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    policy_version: _builtins.int
+    min_gap_seconds: _builtins.int
+    deciding_rule: _builtins.str
+    """the code of the rule that sets next_allowed_at, or empty"""
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RulePressure]:
+        """every rule of the policy, in its order"""
+
+    @_builtins.property
+    def last_counted_at(self) -> _timestamp_pb2.Timestamp:
+        """the newest mail counted by the gap"""
+
+    @_builtins.property
+    def gap_until(self) -> _timestamp_pb2.Timestamp:
+        """absent: the minimum gap does not hold now"""
+
+    @_builtins.property
+    def next_allowed_at(self) -> _timestamp_pb2.Timestamp:
+        """The first time every rule and the gap allow the mail asked about (now when they
+        do already; quiet hours and dates, which depend on the contact's time zone, aside).
+        """
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """the counters' clock"""
+
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        policy_version: _builtins.int = ...,
+        rules: _abc.Iterable[Global___RulePressure] | None = ...,
+        min_gap_seconds: _builtins.int = ...,
+        last_counted_at: _timestamp_pb2.Timestamp | None = ...,
+        gap_until: _timestamp_pb2.Timestamp | None = ...,
+        next_allowed_at: _timestamp_pb2.Timestamp | None = ...,
+        deciding_rule: _builtins.str = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "gap_until", b"gap_until", "last_counted_at", b"last_counted_at", "next_allowed_at", b"next_allowed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "contact_id", b"contact_id", "deciding_rule", b"deciding_rule", "gap_until", b"gap_until", "last_counted_at", b"last_counted_at", "min_gap_seconds", b"min_gap_seconds", "next_allowed_at", b"next_allowed_at", "policy_version", b"policy_version", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactPressure: _TypeAlias = ContactPressure  # noqa: Y015
+
+@_typing.final
+class SimulatePressureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    @_builtins.property
+    def policy(self) -> Global___PressurePolicy:
+        """the candidate rules"""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        policy: Global___PressurePolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimulatePressureRequest: _TypeAlias = SimulatePressureRequest  # noqa: Y015
+
+@_typing.final
+class PressureOutcomes(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DeferredByRuleEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    WOULD_SEND_FIELD_NUMBER: _builtins.int
+    DEFERRED_FIELD_NUMBER: _builtins.int
+    DEFERRED_BY_RULE_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    CAPPED_FIELD_NUMBER: _builtins.int
+    NOT_REACHED_FIELD_NUMBER: _builtins.int
+    would_send: _builtins.int
+    """mailed now"""
+    deferred: _builtins.int
+    """later, by a budget rule, the gap or a quiet period"""
+    expired: _builtins.int
+    """the policy's next slot is after the campaign's deadline"""
+    capped: _builtins.int
+    """over the budget of a campaign that drops such recipients"""
+    not_reached: _builtins.int
+    """stopped before pressure: membership, consent or address"""
+    @_builtins.property
+    def deferred_by_rule(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """deferred, by the code of the rule that decided (e.g. "pressure:weekly:2/604800s",
+        "pressure:min_gap:3600s", "quiet:hours")
+        """
+
+    def __init__(
+        self,
+        *,
+        would_send: _builtins.int = ...,
+        deferred: _builtins.int = ...,
+        deferred_by_rule: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        expired: _builtins.int = ...,
+        capped: _builtins.int = ...,
+        not_reached: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capped", b"capped", "deferred", b"deferred", "deferred_by_rule", b"deferred_by_rule", "expired", b"expired", "not_reached", b"not_reached", "would_send", b"would_send"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PressureOutcomes: _TypeAlias = PressureOutcomes  # noqa: Y015
+
+@_typing.final
+class SimulatePressureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    CANDIDATE_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    audience: _builtins.int
+    """recipients after merged records are folded"""
+    current_version: _builtins.int
+    @_builtins.property
+    def current(self) -> Global___PressureOutcomes: ...
+    @_builtins.property
+    def candidate(self) -> Global___PressureOutcomes: ...
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        audience: _builtins.int = ...,
+        current_version: _builtins.int = ...,
+        current: Global___PressureOutcomes | None = ...,
+        candidate: Global___PressureOutcomes | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "current", b"current"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "campaign_id", b"campaign_id", "candidate", b"candidate", "current", b"current", "current_version", b"current_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimulatePressureResponse: _TypeAlias = SimulatePressureResponse  # noqa: Y015

@@ -49,6 +49,16 @@ class PressurePolicyServiceStub:
                 request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ListPressurePolicyVersionsRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ListPressurePolicyVersionsResponse.FromString,
                 _registered_method=True)
+        self.GetContactPressure = channel.unary_unary(
+                '/crm.campaigns.v1.PressurePolicyService/GetContactPressure',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.GetContactPressureRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ContactPressure.FromString,
+                _registered_method=True)
+        self.SimulatePressure = channel.unary_unary(
+                '/crm.campaigns.v1.PressurePolicyService/SimulatePressure',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureResponse.FromString,
+                _registered_method=True)
 
 
 class PressurePolicyServiceServicer:
@@ -81,6 +91,30 @@ class PressurePolicyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContactPressure(self, request, context):
+        """The pressure one contact is under now: per rule of the policy in force, the
+        messages it counts, the slots left and when the next one frees; and the next time
+        a marketing mail could leave. Read from the counters the send decision reads,
+        writing nothing. Who may ask: as for the contact's interaction history (member
+        components' staff, admins, the grouping's DPO, services); NOT_FOUND for anyone
+        else. Counts only: no subject, content or campaign of anyone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimulatePressure(self, request, context):
+        """Admin only. With the `policy` given instead of the one in force, how many of the
+        campaign's recipients would be mailed now or deferred, and by which rule; the
+        same under the policy in force, for comparison. Evaluated like a preview (the
+        same recipient resolution, in batches) against the current counters, writing
+        nothing: no counter, no ledger row. NOT_FOUND for an unknown campaign;
+        INVALID_ARGUMENT names each bad field of `policy` as PutPressurePolicy does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PressurePolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +132,16 @@ def add_PressurePolicyServiceServicer_to_server(servicer, server):
                     servicer.ListPressurePolicyVersions,
                     request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ListPressurePolicyVersionsRequest.FromString,
                     response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ListPressurePolicyVersionsResponse.SerializeToString,
+            ),
+            'GetContactPressure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactPressure,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.GetContactPressureRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ContactPressure.SerializeToString,
+            ),
+            'SimulatePressure': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimulatePressure,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +225,60 @@ class PressurePolicyService:
             '/crm.campaigns.v1.PressurePolicyService/ListPressurePolicyVersions',
             protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ListPressurePolicyVersionsRequest.SerializeToString,
             protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ListPressurePolicyVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactPressure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.PressurePolicyService/GetContactPressure',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.GetContactPressureRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.ContactPressure.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulatePressure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.PressurePolicyService/SimulatePressure',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureResponse.FromString,
             options,
             channel_credentials,
             insecure,

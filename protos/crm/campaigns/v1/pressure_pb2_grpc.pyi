@@ -49,6 +49,22 @@ class PressurePolicyServiceStub:
     """
     ListPressurePolicyVersions: _grpc.UnaryUnaryMultiCallable[_pressure_pb2.ListPressurePolicyVersionsRequest, _pressure_pb2.ListPressurePolicyVersionsResponse]
     """The versions written, newest first, a page at a time."""
+    GetContactPressure: _grpc.UnaryUnaryMultiCallable[_pressure_pb2.GetContactPressureRequest, _pressure_pb2.ContactPressure]
+    """The pressure one contact is under now: per rule of the policy in force, the
+    messages it counts, the slots left and when the next one frees; and the next time
+    a marketing mail could leave. Read from the counters the send decision reads,
+    writing nothing. Who may ask: as for the contact's interaction history (member
+    components' staff, admins, the grouping's DPO, services); NOT_FOUND for anyone
+    else. Counts only: no subject, content or campaign of anyone.
+    """
+    SimulatePressure: _grpc.UnaryUnaryMultiCallable[_pressure_pb2.SimulatePressureRequest, _pressure_pb2.SimulatePressureResponse]
+    """Admin only. With the `policy` given instead of the one in force, how many of the
+    campaign's recipients would be mailed now or deferred, and by which rule; the
+    same under the policy in force, for comparison. Evaluated like a preview (the
+    same recipient resolution, in batches) against the current counters, writing
+    nothing: no counter, no ledger row. NOT_FOUND for an unknown campaign;
+    INVALID_ARGUMENT names each bad field of `policy` as PutPressurePolicy does.
+    """
 
 @_typing.type_check_only
 class PressurePolicyServiceAsyncStub(PressurePolicyServiceStub):
@@ -67,6 +83,22 @@ class PressurePolicyServiceAsyncStub(PressurePolicyServiceStub):
     """
     ListPressurePolicyVersions: _aio.UnaryUnaryMultiCallable[_pressure_pb2.ListPressurePolicyVersionsRequest, _pressure_pb2.ListPressurePolicyVersionsResponse]  # type: ignore[assignment]
     """The versions written, newest first, a page at a time."""
+    GetContactPressure: _aio.UnaryUnaryMultiCallable[_pressure_pb2.GetContactPressureRequest, _pressure_pb2.ContactPressure]  # type: ignore[assignment]
+    """The pressure one contact is under now: per rule of the policy in force, the
+    messages it counts, the slots left and when the next one frees; and the next time
+    a marketing mail could leave. Read from the counters the send decision reads,
+    writing nothing. Who may ask: as for the contact's interaction history (member
+    components' staff, admins, the grouping's DPO, services); NOT_FOUND for anyone
+    else. Counts only: no subject, content or campaign of anyone.
+    """
+    SimulatePressure: _aio.UnaryUnaryMultiCallable[_pressure_pb2.SimulatePressureRequest, _pressure_pb2.SimulatePressureResponse]  # type: ignore[assignment]
+    """Admin only. With the `policy` given instead of the one in force, how many of the
+    campaign's recipients would be mailed now or deferred, and by which rule; the
+    same under the policy in force, for comparison. Evaluated like a preview (the
+    same recipient resolution, in batches) against the current counters, writing
+    nothing: no counter, no ledger row. NOT_FOUND for an unknown campaign;
+    INVALID_ARGUMENT names each bad field of `policy` as PutPressurePolicy does.
+    """
 
 class PressurePolicyServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -100,5 +132,33 @@ class PressurePolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_pressure_pb2.ListPressurePolicyVersionsResponse, _abc.Awaitable[_pressure_pb2.ListPressurePolicyVersionsResponse]]:
         """The versions written, newest first, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def GetContactPressure(
+        self,
+        request: _pressure_pb2.GetContactPressureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pressure_pb2.ContactPressure, _abc.Awaitable[_pressure_pb2.ContactPressure]]:
+        """The pressure one contact is under now: per rule of the policy in force, the
+        messages it counts, the slots left and when the next one frees; and the next time
+        a marketing mail could leave. Read from the counters the send decision reads,
+        writing nothing. Who may ask: as for the contact's interaction history (member
+        components' staff, admins, the grouping's DPO, services); NOT_FOUND for anyone
+        else. Counts only: no subject, content or campaign of anyone.
+        """
+
+    @_abc_1.abstractmethod
+    def SimulatePressure(
+        self,
+        request: _pressure_pb2.SimulatePressureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pressure_pb2.SimulatePressureResponse, _abc.Awaitable[_pressure_pb2.SimulatePressureResponse]]:
+        """Admin only. With the `policy` given instead of the one in force, how many of the
+        campaign's recipients would be mailed now or deferred, and by which rule; the
+        same under the policy in force, for comparison. Evaluated like a preview (the
+        same recipient resolution, in batches) against the current counters, writing
+        nothing: no counter, no ledger row. NOT_FOUND for an unknown campaign;
+        INVALID_ARGUMENT names each bad field of `policy` as PutPressurePolicy does.
+        """
 
 def add_PressurePolicyServiceServicer_to_server(servicer: PressurePolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
