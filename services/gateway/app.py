@@ -98,7 +98,6 @@ def create_app(
     # Person links share the unsubscribe secret with consent and campaigns, which sign them.
     person_links.install(app, PersonLinks(settings.unsubscribe_secret))
     app.extensions[CLIENTS] = clients if clients is not None else open_clients(settings)
-    pressure.install(app)  # over the campaigns channel of the clients just set
     wsgi_limits.install(app, settings)  # 431 problem+json on a too-large head
     return app
 

@@ -17,7 +17,7 @@ from flask import current_app, g
 
 from meshkit.errors import Unauthenticated
 from meshkit.grpc_client import open_channel
-from protos.crm.campaigns.v1 import campaigns_pb2_grpc
+from protos.crm.campaigns.v1 import campaigns_pb2_grpc, interactions_pb2_grpc, pressure_pb2_grpc
 from protos.crm.consent.v1 import consent_pb2_grpc
 from protos.crm.contacts.v1 import contacts_pb2_grpc
 from services.gateway.settings import GatewaySettings
@@ -40,6 +40,9 @@ class Clients:
     contacts: contacts_pb2_grpc.ContactsServiceStub
     consent: consent_pb2_grpc.ConsentServiceStub
     campaigns: campaigns_pb2_grpc.CampaignsServiceStub
+    # Campaigns' other services, over the same channel (the caller's token).
+    interactions: interactions_pb2_grpc.InteractionsServiceStub
+    pressure: pressure_pb2_grpc.PressurePolicyServiceStub
     consent_as_gateway: consent_pb2_grpc.ConsentServiceStub
     campaigns_as_gateway: campaigns_pb2_grpc.CampaignsServiceStub
     contacts_as_gateway: contacts_pb2_grpc.ContactsServiceStub
@@ -60,6 +63,8 @@ class Clients:
             contacts=contacts_pb2_grpc.ContactsServiceStub(contacts),
             consent=consent_pb2_grpc.ConsentServiceStub(consent),
             campaigns=campaigns_pb2_grpc.CampaignsServiceStub(campaigns),
+            interactions=interactions_pb2_grpc.InteractionsServiceStub(campaigns),
+            pressure=pressure_pb2_grpc.PressurePolicyServiceStub(campaigns),
             consent_as_gateway=consent_pb2_grpc.ConsentServiceStub(consent_as_gateway),
             campaigns_as_gateway=campaigns_pb2_grpc.CampaignsServiceStub(campaigns_as_gateway),
             contacts_as_gateway=contacts_pb2_grpc.ContactsServiceStub(contacts_as_gateway),

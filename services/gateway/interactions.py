@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from meshkit.roles import Role
-from protos.crm.campaigns.v1 import interactions_pb2, interactions_pb2_grpc
+from protos.crm.campaigns.v1 import interactions_pb2
 from services.gateway import interactions_schemas as schemas
 from services.gateway import mapping, paging
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes
@@ -24,12 +24,6 @@ blueprint = Blueprint("interactions", __name__)
 routes = Routes(blueprint, "interactions")
 
 # Clients.over keeps its channels in this order: contacts, consent, campaigns, ...
-_CAMPAIGNS_CHANNEL = 2
-
-
-def _stub() -> interactions_pb2_grpc.InteractionsServiceStub:
-    """InteractionsService over the campaigns channel that forwards the caller's token."""
-    return interactions_pb2_grpc.InteractionsServiceStub(upstream().channels[_CAMPAIGNS_CHANNEL])
 
 
 @routes.route(
@@ -59,7 +53,7 @@ def list_interactions(contact_id: str, query: schemas.InteractionsQuery) -> Resp
         request.since.FromDatetime(query.since.astimezone(UTC))
     if query.until is not None:
         request.until.FromDatetime(query.until.astimezone(UTC))
-    reply = _stub().ListInteractions(request)
+    reply = upstream().interactions.ListInteractions(request)
     listed = schemas.InteractionList(
         entries=[entry(e) for e in reply.entries], next_page_token=reply.next_page_token
     )
@@ -92,7 +86,7 @@ def record_interaction(
     )
     if body.occurred_at is not None:
         request.occurred_at.FromDatetime(body.occurred_at.astimezone(UTC))
-    reply = _stub().RecordInteraction(request)
+    reply = upstream().interactions.RecordInteraction(request)
     recorded = schemas.RecordedInteraction(
         interaction=entry(reply.interaction), replayed=reply.replayed
     )

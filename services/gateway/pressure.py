@@ -9,15 +9,14 @@ overwrite each other.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from meshkit.errors import Unavailable, invalid
+from meshkit.errors import invalid
 from meshkit.roles import Role
 from protos.crm.campaigns.v1 import pressure_pb2, pressure_pb2_grpc
 from services.gateway import paging, schemas
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes, json_response
-from services.gateway.clients import EXTENSION as CLIENTS
-from services.gateway.clients import Clients
+from services.gateway.clients import upstream
 from services.gateway.inputs import PreconditionRequired
 from services.gateway.mapping import message_time
 from services.gateway.pressure_schemas import (
@@ -34,9 +33,6 @@ from services.gateway.responses import Problem
 
 blueprint = Blueprint("pressure", __name__)
 routes = Routes(blueprint, "pressure policy")
-EXTENSION = "crm.gateway.pressure"
-# Clients.over keeps its channels in this order: contacts, consent, campaigns, ...
-CAMPAIGNS_CHANNEL = 2
 
 _SCOPES = {
     "grouping": pressure_pb2.PRESSURE_SCOPE_GROUPING,
@@ -47,25 +43,9 @@ _SCOPES = {
 _WORDS = {number: word for word, number in _SCOPES.items()}
 
 
-def install(app: Flask) -> None:
-    """The PressurePolicyService stub, over the campaigns channel that forwards the caller's token.
-
-    Call after the app's Clients are set: the stub shares their channel (its token,
-    deadline and whatever a test intercepts).
-    """
-    clients: Clients = app.extensions[CLIENTS]
-    channel = clients.channels[CAMPAIGNS_CHANNEL]
-    app.extensions[EXTENSION] = pressure_pb2_grpc.PressurePolicyServiceStub(channel)
-
-
 def stub() -> pressure_pb2_grpc.PressurePolicyServiceStub:
-    """The stub of the app serving this request."""
-    found: pressure_pb2_grpc.PressurePolicyServiceStub | None = current_app.extensions.get(
-        EXTENSION
-    )
-    if found is None:
-        raise Unavailable("the pressure policy is not wired in this gateway")
-    return found
+    """PressurePolicyService over the campaigns channel that forwards the caller's token."""
+    return upstream().pressure
 
 
 @routes.route(

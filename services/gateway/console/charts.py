@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 _ids = itertools.count(1)
+MAX_BOXES = 30  # slots drawn per pressure rule at most
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", empty: str
     top = max((bar.value for bar in bars), default=0) or 1
     parts = [
         f'<svg class="chart chart-bars" role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
-        f'viewBox="0 0 {label_width + bar_width + 80} {height}" '
+        f'viewBox="0 0 {label_width + bar_width + 220} {height}" '
         f'width="100%" preserveAspectRatio="xMinYMin meet">',
         f'<title id="{chart_id}-t">{escape(title)}</title>',
         f'<desc id="{chart_id}-d">{escape(description or title)}</desc>',
@@ -114,7 +115,8 @@ def slots_chart(
     """One row per rule: a box per slot, filled when used, with `used/limit` and a note."""
     chart_id = f"chart-{next(_ids)}"
     row, box, label_width = 34, 18, 200
-    widest = max((rule.limit for rule in rules), default=1)
+    # A rule may allow hundreds of messages: past MAX_BOXES the boxes stop, the text stays exact.
+    widest = min(MAX_BOXES, max((rule.limit for rule in rules), default=1))
     width = label_width + widest * (box + 4) + 260
     height = max(1, len(rules)) * row + 10
     parts = [
@@ -131,14 +133,16 @@ def slots_chart(
             f'<text class="chart-axis" x="{label_width - 8}" y="{y + 18}" text-anchor="end">'
             f"{escape(rule.label)}</text>"
         )
-        for slot in range(rule.limit):
-            tone = "used" if slot < rule.used else "free"
+        drawn = min(rule.limit, MAX_BOXES)
+        used_boxes = rule.used if rule.limit <= MAX_BOXES else round(drawn * rule.used / rule.limit)
+        for slot in range(drawn):
+            tone = "used" if slot < used_boxes else "free"
             x = label_width + slot * (box + 4)
             parts.append(
                 f'<rect class="slot slot-{tone}" x="{x}" y="{y + 4}" '
                 f'width="{box}" height="{box}" rx="3"></rect>'
             )
-        x = label_width + rule.limit * (box + 4) + 8
+        x = label_width + drawn * (box + 4) + 8
         note = f" · {rule.note}" if rule.note else ""
         parts.append(
             f'<text class="chart-label" data-key="{escape(rule.key)}" data-value="{rule.used}" '

@@ -294,7 +294,7 @@ def contact(contact_id: str) -> str | tuple[str, int]:
         )
         asked.since.FromDatetime(month.start.replace(tzinfo=None))
         asked.until.FromDatetime(month.following.start.replace(tzinfo=None))
-        listed = rest_interactions._stub().ListInteractions(asked)
+        listed = upstream().interactions.ListInteractions(asked)
         entries = [rest_interactions.entry(e) for e in listed.entries]
         interactions_next = listed.next_page_token
     html = render_template(

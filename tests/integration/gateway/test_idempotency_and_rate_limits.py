@@ -104,9 +104,16 @@ def make_app(
         **overrides,
     )
     nothing: Any = None
-    unused = grpc.insecure_channel("127.0.0.1:9")  # pressure's stub needs a channel; never called
-    channels = (unused, unused, unused)
-    clients = Clients(contacts, nothing, nothing, nothing, nothing, contacts, channels)  # type: ignore[arg-type]
+    clients = Clients(
+        contacts=contacts,  # type: ignore[arg-type]
+        consent=nothing,
+        campaigns=nothing,
+        interactions=nothing,
+        pressure=nothing,
+        consent_as_gateway=nothing,
+        campaigns_as_gateway=nothing,
+        contacts_as_gateway=contacts,  # type: ignore[arg-type]
+    )
     return create_app(settings, clients, redis=store)
 
 

@@ -52,3 +52,15 @@ def test_slots_show_used_and_free_boxes(rules: list[tuple[int, int]]) -> None:
     assert len(root.findall(f".//{SVG}rect[@class='slot slot-used']")) == sum(s.used for s in items)
     free = sum(s.limit - s.used for s in items)
     assert len(root.findall(f".//{SVG}rect[@class='slot slot-free']")) == free
+
+
+@given(st.lists(st.tuples(st.integers(0, 1000), st.integers(1, 1000)), min_size=1, max_size=4))
+def test_a_large_rule_draws_at_most_thirty_boxes_and_states_its_exact_figures(
+    rules: list[tuple[int, int]],
+) -> None:
+    items = [Slots(f"r{i}", f"rule {i}", min(u, n), n) for i, (u, n) in enumerate(rules)]
+    root = parse(str(slots_chart("pressure", items)))
+    boxes = root.findall(f".//{SVG}rect")
+    assert len(boxes) == sum(min(s.limit, 30) for s in items)
+    labels = root.findall(f".//{SVG}text[@class='chart-label']")
+    assert [label.text for label in labels] == [f"{s.used}/{s.limit}" for s in items]
