@@ -91,7 +91,7 @@ MESSAGES = {
     "login.dev.component": ("Composante", "Component"),
     "login.dev.service": ("Service (facultatif)", "Service (optional)"),
     "login.dev.level": ("Niveau hiérarchique (facultatif)", "Hierarchy level (optional)"),
-    "login.dev.role": ("Rôle", "Role"),
+    "login.dev.roles": ("Rôles", "Roles"),
     "login.dev.submit": ("Se connecter", "Sign in"),
     "login.failed": ("La connexion a échoué : {reason}", "Sign-in failed: {reason}"),
     "login.expired": (

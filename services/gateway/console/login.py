@@ -155,16 +155,16 @@ def dev() -> Response | tuple[str, int]:
     if issuer is None:
         abort(404)
     form = request.form
-    role = form.get("role", "")
-    if role not in {r.value for r in STAFF_ROLES}:
-        return _failed("unknown role")
+    roles = form.getlist("role")
+    if not roles or not set(roles) <= {r.value for r in STAFF_ROLES}:
+        return _failed("choose one or more roles (never service)")
     subject = form.get("subject", "").strip() or "dev-user"
     token = issuer.mint(
         subject,
         component=form.get("component", "").strip() or None,
         service=form.get("service", "").strip() or None,
         level=form.get("level", "").strip() or None,
-        roles=[role],
+        roles=roles,
         ttl_seconds=DEV_TOKEN_SECONDS,
         email=form.get("email", "").strip() or None,
     )

@@ -240,3 +240,14 @@ def test_a_lapsed_token_without_a_working_refresh_sends_to_sign_in(
     assert parts.path == "/console/login"
     assert query == {"next": "/console/campaigns/", "expired": "1"}
     assert get(browser, "/console/").status_code == 302  # the session is gone
+
+
+def test_the_development_sign_in_gives_every_role_ticked(make_app: Callable[..., Flask]) -> None:
+    client = make_app(console_dev_login=True).test_client()
+    page = get(client, "/console/login?lang=en").get_data(as_text=True)
+    assert 'name="role" value="contact_editor" checked' in page
+    assert 'value="service"' not in page
+    form = {"csrf_token": csrf_of(page), "role": ["campaign_manager", "contact_editor"]}
+    assert post(client, "/console/login/dev", form).status_code == 302
+    home = get(client, "/console/").get_data(as_text=True)
+    assert "Campaign manager, Contact editor" in home
