@@ -48,6 +48,7 @@ from services.campaigns.pressure import PressureCounters
 from services.campaigns.pressure_policy import Counted, default_policy
 from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
+from services.campaigns.reach import Reaches
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
 from services.campaigns.servicer import SERVICE_NAME, CampaignsServicer, register
@@ -83,6 +84,7 @@ class Campaigns:
     interactions: Interactions | None = None
     previews: Previews | None = None
     policy_store: PolicyStore | None = None
+    reaches: Reaches | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -202,6 +204,9 @@ def build(
         db, directory, purposes, on_scheduled=on_scheduled, on_unscheduled=on_unscheduled
     )
     previews = Previews(db, gate, service.audience_of)
+    # Reach counts run on threads of their own, stopped before the channels close.
+    reaches = Reaches(db, previews)
+    closers.insert(0, reaches.close)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
@@ -224,6 +229,7 @@ def build(
         ),
         ContactPrivacy(db, pressure),
         previews,
+        reaches,
     )
     verifier = settings.verifier()
     server, health = build_server(
@@ -250,6 +256,7 @@ def build(
         interactions,
         previews,
         policy_store=policy_store,
+        reaches=reaches,
     )
 
 

@@ -77,28 +77,25 @@ class Previews:
         self._batch = batch_size
 
     def preview(
-        self, principal: Principal, campaign_id: str, page_size: int, page_token: str
+        self,
+        principal: Principal,
+        campaign_id: str,
+        page_size: int,
+        page_token: str,
+        *,
+        skip_counts: bool = False,
     ) -> PreviewPage:
-        """One page of the dry run; its first page also counts every outcome."""
-        component = principal.require_component()
-        principal.require_role(Role.CAMPAIGN_MANAGER)
-        check_campaign_id("id", campaign_id)
+        """One page of the dry run; its first page also counts every outcome, unless skipped
+        (services/campaigns/reach.py counts them in the background)."""
         size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
-        with self._db.transaction() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None or campaign.owner_component != component:
-                raise NotFound("campaign not found")
-            if campaign.status not in PREVIEWABLE:
-                raise FailedPrecondition(
-                    f"the campaign is {campaign.status}; only a draft or scheduled one"
-                )
-            info = info_of(campaign)
+        campaign = self.previewable(principal, campaign_id)
+        info = info_of(campaign)
         after = page_tokens.after_str(page_token, PREVIEW_LIST, campaign_id)
         # In contact id order, resumed after the last id served (keyset, not an offset):
         # a recipient who joins the audience between two pages does not shift the others.
-        people = sorted(self._people(campaign))
+        people = sorted(self.people(campaign))
         counts: dict[str, int] = {}
-        if after is None:
+        if after is None and not skip_counts:
             found = Counter(self._all(info, people))
             counts = dict(found)
         start = bisect_right(people, after) if after is not None else 0
@@ -108,21 +105,45 @@ class Previews:
         token = page_tokens.encode(PREVIEW_LIST, (page[-1],), campaign_id) if more else ""
         return PreviewPage(len(people), counts, rows, token)
 
-    def _people(self, campaign: Campaign) -> list[str]:
+    def previewable(self, principal: Principal, campaign_id: str) -> Campaign:
+        """The campaign, when the caller manages its owner component and it may be previewed."""
+        component = principal.require_component()
+        principal.require_role(Role.CAMPAIGN_MANAGER)
+        check_campaign_id("id", campaign_id)
+        with self._db.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign.owner_component != component:
+                raise NotFound("campaign not found")
+            if campaign.status not in PREVIEWABLE:
+                raise FailedPrecondition(
+                    f"the campaign is {campaign.status}; only a draft or scheduled one"
+                )
+            session.expunge(campaign)
+            return campaign
+
+    def people(self, campaign: Campaign) -> list[str]:
+        """The campaign's recipients, merged records folded into one person."""
         ids = list(self._audience(campaign))
         with self._db.transaction() as session:
             return list(dict.fromkeys(survivors_of(session, ids)))
 
     def _all(self, info: CampaignInfo, people: list[str]) -> Iterator[str]:
         """The outcome code of every recipient, a few batches asked at once."""
+        for answered in self.batches(info, people):
+            yield from answered
+
+    def batches(self, info: CampaignInfo, people: list[str]) -> Iterator[list[str]]:
+        """The outcome codes of the recipients, batch by batch in order, a few asked at once.
+
+        Peek only: the gate reserves no slot and writes nothing.
+        """
         batches = (people[i : i + self._batch] for i in range(0, len(people), self._batch))
 
         def codes(batch: list[str]) -> list[str]:
             return [_code(e) for e in self._gate.evaluate(info, batch, peek=True)]
 
         with ThreadPoolExecutor(PREVIEW_THREADS) as pool:
-            for answered in pool.map(codes, batches):
-                yield from answered
+            yield from pool.map(codes, batches)
 
 
 def _row(expected: Expected) -> PreviewRow:
