@@ -122,15 +122,16 @@ class Reaches:
             and row.lease_until < now
         )
         if refresh or row is None or row.revision != revision or abandoned:
-            token = self.claim(campaign_id, revision)
+            token = self.claim(campaign_id, revision, now)
             if token is not None:
                 self._submit(campaign, token)
-                row = self._row(campaign_id)
+                # What the claim wrote: the count starts from nothing.
+                return ReachView(ReachStatus.COUNTING.value, 0, 0, started_at=now)
         return _view(row, revision)
 
-    def claim(self, campaign_id: str, revision: str) -> str | None:
+    def claim(self, campaign_id: str, revision: str, now: datetime | None = None) -> str | None:
         """Takes the campaign's row for a new count, unless a live one holds it; its token."""
-        now = self._clock()
+        now = now or self._clock()
         token = str(uuid.uuid4())
         values = {
             "status": ReachStatus.COUNTING.value,
