@@ -22,8 +22,6 @@ snapshot is as of when it was counted; consent and pressure move on afterwards
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import uuid
@@ -41,7 +39,7 @@ from meshkit.db import Database
 from meshkit.identity import Principal
 from services.campaigns.ledger import Clock, info_of, utc_now
 from services.campaigns.models import Campaign, ReachSnapshot
-from services.campaigns.preview import Previews
+from services.campaigns.preview import Previews, revision_of
 from services.campaigns.workers import worker_name
 
 log = logging.getLogger(__name__)
@@ -65,21 +63,6 @@ class ReachView:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     stale: bool = False
-
-
-def revision_of(campaign: Campaign) -> str:
-    """A fingerprint of what decides the campaign's outcomes: an edit changes it."""
-    decided_by = [
-        campaign.owner_component,
-        campaign.purpose,
-        campaign.audience_kind,
-        list(campaign.audience_ids or []),
-        campaign.priority,
-        campaign.deadline.isoformat() if campaign.deadline else None,
-        campaign.over_budget,
-    ]
-    encoded = json.dumps(decided_by, separators=(",", ":")).encode()
-    return hashlib.sha256(encoded).hexdigest()
 
 
 class Reaches:
@@ -175,7 +158,7 @@ class Reaches:
                 return False
             counts: Counter[str] = Counter()
             evaluated = 0
-            for codes in self._previews.batches(info_of(campaign), sorted(people)):
+            for codes in self._previews.batches(info_of(campaign), people):
                 counts.update(codes)
                 evaluated += len(codes)
                 if self._stopping.is_set():

@@ -12,8 +12,8 @@ import pytest
 from meshkit.errors import NotFound
 from services.campaigns.ledger import utc_now
 from services.campaigns.models import ReachSnapshot
-from services.campaigns.preview import Previews
-from services.campaigns.reach import Reaches, ReachView, revision_of
+from services.campaigns.preview import Previews, revision_of
+from services.campaigns.reach import Reaches, ReachView
 from services.campaigns.validation import Audience, AudienceKind, CampaignEdit
 from tests.integration.campaigns.test_dispatch import (  # noqa: F401  (fixtures)
     SCIENCES,
