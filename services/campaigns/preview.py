@@ -48,8 +48,8 @@ PREVIEW_LIST = "campaigns.preview"
 WILL_SEND = "sent"  # the outcome a preview shows for a recipient that would be mailed now
 # A campaign version's audience is read once for the pages and the reach count that follow:
 # an edit is another version; a whole-component audience or a merge shows after this delay.
-AUDIENCE_KEEP_SECONDS = 30.0
-AUDIENCE_KEPT = 16  # campaigns kept at once, per process
+AUDIENCE_KEEP_SECONDS = 120.0
+AUDIENCE_KEPT = 4  # campaigns kept at once, per process (100,000 ids: about 10 MB)
 
 
 @dataclass(frozen=True)
