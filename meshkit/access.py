@@ -119,6 +119,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CAMPAIGNS + "CancelCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "SendTestCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "PreviewCampaign": CAMPAIGN_MANAGER,
+        _CAMPAIGNS + "GetReach": CAMPAIGN_MANAGER,
         # campaigns: the pressure policy (not personal data: any signed-in caller reads it)
         _PRESSURE + "GetPressurePolicy": SIGNED_IN,
         _PRESSURE + "PutPressurePolicy": ADMIN,

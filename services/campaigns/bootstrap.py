@@ -49,6 +49,7 @@ from services.campaigns.pressure_policy import Counted, default_policy
 from services.campaigns.pressure_status import PressureSimulations, PressureStatus
 from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
+from services.campaigns.reach import Reaches
 from services.campaigns.scheduler import LOCK_NAME, CampaignScheduler
 from services.campaigns.service import CampaignsService
 from services.campaigns.servicer import SERVICE_NAME, CampaignsServicer, register
@@ -86,6 +87,7 @@ class Campaigns:
     policy_store: PolicyStore | None = None
     pressure_status: PressureStatus | None = None
     simulations: PressureSimulations | None = None
+    reaches: Reaches | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -209,6 +211,9 @@ def build(
     simulations = PressureSimulations(
         db, gate, service.audience_of, pressure, lambda: tree.tree().components
     )
+    # Reach counts run on threads of their own, stopped before the channels close.
+    reaches = Reaches(db, previews)
+    closers.insert(0, reaches.close)
     if settings.scheduler_enabled:
         scheduler = CampaignScheduler(
             service,
@@ -231,6 +236,7 @@ def build(
         ),
         ContactPrivacy(db, pressure),
         previews,
+        reaches,
     )
     verifier = settings.verifier()
     server, health = build_server(
@@ -262,6 +268,7 @@ def build(
         policy_store=policy_store,
         pressure_status=pressure_status,
         simulations=simulations,
+        reaches=reaches,
     )
 
 

@@ -12,6 +12,7 @@ from services.campaigns.interactions_servicer import exported_interaction
 from services.campaigns.lifecycle import CampaignStatus
 from services.campaigns.preview import PreviewPage
 from services.campaigns.privacy import ContactRecords, Erasure
+from services.campaigns.reach import ReachView
 from services.campaigns.service import CampaignView, DeliveriesPage
 from services.campaigns.transactional import TransactionalResult
 from services.campaigns.validation import (
@@ -113,7 +114,8 @@ def send_at_from(request: pb.ScheduleCampaignRequest) -> datetime | None:
         raise invalid("send_at", "is not a valid timestamp") from None
 
 
-def campaign_to_proto(view: CampaignView) -> pb.Campaign:
+def campaign_to_proto(view: CampaignView, *, summary: bool = False) -> pb.Campaign:
+    """The campaign as a message; `summary` leaves the audience's contact ids out."""
     message = pb.Campaign(
         id=view.id,
         name=view.name,
@@ -133,6 +135,8 @@ def campaign_to_proto(view: CampaignView) -> pb.Campaign:
         message.deadline.CopyFrom(_timestamp(view.deadline))
     if view.audience.kind is AudienceKind.ALL_OF_COMPONENT:
         message.audience.all_of_component = True
+    elif summary:
+        message.audience.contact_ids.SetInParent()
     else:
         message.audience.contact_ids.ids.extend(view.audience.contact_ids)
     if view.send_at is not None:
@@ -170,6 +174,21 @@ def preview_to_proto(page: PreviewPage) -> pb.PreviewCampaignResponse:
         )
         if row.deferred_until is not None:
             item.deferred_until.CopyFrom(_timestamp(row.deferred_until))
+    return reply
+
+
+def reach_to_proto(view: ReachView) -> pb.Reach:
+    reply = pb.Reach(
+        status=view.status,
+        audience=view.audience,
+        evaluated=view.evaluated,
+        counts=view.counts,
+        stale=view.stale,
+    )
+    if view.started_at is not None:
+        reply.started_at.CopyFrom(_timestamp(view.started_at))
+    if view.finished_at is not None:
+        reply.finished_at.CopyFrom(_timestamp(view.finished_at))
     return reply
 
 

@@ -172,3 +172,33 @@ class PressurePolicyVersion(Base):
     changed_by: Mapped[str] = mapped_column(Text)  # the admin's subject, from the token
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReachSnapshot(Base):
+    """A campaign's reach: its counts per outcome over the whole audience (campaigns/reach.py).
+
+    One row per campaign, counted in the background with the preview's gate (peek:
+    nothing reserved, nothing else written). The count in progress holds the row
+    through claim_token until lease_until; a count whose lease ran out (its process
+    died) is taken over by the next caller. `revision` fingerprints what the count
+    was made for: an edited campaign no longer matches it (stale).
+    """
+
+    __tablename__ = "campaign_reach"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('counting', 'done', 'failed')", name="ck_campaign_reach_status"
+        ),
+    )
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[str] = mapped_column(String(64))
+    audience: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    evaluated: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

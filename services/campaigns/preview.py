@@ -15,6 +15,10 @@ what contacts let the owner component see of them.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+import time
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +46,10 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 PREVIEW_LIST = "campaigns.preview"
 WILL_SEND = "sent"  # the outcome a preview shows for a recipient that would be mailed now
+# A campaign version's audience is read once for the pages and the reach count that follow:
+# an edit is another version; a whole-component audience or a merge shows after this delay.
+AUDIENCE_KEEP_SECONDS = 120.0
+AUDIENCE_KEPT = 4  # campaigns kept at once, per process (100,000 ids: about 10 MB)
 
 
 @dataclass(frozen=True)
@@ -69,36 +77,41 @@ class Previews:
     """Dry runs of campaigns, for the managers of their owner component."""
 
     def __init__(
-        self, db: Database, gate: Gate, audience: Audience, batch_size: int = PREVIEW_BATCH
+        self,
+        db: Database,
+        gate: Gate,
+        audience: Audience,
+        batch_size: int = PREVIEW_BATCH,
+        keep_seconds: float = AUDIENCE_KEEP_SECONDS,
     ):
         self._db = db
         self._gate = gate
         self._audience = audience
         self._batch = batch_size
+        self._keep_seconds = keep_seconds
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
 
     def preview(
-        self, principal: Principal, campaign_id: str, page_size: int, page_token: str
+        self,
+        principal: Principal,
+        campaign_id: str,
+        page_size: int,
+        page_token: str,
+        *,
+        skip_counts: bool = False,
     ) -> PreviewPage:
-        """One page of the dry run; its first page also counts every outcome."""
-        component = principal.require_component()
-        principal.require_role(Role.CAMPAIGN_MANAGER)
-        check_campaign_id("id", campaign_id)
+        """One page of the dry run; its first page also counts every outcome, unless skipped
+        (services/campaigns/reach.py counts them in the background)."""
         size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
-        with self._db.transaction() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None or campaign.owner_component != component:
-                raise NotFound("campaign not found")
-            if campaign.status not in PREVIEWABLE:
-                raise FailedPrecondition(
-                    f"the campaign is {campaign.status}; only a draft or scheduled one"
-                )
-            info = info_of(campaign)
+        campaign = self.previewable(principal, campaign_id)
+        info = info_of(campaign)
         after = page_tokens.after_str(page_token, PREVIEW_LIST, campaign_id)
         # In contact id order, resumed after the last id served (keyset, not an offset):
         # a recipient who joins the audience between two pages does not shift the others.
-        people = sorted(self._people(campaign))
+        people = self.people(campaign)
         counts: dict[str, int] = {}
-        if after is None:
+        if after is None and not skip_counts:
             found = Counter(self._all(info, people))
             counts = dict(found)
         start = bisect_right(people, after) if after is not None else 0
@@ -108,21 +121,77 @@ class Previews:
         token = page_tokens.encode(PREVIEW_LIST, (page[-1],), campaign_id) if more else ""
         return PreviewPage(len(people), counts, rows, token)
 
-    def _people(self, campaign: Campaign) -> list[str]:
+    def previewable(self, principal: Principal, campaign_id: str) -> Campaign:
+        """The campaign, when the caller manages its owner component and it may be previewed."""
+        component = principal.require_component()
+        principal.require_role(Role.CAMPAIGN_MANAGER)
+        check_campaign_id("id", campaign_id)
+        with self._db.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign.owner_component != component:
+                raise NotFound("campaign not found")
+            if campaign.status not in PREVIEWABLE:
+                raise FailedPrecondition(
+                    f"the campaign is {campaign.status}; only a draft or scheduled one"
+                )
+            session.expunge(campaign)
+            return campaign
+
+    def people(self, campaign: Campaign) -> list[str]:
+        """The campaign's recipients in id order, merged records folded into one person.
+
+        Kept a little while per campaign version: reading a 100,000-person audience from
+        contacts and folding its merges takes seconds, and every page of the preview, as
+        the reach count, needs it whole (a copy: callers may change theirs).
+        """
+        key = (campaign.id, revision_of(campaign))
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] > now:
+                return list(kept[1])
         ids = list(self._audience(campaign))
         with self._db.transaction() as session:
-            return list(dict.fromkeys(survivors_of(session, ids)))
+            people = tuple(sorted(dict.fromkeys(survivors_of(session, ids))))
+        with self._lock:
+            self._kept = {k: v for k, v in self._kept.items() if v[0] > now}
+            while len(self._kept) >= AUDIENCE_KEPT:
+                del self._kept[next(iter(self._kept))]  # the oldest goes first
+            self._kept[key] = (now + self._keep_seconds, people)
+        return list(people)
 
     def _all(self, info: CampaignInfo, people: list[str]) -> Iterator[str]:
         """The outcome code of every recipient, a few batches asked at once."""
+        for answered in self.batches(info, people):
+            yield from answered
+
+    def batches(self, info: CampaignInfo, people: list[str]) -> Iterator[list[str]]:
+        """The outcome codes of the recipients, batch by batch in order, a few asked at once.
+
+        Peek only: the gate reserves no slot and writes nothing.
+        """
         batches = (people[i : i + self._batch] for i in range(0, len(people), self._batch))
 
         def codes(batch: list[str]) -> list[str]:
             return [_code(e) for e in self._gate.evaluate(info, batch, peek=True)]
 
         with ThreadPoolExecutor(PREVIEW_THREADS) as pool:
-            for answered in pool.map(codes, batches):
-                yield from answered
+            yield from pool.map(codes, batches)
+
+
+def revision_of(campaign: Campaign) -> str:
+    """A fingerprint of what decides the campaign's outcomes: an edit changes it."""
+    decided_by = [
+        campaign.owner_component,
+        campaign.purpose,
+        campaign.audience_kind,
+        list(campaign.audience_ids or []),
+        campaign.priority,
+        campaign.deadline.isoformat() if campaign.deadline else None,
+        campaign.over_budget,
+    ]
+    encoded = json.dumps(decided_by, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def _row(expected: Expected) -> PreviewRow:

@@ -12,6 +12,7 @@ from services.campaigns import mapping
 from services.campaigns.merges import ContactMerges
 from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
+from services.campaigns.reach import Reaches
 from services.campaigns.service import CampaignsService
 from services.campaigns.transactional import TransactionalMails
 
@@ -26,12 +27,14 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
         transactional: TransactionalMails | None = None,
         privacy: ContactPrivacy | None = None,
         previews: Previews | None = None,
+        reaches: Reaches | None = None,
     ):
         self._service = service
         self._merges = merges
         self._transactional = transactional
         self._privacy = privacy
         self._previews = previews
+        self._reaches = reaches
 
     def CreateCampaign(
         self, request: pb.CreateCampaignRequest, context: grpc.ServicerContext
@@ -42,7 +45,8 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
     def GetCampaign(
         self, request: pb.GetCampaignRequest, context: grpc.ServicerContext
     ) -> pb.Campaign:
-        return mapping.campaign_to_proto(self._service.get(current_principal(), request.id))
+        view = self._service.get(current_principal(), request.id)
+        return mapping.campaign_to_proto(view, summary=request.summary)
 
     def ListCampaigns(
         self, request: pb.ListCampaignsRequest, context: grpc.ServicerContext
@@ -115,9 +119,19 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
         if self._previews is None:
             raise Unavailable("previews are not wired in this process")
         page = self._previews.preview(
-            current_principal(), request.id, request.page_size, request.page_token
+            current_principal(),
+            request.id,
+            request.page_size,
+            request.page_token,
+            skip_counts=request.skip_counts,
         )
         return mapping.preview_to_proto(page)
+
+    def GetReach(self, request: pb.GetReachRequest, context: grpc.ServicerContext) -> pb.Reach:
+        if self._reaches is None:
+            raise Unavailable("reach counts are not wired in this process")
+        view = self._reaches.get(current_principal(), request.id, request.refresh)
+        return mapping.reach_to_proto(view)
 
     def MergeContacts(
         self, request: pb.MergeContactsRequest, context: grpc.ServicerContext

@@ -141,6 +141,27 @@ def preview_campaign(campaign_id: str, query: schemas.Page) -> Response:
 
 
 @routes.route(
+    "GET",
+    "/v1/campaigns/<campaign_id>/reach",
+    summary="A campaign's counts per outcome over its whole audience, counted in the background.",
+    access=Access.COMPONENT,
+    role=Role.CAMPAIGN_MANAGER,
+    query=schemas.ReachQuery,
+    replies=(
+        Reply(
+            200,
+            "The latest count (status counting, done or failed); refresh=true counts again.",
+            responses.Reach,
+        ),
+    ),
+)
+def reach(campaign_id: str, query: schemas.ReachQuery) -> responses.Reach:
+    """GET /v1/campaigns/<id>/reach: answers at once; nothing is reserved; 409 once started."""
+    request = campaigns_pb2.GetReachRequest(id=campaign_id, refresh=query.refresh)
+    return mapping.reach(upstream().campaigns.GetReach(request))
+
+
+@routes.route(
     "PATCH",
     "/v1/campaigns/<campaign_id>",
     summary="Change a draft or scheduled campaign; only the fields given change.",

@@ -444,6 +444,18 @@ def delivery(message: campaigns_pb2.Delivery) -> responses.Delivery:
     )
 
 
+def reach(reply: campaigns_pb2.Reach) -> responses.Reach:
+    return responses.Reach(
+        status=reply.status or None,  # type: ignore[arg-type]
+        audience=reply.audience,
+        evaluated=reply.evaluated,
+        counts=dict(reply.counts),
+        started_at=_time(reply, "started_at"),
+        finished_at=_time(reply, "finished_at"),
+        stale=reply.stale,
+    )
+
+
 def preview(reply: campaigns_pb2.PreviewCampaignResponse) -> responses.Preview:
     return responses.Preview(
         audience=reply.audience,

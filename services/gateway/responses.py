@@ -281,6 +281,20 @@ class Preview(BaseModel):
     next_page_token: str = Field(description="Empty on the last page.")
 
 
+class Reach(BaseModel):
+    """A campaign's counts per outcome over its whole audience, counted in the background."""
+
+    status: Literal["counting", "done", "failed"] | None = Field(
+        description="None: never counted yet (a count has just been asked for)."
+    )
+    audience: int = Field(description="Recipients, merged records counted once (0 until known).")
+    evaluated: int = Field(description="Recipients counted so far.")
+    counts: dict[Outcome, int] = Field(description="Recipients per outcome, of those counted.")
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = Field(None, description="When the count ended.")
+    stale: bool = Field(description="Counted for an earlier version of the campaign.")
+
+
 class DeliveryList(BaseModel):
     deliveries: list[Delivery]
     next_page_token: str = Field(description="Empty on the last page.")

@@ -370,6 +370,14 @@ class Page(BaseModel):
     )
 
 
+class ReachQuery(BaseModel):
+    """Whether to count a campaign's reach again; query values arrive as text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh: bool = Field(False, description="Count again even when the snapshot is current.")
+
+
 class ContactSearch(Page):
     """Which contacts to list; every query value arrives as text, hence lax types."""
 

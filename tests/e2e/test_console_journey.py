@@ -40,6 +40,15 @@ def _click(driver: Any, css: str) -> None:
     WebDriverWait(driver, 30).until(lambda d: _stale(before))
 
 
+def _wait_counted(driver: Any) -> None:
+    """Until the preview's reach is counted: its Refresh header reloads the page (no script)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    done = '#reach[data-status="done"]'
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, done))
+
+
 def _stale(element: Any) -> bool:
     from selenium.common.exceptions import StaleElementReferenceException
 
@@ -107,6 +116,8 @@ def test_a_manager_composes_previews_and_sends_and_another_cannot_see_it(world: 
         assert len(world.mesh.inbox.to(claims["email"])) == 1
 
         driver.get(f"{base}/console/campaigns/{campaign_id}/preview")
+        # The reach is counted in the background; the page reloads itself until it is done.
+        _wait_counted(driver)
         counts = browser.chart_counts(driver)
         assert counts == {"sent": 2, "no_consent": 1}
         rows = driver.find_elements(By.CSS_SELECTOR, "#recipients tbody tr")

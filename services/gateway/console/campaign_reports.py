@@ -1,11 +1,15 @@
 """A campaign's reach preview and its delivery report.
 
 The preview asks the campaigns service for ONE page of recipients per request
-(at most MAX_PAGE): a 100,000-recipient campaign's first page costs one
-PreviewCampaign call, whose first page also carries the counts per outcome
-drawn as the bar chart. The report draws the sends over time from the
-deliveries (read page by page, at most _MAX_REPORT_PAGES, and says so when it
-stopped there), and lists one page of deliveries.
+(at most MAX_PAGE, skip_counts: no count over the whole audience), the header
+without the audience's ids (GetCampaign summary), and the reach snapshot
+(GetReach), which campaigns counts in the background: the bar chart once it is
+done, "counting: X of N" meanwhile, the page reloading itself every two seconds
+(a Refresh header, no JavaScript). "Count again" asks for a new count.
+
+The report draws the sends over time from the deliveries (read page by page, at
+most _MAX_REPORT_PAGES, and says so when it stopped there), and lists one page
+of deliveries.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import render_template, request, url_for
+from flask import make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from meshkit.roles import Role
 from protos.crm.campaigns.v1 import campaigns_pb2
@@ -36,10 +41,21 @@ MESSAGES = {
         "Nombre de destinataires par code d'issue, sur {count} destinataires.",
         "Recipients per outcome code, of {count} recipients.",
     ),
-    "campaigns.preview.counts_first": (
-        "Les comptes par issue figurent sur la première page.",
-        "The counts per outcome are on the first page.",
+    "campaigns.preview.counted_at": ("Compté le {time}.", "Counted at {time}."),
+    "campaigns.preview.counting": (
+        "Comptage en cours : {evaluated} sur {audience}. La page se met à jour seule.",
+        "Counting: {evaluated} of {audience}. The page updates itself.",
     ),
+    "campaigns.preview.progress": ("Avancement du comptage", "Counting progress"),
+    "campaigns.preview.failed": (
+        "Le comptage a échoué le {time}. Relancez-le.",
+        "The count failed at {time}. Count again.",
+    ),
+    "campaigns.preview.stale": (
+        "La campagne a changé depuis ce comptage ; un nouveau comptage est lancé.",
+        "The campaign changed since this count; a new count is on its way.",
+    ),
+    "campaigns.preview.count_again": ("Compter à nouveau", "Count again"),
     "campaigns.preview.table": ("Destinataires (une page)", "Recipients (one page)"),
     "campaigns.preview.contact": ("Contact", "Contact"),
     "campaigns.preview.outcome": ("Issue", "Outcome"),
@@ -68,6 +84,7 @@ MESSAGES = {
 }
 i18n.register(MESSAGES)
 
+_REFRESH_SECONDS = 2
 _REPORT_PAGE = 1000
 _MAX_REPORT_PAGES = 50
 _MAX_FILLED_BUCKETS = 72
@@ -76,25 +93,35 @@ _MIN_BUCKETS = 12
 
 @blueprint.get("/<campaign_id>/preview")
 @signed.role_required(Role.CAMPAIGN_MANAGER)
-def preview(campaign_id: str) -> str:
+def preview(campaign_id: str) -> Response:
     size = common.page_size(request.args.get("page_size"))
     token = request.args.get("page_token", "")
-    campaign = upstream().campaigns.GetCampaign(campaigns_pb2.GetCampaignRequest(id=campaign_id))
-    # The only recipients call of this request: one page.
+    # The header without the audience's ids (a list audience may hold 100,000 of them).
+    campaign = upstream().campaigns.GetCampaign(
+        campaigns_pb2.GetCampaignRequest(id=campaign_id, summary=True)
+    )
+    # The only recipients call of this request: one page, no count over the whole audience.
     reply = upstream().campaigns.PreviewCampaign(
-        campaigns_pb2.PreviewCampaignRequest(id=campaign_id, page_size=size, page_token=token)
+        campaigns_pb2.PreviewCampaignRequest(
+            id=campaign_id, page_size=size, page_token=token, skip_counts=True
+        )
     )
     listed = mapping.preview(reply)
+    # The counts per outcome: the snapshot campaigns counts in the background (answers at once;
+    # the first visit, or one after an edit, starts the count).
+    reach = mapping.reach(
+        upstream().campaigns.GetReach(campaigns_pb2.GetReachRequest(id=campaign_id))
+    )
     chart = None
-    if not token:
-        counts = common.ordered_counts(listed.counts)
+    if reach.status == "done":
+        counts = common.ordered_counts(reach.counts)
         chart = charts.bar_chart(
             i18n.translate("campaigns.preview.chart"),
             [
                 charts.Bar(code, common.outcome_label(code), n, common.outcome_tone(code))
                 for code, n in counts
             ],
-            i18n.translate("campaigns.preview.chart_desc", count=listed.audience),
+            i18n.translate("campaigns.preview.chart_desc", count=reach.audience),
             empty=i18n.translate("chart.empty"),
         )
     next_url = (
@@ -104,15 +131,31 @@ def preview(campaign_id: str) -> str:
         if listed.next_page_token
         else None
     )
-    return render_template(
-        "console/campaigns/preview.html",
-        campaign=campaign,
-        preview=listed,
-        chart=chart,
-        next_url=next_url,
-        first_url=url_for(".preview", campaign_id=campaign_id) if token else None,
-        ui=common,
+    page = make_response(
+        render_template(
+            "console/campaigns/preview.html",
+            campaign=campaign,
+            preview=listed,
+            reach=reach,
+            chart=chart,
+            next_url=next_url,
+            first_url=url_for(".preview", campaign_id=campaign_id) if token else None,
+            ui=common,
+        )
     )
+    if reach.status == "counting":
+        # Reloads itself every two seconds until the count is done, without JavaScript
+        # (the HTTP twin of <meta http-equiv="refresh">; the CSP does not restrict it).
+        page.headers["Refresh"] = str(_REFRESH_SECONDS)
+    return page
+
+
+@blueprint.post("/<campaign_id>/preview/reach")
+@signed.role_required(Role.CAMPAIGN_MANAGER)
+def count_again(campaign_id: str) -> Response:
+    """Counts the reach again (unless a count is running), then back to the preview."""
+    upstream().campaigns.GetReach(campaigns_pb2.GetReachRequest(id=campaign_id, refresh=True))
+    return redirect(url_for(".preview", campaign_id=campaign_id), 303)
 
 
 def _sends_over_time(campaign_id: str) -> tuple[list[charts.Bar], bool, str]:

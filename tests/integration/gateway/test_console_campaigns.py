@@ -9,6 +9,7 @@ nothing.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -31,6 +32,7 @@ GRANT = {
 }
 _LABEL = re.compile(r'class="chart-label" data-key="([^"]+)" data-value="([^"]+)"')
 _ROW = re.compile(r'<tr class="recipient"')
+WAIT_SECONDS = 60.0
 
 
 def manager(gateway: Gateway, component: str = A) -> ConsoleClient:
@@ -218,27 +220,74 @@ def test_an_invalid_form_shows_its_errors_and_creates_nothing(gateway: Gateway) 
     assert api_ids(gateway) == before
 
 
-def test_preview_chart_counts_equal_the_apis_preview(gateway: Gateway) -> None:
+def api_reach(gateway: Gateway, campaign_id: str) -> dict[str, Any]:
+    reply = gateway.api.call("GET", f"/v1/campaigns/{campaign_id}/reach", gateway.keys.manager(A))
+    assert reply.status == 200, reply.text
+    reach: dict[str, Any] = reply.json
+    return reach
+
+
+def counted_preview(user: ConsoleClient, path: str) -> Page:
+    """The preview page reloaded, as its Refresh header asks, until the reach is counted."""
+    bound = time.monotonic() + WAIT_SECONDS  # a bound on waiting, never asserted on
+    page = user.get(path)
+    while 'data-status="counting"' in page.html and time.monotonic() < bound:
+        assert page.headers.get("Refresh") == "2"  # the page reloads itself meanwhile
+        time.sleep(0.2)
+        page = user.get(path)
+    return page
+
+
+def test_preview_counts_in_the_background_then_equal_the_apis_preview(gateway: Gateway) -> None:
     reached = [new_contact(gateway) for _ in range(3)]
     unconsented = [new_contact(gateway, consent=False) for _ in range(2)]
     campaign = api_campaign(gateway, reached + unconsented + ["no-such-contact"])
+    path = f"/console/campaigns/{campaign['id']}/preview"
+    user = manager(gateway)
+    first = user.get(path)
+    assert first.status == 200, first.html
+    # The first visit starts the count and answers at once: the recipients, no counts yet.
+    assert 'data-status="counting"' in first.html and first.headers.get("Refresh") == "2"
+    assert chart_counts(first) == {}
+    assert len(_ROW.findall(first.html)) == 6
+    assert 'id="counting"' in first.html
+
+    page = counted_preview(user, path)
+    assert page.status == 200, page.html
+    assert 'data-status="done"' in page.html and "Refresh" not in page.headers
+    counts = chart_counts(page)
     rest = gateway.api.call(
         "GET", f"/v1/campaigns/{campaign['id']}/preview", gateway.keys.manager(A)
     )
     assert rest.status == 200, rest.text
-    page = manager(gateway).get(f"/console/campaigns/{campaign['id']}/preview")
-    assert page.status == 200, page.html
-    counts = chart_counts(page)
-    assert counts == rest.json["counts"]
+    assert counts == rest.json["counts"]  # the synchronous count agrees
     assert counts["sent"] == 3 and counts["no_consent"] == 2
+    reach = gateway.api.call(
+        "GET", f"/v1/campaigns/{campaign['id']}/reach", gateway.keys.manager(A)
+    )
+    assert reach.status == 200, reach.text
+    assert reach.json["status"] == "done" and reach.json["counts"] == counts
+    assert reach.json["audience"] == reach.json["evaluated"] == rest.json["audience"]
     assert f'data-audience="{rest.json["audience"]}"' in page.html
     assert f'href="/console/contacts/{reached[0]}"' in page.html
+    counted_at = reach.json["started_at"]
+
+    # "Count again" (CSRF) starts a new count; without its token, nothing starts.
+    refused = user.post(f"{path}/reach", {}, csrf=False)
+    assert refused.status in (400, 403)
+    assert api_reach(gateway, campaign["id"])["started_at"] == counted_at
+    user.get(path)
+    again = user.post(f"{path}/reach", {})
+    assert again.status == 303 and again.location.endswith(path)
+    assert api_reach(gateway, campaign["id"])["started_at"] != counted_at
+    assert chart_counts(counted_preview(user, path)) == counts
 
 
 def test_the_preview_fetches_one_page_of_recipients_per_request(gateway: Gateway) -> None:
     campaign = api_campaign(gateway, [new_contact(gateway) for _ in range(5)])
     user = manager(gateway)
-    first = user.get(f"/console/campaigns/{campaign['id']}/preview?page_size=2")
+    path = f"/console/campaigns/{campaign['id']}/preview"
+    first = counted_preview(user, f"{path}?page_size=2")
     assert first.status == 200, first.html
     assert len(_ROW.findall(first.html)) == 2
     assert sum(chart_counts(first).values()) == 5  # the counts cover every recipient
@@ -248,8 +297,26 @@ def test_the_preview_fetches_one_page_of_recipients_per_request(gateway: Gateway
     assert second.status == 200
     assert len(_ROW.findall(second.html)) == 2
     # A page size beyond the cap is cut to 100 rows at most.
-    capped = user.get(f"/console/campaigns/{campaign['id']}/preview?page_size=100000")
+    capped = user.get(f"{path}?page_size=100000")
     assert capped.status == 200 and len(_ROW.findall(capped.html)) == 5
+
+
+def test_another_components_manager_cannot_count_the_reach(gateway: Gateway) -> None:
+    campaign = api_campaign(gateway, [new_contact(gateway)], name="Portée de A")
+    path = f"/console/campaigns/{campaign['id']}/preview"
+    intruder = manager(gateway, B)
+    page = intruder.get(path)
+    assert page.status in (403, 404) and "Portée de A" not in page.text
+    intruder.get("/console/campaigns/")
+    assert intruder.post(f"{path}/reach", {}).status in (403, 404)
+    rest = gateway.api.call(
+        "GET", f"/v1/campaigns/{campaign['id']}/reach?refresh=true", gateway.keys.manager(B)
+    )
+    assert rest.status == 404, rest.text
+    # Nothing was counted for B: A's first ask is the one that starts the count.
+    mine = gateway.api.call("GET", f"/v1/campaigns/{campaign['id']}/reach", gateway.keys.manager(A))
+    assert mine.status == 200 and mine.json["status"] == "counting"
+    assert mine.json["evaluated"] == 0
 
 
 def test_the_lifecycle_buttons_move_the_status(gateway: Gateway) -> None:

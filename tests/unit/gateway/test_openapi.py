@@ -95,6 +95,7 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/campaigns/{campaign_id}/send", "POST"),
         ("/v1/campaigns/{campaign_id}/deliveries", "GET"),
         ("/v1/campaigns/{campaign_id}/preview", "GET"),
+        ("/v1/campaigns/{campaign_id}/reach", "GET"),
         ("/v1/pressure-policy", "GET"),
         ("/v1/pressure-policy", "PUT"),
         ("/v1/pressure-policy/versions", "GET"),

@@ -119,6 +119,11 @@ class CampaignsServiceStub:
                 request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.FromString,
                 _registered_method=True)
+        self.GetReach = channel.unary_unary(
+                '/crm.campaigns.v1.CampaignsService/GetReach',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.GetReachRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Reach.FromString,
+                _registered_method=True)
 
 
 class CampaignsServiceServicer:
@@ -260,6 +265,17 @@ class CampaignsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReach(self, request, context):
+        """The reach of a draft or scheduled campaign: its counts per outcome over the
+        whole audience, counted in the background by campaigns (peek only: nothing
+        reserved, nothing written but the snapshot). Answers at once with the latest
+        snapshot; `refresh`, no snapshot yet, or a stale one (the campaign changed
+        since) starts a count unless one is running. Same callers as PreviewCampaign.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -347,6 +363,11 @@ def add_CampaignsServiceServicer_to_server(servicer, server):
                     servicer.PreviewCampaign,
                     request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.FromString,
                     response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.SerializeToString,
+            ),
+            'GetReach': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReach,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.GetReachRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Reach.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -808,6 +829,33 @@ class CampaignsService:
             '/crm.campaigns.v1.CampaignsService/PreviewCampaign',
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignRequest.SerializeToString,
             protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.PreviewCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReach(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.CampaignsService/GetReach',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.GetReachRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_campaigns__pb2.Reach.FromString,
             options,
             channel_credentials,
             insecure,

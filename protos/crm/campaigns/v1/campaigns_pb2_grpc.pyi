@@ -93,6 +93,13 @@ class CampaignsServiceStub:
     would, reserving nothing and writing nothing. The first page also counts
     every outcome over the whole audience.
     """
+    GetReach: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.GetReachRequest, _campaigns_pb2.Reach]
+    """The reach of a draft or scheduled campaign: its counts per outcome over the
+    whole audience, counted in the background by campaigns (peek only: nothing
+    reserved, nothing written but the snapshot). Answers at once with the latest
+    snapshot; `refresh`, no snapshot yet, or a stale one (the campaign changed
+    since) starts a count unless one is running. Same callers as PreviewCampaign.
+    """
 
 @_typing.type_check_only
 class CampaignsServiceAsyncStub(CampaignsServiceStub):
@@ -156,6 +163,13 @@ class CampaignsServiceAsyncStub(CampaignsServiceStub):
     asked of contacts, consent and the pressure counters exactly as a send
     would, reserving nothing and writing nothing. The first page also counts
     every outcome over the whole audience.
+    """
+    GetReach: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.GetReachRequest, _campaigns_pb2.Reach]  # type: ignore[assignment]
+    """The reach of a draft or scheduled campaign: its counts per outcome over the
+    whole audience, counted in the background by campaigns (peek only: nothing
+    reserved, nothing written but the snapshot). Answers at once with the latest
+    snapshot; `refresh`, no snapshot yet, or a stale one (the campaign changed
+    since) starts a count unless one is running. Same callers as PreviewCampaign.
     """
 
 class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -319,6 +333,19 @@ class CampaignsServiceServicer(metaclass=_abc_1.ABCMeta):
         asked of contacts, consent and the pressure counters exactly as a send
         would, reserving nothing and writing nothing. The first page also counts
         every outcome over the whole audience.
+        """
+
+    @_abc_1.abstractmethod
+    def GetReach(
+        self,
+        request: _campaigns_pb2.GetReachRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.Reach, _abc.Awaitable[_campaigns_pb2.Reach]]:
+        """The reach of a draft or scheduled campaign: its counts per outcome over the
+        whole audience, counted in the background by campaigns (peek only: nothing
+        reserved, nothing written but the snapshot). Answers at once with the latest
+        snapshot; `refresh`, no snapshot yet, or a stale one (the campaign changed
+        since) starts a count unless one is running. Same callers as PreviewCampaign.
         """
 
 def add_CampaignsServiceServicer_to_server(servicer: CampaignsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
