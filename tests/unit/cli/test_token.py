@@ -107,6 +107,7 @@ def test_keys_makes_each_services_own_key_and_their_public_set(tmp_path: Path) -
         "receipt-public.pem",
         "unsubscribe-secret",
         "suppression-secret",
+        "console-secret",
     }
     assert not (tmp_path / ".crm").exists()  # nothing written under CRM_HOME
     verifier = TokenVerifier("crm-mesh-dev", "crm-mesh", service_keys_file=folder / JWKS_FILE)
