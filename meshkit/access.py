@@ -46,6 +46,13 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONTACTS + "SetFieldPolicy": ADMIN,
         _CONTACTS + "ListFieldPolicies": SIGNED_IN,
         _CONTACTS + "ListFieldPolicyChanges": ADMIN,
+        # contacts: indicators (what may be aggregated: the field policies, checked by contacts)
+        _CONTACTS + "PutDimension": ADMIN,
+        _CONTACTS + "ListDimensions": SIGNED_IN,
+        _CONTACTS + "DeleteDimension": ADMIN,
+        _CONTACTS + "GetDisclosureRules": SIGNED_IN,
+        _CONTACTS + "SetDisclosureRules": ADMIN,
+        _CONTACTS + "Aggregate": SIGNED_IN,
         # contacts: contacts
         _CONTACTS + "CreateContact": CONTACT_EDITOR,
         _CONTACTS + "GetContact": SIGNED_IN,
@@ -127,6 +134,8 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         # a contact's pressure: those who read its interaction history (checked by campaigns)
         _PRESSURE + "GetContactPressure": SIGNED_IN,
         _PRESSURE + "SimulatePressure": ADMIN,
+        # the grouping's dashboard: communication, admins, dpo; a component's: also its staff
+        _PRESSURE + "GetPressureDashboard": SIGNED_IN,
     }
 )
 

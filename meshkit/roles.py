@@ -16,6 +16,7 @@ class Role(StrEnum):
     CONTACT_EDITOR = "contact_editor"  # writes contacts and consent of its component
     CAMPAIGN_MANAGER = "campaign_manager"  # creates, changes, schedules and sends campaigns
     DPO = "dpo"  # data-protection officer
+    COMMUNICATION = "communication"  # the grouping's communication team: indicators, pressure
     ADMIN = "admin"  # administers the grouping (components)
     SERVICE = "service"  # a service of the mesh calling another one
 

@@ -54,6 +54,120 @@ PRESSURE_SCOPE_CHANNEL: PressureScope.ValueType  # 4
 Global___PressureScope: _TypeAlias = PressureScope  # noqa: Y015
 
 @_typing.final
+class GetPressureDashboardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    COMPONENT_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """"YYYY-MM" (UTC); empty: the current month"""
+    component: _builtins.str
+    """empty: the whole grouping"""
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        component: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["component", b"component", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPressureDashboardRequest: _TypeAlias = GetPressureDashboardRequest  # noqa: Y015
+
+@_typing.final
+class PressureFigure(_message.Message):
+    """One figure of the dashboard."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_FIELD_NUMBER: _builtins.int
+    COMPONENT_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    PUBLISHED_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    series: _builtins.str
+    """"contacts_reached": contacts that received at least one marketing message;
+    "messages_per_week": contact-weeks by the number of messages in the ISO week (bucket);
+    "messages_per_month": contacts by the number of messages in the month (bucket);
+    "at_cap": contacts that reached a cap of the pressure policy;
+    "deferrals": marketing sends deferred by the pressure rules;
+    "unsubscribes", "objections": contacts who withdrew their consent, or objected,
+    within the attribution window after a message of that component and purpose.
+    """
+    component: _builtins.str
+    """empty: every component together"""
+    purpose: _builtins.str
+    """empty: every purpose together"""
+    bucket: _builtins.str
+    """a distribution's bucket: "1", "2", ..., "10+"; empty otherwise"""
+    published: _builtins.bool
+    value: _builtins.int
+    """when published"""
+    reason: _builtins.str
+    """when not: too_few_contacts, too_few_components, dominated, complementary"""
+    def __init__(
+        self,
+        *,
+        series: _builtins.str = ...,
+        component: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        bucket: _builtins.str = ...,
+        published: _builtins.bool = ...,
+        value: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "component", b"component", "published", b"published", "purpose", b"purpose", "reason", b"reason", "series", b"series", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PressureFigure: _TypeAlias = PressureFigure  # noqa: Y015
+
+@_typing.final
+class PressureDashboard(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    COMPONENT_FIELD_NUMBER: _builtins.int
+    K_FIELD_NUMBER: _builtins.int
+    P_FIELD_NUMBER: _builtins.int
+    FIGURES_FIELD_NUMBER: _builtins.int
+    COMPUTED_AT_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    component: _builtins.str
+    """empty: the grouping"""
+    k: _builtins.int
+    """the disclosure rules applied"""
+    p: _builtins.int
+    computed_at: _builtins.str
+    """RFC 3339: when the pre-aggregates were last brought up to date"""
+    @_builtins.property
+    def figures(self) -> _containers.RepeatedCompositeFieldContainer[Global___PressureFigure]: ...
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        component: _builtins.str = ...,
+        k: _builtins.int = ...,
+        p: _builtins.int = ...,
+        figures: _abc.Iterable[Global___PressureFigure] | None = ...,
+        computed_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["component", b"component", "computed_at", b"computed_at", "figures", b"figures", "k", b"k", "month", b"month", "p", b"p"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PressureDashboard: _TypeAlias = PressureDashboard  # noqa: Y015
+
+@_typing.final
 class PressureBudgetRule(_message.Message):
     """At most max_messages messages to one person over any rolling window_seconds."""
 

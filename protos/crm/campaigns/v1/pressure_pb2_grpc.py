@@ -59,6 +59,11 @@ class PressurePolicyServiceStub:
                 request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureResponse.FromString,
                 _registered_method=True)
+        self.GetPressureDashboard = channel.unary_unary(
+                '/crm.campaigns.v1.PressurePolicyService/GetPressureDashboard',
+                request_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.GetPressureDashboardRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.PressureDashboard.FromString,
+                _registered_method=True)
 
 
 class PressurePolicyServiceServicer:
@@ -115,6 +120,21 @@ class PressurePolicyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPressureDashboard(self, request, context):
+        """The marketing pressure put on the population over one month, for the whole
+        grouping or one component: how many marketing messages each contact received per
+        ISO week and in the month (distributions), the contacts that reached a cap, the
+        sends deferred by the pressure rules, and the unsubscribes and objections that
+        followed a mailing, per component and purpose. Counts only, from pre-aggregates;
+        every figure is published under contacts' disclosure rules (k contacts, p%
+        dominance, two components for a figure of several). No per-contact data leaves.
+        Who may ask: for the grouping, the communication role, admins and the grouping's
+        DPO; for one component, also its own staff. PERMISSION_DENIED otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PressurePolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -142,6 +162,11 @@ def add_PressurePolicyServiceServicer_to_server(servicer, server):
                     servicer.SimulatePressure,
                     request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureRequest.FromString,
                     response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureResponse.SerializeToString,
+            ),
+            'GetPressureDashboard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPressureDashboard,
+                    request_deserializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.GetPressureDashboardRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.PressureDashboard.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -279,6 +304,33 @@ class PressurePolicyService:
             '/crm.campaigns.v1.PressurePolicyService/SimulatePressure',
             protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureRequest.SerializeToString,
             protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.SimulatePressureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPressureDashboard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.campaigns.v1.PressurePolicyService/GetPressureDashboard',
+            protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.GetPressureDashboardRequest.SerializeToString,
+            protos_dot_crm_dot_campaigns_dot_v1_dot_pressure__pb2.PressureDashboard.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,17 @@ class PressurePolicyServiceStub:
     nothing: no counter, no ledger row. NOT_FOUND for an unknown campaign;
     INVALID_ARGUMENT names each bad field of `policy` as PutPressurePolicy does.
     """
+    GetPressureDashboard: _grpc.UnaryUnaryMultiCallable[_pressure_pb2.GetPressureDashboardRequest, _pressure_pb2.PressureDashboard]
+    """The marketing pressure put on the population over one month, for the whole
+    grouping or one component: how many marketing messages each contact received per
+    ISO week and in the month (distributions), the contacts that reached a cap, the
+    sends deferred by the pressure rules, and the unsubscribes and objections that
+    followed a mailing, per component and purpose. Counts only, from pre-aggregates;
+    every figure is published under contacts' disclosure rules (k contacts, p%
+    dominance, two components for a figure of several). No per-contact data leaves.
+    Who may ask: for the grouping, the communication role, admins and the grouping's
+    DPO; for one component, also its own staff. PERMISSION_DENIED otherwise.
+    """
 
 @_typing.type_check_only
 class PressurePolicyServiceAsyncStub(PressurePolicyServiceStub):
@@ -98,6 +109,17 @@ class PressurePolicyServiceAsyncStub(PressurePolicyServiceStub):
     same recipient resolution, in batches) against the current counters, writing
     nothing: no counter, no ledger row. NOT_FOUND for an unknown campaign;
     INVALID_ARGUMENT names each bad field of `policy` as PutPressurePolicy does.
+    """
+    GetPressureDashboard: _aio.UnaryUnaryMultiCallable[_pressure_pb2.GetPressureDashboardRequest, _pressure_pb2.PressureDashboard]  # type: ignore[assignment]
+    """The marketing pressure put on the population over one month, for the whole
+    grouping or one component: how many marketing messages each contact received per
+    ISO week and in the month (distributions), the contacts that reached a cap, the
+    sends deferred by the pressure rules, and the unsubscribes and objections that
+    followed a mailing, per component and purpose. Counts only, from pre-aggregates;
+    every figure is published under contacts' disclosure rules (k contacts, p%
+    dominance, two components for a figure of several). No per-contact data leaves.
+    Who may ask: for the grouping, the communication role, admins and the grouping's
+    DPO; for one component, also its own staff. PERMISSION_DENIED otherwise.
     """
 
 class PressurePolicyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -159,6 +181,23 @@ class PressurePolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         same recipient resolution, in batches) against the current counters, writing
         nothing: no counter, no ledger row. NOT_FOUND for an unknown campaign;
         INVALID_ARGUMENT names each bad field of `policy` as PutPressurePolicy does.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPressureDashboard(
+        self,
+        request: _pressure_pb2.GetPressureDashboardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pressure_pb2.PressureDashboard, _abc.Awaitable[_pressure_pb2.PressureDashboard]]:
+        """The marketing pressure put on the population over one month, for the whole
+        grouping or one component: how many marketing messages each contact received per
+        ISO week and in the month (distributions), the contacts that reached a cap, the
+        sends deferred by the pressure rules, and the unsubscribes and objections that
+        followed a mailing, per component and purpose. Counts only, from pre-aggregates;
+        every figure is published under contacts' disclosure rules (k contacts, p%
+        dominance, two components for a figure of several). No per-contact data leaves.
+        Who may ask: for the grouping, the communication role, admins and the grouping's
+        DPO; for one component, also its own staff. PERMISSION_DENIED otherwise.
         """
 
 def add_PressurePolicyServiceServicer_to_server(servicer: PressurePolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

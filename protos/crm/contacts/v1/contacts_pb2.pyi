@@ -96,6 +96,109 @@ AUDIENCE_GROUPING: Audience.ValueType  # 4
 """every component"""
 Global___Audience: _TypeAlias = Audience  # noqa: Y015
 
+class _DimensionSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DimensionSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DimensionSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DIMENSION_SOURCE_UNSPECIFIED: _DimensionSource.ValueType  # 0
+    DIMENSION_SOURCE_FIELD: _DimensionSource.ValueType  # 1
+    """the value of a text, enum or boolean field"""
+    DIMENSION_SOURCE_YEAR: _DimensionSource.ValueType  # 2
+    """the year of a date field"""
+    DIMENSION_SOURCE_KIND: _DimensionSource.ValueType  # 3
+    """person or company"""
+    DIMENSION_SOURCE_COMPONENT: _DimensionSource.ValueType  # 4
+    """the component that holds the measured value"""
+
+class DimensionSource(_DimensionSource, metaclass=_DimensionSourceEnumTypeWrapper):
+    """--- Indicators ----------------------------------------------------------------------"""
+
+DIMENSION_SOURCE_UNSPECIFIED: DimensionSource.ValueType  # 0
+DIMENSION_SOURCE_FIELD: DimensionSource.ValueType  # 1
+"""the value of a text, enum or boolean field"""
+DIMENSION_SOURCE_YEAR: DimensionSource.ValueType  # 2
+"""the year of a date field"""
+DIMENSION_SOURCE_KIND: DimensionSource.ValueType  # 3
+"""person or company"""
+DIMENSION_SOURCE_COMPONENT: DimensionSource.ValueType  # 4
+"""the component that holds the measured value"""
+Global___DimensionSource: _TypeAlias = DimensionSource  # noqa: Y015
+
+class _Statistic:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StatisticEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Statistic.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STATISTIC_UNSPECIFIED: _Statistic.ValueType  # 0
+    STATISTIC_COUNT: _Statistic.ValueType  # 1
+    """distinct contacts"""
+    STATISTIC_SUM: _Statistic.ValueType  # 2
+    STATISTIC_MEAN: _Statistic.ValueType  # 3
+    STATISTIC_MEDIAN: _Statistic.ValueType  # 4
+    STATISTIC_PERCENTILE: _Statistic.ValueType  # 5
+    """with `percentile`"""
+
+class Statistic(_Statistic, metaclass=_StatisticEnumTypeWrapper): ...
+
+STATISTIC_UNSPECIFIED: Statistic.ValueType  # 0
+STATISTIC_COUNT: Statistic.ValueType  # 1
+"""distinct contacts"""
+STATISTIC_SUM: Statistic.ValueType  # 2
+STATISTIC_MEAN: Statistic.ValueType  # 3
+STATISTIC_MEDIAN: Statistic.ValueType  # 4
+STATISTIC_PERCENTILE: Statistic.ValueType  # 5
+"""with `percentile`"""
+Global___Statistic: _TypeAlias = Statistic  # noqa: Y015
+
+class _AggregateScope:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AggregateScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AggregateScope.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AGGREGATE_SCOPE_UNSPECIFIED: _AggregateScope.ValueType  # 0
+    AGGREGATE_SCOPE_REACH: _AggregateScope.ValueType  # 1
+    """the contacts the caller's component is a member of"""
+    AGGREGATE_SCOPE_GROUPING: _AggregateScope.ValueType  # 2
+    """every contact of the grouping"""
+
+class AggregateScope(_AggregateScope, metaclass=_AggregateScopeEnumTypeWrapper): ...
+
+AGGREGATE_SCOPE_UNSPECIFIED: AggregateScope.ValueType  # 0
+AGGREGATE_SCOPE_REACH: AggregateScope.ValueType  # 1
+"""the contacts the caller's component is a member of"""
+AGGREGATE_SCOPE_GROUPING: AggregateScope.ValueType  # 2
+"""every contact of the grouping"""
+Global___AggregateScope: _TypeAlias = AggregateScope  # noqa: Y015
+
+class _SuppressionReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuppressionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuppressionReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPPRESSION_REASON_UNSPECIFIED: _SuppressionReason.ValueType  # 0
+    """the cell is published"""
+    SUPPRESSION_REASON_TOO_FEW_CONTACTS: _SuppressionReason.ValueType  # 1
+    SUPPRESSION_REASON_TOO_FEW_COMPONENTS: _SuppressionReason.ValueType  # 2
+    SUPPRESSION_REASON_DOMINATED: _SuppressionReason.ValueType  # 3
+    SUPPRESSION_REASON_COMPLEMENTARY: _SuppressionReason.ValueType  # 4
+    """hides another suppressed cell"""
+
+class SuppressionReason(_SuppressionReason, metaclass=_SuppressionReasonEnumTypeWrapper): ...
+
+SUPPRESSION_REASON_UNSPECIFIED: SuppressionReason.ValueType  # 0
+"""the cell is published"""
+SUPPRESSION_REASON_TOO_FEW_CONTACTS: SuppressionReason.ValueType  # 1
+SUPPRESSION_REASON_TOO_FEW_COMPONENTS: SuppressionReason.ValueType  # 2
+SUPPRESSION_REASON_DOMINATED: SuppressionReason.ValueType  # 3
+SUPPRESSION_REASON_COMPLEMENTARY: SuppressionReason.ValueType  # 4
+"""hides another suppressed cell"""
+Global___SuppressionReason: _TypeAlias = SuppressionReason  # noqa: Y015
+
 class _ContactKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -697,6 +800,7 @@ class FieldPolicy(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     READ_FIELD_NUMBER: _builtins.int
     WRITE_FIELD_NUMBER: _builtins.int
+    AGGREGATE_FIELD_NUMBER: _builtins.int
     field: _builtins.str
     @_builtins.property
     def read(self) -> _containers.RepeatedCompositeFieldContainer[Global___Grant]:
@@ -706,16 +810,23 @@ class FieldPolicy(_message.Message):
     def write(self) -> _containers.RepeatedCompositeFieldContainer[Global___Grant]:
         """empty: nobody writes it"""
 
+    @_builtins.property
+    def aggregate(self) -> _containers.RepeatedCompositeFieldContainer[Global___Grant]:
+        """Who may use the field in aggregates only (Aggregate), without reading any value;
+        whoever may read a value may also aggregate it.
+        """
+
     def __init__(
         self,
         *,
         field: _builtins.str = ...,
         read: _abc.Iterable[Global___Grant] | None = ...,
         write: _abc.Iterable[Global___Grant] | None = ...,
+        aggregate: _abc.Iterable[Global___Grant] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "read", b"read", "write", b"write"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate", b"aggregate", "field", b"field", "read", b"read", "write", b"write"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -877,6 +988,286 @@ class ListFieldPolicyChangesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListFieldPolicyChangesResponse: _TypeAlias = ListFieldPolicyChangesResponse  # noqa: Y015
+
+@_typing.final
+class Dimension(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    LABEL_FR_FIELD_NUMBER: _builtins.int
+    LABEL_EN_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """[a-z][a-z0-9_]{0,39}, e.g. "sector" """
+    label_fr: _builtins.str
+    label_en: _builtins.str
+    source: Global___DimensionSource.ValueType
+    field: _builtins.str
+    """with FIELD and YEAR: the field it reads"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        label_fr: _builtins.str = ...,
+        label_en: _builtins.str = ...,
+        source: Global___DimensionSource.ValueType = ...,
+        field: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "id", b"id", "label_en", b"label_en", "label_fr", b"label_fr", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Dimension: _TypeAlias = Dimension  # noqa: Y015
+
+@_typing.final
+class ListDimensionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDimensionsRequest: _TypeAlias = ListDimensionsRequest  # noqa: Y015
+
+@_typing.final
+class ListDimensionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def dimensions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Dimension]:
+        """by id"""
+
+    def __init__(
+        self,
+        *,
+        dimensions: _abc.Iterable[Global___Dimension] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimensions", b"dimensions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDimensionsResponse: _TypeAlias = ListDimensionsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteDimensionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDimensionRequest: _TypeAlias = DeleteDimensionRequest  # noqa: Y015
+
+@_typing.final
+class DeleteDimensionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDimensionResponse: _TypeAlias = DeleteDimensionResponse  # noqa: Y015
+
+@_typing.final
+class GetDisclosureRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDisclosureRulesRequest: _TypeAlias = GetDisclosureRulesRequest  # noqa: Y015
+
+@_typing.final
+class DisclosureRules(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    K_FIELD_NUMBER: _builtins.int
+    P_FIELD_NUMBER: _builtins.int
+    MIN_COMPONENTS_FIELD_NUMBER: _builtins.int
+    UPDATED_BY_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    k: _builtins.int
+    """at least this many contacts per published cell (default 5)"""
+    p: _builtins.int
+    """percent: no contact nor component contributes more (default 80)"""
+    min_components: _builtins.int
+    """contributing components per published cell: at least 2"""
+    updated_by: _builtins.str
+    """output only"""
+    updated_at: _builtins.str
+    """output only, RFC 3339"""
+    def __init__(
+        self,
+        *,
+        k: _builtins.int = ...,
+        p: _builtins.int = ...,
+        min_components: _builtins.int = ...,
+        updated_by: _builtins.str = ...,
+        updated_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["k", b"k", "min_components", b"min_components", "p", b"p", "updated_at", b"updated_at", "updated_by", b"updated_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisclosureRules: _TypeAlias = DisclosureRules  # noqa: Y015
+
+@_typing.final
+class AggregateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEASURE_FIELD_NUMBER: _builtins.int
+    STATISTIC_FIELD_NUMBER: _builtins.int
+    PERCENTILE_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    measure: _builtins.str
+    """a number field; empty with STATISTIC_COUNT"""
+    statistic: Global___Statistic.ValueType
+    percentile: _builtins.float
+    """0 to 100, with STATISTIC_PERCENTILE"""
+    scope: Global___AggregateScope.ValueType
+    @_builtins.property
+    def dimensions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """dimension ids, at most 3, each once"""
+
+    def __init__(
+        self,
+        *,
+        measure: _builtins.str = ...,
+        statistic: Global___Statistic.ValueType = ...,
+        percentile: _builtins.float = ...,
+        dimensions: _abc.Iterable[_builtins.str] | None = ...,
+        scope: Global___AggregateScope.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimensions", b"dimensions", "measure", b"measure", "percentile", b"percentile", "scope", b"scope", "statistic", b"statistic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregateRequest: _TypeAlias = AggregateRequest  # noqa: Y015
+
+@_typing.final
+class Coordinate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    value: _builtins.str
+    """the dimension's value in this cell"""
+    total: _builtins.bool
+    """a margin: every value of the dimension (value is empty)"""
+    def __init__(
+        self,
+        *,
+        value: _builtins.str = ...,
+        total: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["total", b"total", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Coordinate: _TypeAlias = Coordinate  # noqa: Y015
+
+@_typing.final
+class AggregateCell(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COORDINATES_FIELD_NUMBER: _builtins.int
+    PUBLISHED_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    published: _builtins.bool
+    value: _builtins.str
+    """a decimal, when published"""
+    reason: Global___SuppressionReason.ValueType
+    """when not published"""
+    @_builtins.property
+    def coordinates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Coordinate]:
+        """one per requested dimension, in their order"""
+
+    def __init__(
+        self,
+        *,
+        coordinates: _abc.Iterable[Global___Coordinate] | None = ...,
+        published: _builtins.bool = ...,
+        value: _builtins.str = ...,
+        reason: Global___SuppressionReason.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coordinates", b"coordinates", "published", b"published", "reason", b"reason", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregateCell: _TypeAlias = AggregateCell  # noqa: Y015
+
+@_typing.final
+class AggregateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CELLS_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    query: _builtins.str
+    """how the auditor names this query in a later refusal"""
+    @_builtins.property
+    def cells(self) -> _containers.RepeatedCompositeFieldContainer[Global___AggregateCell]:
+        """Interior cells first, then the totals; the grand total is always there."""
+
+    @_builtins.property
+    def rules(self) -> Global___DisclosureRules:
+        """the rules applied"""
+
+    def __init__(
+        self,
+        *,
+        cells: _abc.Iterable[Global___AggregateCell] | None = ...,
+        rules: Global___DisclosureRules | None = ...,
+        query: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cells", b"cells", "query", b"query", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregateResponse: _TypeAlias = AggregateResponse  # noqa: Y015
 
 @_typing.final
 class FieldValue(_message.Message):

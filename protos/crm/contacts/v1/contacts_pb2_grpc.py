@@ -94,6 +94,36 @@ class ContactsServiceStub:
                 request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesResponse.FromString,
                 _registered_method=True)
+        self.PutDimension = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/PutDimension',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Dimension.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Dimension.FromString,
+                _registered_method=True)
+        self.ListDimensions = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ListDimensions',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListDimensionsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListDimensionsResponse.FromString,
+                _registered_method=True)
+        self.DeleteDimension = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/DeleteDimension',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteDimensionRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteDimensionResponse.FromString,
+                _registered_method=True)
+        self.GetDisclosureRules = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/GetDisclosureRules',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetDisclosureRulesRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.FromString,
+                _registered_method=True)
+        self.SetDisclosureRules = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/SetDisclosureRules',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.FromString,
+                _registered_method=True)
+        self.Aggregate = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/Aggregate',
+                request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AggregateRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AggregateResponse.FromString,
+                _registered_method=True)
         self.CreateContact = channel.unary_unary(
                 '/crm.contacts.v1.ContactsService/CreateContact',
                 request_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.CreateContactRequest.SerializeToString,
@@ -255,6 +285,51 @@ class ContactsServiceServicer:
 
     def ListFieldPolicyChanges(self, request, context):
         """Admin: who changed which policy, when, from what to what.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutDimension(self, request, context):
+        """--- Indicators: aggregates under statistical disclosure control -------------------
+        Admin: a dimension aggregates may be grouped by (sector, kind, component, year...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDimensions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDimension(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDisclosureRules(self, request, context):
+        """The publication rules (k contacts, p% dominance); reads: any signed-in caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDisclosureRules(self, request, context):
+        """Admin: replaces the publication rules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Aggregate(self, request, context):
+        """One aggregate of a numeric field (or a count of contacts), grouped by dimensions,
+        over the caller's reach or the whole grouping. Only the values the caller may
+        aggregate (a read or an aggregate grant) count; a cell is published only under the
+        disclosure rules, and an answer that would give, set against the same caller's
+        earlier answers, the figures of fewer than k contacts is refused (PERMISSION_DENIED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -445,6 +520,36 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     servicer.ListFieldPolicyChanges,
                     request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesRequest.FromString,
                     response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesResponse.SerializeToString,
+            ),
+            'PutDimension': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutDimension,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Dimension.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Dimension.SerializeToString,
+            ),
+            'ListDimensions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDimensions,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListDimensionsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListDimensionsResponse.SerializeToString,
+            ),
+            'DeleteDimension': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDimension,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteDimensionRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteDimensionResponse.SerializeToString,
+            ),
+            'GetDisclosureRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDisclosureRules,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetDisclosureRulesRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.SerializeToString,
+            ),
+            'SetDisclosureRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDisclosureRules,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.SerializeToString,
+            ),
+            'Aggregate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Aggregate,
+                    request_deserializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AggregateRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AggregateResponse.SerializeToString,
             ),
             'CreateContact': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateContact,
@@ -851,6 +956,168 @@ class ContactsService:
             '/crm.contacts.v1.ContactsService/ListFieldPolicyChanges',
             protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesRequest.SerializeToString,
             protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListFieldPolicyChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutDimension(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/PutDimension',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Dimension.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.Dimension.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDimensions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ListDimensions',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListDimensionsRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.ListDimensionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDimension(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/DeleteDimension',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteDimensionRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DeleteDimensionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDisclosureRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/GetDisclosureRules',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.GetDisclosureRulesRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDisclosureRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/SetDisclosureRules',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.DisclosureRules.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Aggregate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/Aggregate',
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AggregateRequest.SerializeToString,
+            protos_dot_crm_dot_contacts_dot_v1_dot_contacts__pb2.AggregateResponse.FromString,
             options,
             channel_credentials,
             insecure,

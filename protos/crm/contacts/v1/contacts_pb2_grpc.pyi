@@ -58,6 +58,23 @@ class ContactsServiceStub:
     ListFieldPolicies: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ListFieldPoliciesRequest, _contacts_pb2.ListFieldPoliciesResponse]
     ListFieldPolicyChanges: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ListFieldPolicyChangesRequest, _contacts_pb2.ListFieldPolicyChangesResponse]
     """Admin: who changed which policy, when, from what to what."""
+    PutDimension: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.Dimension, _contacts_pb2.Dimension]
+    """--- Indicators: aggregates under statistical disclosure control -------------------
+    Admin: a dimension aggregates may be grouped by (sector, kind, component, year...).
+    """
+    ListDimensions: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ListDimensionsRequest, _contacts_pb2.ListDimensionsResponse]
+    DeleteDimension: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.DeleteDimensionRequest, _contacts_pb2.DeleteDimensionResponse]
+    GetDisclosureRules: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.GetDisclosureRulesRequest, _contacts_pb2.DisclosureRules]
+    """The publication rules (k contacts, p% dominance); reads: any signed-in caller."""
+    SetDisclosureRules: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.DisclosureRules, _contacts_pb2.DisclosureRules]
+    """Admin: replaces the publication rules."""
+    Aggregate: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.AggregateRequest, _contacts_pb2.AggregateResponse]
+    """One aggregate of a numeric field (or a count of contacts), grouped by dimensions,
+    over the caller's reach or the whole grouping. Only the values the caller may
+    aggregate (a read or an aggregate grant) count; a cell is published only under the
+    disclosure rules, and an answer that would give, set against the same caller's
+    earlier answers, the figures of fewer than k contacts is refused (PERMISSION_DENIED).
+    """
     CreateContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.CreateContactRequest, _contacts_pb2.CreateContactResponse]
     """--- Contacts -----------------------------------------------------------------------
     Creates a contact known to the caller's component, or, when one of its
@@ -133,6 +150,23 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     ListFieldPolicies: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ListFieldPoliciesRequest, _contacts_pb2.ListFieldPoliciesResponse]  # type: ignore[assignment]
     ListFieldPolicyChanges: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ListFieldPolicyChangesRequest, _contacts_pb2.ListFieldPolicyChangesResponse]  # type: ignore[assignment]
     """Admin: who changed which policy, when, from what to what."""
+    PutDimension: _aio.UnaryUnaryMultiCallable[_contacts_pb2.Dimension, _contacts_pb2.Dimension]  # type: ignore[assignment]
+    """--- Indicators: aggregates under statistical disclosure control -------------------
+    Admin: a dimension aggregates may be grouped by (sector, kind, component, year...).
+    """
+    ListDimensions: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ListDimensionsRequest, _contacts_pb2.ListDimensionsResponse]  # type: ignore[assignment]
+    DeleteDimension: _aio.UnaryUnaryMultiCallable[_contacts_pb2.DeleteDimensionRequest, _contacts_pb2.DeleteDimensionResponse]  # type: ignore[assignment]
+    GetDisclosureRules: _aio.UnaryUnaryMultiCallable[_contacts_pb2.GetDisclosureRulesRequest, _contacts_pb2.DisclosureRules]  # type: ignore[assignment]
+    """The publication rules (k contacts, p% dominance); reads: any signed-in caller."""
+    SetDisclosureRules: _aio.UnaryUnaryMultiCallable[_contacts_pb2.DisclosureRules, _contacts_pb2.DisclosureRules]  # type: ignore[assignment]
+    """Admin: replaces the publication rules."""
+    Aggregate: _aio.UnaryUnaryMultiCallable[_contacts_pb2.AggregateRequest, _contacts_pb2.AggregateResponse]  # type: ignore[assignment]
+    """One aggregate of a numeric field (or a count of contacts), grouped by dimensions,
+    over the caller's reach or the whole grouping. Only the values the caller may
+    aggregate (a read or an aggregate grant) count; a cell is published only under the
+    disclosure rules, and an answer that would give, set against the same caller's
+    earlier answers, the figures of fewer than k contacts is refused (PERMISSION_DENIED).
+    """
     CreateContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.CreateContactRequest, _contacts_pb2.CreateContactResponse]  # type: ignore[assignment]
     """--- Contacts -----------------------------------------------------------------------
     Creates a contact known to the caller's component, or, when one of its
@@ -277,6 +311,59 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_contacts_pb2.ListFieldPolicyChangesResponse, _abc.Awaitable[_contacts_pb2.ListFieldPolicyChangesResponse]]:
         """Admin: who changed which policy, when, from what to what."""
+
+    @_abc_1.abstractmethod
+    def PutDimension(
+        self,
+        request: _contacts_pb2.Dimension,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.Dimension, _abc.Awaitable[_contacts_pb2.Dimension]]:
+        """--- Indicators: aggregates under statistical disclosure control -------------------
+        Admin: a dimension aggregates may be grouped by (sector, kind, component, year...).
+        """
+
+    @_abc_1.abstractmethod
+    def ListDimensions(
+        self,
+        request: _contacts_pb2.ListDimensionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.ListDimensionsResponse, _abc.Awaitable[_contacts_pb2.ListDimensionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteDimension(
+        self,
+        request: _contacts_pb2.DeleteDimensionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.DeleteDimensionResponse, _abc.Awaitable[_contacts_pb2.DeleteDimensionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetDisclosureRules(
+        self,
+        request: _contacts_pb2.GetDisclosureRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.DisclosureRules, _abc.Awaitable[_contacts_pb2.DisclosureRules]]:
+        """The publication rules (k contacts, p% dominance); reads: any signed-in caller."""
+
+    @_abc_1.abstractmethod
+    def SetDisclosureRules(
+        self,
+        request: _contacts_pb2.DisclosureRules,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.DisclosureRules, _abc.Awaitable[_contacts_pb2.DisclosureRules]]:
+        """Admin: replaces the publication rules."""
+
+    @_abc_1.abstractmethod
+    def Aggregate(
+        self,
+        request: _contacts_pb2.AggregateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.AggregateResponse, _abc.Awaitable[_contacts_pb2.AggregateResponse]]:
+        """One aggregate of a numeric field (or a count of contacts), grouped by dimensions,
+        over the caller's reach or the whole grouping. Only the values the caller may
+        aggregate (a read or an aggregate grant) count; a cell is published only under the
+        disclosure rules, and an answer that would give, set against the same caller's
+        earlier answers, the figures of fewer than k contacts is refused (PERMISSION_DENIED).
+        """
 
     @_abc_1.abstractmethod
     def CreateContact(
