@@ -4,16 +4,17 @@ A table's cells are keyed by their coordinates, `None` where a margin sums a dim
 *line* is a margin with the cells one level below it along one dimension. `complete` takes
 the primary pattern and hides more cells until no hidden cell can be recovered from the
 published ones: first the line rule (fast), then the exact rank test (`determined`, over
-disclosure_linear), choosing each complementary cell greedily, the cheapest first.
+meshkit.disclosure.linear), choosing each complementary cell greedily, the cheapest first.
 docs/disclosure-control.md explains the rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import product
 from typing import Any
 
-from services.contacts.disclosure_linear import RowSpace
+from meshkit.disclosure.linear import RowSpace
 
 Key = tuple[str | None, ...]  # a cell's coordinates; None where a margin sums a dimension
 
@@ -42,34 +43,56 @@ def covers(margin: Key, key: Key) -> bool:
     return all(m is None or m == v for m, v in zip(margin, key, strict=True))
 
 
-def determined(suppressed: Iterable[Key], keys: Iterable[Key]) -> list[Key]:
+def determined(
+    suppressed: Iterable[Key],
+    keys: Iterable[Key],
+    *,
+    among: Iterable[Key] | None = None,
+    first: bool = False,
+) -> list[Key]:
     """The suppressed cells whose value follows from the published cells (exact rank test).
 
     Unknowns are the suppressed interior cells; each published margin gives one equation
-    over the unknowns it covers (published interior cells are constants).
+    over the unknowns it covers (published interior cells are constants). `among` limits
+    the cells checked (all the suppressed ones by default); `first` stops at the first found.
     """
     hidden = set(suppressed)
     keys = list(keys)
     unknowns = sorted((k for k in keys if None not in k and k in hidden), key=order)
+    # each unknown under every margin that covers it (2**dimensions keys per unknown)
+    below: dict[Key, list[Key]] = {}
+    for u in unknowns:
+        for mask in product((False, True), repeat=len(u)):
+            margin = tuple(None if m else v for v, m in zip(u, mask, strict=True))
+            below.setdefault(margin, []).append(u)
 
     def support(key: Key) -> list[Key]:
-        return [u for u in unknowns if covers(key, u)]
+        return below.get(key, [])
 
     space = RowSpace(unknowns, (support(k) for k in keys if None in k and k not in hidden))
-    return [k for k in sorted(hidden, key=order) if space.contains(support(k))]
+    found: list[Key] = []
+    for key in sorted(hidden if among is None else hidden.intersection(among), key=order):
+        if space.contains(support(key)):
+            found.append(key)
+            if first:
+                break
+    return found
 
 
 def complete(
     keys: Sequence[Key],
     primary: set[Key],
     size: Callable[[Key], Any],
-    publishable: Callable[[Sequence[Key]], bool],
+    publishable: Callable[[Key, Sequence[Key], Sequence[Key]], bool],
 ) -> list[Key]:
     """The complementary cells to hide besides `primary`, in the order they were chosen.
 
     `size(key)` orders the candidates (smallest first; interior cells always before
-    margins); `publishable(keys)` says whether the union of those cells passes the primary
-    rules (the hidden cells of a line with a published margin have a computable total).
+    margins); `publishable(margin, line, hidden)` says whether the union of the `hidden`
+    cells of that line (`line` being all the cells the margin sums along one dimension)
+    passes the primary rules: the hidden cells of a line with a published margin have a
+    computable total. The margin and the line let the caller tell whether the cells are
+    disjoint in contacts (exact union) or not (a safe bound).
     """
     structure = lines(keys)
     if not structure:
@@ -101,7 +124,7 @@ def complete(
                 continue
             # the margin minus the published cells gives the total of the hidden ones:
             # there must be two, and together they must pass the primary rules
-            while len(inside) < 2 or not publishable(inside):
+            while len(inside) < 2 or not publishable(margin, below, inside):
                 if not hide(below):
                     changed |= hide([margin])
                     break
@@ -109,7 +132,7 @@ def complete(
                 inside = [k for k in below if k in hidden]
         if changed:
             continue
-        pinned = determined(hidden, keys)
+        pinned = determined(hidden, keys, first=True)
         if not pinned:
             return chosen
         if not _free(pinned[0], keys, hide, hidden, costs):
@@ -123,9 +146,20 @@ def _free(
     hidden: set[Key],
     costs: dict[Key, Any],
 ) -> bool:
-    """Hides the cheapest published cell that makes `target` undetermined."""
-    candidates = sorted((k for k in keys if k not in hidden), key=costs.__getitem__)
+    """Hides the cheapest published cell that makes `target` undetermined.
+
+    The cells next to the target (one coordinate apart, or a margin over it) are tried
+    first: they are the ones that usually break its equations, and each try is a rank test.
+    """
+
+    def near(key: Key) -> bool:
+        apart = sum(1 for a, b in zip(key, target, strict=True) if a != b)
+        return apart == 1 or (None in key and covers(key, target))
+
+    candidates = sorted(
+        (k for k in keys if k not in hidden), key=lambda k: (not near(k), costs[k])
+    )
     for key in candidates:
-        if target not in determined([*hidden, key], keys):
+        if not determined([*hidden, key], keys, among=[target]):
             return hide([key])
     return hide(candidates[:1])  # none alone: the cheapest, and try again

@@ -1,7 +1,7 @@
 """Disclosure control of one table: what is published obeys the rules and hides what it must.
 
 Everything the tests check is recomputed here from the raw rows, independently of
-services.contacts.disclosure: the contacts and components behind a cell, its dominance
+meshkit.disclosure: the contacts and components behind a cell, its dominance
 shares, its value, and (with a small exact Gaussian elimination of the tests' own) whether
 a suppressed cell can be solved for from the published cells and margins.
 """
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meshkit.errors import InvalidArgument
-from services.contacts.disclosure import (
+from meshkit.disclosure import (
     Key,
     Reason,
     Row,
@@ -25,8 +25,11 @@ from services.contacts.disclosure import (
     Statistic,
     Table,
     protect,
+    sketch_of,
 )
-from services.contacts.disclosure_secondary import determined
+from meshkit.disclosure.secondary import determined
+
+SECRET = "cells-secret-for-tests"
 
 CONTACTS = [f"c{i:02d}" for i in range(14)]
 COMPONENTS = ["sciences", "lettres", "droit", "medecine"]
@@ -155,7 +158,7 @@ def test_published_cells_obey_the_rules_and_no_hidden_cell_can_be_solved_for(
     query: tuple[list[Row], int, Statistic, Rules, int],
 ) -> None:
     rows, dims, statistic, rules, q = query
-    table = protect(rows, statistic, rules, dimensions=dims, percentile=q)
+    table = protect(rows, statistic, rules, dimensions=dims, percentile=q, sketch_secret=SECRET)
 
     present = {r.cell for r in rows}
     expected_keys = {
@@ -169,9 +172,9 @@ def test_published_cells_obey_the_rules_and_no_hidden_cell_can_be_solved_for(
         mine = behind(rows, cell.key)
         assert breaks_rules(mine, statistic, rules) is None, cell
         assert cell.value == expected_value(mine, statistic, q)
-        assert table.members[cell.key] == {r.contact for r in mine}
+        assert table.sketches[cell.key] == sketch_of(SECRET, {r.contact for r in mine}, rules.k)
     for cell in table.suppressed:
-        assert cell.value is None and cell.key not in table.members
+        assert cell.value is None and cell.key not in table.sketches
         if cell.reason is not Reason.COMPLEMENTARY:
             assert breaks_rules(behind(rows, cell.key), statistic, rules) is not None
 
@@ -225,7 +228,7 @@ def test_grids_of_tiny_cells_in_cycles_and_bridges_leave_no_hidden_cell_solvable
     table = protect(rows, Statistic.COUNT, Rules(k=2, min_components=1, p=100))
     assert solvable(table) == []
     for cell in table.published:
-        assert len(table.members[cell.key]) >= 2
+        assert cell.value is not None and cell.value >= 2
 
 
 @settings(max_examples=40, deadline=None)
