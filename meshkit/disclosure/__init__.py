@@ -61,4 +61,5 @@ __all__ = [
     "small_difference",
     "sql_hash",
     "sql_power_sum",
+    "summarize",
 ]

@@ -203,10 +203,7 @@ class _Gather:
             sum(self.totals.values(), 0),
             sum(self.sizes.values(), 0),
             max(self.sizes.values(), default=0),
-            {
-                c: (len(m), self.component_size[c])
-                for c, m in self.component_contacts.items()
-            },
+            {c: (len(m), self.component_size[c]) for c, m in self.component_contacts.items()},
             quantile(list(self.totals.values()), q or 0) if wanted else None,
             sketch,
         )

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 from heapq import heapify, heappop, heappush
 
-
 P = 2**61 - 1  # a Mersenne prime
 
 

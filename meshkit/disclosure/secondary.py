@@ -156,9 +156,7 @@ def _free(
         apart = sum(1 for a, b in zip(key, target, strict=True) if a != b)
         return apart == 1 or (None in key and covers(key, target))
 
-    candidates = sorted(
-        (k for k in keys if k not in hidden), key=lambda k: (not near(k), costs[k])
-    )
+    candidates = sorted((k for k in keys if k not in hidden), key=lambda k: (not near(k), costs[k]))
     for key in candidates:
         if not determined([*hidden, key], keys, among=[target]):
             return hide([key])

@@ -25,7 +25,7 @@ def test_sql_hash_and_power_sums_agree_with_python() -> None:
                 db.execute(
                     text("INSERT INTO c VALUES (CAST(:id AS uuid))"), [{"id": c} for c in contacts]
                 )
-                hashes = dict(
+                hashes: dict[str, int] = dict(
                     db.execute(
                         text(f"SELECT id::text, {sql_hash('secret', 'id')} FROM c"),
                         {"secret": SECRET},

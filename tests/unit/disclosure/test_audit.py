@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshkit.errors import PermissionDenied
 from meshkit.disclosure import (
     Fingerprint,
     Row,
@@ -21,6 +20,7 @@ from meshkit.disclosure import (
     protect,
     sketch_of,
 )
+from meshkit.errors import PermissionDenied
 
 SECRET = "audit-secret-for-tests"
 K = 5

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshkit.errors import InvalidArgument
 from meshkit.disclosure import (
     CellSummary,
     Key,
@@ -31,6 +30,7 @@ from meshkit.disclosure import (
 )
 from meshkit.disclosure.cells import primary_reason, union
 from meshkit.disclosure.secondary import determined
+from meshkit.errors import InvalidArgument
 
 SECRET = "cells-secret-for-tests"
 
