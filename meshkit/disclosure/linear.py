@@ -82,3 +82,76 @@ class RowSpace:
         cells are all published is known.
         """
         return not self._reduce(self._vector(support))
+
+
+class Combinations:
+    """Which equations make one target vector a combination of them, and which can change.
+
+    Built once over the equations (0/1 vectors over the unknowns), it answers for a target
+    in their span: `particular`, one combination λ0 of the equations giving the target, and
+    `nulls`, a basis of the combinations giving zero (redundant equations). Every combination
+    giving the target is λ0 plus a combination of `nulls`: that tells, without eliminating
+    again, whether dropping an equation or adding an unknown leaves the target determined.
+    """
+
+    def __init__(self, unknowns: Sequence[Hashable], equations: Sequence[Iterable[Hashable]]):
+        self._index = {name: i for i, name in enumerate(unknowns)}
+        # pivot column -> (its row, the combination of equations that row is)
+        self._rows: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
+        self.nulls: list[dict[int, int]] = []
+        for number, support in enumerate(equations):
+            vector, combination = self._reduce(self._vector(support), {number: 1})
+            if vector:
+                pivot = min(vector)
+                inverse = pow(vector[pivot], P - 2, P)
+                self._rows[pivot] = (
+                    {c: v * inverse % P for c, v in vector.items()},
+                    {e: v * inverse % P for e, v in combination.items()},
+                )
+            elif combination:
+                self.nulls.append(combination)
+
+    def _vector(self, support: Iterable[Hashable]) -> dict[int, int]:
+        vector: dict[int, int] = {}
+        for name in support:
+            column = self._index[name]
+            vector[column] = vector.get(column, 0) + 1
+        return {c: v % P for c, v in vector.items() if v % P}
+
+    def _reduce(
+        self, vector: dict[int, int], combination: dict[int, int]
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """`vector` minus pivot rows, and `combination` minus the same multiples of theirs."""
+        pending = list(vector)
+        heapify(pending)
+        seen = set(pending)
+        while pending:
+            column = heappop(pending)
+            factor = vector.get(column)
+            entry = self._rows.get(column)
+            if not factor or entry is None:
+                continue
+            row, made_of = entry
+            for c, v in row.items():
+                updated = (vector.get(c, 0) - factor * v) % P
+                if updated:
+                    vector[c] = updated
+                    if c not in seen:
+                        seen.add(c)
+                        heappush(pending, c)
+                else:
+                    vector.pop(c, None)
+            for e, v in made_of.items():
+                updated = (combination.get(e, 0) - factor * v) % P
+                if updated:
+                    combination[e] = updated
+                else:
+                    combination.pop(e, None)
+        return vector, combination
+
+    def particular(self, support: Iterable[Hashable]) -> dict[int, int] | None:
+        """λ0 with Σ λ0[e]·equation[e] = the target's vector; None when not in the span."""
+        rest, minus = self._reduce(self._vector(support), {})
+        if rest:
+            return None
+        return {e: -v % P for e, v in minus.items()}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import product
 from typing import Any
 
-from meshkit.disclosure.linear import RowSpace
+from meshkit.disclosure.linear import Combinations, P, RowSpace
 
 Key = tuple[str | None, ...]  # a cell's coordinates; None where a margin sums a dimension
 
@@ -148,16 +148,48 @@ def _free(
 ) -> bool:
     """Hides the cheapest published cell that makes `target` undetermined.
 
-    The cells next to the target (one coordinate apart, or a margin over it) are tried
-    first: they are the ones that usually break its equations, and each try is a rank test.
+    One elimination with the combinations recorded (`Combinations`) answers for every
+    candidate: dropping a published margin's equation, or making a published interior cell
+    an unknown. The main loop checks the result with a fresh rank test anyway.
     """
-
-    def near(key: Key) -> bool:
-        apart = sum(1 for a, b in zip(key, target, strict=True) if a != b)
-        return apart == 1 or (None in key and covers(key, target))
-
-    candidates = sorted((k for k in keys if k not in hidden), key=lambda k: (not near(k), costs[k]))
+    candidates = sorted((k for k in keys if k not in hidden), key=costs.__getitem__)
+    breaks = _breakers(target, hidden, keys)
     for key in candidates:
-        if not determined([*hidden, key], keys, among=[target]):
+        if breaks is not None and breaks(key):
             return hide([key])
     return hide(candidates[:1])  # none alone: the cheapest, and try again
+
+
+def _breakers(target: Key, hidden: set[Key], keys: Sequence[Key]) -> Callable[[Key], bool] | None:
+    """A test "does hiding this published cell leave `target` undetermined?", or None."""
+    unknowns = sorted((k for k in keys if None not in k and k in hidden), key=order)
+    below: dict[Key, list[Key]] = {}
+    for u in unknowns:
+        for mask in product((False, True), repeat=len(u)):
+            margin = tuple(None if m else v for v, m in zip(u, mask, strict=True))
+            below.setdefault(margin, []).append(u)
+    margins = [k for k in keys if None in k and k not in hidden]
+    number = {m: e for e, m in enumerate(margins)}
+    space = Combinations(unknowns, [below.get(m, []) for m in margins])
+    particular = space.particular(below.get(target, []))
+    if particular is None:
+        return None
+    used = set().union(*space.nulls) if space.nulls else set()
+
+    def breaks(key: Key) -> bool:
+        if None in key:  # its equation goes: no combination may do without it
+            e = number[key]
+            return bool(particular.get(e)) and e not in used
+        # a new unknown, in the equations of the published margins over it
+        over = [
+            number[m]
+            for mask in product((False, True), repeat=len(key))
+            if any(mask)
+            and (m := tuple(None if b else v for v, b in zip(key, mask, strict=True))) in number
+        ]
+        if any(sum(n.get(e, 0) for e in over) % P for n in space.nulls):
+            return False  # some combination can cancel the new unknown
+        wanted = 1 if None in target and covers(target, key) else 0
+        return sum(particular.get(e, 0) for e in over) % P != wanted
+
+    return breaks

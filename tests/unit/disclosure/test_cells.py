@@ -29,7 +29,7 @@ from meshkit.disclosure import (
     sketch_of,
 )
 from meshkit.disclosure.cells import primary_reason, union
-from meshkit.disclosure.secondary import determined
+from meshkit.disclosure.secondary import _breakers, determined
 from meshkit.errors import InvalidArgument
 
 SECRET = "cells-secret-for-tests"
@@ -463,3 +463,25 @@ def test_the_bound_for_cells_that_share_contacts_never_publishes_what_the_exact_
         assert (primary_reason(exact, statistic, rules) is None) == (
             breaks_rules(rows, statistic, rules) is None
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(cells_of_grid, min_size=1, max_size=9), st.sets(st.integers(0, 2 * SIDE), max_size=3)
+)
+def test_the_one_elimination_test_agrees_with_a_fresh_rank_test_for_every_candidate(
+    tiny: set[tuple[int, int]], margins: set[int]
+) -> None:
+    """Which published cell, hidden, frees a determined cell: `_breakers` answers for all
+    candidates from one elimination; a fresh rank test per candidate is the reference."""
+    keys: list[Key] = [(f"r{r}", f"c{c}") for r, c in product(range(SIDE), repeat=2)]
+    keys += [(f"r{r}", None) for r in range(SIDE)] + [(None, f"c{c}") for c in range(SIDE)]
+    keys += [(None, None)]
+    hidden = {(f"r{r}", f"c{c}") for r, c in tiny}
+    hidden |= {keys[SIDE * SIDE + i] for i in margins}
+    for target in determined(hidden, keys):
+        breaks = _breakers(target, hidden, keys)
+        assert breaks is not None
+        for key in keys:
+            if key not in hidden:
+                assert breaks(key) == (not determined([*hidden, key], keys, among=[target]))
