@@ -477,7 +477,7 @@ def test_the_one_elimination_test_agrees_with_a_fresh_rank_test_for_every_candid
     keys: list[Key] = [(f"r{r}", f"c{c}") for r, c in product(range(SIDE), repeat=2)]
     keys += [(f"r{r}", None) for r in range(SIDE)] + [(None, f"c{c}") for c in range(SIDE)]
     keys += [(None, None)]
-    hidden = {(f"r{r}", f"c{c}") for r, c in tiny}
+    hidden: set[Key] = {(f"r{r}", f"c{c}") for r, c in tiny}
     hidden |= {keys[SIDE * SIDE + i] for i in margins}
     for target in determined(hidden, keys):
         breaks = _breakers(target, hidden, keys)
