@@ -839,7 +839,9 @@ Slug = Annotated[
         description="2 to 40 characters among a-z, 0-9 and -.",
     ),
 ]
-PersonRole = Literal["viewer", "contact_editor", "campaign_manager", "dpo", "communication", "admin"]
+PersonRole = Literal[
+    "viewer", "contact_editor", "campaign_manager", "dpo", "communication", "admin"
+]
 AttributeType = Literal["text", "number", "date", "boolean", "enum"]
 AudienceWord = Literal["owner", "members", "components", "grouping"]
 Subject = Annotated[
