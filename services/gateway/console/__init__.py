@@ -4,7 +4,8 @@ and admins, served by the gateway under /console.
 Each page calls the same gRPC stubs as the API with the signed-in user's own
 token (services.gateway.clients.upstream), so every service decides again
 what this person may see or do. Areas are blueprints of their own (campaigns,
-contacts, privacy, admin) nested in the `console` blueprint, which adds to
+contacts, privacy, admin, indicators, the pressure
+dashboard) nested in the `console` blueprint, which adds to
 every request the language, the CSRF check, the security headers and the
 error pages.
 """
@@ -18,18 +19,32 @@ from flask import Blueprint, Flask
 from services.gateway.console import (
     admin,
     admin_catalogue,
+    admin_indicators,
     campaigns,
     contacts,
     errors,
     home,
+    indicators,
     login,
     pages,
+    pressure_dashboard,
     pressure_panel,
     privacy,
 )
 from services.gateway.settings import GatewaySettings
 
-AREAS = (login, campaigns, contacts, privacy, admin, admin_catalogue, pressure_panel)
+AREAS = (
+    login,
+    campaigns,
+    contacts,
+    privacy,
+    admin,
+    admin_catalogue,
+    admin_indicators,
+    pressure_panel,
+    pressure_dashboard,
+    indicators,
+)
 
 blueprint = Blueprint(
     "console",

@@ -20,7 +20,7 @@ from meshkit.grpc_client import domain_error
 from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from services.gateway.clients import upstream
-from services.gateway.console import i18n
+from services.gateway.console import forms, i18n
 from services.gateway.console import session as signed
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -66,8 +66,8 @@ MESSAGES = {
     "admin.org.created_service": ("Service créé.", "Service created."),
     # Field policies
     "admin.pol.caption": (
-        "Champs et autorisations de lecture et d'écriture",
-        "Fields and their read and write grants",
+        "Champs et autorisations de lecture, d'écriture et d'agrégat",
+        "Fields and their read, write and aggregate grants",
     ),
     "admin.pol.intro": (
         "Un champ sans règle n'est lisible et modifiable que par la composante qui détient"
@@ -77,6 +77,14 @@ MESSAGES = {
     "admin.pol.field": ("Champ", "Field"),
     "admin.pol.read": ("Lecture", "Read"),
     "admin.pol.write": ("Écriture", "Write"),
+    "admin.pol.aggregate": ("Agrégats seulement", "Aggregates only"),
+    "admin.pol.aggregate_help": (
+        "Qui peut utiliser ce champ dans des indicateurs sans en lire aucune valeur (ceux qui"
+        " le lisent le peuvent aussi). Même syntaxe ; vide : les lecteurs seulement.",
+        "Who may use this field in indicators without reading any value (its readers may"
+        " too). Same syntax; empty: its readers only.",
+    ),
+    "admin.pol.readers_only": ("Ses lecteurs seulement", "Its readers only"),
     "admin.pol.history": ("Historique", "History"),
     "admin.pol.history_of": ("Historique de {field}", "History of {field}"),
     "admin.pol.owner_only": ("Composante détentrice seulement", "Owner component only"),
@@ -214,7 +222,7 @@ def create_component() -> str | Response:
     try:
         _call(upstream().contacts.CreateComponent, message)
     except (InvalidArgument, AlreadyExists) as error:
-        errors = _form_errors(error, _COMPONENT_FORM, "component_id")
+        errors = forms.form_errors(error, "component_id", _COMPONENT_FORM, say_field=True)
         return Response(_organisation_page(errors, typed), _status(error), mimetype="text/html")
     return redirect(url_for("console.admin.organisation", done="component"), 303)
 
@@ -230,20 +238,9 @@ def create_service() -> str | Response:
         _call(upstream().contacts.CreateService, message)
     except (InvalidArgument, AlreadyExists, NotFound) as error:
         fallback = "service_component" if isinstance(error, NotFound) else "service_id"
-        errors = _form_errors(error, _SERVICE_FORM, fallback)
+        errors = forms.form_errors(error, fallback, _SERVICE_FORM, say_field=True)
         return Response(_organisation_page(errors, typed), _status(error), mimetype="text/html")
     return redirect(url_for("console.admin.organisation", done="service"), 303)
-
-
-def _form_errors(error: DomainError, names: Mapping[str, str], fallback: str) -> dict[str, str]:
-    """The refusal's messages by form field: its field violations, else `fallback`'s."""
-    errors: dict[str, str] = {}
-    for violation in getattr(error, "violations", None) or ():
-        name = names.get(violation.field, fallback)
-        errors.setdefault(name, f"{violation.field}: {violation.description}")
-    if not errors:
-        errors[fallback] = str(error)
-    return errors
 
 
 def _status(error: DomainError) -> int:
@@ -275,6 +272,7 @@ def policies() -> str:
             "policy": by_field.get(name),
             "read": _grants_text(by_field[name].read) if name in by_field else None,
             "write": _grants_text(by_field[name].write) if name in by_field else None,
+            "aggregate": _grants_text(by_field[name].aggregate) if name in by_field else None,
         }
         for name in names
     ]
@@ -321,12 +319,8 @@ def policy_history() -> str:
             "field": c.field,
             "when": c.changed_at,
             "by": c.changed_by,
-            "before": (
-                {"read": _grants_text(c.before.read), "write": _grants_text(c.before.write)}
-                if c.HasField("before")
-                else None
-            ),
-            "after": {"read": _grants_text(c.after.read), "write": _grants_text(c.after.write)},
+            "before": (_policy_words(c.before) if c.HasField("before") else None),
+            "after": _policy_words(c.after),
         }
         for c in reply.changes
     ]
@@ -342,6 +336,10 @@ def policy_history() -> str:
         next_url=next_url,
         saved=request.args.get("saved") == "1",
     )
+
+
+def _policy_words(policy: pb.FieldPolicy) -> dict[str, list[str]]:
+    return {kind: _grants_text(getattr(policy, kind)) for kind in GRANT_KINDS}
 
 
 def _grants_text(grants: Iterable[pb.Grant]) -> list[str]:
@@ -400,7 +398,7 @@ def view_as() -> Response:
                 contacts.GetContact, pb.GetContactRequest(id=typed["contact"], view_as=placement)
             )
         except InvalidArgument as error:
-            errors, status = _form_errors(error, _VIEW_AS_FORM, "contact"), 400
+            errors, status = forms.form_errors(error, "contact", _VIEW_AS_FORM, say_field=True), 400
     rows = []
     if shown is not None:
         labels = _labels()
@@ -439,6 +437,7 @@ def _labels() -> dict[str, str]:
 
 _GRANT_AUDIENCES = {word: number for number, word in _AUDIENCE_WORDS.items()}
 _CONDITIONS = {"service": "service", "level": "min_level", "person": "subject"}
+GRANT_KINDS = ("read", "write", "aggregate")
 
 
 @blueprint.get("/field-policies/edit")
@@ -450,6 +449,7 @@ def edit_policy() -> str:
         "field": field,
         "read": "\n".join(_grant_line(g) for g in current.read) if current else "owner",
         "write": "\n".join(_grant_line(g) for g in current.write) if current else "owner",
+        "aggregate": "\n".join(_grant_line(g) for g in current.aggregate) if current else "",
     }
     return render_template("console/admin/policy_edit.html", typed=typed, errors={})
 
@@ -457,15 +457,15 @@ def edit_policy() -> str:
 @blueprint.post("/field-policies/edit")
 @signed.role_required(Role.ADMIN, component=False)
 def save_policy() -> Response:
-    typed = {name: request.form.get(name, "").strip() for name in ("field", "read", "write")}
+    typed = {name: request.form.get(name, "").strip() for name in ("field", *GRANT_KINDS)}
     errors: dict[str, str] = {}
     lists: dict[str, list[pb.Grant]] = {}
-    for kind in ("read", "write"):
+    for kind in GRANT_KINDS:
         lists[kind], problem = _parse_grants(typed[kind])
         if problem:
             errors[kind] = problem
     if not errors:
-        policy = pb.FieldPolicy(field=typed["field"], read=lists["read"], write=lists["write"])
+        policy = pb.FieldPolicy(field=typed["field"], **lists)
         try:
             _call(upstream().contacts.SetFieldPolicy, pb.SetFieldPolicyRequest(policy=policy))
         except InvalidArgument as error:
@@ -517,7 +517,7 @@ def _policy_errors(error: InvalidArgument) -> dict[str, str]:
     for violation in error.violations:
         path = violation.field.removeprefix("policy.")
         kind, _, rest = path.partition("[")
-        if kind in ("read", "write") and rest:
+        if kind in GRANT_KINDS and rest:
             index, _, attribute = rest.partition("]")
             problem = f"{attribute.lstrip('.')}: {violation.description}"
             line = int(index) + 1 if index.isdigit() else 0

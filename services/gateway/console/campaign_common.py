@@ -171,14 +171,3 @@ def short_time(value: str | None) -> str:
     if not value:
         return "—"
     return value.replace("T", " ")[:16] + " UTC"
-
-
-def form_errors(error: InvalidArgument) -> dict[str, str]:
-    """Field name -> message, for the form macros (the first message of each field)."""
-    errors: dict[str, str] = {}
-    for violation in error.violations:
-        name = violation.field.split(".", 1)[0].split("[", 1)[0] or "body"
-        errors.setdefault(name, violation.description)
-    if not errors:
-        errors["body"] = error.detail
-    return errors

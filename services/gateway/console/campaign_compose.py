@@ -24,7 +24,7 @@ from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import mapping, schemas
 from services.gateway.clients import upstream
 from services.gateway.console import campaign_common as common
-from services.gateway.console import i18n
+from services.gateway.console import forms, i18n
 from services.gateway.console import session as signed
 from services.gateway.console.campaign_common import blueprint
 from services.gateway.inputs import invalid_input
@@ -249,7 +249,7 @@ def create() -> Any:
             raise invalid_input(error) from None
         created = common.rpc(upstream().campaigns.CreateCampaign, mapping.new_campaign(model))
     except InvalidArgument as error:
-        return _render(values, errors=common.form_errors(error), status=400)
+        return _render(values, errors=forms.form_errors(error, "body", forms.top_level), status=400)
     return redirect(url_for(".show", campaign_id=created.id), 303)
 
 
@@ -295,5 +295,10 @@ def update(campaign_id: str) -> Any:
             upstream().campaigns.UpdateCampaign, mapping.campaign_changes(campaign_id, changes)
         )
     except InvalidArgument as error:
-        return _render(values, campaign=campaign, errors=common.form_errors(error), status=400)
+        return _render(
+            values,
+            campaign=campaign,
+            errors=forms.form_errors(error, "body", forms.top_level),
+            status=400,
+        )
     return redirect(url_for(".show", campaign_id=campaign_id), 303)

@@ -24,7 +24,7 @@ from services.campaigns.lifecycle import CampaignStatus as S
 from services.gateway import mapping, schemas
 from services.gateway.clients import upstream
 from services.gateway.console import campaign_common as common
-from services.gateway.console import i18n
+from services.gateway.console import forms, i18n
 from services.gateway.console import session as signed
 from services.gateway.console.campaign_common import blueprint
 from services.gateway.inputs import invalid_input
@@ -145,7 +145,7 @@ def schedule(campaign_id: str) -> Any:
             raise invalid_input(error) from None
         common.rpc(upstream().campaigns.ScheduleCampaign, mapping.schedule(campaign_id, body))
     except InvalidArgument as error:
-        return _campaign_page(campaign_id, common.form_errors(error), typed)
+        return _campaign_page(campaign_id, forms.form_errors(error, "body", forms.top_level), typed)
     return _done(campaign_id)
 
 

@@ -29,7 +29,7 @@ from services.gateway import interactions as rest_interactions
 from services.gateway import mapping, responses, schemas
 from services.gateway.clients import upstream
 from services.gateway.console import contact_words as words
-from services.gateway.console import i18n
+from services.gateway.console import forms, i18n
 from services.gateway.console import session as signed
 from services.gateway.inputs import invalid_input
 
@@ -163,13 +163,6 @@ def _on_form(error: InvalidArgument, rows: list[int]) -> InvalidArgument:
     return InvalidArgument(error.detail, violations)
 
 
-def _errors(error: InvalidArgument) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for violation in error.violations:
-        found.setdefault(violation.field or "search", violation.description)
-    return found or {"search": error.detail}
-
-
 def _components() -> list[tuple[str, str]]:
     """(id, name) of the grouping's components, for a viewer bound to none (admin, dpo)."""
     reply = upstream().contacts.ListComponents(contacts_pb2.ListComponentsRequest(page_size=1000))
@@ -193,12 +186,12 @@ def index() -> str | tuple[str, int]:
         found = [mapping.contact(c) for c in reply.contacts]
         next_token = reply.next_page_token
     except InvalidArgument as error:
-        errors = _errors(error)
+        errors = forms.form_errors(error, "search")
     except grpc.RpcError as error:
         mapped = domain_error(error)
         if not isinstance(mapped, InvalidArgument):
             raise
-        errors = _errors(_on_form(mapped, _sent_rows(form)))
+        errors = forms.form_errors(_on_form(mapped, _sent_rows(form)), "search")
     html = render_template(
         "console/contacts/search.html",
         form=form,

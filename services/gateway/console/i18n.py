@@ -106,6 +106,7 @@ MESSAGES = {
     "role.contact_editor": ("Éditeur de contacts", "Contact editor"),
     "role.campaign_manager": ("Gestionnaire de campagnes", "Campaign manager"),
     "role.dpo": ("Délégué à la protection des données", "Data-protection officer"),
+    "role.communication": ("Communication du groupement", "Grouping communication"),
     "role.admin": ("Administrateur", "Administrator"),
     "error.title": ("Erreur", "Error"),
     "error.back": ("Retour à l'accueil", "Back to home"),

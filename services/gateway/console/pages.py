@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.gateway.console import i18n, pressure_panel, security
+from services.gateway.console import i18n, pressure_dashboard, pressure_panel, security
 from services.gateway.console import session as signed
 
 
@@ -85,8 +85,19 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
     if principal.component:
         items.append(("console.campaigns.index", "nav.campaigns"))
         items.append(("console.contacts.index", "nav.contacts"))
+    if may_aggregate(principal):
+        items.append(("console.indicators.page", "nav.indicators"))
+    if pressure_dashboard.may_open(principal):
+        items.append(("console.pressure_dashboard.page", "nav.pressure_dashboard"))
     if principal.has_role(Role.DPO):
         items.append(("console.privacy.index", "nav.privacy"))
     if principal.has_role(Role.ADMIN):
         items.append(("console.admin.index", "nav.admin"))
     return items
+
+
+def may_aggregate(principal: Principal) -> bool:
+    """Whether the navigation offers the indicators (contacts decides on each field)."""
+    if any(principal.has_role(role) for role in (Role.COMMUNICATION, Role.ADMIN, Role.DPO)):
+        return True
+    return bool(principal.component) and principal.has_role(Role.CAMPAIGN_MANAGER)

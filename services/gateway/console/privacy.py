@@ -29,7 +29,7 @@ from protos.crm.consent.v1 import consent_pb2
 from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import mapping, privacy_requests
 from services.gateway.clients import upstream
-from services.gateway.console import i18n
+from services.gateway.console import forms, i18n
 from services.gateway.console import session as signed
 
 blueprint = Blueprint("privacy", __name__, url_prefix="/privacy")
@@ -315,7 +315,7 @@ def open_request() -> Any:
             asked = consent_pb2.OpenPrivacyRequestRequest(kind=kind, contact_id=form["contact_id"])
             opened = _refusals(lambda: upstream().consent.OpenPrivacyRequest(asked))
         except InvalidArgument as refused:
-            errors = _field_errors(refused, {"kind", "contact_id"}, "contact_id")
+            errors = forms.form_errors(refused, "contact_id", {"kind", "contact_id"})
         except NotFound:
             errors = {"contact_id": i18n.translate("privacy.open.unknown_contact")}
         else:
@@ -367,7 +367,7 @@ def audit() -> Any:
         reply = _refusals(lambda: upstream().contacts.ListSensitiveReads(asked))
         reads, next_token = list(reply.reads), reply.next_page_token
     except InvalidArgument as refused:
-        errors = _field_errors(refused, {"contact_id"}, "contact_id")
+        errors = forms.form_errors(refused, "contact_id", {"contact_id"})
     next_url = (
         url_for(".audit", contact_id=contact_id or None, page_token=next_token)
         if next_token
@@ -399,7 +399,7 @@ def receipts() -> Any:
         try:
             receipt = _receipt(event_id)
         except InvalidArgument as refused:
-            errors, status = _field_errors(refused, {"event_id"}, "event_id"), 400
+            errors, status = forms.form_errors(refused, "event_id", {"event_id"}), 400
         except NotFound:
             # Unknown, or another component's grant: consent's one answer for both.
             errors, status = {"event_id": i18n.translate("privacy.receipt.unknown")}, 404
@@ -437,14 +437,3 @@ def _refusals(call: Callable[[], Reply]) -> Reply:
         return call()
     except grpc.RpcError as error:
         raise domain_error(error) from None
-
-
-def _field_errors(refused: InvalidArgument, fields: set[str], fallback: str) -> dict[str, str]:
-    """The service's violations next to the form's fields (others go on `fallback`)."""
-    errors: dict[str, str] = {}
-    for violation in refused.violations or ():
-        name = violation.field if violation.field in fields else fallback
-        errors.setdefault(name, violation.description)
-    if not errors:
-        errors[fallback] = refused.detail
-    return errors
