@@ -191,11 +191,11 @@ def save_rules() -> Response:
 
 
 def _whole(name: str, text: str) -> int:
+    """A form's whole number (an int32), or InvalidArgument on `name`."""
     try:
         value = int(text)
     except ValueError:
         value = -(2**31) - 1
     if not -(2**31) <= value < 2**31:
-        raise InvalidArgument(
-            name, [FieldViolation(name, i18n.translate("adm.rules.whole"))]
-        ) from None
+        raise InvalidArgument(name, [FieldViolation(name, i18n.translate("adm.rules.whole"))])
+    return value

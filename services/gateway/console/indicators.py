@@ -184,7 +184,7 @@ class IndicatorForm:
             if dimension in chosen:
                 violations.append(FieldViolation(f"d{index}", i18n.translate("ind.twice")))
             chosen.append(dimension)
-        if violations:
+        if violations or statistic is None or scope is None:
             raise InvalidArgument("indicator form", violations)
         return pb.AggregateRequest(
             measure=self.measure,
@@ -368,7 +368,7 @@ def page() -> Response:
         columns=[names.get(d, d) for d in asked],
         published=sum(1 for c in found if c.published),
         chart=chart(found, len(asked)) if reply is not None else None,
-        csv_url=url_for(".csv", **form.args()) if reply is not None else "",
+        csv_url=url_for(".csv", **form.args()) if reply is not None else "",  # type: ignore[arg-type]
     )
     return Response(html, status, mimetype="text/html")
 
