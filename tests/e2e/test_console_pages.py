@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 
 from tests.e2e.conftest import COMPONENT_A, World
 from tests.support import browser
-from tests.support.console import person
+from tests.support.console import ConsoleClient, person
 
 # Controls a finger must hit (inline links inside text are exempt, as in WCAG 2.5.8).
 TARGETS = (
@@ -27,6 +27,8 @@ def pages(world: World) -> dict[str, tuple[dict[str, Any], list[tuple[str, str]]
     contact = world.new_contact(world.a)
     world.grant(world.a, contact["id"])
     campaign = world.campaign(world.a, [contact["id"]])["id"]
+    kind_dimension(world)
+    by_kind = "/console/indicators/?statistic=count&measure=&scope=grouping&d1=kind"
     manager = person(COMPONENT_A, ["campaign_manager", "contact_editor"], email="m@univ.example")
     return {
         "manager": (
@@ -40,6 +42,16 @@ def pages(world: World) -> dict[str, tuple[dict[str, Any], list[tuple[str, str]]
                 ("campaigns-report", f"/console/campaigns/{campaign}/report"),
                 ("contacts-search", "/console/contacts/"),
                 ("contacts-contact", f"/console/contacts/{contact['id']}"),
+                ("indicators", "/console/indicators/"),
+                ("indicators-result", by_kind.replace("grouping", "reach")),
+                ("pressure-dashboard", "/console/pressure/dashboard/"),
+            ],
+        ),
+        "communication": (
+            person(None, "communication", email="com@univ.example"),
+            [
+                ("indicators-grouping", by_kind),
+                ("pressure-dashboard-grouping", "/console/pressure/dashboard/?component="),
             ],
         ),
         "admin": (
@@ -51,6 +63,10 @@ def pages(world: World) -> dict[str, tuple[dict[str, Any], list[tuple[str, str]]
                 ("admin-view-as", "/console/admin/view-as"),
                 ("admin-pressure", "/console/admin/pressure"),
                 ("admin-purposes", "/console/admin/purposes"),
+                ("admin-policy-edit", "/console/admin/field-policies/edit?field=email"),
+                ("admin-dimensions", "/console/admin/indicators/dimensions"),
+                ("admin-dimension-edit", "/console/admin/indicators/dimensions?edit=kind"),
+                ("admin-rules", "/console/admin/indicators/rules"),
             ],
         ),
         "dpo": (
@@ -66,6 +82,17 @@ def pages(world: World) -> dict[str, tuple[dict[str, Any], list[tuple[str, str]]
             [("privacy-audit", "/console/privacy/audit")],
         ),
     }
+
+
+def kind_dimension(world: World) -> None:
+    """The dimension the indicator pages group by, made through the admin's console form."""
+    assert world.mesh.provider is not None
+    admin = ConsoleClient(world.mesh.gateway_url, world.mesh.provider)
+    admin.sign_in(person(None, "admin", email="admin@univ.example"))
+    admin.get("/console/admin/indicators/dimensions")
+    form = {"id": "kind", "label_fr": "Type", "label_en": "Kind", "source": "kind", "field": ""}
+    saved = admin.post("/console/admin/indicators/dimensions", form)
+    assert saved.status == 303, saved.html
 
 
 def small_targets(driver: Any) -> list[str]:

@@ -97,7 +97,9 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
 
 
 def may_aggregate(principal: Principal) -> bool:
-    """Whether the navigation offers the indicators (contacts decides on each field)."""
-    if any(principal.has_role(role) for role in (Role.COMMUNICATION, Role.ADMIN, Role.DPO)):
+    """Whether the navigation offers the indicators (contacts decides on each field): the
+    communication team and admins (the grouping), a component's managers and DPO (as it)."""
+    if principal.has_role(Role.COMMUNICATION) or principal.has_role(Role.ADMIN):
         return True
-    return bool(principal.component) and principal.has_role(Role.CAMPAIGN_MANAGER)
+    staff = (Role.CAMPAIGN_MANAGER, Role.DPO)
+    return bool(principal.component) and any(principal.has_role(role) for role in staff)
