@@ -64,6 +64,39 @@ def bar_chart(title: str, bars: Sequence[Bar], description: str = "", empty: str
     return Markup("".join(parts))
 
 
+def stacked_bar_chart(
+    title: str, bars: Sequence[Bar], description: str = "", empty: str = "—"
+) -> Markup:
+    """Horizontal bars for a narrow screen: each label on its own line above its bar, the
+    value at the bar's end; 400 units wide, so 13-unit text stays legible at 320 px."""
+    chart_id = f"chart-{next(_ids)}"
+    row, bar_width, width = 48, 280, 400
+    height = max(1, len(bars)) * row + 10
+    top = max((bar.value for bar in bars), default=0) or 1
+    parts = [
+        f'<svg class="chart chart-bars chart-stacked" role="img" '
+        f'aria-labelledby="{chart_id}-t {chart_id}-d" viewBox="0 0 {width} {height}" '
+        f'width="100%" preserveAspectRatio="xMinYMin meet">',
+        f'<title id="{chart_id}-t">{escape(title)}</title>',
+        f'<desc id="{chart_id}-d">{escape(description or title)}</desc>',
+    ]
+    if not bars:
+        parts.append(f'<text class="chart-empty" x="4" y="20">{escape(empty)}</text>')
+    for index, bar in enumerate(bars):
+        y = 5 + index * row
+        size = 0 if bar.value <= 0 else max(2.0, bar_width * bar.value / top)
+        value = _number(bar.value)
+        parts.append(
+            f'<text class="chart-axis" x="2" y="{y + 14}">{escape(bar.label)}</text>'
+            f'<rect class="bar bar-{escape(bar.tone)}" x="2" y="{y + 20}" '
+            f'width="{size:.1f}" height="18"></rect>'
+            f'<text class="chart-label" data-key="{escape(bar.key)}" data-value="{value}" '
+            f'x="{size + 8:.1f}" y="{y + 34}">{value}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 def column_chart(
     title: str, bars: Sequence[Bar], description: str = "", empty: str = "—"
 ) -> Markup:

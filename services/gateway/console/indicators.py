@@ -264,7 +264,7 @@ def chart(found: list[Cell], dimensions: int) -> Any:
         )
         for c in shown
     ]
-    return charts.bar_chart(
+    return charts.stacked_bar_chart(
         i18n.translate("ind.chart"),
         bars,
         i18n.translate("ind.chart_desc"),

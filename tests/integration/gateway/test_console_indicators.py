@@ -25,11 +25,16 @@ from protos.crm.contacts.v1 import contacts_pb2_grpc
 from tests.integration.gateway.harness import A, B, Gateway
 from tests.support.console import ConsoleClient, person
 
-TAX = "tax"  # A's attribute; both components write values (a grouping write grant)
+TAX = "tax"  # A's attribute: its values are A's whoever writes them (one component)
 SECRET_FIELD = "secret_amount"  # A's attribute nobody else may aggregate
-PERSONS = {A: [1100, 1200, 1300, 1400, 1500, 1600], B: [2100, 2200, 2300, 2400, 2500, 2600]}
-COMPANIES = {A: [77731, 88847]}  # two companies, one component: their sum is never published
+# (job title, values of the tax written by A, by B): a job of two A people is never published.
+PEOPLE = {
+    "ingénieur": ([1100, 1200, 1300, 1400], [2100, 2200, 2300, 2400]),
+    "chercheur": ([1500, 1600, 1700, 1800], [2500, 2600, 2700, 2800]),
+    "directrice": ([77731, 88847], []),
+}
 HIDDEN = ("77731", "88847", str(77731 + 88847))
+BY_JOB = {"statistic": "count", "measure": "", "scope": "grouping", "d1": "job"}
 
 
 def grpc_aggregate(gateway: Gateway, token: str, request: pb.AggregateRequest) -> Any:
@@ -38,19 +43,23 @@ def grpc_aggregate(gateway: Gateway, token: str, request: pb.AggregateRequest) -
         return stub.Aggregate(request, metadata=[("authorization", f"Bearer {token}")], timeout=20)
 
 
+def _rows(html: str, published: str) -> list[tuple[str, ...]]:
+    pattern = rf'<tr class="cell[^"]*" data-published="{published}"[^>]*>(.*?)</tr>'
+    found = []
+    for row in re.findall(pattern, html, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        found.append(tuple(re.sub(r"<[^>]+>", "", td).strip() for td in cells))
+    return found
+
+
 def published_rows(html: str) -> list[tuple[str, ...]]:
     """(coordinates..., value) of each published row of the page's table."""
-    rows = []
-    for row in re.findall(
-        r'<tr class="cell[^"]*" data-published="true"[^>]*>(.*?)</tr>', html, re.S
-    ):
-        rows.append(
-            tuple(
-                re.sub(r"<[^>]+>", "", td).strip()
-                for td in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-            )
-        )
-    return rows
+    return _rows(html, "true")
+
+
+def suppressed_rows(html: str) -> list[tuple[str, ...]]:
+    """(coordinates..., reason) of each suppressed row."""
+    return _rows(html, "false")
 
 
 @pytest.fixture(scope="module")
@@ -71,30 +80,32 @@ def seeded(gateway: Gateway) -> dict[str, str]:
     policies = {
         fields[TAX]: {"read": "owner", "write": "grouping", "aggregate": "grouping"},
         fields[SECRET_FIELD]: {"read": "owner", "write": "grouping", "aggregate": ""},
+        "job_title": {"read": "owner", "write": "owner", "aggregate": "grouping"},
     }
     for field, grants in policies.items():
         admin.get(f"/console/admin/field-policies/edit?field={field}")
         saved = admin.post("/console/admin/field-policies/edit", {"field": field, **grants})
         assert saved.status == 303, saved.html
     admin.get("/console/admin/indicators/dimensions")
-    dimension = {"id": "kind", "label_fr": "Type", "label_en": "Kind", "source": "kind",
-                 "field": ""}  # fmt: skip
-    created = admin.post("/console/admin/indicators/dimensions", dimension)
-    assert created.status == 303, created.html
-    for component, values in PERSONS.items():
-        for value in values:
-            _contact(gateway, component, "person", {fields[TAX]: str(value),
-                                                    fields[SECRET_FIELD]: str(value)})  # fmt: skip
-    for component, values in COMPANIES.items():
-        for value in values:
-            _contact(gateway, component, "company", {fields[TAX]: str(value),
-                                                     "organisation": "ACME"})  # fmt: skip
+    for dimension in (
+        {"id": "kind", "label_fr": "Type", "label_en": "Kind", "source": "kind", "field": ""},
+        {"id": "job", "label_fr": "Fonction", "label_en": "Job", "source": "field",
+         "field": "job_title"},
+    ):  # fmt: skip
+        created = admin.post("/console/admin/indicators/dimensions", dimension)
+        assert created.status == 303, created.html
+    for job, (by_a, by_b) in PEOPLE.items():
+        for component, values in ((A, by_a), (B, by_b)):
+            for value in values:
+                written = {"job_title": job, fields[TAX]: str(value),
+                           fields[SECRET_FIELD]: str(value)}  # fmt: skip
+                _contact(gateway, component, written)
     return fields
 
 
-def _contact(gateway: Gateway, component: str, kind: str, fields: dict[str, str]) -> None:
+def _contact(gateway: Gateway, component: str, fields: dict[str, str]) -> None:
     email = f"{uuid.uuid4().hex[:12]}@example.org"
-    body = {"kind": kind, "fields": {"email": email, **fields}}
+    body = {"kind": "person", "fields": {"email": email, **fields}}
     created = gateway.api.call("POST", "/v1/contacts", gateway.keys.manager(component), body)
     assert created.status == 201, created.text
 
@@ -108,40 +119,60 @@ def _communication(gateway: Gateway) -> ConsoleClient:
 def test_the_page_publishes_what_contacts_publishes_and_nothing_hidden(
     gateway: Gateway, seeded: dict[str, str]
 ) -> None:
-    query = {"statistic": "sum", "measure": seeded[TAX], "scope": "grouping", "d1": "kind"}
     client = _communication(gateway)
-    page = client.get("/console/indicators/?" + urlencode(query))
+    page = client.get("/console/indicators/?" + urlencode(BY_JOB))
     assert page.status == 200, page.text
     token = gateway.keys.issuer.mint("com-grpc@grouping", roles=["communication"])
-    asked = pb.AggregateRequest(measure=seeded[TAX], statistic=pb.STATISTIC_SUM,
-                                dimensions=["kind"], scope=pb.AGGREGATE_SCOPE_GROUPING)  # fmt: skip
+    asked = pb.AggregateRequest(statistic=pb.STATISTIC_COUNT, dimensions=["job"],
+                                scope=pb.AGGREGATE_SCOPE_GROUPING)  # fmt: skip
     answer = grpc_aggregate(gateway, token, asked)
     expected = [
         (*[("Total" if c.total else c.value) for c in cell.coordinates], cell.value)
         for cell in answer.cells
         if cell.published
     ]
-    assert expected, "contacts published nothing: the data set is too small for the test"
-    assert any(not c.published for c in answer.cells)
-    words = {"person": "person", "company": "company"}
-    shown = [tuple(words.get(v, v) for v in row) for row in published_rows(page.html)]
-    assert shown == expected
-    for hidden in HIDDEN:
-        assert hidden not in page.html
-    assert "masqué" in page.text
+    hidden = [cell for cell in answer.cells if not cell.published]
+    assert expected and hidden, answer
+    assert published_rows(page.html) == expected
+    # A suppressed row: its coordinates and a reason, not a digit.
+    rules = answer.rules
+    reasons = {
+        f"masqué : moins de {rules.k} contacts",
+        f"masqué : moins de {rules.min_components} composantes",
+        f"masqué : un contributeur dépasse {rules.p} %",
+        "masqué : protège une autre case masquée",
+    }
+    for row in suppressed_rows(page.html):
+        assert row[-1] in reasons, row
+    assert len(suppressed_rows(page.html)) == len(hidden)
+    drawn = re.findall(r'class="chart-label" data-key="([^"]*)"', page.html)
+    assert drawn == [row[0] for row in expected if row[0] != "Total"]
+    assert "directrice" not in drawn
     assert f'data-k="{answer.rules.k}" data-p="{answer.rules.p}"' in page.html
 
     link = re.search(r'id="csv" href="([^"]+)"', page.html)
     assert link is not None
     download = client.get(link.group(1).replace("&amp;", "&"))
     assert download.status == 200, download.text
-    text = download.body.decode("utf-8-sig")
-    for hidden in HIDDEN:
-        assert hidden not in text
-    rows = list(csv.DictReader(io.StringIO(text)))
-    assert [(r["kind"] or "Total", r["value"]) for r in rows if r["published"] == "true"] == [
+    rows = list(csv.DictReader(io.StringIO(download.body.decode("utf-8-sig"))))
+    assert [(r["job"] or "Total", r["value"]) for r in rows if r["published"] == "true"] == [
         (row[0], row[-1]) for row in expected
     ]
+    assert all(r["value"] == "" and r["reason"] for r in rows if r["published"] == "false")
+
+
+def test_a_sum_of_one_components_values_shows_no_value_anywhere(
+    gateway: Gateway, seeded: dict[str, str]
+) -> None:
+    client = _communication(gateway)
+    query = {"statistic": "sum", "measure": seeded[TAX], "scope": "grouping", "d1": "job"}
+    page = client.get("/console/indicators/?" + urlencode(query))
+    assert page.status == 200, page.text
+    assert 'data-published="false"' in page.html
+    download = client.get("/console/indicators/indicators.csv?" + urlencode(query))
+    assert download.status == 200, download.text
+    for hidden in HIDDEN:
+        assert hidden not in page.html and hidden.encode() not in download.body
 
 
 def test_a_component_without_the_aggregate_right_sees_the_refusal(
@@ -155,8 +186,8 @@ def test_a_component_without_the_aggregate_right_sees_the_refusal(
     assert 'id="refusal" data-status="403"' in page.html
     assert seeded[SECRET_FIELD] in page.text  # contacts' message names the field
     assert 'id="cells"' not in page.html and "Traceback" not in page.html
-    for value in PERSONS[A]:
-        assert str(value) not in page.html
+    for by_a, _ in PEOPLE.values():
+        assert all(str(value) not in page.html for value in by_a)
 
 
 def test_a_bare_visit_records_no_query(gateway: Gateway, seeded: dict[str, str]) -> None:
@@ -167,7 +198,10 @@ def test_a_bare_visit_records_no_query(gateway: Gateway, seeded: dict[str, str])
             )
 
     client = _communication(gateway)
+    asked = client.get("/console/indicators/?" + urlencode(BY_JOB | {"d1": "kind"}))
+    assert asked.status == 200, asked.text
     before = audited()
+    assert before > 0  # a submitted form is audited (so the check below can fail)
     page = client.get("/console/indicators/")
     assert page.status == 200 and 'id="cells"' not in page.html
     assert audited() == before

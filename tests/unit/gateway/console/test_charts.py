@@ -8,7 +8,14 @@ import xml.etree.ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.gateway.console.charts import Bar, Slots, bar_chart, column_chart, slots_chart
+from services.gateway.console.charts import (
+    Bar,
+    Slots,
+    bar_chart,
+    column_chart,
+    slots_chart,
+    stacked_bar_chart,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 label_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
@@ -25,7 +32,7 @@ def parse(svg: str) -> ET.Element:
 def test_bar_and_column_charts_are_well_formed_and_carry_every_value(
     items: list[Bar], title: str
 ) -> None:
-    for chart in (bar_chart, column_chart):
+    for chart in (bar_chart, column_chart, stacked_bar_chart):
         root = parse(str(chart(title, items)))
         assert root.get("role") == "img"
         assert root.find(f"{SVG}title").text == (title or None)
