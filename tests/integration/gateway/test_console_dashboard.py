@@ -5,6 +5,7 @@ cannot open A's dashboard (by editing the URL either), nor the grouping's."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import re
 from typing import Any
@@ -18,7 +19,9 @@ from tests.integration.gateway.harness import A, B, Gateway
 from tests.support.console import person
 
 pytestmark = pytest.mark.skipif(
-    not campaigns_available(), reason="services/campaigns has no bootstrap.py yet"
+    not campaigns_available()
+    or importlib.util.find_spec("services.campaigns.pressure_dashboard") is None,
+    reason="campaigns' GetPressureDashboard is written in parallel (branch c11-pressure)",
 )
 MONTH = "2026-10"
 
