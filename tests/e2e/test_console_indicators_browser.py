@@ -35,7 +35,7 @@ def test_a_communication_officer_asks_an_indicator_on_a_phone(
     world: World, population: None
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     browser.require()
     provider = world.mesh.provider
@@ -50,6 +50,7 @@ def test_a_communication_officer_asks_an_indicator_on_a_phone(
         Select(driver.find_element(By.ID, "f-scope")).select_by_value("grouping")
         Select(driver.find_element(By.ID, "f-d1")).select_by_value("kind")
         driver.find_element(By.CSS_SELECTOR, "#indicator-form button[type=submit]").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "result"))
 
         assert "statistic=count" in driver.current_url and "d1=kind" in driver.current_url
         rows = driver.find_elements(By.CSS_SELECTOR, "#cells tbody tr")
