@@ -35,7 +35,7 @@ blueprint = Blueprint("pressure_dashboard", __name__, url_prefix="/pressure/dash
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DISTRIBUTIONS = ("messages_per_week", "messages_per_month")
-TABLE_SERIES = ("deferrals", "unsubscribes", "objections")
+TABLE_SERIES = ("contacts_reached", "at_cap", "deferrals", "unsubscribes", "objections")
 
 MESSAGES = {
     "nav.pressure_dashboard": ("Pression marketing", "Marketing pressure"),
@@ -75,11 +75,14 @@ MESSAGES = {
     "dash.at_cap_share": ("Part au plafond", "Share at a cap"),
     "dash.summary": ("Vue d'ensemble", "Overview"),
     "dash.by_purpose": (
-        "Reports, désinscriptions et oppositions par composante et finalité",
-        "Deferrals, unsubscribes and objections per component and purpose",
+        "Contacts touchés, plafonds, reports, désinscriptions et oppositions par composante"
+        " et finalité",
+        "Contacts reached, caps, deferrals, unsubscribes and objections per component and purpose",
     ),
     "dash.purpose": ("Finalité", "Purpose"),
     "dash.all": ("Toutes", "All"),
+    "dash.col.contacts_reached": ("Contacts touchés", "Contacts reached"),
+    "dash.col.at_cap": ("Au plafond", "At a cap"),
     "dash.col.deferrals": ("Envois reportés", "Deferred sends"),
     "dash.col.unsubscribes": ("Désinscriptions", "Unsubscribes"),
     "dash.col.objections": ("Oppositions", "Objections"),
@@ -208,7 +211,8 @@ def share(part: Figure | None, whole: Figure | None) -> str:
 
 
 def breakdown(found: Iterable[Figure]) -> list[dict[str, object]]:
-    """One row per (component, purpose): its deferrals, unsubscribes and objections."""
+    """One row per (component, purpose): contacts reached, at a cap, deferrals, unsubscribes
+    and objections (the grouping's or the component's whole row last)."""
     rows: dict[tuple[str, str], dict[str, Figure]] = {}
     for f in found:
         if f.series in TABLE_SERIES and not f.bucket:

@@ -48,6 +48,9 @@ def test_the_dashboard_draws_published_buckets_and_says_the_hidden_ones(
     assert "masqué : moins de 5 contacts" in html
     assert "10.0 %" in html  # 40 at a cap out of 400 reached
     assert 'id="breakdown"' in html and ">12<" in html
+    breakdown = html[html.index('id="breakdown"') :]
+    assert breakdown.index("sciences") < breakdown.index("Toutes</td>")  # the whole row last
+    assert 'data-label="Contacts touchés"><span class="figure" data-value="400"' in breakdown
     assert 'value=""' in html and "Sciences (sciences)" in html  # grouping and components
 
 
