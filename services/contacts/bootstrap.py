@@ -42,7 +42,12 @@ def build(settings: ContactsSettings) -> App:
         settings.rpc_timeout_seconds,
         settings.channel_credentials(),
     )
-    servicer = ContactsServicer(database, GrpcSuppressionList(consent))
+    servicer = ContactsServicer(
+        database,
+        GrpcSuppressionList(consent),
+        settings.audit_key().hex(),
+        settings.aggregate_audit_retention_days,
+    )
 
     def register(server: grpc.Server) -> None:
         contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)

@@ -149,6 +149,10 @@ class FieldPolicyRow(Base):
     field: Mapped[str] = mapped_column(String(120), primary_key=True)
     read: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     write: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # use in aggregates only (migration 0004); older rows hold []
+    aggregate: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -164,6 +168,59 @@ class FieldPolicyChangeRow(Base):
     after: Mapped[dict[str, Any]] = mapped_column(JSON)
     changed_by: Mapped[str] = mapped_column(String(200))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- Indicators (aggregates under disclosure control) --------------------------------
+
+
+class AggregateDimensionRow(Base):
+    """A dimension aggregates may be grouped by (admin-defined)."""
+
+    __tablename__ = "aggregate_dimensions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    label_fr: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # field, year, kind, component
+    field: Mapped[str | None] = mapped_column(String(120))  # with field and year
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DisclosureRulesRow(Base):
+    """One row: the publication rules in force (absent: the defaults)."""
+
+    __tablename__ = "disclosure_rules"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_disclosure_rules_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    k: Mapped[int] = mapped_column(Integer)
+    p: Mapped[int] = mapped_column(Integer)
+    min_components: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AggregateAuditRow(Base):
+    """One published cell of an answer, for the query auditor: a sketch, never a contact id.
+
+    `holder` is the caller's component (colleagues share answers), or `subject:<sub>` for a
+    caller without one; `sums` the cell's power sums of keyed contact hashes.
+    """
+
+    __tablename__ = "aggregate_audit"
+    __table_args__ = (
+        Index("ix_aggregate_audit_holder_size", "holder", "measure", "contacts"),
+        Index("ix_aggregate_audit_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    holder: Mapped[str] = mapped_column(String(240))
+    measure: Mapped[str] = mapped_column(String(120))
+    query: Mapped[str] = mapped_column(Text)
+    contacts: Mapped[int] = mapped_column(BigInteger)
+    sums: Mapped[list[int]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 # --- Contacts ------------------------------------------------------------------------

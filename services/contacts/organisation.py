@@ -405,6 +405,7 @@ def set_field_policy(
     field: str,
     read: Sequence[Grant | None],
     write: Sequence[Grant | None],
+    aggregate: Sequence[Grant | None] = (),
 ) -> FieldPolicy:
     """Replaces the policy of one field and appends the change to its history (administrators).
 
@@ -413,7 +414,7 @@ def set_field_policy(
     """
     principal.require_admin()
     problems = Violations()
-    if len(read) > MAX_GRANTS or len(write) > MAX_GRANTS:
+    if max(len(read), len(write), len(aggregate)) > MAX_GRANTS:
         problems.add("policy", f"at most {MAX_GRANTS} grants per list")
     with db.transaction() as session:
         catalogue = repository.load_catalogue(session)
@@ -421,7 +422,7 @@ def set_field_policy(
             problems.add("policy.field", "is not a field of the catalogue")
         tree = tree_for(session, "")
         service_ids = {s for _, s in tree.services}
-        for kind, grants in (("read", read), ("write", write)):
+        for kind, grants in (("read", read), ("write", write), ("aggregate", aggregate)):
             for index, grant in enumerate(grants):
                 at = f"policy.{kind}[{index}]"
                 if grant is None:
@@ -433,12 +434,18 @@ def set_field_policy(
             field,
             tuple(g for g in read if g is not None),
             () if field == DISPLAY_NAME else tuple(g for g in write if g is not None),
+            tuple(g for g in aggregate if g is not None),
         )
         row = repository.field_policy_row(session, field, lock=True)
-        before = {"read": list(row.read), "write": list(row.write)} if row is not None else None
+        before = (
+            {"read": list(row.read), "write": list(row.write), "aggregate": list(row.aggregate)}
+            if row is not None
+            else None
+        )
         after = {
             "read": repository.stored_grants(clean.read),
             "write": repository.stored_grants(clean.write),
+            "aggregate": repository.stored_grants(clean.aggregate),
         }
         repository.put_field_policy(session, field, before, after, principal.subject)
     return clean
@@ -473,14 +480,29 @@ def list_field_policies(
     after = page_tokens.after_str(page_token, POLICIES_LIST)
     with db.transaction() as session:
         rows = repository.field_policy_rows(session, after, size + 1)
-    policies = [_policy_of(row.field, row.read, row.write) for row in rows[:size]]
+    policies = [_policy_of(row.field, row.read, row.write, row.aggregate) for row in rows[:size]]
     if len(rows) <= size:
         return policies, ""
     return policies, page_tokens.encode(POLICIES_LIST, (rows[size - 1].field,))
 
 
-def _policy_of(field: str, read: list[dict[str, Any]], write: list[dict[str, Any]]) -> FieldPolicy:
-    return FieldPolicy(field, repository.grants_of(read), repository.grants_of(write))
+def _policy_of(
+    field: str,
+    read: list[dict[str, Any]],
+    write: list[dict[str, Any]],
+    aggregate: list[dict[str, Any]] | None = None,
+) -> FieldPolicy:
+    return FieldPolicy(
+        field,
+        repository.grants_of(read),
+        repository.grants_of(write),
+        repository.grants_of(aggregate or []),
+    )
+
+
+def _stored_policy(field: str, stored: dict[str, Any]) -> FieldPolicy:
+    """A policy as the history keeps it (entries older than 0004 have no "aggregate")."""
+    return _policy_of(field, stored["read"], stored["write"], stored.get("aggregate"))
 
 
 def list_field_policy_changes(
@@ -495,8 +517,8 @@ def list_field_policy_changes(
     changes = [
         PolicyChange(
             row.field,
-            _policy_of(row.field, row.before["read"], row.before["write"]) if row.before else None,
-            _policy_of(row.field, row.after["read"], row.after["write"]),
+            _stored_policy(row.field, row.before) if row.before else None,
+            _stored_policy(row.field, row.after),
             row.changed_by,
             row.changed_at,
         )

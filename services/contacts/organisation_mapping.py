@@ -140,6 +140,7 @@ def policy_message(policy: FieldPolicy) -> pb.FieldPolicy:
         field=policy.field,
         read=[grant_message(g) for g in policy.read],
         write=[grant_message(g) for g in policy.write],
+        aggregate=[grant_message(g) for g in policy.aggregate],
     )
 
 

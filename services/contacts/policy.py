@@ -68,11 +68,17 @@ OWNER_ONLY = (Grant(Audience.OWNER),)
 
 @dataclass(frozen=True)
 class FieldPolicy:
-    """Who may read and who may write one field; an empty list allows nobody."""
+    """Who may read, write and aggregate one field; an empty list allows nobody.
+
+    `aggregate` grants the use of the field's values in aggregates only (Aggregate), never
+    their reading: the grouping may aggregate `sciences.taxe_apprentissage` while only the
+    beneficiary component reads it. Whoever may read a value may also aggregate it.
+    """
 
     field: str
     read: tuple[Grant, ...] = OWNER_ONLY
     write: tuple[Grant, ...] = OWNER_ONLY
+    aggregate: tuple[Grant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,14 @@ def _at_least(level: str | None, minimum: str, levels: Sequence[str]) -> bool:
 def may_read(rules: Rules, viewer: Viewer, name: str, owner: str, members: frozenset[str]) -> bool:
     """True when the viewer may read the value of field `name` held by `owner`."""
     return any(admits(g, viewer, owner, members, rules) for g in rules.policy(name).read)
+
+
+def may_aggregate(
+    rules: Rules, viewer: Viewer, name: str, owner: str, members: frozenset[str]
+) -> bool:
+    """True when the viewer may use the value of field `name` held by `owner` in aggregates."""
+    policy = rules.policy(name)
+    return any(admits(g, viewer, owner, members, rules) for g in (*policy.read, *policy.aggregate))
 
 
 def may_write(rules: Rules, viewer: Viewer, name: str, owner: str, members: frozenset[str]) -> bool:
@@ -344,9 +358,23 @@ def read_scope(rules: Rules, viewer: Viewer, name: str) -> ReadScope:
     attribute is held by its component only, so a scope naming only another
     owner is no scope at all.
     """
+    return _scope(rules, viewer, name, rules.policy(name).read)
+
+
+def aggregate_scope(rules: Rules, viewer: Viewer, name: str) -> ReadScope:
+    """Which values of field `name` the viewer may aggregate (read or aggregate grants).
+
+    `aggregate_scope(...).admits(owner, members) == may_aggregate(rules, viewer, name, owner,
+    members)` for every owner and member set; the aggregate query translates it into SQL.
+    """
+    policy = rules.policy(name)
+    return _scope(rules, viewer, name, (*policy.read, *policy.aggregate))
+
+
+def _scope(rules: Rules, viewer: Viewer, name: str, grants: Sequence[Grant]) -> ReadScope:
     component = viewer.component
     everyone = own = as_member = False
-    for grant in rules.policy(name).read:
+    for grant in grants:
         if not _admits_viewer(grant, viewer, rules):
             continue
         if grant.audience is Audience.GROUPING:

@@ -135,7 +135,9 @@ def organisation_version(session: Session) -> int:
 def load_rules(session: Session) -> policy.Rules:
     """The field policies in force and the levels, read fresh (two small queries)."""
     policies = {
-        row.field: FieldPolicy(row.field, grants_of(row.read), grants_of(row.write))
+        row.field: FieldPolicy(
+            row.field, grants_of(row.read), grants_of(row.write), grants_of(row.aggregate or [])
+        )
         for row in session.scalars(select(FieldPolicyRow))
     }
     levels = tuple(session.scalars(select(LevelRow.id).order_by(LevelRow.rank)))
@@ -943,6 +945,7 @@ def put_field_policy(
         "field": field,
         "read": after["read"],
         "write": after["write"],
+        "aggregate": after.get("aggregate", []),
         "updated_by": subject,
         "updated_at": now,
     }

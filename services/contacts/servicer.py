@@ -8,7 +8,17 @@ from meshkit.db import Database
 from meshkit.identity import current_principal
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from protos.crm.contacts.v1 import contacts_pb2_grpc
-from services.contacts import imports, mapping, organisation, privacy, privacy_mapping, service
+from services.contacts import (
+    aggregates,
+    imports,
+    indicators_admin,
+    mapping,
+    organisation,
+    privacy,
+    privacy_mapping,
+    service,
+)
+from services.contacts import aggregates_mapping as agg_mapping
 from services.contacts import organisation_mapping as org_mapping
 from services.contacts.clients import SuppressionList
 
@@ -16,9 +26,17 @@ from services.contacts.clients import SuppressionList
 class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     """Maps each RPC to its use case; identity comes from the auth interceptor."""
 
-    def __init__(self, db: Database, suppression: SuppressionList):
+    def __init__(
+        self,
+        db: Database,
+        suppression: SuppressionList,
+        audit_secret: str = "",
+        audit_retention_days: int = 365,
+    ):
         self._db = db
         self._suppression = suppression  # consent's list, checked by every import
+        self._audit_secret = audit_secret  # keys the aggregate auditor's contact hashes
+        self._audit_retention_days = audit_retention_days
 
     # --- Organisation tree -------------------------------------------------------------
 
@@ -241,8 +259,9 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         policy = request.policy
         read = [org_mapping.grant_of(g) for g in policy.read]
         write = [org_mapping.grant_of(g) for g in policy.write]
+        aggregate = [org_mapping.grant_of(g) for g in policy.aggregate]
         changed = organisation.set_field_policy(
-            self._db, current_principal(), policy.field, read, write
+            self._db, current_principal(), policy.field, read, write, aggregate
         )
         return org_mapping.policy_message(changed)
 
@@ -265,6 +284,54 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         return pb.ListFieldPolicyChangesResponse(
             changes=[org_mapping.change_message(c) for c in changes], next_page_token=next_token
         )
+
+    # --- Indicators ----------------------------------------------------------------------
+
+    def PutDimension(self, request: pb.Dimension, context: grpc.ServicerContext) -> pb.Dimension:
+        dimension = indicators_admin.put_dimension(
+            self._db, current_principal(), agg_mapping.dimension_of(request)
+        )
+        return agg_mapping.dimension_message(dimension)
+
+    def ListDimensions(
+        self, request: pb.ListDimensionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListDimensionsResponse:
+        listed = indicators_admin.list_dimensions(self._db, current_principal())
+        return pb.ListDimensionsResponse(
+            dimensions=[agg_mapping.dimension_message(d) for d in listed]
+        )
+
+    def DeleteDimension(
+        self, request: pb.DeleteDimensionRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteDimensionResponse:
+        indicators_admin.delete_dimension(self._db, current_principal(), request.id)
+        return pb.DeleteDimensionResponse()
+
+    def GetDisclosureRules(
+        self, request: pb.GetDisclosureRulesRequest, context: grpc.ServicerContext
+    ) -> pb.DisclosureRules:
+        rules = indicators_admin.get_disclosure_rules(self._db, current_principal())
+        return agg_mapping.rules_message(rules)
+
+    def SetDisclosureRules(
+        self, request: pb.DisclosureRules, context: grpc.ServicerContext
+    ) -> pb.DisclosureRules:
+        rules = indicators_admin.set_disclosure_rules(
+            self._db, current_principal(), request.k, request.p, request.min_components
+        )
+        return agg_mapping.rules_message(rules)
+
+    def Aggregate(
+        self, request: pb.AggregateRequest, context: grpc.ServicerContext
+    ) -> pb.AggregateResponse:
+        answer = aggregates.aggregate(
+            self._db,
+            current_principal(),
+            agg_mapping.query_of(request),
+            self._audit_secret,
+            self._audit_retention_days,
+        )
+        return agg_mapping.answer_message(answer)
 
     # --- Imports -----------------------------------------------------------------------
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import hmac
+from hashlib import sha256
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from meshkit import service_keys
 from meshkit.metrics import MetricsSettings
-from meshkit.settings import ServiceSettings, sqlite_url
+from meshkit.settings import ServiceSettings, keys_folder, sqlite_url
 
 
 class ContactsSettings(ServiceSettings, MetricsSettings):
@@ -27,3 +31,25 @@ class ContactsSettings(ServiceSettings, MetricsSettings):
     rpc_timeout_seconds: float = Field(
         10.0, gt=0, description="Deadline of every outbound gRPC call (to consent), in seconds."
     )
+    audit_secret: SecretStr | None = Field(
+        None,
+        description="Key of the aggregate auditor's contact hashes (the history names nobody "
+        "without it); default: derived with HMAC-SHA-256 from this service's own private key.",
+    )
+    aggregate_audit_retention_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="Days a caller's published aggregate cells are kept for the query auditor "
+        "(the differencing protection lasts as long as this history).",
+    )
+
+    def audit_key(self) -> bytes:
+        """The auditor's key: the configured secret, else one derived from the service key."""
+        if self.audit_secret is not None and self.audit_secret.get_secret_value():
+            return self.audit_secret.get_secret_value().encode()
+        private_key = self.service_private_key_file or service_keys.private_key_file(
+            keys_folder(), "contacts"
+        )
+        material = private_key.read_bytes()
+        return hmac.new(material, b"crm-contacts/aggregate-audit/v1", sha256).digest()

@@ -1,0 +1,191 @@
+"""The SQL of an aggregate query: the values the caller may aggregate, and every cell's summary.
+
+PostgreSQL: one statement. Its CTEs pick the contacts in scope, the measured values the
+caller may aggregate (the aggregate scope of the field, translated like search's read
+scope), one value per contact and dimension (the caller's own component's, else the lowest
+owner's among those it may aggregate: DISTINCT ON), then `parts`: one row per (contact,
+contributing component) with its cell's coordinates. The keyed hash of each contact and its
+powers mod q are computed once per contact; every cell of every grouping set (interior,
+margins, grand total) is summarised by GROUPING SETS (CUBE), with per-contact totals first.
+
+SQLite (the embedded `crm up`) has neither GROUPING SETS, DISTINCT ON, md5 nor
+percentile_cont: there the same `parts` are read with portable SQL and summarised in Python
+(aggregate_summary.summarise), which is also the tests' reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.contacts.policy import ReadScope
+
+Q = 2147483647  # the sketch's prime modulus (2^31 - 1)
+MISSING = "—"  # the cell of contacts that hold no value of a dimension
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One requested dimension as SQL sees it."""
+
+    source: str  # field, year, kind, component
+    field: str = ""
+    scope: ReadScope | None = None  # with field and year: whose values may be aggregated
+
+
+@dataclass(frozen=True)
+class Plan:
+    measure: str  # "" for a count of contacts
+    measure_scope: ReadScope | None
+    axes: tuple[Axis, ...]
+    reach: str | None  # the caller's component with REACH; None with GROUPING
+    component: str  # the caller's component ("" without one): its values come first
+    quantile: float | None  # 0..1 with MEDIAN and PERCENTILE
+    degrees: int  # how many power sums per sketch
+
+
+def allowed(alias: str, scope: ReadScope | None, params: dict[str, Any]) -> str:
+    """The aggregate scope of a field as a condition on one contact_values row."""
+    if scope is None or scope.nothing:
+        return "FALSE"
+    if scope.everyone:
+        return "TRUE"
+    parts = []
+    if scope.own and scope.component is not None:
+        params["own_component"] = scope.component
+        parts.append(f"{alias}.owner_component = :own_component")
+    if scope.as_member and scope.component is not None:
+        params["own_component"] = scope.component
+        parts.append(
+            "EXISTS (SELECT 1 FROM memberships am WHERE am.contact_id = "
+            f"{alias}.contact_id AND am.component_id = :own_component)"
+        )
+    return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+
+
+def _in_scope(plan: Plan, params: dict[str, Any], alias: str) -> str:
+    if plan.reach is None:
+        return "TRUE"
+    params["reach"] = plan.reach
+    return (
+        "EXISTS (SELECT 1 FROM memberships sm WHERE sm.contact_id = "
+        f"{alias}.contact_id AND sm.component_id = :reach)"
+    )
+
+
+def measured_sql(plan: Plan, params: dict[str, Any]) -> str:
+    """(contact_id, owner, x): one row per contact and contributing component."""
+    if not plan.measure:  # a count of contacts: the components that know each one
+        return (
+            "SELECT mm.contact_id, mm.component_id AS owner, 1 AS x FROM memberships mm"
+            f" WHERE {_in_scope(plan, params, 'mm')}"
+        )
+    params["measure"] = plan.measure
+    return (
+        "SELECT mv.contact_id, mv.owner_component AS owner, mv.number_value AS x"
+        " FROM contact_values mv WHERE mv.field = :measure AND mv.number_value IS NOT NULL"
+        f" AND {_in_scope(plan, params, 'mv')} AND {allowed('mv', plan.measure_scope, params)}"
+    )
+
+
+def candidates_sql(axis: Axis, index: int, plan: Plan, params: dict[str, Any]) -> str:
+    """(contact_id, owner, d): every value of a FIELD/YEAR dimension the caller may aggregate."""
+    params[f"dim{index}"] = axis.field
+    alias = f"dv{index}"
+    value = f"substr({alias}.value, 1, 4)" if axis.source == "year" else f"{alias}.value"
+    return (
+        f"SELECT {alias}.contact_id, {alias}.owner_component AS owner, {value} AS d"
+        f" FROM contact_values {alias} WHERE {alias}.field = :dim{index}"
+        f" AND {_in_scope(plan, params, alias)} AND {allowed(alias, axis.scope, params)}"
+    )
+
+
+def postgres_statement(plan: Plan, secret: str) -> tuple[str, dict[str, Any]]:
+    """The one statement that summarises every cell; its rows, see `postgres_rows`.
+
+    Rows are tagged: ('cell', g, coordinates..., contacts, total, magnitude, top, quantile,
+    sums...) and ('component', g, coordinates..., owner, contacts, magnitude).
+    """
+    params: dict[str, Any] = {"secret": secret, "caller": plan.component}
+    ctes = [f"measured AS ({measured_sql(plan, params)})"]
+    joins = []
+    columns = []
+    for i, axis in enumerate(plan.axes):
+        if axis.source in ("field", "year"):
+            ctes.append(
+                f"d{i} AS (SELECT DISTINCT ON (contact_id) contact_id, d"
+                f" FROM ({candidates_sql(axis, i, plan, params)}) c{i}"
+                " ORDER BY contact_id, (owner = :caller) DESC, owner)"
+            )
+            joins.append(f"LEFT JOIN d{i} ON d{i}.contact_id = p.contact_id")
+            columns.append(f"coalesce(d{i}.d, '{MISSING}') AS c{i}")
+        elif axis.source == "kind":
+            joins.append(f"JOIN contacts k{i} ON k{i}.id = p.contact_id")
+            columns.append(f"k{i}.kind AS c{i}")
+        else:  # component: the contributing (owner) component
+            columns.append(f"p.owner AS c{i}")
+    select_columns = ", ".join(["p.contact_id", "p.owner", "p.x", *columns])
+    ctes.append(f"parts AS (SELECT {select_columns} FROM measured p {' '.join(joins)})")
+    powers = _powers(plan.degrees)
+    ctes.append(
+        "hashed AS (SELECT contact_id, ('x' || substr(md5(:secret || contact_id), 1, 8))"
+        f"::bit(32)::bigint % {Q} AS h FROM (SELECT DISTINCT contact_id FROM parts) u)"
+    )
+    ctes.append(f"powers AS MATERIALIZED (SELECT contact_id, {powers} FROM hashed)")
+    coords = [f"c{i}" for i in range(len(plan.axes))]
+    grouping = f"GROUPING({', '.join(coords)})" if coords else "0"
+    cube = f"CUBE({', '.join(coords)})" if coords else "()"
+    by_component = any(a.source == "component" for a in plan.axes)
+    if by_component:  # a contact may fall in several cells: its totals per grouping set
+        ctes.append(
+            f"per_contact AS (SELECT {grouping} AS g, {', '.join([*coords, 'contact_id'])},"
+            " sum(x) AS total, sum(abs(x)) AS size FROM parts"
+            f" GROUP BY contact_id, {cube})"
+        )
+        cell_group = f"GROUP BY {', '.join(['g', *coords])}"
+        cell_flag = "g"
+    else:  # one cell per contact: its dimension values are its own
+        ctes.append(
+            f"per_contact AS (SELECT {', '.join(['contact_id', *coords])}, sum(x) AS total,"
+            f" sum(abs(x)) AS size FROM parts GROUP BY {', '.join(['contact_id', *coords])})"
+        )
+        cell_group = f"GROUP BY {cube}"
+        cell_flag = grouping
+    quantile = "NULL::float8"
+    if plan.quantile is not None:
+        params["quantile"] = plan.quantile
+        quantile = (
+            "percentile_cont(CAST(:quantile AS float8)) WITHIN GROUP (ORDER BY total::float8)"
+        )
+    sums = ", ".join(f"sum(w.p{j})" for j in range(1, plan.degrees + 1))
+    coordinate_list = ", ".join(coords)
+    cells = (
+        f"SELECT 'cell' AS tag, {cell_flag} AS g, {coordinate_list + ',' if coords else ''}"
+        " NULL AS owner, count(*) AS contacts, sum(total) AS total, sum(size) AS magnitude,"
+        f" max(size) AS top, {quantile} AS quantile, {sums}"
+        f" FROM per_contact pc JOIN powers w ON w.contact_id = pc.contact_id {cell_group}"
+    )
+    nulls = ", ".join("NULL" for _ in range(plan.degrees))
+    component_group = f"GROUP BY owner, {cube}" if coords else "GROUP BY owner"
+    components = (
+        f"SELECT 'component' AS tag, {grouping} AS g,"
+        f" {coordinate_list + ',' if coords else ''} owner, count(*) AS contacts,"
+        f" NULL AS total, sum(abs(x)) AS magnitude, NULL AS top, NULL::float8 AS quantile, {nulls}"
+        f" FROM parts {component_group}"
+    )
+    return f"WITH {', '.join(ctes)} {cells} UNION ALL {components}", params
+
+
+def _powers(degrees: int) -> str:
+    """p1..pd = h^j mod q, each from the previous (products of two values below 2^31)."""
+    expressions = ["h"]
+    for _ in range(1, degrees):
+        expressions.append(f"(({expressions[-1]}) * h % {Q})")
+    return ", ".join(f"{e} AS p{j}" for j, e in enumerate(expressions, start=1))
+
+
+def key_of(flags: int, coordinates: Sequence[str | None]) -> tuple[str | None, ...]:
+    """A cell's key from GROUPING()'s bit mask (the first dimension is the highest bit)."""
+    n = len(coordinates)
+    return tuple(None if flags >> (n - 1 - i) & 1 else coordinates[i] for i in range(n))
