@@ -36,8 +36,7 @@ class Axis:
 
 @dataclass(frozen=True)
 class Plan:
-    measure: str  # "" for a count of contacts
-    measure_scope: ReadScope | None
+    measures: tuple[tuple[str, ReadScope], ...]  # (field, scope); empty for a count of contacts
     axes: tuple[Axis, ...]
     reach: str | None  # the caller's component with REACH; None with GROUPING
     component: str  # the caller's component ("" without one): its values come first
@@ -76,16 +75,19 @@ def _in_scope(plan: Plan, params: dict[str, Any], alias: str) -> str:
 
 def measured_sql(plan: Plan, params: dict[str, Any]) -> str:
     """(contact_id, owner, x): one row per contact and contributing component."""
-    if not plan.measure:  # a count of contacts: the components that know each one
+    if not plan.measures:  # a count of contacts: the components that know each one
         return (
             "SELECT mm.contact_id, mm.component_id AS owner, 1 AS x FROM memberships mm"
             f" WHERE {_in_scope(plan, params, 'mm')}"
         )
-    params["measure"] = plan.measure
+    fields = []
+    for index, (field, scope) in enumerate(plan.measures):
+        params[f"measure{index}"] = field
+        fields.append(f"(mv.field = :measure{index} AND {allowed('mv', scope, params)})")
     return (
         "SELECT mv.contact_id, mv.owner_component AS owner, mv.number_value AS x"
-        " FROM contact_values mv WHERE mv.field = :measure AND mv.number_value IS NOT NULL"
-        f" AND {_in_scope(plan, params, 'mv')} AND {allowed('mv', plan.measure_scope, params)}"
+        " FROM contact_values mv WHERE mv.number_value IS NOT NULL"
+        f" AND {_in_scope(plan, params, 'mv')} AND ({' OR '.join(fields)})"
     )
 
 

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from meshkit.db import Database
@@ -65,6 +65,7 @@ from services.contacts.policy import ReadScope, Viewer, aggregate_scope
 
 MAX_DIMENSIONS = 3
 COUNT_MEASURE = "contacts"  # the auditor's measure of a count without a measure field
+WILDCARD = "*."  # a measure "*.<key>": every component's number attribute of that key
 
 
 class Scope(StrEnum):
@@ -146,8 +147,10 @@ def aggregate(
         known = dimensions(session)
         catalogue = repository.load_catalogue(session)
         settings = disclosure_settings(session)
-        axes = _check(query, viewer, known, catalogue.type_of)
-        plan = _plan(query, viewer, rules, known, axes, settings.k)
+        attributes = list(catalogue.attributes)
+        axes = _check(query, viewer, known, catalogue.type_of, attributes)
+        fields = measure_fields(query.measure, catalogue.type_of, attributes)
+        plan = _plan(query, viewer, rules, fields, axes, settings.k)
         holder = holder_of(viewer)
         measure = query.measure or COUNT_MEASURE
         if session.get_bind().dialect.name == "postgresql":
@@ -162,7 +165,7 @@ def aggregate(
             query.statistic,
             Rules(k=settings.k, min_components=settings.min_components, p=settings.p),
             dimensions=len(plan.axes),
-            percentile=query.percentile if query.statistic is Statistic.PERCENTILE else None,
+            percentile=_percentile(query),
         )
         described = describe(query)
         answer = fingerprints(table, measure=measure, query=described)
@@ -173,6 +176,13 @@ def aggregate(
             raise PermissionDenied(refusal.message)
         _record(session, holder, answer, since)
     return _answer(table, query, settings.k, settings.p, settings.min_components, described)
+
+
+def _percentile(query: AggregateQuery) -> Fraction | None:
+    """The percentile asked, exactly as the caller wrote it (a float's shortest decimal)."""
+    if query.statistic is not Statistic.PERCENTILE:
+        return None
+    return Fraction(Decimal(repr(query.percentile)))
 
 
 def _viewer(session: Session, principal: Principal) -> Viewer:
@@ -186,18 +196,30 @@ def _viewer(session: Session, principal: Principal) -> Viewer:
     )
 
 
+def measure_fields(measure: str, type_of: Any, attributes: Iterable[str]) -> list[str]:
+    """The number fields a measure names: itself, or with `*.<key>` every component's number
+    attribute of that key (each component keeps its own figure of one shared notion)."""
+    if measure.startswith(WILDCARD):
+        key = measure[len(WILDCARD) :]
+        return sorted(
+            f for f in attributes if f.split(".", 1)[1] == key and type_of(f) is FieldType.NUMBER
+        )
+    return [measure] if type_of(measure) is FieldType.NUMBER else []
+
+
 def _check(
     query: AggregateQuery,
     viewer: Viewer,
     known: Mapping[str, Dimension],
     type_of: Any,
+    attributes: Iterable[str],
 ) -> list[Dimension]:
     problems = Violations()
     if query.statistic is None:
         problems.add("statistic", "is required")
     if query.measure:
-        if type_of(query.measure) is not FieldType.NUMBER:
-            problems.add("measure", "must be a number field of the catalogue")
+        if not measure_fields(query.measure, type_of, attributes):
+            problems.add("measure", "must be a number field of the catalogue (or *.<key>)")
     elif query.statistic is not None and query.statistic is not Statistic.COUNT:
         problems.add("measure", "is required unless the statistic is COUNT")
     if query.statistic is Statistic.PERCENTILE and not 0 <= query.percentile <= 100:
@@ -232,39 +254,39 @@ def _plan(
     query: AggregateQuery,
     viewer: Viewer,
     rules: Any,
-    known: Mapping[str, Dimension],
+    fields: Sequence[str],
     chosen: Sequence[Dimension],
     k: int,
 ) -> Plan:
-    measure_scope = None
-    if query.measure:
-        measure_scope = aggregate_scope(rules, viewer, query.measure)
+    measures = []
+    for field in fields if query.measure else ():
+        measure_scope = aggregate_scope(rules, viewer, field)
         if not _beyond_own(measure_scope):
             raise PermissionDenied(
-                f"measure: you may not aggregate {query.measure} beyond your component's "
+                f"measure: you may not aggregate {field} beyond your component's "
                 "own values (no read or aggregate grant admits you)"
             )
+        measures.append((field, measure_scope))
     axes = []
     for dimension in chosen:
         assert dimension.source is not None
-        scope = None
+        axis_scope: ReadScope | None = None
         if dimension.source in (Source.FIELD, Source.YEAR):
-            scope = aggregate_scope(rules, viewer, dimension.field)
-            if not _beyond_own(scope):
+            axis_scope = aggregate_scope(rules, viewer, dimension.field)
+            if not _beyond_own(axis_scope):
                 raise PermissionDenied(
                     f"dimensions: you may not aggregate {dimension.field} (dimension "
                     f"{dimension.id}) beyond your component's own values (no read or "
                     "aggregate grant admits you)"
                 )
-        axes.append(Axis(dimension.source.value, dimension.field, scope))
+        axes.append(Axis(dimension.source.value, dimension.field, axis_scope))
     quantile = None
     if query.statistic is Statistic.MEDIAN:
         quantile = 0.5
     elif query.statistic is Statistic.PERCENTILE:
         quantile = query.percentile / 100
     return Plan(
-        measure=query.measure,
-        measure_scope=measure_scope,
+        measures=tuple(measures),
         axes=tuple(axes),
         reach=viewer.component if query.scope is Scope.REACH else None,
         component=viewer.component or "",
@@ -365,7 +387,7 @@ def _python_summaries(
         parts(session, plan),
         query.statistic,
         dimensions=len(plan.axes),
-        percentile=query.percentile if query.statistic is Statistic.PERCENTILE else None,
+        percentile=_percentile(query),
         sketch_secret=secret,
         k=k,
     )
@@ -394,7 +416,7 @@ def _record(session: Session, holder: str, answer: Sequence[Fingerprint], since:
     now = utcnow()
     if answer:
         session.execute(
-            AggregateAuditRow.__table__.insert(),
+            insert(AggregateAuditRow),
             [
                 {
                     "holder": holder,

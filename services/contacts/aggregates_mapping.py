@@ -35,7 +35,7 @@ def dimension_of(message: pb.Dimension) -> Dimension:
         message.id,
         message.label_fr,
         message.label_en,
-        _SOURCES.get(message.source),
+        _SOURCES.get(message.source),  # type: ignore[arg-type]
         message.field,
     )
 
@@ -45,7 +45,9 @@ def dimension_message(dimension: Dimension) -> pb.Dimension:
         id=dimension.id,
         label_fr=dimension.label_fr,
         label_en=dimension.label_en,
-        source=_SOURCE_MESSAGES[dimension.source] if dimension.source else 0,
+        source=_SOURCE_MESSAGES[dimension.source]
+        if dimension.source
+        else pb.DIMENSION_SOURCE_UNSPECIFIED,
         field=dimension.field,
     )
 
