@@ -59,11 +59,11 @@ from services.contacts.aggregate_sql import (
     measured_sql,
     postgres_statement,
 )
+from services.contacts.indicator_rules import MAX_DIMENSIONS
 from services.contacts.indicators_admin import Dimension, Source, dimensions, disclosure_settings
 from services.contacts.models import AggregateAuditRow, utcnow
 from services.contacts.policy import ReadScope, Viewer, aggregate_scope
 
-MAX_DIMENSIONS = 3
 COUNT_MEASURE = "contacts"  # the auditor's measure of a count without a measure field
 WILDCARD = "*."  # a measure "*.<key>": every component's number attribute of that key
 

@@ -21,14 +21,12 @@ from meshkit.errors import NotFound, Violations
 from meshkit.fields import FieldType
 from meshkit.identity import Principal
 from services.contacts import repository
+from services.contacts.indicator_rules import DIMENSION_ID, K_RANGE, MIN_COMPONENTS_RANGE, P_RANGE
 from services.contacts.models import AggregateDimensionRow, DisclosureRulesRow, utcnow
 
-DIMENSION_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 MAX_DIMENSIONS = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FIELD_TYPES = frozenset({FieldType.TEXT, FieldType.ENUM, FieldType.BOOLEAN})
-K_RANGE = (2, 20)
-P_RANGE = (1, 100)
 
 
 class Source(StrEnum):
@@ -169,8 +167,11 @@ def set_disclosure_rules(
         problems.add("k", f"between {K_RANGE[0]} and {K_RANGE[1]}")
     if not P_RANGE[0] <= p <= P_RANGE[1]:
         problems.add("p", f"between {P_RANGE[0]} and {P_RANGE[1]}")
-    if not 2 <= min_components <= 100:
-        problems.add("min_components", "between 2 and 100: one component's figure is its own")
+    if not MIN_COMPONENTS_RANGE[0] <= min_components <= MIN_COMPONENTS_RANGE[1]:
+        low, high = MIN_COMPONENTS_RANGE
+        problems.add(
+            "min_components", f"between {low} and {high}: one component's figure is its own"
+        )
     problems.raise_if_any()
     now = utcnow()
     with db.transaction() as session:

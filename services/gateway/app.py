@@ -20,6 +20,7 @@ from services.gateway import (
     contacts,
     idempotency,
     imports,
+    indicators,
     interactions,
     meta,
     observability,
@@ -56,6 +57,7 @@ AREAS = (
     receipts,
     interactions,
     pressure,
+    indicators,
 )
 
 

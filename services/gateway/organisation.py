@@ -207,7 +207,8 @@ def define_attribute(
 def set_field_policy(field: str, body: schemas.PolicyBody) -> responses.FieldPolicy:
     """PUT /v1/field-policies/<field>."""
     read, write = [_grant_in(g) for g in body.read], [_grant_in(g) for g in body.write]
-    policy = pb.FieldPolicy(field=field, read=read, write=write)
+    aggregate = [_grant_in(g) for g in body.aggregate]
+    policy = pb.FieldPolicy(field=field, read=read, write=write, aggregate=aggregate)
     reply = upstream().contacts.SetFieldPolicy(pb.SetFieldPolicyRequest(policy=policy))
     return _policy(reply)
 
@@ -307,4 +308,5 @@ def _policy(message: Any) -> responses.FieldPolicy:
         field=message.field,
         read=[grant(g) for g in message.read],
         write=[grant(g) for g in message.write],
+        aggregate=[grant(g) for g in message.aggregate],
     )

@@ -439,6 +439,9 @@ class FieldPolicy(BaseModel):
     field: str
     read: list[Grant]
     write: list[Grant]
+    aggregate: list[Grant] = Field(
+        default_factory=list, description="Who may use the field in indicators only."
+    )
 
 
 class FieldPolicyList(BaseModel):

@@ -924,14 +924,23 @@ class GrantBody(BaseModel):
 
 
 class PolicyBody(BaseModel):
-    """Who reads and who writes one field (admin only); an empty list allows nobody."""
+    """Who reads, writes and aggregates one field (admin only); an empty list allows nobody.
+
+    `aggregate` (optional, default none): who may use the field in indicators only, without
+    reading a value; whoever may read a value may aggregate it too.
+    """
 
     model_config = _closed(
-        {"read": [{"audience": "owner"}, {"audience": "members"}], "write": [{"audience": "owner"}]}
+        {
+            "read": [{"audience": "owner"}, {"audience": "members"}],
+            "write": [{"audience": "owner"}],
+            "aggregate": [{"audience": "grouping"}],
+        }
     )
 
     read: list[GrantBody] = Field(max_length=50)
     write: list[GrantBody] = Field(max_length=50)
+    aggregate: list[GrantBody] = Field(default_factory=list, max_length=50)
 
 
 class PolicyChangesQuery(Page):
