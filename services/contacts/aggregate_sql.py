@@ -19,10 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from meshkit.disclosure import sql_hash
+from meshkit.fields import split_attribute
 from services.contacts.policy import ReadScope
 
 Q = 2147483647  # the sketch's prime modulus (2^31 - 1)
 MISSING = "—"  # the cell of contacts that hold no value of a dimension
+# Memory for the statement's hash aggregates (per contact, per cell): spilling 1,000,000
+# per-contact groups to disk costs more than the whole rest of the statement.
+WORK_MEM = "256MB"
 
 
 @dataclass(frozen=True)
@@ -115,11 +120,14 @@ def postgres_statement(plan: Plan, secret: str) -> tuple[str, dict[str, Any]]:
     columns = []
     for i, axis in enumerate(plan.axes):
         if axis.source in ("field", "year"):
-            ctes.append(
-                f"d{i} AS (SELECT DISTINCT ON (contact_id) contact_id, d"
-                f" FROM ({candidates_sql(axis, i, plan, params)}) c{i}"
-                " ORDER BY contact_id, (owner = :caller) DESC, owner)"
-            )
+            if is_attribute(axis.field):  # one owner holds it: one value per contact
+                ctes.append(f"d{i} AS ({candidates_sql(axis, i, plan, params)})")
+            else:
+                ctes.append(
+                    f"d{i} AS (SELECT DISTINCT ON (contact_id) contact_id, d"
+                    f" FROM ({candidates_sql(axis, i, plan, params)}) c{i}"
+                    " ORDER BY contact_id, (owner = :caller) DESC, owner)"
+                )
             joins.append(f"LEFT JOIN d{i} ON d{i}.contact_id = p.contact_id")
             columns.append(f"coalesce(d{i}.d, '{MISSING}') AS c{i}")
         elif axis.source == "kind":
@@ -131,8 +139,8 @@ def postgres_statement(plan: Plan, secret: str) -> tuple[str, dict[str, Any]]:
     ctes.append(f"parts AS (SELECT {select_columns} FROM measured p {' '.join(joins)})")
     powers = _powers(plan.degrees)
     ctes.append(
-        "hashed AS (SELECT contact_id, ('x' || substr(md5(:secret || contact_id), 1, 8))"
-        f"::bit(32)::bigint % {Q} AS h FROM (SELECT DISTINCT contact_id FROM parts) u)"
+        f"hashed AS MATERIALIZED (SELECT contact_id, {sql_hash('secret', 'contact_id')} AS h"
+        " FROM (SELECT DISTINCT contact_id FROM parts) u)"
     )
     ctes.append(f"powers AS MATERIALIZED (SELECT contact_id, {powers} FROM hashed)")
     coords = [f"c{i}" for i in range(len(plan.axes))]
@@ -177,6 +185,11 @@ def postgres_statement(plan: Plan, secret: str) -> tuple[str, dict[str, Any]]:
         f" FROM parts {component_group}"
     )
     return f"WITH {', '.join(ctes)} {cells} UNION ALL {components}", params
+
+
+def is_attribute(field: str) -> bool:
+    """A component's attribute: only that component holds values of it."""
+    return split_attribute(field) is not None
 
 
 def _powers(degrees: int) -> str:

@@ -51,6 +51,7 @@ from meshkit.roles import Role
 from services.contacts import organisation, repository
 from services.contacts.aggregate_sql import (
     MISSING,
+    WORK_MEM,
     Axis,
     Plan,
     Q,
@@ -156,6 +157,7 @@ def aggregate(
         if session.get_bind().dialect.name == "postgresql":
             # one answer of a holder at a time: the history it is audited against is complete
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:h))"), {"h": holder})
+            session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
             summaries = _postgres_summaries(session, plan, query, secret)
         else:
             summaries = _python_summaries(session, plan, query, secret, settings.k)
