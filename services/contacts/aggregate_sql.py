@@ -135,56 +135,110 @@ def postgres_statement(plan: Plan, secret: str) -> tuple[str, dict[str, Any]]:
             columns.append(f"k{i}.kind AS c{i}")
         else:  # component: the contributing (owner) component
             columns.append(f"p.owner AS c{i}")
-    select_columns = ", ".join(["p.contact_id", "p.owner", "p.x", *columns])
-    ctes.append(f"parts AS (SELECT {select_columns} FROM measured p {' '.join(joins)})")
-    powers = _powers(plan.degrees)
-    ctes.append(
-        f"hashed AS MATERIALIZED (SELECT contact_id, {sql_hash('secret', 'contact_id')} AS h"
-        " FROM (SELECT DISTINCT contact_id FROM parts) u)"
-    )
-    ctes.append(f"powers AS MATERIALIZED (SELECT contact_id, {powers} FROM hashed)")
     coords = [f"c{i}" for i in range(len(plan.axes))]
-    grouping = f"GROUPING({', '.join(coords)})" if coords else "0"
-    cube = f"CUBE({', '.join(coords)})" if coords else "()"
-    by_component = any(a.source == "component" for a in plan.axes)
-    if by_component:  # a contact may fall in several cells: its totals per grouping set
-        ctes.append(
-            f"per_contact AS (SELECT {grouping} AS g, {', '.join([*coords, 'contact_id'])},"
-            " sum(x) AS total, sum(abs(x)) AS size FROM parts"
-            f" GROUP BY contact_id, {cube})"
-        )
-        cell_group = f"GROUP BY {', '.join(['g', *coords])}"
-        cell_flag = "g"
-    else:  # one cell per contact: its dimension values are its own
-        ctes.append(
-            f"per_contact AS (SELECT {', '.join(['contact_id', *coords])}, sum(x) AS total,"
-            f" sum(abs(x)) AS size FROM parts GROUP BY {', '.join(['contact_id', *coords])})"
-        )
-        cell_group = f"GROUP BY {cube}"
-        cell_flag = grouping
     quantile = "NULL::float8"
     if plan.quantile is not None:
         params["quantile"] = plan.quantile
         quantile = (
             "percentile_cont(CAST(:quantile AS float8)) WITHIN GROUP (ORDER BY total::float8)"
         )
-    sums = ", ".join(f"sum(w.p{j})" for j in range(1, plan.degrees + 1))
-    coordinate_list = ", ".join(coords)
+    if any(a.source == "component" for a in plan.axes):
+        ctes, cells, components = _by_component(plan, ctes, joins, columns, coords, quantile)
+    else:
+        ctes, cells, components = _by_contact(plan, ctes, joins, columns, coords, quantile)
+    return f"WITH {', '.join(ctes)} {cells} UNION ALL {components}", params
+
+
+def _sums(degrees: int) -> str:
+    return ", ".join(f"sum(p{j})" for j in range(1, degrees + 1))
+
+
+def _flags(coords: list[str]) -> tuple[str, str]:
+    """GROUPING(...) and CUBE(...) of the coordinates (constants without dimensions)."""
+    if not coords:
+        return "0", "()"
+    return f"GROUPING({', '.join(coords)})", f"CUBE({', '.join(coords)})"
+
+
+def _by_contact(
+    plan: Plan,
+    ctes: list[str],
+    joins: list[str],
+    columns: list[str],
+    coords: list[str],
+    quantile: str,
+) -> tuple[list[str], str, str]:
+    """Every dimension is the contact's own: one cell per contact, one pass per contact.
+
+    The measured rows are gathered per contact once (total, size, and each contributing
+    component's part as two arrays), the dimensions joined to the contacts, each contact
+    hashed once (a LATERAL subquery: not flattened, so md5 runs once per contact).
+    """
+    grouping, cube = _flags(coords)
+    listed = "".join(f"{c}, " for c in columns)
+    ctes = [
+        *ctes,
+        "per_contact AS MATERIALIZED (SELECT p.contact_id, p.total, p.size, p.owners, p.sizes,"
+        f" {listed}{_powers(plan.degrees)} FROM (SELECT contact_id, sum(x) AS total,"
+        " sum(abs(x)) AS size, array_agg(owner) AS owners, array_agg(abs(x)) AS sizes"
+        f" FROM measured GROUP BY contact_id) p {' '.join(joins)} CROSS JOIN LATERAL"
+        f" (SELECT {sql_hash('secret', 'p.contact_id')} AS h OFFSET 0) hh)",
+    ]
+    coordinate_list = "".join(f"{c}, " for c in coords)
     cells = (
-        f"SELECT 'cell' AS tag, {cell_flag} AS g, {coordinate_list + ',' if coords else ''}"
-        " NULL AS owner, count(*) AS contacts, sum(total) AS total, sum(size) AS magnitude,"
-        f" max(size) AS top, {quantile} AS quantile, {sums}"
-        f" FROM per_contact pc JOIN powers w ON w.contact_id = pc.contact_id {cell_group}"
+        f"SELECT 'cell' AS tag, {grouping} AS g, {coordinate_list}NULL AS owner,"
+        " count(*) AS contacts, sum(total) AS total, sum(size) AS magnitude, max(size) AS top,"
+        f" {quantile} AS quantile, {_sums(plan.degrees)} FROM per_contact GROUP BY {cube}"
     )
     nulls = ", ".join("NULL" for _ in range(plan.degrees))
-    component_group = f"GROUP BY owner, {cube}" if coords else "GROUP BY owner"
+    group = f"GROUP BY o.owner, {cube}" if coords else "GROUP BY o.owner"
     components = (
-        f"SELECT 'component' AS tag, {grouping} AS g,"
-        f" {coordinate_list + ',' if coords else ''} owner, count(*) AS contacts,"
-        f" NULL AS total, sum(abs(x)) AS magnitude, NULL AS top, NULL::float8 AS quantile, {nulls}"
-        f" FROM parts {component_group}"
+        f"SELECT 'component' AS tag, {grouping} AS g, {coordinate_list}o.owner,"
+        " count(*) AS contacts, NULL AS total, sum(o.size) AS magnitude, NULL AS top,"
+        f" NULL::float8 AS quantile, {nulls}"
+        " FROM per_contact CROSS JOIN LATERAL unnest(owners, sizes) AS o(owner, size)"
+        f" {group}"
     )
-    return f"WITH {', '.join(ctes)} {cells} UNION ALL {components}", params
+    return ctes, cells, components
+
+
+def _by_component(
+    plan: Plan,
+    ctes: list[str],
+    joins: list[str],
+    columns: list[str],
+    coords: list[str],
+    quantile: str,
+) -> tuple[list[str], str, str]:
+    """A COMPONENT dimension: a contact falls in one cell per contributing component, so its
+    totals are taken per grouping set (GROUP BY contact_id, CUBE(...)) first."""
+    grouping, cube = _flags(coords)
+    select_columns = ", ".join(["p.contact_id", "p.owner", "p.x", *columns])
+    ctes = [
+        *ctes,
+        f"parts AS MATERIALIZED (SELECT {select_columns} FROM measured p {' '.join(joins)})",
+        f"hashed AS MATERIALIZED (SELECT contact_id, {sql_hash('secret', 'contact_id')} AS h"
+        " FROM (SELECT DISTINCT contact_id FROM parts) u)",
+        f"powers AS MATERIALIZED (SELECT contact_id, {_powers(plan.degrees)} FROM hashed)",
+        f"per_contact AS (SELECT {grouping} AS g, {', '.join([*coords, 'contact_id'])},"
+        f" sum(x) AS total, sum(abs(x)) AS size FROM parts GROUP BY contact_id, {cube})",
+    ]
+    coordinate_list = "".join(f"{c}, " for c in coords)
+    cells = (
+        f"SELECT 'cell' AS tag, g, {coordinate_list}NULL AS owner,"
+        " count(*) AS contacts, sum(total) AS total, sum(size) AS magnitude, max(size) AS top,"
+        f" {quantile} AS quantile, {_sums(plan.degrees)}"
+        " FROM per_contact pc JOIN powers w ON w.contact_id = pc.contact_id"
+        f" GROUP BY {', '.join(['g', *coords])}"
+    )
+    nulls = ", ".join("NULL" for _ in range(plan.degrees))
+    group = f"GROUP BY owner, {cube}" if coords else "GROUP BY owner"
+    components = (
+        f"SELECT 'component' AS tag, {grouping} AS g, {coordinate_list}owner,"
+        " count(*) AS contacts, NULL AS total, sum(abs(x)) AS magnitude, NULL AS top,"
+        f" NULL::float8 AS quantile, {nulls} FROM parts {group}"
+    )
+    return ctes, cells, components
 
 
 def is_attribute(field: str) -> bool:
