@@ -197,6 +197,30 @@ DIMENSION_FIELDS = {
 
 def oracle(world: World, viewer: Viewer, query: AggregateQuery, rules: Rules) -> Table:
     """The protected table recomputed from the raw values (no SQL)."""
+    rows = oracle_rows(world, viewer, query)
+    assert query.statistic is not None
+    percentile = (
+        Fraction(str(query.percentile)) if query.statistic is Statistic.PERCENTILE else None
+    )
+    summaries = summarize(
+        rows,
+        query.statistic,
+        dimensions=len(query.dimensions),
+        percentile=percentile,
+        sketch_secret=SECRET,
+        k=rules.k,
+    )
+    return protect_summaries(
+        summaries,
+        query.statistic,
+        rules,
+        dimensions=len(query.dimensions),
+        percentile=percentile,
+    )
+
+
+def oracle_rows(world: World, viewer: Viewer, query: AggregateQuery) -> list[Row]:
+    """One row per (contact, contributing component) the viewer may aggregate."""
     policy_rules = world.rules()
     measures = (
         [f"{c}.taxe" for c in COMPONENTS]
@@ -237,25 +261,7 @@ def oracle(world: World, viewer: Viewer, query: AggregateQuery, rules: Rules) ->
                 else:
                     cell.append(coordinates_by_dimension[name])
             rows.append(Row(contact_id, owner, tuple(cell), amount))
-    assert query.statistic is not None
-    percentile = (
-        Fraction(str(query.percentile)) if query.statistic is Statistic.PERCENTILE else None
-    )
-    summaries = summarize(
-        rows,
-        query.statistic,
-        dimensions=len(query.dimensions),
-        percentile=percentile,
-        sketch_secret=SECRET,
-        k=rules.k,
-    )
-    return protect_summaries(
-        summaries,
-        query.statistic,
-        rules,
-        dimensions=len(query.dimensions),
-        percentile=percentile,
-    )
+    return rows
 
 
 Listed = list[tuple[tuple[str | None, ...], str, str]]
