@@ -73,8 +73,12 @@ _REASONS = {
     role=ANY_ROLE,
     query=IndicatorsQuery,
     replies=(
-        Reply(200, "The protected table (or CSV: `Accept: text/csv`, `format=csv`).", Indicators),
-        Reply(200, "The same table as CSV (RFC 4180, UTF-8).", None, CSV),
+        Reply(
+            200,
+            "The protected table; as RFC 4180 UTF-8 CSV with `Accept: text/csv` or `format=csv`"
+            " (columns: the dimension ids, `statistic`, `published`, `reason`).",
+            Indicators,
+        ),
     ),
 )
 def get_indicators(query: IndicatorsQuery) -> Response:

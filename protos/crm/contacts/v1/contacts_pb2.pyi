@@ -1154,7 +1154,9 @@ class AggregateRequest(_message.Message):
     DIMENSIONS_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
     measure: _builtins.str
-    """a number field; empty with STATISTIC_COUNT"""
+    """A number field, or "*.<key>": every component's number attribute of that key (each
+    component keeps its own figure of one notion); empty with STATISTIC_COUNT: contacts.
+    """
     statistic: Global___Statistic.ValueType
     percentile: _builtins.float
     """0 to 100, with STATISTIC_PERCENTILE"""
