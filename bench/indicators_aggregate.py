@@ -198,6 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         def statement_only() -> None:
             with db.transaction() as session:
                 session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+                session.execute(text("SET LOCAL jit = off"))
                 session.execute(text(statement), params).all()
 
         alone = _time(statement_only, runs)

@@ -158,6 +158,7 @@ def aggregate(
             # one answer of a holder at a time: the history it is audited against is complete
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:h))"), {"h": holder})
             session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+            session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves
             summaries = _postgres_summaries(session, plan, query, secret)
         else:
             summaries = _python_summaries(session, plan, query, secret, settings.k)
