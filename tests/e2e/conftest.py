@@ -1,15 +1,20 @@
-"""One mesh of real processes for the whole end-to-end tier, with components A and B."""
+"""One mesh of real processes for the whole end-to-end tier, with components A and B.
+
+The browser tests share their Chromium instances (tests/support/browser.py); they are
+quit as soon as the next test to run is not an end-to-end one.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import browser
 from tests.support.mesh import Api, Mesh
 
 COMPONENT_A = "sciences"
@@ -89,3 +94,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             reply = mesh.api.call("POST", "/v1/components", admin, body)
             assert reply.status == 201, reply.text
         yield World(mesh, mesh.api, admin, keys.manager(COMPONENT_A), keys.manager(COMPONENT_B))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    """Quits the idle browsers when the end-to-end tests are over (this conftest's items)."""
+    yield
+    if nextitem is None or nextitem.path.parent != item.path.parent:
+        browser.close_all()
+
+
+def pytest_sessionfinish() -> None:
+    browser.close_all()  # an interrupted run

@@ -2,7 +2,8 @@
 
 Uses the operating system's Chromium and ChromeDriver (Debian packages
 `chromium` and `chromium-driver`; `.ci/run` installs them); Selenium's own
-driver download is never used. Screenshots go to the artefact folder
+driver download is never used. A browser is reused from test to test, wiped
+in between (`chromium()`; `close_all()` quits them). Screenshots go to the artefact folder
 (`CRM_TEST_ARTEFACTS`, default `test-artefacts/`), so a test run leaves a
 picture of each main page. `axe_violations()` runs the vendored axe-core in
 the page and returns its serious and critical findings.
@@ -64,12 +65,43 @@ def require() -> None:
         )
 
 
+# Idle browsers, by (width, height, mobile): a test gets one back wiped clean instead of
+# starting its own (a start and quit cost seconds on a busy two-core machine).
+_idle: dict[tuple[int, int, bool], Any] = {}
+
+
 @contextmanager
 def chromium(width: int = 1280, height: int = 900, mobile: bool = False) -> Iterator[Any]:
-    """A fresh headless Chromium (its own empty profile), quit on exit.
+    """A headless Chromium as fresh as a new one: no cookies, cache or page from earlier use.
 
     `mobile` emulates a phone of `width` x `height` CSS pixels (touch, device pixel ratio 2).
+    Browsers are reused within a run (`close_all()` quits them): one is handed out only
+    after `_wipe` cleared it, never to two users at once, and never again after a test
+    failed with it (that one is quit).
     """
+    key = (width, height, mobile)
+    driver = _idle.pop(key, None) or _start(width, height, mobile)
+    try:
+        yield driver
+    except BaseException:
+        _quit(driver)
+        raise
+    if _wipe(driver):
+        previous = _idle.pop(key, None)  # another test of the same size returned one first
+        if previous is not None:
+            _quit(previous)
+        _idle[key] = driver
+    else:
+        _quit(driver)
+
+
+def close_all() -> None:
+    """Quits every idle browser (the end of the browser tests)."""
+    while _idle:
+        _quit(_idle.popitem()[1])
+
+
+def _start(width: int, height: int, mobile: bool) -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -89,11 +121,47 @@ def chromium(width: int = 1280, height: int = 900, mobile: bool = False) -> Iter
         options.add_argument(f"--window-size={width},{height}")
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
+    driver.crm_profile = profile  # removed by _quit
+    driver.crm_window = None if mobile else (width, height)
+    return driver
+
+
+def _wipe(driver: Any) -> bool:
+    """Brings a used browser back to a new one's state; False when it cannot be trusted.
+
+    One window on about:blank, the size it started with, and no cookies, cache or
+    storage for any site (the console and the identity provider keep state in cookies
+    only; the storage of the last page's origin is cleared as well).
+    """
     try:
-        yield driver
-    finally:
+        used = driver.window_handles
+        driver.switch_to.window(used[0])
+        origin = driver.execute_script("return window.location.origin")
+        if isinstance(origin, str) and origin.startswith("http"):
+            driver.execute_cdp_cmd(
+                "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+            )
+        driver.switch_to.new_window("tab")  # a tab without history
+        fresh = driver.current_window_handle
+        for handle in used:
+            driver.switch_to.window(handle)
+            driver.close()
+        driver.switch_to.window(fresh)
+        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+        if driver.crm_window is not None:
+            driver.set_window_size(*driver.crm_window)
+        left = driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+        return bool(left == [] and len(driver.window_handles) == 1)
+    except Exception:  # a crashed or hung browser: the next test gets a new one
+        return False
+
+
+def _quit(driver: Any) -> None:
+    try:
         driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    finally:
+        shutil.rmtree(driver.crm_profile, ignore_errors=True)
 
 
 def screenshot(driver: Any, name: str) -> Path:

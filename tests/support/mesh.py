@@ -28,6 +28,7 @@ from tests.support.oidc import TestProvider
 from tests.support.processes import (
     free_port,
     service_process,
+    terminate_all,
     wait_grpc_healthy,
     wait_http_healthy,
 )
@@ -250,6 +251,8 @@ class Mesh:
             "GATEWAY_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
         }
         self.processes["gateway"] = stack.enter_context(service_process("gateway", env, self.logs))
+        # On the way out every process gets SIGTERM at once: they stop side by side.
+        stack.callback(lambda: terminate_all(list(self.processes.values())))
         self.smtp_port = smtp_port
         for name in ("contacts", "consent", "campaigns", "campaigns2"):
             wait_grpc_healthy(f"127.0.0.1:{ports[name]}", timeout=60)

@@ -7,7 +7,7 @@ import random
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +18,7 @@ __all__ = [
     "free_port",
     "free_port_run",
     "service_process",
+    "terminate_all",
     "wait_grpc_healthy",
     "wait_http_healthy",
 ]
@@ -94,3 +95,14 @@ def service_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def terminate_all(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Sends SIGTERM to every process still running, without waiting for any.
+
+    Called before the `service_process` contexts unwind, it lets a whole mesh shut
+    down side by side; each context still waits for its own process (and kills it late).
+    """
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()

@@ -3,13 +3,19 @@
 contacts and consent (and campaigns, once it exists in the tree) run as their
 own processes on fresh PostgreSQL databases; every call goes over HTTP to the
 gateway, which forwards the caller's token over gRPC.
+
+Each module gets a mesh of its own, unless it is marked `shared_gateway`: the
+marked modules share one mesh, started by the first of them and stopped as soon
+as the next test to run is not in such a module (so no more than one mesh of
+this directory is up at a time). Shared modules isolate their data by unique ids.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
@@ -17,9 +23,17 @@ from sqlalchemy import create_engine
 from tests.integration.gateway.harness import UNSUBSCRIBE_SECRET, A, B, Gateway
 from tests.support.mesh import Api
 from tests.support.oidc import TestProvider
-from tests.support.processes import free_port, service_process, wait_grpc_healthy, wait_http_healthy
+from tests.support.processes import (
+    free_port,
+    service_process,
+    terminate_all,
+    wait_grpc_healthy,
+    wait_http_healthy,
+)
 from tests.support.stores import REDIS_URL, fresh_postgres, redis_prefix
 from tests.support.tokens import TestKeys
+
+SHARED = "shared_gateway"
 
 
 def campaigns_available() -> bool:
@@ -39,15 +53,16 @@ def _service_env(
     }
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    folder = tmp_path_factory.mktemp("gateway")
+@contextmanager
+def running_gateway(folder: Path) -> Iterator[Gateway]:
+    """Starts contacts, consent, campaigns and the gateway, with components A and B."""
     keys = TestKeys(folder / "keys")
     logs = folder / "logs"
     names = ["contacts", "consent"] + (["campaigns"] if campaigns_available() else [])
     ports = {name: free_port() for name in [*names, "campaigns", "gateway"]}
     home = {"CRM_HOME": str(folder / "home")}
     urls: dict[str, str] = {}
+    processes = []
     with ExitStack() as stack:
         # The identity provider the console signs people in with (and every service trusts).
         provider = TestProvider("EC")
@@ -66,7 +81,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                     "CAMPAIGNS_SMTP_PORT": str(free_port()),  # nothing is sent by these tests
                     "CAMPAIGNS_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
                 }
-            stack.enter_context(service_process(name, env, logs))
+            processes.append(stack.enter_context(service_process(name, env, logs)))
         gateway_port = ports["gateway"]
         env = {
             **home,
@@ -80,7 +95,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "GATEWAY_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
             "GATEWAY_RPC_TIMEOUT_SECONDS": "5",
         }
-        stack.enter_context(service_process("gateway", env, logs))
+        processes.append(stack.enter_context(service_process("gateway", env, logs)))
+        # On the way out every process gets SIGTERM at once: they stop side by side.
+        stack.callback(terminate_all, processes)
         for name in names:
             wait_grpc_healthy(f"127.0.0.1:{ports[name]}", timeout=60)
         base = f"http://127.0.0.1:{gateway_port}"
@@ -105,3 +122,56 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             )
             assert reply.status == 201, reply.text
         yield running
+
+
+class _Shared:
+    """The one mesh the `shared_gateway` modules use, started on first use."""
+
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self._running: Gateway | None = None
+
+    def get(self, tmp_path_factory: pytest.TempPathFactory) -> Gateway:
+        if self._running is None:
+            with ExitStack() as stack:
+                folder = tmp_path_factory.mktemp("gateway-shared")
+                self._running = stack.enter_context(running_gateway(folder))
+                self._stack = stack.pop_all()
+        return self._running
+
+    def close(self) -> None:
+        stack, self._stack, self._running = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+_shared = _Shared()
+
+
+def _is_shared(item: pytest.Item | None) -> bool:
+    return item is not None and item.get_closest_marker(SHARED) is not None
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    if request.node.get_closest_marker(SHARED) is not None:
+        yield _shared.get(tmp_path_factory)
+        return
+    with running_gateway(tmp_path_factory.mktemp("gateway")) as running:
+        yield running
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    """Stops the shared mesh once the next test (if any) is not in a shared module."""
+    yield
+    if _is_shared(item) and not _is_shared(nextitem):
+        _shared.close()
+
+
+def pytest_sessionfinish() -> None:
+    _shared.close()  # an interrupted run

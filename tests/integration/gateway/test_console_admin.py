@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from tests.integration.contacts.harness import declare
 from tests.integration.gateway.harness import A, B, Gateway
 from tests.support.console import ConsoleClient, Page, person
+
+pytestmark = pytest.mark.shared_gateway  # one mesh for the console modules (conftest.py)
 
 MARKER = "owner-only-5150"
 ADMIN_PAGES = (

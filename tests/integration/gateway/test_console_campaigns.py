@@ -19,9 +19,12 @@ from tests.integration.gateway.conftest import campaigns_available
 from tests.integration.gateway.harness import A, B, Gateway
 from tests.support.console import ConsoleClient, Page, person
 
-pytestmark = pytest.mark.skipif(
-    not campaigns_available(), reason="services/campaigns has no bootstrap.py yet"
-)
+pytestmark = [
+    pytest.mark.shared_gateway,  # one mesh for the console modules (conftest.py)
+    pytest.mark.skipif(
+        not campaigns_available(), reason="services/campaigns has no bootstrap.py yet"
+    ),
+]
 
 GRANT = {
     "channel": "email",

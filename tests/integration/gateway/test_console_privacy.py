@@ -13,10 +13,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from services.consent.receipts import verify_receipt
 from services.gateway.console.privacy import Due, due
 from tests.integration.gateway.harness import A, B, Gateway, problem
 from tests.support.console import ConsoleClient, person
+
+pytestmark = pytest.mark.shared_gateway  # one mesh for the console modules (conftest.py)
 
 ORDER = ("open", "in_progress", "done", "failed")
 

@@ -3,8 +3,12 @@ service trusts; the organisation tree decides the placement, as for API tokens."
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.gateway.harness import A, Gateway
 from tests.support.console import fetch, person
+
+pytestmark = pytest.mark.shared_gateway  # one mesh for the console modules (conftest.py)
 
 
 def test_a_manager_signs_in_and_lands_on_the_home_page(gateway: Gateway) -> None:
