@@ -8,6 +8,7 @@ one worker they keep the connection count of one mesh at a time (PostgreSQL's de
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,11 @@ def _suffix_group(item: pytest.Item) -> None:
     """
     if not item.nodeid.endswith(f"@{GROUP}"):
         item._id = coerce_node_id(f"{item.nodeid}@{GROUP}")  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish() -> None:
+    """Waits for the databases still being dropped in the background (tests/support/stores.py)."""
+    stores = sys.modules.get("tests.support.stores")
+    if stores is not None:
+        for failure in stores.finish_drops():
+            print(f"a test database was not dropped: {failure}", file=sys.stderr)

@@ -12,6 +12,7 @@ the page and returns its serious and critical findings.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -181,7 +182,7 @@ def axe_violations(driver: Any, serious_only: bool = True) -> list[dict[str, Any
     The script is injected through the driver (DevTools), which the page's
     Content-Security-Policy does not restrict; the page itself is unchanged.
     """
-    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    driver.execute_script(_axe_source())
     driver.set_script_timeout(60)
     result = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
@@ -195,6 +196,11 @@ def axe_violations(driver: Any, serious_only: bool = True) -> list[dict[str, Any
     if serious_only:
         found = [v for v in found if v.get("impact") in SERIOUS]
     return found
+
+
+@functools.cache
+def _axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
 
 
 def describe(violations: list[dict[str, Any]]) -> str:
@@ -240,4 +246,4 @@ def sign_in(
     driver.delete_all_cookies()  # whoever was signed in before is not any more
     driver.get(base + path)
     driver.find_element(By.ID, "sso").click()
-    WebDriverWait(driver, 30).until(lambda d: d.current_url == base + path)
+    WebDriverWait(driver, 30, poll_frequency=0.1).until(lambda d: d.current_url == base + path)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 ADMIN_URL = os.environ.get(
@@ -21,9 +22,16 @@ ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("CRM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+# Dropping a database the services filled takes seconds (PostgreSQL checkpoints first):
+# it is done by one background thread while the next test goes on. Its name is unique,
+# so nothing waits for it; `finish_drops()` (session end) and interpreter exit wait.
+_dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-database")
+_drops: list[Future[None]] = []
+
+
 @contextmanager
 def fresh_postgres(name: str) -> Iterator[str]:
-    """Creates an empty database, yields its URL, drops it afterwards."""
+    """Creates an empty database, yields its URL, drops it afterwards (in the background)."""
     database = f"crm_test_{name}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -31,9 +39,25 @@ def fresh_postgres(name: str) -> Iterator[str]:
     try:
         yield make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
     finally:
+        _drops.append(_dropper.submit(_drop, admin, database))
+
+
+def _drop(admin: Engine, database: str) -> None:
+    try:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    finally:
         admin.dispose()
+
+
+def finish_drops() -> list[str]:
+    """Waits for every database drop asked so far; returns the failures' descriptions."""
+    failures = []
+    while _drops:
+        error = _drops.pop().exception()
+        if error is not None:
+            failures.append(f"{type(error).__name__}: {error}")
+    return failures
 
 
 def redis_prefix() -> str:
