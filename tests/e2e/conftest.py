@@ -1,13 +1,14 @@
 """One mesh of real processes for the whole end-to-end tier, with components A and B.
 
-The browser tests share their Chromium instances (tests/support/browser.py); they are
-quit as soon as the next test to run is not an end-to-end one.
+The mesh and the browser tests' Chromium instances (tests/support/browser.py) are
+stopped as soon as the next test to run is not an end-to-end one.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,28 +84,68 @@ class World:
         return {d["contact_id"]: d["outcome"] for d in reply.json["deliveries"]}
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    workdir: Path = tmp_path_factory.mktemp("mesh")
-    with Mesh(workdir, pressure_max=1) as mesh:
-        keys = mesh.keys
-        admin = keys.admin()
-        for component in (COMPONENT_A, COMPONENT_B):
-            body = {"id": component, "name": component.title()}
-            reply = mesh.api.call("POST", "/v1/components", admin, body)
-            assert reply.status == 201, reply.text
-        yield World(mesh, mesh.api, admin, keys.manager(COMPONENT_A), keys.manager(COMPONENT_B))
+def _start_world(stack: ExitStack, workdir: Path) -> World:
+    mesh = stack.enter_context(Mesh(workdir, pressure_max=1))
+    keys = mesh.keys
+    admin = keys.admin()
+    for component in (COMPONENT_A, COMPONENT_B):
+        body = {"id": component, "name": component.title()}
+        reply = mesh.api.call("POST", "/v1/components", admin, body)
+        assert reply.status == 201, reply.text
+    return World(mesh, mesh.api, admin, keys.manager(COMPONENT_A), keys.manager(COMPONENT_B))
+
+
+class _Worlds:
+    """The one world of the tier: started by the first test that asks, stopped (with the
+    idle browsers) when the next test to run is not an end-to-end one, so its processes
+    neither poll nor hold connections while the other tiers run."""
+
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self._world: World | None = None
+
+    def get(self, tmp_path_factory: pytest.TempPathFactory) -> World:
+        if self._world is None:
+            with ExitStack() as stack:
+                self._world = _start_world(stack, tmp_path_factory.mktemp("mesh"))
+                self._stack = stack.pop_all()
+        return self._world
+
+    def close(self) -> None:
+        stack, self._stack, self._world = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+_worlds = _Worlds()
+
+
+# Module scope: a module run after the world was stopped (tests of other tiers ran in
+# between) gets a new one instead of a stopped one.
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return _worlds.get(tmp_path_factory)
+
+
+def _in_this_tier(item: pytest.Item | None) -> bool:
+    return item is not None and item.path.parent == Path(__file__).parent
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, None, None]:
-    """Quits the idle browsers when the end-to-end tests are over (this conftest's items)."""
+    """Stops the world and quits the idle browsers when the end-to-end tests are over."""
     yield
-    if nextitem is None or nextitem.path.parent != item.path.parent:
-        browser.close_all()
+    if not _in_this_tier(nextitem):
+        try:
+            browser.close_all()
+        finally:
+            _worlds.close()
 
 
 def pytest_sessionfinish() -> None:
-    browser.close_all()  # an interrupted run
+    try:
+        browser.close_all()  # an interrupted run
+    finally:
+        _worlds.close()

@@ -120,7 +120,7 @@ def _start(width: int, height: int, mobile: bool) -> Any:
         )
     else:
         options.add_argument(f"--window-size={width},{height}")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver: Any = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     driver.crm_profile = profile  # removed by _quit
     driver.crm_window = None if mobile else (width, height)
