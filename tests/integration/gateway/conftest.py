@@ -7,7 +7,8 @@ gateway, which forwards the caller's token over gRPC.
 Each module gets a mesh of its own, unless it is marked `shared_gateway`: the
 marked modules share one mesh, started by the first of them and stopped as soon
 as the next test to run is not in such a module (so no more than one mesh of
-this directory is up at a time). Shared modules isolate their data by unique ids.
+this directory is up at a time; the marked modules run first, one after another).
+Shared modules isolate their data by unique ids.
 """
 
 from __future__ import annotations
@@ -161,6 +162,18 @@ def gateway(
         return
     with running_gateway(tmp_path_factory.mktemp("gateway")) as running:
         yield running
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Runs this directory's shared modules one after another (in their order), before its
+    other modules, so the shared mesh starts once however the files are named."""
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if here in item.path.parents]
+    mine = [items[i] for i in slots]
+    ordered = [item for item in mine if _is_shared(item)]
+    ordered += [item for item in mine if not _is_shared(item)]
+    for slot, item in zip(slots, ordered, strict=True):
+        items[slot] = item
 
 
 @pytest.hookimpl(hookwrapper=True)
