@@ -13,13 +13,17 @@
    (meshkit.disclosure.protect_summaries), then audited against the caller's earlier answers
    (its component's, colleagues share answers; its own for a caller without a component).
    A refused answer writes nothing; an allowed one records its published cells' sketches.
+5. On PostgreSQL, with a snapshot TTL (the service's CONTACTS_AGGREGATE_SNAPSHOT_SECONDS),
+   the statement's summaries come from a snapshot younger than the TTL computed under the
+   current organisation version (aggregate_snapshots); steps 2 and 4 run on every request.
+   The answer's `as_of` is when its figures were computed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -48,17 +52,15 @@ from meshkit.errors import PermissionDenied, Violations
 from meshkit.fields import FieldType
 from meshkit.identity import Principal
 from meshkit.roles import Role
-from services.contacts import organisation, repository
+from services.contacts import aggregate_snapshots, organisation, repository
 from services.contacts.aggregate_sql import (
     MISSING,
-    WORK_MEM,
     Axis,
     Plan,
     Q,
     candidates_sql,
     key_of,
     measured_sql,
-    postgres_statement,
 )
 from services.contacts.indicator_rules import MAX_DIMENSIONS
 from services.contacts.indicators_admin import Dimension, Source, dimensions, disclosure_settings
@@ -105,6 +107,7 @@ class Answer:
     p: int
     min_components: int
     query: str
+    as_of: datetime  # the figures are those of this time (a snapshot's computation)
 
 
 def format_value(value: Fraction, statistic: Statistic) -> str:
@@ -140,8 +143,14 @@ def aggregate(
     query: AggregateQuery,
     secret: str,
     retention_days: int = 365,
+    snapshot_seconds: float | None = None,
 ) -> Answer:
-    """One protected, audited aggregate (see the module's docstring)."""
+    """One protected, audited aggregate (see the module's docstring).
+
+    `snapshot_seconds`: None computes every answer afresh and keeps nothing; a number is
+    the TTL of the statement's snapshots (0: always recomputed, and stored for the refresher).
+    """
+    as_of = utcnow()
     with db.transaction() as session:
         viewer = _viewer(session, principal)
         rules = organisation.rules(session)
@@ -157,9 +166,12 @@ def aggregate(
         if session.get_bind().dialect.name == "postgresql":
             # one answer of a holder at a time: the history it is audited against is complete
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:h))"), {"h": holder})
-            session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-            session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves
-            summaries = _postgres_summaries(session, plan, query, secret)
+            if snapshot_seconds is None:
+                rows = aggregate_snapshots.run_statement(session, plan, secret)
+            else:
+                snapshot = aggregate_snapshots.summary_rows(session, plan, secret, snapshot_seconds)
+                rows, as_of = snapshot.rows, snapshot.computed_at
+            summaries = _postgres_summaries(rows, plan, query)
         else:
             summaries = _python_summaries(session, plan, query, secret, settings.k)
         assert query.statistic is not None
@@ -178,7 +190,7 @@ def aggregate(
         if refusal is not None:
             raise PermissionDenied(refusal.message)
         _record(session, holder, answer, since)
-    return _answer(table, query, settings.k, settings.p, settings.min_components, described)
+    return _answer(table, query, settings.k, settings.p, settings.min_components, described, as_of)
 
 
 def _percentile(query: AggregateQuery) -> Fraction | None:
@@ -308,13 +320,13 @@ def _exact(value: Any) -> int | Fraction:
 
 
 def _postgres_summaries(
-    session: Session, plan: Plan, query: AggregateQuery, secret: str
+    rows: Iterable[Sequence[Any]], plan: Plan, query: AggregateQuery
 ) -> dict[Key, CellSummary]:
-    statement, params = postgres_statement(plan, secret)
+    """Every cell's summary from the statement's rows (fresh, or a snapshot's JSON)."""
     n = len(plan.axes)
     cells: dict[Key, dict[str, Any]] = {}
     components: dict[Key, dict[str, tuple[int, int | Fraction]]] = {}
-    for row in session.execute(text(statement), params):
+    for row in rows:
         tag, flags = row[0], int(row[1])
         key = key_of(flags, list(row[2 : 2 + n]))
         rest = row[2 + n :]
@@ -435,7 +447,13 @@ def _record(session: Session, holder: str, answer: Sequence[Fingerprint], since:
 
 
 def _answer(
-    table: Table, query: AggregateQuery, k: int, p: int, min_components: int, described: str
+    table: Table,
+    query: AggregateQuery,
+    k: int,
+    p: int,
+    min_components: int,
+    described: str,
+    as_of: datetime,
 ) -> Answer:
     assert query.statistic is not None
     cells = []
@@ -455,4 +473,4 @@ def _answer(
                 cell.reason.value if cell.reason is not None else "",
             )
         )
-    return Answer(tuple(cells), k, p, min_components, described)
+    return Answer(tuple(cells), k, p, min_components, described, as_of)

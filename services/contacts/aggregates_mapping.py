@@ -6,6 +6,7 @@ from meshkit.disclosure import Statistic
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from services.contacts.aggregates import AggregateQuery, Answer, Scope
 from services.contacts.indicators_admin import Dimension, DisclosureSettings, Source
+from services.contacts.privacy_mapping import rfc3339
 
 _SOURCES = {
     pb.DIMENSION_SOURCE_FIELD: Source.FIELD,
@@ -85,4 +86,5 @@ def answer_message(answer: Answer) -> pb.AggregateResponse:
         ],
         rules=pb.DisclosureRules(k=answer.k, p=answer.p, min_components=answer.min_components),
         query=answer.query,
+        as_of=rfc3339(answer.as_of),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,8 +14,9 @@ from meshkit.grpc_client import open_channel
 from meshkit.grpc_server import build_server, run_until_signalled
 from meshkit.identity import Principal
 from meshkit.metrics import serve_metrics
+from meshkit.scheduling import LeaderScheduler, leader_for
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
-from services.contacts import organisation
+from services.contacts import aggregate_snapshots, organisation
 from services.contacts.clients import GrpcSuppressionList
 from services.contacts.servicer import ContactsServicer
 from services.contacts.settings import ContactsSettings
@@ -22,6 +24,8 @@ from services.contacts.settings import ContactsSettings
 SERVICE_NAME = contacts_pb2.DESCRIPTOR.services_by_name["ContactsService"].full_name
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_contacts"
+LOCK_NAME = "crm-contacts-scheduler"
+REFRESH_JOB = "aggregate-snapshots"
 
 
 class App(NamedTuple):
@@ -29,6 +33,13 @@ class App(NamedTuple):
     health: HealthServicer
     database: Database
     consent: grpc.Channel  # to consent's suppression list
+    jobs: LeaderScheduler | None = None  # the aggregate snapshots' refresher (PostgreSQL)
+
+    def stop_side_tasks(self) -> None:
+        """Stops the scheduler (its lock goes with it), then closes the database."""
+        if self.jobs is not None:
+            self.jobs.stop()
+        self.database.engine.dispose()
 
 
 def build(settings: ContactsSettings) -> App:
@@ -42,11 +53,15 @@ def build(settings: ContactsSettings) -> App:
         settings.rpc_timeout_seconds,
         settings.channel_credentials(),
     )
+    secret = settings.audit_key().hex()
+    # Snapshots and their refresher on PostgreSQL only: the embedded SQLite run computes afresh.
+    snapshots = database.engine.dialect.name == "postgresql"
     servicer = ContactsServicer(
         database,
         GrpcSuppressionList(consent),
-        settings.audit_key().hex(),
+        secret,
         settings.aggregate_audit_retention_days,
+        settings.aggregate_snapshot_seconds if snapshots else None,
     )
 
     def register(server: grpc.Server) -> None:
@@ -58,7 +73,32 @@ def build(settings: ContactsSettings) -> App:
     server, health = build_server(
         verifier, [(SERVICE_NAME, register)], settings.max_workers, principal_check=check
     )
-    return App(server, health, database, consent)
+    return App(
+        server, health, database, consent, _jobs(settings, database, secret) if snapshots else None
+    )
+
+
+def _jobs(settings: ContactsSettings, database: Database, secret: str) -> LeaderScheduler:
+    """The leader-only refresher of the aggregate snapshots (started with the server)."""
+    runner = LeaderScheduler(
+        leader_for(database.engine, LOCK_NAME), sync_seconds=settings.scheduler_sync_seconds
+    )
+
+    def refresh() -> None:
+        aggregate_snapshots.refresh(
+            database,
+            secret,
+            settings.aggregate_snapshot_seconds,
+            settings.aggregate_refresh_budget_seconds,
+        )
+
+    runner.add_periodic(
+        refresh,
+        job_id=REFRESH_JOB,
+        seconds=settings.aggregate_refresh_seconds,
+        misfire_grace_seconds=max(1, int(settings.aggregate_refresh_seconds)),
+    )
+    return runner
 
 
 def apply_migrations(database: Database) -> None:
@@ -69,16 +109,20 @@ def apply_migrations(database: Database) -> None:
 def main() -> None:
     """`crm serve contacts`: migrate if configured, then serve until SIGTERM/SIGINT."""
     settings = ContactsSettings()  # type: ignore[call-arg]  # fields come from the environment
+    # APScheduler logs every run of the jobs; keep its warnings and errors only.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     app = build(settings)
     if settings.auto_migrate:
         apply_migrations(app.database)
     serve_metrics(settings.metrics_listen)
+    if app.jobs is not None:
+        app.jobs.start()
     run_until_signalled(
         app.server,
         app.health,
         settings.listen,
         settings.grace_seconds,
-        on_stop=app.database.engine.dispose,
+        on_stop=app.stop_side_tasks,
         credentials=settings.server_credentials(),
     )
     app.consent.close()

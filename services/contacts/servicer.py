@@ -32,11 +32,13 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         suppression: SuppressionList,
         audit_secret: str = "",
         audit_retention_days: int = 365,
+        snapshot_seconds: float | None = None,
     ):
         self._db = db
         self._suppression = suppression  # consent's list, checked by every import
         self._audit_secret = audit_secret  # keys the aggregate auditor's contact hashes
         self._audit_retention_days = audit_retention_days
+        self._snapshot_seconds = snapshot_seconds  # the aggregate snapshots' TTL (None: none)
 
     # --- Organisation tree -------------------------------------------------------------
 
@@ -330,6 +332,7 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             agg_mapping.query_of(request),
             self._audit_secret,
             self._audit_retention_days,
+            self._snapshot_seconds,
         )
         return agg_mapping.answer_message(answer)
 

@@ -44,6 +44,30 @@ class ContactsSettings(ServiceSettings, MetricsSettings):
         "(the differencing protection lasts as long as this history).",
     )
 
+    aggregate_snapshot_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds an aggregate's pre-computed summaries (PostgreSQL) answer the same "
+        "question again, unless the tree or a field policy changed; 0: always recomputed.",
+    )
+    aggregate_refresh_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How often the leader recomputes the aggregate snapshots asked in the last "
+        "week that are older than half their TTL (and drops those unasked for a week).",
+    )
+    aggregate_refresh_budget_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Time one refresh run may spend; the snapshots left wait for the next run.",
+    )
+    scheduler_sync_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often each replica takes or checks the leader lock of contacts' jobs "
+        "(only the leader runs them).",
+    )
+
     def audit_key(self) -> bytes:
         """The auditor's key: the configured secret, else one derived from the service key."""
         if self.audit_secret is not None and self.audit_secret.get_secret_value():

@@ -132,6 +132,7 @@ def indicators_of(reply: pb.AggregateResponse, dimensions: list[str]) -> Indicat
             k=reply.rules.k, p=reply.rules.p, min_components=reply.rules.min_components
         ),
         query=reply.query,
+        as_of=reply.as_of or None,
     )
 
 
@@ -143,7 +144,7 @@ def safe_cell(text: str) -> str:
 def csv_text(table: Indicators, dimensions: list[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*dimensions, "statistic", "published", "reason"])
+    writer.writerow([*dimensions, "statistic", "published", "reason", "as_of"])
     for cell in table.cells:
         coordinates = [ALL if c.total else safe_cell(c.value) for c in cell.coordinates]
         writer.writerow(
@@ -152,6 +153,7 @@ def csv_text(table: Indicators, dimensions: list[str]) -> str:
                 cell.value or "",
                 "true" if cell.published else "false",
                 cell.reason or "",
+                table.as_of or "",
             ]
         )
     return out.getvalue()

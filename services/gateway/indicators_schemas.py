@@ -97,6 +97,11 @@ class Indicators(BaseModel):
     )
     rules: DisclosureRules
     query: str = Field(description="How the query auditor names this query in a refusal.")
+    as_of: str | None = Field(
+        None,
+        description="RFC 3339: the figures are those of this time (pre-computed summaries "
+        "are at most CONTACTS_AGGREGATE_SNAPSHOT_SECONDS old).",
+    )
 
 
 class DimensionBody(BaseModel):

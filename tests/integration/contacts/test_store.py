@@ -42,7 +42,7 @@ def test_migrations_are_idempotent_and_match_the_models(database):
     apply_migrations(database)
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        assert context.get_current_revision() == "0004"
+        assert context.get_current_revision() == "0005"
         differences = [
             d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table"
         ]

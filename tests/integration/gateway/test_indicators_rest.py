@@ -42,7 +42,7 @@ def test_json_and_csv_give_the_same_table(seeded: Gateway) -> None:
     assert as_csv.headers["Content-Type"].startswith("text/csv")
     assert "attachment; filename=" in as_csv.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(as_csv.body.decode("utf-8"))))
-    assert rows[0] == ["sector", "year", "statistic", "published", "reason"]
+    assert rows[0] == ["sector", "year", "statistic", "published", "reason", "as_of"]
     assert len(rows) == len(table["cells"]) + 1
     for row, cell in zip(rows[1:], table["cells"], strict=True):
         coordinates = [
@@ -54,6 +54,7 @@ def test_json_and_csv_give_the_same_table(seeded: Gateway) -> None:
             cell.get("value", ""),
             "true" if cell["published"] else "false",
             cell.get("reason", ""),
+            table["as_of"],
         ]
     # the sector value that starts with "=" is defused in CSV, and only there
     assert any(r[0].startswith("'=") for r in rows[1:])

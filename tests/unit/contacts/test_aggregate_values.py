@@ -92,7 +92,7 @@ def test_csv_defuses_formulas_and_quotes_by_rfc_4180() -> None:
     text = csv_text(_table(values), ["sector"])
     assert text.endswith("\r\n")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["sector", "statistic", "published", "reason"]
+    assert rows[0] == ["sector", "statistic", "published", "reason", "as_of"]
     assert [r[0] for r in rows[1:-1]] == [
         '\'=HYPERLINK("http://x")',
         "'+1",
@@ -101,8 +101,8 @@ def test_csv_defuses_formulas_and_quotes_by_rfc_4180() -> None:
         'a "b", c',
         "plain",
     ]
-    assert rows[1][1:] == ["-12.5", "true", ""]  # a figure is a number, never prefixed
-    assert rows[-1] == [ALL, "", "false", "complementary"]
+    assert rows[1][1:] == ["-12.5", "true", "", ""]  # a figure is a number, never prefixed
+    assert rows[-1] == [ALL, "", "false", "complementary", ""]
     assert '"a ""b"", c"' in text
 
 

@@ -1246,8 +1246,11 @@ class AggregateResponse(_message.Message):
     CELLS_FIELD_NUMBER: _builtins.int
     RULES_FIELD_NUMBER: _builtins.int
     QUERY_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """how the auditor names this query in a later refusal"""
+    as_of: _builtins.str
+    """RFC 3339: the figures are those of this time"""
     @_builtins.property
     def cells(self) -> _containers.RepeatedCompositeFieldContainer[Global___AggregateCell]:
         """Interior cells first, then the totals; the grand total is always there."""
@@ -1262,10 +1265,11 @@ class AggregateResponse(_message.Message):
         cells: _abc.Iterable[Global___AggregateCell] | None = ...,
         rules: Global___DisclosureRules | None = ...,
         query: _builtins.str = ...,
+        as_of: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cells", b"cells", "query", b"query", "rules", b"rules"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "cells", b"cells", "query", b"query", "rules", b"rules"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
