@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert, select, text, update
 from meshkit.db import Database, make_engine
 from meshkit.disclosure import Statistic
 from meshkit.errors import PermissionDenied
+from protos.crm.contacts.v1 import contacts_pb2 as pb
 from services.contacts import aggregate_snapshots
 from services.contacts.aggregate_snapshots import SnapshotRow, refresh
 from services.contacts.aggregates import AggregateQuery, Answer, Scope, aggregate
@@ -27,6 +28,7 @@ from tests.integration.contacts.aggregate_world import (
     principal,
     random_world,
 )
+from tests.integration.contacts.harness import ContactsServer
 from tests.support.stores import fresh_postgres
 
 HOUR = 3600.0
@@ -268,3 +270,26 @@ def test_the_snapshot_table_holds_no_contact_id_nor_private_value(db: Database, 
         assert contact_id.replace("-", "") not in dumped
     assert "MARKER-7f3a" not in dumped and "987654321" not in dumped
     assert SECRET not in dumped
+
+
+def test_the_served_service_answers_from_its_snapshot_with_as_of(server: ContactsServer) -> None:
+    """`crm serve contacts` on PostgreSQL: snapshots on by default (300 s), `as_of` sent."""
+    db = Database(server.engine)
+    load(db, random_world(22, contacts=150))
+    request = pb.AggregateRequest(
+        measure="*.taxe",
+        statistic=pb.STATISTIC_SUM,
+        dimensions=["sector"],
+        scope=pb.AGGREGATE_SCOPE_GROUPING,
+    )
+    token = server.keys.issuer.mint("analyst@droit", component="droit", roles=["viewer"])
+    first = server.call("Aggregate", request, token)
+    raise_every_tax(db, 1000)
+    second = server.call("Aggregate", request, token)
+    assert list(second.cells) == list(first.cells)
+    assert second.as_of == first.as_of
+    as_of = datetime.fromisoformat(first.as_of.replace("Z", "+00:00"))
+    assert as_of.tzinfo is not None and first.as_of.endswith("Z")
+    assert server.count("aggregate_snapshots") == 1
+    log = server.log_file.read_text()
+    assert "Traceback" not in log
