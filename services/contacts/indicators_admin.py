@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from meshkit import page_tokens
 from meshkit.db import Database
 from meshkit.errors import NotFound, Violations
 from meshkit.fields import FieldType
@@ -23,6 +24,9 @@ from meshkit.identity import Principal
 from services.contacts import repository
 from services.contacts.indicator_rules import DIMENSION_ID, K_RANGE, MIN_COMPONENTS_RANGE, P_RANGE
 from services.contacts.models import AggregateDimensionRow, DisclosureRulesRow, utcnow
+from services.contacts.validation import page_size
+
+DIMENSIONS_LIST = "dimensions"
 
 MAX_DIMENSIONS = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -129,10 +133,24 @@ def dimensions(session: Session) -> dict[str, Dimension]:
     }
 
 
-def list_dimensions(db: Database, principal: Principal) -> list[Dimension]:
-    """Every dimension by id (any signed-in caller)."""
+def list_dimensions(
+    db: Database, principal: Principal, requested_size: int = 0, page_token: str = ""
+) -> tuple[list[Dimension], str]:
+    """One page of the dimensions by id (any signed-in caller), and the next page's token."""
+    size = page_size(requested_size)
+    after = page_tokens.after_str(page_token, DIMENSIONS_LIST)
     with db.transaction() as session:
-        return list(dimensions(session).values())
+        query = select(AggregateDimensionRow).order_by(AggregateDimensionRow.id).limit(size + 1)
+        if after is not None:
+            query = query.where(AggregateDimensionRow.id > after)
+        rows = list(session.scalars(query))
+    listed = [
+        Dimension(row.id, row.label_fr, row.label_en, Source(row.source), row.field or "")
+        for row in rows[:size]
+    ]
+    if len(rows) <= size:
+        return listed, ""
+    return listed, page_tokens.encode(DIMENSIONS_LIST, (rows[size - 1].id,))
 
 
 def delete_dimension(db: Database, principal: Principal, dimension_id: str) -> None:

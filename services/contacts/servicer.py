@@ -298,9 +298,12 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     def ListDimensions(
         self, request: pb.ListDimensionsRequest, context: grpc.ServicerContext
     ) -> pb.ListDimensionsResponse:
-        listed = indicators_admin.list_dimensions(self._db, current_principal())
+        listed, next_token = indicators_admin.list_dimensions(
+            self._db, current_principal(), request.page_size, request.page_token
+        )
         return pb.ListDimensionsResponse(
-            dimensions=[agg_mapping.dimension_message(d) for d in listed]
+            dimensions=[agg_mapping.dimension_message(d) for d in listed],
+            next_page_token=next_token,
         )
 
     def DeleteDimension(

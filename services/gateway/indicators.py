@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2 as pb
-from services.gateway import inputs
+from services.gateway import inputs, paging, schemas
 from services.gateway.api import ANY_ROLE, JSON, Access, Reply, Routes, json_response
 from services.gateway.clients import upstream
 from services.gateway.indicators_schemas import (
@@ -176,12 +176,18 @@ def csv_response(table: Indicators, query: IndicatorsQuery) -> Response:
     summary="The dimensions indicators may be grouped by.",
     access=Access.SIGNED_IN,
     role=ANY_ROLE,
-    replies=(Reply(200, "Every dimension, by id.", DimensionList),),
+    query=schemas.Page,
+    replies=(Reply(200, "One page of the dimensions, by id.", DimensionList),),
 )
-def list_dimensions() -> DimensionList:
+def list_dimensions(query: schemas.Page) -> Response:
     """GET /v1/indicators/dimensions."""
-    reply = upstream().contacts.ListDimensions(pb.ListDimensionsRequest())
-    return DimensionList(dimensions=[_dimension(d) for d in reply.dimensions])
+    reply = upstream().contacts.ListDimensions(
+        pb.ListDimensionsRequest(page_size=query.page_size, page_token=query.page_token)
+    )
+    listed = DimensionList(
+        dimensions=[_dimension(d) for d in reply.dimensions], next_page_token=reply.next_page_token
+    )
+    return paging.page(listed, listed.next_page_token)
 
 
 @routes.route(

@@ -136,6 +136,7 @@ class Dimension(BaseModel):
 
 class DimensionList(BaseModel):
     dimensions: list[Dimension]
+    next_page_token: str = Field(description="Empty on the last page.")
 
 
 class DisclosureRulesBody(BaseModel):

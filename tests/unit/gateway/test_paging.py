@@ -58,6 +58,7 @@ DOCUMENTS = {
     "/v1/contacts/<contact_id>/consent",
     "/v1/contacts/<contact_id>/export",
     "/v1/organisation",
+    "/v1/indicators",  # one protected table: its cells are bounded by the dimensions asked
     "/v1/pressure-policy",
     "/v1/privacy-requests/<request_id>",
     "/consent/receipt-keys",
