@@ -244,13 +244,13 @@ def person_figures(
         _distribution(person, MESSAGES_PER_MONTH, in_month)
     for per_week in weeks.values():
         _distribution(person, MESSAGES_PER_WEEK, per_week)
-    for mail in held:
-        if month_of(mail.at) != month:
+    for hold in held:
+        if month_of(hold.at) != month:
             continue
-        if mail.deferred:
-            person.count(DEFERRALS, mail.component, mail.purpose, ALL, 1)
-        if not mail.rule.startswith("quiet:"):
-            person.reached(AT_CAP, mail.component, mail.purpose)
+        if hold.deferred:
+            person.count(DEFERRALS, hold.component, hold.purpose, ALL, 1)
+        if not hold.rule.startswith("quiet:"):
+            person.reached(AT_CAP, hold.component, hold.purpose)
     for response in responses:
         person.reached(RESPONSE_SERIES[response.kind], response.component, response.purpose)
     return person
@@ -457,7 +457,9 @@ def _lock_month(session: Session, month: str) -> None:
         .values(month=month, computed_at=None, dirty=True)
         .on_conflict_do_nothing(index_elements=["month"])
     )
-    session.execute(select(PressureMonth.month).where(PressureMonth.month == month).with_for_update())
+    session.execute(
+        select(PressureMonth.month).where(PressureMonth.month == month).with_for_update()
+    )
 
 
 def mark_dirty(session: Session, months: Iterable[str]) -> None:
@@ -534,9 +536,10 @@ def attribute(
         select(ContactAlias.survivor_id).where(ContactAlias.merged_id == contact_id)
     )
     person = survivor or contact_id
-    ids = [person, *session.scalars(
-        select(ContactAlias.merged_id).where(ContactAlias.survivor_id == person)
-    )]
+    ids = [
+        person,
+        *session.scalars(select(ContactAlias.merged_id).where(ContactAlias.survivor_id == person)),
+    ]
     moment = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
     last = session.execute(
         select(Campaign.owner_component, Campaign.purpose)
@@ -686,4 +689,3 @@ class PressureRollups:
 
 def computed_at(session: Session, month: str) -> datetime | None:
     return session.scalar(select(PressureMonth.computed_at).where(PressureMonth.month == month))
-

@@ -1,0 +1,181 @@
+"""Which figures of the pressure dashboard may be published: contacts' disclosure rules.
+
+Input: the month's pre-aggregated cells (pressure_rollup.py): per series, component,
+purpose and bucket, the figure (units), the distinct contacts behind it, the largest part
+of one contact and, for a figure that adds several components, what each component
+brings. Output: each figure published with its value, or suppressed with a reason. Plain
+Python, no I/O. docs/pressure-dashboard.md explains the choices; in short:
+
+1. Primary rules, per figure: at least `k` contacts; one contact never above `p`% of the
+   figure. A figure that adds several components (component "" in the grouping's view)
+   also needs `min_components` contributing components (2) and no component above `p`%
+   (of its contacts, and of its units). A figure about one component (its own figures,
+   whether in its own view or in the grouping's) gets the k rule and the contact
+   dominance only: it is about one component, and that component's staff may see it.
+2. Complementary suppression, per series, over the table whose dimensions are
+   (component, purpose[, bucket]) with every margin ("" = None): no hidden figure is
+   left alone in a line (a margin and the figures it adds), the hidden figures of a line
+   with a published margin together pass the primary rules, and an exact rank test (the
+   contacts service's secondary suppression, shared) proves that no hidden figure follows
+   from the published ones. A margin here (contacts over several purposes, say) is not
+   the sum of its cells, since one person can be in several: treating it as one is the
+   cautious side.
+3. A combination with no contact at all is absent from the table: zero is nobody's figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+try:  # the shared disclosure core (issue 11), once contacts' modules have moved there
+    from meshkit.disclosure.secondary import complete  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - until then, contacts' own module
+    from services.contacts.disclosure_secondary import complete  # type: ignore[no-redef,unused-ignore]
+
+from services.campaigns.pressure_rollup import DISTRIBUTIONS, SERIES
+
+Key = tuple[str | None, ...]
+
+
+class Reason(StrEnum):
+    TOO_FEW_CONTACTS = "too_few_contacts"
+    TOO_FEW_COMPONENTS = "too_few_components"
+    DOMINATED = "dominated"
+    COMPLEMENTARY = "complementary"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Contacts' disclosure rules (GetDisclosureRules); these defaults until it answers."""
+
+    k: int = 5
+    p: int = 80
+    min_components: int = 2
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One pre-aggregated figure: what the rules need to know of it, and no one in it."""
+
+    units: int
+    contacts: int
+    top_units: int
+    components: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # units, contacts
+
+
+@dataclass(frozen=True)
+class Figure:
+    series: str
+    component: str  # "" : every component together
+    purpose: str  # "" : every purpose together
+    bucket: str  # "" : not a distribution's bucket
+    value: int | None  # None when suppressed
+    reason: Reason | None  # None when published
+
+    @property
+    def published(self) -> bool:
+        return self.reason is None
+
+
+CellKey = tuple[str, str, str, str]  # series, component, purpose, bucket ('' = all / none)
+
+
+def _dominated(part: int, whole: int, p: int) -> bool:
+    return whole > 0 and part * 100 > p * whole
+
+
+def primary_reason(summary: Summary, several: bool, rules: Rules) -> Reason | None:
+    """The primary rules for one figure (or the union of hidden ones); None: publishable."""
+    if summary.contacts < rules.k:
+        return Reason.TOO_FEW_CONTACTS
+    if several:
+        if len(summary.components) < rules.min_components:
+            return Reason.TOO_FEW_COMPONENTS
+        if any(
+            _dominated(contacts, summary.contacts, rules.p)
+            or _dominated(units, summary.units, rules.p)
+            for units, contacts in summary.components.values()
+        ):
+            return Reason.DOMINATED
+    if _dominated(1, summary.contacts, rules.p) or _dominated(
+        summary.top_units, summary.units, rules.p
+    ):
+        return Reason.DOMINATED
+    return None
+
+
+def _union(summaries: Sequence[Summary]) -> Summary:
+    """What the hidden figures of a line add up to (an upper bound of their contacts)."""
+    components: dict[str, tuple[int, int]] = {}
+    for s in summaries:
+        for name, (units, contacts) in s.components.items():
+            before = components.get(name, (0, 0))
+            components[name] = (before[0] + units, before[1] + contacts)
+    return Summary(
+        sum(s.units for s in summaries),
+        sum(s.contacts for s in summaries),
+        max((s.top_units for s in summaries), default=0),
+        components,
+    )
+
+
+def protect(
+    cells: Mapping[CellKey, Summary], rules: Rules, component: str | None = None
+) -> list[Figure]:
+    """The month's figures for the grouping (component None) or one component's view.
+
+    In one component's view only that component's figures are there; for the grouping,
+    every component's and every total.
+    """
+    figures: list[Figure] = []
+    for series in SERIES:
+        figures.extend(_protect_series(series, cells, rules, component))
+    return figures
+
+
+def _protect_series(
+    series: str, cells: Mapping[CellKey, Summary], rules: Rules, component: str | None
+) -> list[Figure]:
+    distribution = series in DISTRIBUTIONS
+    table: dict[Key, tuple[CellKey, Summary]] = {}
+    for cell_key, summary in cells.items():
+        s, c, p, b = cell_key
+        if s != series or (component is not None and c != component):
+            continue
+        coordinates: list[str | None] = [] if component is not None else [c or None]
+        coordinates.append(p or None)
+        if distribution:
+            coordinates.append(b or None)
+        table[tuple(coordinates)] = (cell_key, summary)
+    if not table:
+        return []
+
+    def several(key: Key) -> bool:
+        return component is None and key[0] is None
+
+    suppressed: dict[Key, Reason] = {}
+    for key, (_, summary) in table.items():
+        reason = primary_reason(summary, several(key), rules)
+        if reason is not None:
+            suppressed[key] = reason
+
+    def size(key: Key) -> int:
+        return table[key][1].contacts
+
+    def publishable(hidden: Sequence[Key]) -> bool:
+        union = _union([table[k][1] for k in hidden])
+        spread = component is None and (
+            any(k[0] is None for k in hidden) or len({k[0] for k in hidden}) > 1
+        )
+        return primary_reason(union, spread, rules) is None
+
+    for key in complete(list(table), set(suppressed), size, publishable):
+        suppressed[key] = Reason.COMPLEMENTARY
+    found = []
+    for key, ((s, c, p, b), summary) in sorted(table.items(), key=lambda e: e[1][0]):
+        reason = suppressed.get(key)
+        value = None if reason is not None else summary.units
+        found.append(Figure(s, c, p, b, value, reason))
+    return found
