@@ -34,7 +34,7 @@ try:  # the shared disclosure core (issue 11), once contacts' modules have moved
 except ImportError:  # pragma: no cover - until then, contacts' own module
     from services.contacts.disclosure_secondary import complete  # type: ignore[no-redef,unused-ignore]
 
-from services.campaigns.pressure_rollup import DISTRIBUTIONS, SERIES
+from services.campaigns.pressure_rollup import ALL, DISTRIBUTIONS, SERIES
 
 Key = tuple[str | None, ...]
 
@@ -148,6 +148,13 @@ def _protect_series(
         coordinates.append(p or None)
         if distribution:
             coordinates.append(b or None)
+        if c != ALL:  # a figure of one component: all of it is that component's
+            summary = Summary(
+                summary.units,
+                summary.contacts,
+                summary.top_units,
+                {c: (summary.units, summary.contacts)},
+            )
         table[tuple(coordinates)] = (cell_key, summary)
     if not table:
         return []
