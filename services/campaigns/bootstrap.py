@@ -328,6 +328,7 @@ def _plan_pressure_jobs(
         seconds=settings.pressure_rollup_seconds,
         misfire_grace_seconds=max(1, int(settings.pressure_rollup_seconds)),
     )
+
     def report() -> None:
         reports.run()
 

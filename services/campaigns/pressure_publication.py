@@ -9,23 +9,26 @@ Python, no I/O. docs/pressure-dashboard.md explains the choices; in short:
 1. Primary rules, per figure: at least `k` contacts; one contact never above `p`% of the
    figure. A figure that adds several components (component "" in the grouping's view)
    also needs `min_components` contributing components (2) and no component above `p`%
-   (of its contacts, and of its units). A figure about one component (its own figures,
-   whether in its own view or in the grouping's) gets the k rule and the contact
-   dominance only: it is about one component, and that component's staff may see it.
-2. Complementary suppression, per series, over the table whose dimensions are
-   (component, purpose[, bucket]) with every margin ("" = None): no hidden figure is
-   left alone in a line (a margin and the figures it adds), the hidden figures of a line
-   with a published margin together pass the primary rules, and an exact rank test (the
-   contacts service's secondary suppression, shared) proves that no hidden figure follows
-   from the published ones. A margin here (contacts over several purposes, say) is not
-   the sum of its cells, since one person can be in several: treating it as one is the
-   cautious side.
+   of the messages sent to the people behind it (a person mailed by two components is
+   one of each one's contacts: the messages say who weighs). A figure about one
+   component (its own figures, whether in its own view or in the grouping's) gets the k
+   rule and the contact dominance only: it is about one component, and that
+   component's staff may see it.
+2. Complementary suppression, per series, over the component x purpose table with its
+   margins ("" = None): no hidden figure is left alone in a line (a margin and the
+   figures it adds), the hidden figures of a line with a published margin together pass
+   the primary rules, and an exact rank test (the contacts service's secondary
+   suppression, shared) proves that no hidden figure follows from the published ones. A
+   margin here (contacts over several purposes, say) is not the sum of its cells, since
+   one person can be in several: treating it as one is the cautious side. A
+   distribution's buckets do add up to its total: each (component, purpose) distribution
+   is also a line of its own (see `_complete_distribution`).
 3. A combination with no contact at all is absent from the table: zero is nobody's figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -62,7 +65,9 @@ class Summary:
     units: int
     contacts: int
     top_units: int
-    components: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # units, contacts
+    # a figure of several components: what each one brings (messages sent to the people
+    # behind the figure, contacts of its own among them)
+    components: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,13 +96,14 @@ def primary_reason(summary: Summary, several: bool, rules: Rules) -> Reason | No
     if summary.contacts < rules.k:
         return Reason.TOO_FEW_CONTACTS
     if several:
-        if len(summary.components) < rules.min_components:
-            return Reason.TOO_FEW_COMPONENTS
-        if any(
-            _dominated(contacts, summary.contacts, rules.p)
-            or _dominated(units, summary.units, rules.p)
-            for units, contacts in summary.components.values()
+        if sum(1 for _, contacts in summary.components.values() if contacts) < (
+            rules.min_components
         ):
+            return Reason.TOO_FEW_COMPONENTS
+        # a person mailed by several components is in each one's contacts: a component's
+        # share is the messages it sent to the people behind the figure
+        sent = sum(units for units, _ in summary.components.values())
+        if any(_dominated(units, sent, rules.p) for units, _ in summary.components.values()):
             return Reason.DOMINATED
     if _dominated(1, summary.contacts, rules.p) or _dominated(
         summary.top_units, summary.units, rules.p
@@ -178,11 +184,55 @@ def _protect_series(
         )
         return primary_reason(union, spread, rules) is None
 
-    for key in complete(list(table), set(suppressed), size, publishable):
-        suppressed[key] = Reason.COMPLEMENTARY
+    if not distribution:
+        for key in complete(list(table), set(suppressed), size, publishable):
+            suppressed[key] = Reason.COMPLEMENTARY
+    else:
+        _complete_distribution(table, suppressed, size, publishable)
     found = []
     for key, ((s, c, p, b), summary) in sorted(table.items(), key=lambda e: e[1][0]):
         reason = suppressed.get(key)
         value = None if reason is not None else summary.units
         found.append(Figure(s, c, p, b, value, reason))
     return found
+
+
+def _complete_distribution(
+    table: Mapping[Key, tuple[CellKey, Summary]],
+    suppressed: dict[Key, Reason],
+    size: Callable[[Key], int],
+    publishable: Callable[[Sequence[Key]], bool],
+) -> None:
+    """Complementary suppression of a distribution, along the relations that hold.
+
+    A distribution's buckets add up to its total, so each (component, purpose) is one
+    line: its buckets and its total. Across components or purposes the figures do not
+    add up (a person's bucket for the grouping is not the sum of their buckets for each
+    component), so the totals alone form the component x purpose table, as for the other
+    series. The two are completed in turn until neither hides more: each bucket appears
+    in its own line only, so together they let no hidden figure be solved for.
+    """
+    # each step sees its own keys: the totals as (component, purpose), a line as (bucket,)
+    totals = {k[:-1]: k for k in table if k[-1] is None}
+    lines: dict[Key, dict[Key, Key]] = {}
+    for key in table:
+        lines.setdefault(key[:-1], {})[key[-1:]] = key
+
+    def step(keys: Mapping[Key, Key]) -> None:
+        hidden = {short for short, full in keys.items() if full in suppressed}
+        chosen = complete(
+            list(keys),
+            hidden,
+            lambda short: size(keys[short]),
+            lambda shorts: publishable([keys[k] for k in shorts]),
+        )
+        for short in chosen:
+            suppressed[keys[short]] = Reason.COMPLEMENTARY
+
+    while True:
+        before = len(suppressed)
+        step(totals)
+        for keys in lines.values():
+            step(keys)
+        if len(suppressed) == before:
+            return

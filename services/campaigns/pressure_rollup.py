@@ -171,13 +171,15 @@ class _Person:
                 shares = self.by_component.setdefault(key, {})
                 shares[component] = shares.get(component, 0) + units
 
-    def reached(self, series: str, component: str, purpose: str) -> None:
-        """A contact counted once per cell, whatever how many rows brought it there."""
+    def reached(self, series: str, component: str, purpose: str, messages: int = 1) -> None:
+        """A contact counted once per cell, whatever how many rows brought it there; each
+        component's share of a figure of several is the messages it sent them."""
         for c, p in _projections(component, purpose):
             key = (series, c, p, ALL)
             self.units[key] = 1
             if c == ALL:
-                self.by_component.setdefault(key, {})[component] = 1
+                shares = self.by_component.setdefault(key, {})
+                shares[component] = shares.get(component, 0) + messages
 
 
 class MonthFigures:
@@ -239,8 +241,8 @@ def person_figures(
             per_week = weeks.setdefault(week, {})
             per_week[pair] = per_week.get(pair, 0) + 1
     if in_month:
-        for pair in in_month:
-            person.reached(CONTACTS_REACHED, *pair)
+        for pair, n in in_month.items():
+            person.reached(CONTACTS_REACHED, *pair, messages=n)
         _distribution(person, MESSAGES_PER_MONTH, in_month)
     for per_week in weeks.values():
         _distribution(person, MESSAGES_PER_WEEK, per_week)
@@ -259,19 +261,20 @@ def person_figures(
 def _distribution(person: _Person, series: str, counts: dict[tuple[str, str], int]) -> None:
     """One contact (or contact-week) per projection, in the bucket of its message count."""
     totals: dict[tuple[str, str], int] = {}
-    components: dict[tuple[str, str], set[str]] = {}
+    components: dict[tuple[str, str], dict[str, int]] = {}
     for (component, purpose), n in counts.items():
         for projection in _projections(component, purpose):
             totals[projection] = totals.get(projection, 0) + n
-            components.setdefault(projection, set()).add(component)
+            sent = components.setdefault(projection, {})
+            sent[component] = sent.get(component, 0) + n
     for (c, p), n in totals.items():
         for bucket in (bucket_of(n), ALL):
             key = (series, c, p, bucket)
             person.units[key] = person.units.get(key, 0) + 1
             if c == ALL:
                 shares = person.by_component.setdefault(key, {})
-                for component in components[(c, p)]:
-                    shares[component] = shares.get(component, 0) + 1
+                for component, messages in components[(c, p)].items():
+                    shares[component] = shares.get(component, 0) + messages
 
 
 # --- Reading the ledger ----------------------------------------------------------------------
@@ -543,6 +546,7 @@ def attribute(
     moment = func.coalesce(Delivery.sent_at, Delivery.send_started_at)
     last = session.execute(
         select(Campaign.owner_component, Campaign.purpose)
+        .select_from(Delivery)
         .join(Campaign, Campaign.id == Delivery.campaign_id)
         .where(
             Delivery.contact_id.in_(ids),

@@ -30,26 +30,29 @@ down_revision: str | Sequence[str] | None = "0010"
 branch_labels = None
 depends_on = None
 
-_CELL = [
-    sa.Column("month", sa.String(7), primary_key=True),
-    sa.Column("series", sa.String(32), primary_key=True),
-    sa.Column("component", sa.String(64), primary_key=True),
-    sa.Column("purpose", sa.String(64), primary_key=True),
-    sa.Column("bucket", sa.String(8), primary_key=True),
-]
+
+def _cell() -> list[sa.Column[str]]:
+    """The key of a figure: month, series, component, purpose, bucket ('' = all / none)."""
+    return [
+        sa.Column("month", sa.String(7), primary_key=True),
+        sa.Column("series", sa.String(32), primary_key=True),
+        sa.Column("component", sa.String(64), primary_key=True),
+        sa.Column("purpose", sa.String(64), primary_key=True),
+        sa.Column("bucket", sa.String(8), primary_key=True),
+    ]
 
 
 def upgrade() -> None:
     op.create_table(
         "campaigns_pressure_cells",
-        *[c.copy() for c in _CELL],
+        *_cell(),
         sa.Column("units", sa.BigInteger(), nullable=False),
         sa.Column("contacts", sa.BigInteger(), nullable=False),
         sa.Column("top_units", sa.BigInteger(), nullable=False),
     )
     op.create_table(
         "campaigns_pressure_cell_components",
-        *[c.copy() for c in _CELL],
+        *_cell(),
         sa.Column("contributor", sa.String(64), primary_key=True),
         sa.Column("units", sa.BigInteger(), nullable=False),
         sa.Column("contacts", sa.BigInteger(), nullable=False),
