@@ -385,13 +385,25 @@ def _utc(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def compute_month(session: Session, month: str) -> MonthFigures:
-    """The month's cells, from the ledger and the attributed responses (read only)."""
+def compute_month(session: Session, month: str, in_database: bool | None = None) -> MonthFigures:
+    """The month's cells, from the ledger and the attributed responses (read only).
+
+    On PostgreSQL (`in_database` None) the sends' figures are computed by the database
+    (pressure_rollup_sql.py), the held-back mails and responses (a few percent of the
+    rows) person by person here; elsewhere (SQLite), everything here.
+    """
+    if in_database is None:
+        in_database = session.get_bind().dialect.name == "postgresql"
     figures = MonthFigures()
     start, end = month_bounds(month)
     week_start, week_end = weeks_span(month)
+    sent_rows = (
+        iter(())
+        if in_database
+        else _by_person(_sent_rows(session, min(start, week_start), max(end, week_end)))
+    )
     streams = (
-        _by_person(_sent_rows(session, min(start, week_start), max(end, week_end))),
+        sent_rows,
         _by_person(_held_rows(session, start, end)),
         _by_person(_response_rows(session, month)),
     )
@@ -404,7 +416,33 @@ def compute_month(session: Session, month: str) -> MonthFigures:
                 [Response(k, c, p or "") for k, c, p in responses],
             )
         )
+    if in_database:
+        _add_sends(figures, month, (start, end), (week_start, week_end), session)
     return figures
+
+
+def _add_sends(
+    figures: MonthFigures,
+    month: str,
+    bounds: tuple[datetime, datetime],
+    span: tuple[datetime, datetime],
+    session: Session,
+) -> None:
+    from services.campaigns.pressure_rollup_sql import SERIES_OF, sends_figures
+
+    cells, contributors = sends_figures(session, month, bounds, span)
+    for kind, component, purpose, bucket, units, contacts, top in cells:
+        keys = [(SERIES_OF[kind], component, purpose, bucket)]
+        if kind == "M" and bucket == ALL:
+            keys.append((CONTACTS_REACHED, component, purpose, ALL))
+        for key in keys:
+            figures.cells[key] = _Cell(int(units), int(contacts), int(top))
+    for kind, purpose, bucket, contributor, units, contacts in contributors:
+        keys = [(SERIES_OF[kind], ALL, purpose, bucket)]
+        if kind == "M" and bucket == ALL:
+            keys.append((CONTACTS_REACHED, ALL, purpose, ALL))
+        for key in keys:
+            figures.cells[key].components[contributor] = [int(units), int(contacts)]
 
 
 def store_month(session: Session, month: str, figures: MonthFigures, now: datetime) -> None:
