@@ -145,7 +145,7 @@ def dashboard_to_proto(found: Dashboard) -> pb.PressureDashboard:
         month=found.month,
         component=found.component,
         k=found.rules.k,
-        p=found.rules.p,
+        p=int(found.rules.p),
         computed_at=found.computed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         if found.computed_at is not None
         else "",

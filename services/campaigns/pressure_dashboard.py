@@ -24,12 +24,13 @@ import grpc
 from sqlalchemy import select
 
 from meshkit.db import Database
+from meshkit.disclosure import Rules
 from meshkit.errors import PermissionDenied, Violations
 from meshkit.identity import Principal
 from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from services.campaigns.models import PressureCell, PressureCellComponent, PressureMonth
-from services.campaigns.pressure_publication import Figure, Rules, Summary, protect
+from services.campaigns.pressure_publication import Figure, Summary, protect
 from services.campaigns.pressure_rollup import ALL, CellKey, month_of
 
 log = logging.getLogger(__name__)

@@ -30,32 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-try:  # the shared disclosure core (issue 11), once contacts' modules have moved there
-    from meshkit.disclosure.secondary import complete  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - until then, contacts' own module
-    from services.contacts.disclosure_secondary import complete  # type: ignore[no-redef,unused-ignore]
-
+from meshkit.disclosure import Reason, Rules
+from meshkit.disclosure.secondary import complete
 from services.campaigns.pressure_rollup import ALL, DISTRIBUTIONS, SERIES
 
 Key = tuple[str | None, ...]
-
-
-class Reason(StrEnum):
-    TOO_FEW_CONTACTS = "too_few_contacts"
-    TOO_FEW_COMPONENTS = "too_few_components"
-    DOMINATED = "dominated"
-    COMPLEMENTARY = "complementary"
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Contacts' disclosure rules (GetDisclosureRules); these defaults until it answers."""
-
-    k: int = 5
-    p: int = 80
-    min_components: int = 2
 
 
 @dataclass(frozen=True)
@@ -112,8 +92,10 @@ def primary_reason(summary: Summary, several: bool, rules: Rules) -> Reason | No
     return None
 
 
-def _union(summaries: Sequence[Summary]) -> Summary:
-    """What the hidden figures of a line add up to (an upper bound of their contacts)."""
+def _union(summaries: Sequence[Summary], disjoint: bool) -> Summary:
+    """What the hidden figures of a line add up to: exact when they share no contact (a
+    distribution's buckets), else a bound that can only hide more (as contacts' core does):
+    the fewest contacts the union may have, the largest part one contact may have."""
     components: dict[str, tuple[int, int]] = {}
     for s in summaries:
         for name, (units, contacts) in s.components.items():
@@ -121,8 +103,8 @@ def _union(summaries: Sequence[Summary]) -> Summary:
             components[name] = (before[0] + units, before[1] + contacts)
     return Summary(
         sum(s.units for s in summaries),
-        sum(s.contacts for s in summaries),
-        max((s.top_units for s in summaries), default=0),
+        sum(s.contacts for s in summaries) if disjoint else max(s.contacts for s in summaries),
+        max(s.top_units for s in summaries) if disjoint else sum(s.top_units for s in summaries),
         components,
     )
 
@@ -177,8 +159,10 @@ def _protect_series(
     def size(key: Key) -> int:
         return table[key][1].contacts
 
-    def publishable(hidden: Sequence[Key]) -> bool:
-        union = _union([table[k][1] for k in hidden])
+    def publishable(margin: Key, line: Sequence[Key], hidden: Sequence[Key]) -> bool:
+        # disjoint: the margin's contacts are exactly its cells' (no one in two of them)
+        disjoint = table[margin][1].contacts == sum(table[k][1].contacts for k in line)
+        union = _union([table[k][1] for k in hidden], disjoint)
         spread = component is None and (
             any(k[0] is None for k in hidden) or len({k[0] for k in hidden}) > 1
         )
@@ -201,7 +185,7 @@ def _complete_distribution(
     table: Mapping[Key, tuple[CellKey, Summary]],
     suppressed: dict[Key, Reason],
     size: Callable[[Key], int],
-    publishable: Callable[[Sequence[Key]], bool],
+    publishable: Callable[[Key, Sequence[Key], Sequence[Key]], bool],
 ) -> None:
     """Complementary suppression of a distribution, along the relations that hold.
 
@@ -224,7 +208,9 @@ def _complete_distribution(
             list(keys),
             hidden,
             lambda short: size(keys[short]),
-            lambda shorts: publishable([keys[k] for k in shorts]),
+            lambda margin, line, shorts: publishable(
+                keys[margin], [keys[k] for k in line], [keys[k] for k in shorts]
+            ),
         )
         for short in chosen:
             suppressed[keys[short]] = Reason.COMPLEMENTARY

@@ -17,10 +17,9 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from meshkit.disclosure import Reason, Rules
 from services.campaigns.pressure_publication import (
     Figure,
-    Reason,
-    Rules,
     Summary,
     primary_reason,
     protect,

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meshkit.disclosure import Reason, Rules
 from meshkit.identity import Principal
 from services.campaigns.monthly_report import dashboard_csv, report_month, summary_text
 from services.campaigns.pressure_dashboard import Dashboard, may_read
-from services.campaigns.pressure_publication import Figure, Reason, Rules
+from services.campaigns.pressure_publication import Figure
 from services.campaigns.pressure_rollup import (
     HeldBack,
     Response,
