@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from meshkit.disclosure import Reason, Rules
+from meshkit.disclosure import Number, Reason, Rules
 from meshkit.disclosure.secondary import complete
 from services.campaigns.pressure_rollup import ALL, DISTRIBUTIONS, SERIES
 
@@ -67,7 +67,7 @@ class Figure:
 CellKey = tuple[str, str, str, str]  # series, component, purpose, bucket ('' = all / none)
 
 
-def _dominated(part: int, whole: int, p: int) -> bool:
+def _dominated(part: int, whole: int, p: Number) -> bool:
     return whole > 0 and part * 100 > p * whole
 
 
