@@ -634,7 +634,8 @@ class PressureRollups:
                 )
             position = int(cursor or 0)
             events, after = self._feed.events(max(0, position - FEED_OVERLAP), FEED_PAGE)
-            fresh = [e for e in events if e.id > position or not self._seen(e.id)]
+            seen = self._seen([e.id for e in events if e.id <= position])
+            fresh = [e for e in events if e.id not in seen]
             with self._db.transaction() as session:
                 for event in fresh:
                     added += self._store_event(session, event)
@@ -642,13 +643,17 @@ class PressureRollups:
             if len(events) < FEED_PAGE or after <= position:
                 return added
 
-    def _seen(self, event_id: int) -> bool:
+    def _seen(self, event_ids: list[int]) -> set[int]:
+        """Those of the events re-read before the cursor already stored."""
+        if not event_ids:
+            return set()
         with self._db.transaction() as session:
-            return (
-                session.scalar(
-                    select(PressureResponse.event_id).where(PressureResponse.event_id == event_id)
+            return set(
+                session.scalars(
+                    select(PressureResponse.event_id).where(
+                        PressureResponse.event_id.in_(event_ids)
+                    )
                 )
-                is not None
             )
 
     def _store_event(self, session: Session, event: FeedEvent) -> int:
