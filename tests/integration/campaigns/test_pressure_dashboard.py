@@ -25,9 +25,9 @@ from sqlalchemy import insert, select
 
 from meshkit.db import Database
 from meshkit.grpc_client import open_channel
+from protos.crm.campaigns.v1 import campaigns_pb2, campaigns_pb2_grpc, pressure_pb2_grpc
 from protos.crm.campaigns.v1 import pressure_pb2 as pb
-from protos.crm.campaigns.v1 import pressure_pb2_grpc
-from services.campaigns.models import Campaign, Delivery, PressureResponse
+from services.campaigns.models import Campaign, Delivery, PressureMonth, PressureResponse
 from services.campaigns.pressure_feed import GrpcEventFeed
 from services.campaigns.pressure_rollup import PressureRollups, compute_month, week_month
 from tests.integration.campaigns.conftest import delete_keys
@@ -44,13 +44,13 @@ TIMEOUT = 20
 
 
 @pytest.fixture(scope="module")
-def stub(
+def channel(
     pg_url: str,
     tmp_path_factory: pytest.TempPathFactory,
     redis_client: Any,
     keys: TestKeys,
     peers: Peers,
-) -> Iterator[pressure_pb2_grpc.PressurePolicyServiceStub]:
+) -> Iterator[grpc.Channel]:
     for component in (*COMPONENTS, SMALL):
         if component not in ("sciences", "lettres"):
             peers.add_component(component)
@@ -59,9 +59,14 @@ def stub(
     # the process's own rollup job stays out of the way: this module runs it itself
     with campaigns_process(
         workdir, keys, pg_url, peers, prefix, PRESSURE_ROLLUP_SECONDS="86400"
-    ) as (channel, _sink, _log):
-        yield pressure_pb2_grpc.PressurePolicyServiceStub(channel)
+    ) as (running, _sink, _log):
+        yield running
     delete_keys(redis_client, prefix)
+
+
+@pytest.fixture(scope="module")
+def stub(channel: grpc.Channel) -> pressure_pb2_grpc.PressurePolicyServiceStub:
+    return pressure_pb2_grpc.PressurePolicyServiceStub(channel)
 
 
 def _campaign(db: Database, component: str, purpose: str) -> str:
@@ -340,6 +345,7 @@ def test_no_contact_id_or_address_in_the_answer(
 
 
 def test_withdrawals_count_against_the_last_mail_in_the_window(
+    channel: grpc.Channel,
     stub: pressure_pb2_grpc.PressurePolicyServiceStub,
     keys: TestKeys,
     db: Database,
@@ -373,14 +379,14 @@ def test_withdrawals_count_against_the_last_mail_in_the_window(
             session.execute(insert(Delivery), [_sent(campaign, late, now - timedelta(days=8))])
         peers.grant(late, component)
         peers.withdraw(late, component)
-    channel = open_channel(peers.consent_target, keys.identity("campaigns").token, 10.0)
+    to_consent = open_channel(peers.consent_target, keys.identity("campaigns").token, 10.0)
     try:
-        rollups = PressureRollups(db, GrpcEventFeed(channel), timedelta(days=7))
+        rollups = PressureRollups(db, GrpcEventFeed(to_consent), timedelta(days=7))
         assert rollups.pull_events() >= 15
         assert rollups.pull_events() == 0  # read again: nothing new
         rollups.recompute(month)
     finally:
-        channel.close()
+        to_consent.close()
     with db.transaction() as session:
         stored = dict(
             session.execute(
@@ -400,6 +406,32 @@ def test_withdrawals_count_against_the_last_mail_in_the_window(
     assert shown[("unsubscribes", "lettres", "newsletter")].value == 7
     assert shown[("unsubscribes", "", "")].value == 13
     assert ("unsubscribes", "medecine", "events") not in shown
+
+    # erasure (as consent drives it): the person's attributed withdrawal goes, their month
+    # is marked for a recompute, and the next one counts the month without them
+    erased = withdrawn[0]
+    campaigns = campaigns_pb2_grpc.CampaignsServiceStub(channel)
+    campaigns.EraseContact(
+        campaigns_pb2.EraseContactRequest(contact_id=erased),
+        metadata=[("authorization", f"Bearer {keys.service('consent')}")],
+        timeout=TIMEOUT,
+    )
+    with db.transaction() as session:
+        assert (
+            session.scalar(
+                select(PressureResponse.event_id).where(PressureResponse.contact_id == erased)
+            )
+            is None
+        )
+        assert session.scalar(select(PressureMonth.dirty).where(PressureMonth.month == month))
+    PressureRollups(db, None, timedelta(days=7)).refresh()
+    after = {
+        (f.series, f.component, f.purpose): f
+        for f in ask(stub, communication(keys), month=month).figures
+        if f.series == "unsubscribes"
+    }
+    assert after[("unsubscribes", "sciences", "newsletter")].value == 5
+    assert after[("unsubscribes", "", "")].value == 12
 
 
 def _sent(campaign: str, contact: str, at: datetime) -> dict[str, Any]:
