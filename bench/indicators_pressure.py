@@ -267,9 +267,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _all_months() -> list[str]:
-    return sorted(
-        {month_of(FIRST + timedelta(days=30.4 * m + d)) for m in range(MONTHS) for d in (0, 29)}
-    )
+    """Every calendar month the seeded mail may fall in, from the first to the last."""
+    last = month_of(FIRST + timedelta(days=30.4 * MONTHS + 31))
+    months, month = [], month_of(FIRST)
+    while month <= last:
+        months.append(month)
+        year, number = int(month[:4]), int(month[5:])
+        month = f"{year + number // 12}-{number % 12 + 1:02d}"
+    return months
 
 
 def main(argv: list[str] | None = None) -> None:
