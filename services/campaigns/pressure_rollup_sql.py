@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from services.campaigns.repository import ERASED_PREFIX
 
-_SENDS = """
+# The month's per-person counts, once per recompute, in a temporary table of the transaction.
+COUNTS = """
+CREATE TEMPORARY TABLE pressure_counts ON COMMIT DROP AS
 WITH base AS (
     SELECT coalesce(a.survivor_id, d.contact_id) COLLATE "C" AS person,
            c.owner_component COLLATE "C" AS comp,
@@ -39,28 +41,20 @@ periods AS (
     UNION ALL
     SELECT 'W', to_char(at, 'IYYY-IW'), person, comp, purp FROM base
     WHERE to_char(date_trunc('week', at) + interval '3 days', 'YYYY-MM') = :month
-),
-counts AS (
-    SELECT kind, period, person, comp, purp, count(*) AS n
-    FROM periods
-    GROUP BY GROUPING SETS (
-        (kind, period, person, comp, purp), (kind, period, person, comp),
-        (kind, period, person, purp), (kind, period, person)
-    )
-),
-bucketed AS (
-    SELECT kind, period, person, comp, purp,
-           CASE WHEN n >= 10 THEN '10+' ELSE n::text END AS bucket
-    FROM counts
+)
+SELECT kind, period, person, comp, purp, count(*) AS n,
+       CASE WHEN count(*) >= 10 THEN '10+' ELSE count(*)::text END AS bucket
+FROM periods
+GROUP BY GROUPING SETS (
+    (kind, period, person, comp, purp), (kind, period, person, comp),
+    (kind, period, person, purp), (kind, period, person)
 )
 """
 
-CELLS = (
-    _SENDS
-    + """,
-per_person AS (
+CELLS = """
+WITH per_person AS (
     SELECT kind, comp, purp, bucket, person, count(*) AS w
-    FROM bucketed
+    FROM pressure_counts
     GROUP BY GROUPING SETS ((kind, comp, purp, bucket, person), (kind, comp, purp, person))
 )
 SELECT kind, coalesce(comp, ''), coalesce(purp, ''), coalesce(bucket, ''),
@@ -68,21 +62,17 @@ SELECT kind, coalesce(comp, ''), coalesce(purp, ''), coalesce(bucket, ''),
 FROM per_person
 GROUP BY kind, comp, purp, bucket
 """
-)
 
-CONTRIBUTORS = (
-    _SENDS
-    + """
+CONTRIBUTORS = """
 SELECT b.kind, coalesce(b.purp, ''), coalesce(b.bucket, ''), c.comp,
        sum(c.n) AS units, count(DISTINCT b.person) AS contacts
-FROM bucketed b
-JOIN counts c
+FROM pressure_counts b
+JOIN pressure_counts c
   ON c.kind = b.kind AND c.period = b.period AND c.person = b.person
  AND c.comp IS NOT NULL AND c.purp IS NOT DISTINCT FROM b.purp
 WHERE b.comp IS NULL
 GROUP BY GROUPING SETS ((b.kind, b.purp, b.bucket, c.comp), (b.kind, b.purp, c.comp))
 """
-)
 
 SERIES_OF = {"M": "messages_per_month", "W": "messages_per_week"}
 
@@ -102,6 +92,8 @@ def sends_figures(
     }
     # the month's sorts and hashes in memory, for this transaction only
     session.execute(text("SET LOCAL work_mem = '256MB'"))
-    cells = [tuple(r) for r in session.execute(text(CELLS), values)]
-    contributors = [tuple(r) for r in session.execute(text(CONTRIBUTORS), values)]
+    session.execute(text(COUNTS), values)
+    cells = [tuple(r) for r in session.execute(text(CELLS))]
+    contributors = [tuple(r) for r in session.execute(text(CONTRIBUTORS))]
+    session.execute(text("DROP TABLE pressure_counts"))  # a second month in one transaction
     return cells, contributors
