@@ -104,6 +104,7 @@ RPC_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         _CONSENT + "ListPrivacyRequests": DPO,
         _CONSENT + "GetPrivacyExport": DPO,
         _CONSENT + "EraseContact": frozenset({Role.DPO, Role.SERVICE}),
+        _CONSENT + "ListConsentEvents": SERVICE,  # campaigns' pressure dashboard
         # campaigns
         _CAMPAIGNS + "CreateCampaign": CAMPAIGN_MANAGER,
         _CAMPAIGNS + "GetCampaign": SIGNED_IN,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
+from apscheduler.triggers.cron import CronTrigger
 from grpc_health.v1.health import HealthServicer
 from sqlalchemy import Engine
 
@@ -40,12 +41,20 @@ from services.campaigns.ledger import Ledger
 from services.campaigns.merges import ContactMerges
 from services.campaigns.message import Letterhead, MailFactory
 from services.campaigns.metrics import register_backlog
+from services.campaigns.monthly_report import PARIS, MonthlyReports
 from services.campaigns.policy_servicer import SERVICE_NAME as POLICY_SERVICE_NAME
 from services.campaigns.policy_servicer import PressurePolicyServicer
 from services.campaigns.policy_servicer import register as register_policy
 from services.campaigns.policy_store import PolicyStore
 from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure_dashboard import (
+    DisclosureRulesSource,
+    PressureDashboards,
+    grpc_rules,
+)
+from services.campaigns.pressure_feed import GrpcEventFeed
 from services.campaigns.pressure_policy import Counted, default_policy
+from services.campaigns.pressure_rollup import PressureRollups
 from services.campaigns.pressure_status import PressureSimulations, PressureStatus
 from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
@@ -59,6 +68,7 @@ from services.campaigns.smtp import SmtpRelay, SmtpSettings
 from services.campaigns.transactional import TransactionalMails
 from services.campaigns.workers import DispatchWorkers, worker_name
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_campaigns"
 
@@ -88,6 +98,9 @@ class Campaigns:
     pressure_status: PressureStatus | None = None
     simulations: PressureSimulations | None = None
     reaches: Reaches | None = None
+    dashboards: PressureDashboards | None = None
+    rollups: PressureRollups | None = None
+    reports: MonthlyReports | None = None
 
     def start_background(self) -> None:
         """Starts the dispatch workers and, when enabled, the scheduler."""
@@ -223,6 +236,23 @@ def build(
             misfire_grace_seconds=settings.misfire_grace_seconds,
         )
 
+    dashboards = PressureDashboards(db, DisclosureRulesSource(grpc_rules(contacts_channel)))
+    rollups = PressureRollups(
+        db, GrpcEventFeed(consent_channel), timedelta(days=settings.pressure_attribution_days)
+    )
+    reports = MonthlyReports(
+        db,
+        dashboards,
+        ledger,
+        transactional_relay,
+        mails,
+        settings.monthly_report_to,
+        settings.claim_lease_seconds,
+        runner=worker_name(-1),
+    )
+    if scheduler is not None:
+        _plan_pressure_jobs(scheduler, rollups, reports, settings)
+
     servicer = CampaignsServicer(
         service,
         ContactMerges(db, pressure),
@@ -246,7 +276,9 @@ def build(
             (INTERACTIONS_NAME, register_interactions(InteractionsServicer(interactions))),
             (
                 POLICY_SERVICE_NAME,
-                register_policy(PressurePolicyServicer(policy_store, pressure_status, simulations)),
+                register_policy(
+                    PressurePolicyServicer(policy_store, pressure_status, simulations, dashboards)
+                ),
             ),
         ],
         settings.max_workers,
@@ -269,6 +301,42 @@ def build(
         pressure_status=pressure_status,
         simulations=simulations,
         reaches=reaches,
+        dashboards=dashboards,
+        rollups=rollups,
+        reports=reports,
+    )
+
+
+def _plan_pressure_jobs(
+    scheduler: CampaignScheduler,
+    rollups: PressureRollups,
+    reports: MonthlyReports,
+    settings: CampaignsSettings,
+) -> None:
+    """The leader's pressure jobs: the rollup (and a report left waiting), the monthly report."""
+
+    def rollup() -> None:
+        try:
+            rollups.refresh()
+            reports.resume()
+        except Exception:  # noqa: BLE001 - a job must not die: the next tick retries
+            log.warning("pressure rollup failed; the next run retries", exc_info=False)
+
+    scheduler.runner.add_periodic(
+        rollup,
+        job_id="pressure-rollup",
+        seconds=settings.pressure_rollup_seconds,
+        misfire_grace_seconds=max(1, int(settings.pressure_rollup_seconds)),
+    )
+
+    def report() -> None:
+        reports.run()
+
+    scheduler.runner.add_periodic(
+        report,
+        job_id="monthly-pressure-report",
+        trigger=CronTrigger(day=1, hour=7, minute=0, timezone=PARIS),
+        misfire_grace_seconds=6 * 3600,
     )
 
 

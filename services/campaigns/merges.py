@@ -5,7 +5,8 @@ ledger rows stay as written; `Ledger.recent_sends` reads them through the alias
 when it rebuilds, and the merge drops the survivor's rebuilt marker so the next
 check rebuilds), and a campaign that lists both ids mails the person at most
 once: the row of the id not yet mailed is closed `duplicate` (rule
-`merged_duplicate`) when the other one is sent, in flight or still pending.
+`merged_duplicate`) when the other one is sent, in flight or still pending. The
+pressure dashboard's months that counted either id are marked for a recompute.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from meshkit.identity import Principal
 from services.campaigns.models import ContactAlias, Delivery
 from services.campaigns.policy import MessageClass, Outcome
 from services.campaigns.pressure import PressureCounters
+from services.campaigns.pressure_rollup import mark_dirty, months_of_person
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class ContactMerges:
                 .on_conflict_do_nothing(index_elements=["merged_id"])
             )
             closed = _close_duplicates(session, survivor_id, merged_id)
+            # The dashboard's months counted them as two people: recompute them as one.
+            mark_dirty(session, months_of_person(session, [survivor_id, merged_id]))
         if closed:
             log.info("merge: %d duplicate deliveries closed", closed)
         if self._pressure is not None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -202,3 +204,76 @@ class ReachSnapshot(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claim_token: Mapped[str | None] = mapped_column(String(36))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PressureCell(Base):
+    """One figure of the pressure dashboard before publication (pressure_rollup.py).
+
+    '' in component or purpose: every one together; bucket '' when the series has none.
+    `units` is the figure (contacts, contact-weeks or messages), `contacts` the distinct
+    contacts behind it, `top_units` the largest part of one contact. No contact id.
+    """
+
+    __tablename__ = "campaigns_pressure_cells"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    series: Mapped[str] = mapped_column(String(32), primary_key=True)
+    component: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(8), primary_key=True)
+    units: Mapped[int] = mapped_column(BigInteger)
+    contacts: Mapped[int] = mapped_column(BigInteger)
+    top_units: Mapped[int] = mapped_column(BigInteger)
+
+
+class PressureCellComponent(Base):
+    """What one component brings to a figure of several components (the dominance rule)."""
+
+    __tablename__ = "campaigns_pressure_cell_components"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    series: Mapped[str] = mapped_column(String(32), primary_key=True)
+    component: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(8), primary_key=True)
+    contributor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    units: Mapped[int] = mapped_column(BigInteger)
+    contacts: Mapped[int] = mapped_column(BigInteger)
+
+
+class PressureMonth(Base):
+    """When a month's cells were last recomputed; dirty: a merge, erasure or event changed it."""
+
+    __tablename__ = "campaigns_pressure_months"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    computed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class PressureResponse(Base):
+    """A withdrawal or objection pulled from consent, attributed to the last marketing mail.
+
+    component and purpose are those of the last marketing mail sent to the person within
+    the attribution window before the event (NULL: none). Erasure deletes the person's rows.
+    """
+
+    __tablename__ = "campaigns_pressure_responses"
+
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    contact_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    component: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(64))
+
+
+class PressureCursor(Base):
+    """How far a feed of another service was read (consent's withdrawals and objections)."""
+
+    __tablename__ = "campaigns_pressure_cursor"
+
+    feed: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -20,6 +20,7 @@ from meshkit.identity import current_principal
 from protos.crm.campaigns.v1 import pressure_pb2 as pb
 from protos.crm.campaigns.v1 import pressure_pb2_grpc
 from services.campaigns.policy_store import PolicyStore, PolicyVersion
+from services.campaigns.pressure_dashboard import Dashboard, PressureDashboards
 from services.campaigns.pressure_policy import (
     DEFAULT_TIME_ZONE,
     BudgetRule,
@@ -54,10 +55,21 @@ class PressurePolicyServicer(pressure_pb2_grpc.PressurePolicyServiceServicer):
         store: PolicyStore,
         status: PressureStatus | None = None,
         simulations: PressureSimulations | None = None,
+        dashboards: PressureDashboards | None = None,
     ):
         self._store = store
         self._status = status
         self._simulations = simulations
+        self._dashboards = dashboards
+
+    def GetPressureDashboard(
+        self, request: pb.GetPressureDashboardRequest, context: grpc.ServicerContext
+    ) -> pb.PressureDashboard:
+        principal = current_principal()
+        if self._dashboards is None:
+            raise Unavailable("the pressure dashboard is not wired in this instance")
+        found = self._dashboards.dashboard(principal, request.month, request.component)
+        return dashboard_to_proto(found)
 
     def GetContactPressure(
         self, request: pb.GetContactPressureRequest, context: grpc.ServicerContext
@@ -125,6 +137,31 @@ def register(servicer: PressurePolicyServicer):  # type: ignore[no-untyped-def]
 
 
 # --- mapping ----------------------------------------------------------------------------------
+
+
+def dashboard_to_proto(found: Dashboard) -> pb.PressureDashboard:
+    """The published figures: a suppressed one carries its reason, never its value."""
+    return pb.PressureDashboard(
+        month=found.month,
+        component=found.component,
+        k=found.rules.k,
+        p=int(found.rules.p),
+        computed_at=found.computed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if found.computed_at is not None
+        else "",
+        figures=[
+            pb.PressureFigure(
+                series=f.series,
+                component=f.component,
+                purpose=f.purpose,
+                bucket=f.bucket,
+                published=f.published,
+                value=f.value or 0,
+                reason=f.reason.value if f.reason is not None else "",
+            )
+            for f in found.figures
+        ],
+    )
 
 
 def instant_from(stamp: Timestamp) -> datetime:

@@ -8,6 +8,9 @@ under a random id of their own (so every campaign's counts stay right), the
 id leaves campaign audiences and merge aliases, and the pressure keys go.
 The interactions recorded for the person (services/campaigns/interactions.py) are
 exported whole, and deleted by the erasure: without the person they say nothing.
+The pressure dashboard's attributed withdrawals and objections of the person are
+deleted, and the months that counted them are recomputed without them (erased ledger
+rows name nobody, and the rollup leaves them out).
 Running it again finds nothing more to do.
 """
 
@@ -29,6 +32,7 @@ from services.campaigns.interactions import (
 from services.campaigns.ledger import Clock, utc_now
 from services.campaigns.pressure import PressureCounters, PressureUnavailable
 from services.campaigns.pressure_policy import campaign_of
+from services.campaigns.pressure_rollup import forget_person
 from services.campaigns.repository import DeliveryRecord
 from services.campaigns.validation import MAX_CONTACT_ID, NUL
 
@@ -86,6 +90,8 @@ class ContactPrivacy:
         _check_id(contact_id)
         with self._db.transaction() as session:
             ids = repository.person_ids(session, contact_id)
+            # Before the rows lose the ids: the months whose figures counted the person.
+            forget_person(session, ids)
             anonymised = repository.anonymise_deliveries(session, ids, self._clock())
             audiences = repository.remove_from_audiences(session, ids)
             interactions = delete_interactions(session, ids)

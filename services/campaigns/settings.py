@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from meshkit.addresses import is_valid_address
 from meshkit.metrics import MetricsSettings
 from meshkit.roles import Role
 from meshkit.settings import ServiceSettings, dev_unsubscribe_secret, sqlite_url
@@ -140,6 +141,44 @@ class CampaignsSettings(ServiceSettings, MetricsSettings):
     dkim_private_key_file: Path | None = Field(
         None, description="PEM file of the DKIM private key (RSA); none: mail is not signed."
     )
+
+    pressure_attribution_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="Pressure dashboard: a withdrawal or objection counts against the last "
+        "marketing mail sent to the person within this many days before it (none: not counted).",
+    )
+    pressure_rollup_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How often the leader brings the pressure dashboard's pre-aggregates up to "
+        "date (consent's new events, then the open and changed months).",
+    )
+    monthly_report_to: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Addresses (comma-separated) that get the monthly pressure report, the 1st "
+        "of each month at 07:00 Europe/Paris, as transactional mail; empty: no report.",
+    )
+
+    @field_validator("monthly_report_to", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+    @field_validator("monthly_report_to")
+    @classmethod
+    def _valid_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in value if not is_valid_address(a)]
+        if bad:
+            raise ValueError(f"{len(bad)} address(es) are not valid email addresses")
+        return value
+
+    @field_serializer("monthly_report_to")
+    def _addresses_as_written(self, addresses: tuple[str, ...]) -> str:
+        return ",".join(addresses)
 
     @field_validator("transactional_roles", mode="before")
     @classmethod

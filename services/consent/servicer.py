@@ -15,6 +15,7 @@ from protos.crm.consent.v1 import consent_pb2 as pb
 from protos.crm.consent.v1 import consent_pb2_grpc
 from services.consent import (
     catalogue,
+    event_feed,
     mapping,
     merges,
     privacy_mapping,
@@ -273,6 +274,20 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     ) -> pb.EraseContactResponse:
         erased = privacy_requests.erase_contact(self._db, current_principal(), request.contact_id)
         return pb.EraseContactResponse(events_erased=erased)
+
+    def ListConsentEvents(
+        self, request: pb.ListConsentEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ListConsentEventsResponse:
+        events, cursor = event_feed.list_events(
+            self._db, current_principal(), request.after, list(request.kinds), request.page_size
+        )
+        response = pb.ListConsentEventsResponse(next=cursor)
+        for event in events:
+            listed = response.events.add(
+                id=event.seq, contact_id=event.contact_id, kind=event.kind, purpose=event.purpose
+            )
+            listed.at.FromDatetime(event.at)
+        return response
 
     def _privacy_parts(self) -> Parts:
         if self._privacy is None:

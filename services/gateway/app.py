@@ -29,6 +29,7 @@ from services.gateway import (
     person_links,
     preferences,
     pressure,
+    pressure_dashboard,
     privacy,
     privacy_requests,
     problems,
@@ -58,6 +59,7 @@ AREAS = (
     interactions,
     pressure,
     indicators,
+    pressure_dashboard,
 )
 
 

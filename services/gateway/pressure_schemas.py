@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from meshkit.purposes import PURPOSE_KEY
 from services.campaigns import pressure_policy as policy_rules
 from services.gateway.responses import Timestamp
-from services.gateway.schemas import INT32_MAX, WholeNumber, anchored
+from services.gateway.schemas import INT32_MAX, ComponentId, WholeNumber, anchored
 
 ScopeWord = Literal["grouping", "component", "purpose", "channel"]
 RuleId = Annotated[
@@ -226,3 +226,60 @@ class PressurePolicyVersion(BaseModel):
 class PressurePolicyVersionList(BaseModel):
     versions: list[PressurePolicyVersion] = Field(description="Newest first.")
     next_page_token: str
+
+
+# --- the pressure dashboard (pressure_dashboard.py) -------------------------------------------
+
+
+class PressureDashboardQuery(BaseModel):
+    """Which month and view; every query value arrives as text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    month: str | None = Field(
+        None,
+        pattern="^[0-9]{4}-(?:0[1-9]|1[0-2])$",
+        description="`YYYY-MM` (UTC); absent: the current month.",
+    )
+    component: ComponentId | None = Field(
+        None, description="One component's view; absent: the whole grouping."
+    )
+    format: Literal["json", "csv"] | None = Field(
+        None, description="`csv` for a CSV file (as `Accept: text/csv` asks); absent: JSON."
+    )
+
+
+class PressureFigure(BaseModel):
+    series: Literal[
+        "contacts_reached",
+        "messages_per_week",
+        "messages_per_month",
+        "at_cap",
+        "deferrals",
+        "unsubscribes",
+        "objections",
+    ] = Field(description="What is counted (docs/pressure-dashboard.md).")
+    component: str = Field(description="Empty: every component together.")
+    purpose: str = Field(description="Empty: every purpose together.")
+    bucket: str = Field(
+        description="A distribution's bucket (`1` to `9`, `10+`); empty: the distribution's "
+        "total, or a series without buckets."
+    )
+    published: bool
+    value: int | None = Field(None, description="Absent when the figure is not published.")
+    reason: (
+        Literal["too_few_contacts", "too_few_components", "dominated", "complementary"] | None
+    ) = Field(None, description="Why a figure is not published; absent when it is.")
+
+
+class PressureDashboard(BaseModel):
+    """One month of marketing pressure, every figure under the disclosure rules."""
+
+    month: str
+    component: str = Field(description="Empty: the grouping's view.")
+    k: int = Field(description="The least contacts behind a published figure.")
+    p: int = Field(description="Percent: no contact nor component weighs more in one.")
+    computed_at: Timestamp | None = Field(
+        None, description="When the pre-aggregates were last brought up to date (absent: never)."
+    )
+    figures: list[PressureFigure]

@@ -105,6 +105,7 @@ def test_every_brief_route_is_there(document: dict[str, Any]) -> None:
         ("/v1/pressure-policy", "GET"),
         ("/v1/pressure-policy", "PUT"),
         ("/v1/pressure-policy/versions", "GET"),
+        ("/v1/pressure/dashboard", "GET"),
         ("/v1/campaigns/{campaign_id}", "PATCH"),
         ("/v1/campaigns/{campaign_id}/unschedule", "POST"),
         ("/v1/campaigns/{campaign_id}/pause", "POST"),

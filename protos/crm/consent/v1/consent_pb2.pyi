@@ -267,6 +267,93 @@ PRIVACY_REQUEST_STATUS_FAILED: PrivacyRequestStatus.ValueType  # 4
 Global___PrivacyRequestStatus: _TypeAlias = PrivacyRequestStatus  # noqa: Y015
 
 @_typing.final
+class ListConsentEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    after: _builtins.int
+    """the cursor: events with a greater id; 0 from the start"""
+    page_size: _builtins.int
+    """0: 500; at most 5000"""
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"withdrawn", "objected"; empty: both"""
+
+    def __init__(
+        self,
+        *,
+        after: _builtins.int = ...,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "kinds", b"kinds", "page_size", b"page_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentEventsRequest: _TypeAlias = ListConsentEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListedConsentEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """the event's position in consent's history (the cursor)"""
+    contact_id: _builtins.str
+    kind: _builtins.str
+    purpose: _builtins.str
+    """empty: every purpose (an objection)"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        contact_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "contact_id", b"contact_id", "id", b"id", "kind", b"kind", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListedConsentEvent: _TypeAlias = ListedConsentEvent  # noqa: Y015
+
+@_typing.final
+class ListConsentEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    next: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ListedConsentEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___ListedConsentEvent] | None = ...,
+        next: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next", b"next"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentEventsResponse: _TypeAlias = ListConsentEventsResponse  # noqa: Y015
+
+@_typing.final
 class MergeContactsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -169,6 +169,11 @@ class ConsentServiceStub:
                 request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactRequest.SerializeToString,
                 response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactResponse.FromString,
                 _registered_method=True)
+        self.ListConsentEvents = channel.unary_unary(
+                '/crm.consent.v1.ConsentService/ListConsentEvents',
+                request_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListConsentEventsRequest.SerializeToString,
+                response_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListConsentEventsResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -366,6 +371,19 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListConsentEvents(self, request, context):
+        """Services only (campaigns' pressure dashboard): the withdrawals and objections
+        recorded after the cursor `after`, oldest first, a page at a time. Each event names
+        its contact id, kind, purpose (empty for a grouping-wide objection) and time, nothing
+        else (no actor, address, IP or text). `next` is the cursor to ask from next time (the
+        last event's id; `after` itself when the page is empty). Ids grow with recording, but
+        two writers may commit out of order: a reader re-reads a little before its cursor
+        and keeps the events it has not seen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -503,6 +521,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.EraseContact,
                     request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactRequest.FromString,
                     response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactResponse.SerializeToString,
+            ),
+            'ListConsentEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsentEvents,
+                    request_deserializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListConsentEventsRequest.FromString,
+                    response_serializer=protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListConsentEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1234,6 +1257,33 @@ class ConsentService:
             '/crm.consent.v1.ConsentService/EraseContact',
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactRequest.SerializeToString,
             protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.EraseContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsentEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.consent.v1.ConsentService/ListConsentEvents',
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListConsentEventsRequest.SerializeToString,
+            protos_dot_crm_dot_consent_dot_v1_dot_consent__pb2.ListConsentEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

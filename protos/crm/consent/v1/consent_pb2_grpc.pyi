@@ -98,6 +98,15 @@ class ConsentServiceStub:
     """Services and the grouping's dpo: erases consent's own part of a contact (its events
     and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
     """
+    ListConsentEvents: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ListConsentEventsRequest, _consent_pb2.ListConsentEventsResponse]
+    """Services only (campaigns' pressure dashboard): the withdrawals and objections
+    recorded after the cursor `after`, oldest first, a page at a time. Each event names
+    its contact id, kind, purpose (empty for a grouping-wide objection) and time, nothing
+    else (no actor, address, IP or text). `next` is the cursor to ask from next time (the
+    last event's id; `after` itself when the page is empty). Ids grow with recording, but
+    two writers may commit out of order: a reader re-reads a little before its cursor
+    and keeps the events it has not seen.
+    """
 
 @_typing.type_check_only
 class ConsentServiceAsyncStub(ConsentServiceStub):
@@ -166,6 +175,15 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     EraseContact: _aio.UnaryUnaryMultiCallable[_consent_pb2.EraseContactRequest, _consent_pb2.EraseContactResponse]  # type: ignore[assignment]
     """Services and the grouping's dpo: erases consent's own part of a contact (its events
     and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
+    """
+    ListConsentEvents: _aio.UnaryUnaryMultiCallable[_consent_pb2.ListConsentEventsRequest, _consent_pb2.ListConsentEventsResponse]  # type: ignore[assignment]
+    """Services only (campaigns' pressure dashboard): the withdrawals and objections
+    recorded after the cursor `after`, oldest first, a page at a time. Each event names
+    its contact id, kind, purpose (empty for a grouping-wide objection) and time, nothing
+    else (no actor, address, IP or text). `next` is the cursor to ask from next time (the
+    last event's id; `after` itself when the page is empty). Ids grow with recording, but
+    two writers may commit out of order: a reader re-reads a little before its cursor
+    and keeps the events it has not seen.
     """
 
 class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -394,6 +412,21 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_consent_pb2.EraseContactResponse, _abc.Awaitable[_consent_pb2.EraseContactResponse]]:
         """Services and the grouping's dpo: erases consent's own part of a contact (its events
         and merge aliases, every id of the person, and what privacy requests keep of it). Idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def ListConsentEvents(
+        self,
+        request: _consent_pb2.ListConsentEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_consent_pb2.ListConsentEventsResponse, _abc.Awaitable[_consent_pb2.ListConsentEventsResponse]]:
+        """Services only (campaigns' pressure dashboard): the withdrawals and objections
+        recorded after the cursor `after`, oldest first, a page at a time. Each event names
+        its contact id, kind, purpose (empty for a grouping-wide objection) and time, nothing
+        else (no actor, address, IP or text). `next` is the cursor to ask from next time (the
+        last event's id; `after` itself when the page is empty). Ids grow with recording, but
+        two writers may commit out of order: a reader re-reads a little before its cursor
+        and keeps the events it has not seen.
         """
 
 def add_ConsentServiceServicer_to_server(servicer: ConsentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
