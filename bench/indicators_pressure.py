@@ -277,19 +277,24 @@ def _all_months() -> list[str]:
     return months
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """The bench's options (bench/indicators.py builds its part from them)."""
+    found = argparse.ArgumentParser(
         prog="python -m bench.indicators_pressure", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--rows", type=int, default=10_000_000, help="marketing ledger rows")
-    parser.add_argument("--contacts", type=int, default=500_000)
-    parser.add_argument("--components", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=5, help="timed dashboard calls per view")
-    parser.add_argument("--reuse", action="store_true", help="keep the seeded database")
-    parser.add_argument(
+    found.add_argument("--rows", type=int, default=10_000_000, help="marketing ledger rows")
+    found.add_argument("--contacts", type=int, default=500_000)
+    found.add_argument("--components", type=int, default=20)
+    found.add_argument("--runs", type=int, default=5, help="timed dashboard calls per view")
+    found.add_argument("--reuse", action="store_true", help="keep the seeded database")
+    found.add_argument(
         "--skip-rollup", action="store_true", help="with --reuse: time the dashboard only"
     )
-    args = parser.parse_args(argv)
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     figures = run(args)
     width = max(len(k) for k in figures)
     for key, value in figures.items():

@@ -7,19 +7,12 @@ violation, a screenshot of the form and of the answer."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from tests.e2e.conftest import World
 from tests.e2e.test_console_pages import kind_dimension
 from tests.support import browser
 from tests.support.console import person
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("services.contacts.aggregates") is None,
-    reason="contacts' Aggregate is written in parallel (branch c11-aggregates)",
-)
 
 
 @pytest.fixture(scope="module")

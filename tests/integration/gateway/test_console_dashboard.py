@@ -5,24 +5,16 @@ cannot open A's dashboard (by editing the URL either), nor the grouping's."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import re
 from typing import Any
 
 import grpc
-import pytest
 
 from protos.crm.campaigns.v1 import pressure_pb2, pressure_pb2_grpc
-from tests.integration.gateway.conftest import campaigns_available
 from tests.integration.gateway.harness import A, B, Gateway
 from tests.support.console import person
 
-pytestmark = pytest.mark.skipif(
-    not campaigns_available()
-    or importlib.util.find_spec("services.campaigns.pressure_dashboard") is None,
-    reason="campaigns' GetPressureDashboard is written in parallel (branch c11-pressure)",
-)
 MONTH = "2026-10"
 
 

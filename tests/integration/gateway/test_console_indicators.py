@@ -11,7 +11,6 @@ component without the aggregate right on a field sees contacts' refusal, with 40
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import re
 import uuid
@@ -26,10 +25,6 @@ from protos.crm.contacts.v1 import contacts_pb2_grpc
 from tests.integration.gateway.harness import A, B, Gateway
 from tests.support.console import ConsoleClient, person
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("services.contacts.aggregates") is None,
-    reason="contacts' Aggregate is written in parallel (branch c11-aggregates)",
-)
 TAX = "tax"  # A's attribute: its values are A's whoever writes them (one component)
 SECRET_FIELD = "secret_amount"  # A's attribute nobody else may aggregate
 # (job title, values of the tax written by A, by B): a job of two A people is never published.

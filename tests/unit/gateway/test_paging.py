@@ -60,6 +60,7 @@ DOCUMENTS = {
     "/v1/organisation",
     "/v1/indicators",  # one protected table: its cells are bounded by the dimensions asked
     "/v1/pressure-policy",
+    "/v1/pressure/dashboard",  # one month's figures: bounded by components × purposes × buckets
     "/v1/privacy-requests/<request_id>",
     "/consent/receipt-keys",
 }
