@@ -231,7 +231,6 @@ def oracle_rows(world: World, viewer: Viewer, query: AggregateQuery) -> list[Row
     for contact_id, (kind, members, values) in world.contacts.items():
         if query.scope is Scope.REACH and viewer.component not in members:
             continue
-        cell = []
         coordinates_by_dimension = {}
         for name in query.dimensions:
             if name in DIMENSION_FIELDS:
