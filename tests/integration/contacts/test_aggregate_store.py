@@ -307,3 +307,20 @@ def test_disclosure_rules_stay_in_range(
     with pytest.raises(InvalidArgument) as refused:
         set_disclosure_rules(db, ADMIN, k, p, components)
     assert [v.field for v in refused.value.violations] == [field]
+
+
+def test_a_table_too_large_to_protect_is_refused_and_records_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = random_world(5)
+    load(db, world)
+    forget_history(db)
+    query = AggregateQuery("*.taxe", Statistic.SUM, 0, ("sector", "year"), Scope.GROUPING)
+    assert len(ask(db, principal("droit"), query).cells) > 4  # the same query, allowed
+    forget_history(db)
+    monkeypatch.setattr("services.contacts.aggregates.MAX_CELLS", 4)
+    with pytest.raises(InvalidArgument) as refused:
+        ask(db, principal("droit"), query)
+    assert [v.field for v in refused.value.violations] == ["dimensions"]
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(AggregateAuditRow)) == 0
