@@ -19,9 +19,7 @@ The addresses are the deployment's own (a setting), not contacts: they are never
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import os
 import socket
@@ -34,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from meshkit.csv_export import to_csv
 from meshkit.db import Database
 from meshkit.scheduling import claim_run
 from services.campaigns.ledger import Ledger
@@ -60,7 +59,6 @@ SENDER = "service:campaigns"
 REPORT_CONTACT = "report:monthly-pressure"  # not a contact: the row names no person
 PARIS = ZoneInfo("Europe/Paris")
 CSV_COLUMNS = ("series", "component", "purpose", "bucket", "published", "value", "reason")
-_INJECTION = ("=", "+", "-", "@", "\t", "\r")
 
 LABELS = {
     "contacts_reached": ("Contacts ayant reçu au moins un message", "Contacts reached"),
@@ -83,29 +81,23 @@ def idempotency_key(month: str, index: int, address: str) -> str:
     return f"{JOB}:{month}:{index}:{digest}"
 
 
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
-    return "'" + text if text.startswith(_INJECTION) else text
-
-
 def dashboard_csv(dashboard: Dashboard) -> str:
-    """RFC 4180 (CRLF, quoted as needed), one row per figure; a suppressed one has no value."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for f in dashboard.figures:
-        writer.writerow(
+    """RFC 4180 (meshkit.csv_export), one row per figure; a suppressed one has no value."""
+    return to_csv(
+        CSV_COLUMNS,
+        (
             [
-                _cell(f.series),
-                _cell(f.component),
-                _cell(f.purpose),
-                _cell(f.bucket),
+                f.series,
+                f.component,
+                f.purpose,
+                f.bucket,
                 "true" if f.published else "false",
-                "" if f.value is None else str(f.value),
+                f.value,
                 f.reason.value if f.reason is not None else "",
             ]
-        )
-    return out.getvalue()
+            for f in dashboard.figures
+        ),
+    )
 
 
 def summary_text(dashboard: Dashboard) -> str:

@@ -10,14 +10,13 @@ publication rules are an admin's; anyone signed in reads them.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from typing import Any
 
 from flask import Blueprint, Response, request
 from pydantic import ValidationError
 
+from meshkit.csv_export import to_csv
 from meshkit.roles import Role
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from services.gateway import inputs, paging, schemas
@@ -40,7 +39,6 @@ routes = Routes(blueprint, "indicators")
 
 CSV = "text/csv"
 ALL = "(all)"  # a margin's coordinate in CSV
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _STATISTICS = {
     "count": pb.STATISTIC_COUNT,
     "sum": pb.STATISTIC_SUM,
@@ -136,27 +134,20 @@ def indicators_of(reply: pb.AggregateResponse, dimensions: list[str]) -> Indicat
     )
 
 
-def safe_cell(text: str) -> str:
-    """A text cell a spreadsheet will not run: a leading formula character gets a `'`."""
-    return f"'{text}" if text.startswith(_FORMULA) else text
-
-
 def csv_text(table: Indicators, dimensions: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*dimensions, "statistic", "published", "reason", "as_of"])
-    for cell in table.cells:
-        coordinates = [ALL if c.total else safe_cell(c.value) for c in cell.coordinates]
-        writer.writerow(
+    return to_csv(
+        [*dimensions, "statistic", "published", "reason", "as_of"],
+        (
             [
-                *coordinates,
+                *(ALL if c.total else c.value for c in cell.coordinates),
                 cell.value or "",
                 "true" if cell.published else "false",
                 cell.reason or "",
                 table.as_of or "",
             ]
-        )
-    return out.getvalue()
+            for cell in table.cells
+        ),
+    )
 
 
 def csv_response(table: Indicators, query: IndicatorsQuery) -> Response:

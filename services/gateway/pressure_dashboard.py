@@ -11,12 +11,11 @@ campaigns: the gateway only reshapes it. A cell a spreadsheet would run as a for
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 
 from flask import Blueprint, Response, request
 
+from meshkit.csv_export import to_csv
 from protos.crm.campaigns.v1 import pressure_pb2
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes, json_response
 from services.gateway.clients import upstream
@@ -31,7 +30,6 @@ routes = Routes(blueprint, "pressure dashboard")
 
 CSV = "text/csv"
 COLUMNS = ("series", "component", "purpose", "bucket", "published", "value", "reason")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -89,28 +87,23 @@ def dashboard_of(message: pressure_pb2.PressureDashboard) -> PressureDashboard:
     )
 
 
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 def dashboard_csv(dashboard: PressureDashboard) -> str:
-    """RFC 4180: a header row, then one row per figure; CRLF; quoted only when needed."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for f in dashboard.figures:
-        writer.writerow(
+    """RFC 4180 (meshkit.csv_export): a header row, then one row per figure."""
+    return to_csv(
+        COLUMNS,
+        (
             [
-                _cell(f.series),
-                _cell(f.component),
-                _cell(f.purpose),
-                _cell(f.bucket),
+                f.series,
+                f.component,
+                f.purpose,
+                f.bucket,
                 "true" if f.published else "false",
-                "" if f.value is None else str(f.value),
+                f.value,
                 f.reason or "",
             ]
-        )
-    return out.getvalue()
+            for f in dashboard.figures
+        ),
+    )
 
 
 def csv_response(dashboard: PressureDashboard) -> Response:

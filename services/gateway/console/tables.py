@@ -9,32 +9,13 @@ empty value and its reason.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections.abc import Iterable, Sequence
 
 from werkzeug.wrappers import Response
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+from meshkit.csv_export import cell, to_csv
 
-
-def cell(value: object) -> str:
-    """One value as written in the file (formula-looking text defused)."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA) and not _NUMBER.match(text):
-        return "'" + text
-    return text
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([cell(name) for name in header])
-    for row in rows:
-        writer.writerow([cell(value) for value in row])
-    return out.getvalue()
+__all__ = ["cell", "csv_response", "to_csv"]
 
 
 def csv_response(header: Sequence[str], rows: Iterable[Sequence[object]], name: str) -> Response:

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meshkit.csv_export import cell as safe_cell
 from meshkit.disclosure import Statistic
 from services.contacts.aggregate_sql import key_of
 from services.contacts.aggregates import AggregateQuery, Scope, describe, format_value
-from services.gateway.indicators import ALL, csv_text, safe_cell
+from services.gateway.indicators import ALL, csv_text
 from services.gateway.indicators_schemas import (
     Coordinate,
     DisclosureRules,
@@ -88,15 +89,16 @@ def _table(values: list[str]) -> Indicators:
 
 
 def test_csv_defuses_formulas_and_quotes_by_rfc_4180() -> None:
-    values = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", 'a "b", c', "plain"]
+    # a plain number runs nothing (a spreadsheet reads it as a number); "-2+3" is a formula
+    values = ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", 'a "b", c', "plain"]
     text = csv_text(_table(values), ["sector"])
     assert text.endswith("\r\n")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["sector", "statistic", "published", "reason", "as_of"]
     assert [r[0] for r in rows[1:-1]] == [
         '\'=HYPERLINK("http://x")',
-        "'+1",
-        "'-2",
+        "+1",
+        "'-2+3",
         "'@SUM(A1)",
         'a "b", c',
         "plain",
