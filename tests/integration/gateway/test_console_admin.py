@@ -278,6 +278,7 @@ def test_an_admin_edits_a_policy_with_errors_next_to_the_grants(gateway: Gateway
         "field": field,
         "read": [{"audience": "owner"}, {"audience": "components", "components": [B]}],
         "write": [{"audience": "owner"}],
+        "aggregate": [],  # the form left the aggregate grants empty: nobody aggregates beyond
     }
     again = user.get(f"/console/admin/field-policies/edit?field={field}")
     assert f"components={B}" in again.html  # the form shows the policy in force
