@@ -50,12 +50,19 @@ def _wait_counted(driver: Any) -> None:
 
 
 def _stale(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.tag_name  # noqa: B018 - raises once the page was replaced
     except StaleElementReferenceException:
         return True
+    except WebDriverException as error:
+        # Mid-navigation Chromium may answer for the old page's node with an inspector error
+        # ("Node with given id does not belong to the document") instead of "stale": the
+        # page is being replaced all the same (seen once in CI, Chromium 156).
+        if "does not belong to the document" in str(error):
+            return True
+        raise
     return False
 
 
