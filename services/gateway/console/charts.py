@@ -33,19 +33,24 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
-def bar_chart(title: str, bars: Sequence[Bar], description: str = "", empty: str = "—") -> Markup:
-    """Horizontal bars, one row per bar, with `label: value` written at its end."""
+def _svg_open(kind: str, width: float, height: float, title: str, description: str) -> list[str]:
+    """The opening of a chart: its classes, view box, and the title and description a screen
+    reader announces (aria-labelledby); each chart appends its marks and closes it."""
     chart_id = f"chart-{next(_ids)}"
-    row, label_width, bar_width = 28, 220, 360
-    height = max(1, len(bars)) * row + 10
-    top = max((bar.value for bar in bars), default=0) or 1
-    parts = [
-        f'<svg class="chart chart-bars" role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
-        f'viewBox="0 0 {label_width + bar_width + 220} {height}" '
-        f'width="100%" preserveAspectRatio="xMinYMin meet">',
+    return [
+        f'<svg class="chart {kind}" role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
+        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet">',
         f'<title id="{chart_id}-t">{escape(title)}</title>',
         f'<desc id="{chart_id}-d">{escape(description or title)}</desc>',
     ]
+
+
+def bar_chart(title: str, bars: Sequence[Bar], description: str = "", empty: str = "—") -> Markup:
+    """Horizontal bars, one row per bar, with `label: value` written at its end."""
+    row, label_width, bar_width = 28, 220, 360
+    height = max(1, len(bars)) * row + 10
+    top = max((bar.value for bar in bars), default=0) or 1
+    parts = _svg_open("chart-bars", label_width + bar_width + 220, height, title, description)
     if not bars:
         parts.append(f'<text class="chart-empty" x="4" y="20">{escape(empty)}</text>')
     for index, bar in enumerate(bars):
@@ -69,17 +74,10 @@ def stacked_bar_chart(
 ) -> Markup:
     """Horizontal bars for a narrow screen: each label on its own line above its bar, the
     value at the bar's end; 400 units wide, so 13-unit text stays legible at 320 px."""
-    chart_id = f"chart-{next(_ids)}"
     row, bar_width, width = 48, 280, 400
     height = max(1, len(bars)) * row + 10
     top = max((bar.value for bar in bars), default=0) or 1
-    parts = [
-        f'<svg class="chart chart-bars chart-stacked" role="img" '
-        f'aria-labelledby="{chart_id}-t {chart_id}-d" viewBox="0 0 {width} {height}" '
-        f'width="100%" preserveAspectRatio="xMinYMin meet">',
-        f'<title id="{chart_id}-t">{escape(title)}</title>',
-        f'<desc id="{chart_id}-d">{escape(description or title)}</desc>',
-    ]
+    parts = _svg_open("chart-bars chart-stacked", width, height, title, description)
     if not bars:
         parts.append(f'<text class="chart-empty" x="4" y="20">{escape(empty)}</text>')
     for index, bar in enumerate(bars):
@@ -101,18 +99,14 @@ def column_chart(
     title: str, bars: Sequence[Bar], description: str = "", empty: str = "—"
 ) -> Markup:
     """Vertical columns over time (sends per hour or day), the value above each column."""
-    chart_id = f"chart-{next(_ids)}"
     column, gap, height, base, left = 28, 6, 160, 130, 40
     # At least 12 slots wide, so one column does not fill the page; room for the first label.
     width = max(12, len(bars)) * (column + gap) + 20 + left
     top = max((bar.value for bar in bars), default=0) or 1
-    parts = [
-        f'<svg class="chart chart-columns" role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
-        f'viewBox="0 0 {width} {height + 40}" width="100%" preserveAspectRatio="xMinYMin meet">',
-        f'<title id="{chart_id}-t">{escape(title)}</title>',
-        f'<desc id="{chart_id}-d">{escape(description or title)}</desc>',
-        f'<line class="chart-baseline" x1="10" y1="{base}" x2="{width - 10}" y2="{base}"></line>',
-    ]
+    parts = _svg_open("chart-columns", width, height + 40, title, description)
+    parts.append(
+        f'<line class="chart-baseline" x1="10" y1="{base}" x2="{width - 10}" y2="{base}"></line>'
+    )
     if not bars:
         parts.append(f'<text class="chart-empty" x="12" y="{base - 10}">{escape(empty)}</text>')
     for index, bar in enumerate(bars):
@@ -146,18 +140,12 @@ def slots_chart(
     title: str, rules: Sequence[Slots], description: str = "", empty: str = "—"
 ) -> Markup:
     """One row per rule: a box per slot, filled when used, with `used/limit` and a note."""
-    chart_id = f"chart-{next(_ids)}"
     row, box, label_width = 34, 18, 200
     # A rule may allow hundreds of messages: past MAX_BOXES the boxes stop, the text stays exact.
     widest = min(MAX_BOXES, max((rule.limit for rule in rules), default=1))
     width = label_width + widest * (box + 4) + 260
     height = max(1, len(rules)) * row + 10
-    parts = [
-        f'<svg class="chart chart-slots" role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
-        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet">',
-        f'<title id="{chart_id}-t">{escape(title)}</title>',
-        f'<desc id="{chart_id}-d">{escape(description or title)}</desc>',
-    ]
+    parts = _svg_open("chart-slots", width, height, title, description)
     if not rules:
         parts.append(f'<text class="chart-empty" x="4" y="20">{escape(empty)}</text>')
     for index, rule in enumerate(rules):
