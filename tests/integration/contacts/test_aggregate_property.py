@@ -42,6 +42,7 @@ from tests.integration.contacts.aggregate_world import (
     principal,
     random_world,
 )
+from tests.support.exact_rank import rank
 from tests.support.stores import fresh_postgres
 
 Key = tuple[str | None, ...]
@@ -85,21 +86,6 @@ def cases(draw: st.DrawFn) -> tuple[int, dict[str, str], AggregateQuery, Rules, 
 
 def covers(key: Key, cell: tuple[str, ...]) -> bool:
     return all(k is None or k == v for k, v in zip(key, cell, strict=True))
-
-
-def rank(matrix: list[list[Fraction]]) -> int:
-    rows = [list(r) for r in matrix if any(r)]
-    found = 0
-    for col in range(len(rows[0]) if rows else 0):
-        pivot = next((i for i in range(found, len(rows)) if rows[i][col] != 0), None)
-        if pivot is None:
-            continue
-        rows[found], rows[pivot] = rows[pivot], rows[found]
-        for i in range(found + 1, len(rows)):
-            factor = rows[i][col] / rows[found][col]
-            rows[i] = [x - factor * y for x, y in zip(rows[i], rows[found], strict=True)]
-        found += 1
-    return found
 
 
 def solvable(answer: Answer) -> list[Key]:

@@ -31,6 +31,7 @@ from meshkit.disclosure import (
 from meshkit.disclosure.cells import primary_reason, union
 from meshkit.disclosure.secondary import _breakers, determined
 from meshkit.errors import InvalidArgument
+from tests.support.exact_rank import rank
 
 SECRET = "cells-secret-for-tests"
 
@@ -47,23 +48,6 @@ def covers(key: Key, cell: tuple[str, ...]) -> bool:
 
 def behind(rows: list[Row], key: Key) -> list[Row]:
     return [r for r in rows if covers(key, r.cell)]
-
-
-def rank(matrix: list[list[Fraction]]) -> int:
-    """Rank by forward elimination with exact fractions."""
-    rows = [list(r) for r in matrix if any(r)]
-    found = 0
-    width = len(rows[0]) if rows else 0
-    for col in range(width):
-        pivot = next((i for i in range(found, len(rows)) if rows[i][col] != 0), None)
-        if pivot is None:
-            continue
-        rows[found], rows[pivot] = rows[pivot], rows[found]
-        for i in range(found + 1, len(rows)):
-            factor = rows[i][col] / rows[found][col]
-            rows[i] = [x - factor * y for x, y in zip(rows[i], rows[found], strict=True)]
-        found += 1
-    return found
 
 
 def solvable(table: Table) -> list[Key]:
