@@ -77,7 +77,9 @@ def test_search_and_contact_pages_in_a_browser(world: World) -> None:
         driver.get(f"{base}/console/contacts/")
         driver.find_element(By.ID, "f-f0_field").send_keys("email")
         driver.find_element(By.ID, "f-f0_equals").send_keys(contact["email"])
-        driver.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]").click()
+        browser.click_through(
+            driver, driver.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]")
+        )
         links = driver.find_elements(By.CSS_SELECTOR, "table.reflow tbody a")
         assert [a.get_attribute("href") for a in links] == [
             f"{base}/console/contacts/{contact['id']}"
@@ -85,7 +87,7 @@ def test_search_and_contact_pages_in_a_browser(world: World) -> None:
         browser.screenshot(driver, "console-contacts-search")
         _no_serious_violation(driver)
 
-        links[0].click()
+        browser.click_through(driver, links[0])
         assert driver.find_element(By.TAG_NAME, "h1").text == "Ada M."
         source = driver.page_source
         assert all(m in source for m in markers)  # A sees its own values and notes

@@ -33,11 +33,8 @@ def _check(driver: Any, name: str) -> None:
 
 def _click(driver: Any, css: str) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    before = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(driver, 30).until(lambda d: _stale(before))
+    browser.click_through(driver, driver.find_element(By.CSS_SELECTOR, css))
 
 
 def _wait_counted(driver: Any) -> None:
@@ -47,23 +44,6 @@ def _wait_counted(driver: Any) -> None:
 
     done = '#reach[data-status="done"]'
     WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, done))
-
-
-def _stale(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-
-    try:
-        element.tag_name  # noqa: B018 - raises once the page was replaced
-    except StaleElementReferenceException:
-        return True
-    except WebDriverException as error:
-        # Mid-navigation Chromium may answer for the old page's node with an inspector error
-        # ("Node with given id does not belong to the document") instead of "stale": the
-        # page is being replaced all the same (seen once in CI, Chromium 156).
-        if "does not belong to the document" in str(error):
-            return True
-        raise
-    return False
 
 
 def test_a_manager_composes_previews_and_sends_and_another_cannot_see_it(world: World) -> None:

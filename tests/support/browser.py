@@ -247,3 +247,31 @@ def sign_in(
     driver.get(base + path)
     driver.find_element(By.ID, "sso").click()
     WebDriverWait(driver, 30, poll_frequency=0.1).until(lambda d: d.current_url == base + path)
+
+
+def click_through(driver: Any, element: Any, timeout: float = 30) -> None:
+    """Clicks `element` (a link or a submit button) and waits until the page it was on has
+    been replaced: reading the next page straight after `click()` may read the old one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: _stale(before))
+
+
+def _stale(element: Any) -> bool:
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.tag_name  # noqa: B018 - raises once the page was replaced
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        # Mid-navigation Chromium may answer for the old page's node with an inspector error
+        # ("Node with given id does not belong to the document") instead of "stale": the
+        # page is being replaced all the same (seen once in CI, Chromium 156).
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
