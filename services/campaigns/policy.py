@@ -236,7 +236,7 @@ def render(
 
     `single_line` (headers) turns line breaks inside values into spaces, so a
     value can never add a header. `escape` is applied to every value (never to
-    the template's own text): `render_html` uses it so a value cannot add markup.
+    the template's own text).
     """
     parts = [template.literals[0]]
     for name, literal in zip(template.fields, template.literals[1:], strict=True):
@@ -250,15 +250,62 @@ def render(
 
 
 def render_html(template: Template, merge_fields: Mapping[str, str]) -> str:
-    """An HTML template filled like `render`, each value escaped for HTML text and quoted
-    attributes (&, <, >, " and ' become entities): a merge value shows as text, never
-    as markup or script. The template's own markup is the campaign manager's.
+    """An HTML template filled like `render`, each value escaped for HTML text and for
+    attributes, quoted or not (&, <, >, ", ', `, = and white space become character
+    references, control characters are dropped): a merge value shows as text, never as
+    markup or script. A value that begins a link's address (`href="{{ website }}"`)
+    keeps only a safe scheme: http, https, mailto or tel (`javascript:` and the like
+    render as nothing, a bare host gets "https://"). The template's own markup is the
+    campaign manager's.
     """
-    return render(template, merge_fields, escape=_escape_html)
+    parts = [template.literals[0]]
+    at_url_start = False  # whether the address opened before holds nothing yet
+    for name, before, after in zip(
+        template.fields, template.literals, template.literals[1:], strict=False
+    ):
+        value = _CONTROLS.sub("", merge_fields.get(name, ""))
+        at_url_start = bool(_URL_START.search(before)) or (at_url_start and not before.strip())
+        if at_url_start:
+            value = _address_start(value)
+        at_url_start = at_url_start and not _URL_IGNORED.sub("", value)
+        parts += [_escape_html(value), after]
+    return "".join(parts)
+
+
+# The literal before a field that opens the value of an attribute followed as an address.
+_URL_START = re.compile(
+    r"\b(?:href|src|srcset|action|formaction|background|poster|cite|longdesc|xlink:href)"
+    r"\s*=\s*[\"']?\s*$",
+    re.IGNORECASE,
+)
+_SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+# What a browser skips inside an address before reading its scheme ("java\tscript:").
+_URL_IGNORED_CHARACTERS = "".join(map(chr, range(0x21))) + "\x7f"
+_URL_IGNORED = re.compile(r"[\x00-\x20\x7f]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+# Control characters HTML does not allow in text, C0 and C1 (some parsers split on them).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+# Characters that could end an unquoted attribute or start a new one, besides html.escape's:
+# any white space (HTML's own, and the Unicode spaces lax parsers also split on), = and `.
+_ATTRIBUTE_BREAKERS = re.compile(r"[\s=`]")
+
+
+def _address_start(value: str) -> str:
+    """`value` where it opens an address: kept with a safe scheme, or when it cannot start
+    one (a path, an anchor); "https://" put before a bare host ("www.univ.example", which
+    a following text could otherwise turn into a scheme); nothing with any other scheme."""
+    bare = _URL_IGNORED.sub("", value)
+    if not bare or not ("a" <= bare[0].lower() <= "z"):
+        return value
+    scheme = _SCHEME.match(bare)
+    if scheme is None:
+        return "https://" + value.lstrip(_URL_IGNORED_CHARACTERS)
+    return value if scheme.group(1).lower() in _SAFE_SCHEMES else ""
 
 
 def _escape_html(value: str) -> str:
-    return html.escape(value, quote=True)
+    escaped = html.escape(value, quote=True)
+    return _ATTRIBUTE_BREAKERS.sub(lambda m: f"&#{ord(m.group())};", escaped)
 
 
 # --- Transactional mail --------------------------------------------------------------------
