@@ -36,9 +36,8 @@ def test_a_communication_officer_asks_an_indicator_on_a_phone(
     base = world.mesh.gateway_url
     with browser.chromium(375, 812, mobile=True) as driver:
         browser.sign_in(driver, base, provider, person(None, "communication", email="c@u.example"))
-        browser.click_through(
-            driver, driver.find_element(By.CSS_SELECTOR, 'header nav a[href="/console/indicators/"]')
-        )
+        menu = driver.find_element(By.CSS_SELECTOR, 'header nav a[href="/console/indicators/"]')
+        browser.click_through(driver, menu)
         assert driver.find_elements(By.ID, "cells") == []  # nothing asked yet
         browser.screenshot(driver, "console-phone-indicators-form")
         Select(driver.find_element(By.ID, "f-statistic")).select_by_value("count")

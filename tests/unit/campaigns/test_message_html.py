@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.campaigns.message import text_to_html
-import re
-
 from services.campaigns.policy import parse_template, render_html
 
 
@@ -96,8 +95,10 @@ addresses = st.builds(
 halves = st.sampled_from(["", "java", "JAVA\t", "A", " ", "\x01", "\x80A"])
 
 
-@given(st.one_of(st.text(), addresses, st.sampled_from(["script:x", ":", "www.u.example"])),
-       st.one_of(st.text(), halves))
+@given(
+    st.one_of(st.text(), addresses, st.sampled_from(["script:x", ":", "www.u.example"])),
+    st.one_of(st.text(), halves),
+)
 def test_a_merge_value_never_opens_a_link_on_an_unsafe_scheme(website: str, first: str) -> None:
     """Whatever the values, every address the mail holds is http(s), mailto, tel or relative;
     unquoted attributes gain no attribute; the text shows the value whole."""
