@@ -253,6 +253,15 @@ def export_to_proto(records: ContactRecords) -> pb.ContactExport:
     for slot in records.pressure:
         reply.pressure.add(campaign_id=slot.campaign_id, at=_timestamp(slot.at), rule=slot.rule)
     reply.interactions.extend(exported_interaction(i) for i in records.interactions)
+    for response in records.responses:
+        reply.responses.add(
+            contact_id=response.contact_id,
+            event_id=response.event_id,
+            kind=response.kind,
+            at=_timestamp(response.at),
+            attributed_component=response.component or "",
+            attributed_purpose=response.purpose or "",
+        )
     return reply
 
 

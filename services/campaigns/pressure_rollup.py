@@ -539,6 +539,31 @@ def months_of_person(session: Session, ids: Sequence[str]) -> set[str]:
     return found
 
 
+@dataclass(frozen=True)
+class AttributedResponse:
+    """A withdrawal or objection of the person and the last marketing mail before it."""
+
+    contact_id: str
+    event_id: int
+    kind: str
+    at: datetime
+    component: str | None
+    purpose: str | None
+
+
+def responses_of(session: Session, ids: Sequence[str]) -> list[AttributedResponse]:
+    """The person's attributed withdrawals and objections (an access request), oldest first."""
+    rows = session.scalars(
+        select(PressureResponse)
+        .where(PressureResponse.contact_id.in_(list(ids)))
+        .order_by(PressureResponse.at, PressureResponse.event_id)
+    )
+    return [
+        AttributedResponse(r.contact_id, r.event_id, r.kind, r.at, r.component, r.purpose)
+        for r in rows
+    ]
+
+
 def forget_person(session: Session, ids: Sequence[str]) -> int:
     """Erasure: the person's months to recompute, and their attributed responses deleted."""
     mark_dirty(session, months_of_person(session, ids))

@@ -9,8 +9,8 @@ id leaves campaign audiences and merge aliases, and the pressure keys go.
 The interactions recorded for the person (services/campaigns/interactions.py) are
 exported whole, and deleted by the erasure: without the person they say nothing.
 The pressure dashboard's attributed withdrawals and objections of the person are
-deleted, and the months that counted them are recomputed without them (erased ledger
-rows name nobody, and the rollup leaves them out).
+exported, and deleted by the erasure; the months that counted them are recomputed
+without them (erased ledger rows name nobody, and the rollup leaves them out).
 Running it again finds nothing more to do.
 """
 
@@ -32,7 +32,7 @@ from services.campaigns.interactions import (
 from services.campaigns.ledger import Clock, utc_now
 from services.campaigns.pressure import PressureCounters, PressureUnavailable
 from services.campaigns.pressure_policy import campaign_of
-from services.campaigns.pressure_rollup import forget_person
+from services.campaigns.pressure_rollup import AttributedResponse, forget_person, responses_of
 from services.campaigns.repository import DeliveryRecord
 from services.campaigns.validation import MAX_CONTACT_ID, NUL
 
@@ -55,6 +55,7 @@ class ContactRecords:
     deliveries: list[DeliveryRecord]
     pressure: list[Slot]
     interactions: list[InteractionRecord] = field(default_factory=list)
+    responses: list[AttributedResponse] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,10 @@ class ContactPrivacy:
             ids = repository.person_ids(session, contact_id)
             deliveries = repository.deliveries_of(session, ids)
             interactions = interactions_of(session, ids)
-        return ContactRecords(contact_id, ids[1:], deliveries, self._slots(ids), interactions)
+            responses = responses_of(session, ids)
+        return ContactRecords(
+            contact_id, ids[1:], deliveries, self._slots(ids), interactions, responses
+        )
 
     def erase(self, principal: Principal, contact_id: str) -> Erasure:
         """Leaves no row or key naming the person; idempotent."""

@@ -65,6 +65,31 @@ def mentions(pg_url: str, needles: list[str]) -> list[str]:
     return found
 
 
+def attributed_responses(pg_url: str, rows: list[tuple[str, str]]) -> list[tuple[int, str, str]]:
+    """Stores withdrawals and objections as the pressure rollup does once it has attributed
+    them to the last marketing mail (consent's event feed is not part of this test)."""
+    engine = create_engine(pg_url)
+    stored = []
+    with engine.begin() as connection:
+        first = connection.execute(
+            text("SELECT coalesce(max(event_id), 0) FROM campaigns_pressure_responses")
+        ).scalar_one()
+        for offset, (contact_id, kind) in enumerate(rows, start=1):
+            event_id = first + offset
+            connection.execute(
+                text(
+                    "INSERT INTO campaigns_pressure_responses"
+                    " (event_id, contact_id, kind, at, month, component, purpose)"
+                    " VALUES (:e, :c, :k, now() + make_interval(secs => :e), to_char(now(),"
+                    " 'YYYY-MM'), 'sciences', 'newsletter')"
+                ),
+                {"e": event_id, "c": contact_id, "k": kind},
+            )
+            stored.append((event_id, contact_id, kind))
+    engine.dispose()
+    return stored
+
+
 def redis_mentions(redis_client: Any, prefix: str, needles: list[str]) -> list[str]:
     keys = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
     found = [k for k in keys if any(n in k for n in needles)]
@@ -107,8 +132,16 @@ def test_export_then_erasure_leaves_nothing_naming_the_person(
     assert confirmation.outcome == "sent"
     assert len(sink.to(ada_address)) == 2 and len(sink.to(old_address)) == 1
 
+    # Withdrawals consent reported, as the pressure rollup stores them once attributed.
+    responses = attributed_responses(pg_url, [(old, "withdrawal"), (ada, "objection")])
+    bob_response = attributed_responses(pg_url, [(bob, "withdrawal")])
+
     export = service.ExportContact(pb.ExportContactRequest(contact_id=ada))
     assert list(export.merged_ids) == [old]
+    assert [(r.event_id, r.contact_id, r.kind) for r in export.responses] == responses
+    assert {(r.attributed_component, r.attributed_purpose) for r in export.responses} == {
+        ("sciences", "newsletter")
+    }
     exported = sorted((d.contact_id, d.message_class, d.campaign_name) for d in export.deliveries)
     assert exported == sorted(
         [(ada, "marketing", "Later"), (ada, "transactional", ""), (old, "marketing", "News")]
@@ -138,6 +171,7 @@ def test_export_then_erasure_leaves_nothing_naming_the_person(
     # Bob keeps his rows and his pressure slots.
     bob_export = service.ExportContact(pb.ExportContactRequest(contact_id=bob))
     assert len(bob_export.deliveries) == 2 and bob_export.pressure
+    assert [(r.event_id, r.contact_id, r.kind) for r in bob_export.responses] == bob_response
 
     again = service.EraseContact(pb.EraseContactRequest(contact_id=ada))
     assert (again.deliveries_anonymised, again.audiences_changed, again.aliases_removed) == (
@@ -147,6 +181,7 @@ def test_export_then_erasure_leaves_nothing_naming_the_person(
     )
     after = service.ExportContact(pb.ExportContactRequest(contact_id=ada))
     assert (list(after.deliveries), list(after.merged_ids), list(after.pressure)) == ([], [], [])
+    assert list(after.responses) == []
 
 
 def test_only_services_export_or_erase(running: Running) -> None:

@@ -468,6 +468,7 @@ class ContactExport(_message.Message):
     DELIVERIES_FIELD_NUMBER: _builtins.int
     PRESSURE_FIELD_NUMBER: _builtins.int
     INTERACTIONS_FIELD_NUMBER: _builtins.int
+    RESPONSES_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     @_builtins.property
     def merged_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -481,6 +482,12 @@ class ContactExport(_message.Message):
     def interactions(self) -> _containers.RepeatedCompositeFieldContainer[_interactions_pb2.ExportedInteraction]:
         """The interactions recorded for the person (interactions.proto), oldest first."""
 
+    @_builtins.property
+    def responses(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExportedResponse]:
+        """The person's withdrawals and objections copied from consent for the pressure dashboard,
+        each with the last marketing mail it is attributed to, oldest first.
+        """
+
     def __init__(
         self,
         *,
@@ -489,14 +496,58 @@ class ContactExport(_message.Message):
         deliveries: _abc.Iterable[Global___ExportedDelivery] | None = ...,
         pressure: _abc.Iterable[Global___PressureSlot] | None = ...,
         interactions: _abc.Iterable[_interactions_pb2.ExportedInteraction] | None = ...,
+        responses: _abc.Iterable[Global___ExportedResponse] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deliveries", b"deliveries", "interactions", b"interactions", "merged_ids", b"merged_ids", "pressure", b"pressure"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "deliveries", b"deliveries", "interactions", b"interactions", "merged_ids", b"merged_ids", "pressure", b"pressure", "responses", b"responses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContactExport: _TypeAlias = ContactExport  # noqa: Y015
+
+@_typing.final
+class ExportedResponse(_message.Message):
+    """A withdrawal or objection as the pressure dashboard counts it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    ATTRIBUTED_COMPONENT_FIELD_NUMBER: _builtins.int
+    ATTRIBUTED_PURPOSE_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """the id the row names (the person's survivor id)"""
+    event_id: _builtins.int
+    """consent's event"""
+    kind: _builtins.str
+    """withdrawal or objection"""
+    attributed_component: _builtins.str
+    """The component and purpose of the last marketing mail sent to the person within the
+    attribution window before the event; empty when there was none.
+    """
+    attributed_purpose: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        event_id: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        attributed_component: _builtins.str = ...,
+        attributed_purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attributed_component", b"attributed_component", "attributed_purpose", b"attributed_purpose", "contact_id", b"contact_id", "event_id", b"event_id", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportedResponse: _TypeAlias = ExportedResponse  # noqa: Y015
 
 @_typing.final
 class ExportedDelivery(_message.Message):
