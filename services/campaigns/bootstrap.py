@@ -219,7 +219,7 @@ def build(
     service = CampaignsService(
         db, directory, purposes, on_scheduled=on_scheduled, on_unscheduled=on_unscheduled
     )
-    previews = Previews(db, gate, service.audience_of)
+    previews = Previews(db, gate, service.audience_of, count_max=settings.preview_count_max)
     pressure_status = PressureStatus(db, members, pressure)
     simulations = PressureSimulations(
         db, gate, service.audience_of, pressure, lambda: tree.tree().components

@@ -162,7 +162,10 @@ def deliveries_to_proto(page: DeliveriesPage) -> pb.ListDeliveriesResponse:
 
 def preview_to_proto(page: PreviewPage) -> pb.PreviewCampaignResponse:
     reply = pb.PreviewCampaignResponse(
-        audience=page.audience, counts=page.counts, next_page_token=page.next_page_token
+        audience=page.audience,
+        counts=page.counts,
+        next_page_token=page.next_page_token,
+        counts_deferred=page.counts_deferred,
     )
     for row in page.rows:
         item = reply.recipients.add(

@@ -8,7 +8,9 @@ send therefore agrees with it on every recipient, as long as nothing changes
 between the two.
 
 The first page carries the counts per outcome over the whole audience (the
-audience is evaluated batch by batch, never held whole with its answers);
+audience is evaluated batch by batch, never held whole with its answers), when the
+audience is small enough to count within a call (CAMPAIGNS_PREVIEW_COUNT_MAX); a
+larger one is counted in the background instead (reach.py), and the page says so;
 each page lists its recipients with the rule that decided each one and only
 what contacts let the owner component see of them.
 """
@@ -43,6 +45,9 @@ PREVIEWABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 PREVIEW_BATCH = 1000
 PREVIEW_THREADS = 4
 DEFAULT_PAGE = 100
+# The largest audience the first page counts while the caller waits (about a second per
+# thousand recipients: a hundred thousand outlive any deadline).
+PREVIEW_COUNT_MAX = 2000
 MAX_PAGE = 1000
 PREVIEW_LIST = "campaigns.preview"
 WILL_SEND = "sent"  # the outcome a preview shows for a recipient that would be mailed now
@@ -68,6 +73,7 @@ class PreviewPage:
     counts: dict[str, int]  # on the first page only (empty on the next ones)
     rows: list[PreviewRow]
     next_page_token: str
+    counts_deferred: bool = False  # the first page of an audience too large to count at once
 
 
 Audience = Callable[[Campaign], Sequence[str]]
@@ -83,7 +89,9 @@ class Previews:
         audience: Audience,
         batch_size: int = PREVIEW_BATCH,
         keep_seconds: float = AUDIENCE_KEEP_SECONDS,
+        count_max: int = PREVIEW_COUNT_MAX,
     ):
+        self.count_max = count_max
         self._db = db
         self._gate = gate
         self._audience = audience
@@ -102,7 +110,8 @@ class Previews:
         skip_counts: bool = False,
     ) -> PreviewPage:
         """One page of the dry run; its first page also counts every outcome, unless skipped
-        (services/campaigns/reach.py counts them in the background)."""
+        or the audience is larger than `count_max` (then `counts_deferred`: reach.py counts
+        them in the background)."""
         size = page_tokens.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
         campaign = self.previewable(principal, campaign_id)
         info = info_of(campaign)
@@ -111,15 +120,15 @@ class Previews:
         # a recipient who joins the audience between two pages does not shift the others.
         people = self.people(campaign)
         counts: dict[str, int] = {}
-        if after is None and not skip_counts:
-            found = Counter(self._all(info, people))
-            counts = dict(found)
+        deferred = after is None and not skip_counts and len(people) > self.count_max
+        if after is None and not skip_counts and not deferred:
+            counts = dict(Counter(self._all(info, people)))
         start = bisect_right(people, after) if after is not None else 0
         page = people[start : start + size]
         rows = [_row(e) for e in self._gate.evaluate(info, page, peek=True)] if page else []
         more = start + size < len(people)
         token = page_tokens.encode(PREVIEW_LIST, (page[-1],), campaign_id) if more else ""
-        return PreviewPage(len(people), counts, rows, token)
+        return PreviewPage(len(people), counts, rows, token, deferred)
 
     def previewable(self, principal: Principal, campaign_id: str) -> Campaign:
         """The campaign, when the caller manages its owner component and it may be previewed."""

@@ -39,7 +39,7 @@ from meshkit.db import Database
 from meshkit.identity import Principal
 from services.campaigns.ledger import Clock, info_of, utc_now
 from services.campaigns.models import Campaign, ReachSnapshot
-from services.campaigns.preview import Previews, revision_of
+from services.campaigns.preview import PreviewPage, Previews, revision_of
 from services.campaigns.workers import worker_name
 
 log = logging.getLogger(__name__)
@@ -227,3 +227,20 @@ def _view(row: ReachSnapshot | None, revision: str) -> ReachView:
         finished_at=row.finished_at,
         stale=row.revision != revision,
     )
+
+
+def preview_page(
+    previews: Previews,
+    reaches: Reaches | None,
+    principal: Principal,
+    campaign_id: str,
+    page_size: int,
+    page_token: str,
+    skip_counts: bool = False,
+) -> PreviewPage:
+    """PreviewCampaign: one page of the dry run; when its audience is too large for the
+    first page to count, the reach count is started (or its snapshot kept) instead."""
+    page = previews.preview(principal, campaign_id, page_size, page_token, skip_counts=skip_counts)
+    if page.counts_deferred and reaches is not None:
+        reaches.get(principal, campaign_id)
+    return page

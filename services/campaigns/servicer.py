@@ -12,7 +12,7 @@ from services.campaigns import mapping
 from services.campaigns.merges import ContactMerges
 from services.campaigns.preview import Previews
 from services.campaigns.privacy import ContactPrivacy
-from services.campaigns.reach import Reaches
+from services.campaigns.reach import Reaches, preview_page
 from services.campaigns.service import CampaignsService
 from services.campaigns.transactional import TransactionalMails
 
@@ -118,7 +118,9 @@ class CampaignsServicer(campaigns_pb2_grpc.CampaignsServiceServicer):
     ) -> pb.PreviewCampaignResponse:
         if self._previews is None:
             raise Unavailable("previews are not wired in this process")
-        page = self._previews.preview(
+        page = preview_page(
+            self._previews,
+            self._reaches,
             current_principal(),
             request.id,
             request.page_size,

@@ -90,6 +90,12 @@ class CampaignsSettings(ServiceSettings, MetricsSettings):
     retry_delay_seconds: int = Field(
         30, ge=0, description="Wait before a recipient whose send failed temporarily is retried."
     )
+    preview_count_max: int = Field(
+        2000,
+        ge=0,
+        description="Largest audience the first page of a preview counts while the caller waits; "
+        "a larger one is counted in the background (GET /v1/campaigns/{id}/reach).",
+    )
     scheduler_enabled: bool = Field(True, description="Run the scheduler of scheduled campaigns.")
     scheduler_sync_seconds: float = Field(
         5.0,

@@ -472,4 +472,5 @@ def preview(reply: campaigns_pb2.PreviewCampaignResponse) -> responses.Preview:
             for r in reply.recipients
         ],
         next_page_token=reply.next_page_token,
+        counts_deferred=reply.counts_deferred,
     )

@@ -275,10 +275,17 @@ class Preview(BaseModel):
 
     audience: int = Field(description="Recipients, merged records counted once.")
     counts: dict[Outcome, int] = Field(
-        description="Recipients per outcome; on the first page only."
+        description="Recipients per outcome; on the first page only, and only when the "
+        "audience is small enough to count at once (see counts_deferred)."
     )
     recipients: list[PreviewRecipient]
     next_page_token: str = Field(description="Empty on the last page.")
+    counts_deferred: bool = Field(
+        False,
+        description="True on a first page whose audience is too large to count within the "
+        "call (CAMPAIGNS_PREVIEW_COUNT_MAX, 2000 by default): counts is empty and the count "
+        "has started in the background; GET /v1/campaigns/{id}/reach reads it.",
+    )
 
 
 class Reach(BaseModel):

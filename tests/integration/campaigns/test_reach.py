@@ -13,7 +13,7 @@ from meshkit.errors import NotFound
 from services.campaigns.ledger import utc_now
 from services.campaigns.models import ReachSnapshot
 from services.campaigns.preview import Previews, revision_of
-from services.campaigns.reach import Reaches, ReachView
+from services.campaigns.reach import Reaches, ReachView, preview_page
 from services.campaigns.validation import Audience, AudienceKind, CampaignEdit
 from tests.integration.campaigns.test_dispatch import (  # noqa: F401  (fixtures)
     SCIENCES,
@@ -108,6 +108,37 @@ def test_the_preview_page_without_counts_lists_recipients_only(world: World) -> 
     assert page.counts == {}
     assert page.audience == 3 and len(page.rows) == 2
     assert [r.outcome for r in page.rows] == ["sent", "sent"]
+
+
+def test_a_first_page_over_the_count_limit_answers_at_once_and_starts_the_count(
+    world: World,  # noqa: F811
+) -> None:
+    """An audience larger than the preview counts within a call (100,000 recipients outlived
+    the gateway's deadline): the first page lists its recipients, says the counts are
+    deferred, and the reach count it started agrees with what the first page would count."""
+    people = [world.person("sciences") for _ in range(3)]
+    people.append(world.person("sciences", consent="none"))
+    campaign_id = draft_for(world, people)
+    previews = previews_of(world)
+    reaches = reaches_of(world)
+    kept = previews.count_max
+    previews.count_max = len(people) - 1
+    try:
+        page = preview_page(previews, reaches, SCIENCES, campaign_id, 2, "")
+        assert (page.counts, page.counts_deferred) == ({}, True)
+        assert page.audience == 4 and len(page.rows) == 2 and page.next_page_token
+        with world.campaigns.db.transaction() as session:  # the page started the count
+            assert session.get(ReachSnapshot, campaign_id) is not None
+        done = until_done(reaches, campaign_id)
+        assert (done.status, done.counts) == ("done", {"sent": 3, "no_consent": 1})
+        following = preview_page(previews, reaches, SCIENCES, campaign_id, 2, page.next_page_token)
+        assert (following.counts, following.counts_deferred) == ({}, False)
+        previews.count_max = len(people)  # at the limit: counted within the call
+        counted = preview_page(previews, reaches, SCIENCES, campaign_id, 2, "")
+        assert (counted.counts, counted.counts_deferred) == (done.counts, False)
+    finally:
+        previews.count_max = kept
+    assert world.ledger(campaign_id) == {}
 
 
 def test_an_edit_makes_the_snapshot_stale_and_it_is_counted_again(world: World) -> None:  # noqa: F811

@@ -285,9 +285,15 @@ class PreviewCampaignResponse(_message.Message):
     COUNTS_FIELD_NUMBER: _builtins.int
     RECIPIENTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    COUNTS_DEFERRED_FIELD_NUMBER: _builtins.int
     audience: _builtins.int
     """recipients, merged records counted once"""
     next_page_token: _builtins.str
+    counts_deferred: _builtins.bool
+    """true on a first page whose audience is larger than the preview counts within one call
+    (CAMPAIGNS_PREVIEW_COUNT_MAX): `counts` is empty, and this call started the reach count
+    in the background (GetReach reads it).
+    """
     @_builtins.property
     def counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """on the first page only"""
@@ -301,10 +307,11 @@ class PreviewCampaignResponse(_message.Message):
         counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         recipients: _abc.Iterable[Global___PreviewRecipient] | None = ...,
         next_page_token: _builtins.str = ...,
+        counts_deferred: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "counts", b"counts", "next_page_token", b"next_page_token", "recipients", b"recipients"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "counts", b"counts", "counts_deferred", b"counts_deferred", "next_page_token", b"next_page_token", "recipients", b"recipients"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
