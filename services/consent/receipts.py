@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm
 
 from meshkit.identity import key_id
+from meshkit.jwks import public_jwk
 
 VERSION = "KI-CR-v1.1.0"
 JURISDICTION = "FR"
@@ -187,11 +188,7 @@ class ReceiptSigner:
 
 def jwks(public_keys: Iterable[Any]) -> dict[str, Any]:
     """A JWKS of EC public keys, each with its `kid`, for ES256 signatures."""
-    keys = []
-    for public_key in public_keys:
-        jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
-        keys.append({**jwk, "kid": key_id(public_key), "use": "sig", "alg": ALGORITHM})
-    return {"keys": keys}
+    return {"keys": [public_jwk(key, key_id(key)) for key in public_keys]}
 
 
 def verify_receipt(token: str, key_set: Mapping[str, Any]) -> dict[str, Any]:
