@@ -151,6 +151,22 @@ _RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
+# Every answer, whatever its status (services/gateway/observability.py).
+_REQUEST_ID = {
+    "X-Request-Id": {
+        "description": "The request's id: the caller's own `X-Request-Id` when it is short "
+        "visible ASCII, else a fresh one. The services' log lines of the request carry it.",
+        "schema": _TEXT,
+    }
+}
+# A page of a list that has a next one (services/gateway/paging.py).
+_NEXT_PAGE = {
+    "Link": {
+        "description": 'RFC 8288 link to the next page, `<...?page_token=...>; rel="next"` '
+        "(relative to the request's URL); absent on the last page.",
+        "schema": _TEXT,
+    }
+}
 _REPLAYED = {
     "Idempotency-Replayed": {
         "description": "`true` when this is the kept answer to an earlier request with the same "
@@ -431,6 +447,12 @@ def _responses(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         for status, entry in responses.items():
             extra = _RETRY_AFTER if status == "429" else {}
             entry["headers"] = {**entry.get("headers", {}), **_RATE_HEADERS, **extra}
+    for reply in operation.replies:
+        if reply.model is not None and "next_page_token" in reply.model.model_fields:
+            entry = responses[str(reply.status)]
+            entry["headers"] = {**entry.get("headers", {}), **_NEXT_PAGE}
+    for entry in responses.values():
+        entry["headers"] = {**entry.get("headers", {}), **_REQUEST_ID}
     return responses
 
 

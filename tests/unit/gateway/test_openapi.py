@@ -334,6 +334,27 @@ def test_rate_limit_headers_are_documented_on_limited_operations(
     assert "429" not in document["paths"]["/healthz"]["get"]["responses"]
 
 
+def test_the_request_id_and_the_next_page_link_are_documented(
+    app: Flask, client: FlaskClient, document: dict[str, Any]
+) -> None:
+    """Every answer carries X-Request-Id; a list's 200 documents the Link to its next page."""
+    schemas = document["components"]["schemas"]
+    lists = 0
+    for path, method, operation in _operations_of(document):
+        for status, response in operation["responses"].items():
+            assert "X-Request-Id" in response.get("headers", {}), (path, method, status)
+        schema = operation["responses"].get("200", {}).get("content", {})
+        schema = schema.get("application/json", {}).get("schema", {})
+        name = schema.get("$ref", "/").rsplit("/", 1)[1]
+        paged = "next_page_token" in schemas.get(name, {}).get("properties", {})
+        documented = "Link" in operation["responses"].get("200", {}).get("headers", {})
+        assert documented == paged, (path, method)
+        lists += paged
+    assert lists >= 10  # contacts, campaigns, consent, components, ... all lists
+    answer = client.get("/healthz", headers={"X-Request-Id": "probe-42"})
+    assert answer.headers["X-Request-Id"] == "probe-42"
+
+
 def test_outcome_codes_are_enums(document: dict[str, Any]) -> None:
     from services.campaigns.policy import Outcome
     from services.contacts.imports import Outcome as RowOutcome
