@@ -17,6 +17,11 @@ protected table or an answer.
 The refresher (`refresh`, a leader-only job of the contacts scheduler) recomputes the
 snapshots asked in the last week that are older than half the TTL, oldest first, within a
 time budget, and drops those nobody asked for a week.
+
+A process runs at most `SLOTS.size` statements at once (CONTACTS_AGGREGATE_CONCURRENCY):
+each reads the whole contact base for seconds, on the database that also answers sends
+and searches. A request that finds them all taken for `SLOTS.wait_seconds` is answered
+UNAVAILABLE ("ask again shortly") and changes nothing; the refresher waits its turn.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,6 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from meshkit.db import Database, UtcDateTime
+from meshkit.errors import Unavailable
 from services.contacts import repository
 from services.contacts.aggregate_sql import WORK_MEM, Axis, Plan, postgres_statement
 from services.contacts.models import Base, utcnow
@@ -131,12 +139,36 @@ def rows_json(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
 # --- The statement, fresh or from a snapshot ---------------------------------------------------
 
 
-def run_statement(session: Session, plan: Plan, secret: str) -> Rows:
-    """The statement's rows (the caller's transaction; work_mem and jit set for it)."""
-    session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-    session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves
-    statement, params = postgres_statement(plan, secret)
-    return [tuple(row) for row in session.execute(text(statement), params)]
+class StatementSlots:
+    """How many aggregate statements this process runs at once."""
+
+    def __init__(self, size: int = 2, wait_seconds: float = 2.0):
+        self.size = size
+        self.wait_seconds = wait_seconds
+        self._free = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def held(self, patient: bool = False) -> Iterator[None]:
+        """A slot for one statement; UNAVAILABLE after `wait_seconds` unless `patient`."""
+        if not self._free.acquire(timeout=None if patient else self.wait_seconds):
+            raise Unavailable("other indicators are being computed: ask again in a few seconds")
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+SLOTS = StatementSlots()
+
+
+def run_statement(session: Session, plan: Plan, secret: str, patient: bool = False) -> Rows:
+    """The statement's rows (the caller's transaction; work_mem and jit set for it), in one
+    of the process's statement slots (`patient`: waits for one as long as it takes)."""
+    with SLOTS.held(patient):
+        session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves
+        statement, params = postgres_statement(plan, secret)
+        return [tuple(row) for row in session.execute(text(statement), params)]
 
 
 def summary_rows(
@@ -274,6 +306,6 @@ def _recompute(
         if stored != version:
             return False
         moment = now()
-        rows = rows_json(run_statement(session, plan, secret))
+        rows = rows_json(run_statement(session, plan, secret, patient=True))
         _upsert(session, key, plan, rows, moment, version, asked=None)
     return True

@@ -56,6 +56,7 @@ def build(settings: ContactsSettings) -> App:
     secret = settings.audit_key().hex()
     # Snapshots and their refresher on PostgreSQL only: the embedded SQLite run computes afresh.
     snapshots = database.engine.dialect.name == "postgresql"
+    aggregate_snapshots.SLOTS = aggregate_snapshots.StatementSlots(settings.aggregate_concurrency)
     servicer = ContactsServicer(
         database,
         GrpcSuppressionList(consent),

@@ -61,6 +61,13 @@ class ContactsSettings(ServiceSettings, MetricsSettings):
         gt=0,
         description="Time one refresh run may spend; the snapshots left wait for the next run.",
     )
+    aggregate_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Aggregate statements (PostgreSQL) one process runs at once; a request that "
+        "waits 2 s for a free one is answered 503 (ask again), the refresher waits its turn.",
+    )
     scheduler_sync_seconds: float = Field(
         5.0,
         gt=0,

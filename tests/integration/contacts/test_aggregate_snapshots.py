@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 from meshkit.db import Database, make_engine
 from meshkit.disclosure import Statistic
-from meshkit.errors import PermissionDenied
+from meshkit.errors import PermissionDenied, Unavailable
 from protos.crm.contacts.v1 import contacts_pb2 as pb
 from services.contacts import aggregate_snapshots
 from services.contacts.aggregate_snapshots import SnapshotRow, refresh
@@ -128,6 +128,35 @@ def test_a_second_ask_within_the_ttl_does_not_run_the_statement(db: Database, wo
     # and the recomputed snapshot serves the next ask within a TTL
     fourth = ask(db, "droit", BY_SECTOR, HOUR)
     assert fourth.as_of == third.as_of
+
+
+def test_with_every_statement_slot_taken_a_new_question_waits_then_is_refused_unchanged(
+    db: Database, world: Any
+) -> None:
+    """The statement reads the whole base for seconds: a process runs only so many at once.
+    A question that would need one more is UNAVAILABLE (ask again) and records nothing; a
+    question its snapshot answers needs no slot."""
+    warm = ask(db, "droit", BY_SECTOR, HOUR)
+    slots = aggregate_snapshots.SLOTS
+    aggregate_snapshots.SLOTS = aggregate_snapshots.StatementSlots(2, wait_seconds=0.2)
+    try:
+        with aggregate_snapshots.SLOTS.held(), aggregate_snapshots.SLOTS.held():
+            before = audit_rows(db)
+            with pytest.raises(Unavailable, match="ask again"):
+                ask(db, "droit", TOTAL, HOUR)
+            assert audit_rows(db) == before
+            assert len(snapshots(db)) == 1  # the refused question stored nothing either
+            forget_history(db)
+            assert answered_cells(ask(db, "droit", BY_SECTOR, HOUR)) == answered_cells(warm)
+        forget_history(db)
+        assert ask(db, "droit", TOTAL, HOUR).cells  # a slot is free again
+    finally:
+        aggregate_snapshots.SLOTS = slots
+
+
+def audit_rows(db: Database) -> int:
+    with db.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(AggregateAuditRow)) or 0)
 
 
 def test_another_caller_component_is_another_snapshot(db: Database, world: Any) -> None:
