@@ -250,16 +250,17 @@ def render(
 
 
 def render_html(template: Template, merge_fields: Mapping[str, str]) -> str:
-    """An HTML template filled like `render`, each value escaped for HTML text and for
-    attributes, quoted or not (&, <, >, ", ', `, = and white space become character
-    references, control characters are dropped): a merge value shows as text, never as
-    markup or script. A value that begins a link's address (`href="{{ website }}"`)
-    keeps only a safe scheme: http, https, mailto or tel (`javascript:` and the like
-    render as nothing, a bare host gets "https://"). The template's own markup is the
-    campaign manager's.
+    """An HTML template filled like `render`, each value escaped for HTML text and quoted
+    attributes (&, <, >, " and ' become character references, control characters are
+    dropped), and in an attribute without quotes its white space, = and ` too: a merge
+    value shows as text, never as markup or script. A value that begins a link's address
+    (`href="{{ website }}"`) keeps only a safe scheme: http, https, mailto or tel
+    (`javascript:` and the like render as nothing, a bare host gets "https://"). The
+    template's own markup is the campaign manager's.
     """
     parts = [template.literals[0]]
     at_url_start = False  # whether the address opened before holds nothing yet
+    unquoted = False  # whether the value sits in an attribute value without quotes
     for name, before, after in zip(
         template.fields, template.literals, template.literals[1:], strict=False
     ):
@@ -268,7 +269,13 @@ def render_html(template: Template, merge_fields: Mapping[str, str]) -> str:
         if at_url_start:
             value = _address_start(value)
         at_url_start = at_url_start and not _URL_IGNORED.sub("", value)
-        parts += [_escape_html(value), after]
+        unquoted = bool(_UNQUOTED_START.search(before)) or (
+            unquoted and not _UNQUOTED_END.search(before)
+        )
+        escaped = html.escape(value, quote=True)
+        if unquoted:  # white space, = or ` would end the value or start another attribute
+            escaped = _ATTRIBUTE_BREAKERS.sub(lambda m: f"&#{ord(m.group())};", escaped)
+        parts += [escaped, after]
     return "".join(parts)
 
 
@@ -285,6 +292,10 @@ _URL_IGNORED = re.compile(r"[\x00-\x20\x7f]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 # Control characters HTML does not allow in text, C0 and C1 (some parsers split on them).
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+# The literal before a field that opens an attribute value without quotes (`<a href=`), and
+# what ends such a value in the literal between two fields.
+_UNQUOTED_START = re.compile(r"<[^<>]*\s[^\s<>\"'=/]+\s*=\s*$")
+_UNQUOTED_END = re.compile(r"[\s>]")
 # Characters that could end an unquoted attribute or start a new one, besides html.escape's:
 # any white space (HTML's own, and the Unicode spaces lax parsers also split on), = and `.
 _ATTRIBUTE_BREAKERS = re.compile(r"[\s=`]")
@@ -301,11 +312,6 @@ def _address_start(value: str) -> str:
     if scheme is None:
         return "https://" + value.lstrip(_URL_IGNORED_CHARACTERS)
     return value if scheme.group(1).lower() in _SAFE_SCHEMES else ""
-
-
-def _escape_html(value: str) -> str:
-    escaped = html.escape(value, quote=True)
-    return _ATTRIBUTE_BREAKERS.sub(lambda m: f"&#{ord(m.group())};", escaped)
 
 
 # --- Transactional mail --------------------------------------------------------------------
