@@ -27,7 +27,14 @@ def test_a_manager_signs_in_through_the_provider_and_out_again(world: World) -> 
         assert cookie["sameSite"] == "Lax" and cookie["path"] == "/console"
         browser.screenshot(driver, "console-sign-in-landed")
         driver.find_element(By.CSS_SELECTOR, "header form button[type=submit]").click()
-        WebDriverWait(driver, 30).until(lambda d: "/console/login" in d.current_url)
+        WebDriverWait(driver, 30).until(lambda d: "signed_out=1" in d.current_url)
+        # The single sign-on session too, through the provider's end-session endpoint.
+        ended = len(provider.logouts)
+        browser.click_through(driver, driver.find_element(By.ID, "sso-logout"))
+        WebDriverWait(driver, 30).until(lambda d: d.current_url == f"{base}/console/login")
+        assert provider.logouts[ended:] == [
+            {"client_id": "crm-console", "post_logout_redirect_uri": f"{base}/console/login"}
+        ]
         driver.get(f"{base}/console/")
         assert "/console/login" in driver.current_url  # the session is gone
         assert browser.axe_violations(driver) == [], browser.describe(

@@ -28,6 +28,7 @@ from meshkit.oidc import DISCOVERY_PATH
 JWKS_PATH = "/protocol/openid-connect/certs"
 AUTH_PATH = "/protocol/openid-connect/auth"
 TOKEN_PATH = "/protocol/openid-connect/token"
+LOGOUT_PATH = "/protocol/openid-connect/logout"
 
 
 class TestProvider:
@@ -49,13 +50,23 @@ class TestProvider:
         self.codes: dict[str, dict[str, Any]] = {}  # issued, not yet exchanged
         self.exchanges: list[dict[str, str]] = []  # every token request's form
         self.refresh_tokens: dict[str, dict[str, Any]] = {}  # live ones (rotated on use)
+        self.logouts: list[dict[str, str]] = []  # every end-session request's query
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 provider.requests += 1
-                if self.path.startswith("/realms/univ" + AUTH_PATH):
-                    status, headers = provider._authorize(self.path)
+                route = next(
+                    (
+                        r
+                        for r in (AUTH_PATH, LOGOUT_PATH)
+                        if self.path.startswith("/realms/univ" + r)
+                    ),
+                    None,
+                )
+                if route is not None:
+                    answer = provider._authorize if route == AUTH_PATH else provider._end_session
+                    status, headers = answer(self.path)
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
@@ -138,6 +149,7 @@ class TestProvider:
                 "jwks_uri": self.jwks_uri,
                 "authorization_endpoint": self.issuer + AUTH_PATH,
                 "token_endpoint": self.issuer + TOKEN_PATH,
+                "end_session_endpoint": self.issuer + LOGOUT_PATH,
             }
         if path == "/realms/univ" + JWKS_PATH:
             keys = []
@@ -202,6 +214,16 @@ class TestProvider:
         }
         answer = urllib.parse.urlencode({"code": code, "state": query.get("state", "")})
         return 302, {"Location": f"{redirect_uri}?{answer}"}
+
+    def _end_session(self, path: str) -> tuple[int, dict[str, str]]:
+        """Ends "the session" (records the request) and sends the browser back where the
+        client asked, as Keycloak does for a client id with a known redirect."""
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
+        self.logouts.append(query)
+        back = query.get("post_logout_redirect_uri", "")
+        if not back or not query.get("client_id"):
+            return 400, {}
+        return 302, {"Location": back}
 
     def _exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         self.exchanges.append(form)

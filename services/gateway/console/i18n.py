@@ -94,6 +94,14 @@ MESSAGES = {
     "login.dev.roles": ("Rôles", "Roles"),
     "login.dev.submit": ("Se connecter", "Sign in"),
     "login.failed": ("La connexion a échoué : {reason}", "Sign-in failed: {reason}"),
+    "login.signed_out": (
+        "Vous êtes déconnecté de la console.",
+        "You are signed out of the console.",
+    ),
+    "login.sso_logout": (
+        "Vous déconnecter aussi de votre compte de l'établissement (authentification unique)",
+        "Also sign out of your institution account (single sign-on)",
+    ),
     "login.expired": (
         "Votre session a expiré, reconnectez-vous.",
         "Your session expired; sign in again.",

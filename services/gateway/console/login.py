@@ -63,18 +63,29 @@ def _client() -> OidcClient | None:
 
 
 def _redirect_uri() -> str:
+    return _public_url("console.login.callback")
+
+
+def _public_url(endpoint: str) -> str:
     base = current_app.config.get("CONSOLE_PUBLIC_URL") or ""
-    path = url_for("console.login.callback")
-    return base.rstrip("/") + path if base else url_for("console.login.callback", _external=True)
+    path = url_for(endpoint)
+    return base.rstrip("/") + path if base else url_for(endpoint, _external=True)
 
 
 @blueprint.get("/login")
 def page() -> str:
-    """The sign-in page: the SSO button, and the development form where it exists."""
-    return _render(next=request.args.get("next", ""), expired=request.args.get("expired") == "1")
+    """The sign-in page: the SSO button, and the development form where it exists. After
+    signing out, it says so and offers to end the provider's session as well."""
+    return _render(
+        next=request.args.get("next", ""),
+        expired=request.args.get("expired") == "1",
+        signed_out=request.args.get("signed_out") == "1",
+    )
 
 
-def _render(next: str = "", expired: bool = False, error: str | None = None) -> str:
+def _render(
+    next: str = "", expired: bool = False, error: str | None = None, signed_out: bool = False
+) -> str:
     dev = DEV in current_app.extensions
     return render_template(
         "console/login.html",
@@ -85,7 +96,24 @@ def _render(next: str = "", expired: bool = False, error: str | None = None) -> 
         next=next,
         expired=expired,
         error=error,
+        signed_out=signed_out,
+        provider_logout=_provider_logout() if signed_out else None,
     )
+
+
+def _provider_logout() -> str | None:
+    """The link that ends the single sign-on session too, when the provider offers one.
+
+    A link the person follows, not a redirect of the sign-out form: the CSP's
+    `form-action 'self'` would stop a form whose answer redirects to the provider.
+    """
+    client = _client()
+    if client is None:
+        return None
+    try:
+        return client.end_session_url(_public_url("console.login.page"))
+    except DomainError:  # the provider is unreachable: the console session is ended anyway
+        return None
 
 
 @dataclass(frozen=True)
@@ -178,7 +206,7 @@ def dev() -> Response | tuple[str, int]:
 @blueprint.post("/logout")
 def logout() -> Response:
     signed.end()
-    return redirect(url_for("console.login.page"))
+    return redirect(url_for("console.login.page", signed_out=1))
 
 
 def _failed(reason: str) -> tuple[str, int]:

@@ -98,7 +98,22 @@ class OidcClient:
                 }
             except KeyError:
                 raise Unauthenticated("the provider publishes no authorization endpoints") from None
+            ending = document.get("end_session_endpoint")
+            if isinstance(ending, str) and ending.startswith(("https://", "http://")):
+                self._endpoints["end_session"] = ending
         return self._endpoints
+
+    def end_session_url(self, post_logout_redirect_uri: str) -> str | None:
+        """Where a browser ends its session at the provider (OpenID Connect RP-Initiated
+        Logout 1.0, by client id), then comes back; None when the provider has no such
+        endpoint. The provider must know `post_logout_redirect_uri` for this client."""
+        ending = self.endpoints().get("end_session")
+        if ending is None:
+            return None
+        query = urllib.parse.urlencode(
+            {"client_id": self.client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
+        )
+        return f"{ending}{'&' if '?' in ending else '?'}{query}"
 
     def begin(self, redirect_uri: str, next_path: str) -> tuple[str, Pending]:
         """The provider URL to send the browser to, and what to keep until it comes back."""

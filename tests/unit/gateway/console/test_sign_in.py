@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -162,6 +164,36 @@ def test_a_form_posted_without_its_token_is_refused_and_changes_nothing(
     token = csrf_of(get(browser, "/console/").get_data(as_text=True))
     assert post(browser, "/console/logout", {"csrf_token": token}).status_code == 302
     assert get(browser, "/console/").status_code == 302
+
+
+def test_signing_out_ends_the_console_session_and_offers_to_end_the_providers(
+    browser: FlaskClient, provider: TestProvider
+) -> None:
+    sign_in(browser, provider, person("sciences", "viewer", email="v@u.example"))
+    token = csrf_of(get(browser, "/console/?lang=en").get_data(as_text=True))
+    out = post(browser, "/console/logout", {"csrf_token": token})
+    assert out.status_code == 302 and out.headers["Location"].endswith("?signed_out=1")
+    page = get(browser, out.headers["Location"] + "&lang=en").get_data(as_text=True)
+    assert "You are signed out of the console." in page and "v@u.example" not in page
+    link = html.unescape(re.search(r'id="sso-logout" href="([^"]+)"', page).group(1))  # type: ignore[union-attr]
+    parts = urllib.parse.urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}".startswith(provider.issuer)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    assert query == {
+        "client_id": "crm-console",
+        "post_logout_redirect_uri": f"{BASE}/console/login",
+    }
+    assert fetch(link).location == query["post_logout_redirect_uri"]  # the provider sends back
+    assert provider.logouts == [query]
+    assert get(browser, "/console/").status_code == 302  # and the console session is gone
+
+
+def test_without_a_provider_logout_endpoint_signing_out_offers_no_link(
+    make_app: Callable[..., Flask],
+) -> None:
+    on = make_app(console_oidc_issuer="", console_dev_login=True).test_client()
+    page = get(on, "/console/login?signed_out=1&lang=en").get_data(as_text=True)
+    assert "You are signed out of the console." in page and 'id="sso-logout"' not in page
 
 
 def test_a_tampered_session_cookie_is_no_session(
