@@ -9,10 +9,12 @@ How they are kept (docs/pressure-dashboard.md): a job of the leader scheduler
 (`PressureRollups.refresh`) first pulls consent's new withdrawals and objections and
 attributes each one to the last marketing mail the person received within the
 attribution window (CAMPAIGNS_PRESSURE_ATTRIBUTION_DAYS, 7 by default), then
-*recomputes* whole months: the open ones (the current month and the one before), the
-ones never computed, and the ones marked dirty (a merge, an erasure, a late event). A
-month is recomputed in one transaction (delete its cells, insert the new ones, stamp
-`computed_at`): running twice gives the same cells, and a failure leaves the last ones.
+*recomputes* whole months: the current one, any month not yet computed once after it
+became final (`final_at`: the end of the month and of its last ISO week, plus a day for
+the sends still landing), the ones never computed, and the ones marked dirty (a merge,
+an erasure, a late event). A month is recomputed in one transaction (delete its cells,
+insert the new ones, stamp `computed_at`): running twice gives the same cells, and a
+failure leaves the last ones.
 
 Per person (the survivor of merged ids; erased rows, which name nobody, are left out):
 
@@ -115,6 +117,17 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 def previous_month(month: str) -> str:
     start, _ = month_bounds(month)
     return month_of(start - timedelta(days=1))
+
+
+# After the end of a month and of its last week, how long its sends may still be landing
+# (a batch claimed before the end, sent after it): then the month no longer changes but by
+# a merge, an erasure or a late event, which mark it dirty.
+SETTLING = timedelta(days=1)
+
+
+def final_at(month: str) -> datetime:
+    """When nothing but a dirty mark can change the month's figures any more."""
+    return max(month_bounds(month)[1], weeks_span(month)[1]) + SETTLING
 
 
 def week_month(moment: datetime) -> tuple[str, str]:
@@ -723,19 +736,23 @@ class PressureRollups:
             )
 
     def months_to_compute(self) -> list[str]:
-        """Open months (this one and the one before), dirty ones, and those never computed."""
+        """The current month, every month not yet computed once after it became final (the
+        one before, for its last week and the sends still landing), dirty ones, and those
+        never computed. A closed month is not recomputed at every run: at ten million
+        ledger rows each month costs tens of seconds of the database."""
         now = self._clock()
         current = month_of(now)
-        wanted = {current, previous_month(current)}
         with self._db.transaction() as session:
+            rows = session.execute(
+                select(PressureMonth.month, PressureMonth.computed_at, PressureMonth.dirty)
+            ).all()
+            known = {month for month, _, _ in rows}
+            wanted = {current} | ({previous_month(current)} - known)
             wanted.update(
-                session.scalars(
-                    select(PressureMonth.month).where(
-                        or_(PressureMonth.dirty, PressureMonth.computed_at.is_(None))
-                    )
-                )
+                month
+                for month, computed, dirty in rows
+                if dirty or computed is None or _utc(computed) < final_at(month)
             )
-            known = set(session.scalars(select(PressureMonth.month)))
             first = session.scalar(
                 select(func.min(func.coalesce(Delivery.sent_at, Delivery.send_started_at))).where(
                     Delivery.message_class == MessageClass.MARKETING.value

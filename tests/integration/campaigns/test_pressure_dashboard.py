@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.json_format import MessageToJson
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from meshkit.db import Database
 from meshkit.grpc_client import open_channel
@@ -29,7 +29,14 @@ from protos.crm.campaigns.v1 import campaigns_pb2, campaigns_pb2_grpc, pressure_
 from protos.crm.campaigns.v1 import pressure_pb2 as pb
 from services.campaigns.models import Campaign, Delivery, PressureMonth, PressureResponse
 from services.campaigns.pressure_feed import GrpcEventFeed
-from services.campaigns.pressure_rollup import PressureRollups, compute_month, week_month
+from services.campaigns.pressure_rollup import (
+    PressureRollups,
+    compute_month,
+    final_at,
+    month_of,
+    previous_month,
+    week_month,
+)
 from tests.integration.campaigns.conftest import delete_keys
 from tests.integration.campaigns.peers import Peers, campaigns_process
 from tests.support.stores import redis_prefix
@@ -259,6 +266,33 @@ def rolled(db: Database, seeded: list[str]) -> PressureRollups:
     rollups = PressureRollups(db, None, timedelta(days=7))
     assert MONTH in rollups.refresh()
     return rollups
+
+
+def test_a_closed_month_is_recomputed_until_computed_once_after_it_became_final(
+    db: Database, rolled: PressureRollups
+) -> None:
+    now = datetime.now(UTC)
+    current = month_of(now)
+    previous = previous_month(current)
+    rolled.refresh()  # every month computed now
+    still_open = [previous] if now < final_at(previous) else []
+    assert rolled.months_to_compute() == [*still_open, current]
+    # MONTH computed while its last week was still running: once more, then no more.
+    early = final_at(MONTH) - timedelta(days=2)
+    with db.transaction() as session:
+        session.execute(
+            update(PressureMonth).where(PressureMonth.month == MONTH).values(computed_at=early)
+        )
+    assert MONTH in rolled.months_to_compute()
+    assert MONTH in rolled.refresh()
+    assert MONTH not in rolled.months_to_compute()
+    # A merge or an erasure (a dirty mark) brings it back.
+    with db.transaction() as session:
+        session.execute(
+            update(PressureMonth).where(PressureMonth.month == MONTH).values(dirty=True)
+        )
+    assert MONTH in rolled.months_to_compute()
+    rolled.refresh()
 
 
 def test_the_dashboard_agrees_with_the_ledger(
