@@ -18,10 +18,11 @@ The refresher (`refresh`, a leader-only job of the contacts scheduler) recompute
 snapshots asked in the last week that are older than half the TTL, oldest first, within a
 time budget, and drops those nobody asked for a week.
 
-A process runs at most `SLOTS.size` statements at once (CONTACTS_AGGREGATE_CONCURRENCY):
-each reads the whole contact base for seconds, on the database that also answers sends
-and searches. A request that finds them all taken for `SLOTS.wait_seconds` is answered
-UNAVAILABLE ("ask again shortly") and changes nothing; the refresher waits its turn.
+A process runs at most `StatementSlots.size` statements at once
+(CONTACTS_AGGREGATE_CONCURRENCY): each reads the whole contact base for seconds, on the
+database that also answers sends and searches. A request that finds them all taken for
+`wait_seconds` is answered UNAVAILABLE ("ask again shortly") and changes nothing; the
+refresher waits its turn.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -158,13 +159,16 @@ class StatementSlots:
             self._free.release()
 
 
-SLOTS = StatementSlots()
-
-
-def run_statement(session: Session, plan: Plan, secret: str, patient: bool = False) -> Rows:
+def run_statement(
+    session: Session,
+    plan: Plan,
+    secret: str,
+    slots: StatementSlots | None = None,
+    patient: bool = False,
+) -> Rows:
     """The statement's rows (the caller's transaction; work_mem and jit set for it), in one
-    of the process's statement slots (`patient`: waits for one as long as it takes)."""
-    with SLOTS.held(patient):
+    of the process's `slots` when given (`patient`: waits for one as long as it takes)."""
+    with slots.held(patient) if slots is not None else nullcontext():
         session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves
         statement, params = postgres_statement(plan, secret)
@@ -177,6 +181,7 @@ def summary_rows(
     secret: str,
     ttl_seconds: float,
     now: Callable[[], datetime] = utcnow,
+    slots: StatementSlots | None = None,
 ) -> Snapshot:
     """The statement's rows for `plan`: a snapshot's when fresh, else computed and stored."""
     key = digest(plan, secret)
@@ -194,7 +199,7 @@ def summary_rows(
         return Snapshot([tuple(r) for r in found.rows], found.computed_at)
     if found is not None:
         session.expunge(found)
-    rows = run_statement(session, plan, secret)
+    rows = run_statement(session, plan, secret, slots)
     stored = rows_json(rows)
     _upsert(session, key, plan, stored, moment, version, asked=moment)
     return Snapshot([tuple(r) for r in stored], moment)
@@ -241,6 +246,7 @@ def refresh(
     ttl_seconds: float,
     budget_seconds: float,
     now: Callable[[], datetime] = utcnow,
+    slots: StatementSlots | None = None,
 ) -> Refreshed:
     """Drops the snapshots unasked for a week, then recomputes the stale asked ones, oldest
     first, while the budget lasts. Idempotent; one plan's failure is logged, the next tried."""
@@ -265,7 +271,7 @@ def refresh(
         if time.monotonic() - started >= budget_seconds:
             break
         try:
-            done = _recompute(db, key, data, secret, now)
+            done = _recompute(db, key, data, secret, now, slots)
         except Exception as error:  # noqa: BLE001 - one plan's failure must not stop the others
             failed += 1
             log.warning(
@@ -290,7 +296,12 @@ def _count(result: Any) -> int:
 
 
 def _recompute(
-    db: Database, key: str, data: dict[str, Any], secret: str, now: Callable[[], datetime]
+    db: Database,
+    key: str,
+    data: dict[str, Any],
+    secret: str,
+    now: Callable[[], datetime],
+    slots: StatementSlots | None,
 ) -> bool:
     """One snapshot computed again, if it is still valid for this secret and the current
     organisation (a plan of an older version may no longer be the caller's rights: the next
@@ -306,6 +317,6 @@ def _recompute(
         if stored != version:
             return False
         moment = now()
-        rows = rows_json(run_statement(session, plan, secret, patient=True))
+        rows = rows_json(run_statement(session, plan, secret, slots, patient=True))
         _upsert(session, key, plan, rows, moment, version, asked=None)
     return True

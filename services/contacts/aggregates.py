@@ -53,6 +53,7 @@ from meshkit.fields import FieldType
 from meshkit.identity import Principal
 from meshkit.roles import Role
 from services.contacts import aggregate_snapshots, organisation, repository
+from services.contacts.aggregate_snapshots import StatementSlots
 from services.contacts.aggregate_sql import (
     MISSING,
     Axis,
@@ -146,11 +147,13 @@ def aggregate(
     secret: str,
     retention_days: int = 365,
     snapshot_seconds: float | None = None,
+    slots: StatementSlots | None = None,
 ) -> Answer:
     """One protected, audited aggregate (see the module's docstring).
 
     `snapshot_seconds`: None computes every answer afresh and keeps nothing; a number is
     the TTL of the statement's snapshots (0: always recomputed, and stored for the refresher).
+    `slots`: how many statements the process runs at once (None: no bound).
     """
     as_of = utcnow()
     with db.transaction() as session:
@@ -169,9 +172,11 @@ def aggregate(
             # one answer of a holder at a time: the history it is audited against is complete
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:h))"), {"h": holder})
             if snapshot_seconds is None:
-                rows = aggregate_snapshots.run_statement(session, plan, secret)
+                rows = aggregate_snapshots.run_statement(session, plan, secret, slots)
             else:
-                snapshot = aggregate_snapshots.summary_rows(session, plan, secret, snapshot_seconds)
+                snapshot = aggregate_snapshots.summary_rows(
+                    session, plan, secret, snapshot_seconds, slots=slots
+                )
                 rows, as_of = snapshot.rows, snapshot.computed_at
             summaries = _postgres_summaries(rows, plan, query)
         else:

@@ -56,13 +56,15 @@ def build(settings: ContactsSettings) -> App:
     secret = settings.audit_key().hex()
     # Snapshots and their refresher on PostgreSQL only: the embedded SQLite run computes afresh.
     snapshots = database.engine.dialect.name == "postgresql"
-    aggregate_snapshots.SLOTS = aggregate_snapshots.StatementSlots(settings.aggregate_concurrency)
+    # The aggregate statements of this process, requests' and the refresher's together.
+    slots = aggregate_snapshots.StatementSlots(settings.aggregate_concurrency)
     servicer = ContactsServicer(
         database,
         GrpcSuppressionList(consent),
         secret,
         settings.aggregate_audit_retention_days,
         settings.aggregate_snapshot_seconds if snapshots else None,
+        slots,
     )
 
     def register(server: grpc.Server) -> None:
@@ -74,12 +76,16 @@ def build(settings: ContactsSettings) -> App:
     server, health = build_server(
         verifier, [(SERVICE_NAME, register)], settings.max_workers, principal_check=check
     )
-    return App(
-        server, health, database, consent, _jobs(settings, database, secret) if snapshots else None
-    )
+    jobs = _jobs(settings, database, secret, slots) if snapshots else None
+    return App(server, health, database, consent, jobs)
 
 
-def _jobs(settings: ContactsSettings, database: Database, secret: str) -> LeaderScheduler:
+def _jobs(
+    settings: ContactsSettings,
+    database: Database,
+    secret: str,
+    slots: aggregate_snapshots.StatementSlots,
+) -> LeaderScheduler:
     """The leader-only refresher of the aggregate snapshots (started with the server)."""
     runner = LeaderScheduler(
         leader_for(database.engine, LOCK_NAME), sync_seconds=settings.scheduler_sync_seconds
@@ -91,6 +97,7 @@ def _jobs(settings: ContactsSettings, database: Database, secret: str) -> Leader
             secret,
             settings.aggregate_snapshot_seconds,
             settings.aggregate_refresh_budget_seconds,
+            slots=slots,
         )
 
     runner.add_periodic(

@@ -20,6 +20,7 @@ from services.contacts import (
 )
 from services.contacts import aggregates_mapping as agg_mapping
 from services.contacts import organisation_mapping as org_mapping
+from services.contacts.aggregate_snapshots import StatementSlots
 from services.contacts.clients import SuppressionList
 
 
@@ -33,12 +34,14 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         audit_secret: str = "",
         audit_retention_days: int = 365,
         snapshot_seconds: float | None = None,
+        statement_slots: StatementSlots | None = None,
     ):
         self._db = db
         self._suppression = suppression  # consent's list, checked by every import
         self._audit_secret = audit_secret  # keys the aggregate auditor's contact hashes
         self._audit_retention_days = audit_retention_days
         self._snapshot_seconds = snapshot_seconds  # the aggregate snapshots' TTL (None: none)
+        self._statement_slots = statement_slots  # aggregate statements at once (None: any)
 
     # --- Organisation tree -------------------------------------------------------------
 
@@ -336,6 +339,7 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             self._audit_secret,
             self._audit_retention_days,
             self._snapshot_seconds,
+            self._statement_slots,
         )
         return agg_mapping.answer_message(answer)
 

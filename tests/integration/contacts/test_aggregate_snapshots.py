@@ -137,21 +137,21 @@ def test_with_every_statement_slot_taken_a_new_question_waits_then_is_refused_un
     A question that would need one more is UNAVAILABLE (ask again) and records nothing; a
     question its snapshot answers needs no slot."""
     warm = ask(db, "droit", BY_SECTOR, HOUR)
-    slots = aggregate_snapshots.SLOTS
-    aggregate_snapshots.SLOTS = aggregate_snapshots.StatementSlots(2, wait_seconds=0.2)
-    try:
-        with aggregate_snapshots.SLOTS.held(), aggregate_snapshots.SLOTS.held():
-            before = audit_rows(db)
-            with pytest.raises(Unavailable, match="ask again"):
-                ask(db, "droit", TOTAL, HOUR)
-            assert audit_rows(db) == before
-            assert len(snapshots(db)) == 1  # the refused question stored nothing either
-            forget_history(db)
-            assert answered_cells(ask(db, "droit", BY_SECTOR, HOUR)) == answered_cells(warm)
+    slots = aggregate_snapshots.StatementSlots(2, wait_seconds=0.2)
+
+    def bounded(query: AggregateQuery) -> Answer:
+        return aggregate(db, principal("droit"), query, SECRET, snapshot_seconds=HOUR, slots=slots)
+
+    with slots.held(), slots.held():
+        before = audit_rows(db)
+        with pytest.raises(Unavailable, match="ask again"):
+            bounded(TOTAL)
+        assert audit_rows(db) == before
+        assert len(snapshots(db)) == 1  # the refused question stored nothing either
         forget_history(db)
-        assert ask(db, "droit", TOTAL, HOUR).cells  # a slot is free again
-    finally:
-        aggregate_snapshots.SLOTS = slots
+        assert answered_cells(bounded(BY_SECTOR)) == answered_cells(warm)
+    forget_history(db)
+    assert bounded(TOTAL).cells  # a slot is free again
 
 
 def audit_rows(db: Database) -> int:
