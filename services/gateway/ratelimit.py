@@ -6,10 +6,12 @@ gateway replicas never lose a count; at a window's edge a caller can spend up to
 two budgets within sixty seconds, the known price of fixed windows. A caller is
 the verified token's subject and component (so minting a new token does not
 reset the count); a public page is counted per client IP. Health and the OpenAPI
-document are not counted. The headers follow draft-ietf-httpapi-ratelimit-headers:
-`RateLimit-Policy` (each budget's quota `q` and window `w`) and `RateLimit`
-(what remains, `r`, and the seconds until it resets, `t`), on every limited answer;
-`Retry-After` with the 429.
+document are not counted. The console's pages are counted the same way (`count_page`):
+a signed-in person's against their own budgets, shared with their API calls; the sign-in
+pages per client IP; its static files not at all. The headers follow
+draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` (each budget's quota `q` and
+window `w`) and `RateLimit` (what remains, `r`, and the seconds until it resets, `t`), on
+every limited answer; `Retry-After` with the 429.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from flask import Flask, Response, current_app, g, request
 from redis.exceptions import RedisError
 
 from meshkit.errors import DomainError
+from meshkit.identity import Principal
 from services.gateway.api import Access, Operation
 from services.gateway.auth import principal
 
@@ -151,11 +154,40 @@ def count() -> None:
     budgets = limits.budgets.of(operation, request.method)
     if not budgets or operation is None:
         return
-    if operation.access is Access.PUBLIC:
-        who = f"ip:{request.remote_addr or ''}"
+    who = _client_ip() if operation.access is Access.PUBLIC else _caller(principal())
+    _spend(limits, who, budgets)
+
+
+def count_page(person: Principal | None) -> None:
+    """Counts a console page like an API request: a signed-in person's from their own
+    budgets (the same as their API calls), a signed-out visitor's (the sign-in pages)
+    per client IP. RateLimited (429) when a budget is spent."""
+    limits: Limits | None = current_app.extensions.get(EXTENSION)
+    if limits is None:
+        return
+    budgets = limits.budgets
+    if person is None:
+        spent = [Budget("public", budgets.public)] if budgets.public else []
+        who = _client_ip()
     else:
-        caller = principal()
-        who = f"caller:{caller.subject}\x00{caller.component or ''}"
+        spent = [Budget("caller", budgets.caller)] if budgets.caller else []
+        if budgets.writes and request.method not in READS:
+            spent.append(Budget("writes", budgets.writes))
+        who = _caller(person)
+    if spent:
+        _spend(limits, who, spent)
+
+
+def _client_ip() -> str:
+    return f"ip:{request.remote_addr or ''}"
+
+
+def _caller(caller: Principal) -> str:
+    return f"caller:{caller.subject}\x00{caller.component or ''}"
+
+
+def _spend(limits: Limits, who: str, budgets: list[Budget]) -> None:
+    """Counts one request of `who` against `budgets`; RateLimited when one is spent."""
     try:
         counts = limits.limiter.hit(who, budgets)
     except (RedisError, OSError) as error:  # a Redis outage must not take the API down

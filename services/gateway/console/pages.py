@@ -1,4 +1,5 @@
-"""What every console page shares: language, CSRF check, security headers, template helpers."""
+"""What every console page shares: language, rate limits, CSRF check, security headers,
+template helpers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from meshkit.identity import Principal
 from meshkit.roles import Role
+from services.gateway import ratelimit
 from services.gateway.console import i18n, pressure_dashboard, pressure_panel, security
 from services.gateway.console import session as signed
 
@@ -28,7 +30,18 @@ def install_globals(app: Flask) -> None:
 
 def _before() -> None:
     g.lang = i18n.choose_language()
+    if request.endpoint != "console.static":  # the style sheet costs nothing to serve
+        ratelimit.count_page(_signed_in_or_none())
     security.check_csrf()
+
+
+def _signed_in_or_none() -> Principal | None:
+    """The signed-in person, or None (signed out, or a session that lapsed: the page itself
+    sends them to sign in again, and the sign-in routes still work)."""
+    try:
+        return signed.load()
+    except signed.SignInNeeded:
+        return None
 
 
 def _after(response: Response) -> Response:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from flask import current_app, g, redirect, request, session, url_for
@@ -90,24 +90,30 @@ def _renewed() -> tuple[str, Principal]:
     refresh = session.get(_REFRESH)
     refresher = current_app.extensions.get(REFRESHER)
     if not isinstance(refresh, str) or not refresh or refresher is None:
-        end()
-        raise SignInNeeded(expired=True)
+        _lapsed()
     try:
         token, new_refresh = refresher(refresh)
         principal = verify(token)
     except DomainError:
-        end()
-        raise SignInNeeded(expired=True) from None
+        _lapsed()
     session[_TOKEN] = token
     session[_REFRESH] = new_refresh or refresh
     return token, principal
+
+
+def _lapsed() -> NoReturn:
+    """Ends a session whose token lapsed and cannot be renewed; this request remembers it,
+    so the sign-in page it leads to says so even if a hook asked first."""
+    end()
+    g.sign_in_lapsed = True
+    raise SignInNeeded(expired=True)
 
 
 def signed_in() -> Principal:
     """The signed-in principal, or SignInNeeded."""
     principal = load()
     if principal is None:
-        raise SignInNeeded
+        raise SignInNeeded(expired=bool(g.get("sign_in_lapsed")))
     return principal
 
 

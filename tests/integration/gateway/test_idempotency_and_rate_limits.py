@@ -317,6 +317,42 @@ def test_a_429_is_not_kept_for_the_idempotency_key(
     assert contacts.creations == 3
 
 
+def test_console_pages_are_counted_per_person_with_their_api_calls_and_per_ip_signed_out(
+    keys: TestKeys, prefix: str, store: Any, contacts: Contacts
+) -> None:
+    """The console spends the budgets the API does: a signed-in person's own (shared with
+    their API calls), the sign-in pages' per IP; a spent budget is a 429 page."""
+    app = make_app(
+        keys,
+        prefix,
+        store,
+        contacts,
+        rate_limit_per_minute=3,
+        rate_limit_public_per_minute=2,
+        console_secret="integration-console-secret-0123456789abcdef",
+    )
+    browser = app.test_client()
+    base = "https://localhost"  # the session cookie is Secure
+    signed_out = [browser.get("/console/login", base_url=base) for _ in range(3)]
+    assert [page.status_code for page in signed_out] == [200, 200, 429]
+    over = signed_out[-1]
+    assert over.mimetype == "text/html" and int(over.headers["Retry-After"]) >= 1
+    assert over.headers["RateLimit-Policy"] == '"public";q=2;w=60'
+    styles = [browser.get("/console/static/console.css", base_url=base) for _ in range(4)]
+    assert {page.status_code for page in styles} == {200}  # the style sheet is not counted
+
+    token = keys.issuer.mint("admin@grouping", roles=["admin"])
+    with browser.session_transaction(base_url=base) as kept:
+        kept["token"] = token
+    assert browser.get("/console/login", base_url=base).status_code == 200  # not the IP's
+    assert browser.get("/v1/components", headers=bearer(token)).status_code == 200
+    page = browser.get("/console/login", base_url=base)
+    assert page.status_code == 200 and page.headers["RateLimit"].startswith('"caller";r=0;')
+    assert browser.get("/console/login", base_url=base).status_code == 429
+    assert_problem(browser.get("/v1/components", headers=bearer(token)), 429)
+    assert contacts.lists == 1
+
+
 def test_public_pages_are_counted_per_client_ip() -> None:
     operations = {op.endpoint: op for op in _operations()}
     budgets = ratelimit.Budgets(caller=10, writes=5, public=7)
