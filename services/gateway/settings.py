@@ -47,6 +47,14 @@ class GatewaySettings(IdentitySettings, TlsClientSettings, MetricsSettings):
         description="Largest request head (request line and headers, bytes) the gateway "
         "accepts; a larger one is refused with 431 (waitress stops reading at eight times it).",
     )
+    forwarded_hops: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of the gateway (an Ingress, a load balancer) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are trusted: per-IP limits then count the "
+        "client, not the proxy. 0: the headers are ignored (a client could forge them).",
+    )
     redis_url: str = Field(
         default="memory://",
         description="Redis holding idempotency records and rate-limit counters: "

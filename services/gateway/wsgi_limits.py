@@ -8,6 +8,10 @@ further out (eight times that head, and the largest upload plus its multipart
 framing for a body) and answers those, and its 400s on a malformed request,
 before any WSGI app runs: its channels here write them as the same RFC 9457
 problem+json every other gateway error is, not its text/plain.
+
+Behind `forwarded_hops` trusted reverse proxies (GATEWAY_FORWARDED_HOPS), werkzeug's
+ProxyFix, also in front, takes the client's address and scheme from the proxies'
+X-Forwarded-For and X-Forwarded-Proto, so per-IP rate limits count clients, not the proxy.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from flask import Flask
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.gateway.problems import PROBLEM_JSON, problem_body
 from services.gateway.settings import GatewaySettings
@@ -91,8 +96,13 @@ class HeadLimit:
 
 
 def install(app: Flask, settings: GatewaySettings) -> None:
-    """Puts the head limit in front of the Flask app."""
-    app.wsgi_app = HeadLimit(app.wsgi_app, settings.max_header_bytes)  # type: ignore[method-assign]
+    """Puts the head limit in front of the Flask app and, behind `forwarded_hops` trusted
+    proxies, takes the client's address and scheme from their X-Forwarded-* headers."""
+    inner: Any = app.wsgi_app
+    if settings.forwarded_hops:
+        hops = settings.forwarded_hops
+        inner = ProxyFix(inner, x_for=hops, x_proto=hops)
+    app.wsgi_app = HeadLimit(inner, settings.max_header_bytes)  # type: ignore[method-assign]
 
 
 def serve(app: Any, settings: GatewaySettings, **adjustments: Any) -> Any:

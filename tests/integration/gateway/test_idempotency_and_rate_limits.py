@@ -353,6 +353,35 @@ def test_console_pages_are_counted_per_person_with_their_api_calls_and_per_ip_si
     assert contacts.lists == 1
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_trusted_proxy_each_client_has_its_own_ip_budget(
+    keys: TestKeys, prefix: str, store: Any, contacts: Contacts, hops: int
+) -> None:
+    """Behind an Ingress every request comes from the proxy's address: with the proxy
+    trusted, the per-IP budget is the client's (X-Forwarded-For); without, that header
+    is ignored, so a client cannot forge a fresh address for each request."""
+    app = make_app(
+        keys,
+        prefix,
+        store,
+        contacts,
+        rate_limit_public_per_minute=2,
+        forwarded_hops=hops,
+        console_secret="integration-console-secret-0123456789abcdef",
+    )
+    browser = app.test_client()
+
+    def page(client_ip: str) -> int:
+        headers = {"X-Forwarded-For": client_ip, "X-Forwarded-Proto": "https"}
+        answer = browser.get("/console/login", base_url="http://gateway", headers=headers)
+        return int(answer.status_code)
+
+    first = [page("203.0.113.7") for _ in range(3)]
+    other = [page("198.51.100.9") for _ in range(2)]
+    assert first == [200, 200, 429]
+    assert other == ([200, 200] if hops else [429, 429])
+
+
 def test_public_pages_are_counted_per_client_ip() -> None:
     operations = {op.endpoint: op for op in _operations()}
     budgets = ratelimit.Budgets(caller=10, writes=5, public=7)
