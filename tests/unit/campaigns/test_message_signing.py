@@ -12,6 +12,8 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meshkit.links import PersonLinks
 from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
@@ -167,3 +169,29 @@ def test_a_key_that_cannot_sign_is_refused_at_start(tmp_path) -> None:  # type: 
     for path in (not_rsa, garbage):
         with pytest.raises(DkimKeyError):
             DkimSigner.from_file("s", "univ.example", path)
+
+
+# Header values and body lines with the white space relaxed canonicalisation folds away.
+_text = st.text(alphabet=st.sampled_from("ab Z9-_.:;<>@\t"), max_size=40)
+_value = st.builds(
+    lambda parts: "\r\n\t".join(p.strip("\t") or "x" for p in parts),
+    st.lists(_text, min_size=1, max_size=3),
+)
+_body = st.lists(_text, max_size=8).map(lambda lines: "\r\n".join(lines))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_value, _value, _body, st.booleans(), st.integers(0, 3))
+def test_any_headers_and_body_verify_with_dkimpy_and_a_changed_body_does_not(
+    signer: DkimSigner, subject: str, to: str, body: str, crlf_end: bool, blank: int
+) -> None:
+    """The signer is ours (OpenSSL through `cryptography`); dkimpy verifies what it signs,
+    whatever white space, folds, blank lines or missing final line break the mail has."""
+    text = body + "\r\n" * blank + ("\r\n" if crlf_end else "")
+    data = (
+        f"From: Com <no-reply@univ.example>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Subject: {subject} again\r\nMIME-Version: 1.0\r\n\r\n{text}"
+    ).encode()
+    signed = signer.sign(data)
+    assert dkim.verify(signed, dnsfunc=dns_of(signer))
+    assert not dkim.verify(signed + b"X\r\n", dnsfunc=dns_of(signer))
