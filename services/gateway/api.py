@@ -11,7 +11,7 @@ generates the OpenAPI document (openapi.py), so the three cannot drift apart.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -86,6 +86,9 @@ class Operation:
     if_match: bool = False  # needs If-Match (the ETag last read), passed to the view as `etag`
     upload: bool = False  # the view streams a CSV file itself (multipart `file` or text/csv)
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # A request its URL shows to be genuine (a validly signed one-click unsubscribe link)
+    # spends no rate-limit budget: a mailbox provider's burst must not lose an unsubscribe.
+    free_when: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 View = Callable[..., Any]
@@ -115,6 +118,7 @@ class Routes:
         calls_upstream: bool = True,
         if_match: bool = False,
         upload: bool = False,
+        free_when: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Callable[[View], View]:
         """Declares a view: registers its URL rule and records its operation.
 
@@ -146,6 +150,7 @@ class Routes:
                 if_match=if_match,
                 upload=upload,
                 tags=(self.tag,),
+                free_when=free_when,
             )
             handler = _handler(view, operation)
             # OPTIONS is not served: every method a route answers is in the OpenAPI document.

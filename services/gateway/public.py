@@ -14,7 +14,7 @@ import logging
 import grpc
 from flask import Blueprint, Flask, Response, current_app
 
-from meshkit.errors import NotFound, Unavailable
+from meshkit.errors import DomainError, NotFound, Unavailable
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.gateway import inputs, mapping, pages, responses, schemas
 from services.gateway.api import FORM, HTML, Access, Reply, Routes, json_response
@@ -36,6 +36,15 @@ def install(app: Flask, tokens: UnsubscribeTokens) -> None:
 def _tokens() -> UnsubscribeTokens:
     tokens: UnsubscribeTokens = current_app.extensions[EXTENSION]
     return tokens
+
+
+def _signed(token: str) -> bool:
+    """Whether `token` is a link we signed (a forged or altered one spends the IP's budget)."""
+    try:
+        _tokens().verify(token)
+    except DomainError:
+        return False
+    return True
 
 
 @routes.route(
@@ -63,6 +72,7 @@ def unsubscribe_page(token: str) -> Response:
         Reply(200, "Recorded (JSON for one-click clients).", responses.Unsubscribed),
         Reply(200, "Recorded (HTML for the confirmation form).", media_type=HTML),
     ),
+    free_when=lambda args: _signed(str(args.get("token", ""))),
 )
 def unsubscribe(token: str, body: schemas.UnsubscribeForm) -> Response:
     """POST /unsubscribe/<token>."""

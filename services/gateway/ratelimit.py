@@ -6,7 +6,9 @@ gateway replicas never lose a count; at a window's edge a caller can spend up to
 two budgets within sixty seconds, the known price of fixed windows. A caller is
 the verified token's subject and component (so minting a new token does not
 reset the count); a public page is counted per client IP. Health and the OpenAPI
-document are not counted. The console's pages are counted the same way (`count_page`):
+document are not counted, nor a request whose URL proves it genuine (`free_when`: a
+one-click unsubscribe whose token verifies), so a mailbox provider's burst of them after
+a large mailing is never refused. The console's pages are counted the same way (`count_page`):
 a signed-in person's against their own budgets, shared with their API calls; the sign-in
 pages per client IP; its static files not at all. The headers follow
 draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` (each budget's quota `q` and
@@ -153,6 +155,8 @@ def count() -> None:
     operation = limits.operations.get(request.endpoint or "")
     budgets = limits.budgets.of(operation, request.method)
     if not budgets or operation is None:
+        return
+    if operation.free_when is not None and operation.free_when(request.view_args or {}):
         return
     who = _client_ip() if operation.access is Access.PUBLIC else _caller(principal())
     _spend(limits, who, budgets)

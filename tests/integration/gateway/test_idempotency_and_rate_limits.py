@@ -19,6 +19,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from meshkit.unsubscribe import UnsubscribeRequest, UnsubscribeTokens
 from protos.crm.contacts.v1 import contacts_pb2
 from services.gateway import idempotency, ratelimit
 from services.gateway.app import create_app
@@ -380,6 +381,40 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_ip_budget(
     other = [page("198.51.100.9") for _ in range(2)]
     assert first == [200, 200, 429]
     assert other == ([200, 200] if hops else [429, 429])
+
+
+class Consent:
+    """Stands in for consent as the gateway: records the one-click withdrawals."""
+
+    def __init__(self) -> None:
+        self.withdrawals: list[str] = []
+
+    def Withdraw(self, request: Any) -> Any:  # noqa: N802
+        self.withdrawals.append(request.contact_id)
+        return None
+
+
+def test_a_burst_of_genuine_one_click_unsubscribes_is_never_refused_but_forged_ones_are(
+    keys: TestKeys, prefix: str, store: Any, contacts: Contacts
+) -> None:
+    """A mailbox provider POSTs the one-click unsubscribes of a large mailing from a few
+    addresses: each validly signed link is recorded, whatever the per-IP budget; a forged
+    or altered link spends it like any public request."""
+    app = make_app(keys, prefix, store, contacts, rate_limit_public_per_minute=2)
+    consent = Consent()
+    clients = app.extensions["crm.gateway.clients"]
+    app.extensions["crm.gateway.clients"] = dataclasses.replace(clients, consent_as_gateway=consent)
+    client = app.test_client()
+    tokens = UnsubscribeTokens(UNSUBSCRIBE_SECRET)
+    one_click = {"List-Unsubscribe": "One-Click"}
+    people = [f"c-{n}" for n in range(5)]
+    for person in people:
+        token = tokens.sign(UnsubscribeRequest(person, "newsletter", "k-1"))
+        answer = client.post(f"/unsubscribe/{token}", data=one_click)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert consent.withdrawals == people
+    forged = [client.post("/unsubscribe/forged.token", data=one_click) for _ in range(3)]
+    assert [answer.status_code for answer in forged] == [404, 404, 429]
 
 
 def test_public_pages_are_counted_per_client_ip() -> None:
