@@ -25,12 +25,13 @@ from meshkit.links import PersonLinks
 from meshkit.unsubscribe import UnsubscribeTokens
 from services.campaigns.ledger import Ledger
 from services.campaigns.message import Letterhead, MailFactory
-from services.campaigns.models import JOB_RUNS, Campaign, Delivery
+from services.campaigns.models import JOB_RUNS, Delivery
 from services.campaigns.monthly_report import JOB, KIND, MonthlyReports
 from services.campaigns.pressure_dashboard import DisclosureRulesSource, PressureDashboards
 from services.campaigns.pressure_rollup import PressureRollups
 from services.campaigns.smtp import SmtpRelay, SmtpSettings
 from tests.integration.campaigns.peers import Sink, smtp_sink
+from tests.support.ledger import done_campaign, sent_row
 
 FIRED = datetime(2025, 7, 1, 5, 0, 5, tzinfo=UTC)  # 1 July, 07:00 in Paris
 MONTH = "2025-06"
@@ -50,40 +51,15 @@ def seeded(db: Database) -> None:
     with db.transaction() as session:
         for component in ("sciences", "lettres", "medecine", "tiny"):
             for purpose in ("newsletter", "events"):
-                campaign = str(uuid.uuid4())
-                campaigns.append(campaign)
-                session.execute(
-                    insert(Campaign).values(
-                        id=campaign,
-                        name="june",
-                        owner_component=component,
-                        purpose=purpose,
-                        subject_template="s",
-                        body_template="b",
-                        audience_kind="contact_ids",
-                        audience_ids=[],
-                        status="done",
-                        created_by="manager",
-                        created_at=FIRED - timedelta(days=60),
-                    )
-                )
+                created = FIRED - timedelta(days=60)
+                campaigns.append(done_campaign(session, component, purpose, created, "june"))
         rows = []
         for i in range(120):
             for j, campaign in enumerate(campaigns):
                 # two people only hear from the small component: below k
                 if (j < 6 and (i + j) % 3) or (j >= 6 and i < 2):
                     at = datetime(2025, 6, 2, tzinfo=UTC) + timedelta(hours=(i * 7 + j * 31) % 650)
-                    rows.append(
-                        {
-                            "campaign_id": campaign,
-                            "contact_id": f"june-{i}",
-                            "message_class": "marketing",
-                            "outcome": "sent",
-                            "sent_at": at,
-                            "send_started_at": at,
-                            "decided_at": at,
-                        }
-                    )
+                    rows.append(sent_row(campaign, f"june-{i}", at))
         session.execute(insert(Delivery), rows)
     PressureRollups(db, None, timedelta(days=7), clock=lambda: FIRED).recompute(MONTH)
 

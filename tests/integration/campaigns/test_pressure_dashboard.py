@@ -39,6 +39,7 @@ from services.campaigns.pressure_rollup import (
 )
 from tests.integration.campaigns.conftest import delete_keys
 from tests.integration.campaigns.peers import Peers, campaigns_process
+from tests.support.ledger import done_campaign, sent_row
 from tests.support.stores import redis_prefix
 from tests.support.tokens import TestKeys
 
@@ -77,24 +78,8 @@ def stub(channel: grpc.Channel) -> pressure_pb2_grpc.PressurePolicyServiceStub:
 
 
 def _campaign(db: Database, component: str, purpose: str) -> str:
-    campaign_id = str(uuid.uuid4())
     with db.transaction() as session:
-        session.execute(
-            insert(Campaign).values(
-                id=campaign_id,
-                name=f"{component} {purpose}",
-                owner_component=component,
-                purpose=purpose,
-                subject_template="s",
-                body_template="b",
-                audience_kind="contact_ids",
-                audience_ids=[],
-                status="done",
-                created_by="manager",
-                created_at=START - timedelta(days=40),
-            )
-        )
-    return campaign_id
+        return done_campaign(session, component, purpose, START - timedelta(days=40))
 
 
 @pytest.fixture(scope="module")
@@ -401,8 +386,8 @@ def test_withdrawals_count_against_the_last_mail_in_the_window(
                 session.execute(
                     insert(Delivery),
                     [
-                        _sent(older, contact, recent - timedelta(days=2)),
-                        _sent(campaign, contact, recent),
+                        sent_row(older, contact, recent - timedelta(days=2)),
+                        sent_row(campaign, contact, recent),
                     ],
                 )
             peers.grant(contact, component)
@@ -410,7 +395,7 @@ def test_withdrawals_count_against_the_last_mail_in_the_window(
             withdrawn.append(contact)
         late = peers.new_contact(component, email=f"late.{uuid.uuid4().hex[:10]}@example.org")
         with db.transaction() as session:
-            session.execute(insert(Delivery), [_sent(campaign, late, now - timedelta(days=8))])
+            session.execute(insert(Delivery), [sent_row(campaign, late, now - timedelta(days=8))])
         peers.grant(late, component)
         peers.withdraw(late, component)
     to_consent = open_channel(peers.consent_target, keys.identity("campaigns").token, 10.0)
@@ -466,19 +451,6 @@ def test_withdrawals_count_against_the_last_mail_in_the_window(
     }
     assert after[("unsubscribes", "sciences", "newsletter")].value == 5
     assert after[("unsubscribes", "", "")].value == 12
-
-
-def _sent(campaign: str, contact: str, at: datetime) -> dict[str, Any]:
-    return {
-        "campaign_id": campaign,
-        "contact_id": contact,
-        "message_class": "marketing",
-        "outcome": "sent",
-        "sent_at": at,
-        "send_started_at": at,
-        "decided_at": at,
-        "rule": "sent",
-    }
 
 
 def test_the_database_and_the_python_paths_give_the_same_cells(

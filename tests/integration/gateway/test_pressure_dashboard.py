@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +15,11 @@ import pytest
 from sqlalchemy import insert
 
 from meshkit.db import Database
-from services.campaigns.models import Campaign, Delivery
+from services.campaigns.models import Delivery
 from services.campaigns.pressure_rollup import PressureRollups
 from tests.integration.gateway.conftest import campaigns_available
 from tests.integration.gateway.harness import A, B, Gateway, problem
+from tests.support.ledger import done_campaign, sent_row
 
 pytestmark = pytest.mark.skipif(
     not campaigns_available(), reason="services/campaigns has no bootstrap.py yet"
@@ -37,35 +37,12 @@ def seeded(gateway: Gateway) -> None:
     with db.transaction() as session:
         for component in (A, B):
             for purpose in ("newsletter", FORMULA):
-                campaign = str(uuid.uuid4())
-                session.execute(
-                    insert(Campaign).values(
-                        id=campaign,
-                        name="may",
-                        owner_component=component,
-                        purpose=purpose,
-                        subject_template="s",
-                        body_template="b",
-                        audience_kind="contact_ids",
-                        audience_ids=[],
-                        status="done",
-                        created_by="manager",
-                        created_at=start - timedelta(days=30),
-                    )
+                campaign = done_campaign(
+                    session, component, purpose, start - timedelta(days=30), "may"
                 )
                 for i in range(30):
                     at = start + timedelta(hours=i * 5)
-                    rows.append(
-                        {
-                            "campaign_id": campaign,
-                            "contact_id": f"may-{i}",
-                            "message_class": "marketing",
-                            "outcome": "sent",
-                            "sent_at": at,
-                            "send_started_at": at,
-                            "decided_at": at,
-                        }
-                    )
+                    rows.append(sent_row(campaign, f"may-{i}", at))
         session.execute(insert(Delivery), rows)
     PressureRollups(db, None, timedelta(days=7)).recompute(MONTH)
 
