@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
 from sqlalchemy import delete
 
-from meshkit.db import Database
+from meshkit.db import Database, make_engine
 from meshkit.disclosure import Row, Rules, Statistic, Table, protect_summaries, summarize
 from meshkit.identity import Principal
 from services.contacts import repository
@@ -40,6 +42,7 @@ from services.contacts.models import (
     AggregateAuditRow,
     AggregateDimensionRow,
     AttributeDefinitionRow,
+    Base,
     ComponentRow,
     ContactRow,
     DisclosureRulesRow,
@@ -57,6 +60,7 @@ from services.contacts.policy import (
 from services.contacts.policy import (
     Rules as PolicyRules,
 )
+from tests.support.stores import fresh_postgres
 
 COMPONENTS = ("droit", "medecine", "sciences")
 SECTORS = ("industrie", "services", "=cmd|' /C calc'!A0")  # the last one: CSV injection
@@ -64,6 +68,23 @@ SECRET = "test-audit-secret"
 ADMIN = Principal("admin", None, roles=frozenset({"admin"}), placed=True)
 GROUPING = (Grant(Audience.GROUPING),)
 OWNER = (Grant(Audience.OWNER),)
+
+
+@contextmanager
+def contacts_database(kind: str, name: str) -> Iterator[Database]:
+    """A contacts schema on in-memory SQLite (`kind` "sqlite") or on a fresh PostgreSQL
+    database named after `name`, dropped afterwards."""
+    if kind == "sqlite":
+        engine = make_engine("sqlite://")
+        Base.metadata.create_all(engine)
+        yield Database(engine)
+        engine.dispose()
+        return
+    with fresh_postgres(name) as url:
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        yield Database(engine)
+        engine.dispose()
 
 
 def principal(component: str | None, *roles: str) -> Principal:

@@ -24,26 +24,26 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from meshkit.db import Database, make_engine
+from meshkit.db import Database
 from meshkit.disclosure import Rules, Statistic
 from meshkit.errors import PermissionDenied
 from services.contacts.aggregate_snapshots import SnapshotRow
 from services.contacts.aggregates import AggregateQuery, Answer, Scope
 from services.contacts.indicators_admin import set_disclosure_rules
-from services.contacts.models import AggregateAuditRow, Base
+from services.contacts.models import AggregateAuditRow
 from services.contacts.policy import Audience, FieldPolicy, Grant, Viewer
 from tests.integration.contacts.aggregate_world import (
     ADMIN,
     COMPONENTS,
     answered_cells,
     ask,
+    contacts_database,
     load,
     oracle_rows,
     principal,
     random_world,
 )
 from tests.support.exact_rank import rank
-from tests.support.stores import fresh_postgres
 
 Key = tuple[str | None, ...]
 DIMENSIONS = ("sector", "year", "kind", "component")
@@ -56,17 +56,8 @@ GRANTS = {
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    if request.param == "sqlite":
-        engine = make_engine("sqlite://")
-        Base.metadata.create_all(engine)
-        yield Database(engine)
-        engine.dispose()
-        return
-    with fresh_postgres("contacts_aggregate_property") as url:
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        yield Database(engine)
-        engine.dispose()
+    with contacts_database(request.param, "contacts_aggregate_property") as database:
+        yield database
 
 
 @st.composite

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import delete, func, select
 
-from meshkit.db import Database, make_engine
+from meshkit.db import Database
 from meshkit.disclosure import Reason, Rules, Statistic
 from meshkit.errors import InvalidArgument, PermissionDenied
 from services.contacts.aggregates import AggregateQuery, Scope
@@ -19,12 +19,13 @@ from services.contacts.indicators_admin import (
     put_dimension,
     set_disclosure_rules,
 )
-from services.contacts.models import AggregateAuditRow, Base, ValueRow
+from services.contacts.models import AggregateAuditRow, ValueRow
 from services.contacts.policy import Viewer
 from tests.integration.contacts.aggregate_world import (
     ADMIN,
     answered_cells,
     ask,
+    contacts_database,
     expected_cells,
     load,
     oracle,
@@ -32,7 +33,6 @@ from tests.integration.contacts.aggregate_world import (
     principal,
     random_world,
 )
-from tests.support.stores import fresh_postgres
 
 GROUP = Scope.GROUPING
 RULES = Rules(k=5, min_components=2, p=80)
@@ -40,17 +40,8 @@ RULES = Rules(k=5, min_components=2, p=80)
 
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    if request.param == "sqlite":
-        engine = make_engine("sqlite://")
-        Base.metadata.create_all(engine)
-        yield Database(engine)
-        engine.dispose()
-        return
-    with fresh_postgres("contacts_aggregates") as url:
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        yield Database(engine)
-        engine.dispose()
+    with contacts_database(request.param, "contacts_aggregates") as database:
+        yield database
 
 
 def _covers(key: tuple[str | None, ...], cell: tuple[str, ...]) -> bool:
