@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
@@ -34,3 +35,41 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     for row in rows:
         writer.writerow([cell(value) for value in row])
     return out.getvalue()
+
+
+class Figure(Protocol):
+    """One figure of the pressure dashboard, as campaigns, the gateway or the console hold it."""
+
+    @property
+    def series(self) -> str: ...
+    @property
+    def component(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def published(self) -> bool: ...
+    @property
+    def value(self) -> int | None: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+# The pressure dashboard's download, wherever it is made (REST, console, monthly report).
+FIGURE_COLUMNS = ("series", "component", "purpose", "bucket", "published", "value", "reason")
+
+
+def figure_rows(figures: Iterable[Figure]) -> Iterator[list[object]]:
+    """One row per figure under FIGURE_COLUMNS; a suppressed one has its reason, no value."""
+    for f in figures:
+        published = f.published
+        yield [
+            f.series,
+            f.component,
+            f.purpose,
+            f.bucket,
+            "true" if published else "false",
+            f.value if published else None,
+            "" if published else (f.reason or ""),
+        ]

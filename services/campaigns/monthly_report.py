@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from meshkit.csv_export import to_csv
+from meshkit.csv_export import FIGURE_COLUMNS, figure_rows, to_csv
 from meshkit.db import Database
 from meshkit.scheduling import claim_run
 from services.campaigns.ledger import Ledger
@@ -58,8 +58,6 @@ KIND = "monthly_report"
 SENDER = "service:campaigns"
 REPORT_CONTACT = "report:monthly-pressure"  # not a contact: the row names no person
 PARIS = ZoneInfo("Europe/Paris")
-CSV_COLUMNS = ("series", "component", "purpose", "bucket", "published", "value", "reason")
-
 LABELS = {
     "contacts_reached": ("Contacts ayant reçu au moins un message", "Contacts reached"),
     "messages_per_week": ("Contacts-semaines par nombre de messages", "Contact-weeks by messages"),
@@ -83,21 +81,7 @@ def idempotency_key(month: str, index: int, address: str) -> str:
 
 def dashboard_csv(dashboard: Dashboard) -> str:
     """RFC 4180 (meshkit.csv_export), one row per figure; a suppressed one has no value."""
-    return to_csv(
-        CSV_COLUMNS,
-        (
-            [
-                f.series,
-                f.component,
-                f.purpose,
-                f.bucket,
-                "true" if f.published else "false",
-                f.value,
-                f.reason.value if f.reason is not None else "",
-            ]
-            for f in dashboard.figures
-        ),
-    )
+    return to_csv(FIGURE_COLUMNS, figure_rows(dashboard.figures))
 
 
 def summary_text(dashboard: Dashboard) -> str:

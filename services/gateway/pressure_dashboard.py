@@ -15,7 +15,7 @@ import re
 
 from flask import Blueprint, Response, request
 
-from meshkit.csv_export import to_csv
+from meshkit.csv_export import FIGURE_COLUMNS, figure_rows, to_csv
 from protos.crm.campaigns.v1 import pressure_pb2
 from services.gateway.api import ANY_ROLE, Access, Reply, Routes, json_response
 from services.gateway.clients import upstream
@@ -29,7 +29,6 @@ blueprint = Blueprint("pressure_dashboard", __name__)
 routes = Routes(blueprint, "pressure dashboard")
 
 CSV = "text/csv"
-COLUMNS = ("series", "component", "purpose", "bucket", "published", "value", "reason")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -89,21 +88,7 @@ def dashboard_of(message: pressure_pb2.PressureDashboard) -> PressureDashboard:
 
 def dashboard_csv(dashboard: PressureDashboard) -> str:
     """RFC 4180 (meshkit.csv_export): a header row, then one row per figure."""
-    return to_csv(
-        COLUMNS,
-        (
-            [
-                f.series,
-                f.component,
-                f.purpose,
-                f.bucket,
-                "true" if f.published else "false",
-                f.value,
-                f.reason or "",
-            ]
-            for f in dashboard.figures
-        ),
-    )
+    return to_csv(FIGURE_COLUMNS, figure_rows(dashboard.figures))
 
 
 def csv_response(dashboard: PressureDashboard) -> Response:

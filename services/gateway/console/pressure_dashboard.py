@@ -21,6 +21,7 @@ import grpc
 from flask import Blueprint, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from meshkit.csv_export import FIGURE_COLUMNS, figure_rows
 from meshkit.errors import FieldViolation, InvalidArgument
 from meshkit.grpc_client import domain_error
 from meshkit.identity import Principal
@@ -321,10 +322,5 @@ def csv() -> Response:
     principal = signed.signed_in()
     month, component = _asked(principal)
     reply = fetch(month, component)
-    rows = [
-        [f.series, f.component, f.purpose, f.bucket, "true" if f.published else "false",
-         "" if f.value is None else f.value, f.reason]
-        for f in figures(reply)
-    ]  # fmt: skip
-    header = ["series", "component", "purpose", "bucket", "published", "value", "reason"]
-    return tables.csv_response(header, rows, f"pressure-{reply.month or month}.csv")
+    rows = figure_rows(figures(reply))
+    return tables.csv_response(FIGURE_COLUMNS, rows, f"pressure-{reply.month or month}.csv")
