@@ -113,29 +113,18 @@ def seeded(db: Database) -> list[str]:
             # a few days either side of the month: the weeks overlapping it
             at = START + timedelta(hours=rng.randint(-3 * 24, 34 * 24))
             outcome = rng.choice(["sent", "sent", "sent", "unconfirmed"])
-            if rng.random() < 0.15:
-                mail(
-                    person,
-                    component,
-                    purpose,
-                    outcome=outcome,
-                    sent_at=at if outcome == "sent" else None,
-                    send_started_at=at,
-                    deferred_until=at,
-                    rule="sent",
-                    decided_at=at,
-                )
-            else:
-                mail(
-                    person,
-                    component,
-                    purpose,
-                    outcome=outcome,
-                    sent_at=at if outcome == "sent" else None,
-                    send_started_at=at,
-                    rule="sent",
-                    decided_at=at,
-                )
+            deferred_once = {"deferred_until": at} if rng.random() < 0.15 else {}
+            mail(
+                person,
+                component,
+                purpose,
+                outcome=outcome,
+                sent_at=at if outcome == "sent" else None,
+                send_started_at=at,
+                rule="sent",
+                decided_at=at,
+                **deferred_once,
+            )
         if rng.random() < 0.2:  # still waiting for a slot, or dropped at the cap
             at = START + timedelta(days=rng.randint(0, 27))
             if rng.random() < 0.5:
